@@ -1,0 +1,25 @@
+//! What every request handler shares: configuration, commands, the store and Slack.
+
+use std::sync::Arc;
+
+use crate::config::Settings;
+use crate::router::CommandSet;
+use crate::slack::client::SlackApi;
+use crate::store::Store;
+
+pub struct App {
+    pub settings: Arc<Settings>,
+    pub commands: Arc<CommandSet>,
+    pub store: Store,
+    pub slack: SlackApi,
+}
+
+impl App {
+    /// The bot's own Slack user id (from `auth.test`).
+    pub fn bot_user_id(&self) -> &str {
+        self.slack
+            .identity()
+            .map(|i| i.user_id.as_str())
+            .unwrap_or("")
+    }
+}

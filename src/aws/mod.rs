@@ -1,0 +1,51 @@
+//! AWS access. Only this module imports `aws_sdk_*`; credentials, region and endpoint come
+//! from the SDK's default chain (`AWS_ENDPOINT_URL` points every client at an emulator).
+
+pub mod reachability;
+
+/// One client per service, built from the default chain.
+#[derive(Clone, Debug)]
+pub struct AwsClients {
+    pub ecs: aws_sdk_ecs::Client,
+    pub rds: aws_sdk_rds::Client,
+    pub wafv2: aws_sdk_wafv2::Client,
+}
+
+impl AwsClients {
+    pub async fn from_env() -> Self {
+        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        Self {
+            ecs: aws_sdk_ecs::Client::new(&config),
+            rds: aws_sdk_rds::Client::new(&config),
+            wafv2: aws_sdk_wafv2::Client::new(&config),
+        }
+    }
+}
+
+/// One line for an SDK error: the service's error code and message, never request headers.
+pub fn describe_error<E, R>(err: &aws_sdk_ecs::error::SdkError<E, R>) -> String
+where
+    E: aws_sdk_ecs::error::ProvideErrorMetadata + std::error::Error,
+{
+    use aws_sdk_ecs::error::SdkError;
+    match err {
+        SdkError::ServiceError(service) => {
+            let e = service.err();
+            match (e.code(), e.message()) {
+                (Some(code), Some(message)) => format!("{code}: {message}"),
+                (Some(code), None) => code.to_string(),
+                _ => e.to_string(),
+            }
+        }
+        SdkError::DispatchFailure(_) => {
+            "cannot reach the AWS endpoint (check AWS_REGION, AWS_ENDPOINT_URL and the network)"
+                .to_string()
+        }
+        SdkError::TimeoutError(_) => "the AWS call timed out".to_string(),
+        SdkError::ConstructionFailure(_) => {
+            "the request could not be built (check credentials and region)".to_string()
+        }
+        SdkError::ResponseError(_) => "AWS sent an answer drbot could not read".to_string(),
+        _ => "AWS call failed".to_string(),
+    }
+}

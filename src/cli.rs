@@ -1,0 +1,164 @@
+//! The command line (SPEC §2). Every failure is one line on stderr and a non-zero exit.
+
+use std::path::{Path, PathBuf};
+
+use clap::{Parser, Subcommand};
+
+use crate::aws::{reachability, AwsClients};
+use crate::config::{database_url_from_process, default_config_path, Environment, Settings};
+use crate::router::CommandSet;
+use crate::startup::{shutdown_signal, Application};
+use crate::store::{Store, VerifyReport};
+use crate::timeline::{self, Format};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "drbot",
+    version,
+    about = "Slack ChatOps bot that runs the disaster-recovery plan on AWS"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the bot: Slack endpoints, health, readiness and metrics over HTTP.
+    Serve {
+        /// The configuration file.
+        #[arg(long, default_value_os_t = default_config_path())]
+        config: PathBuf,
+        /// A directory of command definitions replacing the embedded `commands/`.
+        #[arg(long)]
+        commands: Option<PathBuf>,
+    },
+    /// Validate the configuration and command files offline (and AWS resources with --aws).
+    CheckConfig {
+        #[arg(long, default_value_os_t = default_config_path())]
+        config: PathBuf,
+        #[arg(long)]
+        commands: Option<PathBuf>,
+        /// Also check that each configured ECS service, RDS instance and WAF IP set exists.
+        #[arg(long)]
+        aws: bool,
+    },
+    /// Incident timelines.
+    Timeline {
+        #[command(subcommand)]
+        command: TimelineCommand,
+    },
+    /// The audit hash chain.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TimelineCommand {
+    /// Print an incident's timeline (`--incident all` for every event).
+    Export {
+        #[arg(long)]
+        incident: String,
+        #[arg(long, value_enum, default_value = "md")]
+        format: Format,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Re-compute the hash chain over every stored event.
+    Verify,
+}
+
+/// A failure to report: one line, exit 1.
+#[derive(Debug)]
+pub struct Failure(pub String);
+
+impl<E: std::fmt::Display> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Failure(e.to_string())
+    }
+}
+
+fn load_commands(dir: Option<&Path>) -> Result<CommandSet, Failure> {
+    Ok(match dir {
+        Some(dir) => CommandSet::from_dir(dir)?,
+        None => CommandSet::embedded()?,
+    })
+}
+
+pub async fn run(cli: Cli) -> Result<(), Failure> {
+    match cli.command {
+        Command::Serve { config, commands } => {
+            let settings = Settings::load(&config)?;
+            let commands = load_commands(commands.as_deref())?;
+            let env = Environment::from_process()?;
+            let app = Application::build(settings, commands, env).await?;
+            app.run_until_stopped(shutdown_signal()).await?;
+            Ok(())
+        }
+        Command::CheckConfig {
+            config,
+            commands,
+            aws,
+        } => {
+            let settings = Settings::load(&config)?;
+            let set = load_commands(commands.as_deref())?;
+            println!(
+                "{}: ok ({} services, {} databases, {} IP sets, {} officers)",
+                config.display(),
+                settings.ecs.services.len(),
+                settings.rds.databases.len(),
+                settings.waf.ip_sets.len(),
+                settings.approval.officers.len()
+            );
+            println!("{}: ok ({} commands)", set.source, set.all().len());
+            if aws {
+                let clients = AwsClients::from_env().await;
+                let problems = reachability::check(&clients, &settings).await;
+                if let Some(first) = problems.first() {
+                    for p in &problems[1..] {
+                        eprintln!("error: {}: {p}", config.display());
+                    }
+                    return Err(Failure(format!("{}: {first}", config.display())));
+                }
+                println!("aws: ok (every configured service, database and IP set answered)");
+            }
+            Ok(())
+        }
+        Command::Timeline {
+            command: TimelineCommand::Export { incident, format },
+        } => {
+            let store = Store::open(&database_url_from_process()).await?;
+            let filter = (incident != "all").then_some(incident.as_str());
+            let events = store.events(filter).await?;
+            if filter.is_some() && events.is_empty() {
+                return Err(Failure(format!("--incident {incident}: no events recorded for this incident (`--incident all` exports everything)")));
+            }
+            let report = store.verify().await?;
+            let title = if filter.is_some() {
+                format!("incident {incident}")
+            } else {
+                "all events".to_string()
+            };
+            print!("{}", timeline::render(format, &title, &events, &report));
+            Ok(())
+        }
+        Command::Audit {
+            command: AuditCommand::Verify,
+        } => {
+            let store = Store::open(&database_url_from_process()).await?;
+            match store.verify().await? {
+                VerifyReport::Intact { count } => {
+                    println!("audit chain intact: {count} events verified");
+                    Ok(())
+                }
+                VerifyReport::Broken { seq, reason, checked } => Err(Failure(format!(
+                    "audit chain broken at event {seq}: {reason} ({checked} events before it verified)"
+                ))),
+            }
+        }
+    }
+}

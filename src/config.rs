@@ -1,0 +1,600 @@
+//! `drbot.toml` (SPEC §5) and the environment (SPEC §3).
+//!
+//! Unknown keys are errors. Secrets come only from the environment and live in [`Secret`],
+//! whose `Debug` and `Display` never show the value.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use ipnet::IpNet;
+use serde::Deserialize;
+
+use crate::duration::HumanDuration;
+
+/// The whole of `drbot.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    #[serde(default)]
+    pub slack: SlackSettings,
+    pub approval: ApprovalSettings,
+    #[serde(default)]
+    pub ecs: EcsSettings,
+    #[serde(default)]
+    pub rds: RdsSettings,
+    #[serde(default)]
+    pub waf: WafSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlackSettings {
+    /// Channels where `/dr` may be used; empty means any channel.
+    #[serde(default)]
+    pub command_channels: Vec<String>,
+    #[serde(default = "default_incident_prefix")]
+    pub incident_channel_prefix: String,
+}
+
+impl Default for SlackSettings {
+    fn default() -> Self {
+        Self {
+            command_channels: Vec::new(),
+            incident_channel_prefix: default_incident_prefix(),
+        }
+    }
+}
+
+fn default_incident_prefix() -> String {
+    "inc".to_string()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalSettings {
+    /// Slack user IDs of the security officers, never display names.
+    pub officers: Vec<String>,
+    #[serde(default = "default_approve_reactions")]
+    pub approve_reactions: Vec<String>,
+    #[serde(default = "default_reject_reactions")]
+    pub reject_reactions: Vec<String>,
+    #[serde(default = "default_ttl")]
+    pub ttl: HumanDuration,
+    #[serde(default)]
+    pub allow_self_approval: bool,
+}
+
+fn default_approve_reactions() -> Vec<String> {
+    vec!["white_check_mark".to_string(), "+1".to_string()]
+}
+
+fn default_reject_reactions() -> Vec<String> {
+    vec!["x".to_string()]
+}
+
+fn default_ttl() -> HumanDuration {
+    HumanDuration::from_secs(15 * 60)
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EcsSettings {
+    #[serde(default)]
+    pub services: Vec<EcsService>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EcsService {
+    /// The name used in `/dr` commands.
+    pub name: String,
+    pub cluster: String,
+    pub service: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RdsSettings {
+    #[serde(default)]
+    pub databases: Vec<RdsDatabase>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RdsDatabase {
+    pub name: String,
+    pub instance: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WafSettings {
+    #[serde(default)]
+    pub ip_sets: Vec<WafIpSets>,
+    /// CIDRs that may never be blocked.
+    #[serde(default)]
+    pub never_block: Vec<String>,
+    #[serde(default = "default_min_prefix_v4")]
+    pub min_prefix_v4: u8,
+    #[serde(default = "default_min_prefix_v6")]
+    pub min_prefix_v6: u8,
+}
+
+impl Default for WafSettings {
+    fn default() -> Self {
+        Self {
+            ip_sets: Vec::new(),
+            never_block: Vec::new(),
+            min_prefix_v4: default_min_prefix_v4(),
+            min_prefix_v6: default_min_prefix_v6(),
+        }
+    }
+}
+
+fn default_min_prefix_v4() -> u8 {
+    16
+}
+
+fn default_min_prefix_v6() -> u8 {
+    48
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WafIpSets {
+    pub name: String,
+    pub scope: WafScope,
+    pub ipv4_set: WafIpSetRef,
+    pub ipv6_set: Option<WafIpSetRef>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum WafScope {
+    #[serde(rename = "REGIONAL")]
+    Regional,
+    #[serde(rename = "CLOUDFRONT")]
+    Cloudfront,
+}
+
+impl WafScope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WafScope::Regional => "REGIONAL",
+            WafScope::Cloudfront => "CLOUDFRONT",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WafIpSetRef {
+    pub name: String,
+    pub id: String,
+}
+
+/// A configuration problem, always naming the file and the key or value at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: cannot read the configuration file: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}:{column}: {message}")]
+    Syntax {
+        path: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("{path}: {key}: {message}")]
+    Invalid {
+        path: String,
+        key: String,
+        message: String,
+    },
+}
+
+impl Settings {
+    /// Reads and validates the file at `path`.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        Self::parse(&text, &shown)
+    }
+
+    /// Parses and validates configuration text; `path` names it in errors.
+    pub fn parse(text: &str, path: &str) -> Result<Self, ConfigError> {
+        let settings: Settings = toml::from_str(text).map_err(|e| {
+            let (line, column) = e
+                .span()
+                .map(|span| line_and_column(text, span.start))
+                .unwrap_or((1, 1));
+            ConfigError::Syntax {
+                path: path.to_string(),
+                line,
+                column,
+                message: e.message().replace('\n', " ").trim().to_string(),
+            }
+        })?;
+        settings.validate(path)?;
+        Ok(settings)
+    }
+
+    fn validate(&self, path: &str) -> Result<(), ConfigError> {
+        let invalid = |key: &str, message: String| ConfigError::Invalid {
+            path: path.to_string(),
+            key: key.to_string(),
+            message,
+        };
+
+        for channel in &self.slack.command_channels {
+            if !is_slack_id(channel, &['C', 'G']) {
+                return Err(invalid(
+                    "slack.command_channels",
+                    format!(
+                        "'{channel}' is not a Slack channel ID (like C0123OPS); use IDs, not names"
+                    ),
+                ));
+            }
+        }
+        let prefix = &self.slack.incident_channel_prefix;
+        if prefix.is_empty()
+            || prefix.len() > 20
+            || !prefix
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        {
+            return Err(invalid(
+                "slack.incident_channel_prefix",
+                format!("'{prefix}' must be 1-20 lowercase letters, digits or hyphens"),
+            ));
+        }
+
+        let approval = &self.approval;
+        if approval.officers.is_empty() {
+            return Err(invalid(
+                "approval.officers",
+                "no officers are configured, so nothing could ever be approved; list the security officers' Slack user IDs".to_string(),
+            ));
+        }
+        for officer in &approval.officers {
+            if !is_slack_id(officer, &['U', 'W']) {
+                return Err(invalid(
+                    "approval.officers",
+                    format!("'{officer}' is not a Slack user ID (like U0SECOFF1); use IDs, never display names"),
+                ));
+            }
+        }
+        if approval.approve_reactions.is_empty() {
+            return Err(invalid(
+                "approval.approve_reactions",
+                "at least one approve reaction is needed".to_string(),
+            ));
+        }
+        for reaction in approval
+            .approve_reactions
+            .iter()
+            .chain(&approval.reject_reactions)
+        {
+            if !is_reaction_name(reaction) {
+                return Err(invalid(
+                    "approval.approve_reactions",
+                    format!("'{reaction}' is not a reaction name; write it without colons, e.g. white_check_mark"),
+                ));
+            }
+        }
+        if let Some(both) = approval
+            .approve_reactions
+            .iter()
+            .find(|r| approval.reject_reactions.contains(r))
+        {
+            return Err(invalid(
+                "approval.reject_reactions",
+                format!("'{both}' cannot both approve and reject"),
+            ));
+        }
+
+        unique_names(self.ecs.services.iter().map(|s| s.name.as_str())).map_err(|name| {
+            invalid("ecs.services.name", format!("'{name}' is configured twice"))
+        })?;
+        unique_names(self.rds.databases.iter().map(|d| d.name.as_str())).map_err(|name| {
+            invalid(
+                "rds.databases.name",
+                format!("'{name}' is configured twice"),
+            )
+        })?;
+        unique_names(self.waf.ip_sets.iter().map(|s| s.name.as_str()))
+            .map_err(|name| invalid("waf.ip_sets.name", format!("'{name}' is configured twice")))?;
+        for name in self
+            .ecs
+            .services
+            .iter()
+            .map(|s| &s.name)
+            .chain(self.rds.databases.iter().map(|d| &d.name))
+            .chain(self.waf.ip_sets.iter().map(|s| &s.name))
+        {
+            if !is_command_word(name) {
+                return Err(invalid(
+                    "name",
+                    format!("'{name}' must be lowercase letters, digits, hyphens or underscores, as typed in /dr commands"),
+                ));
+            }
+        }
+        for db in &self.rds.databases {
+            if db.instance.trim().is_empty() {
+                return Err(invalid(
+                    "rds.databases.instance",
+                    format!("database '{}' has an empty instance", db.name),
+                ));
+            }
+        }
+        for svc in &self.ecs.services {
+            if svc.cluster.trim().is_empty() || svc.service.trim().is_empty() {
+                return Err(invalid(
+                    "ecs.services",
+                    format!("service '{}' needs both cluster and service", svc.name),
+                ));
+            }
+        }
+
+        for cidr in &self.waf.never_block {
+            cidr.parse::<IpNet>()
+                .or_else(|_| cidr.parse::<std::net::IpAddr>().map(IpNet::from))
+                .map_err(|_| {
+                    invalid(
+                        "waf.never_block",
+                        format!("'{cidr}' is not an IP address or CIDR (like 10.0.0.0/8)"),
+                    )
+                })?;
+        }
+        if !(1..=32).contains(&self.waf.min_prefix_v4) {
+            return Err(invalid(
+                "waf.min_prefix_v4",
+                format!("{} must be between 1 and 32", self.waf.min_prefix_v4),
+            ));
+        }
+        if !(1..=128).contains(&self.waf.min_prefix_v6) {
+            return Err(invalid(
+                "waf.min_prefix_v6",
+                format!("{} must be between 1 and 128", self.waf.min_prefix_v6),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The configured `/dr` name of every ECS service.
+    pub fn service(&self, name: &str) -> Option<&EcsService> {
+        self.ecs.services.iter().find(|s| s.name == name)
+    }
+
+    pub fn database(&self, name: &str) -> Option<&RdsDatabase> {
+        self.rds.databases.iter().find(|d| d.name == name)
+    }
+
+    pub fn is_officer(&self, user: &str) -> bool {
+        self.approval.officers.iter().any(|o| o == user)
+    }
+
+    /// Never-block ranges, already validated at load.
+    pub fn never_block(&self) -> Vec<IpNet> {
+        self.waf
+            .never_block
+            .iter()
+            .filter_map(|c| {
+                c.parse::<IpNet>()
+                    .ok()
+                    .or_else(|| c.parse::<std::net::IpAddr>().ok().map(IpNet::from))
+            })
+            .collect()
+    }
+}
+
+fn unique_names<'a>(names: impl Iterator<Item = &'a str>) -> Result<(), String> {
+    let mut seen = HashSet::new();
+    for name in names {
+        if !seen.insert(name) {
+            return Err(name.to_string());
+        }
+    }
+    Ok(())
+}
+
+fn is_slack_id(value: &str, prefixes: &[char]) -> bool {
+    value.len() >= 3
+        && value.starts_with(prefixes)
+        && value
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+}
+
+fn is_reaction_name(value: &str) -> bool {
+    !value.is_empty()
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '+' | '\''))
+}
+
+fn is_command_word(value: &str) -> bool {
+    !value.is_empty()
+        && value
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
+fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before
+        .rfind('\n')
+        .map_or(before.len(), |i| before.len() - i - 1)
+        + 1;
+    (line, column)
+}
+
+/// A value that must never be printed: `Debug` and `Display` show `[redacted]`.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: String) -> Self {
+        Self(value)
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// What `serve` takes from the environment (SPEC §3).
+#[derive(Debug, Clone)]
+pub struct Environment {
+    pub signing_secret: Secret,
+    pub bot_token: Secret,
+    pub slack_api_url: String,
+    pub listen: SocketAddr,
+    pub database_url: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EnvError {
+    #[error("{name} is not set: {hint}")]
+    Missing {
+        name: &'static str,
+        hint: &'static str,
+    },
+    #[error("{name}: {message}")]
+    Invalid { name: &'static str, message: String },
+}
+
+impl Environment {
+    /// Reads the environment through `get` (so tests can pass a map).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, EnvError> {
+        let non_empty = |name: &str| get(name).filter(|v| !v.trim().is_empty());
+        let signing_secret = non_empty("SLACK_SIGNING_SECRET").ok_or(EnvError::Missing {
+            name: "SLACK_SIGNING_SECRET",
+            hint: "copy it from your Slack app's Basic Information page; drbot verifies every request with it",
+        })?;
+        let bot_token = non_empty("SLACK_BOT_TOKEN").ok_or(EnvError::Missing {
+            name: "SLACK_BOT_TOKEN",
+            hint: "set the app's xoxb- bot token from OAuth & Permissions",
+        })?;
+        if !bot_token.starts_with("xoxb-") {
+            return Err(EnvError::Invalid {
+                name: "SLACK_BOT_TOKEN",
+                message: "must be a bot token starting with xoxb- (not a user or app token)"
+                    .to_string(),
+            });
+        }
+        let slack_api_url = non_empty("DRBOT_SLACK_API_URL")
+            .unwrap_or_else(|| "https://slack.com/api/".to_string());
+        let parsed = url::Url::parse(&slack_api_url).map_err(|e| EnvError::Invalid {
+            name: "DRBOT_SLACK_API_URL",
+            message: format!("'{slack_api_url}' is not a URL: {e}"),
+        })?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(EnvError::Invalid {
+                name: "DRBOT_SLACK_API_URL",
+                message: format!("'{slack_api_url}' must be an http or https URL"),
+            });
+        }
+        let listen_raw = non_empty("DRBOT_LISTEN").unwrap_or_else(|| "127.0.0.1:3000".to_string());
+        let listen = listen_raw.parse().map_err(|_| EnvError::Invalid {
+            name: "DRBOT_LISTEN",
+            message: format!("'{listen_raw}' is not an address like 127.0.0.1:3000"),
+        })?;
+        let database_url =
+            non_empty("DRBOT_DATABASE_URL").unwrap_or_else(|| "sqlite://drbot.db".to_string());
+        Ok(Self {
+            signing_secret: Secret::new(signing_secret),
+            bot_token: Secret::new(bot_token),
+            slack_api_url: slack_api_url.trim_end_matches('/').to_string(),
+            listen,
+            database_url,
+        })
+    }
+
+    pub fn from_process() -> Result<Self, EnvError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+}
+
+/// The database URL alone, for the offline subcommands (`timeline`, `audit`).
+pub fn database_url_from_process() -> String {
+    std::env::var("DRBOT_DATABASE_URL")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .unwrap_or_else(|| "sqlite://drbot.db".to_string())
+}
+
+/// Default location of the configuration file.
+pub fn default_config_path() -> PathBuf {
+    PathBuf::from("drbot.toml")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+[approval]
+officers = ["U0SECOFF1"]
+"#;
+
+    #[test]
+    fn minimal_config_takes_the_documented_defaults() {
+        let s = Settings::parse(MINIMAL, "drbot.toml").unwrap();
+        assert_eq!(s.approval.ttl.as_secs(), 900);
+        assert_eq!(s.approval.approve_reactions, ["white_check_mark", "+1"]);
+        assert!(!s.approval.allow_self_approval);
+        assert_eq!(s.waf.min_prefix_v4, 16);
+        assert_eq!(s.slack.incident_channel_prefix, "inc");
+    }
+
+    #[test]
+    fn unknown_key_names_the_key_and_line() {
+        let err = Settings::parse("[approval]\nofficers = [\"U1\"]\nttll = \"5m\"\n", "x.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("x.toml:3:"), "{err}");
+        assert!(err.contains("ttll"), "{err}");
+    }
+
+    #[test]
+    fn display_names_are_not_officers() {
+        let err = Settings::parse("[approval]\nofficers = [\"@alice\"]\n", "x.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("approval.officers"), "{err}");
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let s = Secret::new("xoxb-very-secret".into());
+        assert_eq!(format!("{s:?} {s}"), "[redacted] [redacted]");
+    }
+
+    #[test]
+    fn environment_requires_the_slack_secrets() {
+        let err = Environment::from_lookup(|_| None).unwrap_err().to_string();
+        assert!(err.starts_with("SLACK_SIGNING_SECRET is not set"), "{err}");
+    }
+}

@@ -1,0 +1,30 @@
+//! drbot: a Slack ChatOps bot that runs a disaster-recovery plan on AWS.
+//!
+//! # Layout
+//! - [`cli`]: the command line (`serve`, `check-config`, `timeline export`, `audit verify`).
+//! - [`startup`]: wires the store, the Slack client and the HTTP listener.
+//! - [`slack::http`]: the endpoints; signature check, body limit, acknowledgement.
+//! - [`slack::client`]: the Web API client (slack-morphism) pointed at `DRBOT_SLACK_API_URL`.
+//! - [`dispatch`]: from a verified request to an action, recorded in the event log.
+//! - [`router`]: `commands/*.toml` definitions, tokenizer and typed parser.
+//! - [`actions`]: one file per action (parse/plan/execute).
+//! - [`store`]: the SQLite store, its migrations and the hash-chained event log.
+//! - [`timeline`]: Markdown, JSON and HTML exports.
+//! - [`aws`]: the only module that talks to the AWS SDK.
+//! - [`config`], [`duration`], [`clock`], [`metrics`], [`telemetry`].
+
+pub mod actions;
+pub mod app;
+pub mod aws;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod dispatch;
+pub mod duration;
+pub mod metrics;
+pub mod router;
+pub mod slack;
+pub mod startup;
+pub mod store;
+pub mod telemetry;
+pub mod timeline;

@@ -1,0 +1,173 @@
+//! The outgoing Slack Web API client: slack-morphism pointed at `DRBOT_SLACK_API_URL`, with
+//! a connector that speaks https to Slack and plain http to a local stand-in.
+
+use std::sync::Arc;
+
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use slack_morphism::errors::SlackClientError;
+use slack_morphism::prelude::*;
+
+use crate::config::Secret;
+
+pub type Connector = SlackClientHyperConnector<HttpsConnector<HttpConnector>>;
+pub type Client = SlackClient<Connector>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SlackError {
+    #[error("cannot set up TLS for the Slack client: {0}")]
+    Tls(String),
+    #[error("Slack rejected SLACK_BOT_TOKEN at {url} (auth.test answered `{code}`); check the token and that the app is installed")]
+    TokenRejected { url: String, code: String },
+    #[error("cannot reach the Slack Web API at {url} ({method}): {message}")]
+    Unreachable {
+        url: String,
+        method: &'static str,
+        message: String,
+    },
+    #[error("Slack {method} failed: {code}")]
+    Api { method: &'static str, code: String },
+}
+
+/// Who drbot is in the workspace, learned from `auth.test`.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub user_id: String,
+    pub team_id: String,
+    pub bot_id: Option<String>,
+}
+
+/// The Web API, with the bot token and the bot's identity.
+#[derive(Clone)]
+pub struct SlackApi {
+    client: Arc<Client>,
+    token: SlackApiToken,
+    api_url: String,
+    identity: Option<Identity>,
+}
+
+impl std::fmt::Debug for SlackApi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SlackApi")
+            .field("api_url", &self.api_url)
+            .field("identity", &self.identity)
+            .finish()
+    }
+}
+
+/// Builds the HTTP client; `api_url` is the Web API base without a trailing slash.
+pub fn build_client(api_url: &str) -> Result<Arc<Client>, SlackError> {
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
+        .map_err(|e| SlackError::Tls(e.to_string()))?
+        .https_or_http()
+        .enable_http1()
+        .build();
+    let connector = SlackClientHyperConnector::with_connector(https).with_slack_api_url(api_url);
+    Ok(Arc::new(SlackClient::new(connector)))
+}
+
+impl SlackApi {
+    pub fn new(client: Arc<Client>, token: &Secret, api_url: &str) -> Self {
+        Self {
+            client,
+            token: SlackApiToken::new(token.expose().into()),
+            api_url: api_url.to_string(),
+            identity: None,
+        }
+    }
+
+    pub fn client(&self) -> &Arc<Client> {
+        &self.client
+    }
+
+    /// Calls `auth.test` and remembers the bot's identity; a rejected token is fatal.
+    pub async fn authenticate(&mut self) -> Result<Identity, SlackError> {
+        let session = self.client.open_session(&self.token);
+        let answer = session.auth_test().await.map_err(|e| match e {
+            SlackClientError::ApiError(api) => SlackError::TokenRejected {
+                url: self.api_url.clone(),
+                code: api.code,
+            },
+            other => SlackError::Unreachable {
+                url: self.api_url.clone(),
+                method: "auth.test",
+                message: describe(&other),
+            },
+        })?;
+        let identity = Identity {
+            user_id: answer.user_id.to_string(),
+            team_id: answer.team_id.to_string(),
+            bot_id: answer.bot_id.map(|b| b.to_string()),
+        };
+        self.identity = Some(identity.clone());
+        Ok(identity)
+    }
+
+    pub fn identity(&self) -> Option<&Identity> {
+        self.identity.as_ref()
+    }
+
+    /// Posts `text` in `channel`, in the thread of `thread_ts` when given; returns the ts.
+    pub async fn post_message(
+        &self,
+        channel: &str,
+        text: &str,
+        thread_ts: Option<&str>,
+    ) -> Result<String, SlackError> {
+        let session = self.client.open_session(&self.token);
+        let mut request = SlackApiChatPostMessageRequest::new(
+            channel.into(),
+            SlackMessageContent::new().with_text(text.to_string()),
+        );
+        if let Some(ts) = thread_ts {
+            request = request.with_thread_ts(ts.into());
+        }
+        let answer = session
+            .chat_post_message(&request)
+            .await
+            .map_err(|e| api_error("chat.postMessage", e))?;
+        Ok(answer.ts.to_string())
+    }
+}
+
+fn api_error(method: &'static str, e: SlackClientError) -> SlackError {
+    match e {
+        SlackClientError::ApiError(api) => SlackError::Api {
+            method,
+            code: api.code,
+        },
+        other => SlackError::Api {
+            method,
+            code: describe(&other),
+        },
+    }
+}
+
+/// A one-line description of a client error that never includes request headers.
+fn describe(e: &SlackClientError) -> String {
+    match e {
+        SlackClientError::ApiError(api) => api.code.clone(),
+        SlackClientError::HttpError(h) => format!("HTTP {}", h.status_code),
+        SlackClientError::RateLimitError(_) => "rate limited".to_string(),
+        SlackClientError::HttpProtocolError(p) => p
+            .to_string()
+            .lines()
+            .next()
+            .unwrap_or("protocol error")
+            .to_string(),
+        SlackClientError::ProtocolError(_) => "an answer that is not Slack's JSON".to_string(),
+        SlackClientError::SystemError(s) => s
+            .to_string()
+            .lines()
+            .next()
+            .unwrap_or("system error")
+            .to_string(),
+        other => other
+            .to_string()
+            .lines()
+            .next()
+            .unwrap_or("error")
+            .to_string(),
+    }
+}

@@ -1,0 +1,228 @@
+//! The HTTP surface (SPEC §4): Slack's three endpoints behind slack-morphism's signature
+//! layer, and the health, readiness and metrics endpoints.
+//!
+//! Order of checks for `/slack/*`: body size (413) → signature and timestamp (401) → body
+//! shape (400) → handler. Nothing from an unsigned request reaches a handler or the store.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use http_body_util::{BodyExt, Limited};
+use slack_morphism::prelude::*;
+use slack_morphism::signature_verifier::{
+    SlackEventAbsentSignatureError, SlackEventSignatureVerifierError,
+};
+use tracing::Instrument;
+
+use crate::app::App;
+use crate::metrics;
+use crate::slack::client::Client;
+
+/// Largest accepted request body (SPEC §4).
+pub const MAX_BODY: usize = 64 * 1024;
+
+/// Builds the router for `serve`.
+pub fn router(app: Arc<App>, signing_secret: &str) -> Router {
+    let environment = Arc::new(
+        SlackClientEventsListenerEnvironment::new(app.slack.client().clone())
+            .with_error_handler(refuse_request),
+    );
+    let listener: SlackEventsAxumListener<_> = SlackEventsAxumListener::new(environment);
+    let secret = SlackSigningSecret::new(signing_secret.to_string());
+
+    Router::new()
+        .route(
+            "/slack/commands",
+            post(slash_command).layer(
+                listener
+                    .events_layer(&secret)
+                    .with_event_extractor(SlackEventsExtractors::command_event()),
+            ),
+        )
+        .route(
+            "/slack/events",
+            post(push_event).layer(
+                listener
+                    .events_layer(&secret)
+                    .with_event_extractor(SlackEventsExtractors::push_event()),
+            ),
+        )
+        .route(
+            "/slack/interactions",
+            post(interaction).layer(
+                listener
+                    .events_layer(&secret)
+                    .with_event_extractor(SlackEventsExtractors::interaction_event()),
+            ),
+        )
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(ready))
+        .route("/metrics", get(|| async { metrics::render() }))
+        .layer(middleware::from_fn(limit_body))
+        .layer(middleware::from_fn(count_requests))
+        .with_state(app)
+}
+
+/// slack-morphism calls this for a request it will not pass on: a missing, wrong or stale
+/// signature is 401; a signed body of the wrong shape is 400.
+fn refuse_request(
+    err: Box<dyn std::error::Error + Send + Sync>,
+    _client: Arc<Client>,
+    _state: SlackClientEventsUserState,
+) -> StatusCode {
+    let unsigned = err.downcast_ref::<SlackEventSignatureVerifierError>().is_some()
+        || err.downcast_ref::<SlackEventAbsentSignatureError>().is_some()
+        // The body could not be read as text, so it was never verified.
+        || err.downcast_ref::<std::io::Error>().is_some();
+    if unsigned {
+        metrics::inc("drbot_slack_signature_failures_total", String::new());
+        tracing::warn!(reason = %first_line(&err.to_string()), "refused a Slack request: bad or missing signature");
+        StatusCode::UNAUTHORIZED
+    } else {
+        tracing::warn!(reason = %first_line(&err.to_string()), "refused a signed Slack request: malformed body");
+        StatusCode::BAD_REQUEST
+    }
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or("")
+}
+
+/// Answers 413 for bodies over [`MAX_BODY`], by header or by counting.
+async fn limit_body(request: Request, next: Next) -> Response {
+    let declared = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY) {
+        return too_large();
+    }
+    let (parts, body) = request.into_parts();
+    let bytes: Bytes = match Limited::new(body, MAX_BODY).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            return too_large()
+        }
+        Err(_) => return (StatusCode::BAD_REQUEST, "unreadable request body\n").into_response(),
+    };
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
+}
+
+fn too_large() -> Response {
+    (StatusCode::PAYLOAD_TOO_LARGE, "request body over 64 KiB\n").into_response()
+}
+
+async fn count_requests(request: Request, next: Next) -> Response {
+    let path: &'static str = match request.uri().path() {
+        "/slack/commands" => "/slack/commands",
+        "/slack/events" => "/slack/events",
+        "/slack/interactions" => "/slack/interactions",
+        "/healthz" => "/healthz",
+        "/readyz" => "/readyz",
+        "/metrics" => "/metrics",
+        _ => "other",
+    };
+    let started = Instant::now();
+    let response = next.run(request).await;
+    metrics::inc(
+        "drbot_http_requests_total",
+        format!("path=\"{path}\",status=\"{}\"", response.status().as_u16()),
+    );
+    tracing::debug!(
+        path,
+        status = response.status().as_u16(),
+        elapsed_us = started.elapsed().as_micros() as u64,
+        "answered"
+    );
+    response
+}
+
+async fn ready(State(app): State<Arc<App>>) -> Response {
+    if app.store.ping().await {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n").into_response()
+    }
+}
+
+async fn slash_command(
+    State(app): State<Arc<App>>,
+    Extension(event): Extension<SlackCommandEvent>,
+) -> Response {
+    let span = tracing::info_span!(
+        "slack.command",
+        user = %event.user_id,
+        channel = %event.channel_id,
+        command = tracing::field::Empty,
+        outcome = tracing::field::Empty,
+        incident = tracing::field::Empty,
+        action_id = tracing::field::Empty,
+    );
+    let request = crate::dispatch::CommandRequest {
+        user: event.user_id.to_string(),
+        channel: event.channel_id.to_string(),
+        text: event.text.clone().unwrap_or_default(),
+        response_url: event.response_url.0.to_string(),
+    };
+    let reply = crate::dispatch::handle_command(&app, request)
+        .instrument(span)
+        .await;
+    Json(reply.to_json()).into_response()
+}
+
+async fn push_event(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Extension(event): Extension<SlackPushEvent>,
+) -> Response {
+    match event {
+        SlackPushEvent::UrlVerification(v) => {
+            Json(serde_json::json!({ "challenge": v.challenge })).into_response()
+        }
+        SlackPushEvent::EventCallback(callback) => {
+            let retry = headers
+                .get("x-slack-retry-num")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u32>().ok());
+            let span = tracing::info_span!("slack.event", event_id = %callback.event_id, retry = retry.unwrap_or(0));
+            match crate::dispatch::handle_event(&app, callback)
+                .instrument(span)
+                .await
+            {
+                Ok(()) => StatusCode::OK.into_response(),
+                // Not recorded: let Slack deliver it again rather than lose it.
+                Err(()) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+            }
+        }
+        SlackPushEvent::AppRateLimited(limited) => {
+            tracing::warn!(team = %limited.team_id, "Slack is rate-limiting event deliveries to drbot");
+            StatusCode::OK.into_response()
+        }
+    }
+}
+
+async fn interaction(
+    State(app): State<Arc<App>>,
+    Extension(event): Extension<SlackInteractionEvent>,
+) -> Response {
+    let span = tracing::info_span!("slack.interaction");
+    match crate::dispatch::handle_interaction(&app, event)
+        .instrument(span)
+        .await
+    {
+        Ok(()) => StatusCode::OK.into_response(),
+        Err(()) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+    }
+}

@@ -1,0 +1,4 @@
+//! Slack at its HTTP boundary: incoming requests (`http`) and the Web API client (`client`).
+
+pub mod client;
+pub mod http;

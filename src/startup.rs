@@ -1,0 +1,114 @@
+//! Wires `serve`: the store (migrated), Slack (`auth.test`), the HTTP listener. Tests and
+//! `main` start the same thing; port 0 is allowed and the bound address is logged.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use crate::app::App;
+use crate::config::{Environment, Settings};
+use crate::router::CommandSet;
+use crate::slack::client::{build_client, SlackApi, SlackError};
+use crate::slack::http;
+use crate::store::{redact_url, Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Slack(#[from] SlackError),
+    #[error("DRBOT_LISTEN: cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the HTTP server stopped: {0}")]
+    Serve(std::io::Error),
+}
+
+pub struct Application {
+    app: Arc<App>,
+    listener: tokio::net::TcpListener,
+    signing_secret: crate::config::Secret,
+}
+
+impl Application {
+    pub async fn build(
+        settings: Settings,
+        commands: CommandSet,
+        env: Environment,
+    ) -> Result<Self, StartupError> {
+        let store = Store::open(&env.database_url).await?;
+        tracing::info!(store = %redact_url(&env.database_url), "store open and migrated");
+
+        let client = build_client(&env.slack_api_url)?;
+        let mut slack = SlackApi::new(client, &env.bot_token, &env.slack_api_url);
+        let identity = slack.authenticate().await?;
+        tracing::info!(bot_user = %identity.user_id, team = %identity.team_id, "authenticated with Slack");
+
+        let listener = tokio::net::TcpListener::bind(env.listen)
+            .await
+            .map_err(|source| StartupError::Bind {
+                addr: env.listen,
+                source,
+            })?;
+        let app = Arc::new(App {
+            settings: Arc::new(settings),
+            commands: Arc::new(commands),
+            store,
+            slack,
+        });
+        Ok(Self {
+            app,
+            listener,
+            signing_secret: env.signing_secret,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// Serves until `shutdown` completes, then lets requests in flight finish.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), StartupError> {
+        let addr = self.local_addr();
+        let router = http::router(self.app.clone(), self.signing_secret.expose());
+        tracing::info!(%addr, commands = self.app.commands.all().len(), "listening");
+        axum::serve(self.listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(StartupError::Serve)?;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Completes on SIGTERM (ECS stopping the task) or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown requested");
+}

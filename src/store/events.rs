@@ -1,0 +1,313 @@
+//! The append-only event log. Each event carries `hash = sha256(prev_hash ‖ canonical)`
+//! where `canonical` is the event's fields as one JSON object in a fixed order, so editing,
+//! inserting or deleting any stored event breaks the chain from there on.
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+
+use super::{QueryContext, Store, StoreError};
+
+/// The `prev_hash` of the first event.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// An event to append.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    /// Slack user id, or `drbot` for the bot's own steps.
+    pub actor: String,
+    /// Slack channel id ("" when none).
+    pub channel: String,
+    pub incident: Option<String>,
+    /// Dotted kind, e.g. `command.accepted`, `command.refused`, `slack.event`.
+    pub kind: String,
+    /// One human sentence.
+    pub text: String,
+    pub detail: serde_json::Value,
+}
+
+impl NewEvent {
+    pub fn new(kind: &str, actor: &str, channel: &str, text: impl Into<String>) -> Self {
+        Self {
+            actor: actor.to_string(),
+            channel: channel.to_string(),
+            incident: None,
+            kind: kind.to_string(),
+            text: text.into(),
+            detail: serde_json::Value::Object(Default::default()),
+        }
+    }
+
+    pub fn detail(mut self, detail: serde_json::Value) -> Self {
+        self.detail = detail;
+        self
+    }
+
+    pub fn incident(mut self, incident: Option<String>) -> Self {
+        self.incident = incident;
+        self
+    }
+}
+
+/// An event as stored.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct StoredEvent {
+    pub seq: i64,
+    pub at: String,
+    pub actor: String,
+    pub channel: String,
+    pub incident: Option<String>,
+    pub kind: String,
+    pub text: String,
+    /// The structured detail exactly as stored (JSON text).
+    #[serde(serialize_with = "raw_json")]
+    pub detail: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+fn raw_json<S: serde::Serializer>(detail: &str, s: S) -> Result<S::Ok, S::Error> {
+    let value: serde_json::Value =
+        serde_json::from_str(detail).unwrap_or(serde_json::Value::String(detail.to_string()));
+    value.serialize(s)
+}
+
+#[derive(Serialize)]
+struct Canonical<'a> {
+    seq: i64,
+    at: &'a str,
+    actor: &'a str,
+    channel: &'a str,
+    incident: Option<&'a str>,
+    kind: &'a str,
+    text: &'a str,
+    detail: &'a str,
+}
+
+/// The canonical bytes of an event (everything but the hashes).
+pub fn canonical(e: &StoredEvent) -> String {
+    serde_json::to_string(&Canonical {
+        seq: e.seq,
+        at: &e.at,
+        actor: &e.actor,
+        channel: &e.channel,
+        incident: e.incident.as_deref(),
+        kind: &e.kind,
+        text: &e.text,
+        detail: &e.detail,
+    })
+    .expect("serialising strings and integers cannot fail")
+}
+
+/// `sha256(prev_hash ‖ canonical)` in lowercase hex.
+pub fn chain_hash(prev_hash: &str, canonical: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(prev_hash.as_bytes());
+    h.update(canonical.as_bytes());
+    hex::encode(h.finalize())
+}
+
+/// The outcome of re-computing the chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VerifyReport {
+    Intact {
+        count: u64,
+    },
+    Broken {
+        seq: i64,
+        reason: String,
+        checked: u64,
+    },
+}
+
+impl Store {
+    /// Appends an event at the end of the chain and returns it as stored.
+    pub async fn append(&self, event: NewEvent) -> Result<StoredEvent, StoreError> {
+        self.append_inner(None, event)
+            .await
+            .map(|stored| stored.expect("an append without a delivery id always writes"))
+    }
+
+    /// Appends `event` only if the Slack delivery `event_id` was never seen, in the same
+    /// transaction as remembering the id: `None` for a repeated delivery.
+    pub async fn append_once(
+        &self,
+        event_id: &str,
+        event: NewEvent,
+    ) -> Result<Option<StoredEvent>, StoreError> {
+        self.append_inner(Some(event_id), event).await
+    }
+
+    async fn append_inner(
+        &self,
+        delivery: Option<&str>,
+        event: NewEvent,
+    ) -> Result<Option<StoredEvent>, StoreError> {
+        let detail = serde_json::to_string(&event.detail).expect("a JSON value always serialises");
+        let _guard = self.append_lock.lock().await;
+        // Another process may append between our read and write: the primary key on
+        // `seq` turns that into a constraint error, and we read the new tail and retry.
+        for _ in 0..20 {
+            let mut tx = self.pool().begin().await.context("starting an append")?;
+            if let Some(event_id) = delivery {
+                let fresh = sqlx::query(
+                    "INSERT INTO slack_deliveries (event_id, received_at) VALUES (?1, ?2) ON CONFLICT (event_id) DO NOTHING",
+                )
+                .bind(event_id)
+                .bind(crate::clock::now_rfc3339())
+                .execute(&mut *tx)
+                .await
+                .context("recording a Slack event id")?;
+                if fresh.rows_affected() == 0 {
+                    return Ok(None);
+                }
+            }
+            let tail = sqlx::query("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1")
+                .fetch_optional(&mut *tx)
+                .await
+                .context("reading the tail of the event log")?;
+            let (seq, prev_hash) = match tail {
+                Some(row) => (row.get::<i64, _>(0) + 1, row.get::<String, _>(1)),
+                None => (1, GENESIS_HASH.to_string()),
+            };
+            let mut stored = StoredEvent {
+                seq,
+                at: crate::clock::now_rfc3339(),
+                actor: event.actor.clone(),
+                channel: event.channel.clone(),
+                incident: event.incident.clone(),
+                kind: event.kind.clone(),
+                text: event.text.clone(),
+                detail: detail.clone(),
+                prev_hash,
+                hash: String::new(),
+            };
+            stored.hash = chain_hash(&stored.prev_hash, &canonical(&stored));
+            let inserted = sqlx::query(
+                "INSERT INTO events (seq, at, actor, channel, incident, kind, text, detail, prev_hash, hash)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )
+            .bind(stored.seq)
+            .bind(&stored.at)
+            .bind(&stored.actor)
+            .bind(&stored.channel)
+            .bind(&stored.incident)
+            .bind(&stored.kind)
+            .bind(&stored.text)
+            .bind(&stored.detail)
+            .bind(&stored.prev_hash)
+            .bind(&stored.hash)
+            .execute(&mut *tx)
+            .await;
+            match inserted {
+                Ok(_) => {
+                    tx.commit().await.context("committing an append")?;
+                    return Ok(Some(stored));
+                }
+                Err(sqlx::Error::Database(e)) if e.is_unique_violation() => continue,
+                Err(source) => {
+                    return Err(StoreError::Query {
+                        context: "appending to the event log",
+                        source,
+                    })
+                }
+            }
+        }
+        Err(StoreError::Query {
+            context: "appending to the event log (the tail kept moving)",
+            source: sqlx::Error::PoolTimedOut,
+        })
+    }
+
+    /// Events in chain order; `incident = None` means every event.
+    pub async fn events(&self, incident: Option<&str>) -> Result<Vec<StoredEvent>, StoreError> {
+        let sql = "SELECT seq, at, actor, channel, incident, kind, text, detail, prev_hash, hash FROM events";
+        let rows = match incident {
+            None => {
+                sqlx::query(&format!("{sql} ORDER BY seq"))
+                    .fetch_all(self.pool())
+                    .await
+            }
+            Some(id) => {
+                sqlx::query(&format!("{sql} WHERE incident = ?1 ORDER BY seq"))
+                    .bind(id)
+                    .fetch_all(self.pool())
+                    .await
+            }
+        }
+        .context("reading the event log")?;
+        rows.iter().map(row_to_event).collect()
+    }
+
+    /// Re-computes the chain over every stored event, in order, streaming.
+    pub async fn verify(&self) -> Result<VerifyReport, StoreError> {
+        use futures_util::TryStreamExt;
+        let mut rows = sqlx::query(
+            "SELECT seq, at, actor, channel, incident, kind, text, detail, prev_hash, hash FROM events ORDER BY seq",
+        )
+        .fetch(self.pool());
+        let mut prev = GENESIS_HASH.to_string();
+        let mut expected_seq = 1;
+        let mut count = 0;
+        while let Some(row) = rows.try_next().await.context("reading the event log")? {
+            let seq: i64 = row
+                .try_get(0)
+                .context("reading an event's sequence number")?;
+            let event = match row_to_event(&row) {
+                Ok(e) => e,
+                Err(e) => {
+                    return Ok(VerifyReport::Broken {
+                        seq,
+                        reason: e.to_string(),
+                        checked: count,
+                    })
+                }
+            };
+            let broken = |reason: String| VerifyReport::Broken {
+                seq: event.seq,
+                reason,
+                checked: count,
+            };
+            if event.seq != expected_seq {
+                return Ok(broken(format!(
+                    "expected event {expected_seq} here: an event is missing"
+                )));
+            }
+            if event.prev_hash != prev {
+                return Ok(broken(
+                    "its previous-hash does not match the event before it".to_string(),
+                ));
+            }
+            let recomputed = chain_hash(&event.prev_hash, &canonical(&event));
+            if recomputed != event.hash {
+                return Ok(broken(
+                    "its content does not match its hash (edited after it was written)".to_string(),
+                ));
+            }
+            prev = event.hash;
+            expected_seq += 1;
+            count += 1;
+        }
+        Ok(VerifyReport::Intact { count })
+    }
+}
+
+fn row_to_event(row: &sqlx::sqlite::SqliteRow) -> Result<StoredEvent, StoreError> {
+    let seq: i64 = row.try_get(0).unwrap_or(-1);
+    let corrupt = |e: sqlx::Error| StoreError::Corrupt {
+        seq,
+        message: e.to_string(),
+    };
+    Ok(StoredEvent {
+        seq,
+        at: row.try_get(1).map_err(corrupt)?,
+        actor: row.try_get(2).map_err(corrupt)?,
+        channel: row.try_get(3).map_err(corrupt)?,
+        incident: row.try_get(4).map_err(corrupt)?,
+        kind: row.try_get(5).map_err(corrupt)?,
+        text: row.try_get(6).map_err(corrupt)?,
+        detail: row.try_get(7).map_err(corrupt)?,
+        prev_hash: row.try_get(8).map_err(corrupt)?,
+        hash: row.try_get(9).map_err(corrupt)?,
+    })
+}
