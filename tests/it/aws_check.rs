@@ -1,0 +1,159 @@
+//! `drbot check-config --aws` against moto: every configured ECS service, RDS instance and
+//! WAF IP set must exist, and a missing one is named.
+
+use aws_sdk_wafv2::types::{IpAddressVersion, Scope};
+
+use crate::support::*;
+
+struct Seeded {
+    cluster: String,
+    service: String,
+    instance: String,
+    ip_set_name: String,
+    ip_set_id: String,
+}
+
+fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("{prefix}-{}-{nanos}", std::process::id())
+}
+
+async fn seed() -> Seeded {
+    moto_endpoint();
+    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let ecs = aws_sdk_ecs::Client::new(&config);
+    let rds = aws_sdk_rds::Client::new(&config);
+    let waf = aws_sdk_wafv2::Client::new(&config);
+
+    let cluster = unique("cluster");
+    let service = unique("svc");
+    ecs.create_cluster()
+        .cluster_name(&cluster)
+        .send()
+        .await
+        .unwrap();
+    let family = unique("fam");
+    ecs.register_task_definition()
+        .family(&family)
+        .container_definitions(
+            aws_sdk_ecs::types::ContainerDefinition::builder()
+                .name("app")
+                .image("registry/app:1")
+                .memory(256)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    ecs.create_service()
+        .cluster(&cluster)
+        .service_name(&service)
+        .task_definition(format!("{family}:1"))
+        .desired_count(1)
+        .send()
+        .await
+        .unwrap();
+
+    let instance = unique("db");
+    rds.create_db_instance()
+        .db_instance_identifier(&instance)
+        .db_instance_class("db.t3.micro")
+        .engine("postgres")
+        .master_username("drbot")
+        .master_user_password("not-a-real-password-1")
+        .allocated_storage(20)
+        .send()
+        .await
+        .unwrap();
+
+    let ip_set_name = unique("block-v4");
+    let created = waf
+        .create_ip_set()
+        .name(&ip_set_name)
+        .scope(Scope::Regional)
+        .ip_address_version(IpAddressVersion::Ipv4)
+        .set_addresses(Some(vec![]))
+        .send()
+        .await
+        .unwrap();
+    let ip_set_id = created.summary().unwrap().id().unwrap().to_string();
+    Seeded {
+        cluster,
+        service,
+        instance,
+        ip_set_name,
+        ip_set_id,
+    }
+}
+
+fn config_for(s: &Seeded) -> String {
+    format!(
+        r#"
+[approval]
+officers = ["U0SECOFF1"]
+
+[[ecs.services]]
+name = "api"
+cluster = "{}"
+service = "{}"
+
+[[rds.databases]]
+name = "main"
+instance = "{}"
+
+[[waf.ip_sets]]
+name = "blocklist"
+scope = "REGIONAL"
+ipv4_set = {{ name = "{}", id = "{}" }}
+"#,
+        s.cluster, s.service, s.instance, s.ip_set_name, s.ip_set_id
+    )
+}
+
+async fn check_aws(config: &str) -> std::process::Output {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("drbot.toml"), config).unwrap();
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_drbot"))
+        .args(["check-config", "--aws"])
+        .current_dir(dir.path())
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn every_configured_resource_answers() {
+    let seeded = seed().await;
+    let out = check_aws(&config_for(&seeded)).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("aws: ok"));
+}
+
+#[tokio::test]
+async fn a_missing_service_database_or_ip_set_is_named() {
+    let seeded = seed().await;
+    let config = config_for(&seeded)
+        .replace(&seeded.service, "no-such-service")
+        .replace(&seeded.instance, "no-such-db")
+        .replace(&seeded.ip_set_id, "00000000-dead-beef-0000-000000000000");
+    let out = check_aws(&config).await;
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("ecs.services 'api'") && err.contains("no-such-service"),
+        "{err}"
+    );
+    assert!(
+        err.contains("rds.databases 'main': instance no-such-db"),
+        "{err}"
+    );
+    assert!(err.contains("waf.ip_sets 'blocklist' ipv4_set"), "{err}");
+}

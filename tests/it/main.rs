@@ -1,0 +1,11 @@
+//! Integration tests: the real `drbot` binary, a Slack stand-in and moto server.
+//! Run them with `scripts/test` (it starts moto and sets `AWS_ENDPOINT_URL`).
+
+mod support;
+
+mod audit;
+mod aws_check;
+mod config;
+mod http_surface;
+mod manifest;
+mod router;

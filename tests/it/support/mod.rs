@@ -1,0 +1,424 @@
+//! The test harness (STYLE §7): the real `drbot` binary on a free port with a temp store,
+//! the Slack stand-in as its Web API, requests signed exactly as Slack signs them, and
+//! moto server as AWS (started by `scripts/test`, reached through `AWS_ENDPOINT_URL`).
+
+#![allow(dead_code)]
+
+pub mod standin;
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hmac::{Hmac, Mac};
+use serde_json::{json, Value};
+use sha2::Sha256;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+pub use standin::{SlackStandIn, BOT_TOKEN, BOT_USER};
+
+pub const SIGNING_SECRET: &str = "8f2c1e0d-test-signing-secret";
+pub const OPS_CHANNEL: &str = "C0123OPS";
+pub const OTHER_CHANNEL: &str = "C0999RANDOM";
+pub const REQUESTER: &str = "U0ONCALL1";
+pub const OFFICER: &str = "U0SECOFF1";
+pub const OFFICER_2: &str = "U0SECOFF2";
+
+/// The configuration most tests run with.
+pub const CONFIG: &str = r#"
+[slack]
+command_channels = ["C0123OPS"]
+incident_channel_prefix = "inc"
+
+[approval]
+officers = ["U0SECOFF1", "U0SECOFF2"]
+approve_reactions = ["white_check_mark", "+1"]
+reject_reactions = ["x"]
+ttl = "15m"
+allow_self_approval = false
+
+[[ecs.services]]
+name = "api"
+cluster = "aifai-prod"
+service = "aifai-backend-service"
+
+[[rds.databases]]
+name = "main"
+instance = "aifai-db"
+
+[waf]
+never_block = ["10.0.0.0/8"]
+min_prefix_v4 = 16
+min_prefix_v6 = 48
+"#;
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The bot scopes declared in `deploy/slack/manifest.yml`.
+pub fn manifest_bot_scopes() -> Vec<String> {
+    let text =
+        std::fs::read_to_string(repo_root().join("deploy/slack/manifest.yml")).expect("manifest");
+    let mut scopes = Vec::new();
+    let mut in_bot = false;
+    for line in text.lines() {
+        let trimmed = line.trim();
+        if trimmed == "bot:" {
+            in_bot = true;
+            continue;
+        }
+        if in_bot {
+            if let Some(scope) = trimmed.strip_prefix("- ") {
+                let scope = scope.split('#').next().unwrap_or("");
+                scopes.push(scope.trim().trim_matches('"').to_string());
+            } else if !trimmed.is_empty() && !trimmed.starts_with('#') {
+                in_bot = false;
+            }
+        }
+    }
+    scopes
+}
+
+/// `v0=` + hex HMAC-SHA256 of `v0:{ts}:{body}`, as Slack computes it.
+pub fn sign(secret: &str, ts: i64, body: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("v0:{ts}:{body}").as_bytes());
+    format!("v0={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+pub fn now_unix() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// A running `drbot serve` and everything around it.
+pub struct TestApp {
+    pub addr: std::net::SocketAddr,
+    pub slack: SlackStandIn,
+    pub dir: tempfile::TempDir,
+    pub http: reqwest::Client,
+    child: Child,
+    logs: Arc<Mutex<Vec<String>>>,
+    config: String,
+}
+
+/// Starts drbot with the default configuration.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(CONFIG).await
+}
+
+pub async fn spawn_app_with(config: &str) -> TestApp {
+    let slack = SlackStandIn::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("drbot.toml"), config).unwrap();
+    let (child, addr, logs) = start_binary(dir.path(), &slack)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    TestApp {
+        addr,
+        slack,
+        dir,
+        http: reqwest::Client::new(),
+        child,
+        logs,
+        config: config.to_string(),
+    }
+}
+
+/// The environment `serve` runs with in tests.
+pub fn serve_env(dir: &Path, slack: &SlackStandIn) -> Vec<(String, String)> {
+    vec![
+        ("SLACK_SIGNING_SECRET".into(), SIGNING_SECRET.into()),
+        ("SLACK_BOT_TOKEN".into(), BOT_TOKEN.into()),
+        ("DRBOT_SLACK_API_URL".into(), slack.api_url()),
+        ("DRBOT_LISTEN".into(), "127.0.0.1:0".into()),
+        (
+            "DRBOT_DATABASE_URL".into(),
+            format!("sqlite://{}", dir.join("drbot.db").display()),
+        ),
+        ("DRBOT_LOG_FORMAT".into(), "json".into()),
+        ("RUST_LOG".into(), "info".into()),
+        ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
+    ]
+}
+
+/// Starts the binary and waits for its "listening" log line.
+pub async fn start_binary(
+    dir: &Path,
+    slack: &SlackStandIn,
+) -> Result<(Child, std::net::SocketAddr, Arc<Mutex<Vec<String>>>), String> {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_drbot"))
+        .args(["serve", "--config"])
+        .arg(dir.join("drbot.toml"))
+        .current_dir(dir)
+        .envs(serve_env(dir, slack))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("cannot start drbot: {e}"))?;
+    let stderr = child.stderr.take().unwrap();
+    let logs = Arc::new(Mutex::new(Vec::new()));
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let sink = logs.clone();
+    tokio::spawn(async move {
+        let mut tx = Some(tx);
+        let mut lines = BufReader::new(stderr).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                if v.pointer("/fields/message").and_then(|m| m.as_str()) == Some("listening") {
+                    if let Some(addr) = v.pointer("/fields/addr").and_then(|a| a.as_str()) {
+                        if let Some(tx) = tx.take() {
+                            let _ = tx.send(addr.parse().unwrap());
+                        }
+                    }
+                }
+            }
+            eprintln!("[drbot] {line}");
+            sink.lock().unwrap().push(line);
+        }
+    });
+    match tokio::time::timeout(Duration::from_secs(30), rx).await {
+        Ok(Ok(addr)) => Ok((child, addr, logs)),
+        _ => {
+            let status = child.try_wait().ok().flatten();
+            Err(format!(
+                "drbot did not start listening (exit: {status:?}); logs: {:?}",
+                logs.lock().unwrap()
+            ))
+        }
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn db_url(&self) -> String {
+        format!("sqlite://{}", self.dir.path().join("drbot.db").display())
+    }
+
+    pub fn logs(&self) -> Vec<String> {
+        self.logs.lock().unwrap().clone()
+    }
+
+    /// A slash command to send: `app.slash("help").as_user(U).in_channel(C).send()`.
+    pub fn slash(&self, text: &str) -> Slash<'_> {
+        Slash {
+            app: self,
+            text: text.to_string(),
+            user: REQUESTER.to_string(),
+            channel: OPS_CHANNEL.to_string(),
+        }
+    }
+
+    /// POSTs `body` to `path`, signed with the right secret at the current time.
+    pub async fn post_signed(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: &str,
+    ) -> reqwest::Response {
+        let ts = now_unix();
+        self.post_with(
+            path,
+            content_type,
+            body,
+            Some(ts),
+            Some(sign(SIGNING_SECRET, ts, body)),
+            None,
+        )
+        .await
+    }
+
+    pub async fn post_with(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: &str,
+        ts: Option<i64>,
+        signature: Option<String>,
+        retry: Option<u32>,
+    ) -> reqwest::Response {
+        let mut request = self
+            .http
+            .post(self.url(path))
+            .header("content-type", content_type)
+            .body(body.to_string());
+        if let Some(ts) = ts {
+            request = request.header("x-slack-request-timestamp", ts.to_string());
+        }
+        if let Some(sig) = signature {
+            request = request.header("x-slack-signature", sig);
+        }
+        if let Some(n) = retry {
+            request = request
+                .header("x-slack-retry-num", n.to_string())
+                .header("x-slack-retry-reason", "http_timeout");
+        }
+        request.send().await.expect("drbot answers")
+    }
+
+    /// Sends an Events API envelope around `event`, signed, with an optional retry number.
+    pub async fn event(
+        &self,
+        event_id: &str,
+        event: Value,
+        retry: Option<u32>,
+    ) -> reqwest::Response {
+        let body = envelope(event_id, event).to_string();
+        let ts = now_unix();
+        self.post_with(
+            "/slack/events",
+            "application/json",
+            &body,
+            Some(ts),
+            Some(sign(SIGNING_SECRET, ts, &body)),
+            retry,
+        )
+        .await
+    }
+
+    /// Runs a drbot subcommand against this app's store and configuration.
+    pub async fn cli(&self, args: &[&str]) -> std::process::Output {
+        Command::new(env!("CARGO_BIN_EXE_drbot"))
+            .args(args)
+            .current_dir(self.dir.path())
+            .env("DRBOT_DATABASE_URL", self.db_url())
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .output()
+            .await
+            .unwrap()
+    }
+
+    /// Every stored event (through the real export command).
+    pub async fn events(&self) -> Vec<Value> {
+        let out = self
+            .cli(&[
+                "timeline",
+                "export",
+                "--incident",
+                "all",
+                "--format",
+                "json",
+            ])
+            .await;
+        assert!(
+            out.status.success(),
+            "export failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+        doc["events"].as_array().unwrap().clone()
+    }
+
+    pub async fn events_of_kind(&self, kind: &str) -> Vec<Value> {
+        self.events()
+            .await
+            .into_iter()
+            .filter(|e| e["kind"] == kind)
+            .collect()
+    }
+
+    /// Stops the process at once, as `kill -9` would.
+    pub async fn kill(&mut self) {
+        let _ = self.child.kill().await;
+    }
+
+    /// Starts the binary again on the same store and configuration.
+    pub async fn restart(&mut self) {
+        self.kill().await;
+        std::fs::write(self.dir.path().join("drbot.toml"), &self.config).unwrap();
+        let (child, addr, logs) = start_binary(self.dir.path(), &self.slack)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        self.child = child;
+        self.addr = addr;
+        self.logs = logs;
+    }
+}
+
+pub fn envelope(event_id: &str, event: Value) -> Value {
+    json!({
+        "token": "deprecated-verification-token",
+        "team_id": "T0DRBOT",
+        "api_app_id": "A0DRBOT",
+        "event": event,
+        "type": "event_callback",
+        "event_id": event_id,
+        "event_time": now_unix(),
+        "authorizations": [{"team_id": "T0DRBOT", "user_id": BOT_USER, "is_bot": true}]
+    })
+}
+
+pub struct Slash<'a> {
+    app: &'a TestApp,
+    text: String,
+    user: String,
+    channel: String,
+}
+
+impl Slash<'_> {
+    pub fn as_user(mut self, user: &str) -> Self {
+        self.user = user.to_string();
+        self
+    }
+
+    pub fn in_channel(mut self, channel: &str) -> Self {
+        self.channel = channel.to_string();
+        self
+    }
+
+    /// The form body exactly as Slack posts it.
+    pub fn body(&self) -> String {
+        let response_url = self
+            .app
+            .slack
+            .response_url(&format!("{}-{}", self.user, now_unix()));
+        url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("token", "deprecated-verification-token")
+            .append_pair("team_id", "T0DRBOT")
+            .append_pair("team_domain", "drbot-test")
+            .append_pair("channel_id", &self.channel)
+            .append_pair("channel_name", "ops")
+            .append_pair("user_id", &self.user)
+            .append_pair("user_name", "someone")
+            .append_pair("command", "/dr")
+            .append_pair("text", &self.text)
+            .append_pair("api_app_id", "A0DRBOT")
+            .append_pair("is_enterprise_install", "false")
+            .append_pair("response_url", &response_url)
+            .append_pair("trigger_id", "1337.42.abcdef")
+            .finish()
+    }
+
+    pub async fn send(self) -> reqwest::Response {
+        let body = self.body();
+        self.app
+            .post_signed(
+                "/slack/commands",
+                "application/x-www-form-urlencoded",
+                &body,
+            )
+            .await
+    }
+
+    /// Sends and returns the ephemeral text, asserting a 200.
+    pub async fn reply(self) -> String {
+        let response = self.send().await;
+        assert_eq!(response.status(), 200);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["response_type"], "ephemeral", "{body}");
+        body["text"].as_str().unwrap().to_string()
+    }
+}
+
+/// moto server's URL, from `scripts/test`.
+pub fn moto_endpoint() -> String {
+    std::env::var("AWS_ENDPOINT_URL").expect(
+        "AWS_ENDPOINT_URL is not set: run the tests with scripts/test, which starts moto server",
+    )
+}

@@ -1,0 +1,268 @@
+//! A local Slack stand-in: answers the Web API methods drbot uses the way Slack does,
+//! records every call and every `response_url` post, enforces the scopes declared in
+//! `deploy/slack/manifest.yml`, and can be told to fail a method.
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, post};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+/// The bot token the stand-in accepts.
+pub const BOT_TOKEN: &str = "xoxb-test-0000-drbot";
+/// drbot's own user id in the stand-in workspace.
+pub const BOT_USER: &str = "UDRBOT0001";
+
+/// The scope each Web API method needs (from Slack's method reference).
+pub const METHOD_SCOPES: &[(&str, Option<&str>)] = &[
+    ("auth.test", None),
+    ("chat.postMessage", Some("chat:write")),
+    ("chat.postEphemeral", Some("chat:write")),
+    ("chat.update", Some("chat:write")),
+    ("chat.getPermalink", None),
+    ("reactions.add", Some("reactions:write")),
+    ("conversations.create", Some("channels:manage")),
+    ("conversations.invite", Some("channels:manage")),
+    ("conversations.setTopic", Some("channels:manage")),
+    ("conversations.info", Some("channels:read")),
+    ("conversations.open", Some("im:write")),
+    ("pins.add", Some("pins:write")),
+    ("users.info", Some("users:read")),
+];
+
+/// A recorded Web API call.
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub method: String,
+    pub params: Value,
+    pub authorization: Option<String>,
+}
+
+/// How to fail a method.
+#[derive(Debug, Clone)]
+pub enum Failure {
+    RateLimited { retry_after: u64 },
+    ServerError,
+    NotOk(&'static str),
+}
+
+#[derive(Default)]
+struct Recorded {
+    calls: Vec<Call>,
+    response_posts: Vec<(String, Value)>,
+    failures: HashMap<String, Failure>,
+    violations: Vec<String>,
+    next_ts: u64,
+}
+
+#[derive(Clone)]
+pub struct SlackStandIn {
+    pub addr: SocketAddr,
+    state: Arc<Mutex<Recorded>>,
+}
+
+#[derive(Clone)]
+struct Shared {
+    state: Arc<Mutex<Recorded>>,
+    scopes: Arc<HashSet<String>>,
+}
+
+impl SlackStandIn {
+    pub async fn start() -> Self {
+        let state = Arc::new(Mutex::new(Recorded {
+            next_ts: 1,
+            ..Default::default()
+        }));
+        let shared = Shared {
+            state: state.clone(),
+            scopes: Arc::new(super::manifest_bot_scopes().into_iter().collect()),
+        };
+        let router = Router::new()
+            .route("/api/{method}", any(web_api))
+            .route("/response/{id}", post(response_url))
+            .with_state(shared);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            axum::serve(listener, router).await.unwrap();
+        });
+        Self { addr, state }
+    }
+
+    /// What drbot gets as `DRBOT_SLACK_API_URL`.
+    pub fn api_url(&self) -> String {
+        format!("http://{}/api/", self.addr)
+    }
+
+    /// A `response_url` for one slash command.
+    pub fn response_url(&self, id: &str) -> String {
+        format!("http://{}/response/{id}", self.addr)
+    }
+
+    pub fn calls(&self, method: &str) -> Vec<Call> {
+        self.state
+            .lock()
+            .unwrap()
+            .calls
+            .iter()
+            .filter(|c| c.method == method)
+            .cloned()
+            .collect()
+    }
+
+    pub fn all_calls(&self) -> Vec<Call> {
+        self.state.lock().unwrap().calls.clone()
+    }
+
+    pub fn response_posts(&self) -> Vec<(String, Value)> {
+        self.state.lock().unwrap().response_posts.clone()
+    }
+
+    /// Methods called without the scope the manifest grants, or unknown to the stand-in.
+    pub fn violations(&self) -> Vec<String> {
+        self.state.lock().unwrap().violations.clone()
+    }
+
+    pub fn fail(&self, method: &str, failure: Failure) {
+        self.state
+            .lock()
+            .unwrap()
+            .failures
+            .insert(method.to_string(), failure);
+    }
+
+    /// Waits (briefly) until `method` has been called `n` times; returns the calls.
+    pub async fn wait_for(&self, method: &str, n: usize) -> Vec<Call> {
+        for _ in 0..200 {
+            let calls = self.calls(method);
+            if calls.len() >= n {
+                return calls;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!(
+            "Slack stand-in: expected {n} {method} calls, saw {:?}",
+            self.calls(method)
+        );
+    }
+}
+
+fn parse_params(headers: &HeaderMap, query: Option<String>, body: &Bytes) -> Value {
+    let content_type = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if content_type.starts_with("application/json") && !body.is_empty() {
+        return serde_json::from_slice(body).unwrap_or(Value::Null);
+    }
+    let raw = if body.is_empty() {
+        query.unwrap_or_default()
+    } else {
+        String::from_utf8_lossy(body).to_string()
+    };
+    let map: serde_json::Map<String, Value> = url::form_urlencoded::parse(raw.as_bytes())
+        .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
+        .collect();
+    Value::Object(map)
+}
+
+async fn web_api(
+    State(shared): State<Shared>,
+    Path(method): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let params = parse_params(&headers, query, &body);
+    let authorization = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let mut state = shared.state.lock().unwrap();
+    state.calls.push(Call {
+        method: method.clone(),
+        params: params.clone(),
+        authorization: authorization.clone(),
+    });
+    if authorization.as_deref() != Some(&format!("Bearer {BOT_TOKEN}")) {
+        return Json(json!({"ok": false, "error": "invalid_auth"})).into_response();
+    }
+    match METHOD_SCOPES.iter().find(|(m, _)| *m == method) {
+        None => {
+            state
+                .violations
+                .push(format!("{method}: not a method the stand-in knows"));
+            return Json(json!({"ok": false, "error": "unknown_method"})).into_response();
+        }
+        Some((_, Some(scope))) if !shared.scopes.contains(*scope) => {
+            state.violations.push(format!(
+                "{method}: needs {scope}, missing from the manifest"
+            ));
+            return Json(json!({"ok": false, "error": "missing_scope", "needed": scope}))
+                .into_response();
+        }
+        _ => {}
+    }
+    if let Some(failure) = state.failures.get(&method).cloned() {
+        return match failure {
+            Failure::RateLimited { retry_after } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                [("retry-after", retry_after.to_string())],
+                Json(json!({"ok": false, "error": "ratelimited"})),
+            )
+                .into_response(),
+            Failure::ServerError => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "upstream failure").into_response()
+            }
+            Failure::NotOk(error) => Json(json!({"ok": false, "error": error})).into_response(),
+        };
+    }
+    let ts = format!("1764220000.{:06}", state.next_ts);
+    state.next_ts += 1;
+    let channel = params.get("channel").cloned().unwrap_or(json!("C0000000"));
+    let answer = match method.as_str() {
+        "auth.test" => {
+            json!({"ok": true, "url": "https://drbot-test.slack.com/", "team": "drbot test", "user": "drbot", "team_id": "T0DRBOT", "user_id": BOT_USER, "bot_id": "B0DRBOT"})
+        }
+        "chat.postMessage" => {
+            json!({"ok": true, "channel": channel, "ts": ts, "message": {"type": "message", "text": params.get("text"), "user": BOT_USER, "ts": ts}})
+        }
+        "chat.update" => {
+            json!({"ok": true, "channel": channel, "ts": params.get("ts"), "text": params.get("text")})
+        }
+        "chat.postEphemeral" => json!({"ok": true, "message_ts": ts}),
+        "conversations.create" => {
+            let name = params
+                .get("name")
+                .and_then(|n| n.as_str())
+                .unwrap_or("channel");
+            json!({"ok": true, "channel": {"id": format!("CINC{:06}", state.next_ts), "name": name, "is_channel": true, "created": 1764220000}})
+        }
+        "conversations.open" => {
+            json!({"ok": true, "channel": {"id": format!("D{:09}", state.next_ts)}})
+        }
+        _ => json!({"ok": true}),
+    };
+    Json(answer).into_response()
+}
+
+async fn response_url(
+    State(shared): State<Shared>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    shared
+        .state
+        .lock()
+        .unwrap()
+        .response_posts
+        .push((id, value));
+    Json(json!({"ok": true})).into_response()
+}
