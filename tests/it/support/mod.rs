@@ -201,6 +201,11 @@ impl TestApp {
         format!("sqlite://{}", self.dir.path().join("drbot.db").display())
     }
 
+    /// The bot's process id (None once it has exited).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     pub fn logs(&self) -> Vec<String> {
         self.logs.lock().unwrap().clone()
     }
