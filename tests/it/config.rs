@@ -195,3 +195,29 @@ async fn serve_with_a_non_bot_token_is_refused_before_any_call() {
     );
     assert!(!line.contains("xapp-1-abc"));
 }
+
+#[tokio::test]
+async fn serve_with_slack_unreachable_says_so_in_one_line() {
+    let slack = SlackStandIn::start().await;
+    slack.fail("auth.test", crate::support::standin::Failure::ServerError);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("drbot.toml"), CONFIG).unwrap();
+    let api = slack.api_url();
+    let out = drbot(
+        dir.path(),
+        &["serve"],
+        &[
+            ("SLACK_SIGNING_SECRET", SIGNING_SECRET),
+            ("SLACK_BOT_TOKEN", BOT_TOKEN),
+            ("DRBOT_SLACK_API_URL", &api),
+            ("DRBOT_LISTEN", "127.0.0.1:0"),
+        ],
+    )
+    .await;
+    let line = one_error_line(&out);
+    assert!(
+        line.contains("cannot reach the Slack Web API") && line.contains("auth.test"),
+        "{line}"
+    );
+    assert!(!line.contains(BOT_TOKEN));
+}

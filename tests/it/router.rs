@@ -231,3 +231,27 @@ async fn a_command_file_naming_a_missing_action_is_rejected_by_check_config() {
     );
     assert_eq!(err.lines().count(), 1, "{err}");
 }
+
+#[tokio::test]
+async fn an_operator_can_replace_the_commands_with_a_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(repo_root().join("commands")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            let text = text.replace(
+                "summary = \"Pending approval requests\"",
+                "summary = \"What is waiting for a security officer\"\naliases = [\"waiting\"]",
+            );
+            std::fs::write(dir.path().join(path.file_name().unwrap()), text).unwrap();
+        }
+    }
+    let app = spawn_app_with_args(CONFIG, &["--commands", dir.path().to_str().unwrap()]).await;
+    let help = app.slash("help").reply().await;
+    assert!(
+        help.contains("What is waiting for a security officer"),
+        "{help}"
+    );
+    let alias = app.slash("help waiting").reply().await;
+    assert!(alias.contains("`/dr approvals`"), "{alias}");
+}

@@ -102,6 +102,7 @@ pub struct TestApp {
     child: Child,
     logs: Arc<Mutex<Vec<String>>>,
     config: String,
+    args: Vec<String>,
 }
 
 /// Starts drbot with the default configuration.
@@ -110,10 +111,16 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(config: &str) -> TestApp {
+    spawn_app_with_args(config, &[]).await
+}
+
+/// Starts drbot with `serve --config drbot.toml` plus `args`.
+pub async fn spawn_app_with_args(config: &str, args: &[&str]) -> TestApp {
     let slack = SlackStandIn::start().await;
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("drbot.toml"), config).unwrap();
-    let (child, addr, logs) = start_binary(dir.path(), &slack)
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let (child, addr, logs) = start_binary(dir.path(), &slack, &args)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     TestApp {
@@ -124,6 +131,7 @@ pub async fn spawn_app_with(config: &str) -> TestApp {
         child,
         logs,
         config: config.to_string(),
+        args,
     }
 }
 
@@ -148,10 +156,12 @@ pub fn serve_env(dir: &Path, slack: &SlackStandIn) -> Vec<(String, String)> {
 pub async fn start_binary(
     dir: &Path,
     slack: &SlackStandIn,
+    args: &[String],
 ) -> Result<(Child, std::net::SocketAddr, Arc<Mutex<Vec<String>>>), String> {
     let mut child = Command::new(env!("CARGO_BIN_EXE_drbot"))
         .args(["serve", "--config"])
         .arg(dir.join("drbot.toml"))
+        .args(args)
         .current_dir(dir)
         .envs(serve_env(dir, slack))
         .stdout(Stdio::null())
@@ -337,7 +347,7 @@ impl TestApp {
     pub async fn restart(&mut self) {
         self.kill().await;
         std::fs::write(self.dir.path().join("drbot.toml"), &self.config).unwrap();
-        let (child, addr, logs) = start_binary(self.dir.path(), &self.slack)
+        let (child, addr, logs) = start_binary(self.dir.path(), &self.slack, &self.args)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         self.child = child;
