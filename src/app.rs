@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use crate::aws::AwsClients;
 use crate::config::Settings;
 use crate::router::CommandSet;
 use crate::slack::client::SlackApi;
@@ -12,6 +13,9 @@ pub struct App {
     pub commands: Arc<CommandSet>,
     pub store: Store,
     pub slack: SlackApi,
+    pub aws: AwsClients,
+    /// Wakes the job worker when a job is queued.
+    pub jobs: tokio::sync::Notify,
 }
 
 impl App {

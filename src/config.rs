@@ -64,6 +64,13 @@ pub struct ApprovalSettings {
     pub ttl: HumanDuration,
     #[serde(default)]
     pub allow_self_approval: bool,
+    /// Distinct officers who must approve before a request executes.
+    #[serde(default = "one")]
+    pub required_approvals: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 fn default_approve_reactions() -> Vec<String> {
@@ -78,11 +85,35 @@ fn default_ttl() -> HumanDuration {
     HumanDuration::from_secs(15 * 60)
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EcsSettings {
     #[serde(default)]
     pub services: Vec<EcsService>,
+    /// How long a rollback's deployment is followed before it is reported as not stable.
+    #[serde(default = "default_rollout_timeout")]
+    pub rollout_timeout: HumanDuration,
+    /// First wait between DescribeServices polls; doubles up to 30s.
+    #[serde(default = "default_poll_interval")]
+    pub poll_interval: HumanDuration,
+}
+
+impl Default for EcsSettings {
+    fn default() -> Self {
+        Self {
+            services: Vec::new(),
+            rollout_timeout: default_rollout_timeout(),
+            poll_interval: default_poll_interval(),
+        }
+    }
+}
+
+fn default_rollout_timeout() -> HumanDuration {
+    HumanDuration::from_secs(15 * 60)
+}
+
+fn default_poll_interval() -> HumanDuration {
+    HumanDuration::from_secs(5)
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -271,6 +302,17 @@ impl Settings {
                     format!("'{officer}' is not a Slack user ID (like U0SECOFF1); use IDs, never display names"),
                 ));
             }
+        }
+        if approval.required_approvals == 0 || approval.required_approvals > approval.officers.len()
+        {
+            return Err(invalid(
+                "approval.required_approvals",
+                format!(
+                    "{} must be between 1 and the number of officers ({})",
+                    approval.required_approvals,
+                    approval.officers.len()
+                ),
+            ));
         }
         if approval.approve_reactions.is_empty() {
             return Err(invalid(

@@ -8,11 +8,14 @@ use serde_json::json;
 use slack_morphism::prelude::*;
 use tracing::Span;
 
+use crate::actions::cancel::Cancelled;
 use crate::actions::{self, ActionKind};
 use crate::app::App;
+use crate::gate::{self, reactions::Reaction};
 use crate::metrics;
-use crate::router::{self, CommandDef, ParsedCommand};
-use crate::store::NewEvent;
+use crate::router::{self, CommandDef, ParsedCommand, Value};
+use crate::store::{NewEvent, RequestState};
+use crate::workers;
 
 /// A slash command as Slack sent it.
 #[derive(Debug, Clone)]
@@ -35,9 +38,14 @@ impl Reply {
     }
 }
 
-/// Why a well-formed command is not run.
+/// What to do with a command after routing it.
 enum Outcome {
-    Done(String),
+    /// Answer with this text.
+    Reply(String),
+    /// Plan it against AWS after the acknowledgement (officer-gated actions).
+    Queue(String),
+    /// Withdraw a pending request.
+    Cancel(u64),
     Refused {
         reason: String,
         usage: Option<String>,
@@ -46,72 +54,114 @@ enum Outcome {
 }
 
 pub async fn handle_command(app: &Arc<App>, request: CommandRequest) -> Reply {
-    let outcome = decide(app, &request);
-    let (kind, command, text, detail) = match &outcome {
-        Outcome::Done(_) => (
-            "command.accepted",
-            None,
-            format!("/dr {}", request.text.trim()),
-            json!({}),
-        ),
-        Outcome::Refused {
-            reason, command, ..
-        } => (
-            "command.refused",
-            command.clone(),
-            format!("/dr {} (refused: {reason})", request.text.trim()),
-            json!({ "reason": reason }),
-        ),
-    };
-    let command_name = match &outcome {
-        Outcome::Done(_) | Outcome::Refused { .. } => {
-            command.clone().or_else(|| first_word(&request.text, app))
-        }
-    };
+    let (outcome, command_name) = decide(app, &request).await;
     let span = Span::current();
     span.record("command", command_name.as_deref().unwrap_or("?"));
-    span.record("outcome", kind);
+    let refused = matches!(outcome, Outcome::Refused { .. });
+    span.record("outcome", if refused { "refused" } else { "accepted" });
     metrics::inc(
         "drbot_commands_total",
         format!(
             "command=\"{}\",outcome=\"{}\"",
             metrics::label(command_name.as_deref().unwrap_or("unknown")),
-            if kind == "command.accepted" {
-                "accepted"
-            } else {
-                "refused"
-            }
+            if refused { "refused" } else { "accepted" }
         ),
     );
-    let mut detail = detail;
-    detail["command"] = json!(command_name);
-    detail["text"] = json!(request.text);
-    let event = NewEvent::new(kind, &request.user, &request.channel, text).detail(detail);
-    if let Err(e) = app.store.append(event).await {
-        tracing::error!(error = %e, "could not record a slash command; refusing it");
-        return Reply {
-            text: ":warning: drbot could not record this request in its audit log, so it did nothing. Try again in a moment; if it keeps failing, tell whoever runs drbot.".to_string(),
-        };
-    }
-    tracing::info!("slash command handled");
-    match outcome {
-        Outcome::Done(text) => Reply { text },
+    let text = request.text.trim();
+    let accepted = NewEvent::new(
+        "command.accepted",
+        &request.user,
+        &request.channel,
+        format!("/dr {text}"),
+    )
+    .detail(json!({ "command": command_name, "text": request.text }));
+    let answer = match outcome {
         Outcome::Refused {
             reason,
             usage,
             command,
-        } => Reply {
-            text: refusal_text(&reason, usage.as_deref(), command.as_deref()),
+        } => {
+            let event = NewEvent::new(
+                "command.refused",
+                &request.user,
+                &request.channel,
+                format!("/dr {text} (refused: {reason})"),
+            )
+            .detail(json!({ "command": command_name, "text": request.text, "reason": reason }));
+            app.store
+                .append(event)
+                .await
+                .map(|_| refusal_text(&reason, usage.as_deref(), command.as_deref()))
+        }
+        Outcome::Reply(reply) => app.store.append(accepted).await.map(|_| reply),
+        Outcome::Queue(reply) => {
+            let payload = workers::plan_payload(
+                &request.text,
+                &request.user,
+                &request.channel,
+                &request.response_url,
+            );
+            let queued = async {
+                let mut tx = app.store.begin().await?;
+                tx.append(accepted).await?;
+                tx.enqueue("plan", &payload).await?;
+                tx.commit().await
+            }
+            .await;
+            app.jobs.notify_one();
+            queued.map(|_| reply)
+        }
+        Outcome::Cancel(id) => match actions::cancel::run(
+            &app.store,
+            &app.settings,
+            id,
+            &request.user,
+            &request.channel,
+            accepted,
+        )
+        .await
+        {
+            Ok(Cancelled::Done { request_id }) => {
+                let app = app.clone();
+                let user = request.user.clone();
+                tokio::spawn(async move {
+                    gate::execute::refresh(
+                        &app,
+                        request_id,
+                        &format!("Cancelled by <@{user}>. Nothing was done."),
+                    )
+                    .await;
+                });
+                Ok(format!("A-{id} is cancelled; nothing was done."))
+            }
+            Ok(Cancelled::Refused(reason)) => {
+                let event = NewEvent::new(
+                    "command.refused",
+                    &request.user,
+                    &request.channel,
+                    format!("/dr {text} (refused: {reason})"),
+                )
+                .detail(json!({ "command": command_name, "text": request.text, "reason": reason }));
+                app.store
+                    .append(event)
+                    .await
+                    .map(|_| format!(":no_entry: {reason}"))
+            }
+            Err(e) => Err(e),
         },
+    };
+    match answer {
+        Ok(text) => {
+            tracing::info!("slash command handled");
+            Reply { text }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "could not record a slash command; refusing it");
+            Reply {
+                text: ":warning: drbot could not record this request in its audit log, so it did nothing. Try again in a moment; if it keeps failing, tell whoever runs drbot.".to_string(),
+            }
+        }
     }
-}
-
-fn first_word(text: &str, app: &App) -> Option<String> {
-    let word = text.split_whitespace().next()?.to_lowercase();
-    app.commands
-        .get(&word)
-        .map(|d| d.name.clone())
-        .or(Some(word))
 }
 
 fn refusal_text(reason: &str, usage: Option<&str>, command: Option<&str>) -> String {
@@ -125,25 +175,36 @@ fn refusal_text(reason: &str, usage: Option<&str>, command: Option<&str>) -> Str
     text
 }
 
-fn decide(app: &Arc<App>, request: &CommandRequest) -> Outcome {
+async fn decide(app: &Arc<App>, request: &CommandRequest) -> (Outcome, Option<String>) {
     let cmd = match router::parse(&request.text, &app.commands, &app.settings) {
         Ok(cmd) => cmd,
         Err(refusal) => {
-            return Outcome::Refused {
-                reason: refusal.reason,
-                usage: refusal.usage,
-                command: refusal.command,
-            }
+            let name = refusal.command.clone().or_else(|| {
+                request
+                    .text
+                    .split_whitespace()
+                    .next()
+                    .map(str::to_lowercase)
+            });
+            return (
+                Outcome::Refused {
+                    reason: refusal.reason,
+                    usage: refusal.usage,
+                    command: refusal.command,
+                },
+                name,
+            );
         }
     };
     let def = cmd.def.clone();
+    let name = Some(def.name.clone());
     let refuse = |reason: String| Outcome::Refused {
         reason,
         usage: Some(def.usage.clone()),
         command: Some(def.name.clone()),
     };
     if let Some(reason) = channel_refusal(app, &def, &request.channel) {
-        return refuse(reason);
+        return (refuse(reason), name);
     }
     if !def.allowed_users.is_empty() && !def.allowed_users.contains(&request.user) {
         let who: Vec<String> = def
@@ -151,29 +212,38 @@ fn decide(app: &Arc<App>, request: &CommandRequest) -> Outcome {
             .iter()
             .map(|u| format!("<@{u}>"))
             .collect();
-        return refuse(format!(
-            "you may not run `/dr {}`; it is limited to {}",
-            def.name,
-            who.join(", ")
-        ));
+        return (
+            refuse(format!(
+                "you may not run `/dr {}`; it is limited to {}",
+                def.name,
+                who.join(", ")
+            )),
+            name,
+        );
     }
     let action: ActionKind = match def.action.parse() {
         Ok(a) => a,
         Err(()) => {
-            return refuse(format!(
-                "`/dr {}` names an unknown action `{}`",
-                def.name, def.action
-            ))
+            return (
+                refuse(format!(
+                    "`/dr {}` names an unknown action `{}`",
+                    def.name, def.action
+                )),
+                name,
+            )
         }
     };
     if !action.is_available() {
-        return refuse(format!(
-            "`/dr {}` is defined, but its action (`{}`) is not available in this version of drbot yet; nothing was done",
-            def.name,
-            action.name()
-        ));
+        return (
+            refuse(format!(
+                "`/dr {}` is defined, but its action (`{}`) is not available in this version of drbot yet; nothing was done",
+                def.name,
+                action.name()
+            )),
+            name,
+        );
     }
-    run(app, action, &cmd)
+    (run(app, action, &cmd, request).await, name)
 }
 
 fn channel_refusal(app: &App, def: &CommandDef, channel: &str) -> Option<String> {
@@ -193,21 +263,42 @@ fn channel_refusal(app: &App, def: &CommandDef, channel: &str) -> Option<String>
     ))
 }
 
-fn run(app: &Arc<App>, action: ActionKind, cmd: &ParsedCommand) -> Outcome {
+async fn run(
+    app: &Arc<App>,
+    action: ActionKind,
+    cmd: &ParsedCommand,
+    request: &CommandRequest,
+) -> Outcome {
+    let refuse = |reason: String| Outcome::Refused {
+        reason,
+        usage: Some(cmd.def.usage.clone()),
+        command: Some(cmd.def.name.clone()),
+    };
     match action {
         ActionKind::Help => match actions::help::reply(cmd, &app.commands) {
-            Ok(text) => Outcome::Done(text),
-            Err(reason) => Outcome::Refused {
-                reason,
-                usage: Some(cmd.def.usage.clone()),
-                command: Some(cmd.def.name.clone()),
-            },
+            Ok(text) => Outcome::Reply(text),
+            Err(reason) => refuse(reason),
         },
-        other => Outcome::Refused {
-            reason: format!("`{}` is not available yet", other.name()),
-            usage: Some(cmd.def.usage.clone()),
-            command: Some(cmd.def.name.clone()),
+        ActionKind::EcsRollback => match actions::ecs_rollback::parse(cmd, &app.settings) {
+            Ok(args) => Outcome::Queue(format!(
+                "Planning `/dr {}`: reading `{}` from ECS. The approval request will appear in this channel.",
+                request.text.trim(),
+                args.service.name
+            )),
+            Err(reason) => refuse(reason),
         },
+        ActionKind::Approvals => match app.store.requests_in_state(RequestState::Pending).await {
+            Ok(pending) => Outcome::Reply(actions::approvals::reply(&pending)),
+            Err(e) => {
+                tracing::error!(error = %e, "could not list pending requests");
+                Outcome::Reply(":warning: drbot could not read its store; try again in a moment.".to_string())
+            }
+        },
+        ActionKind::Cancel => match cmd.arg("action-id") {
+            Some(Value::ActionId(id)) => Outcome::Cancel(*id),
+            _ => refuse("missing <action-id>".to_string()),
+        },
+        other => refuse(format!("`{}` is not available yet", other.name())),
     }
 }
 
@@ -220,6 +311,9 @@ pub async fn handle_event(app: &Arc<App>, callback: SlackPushEventCallback) -> R
         .and_then(|t| t.as_str())
         .unwrap_or("unknown")
         .to_string();
+    if event_type == "reaction_added" || event_type == "reaction_removed" {
+        return handle_reaction(app, &callback.event_id.to_string(), &event_type, &raw).await;
+    }
     let user = str_at(&raw, "user").unwrap_or_default();
     let channel = str_at(&raw, "channel")
         .or_else(|| {
@@ -291,6 +385,47 @@ pub async fn handle_event(app: &Arc<App>, callback: SlackPushEventCallback) -> R
                 }
             });
         }
+    }
+    Ok(())
+}
+
+async fn handle_reaction(
+    app: &Arc<App>,
+    event_id: &str,
+    event_type: &str,
+    raw: &serde_json::Value,
+) -> Result<(), ()> {
+    let text = |pointer: &str| {
+        raw.pointer(pointer)
+            .and_then(|v| v.as_str())
+            .unwrap_or("")
+            .to_string()
+    };
+    let reaction = Reaction {
+        event_id: event_id.to_string(),
+        added: event_type == "reaction_added",
+        user: text("/user"),
+        name: text("/reaction"),
+        channel: text("/item/channel"),
+        ts: text("/item/ts"),
+    };
+    let verdict = gate::reactions::handle(app, &reaction).await.map_err(|e| {
+        tracing::error!(error = %e, "could not record a reaction");
+    })?;
+    let fresh = verdict.is_some();
+    metrics::inc(
+        "drbot_slack_events_total",
+        format!(
+            "type=\"{event_type}\",delivery=\"{}\"",
+            if fresh { "new" } else { "duplicate" }
+        ),
+    );
+    match verdict {
+        None => tracing::info!(event_type, "duplicate delivery ignored"),
+        Some(follow) if !follow.is_empty() => {
+            tokio::spawn(gate::execute::follow_up(app.clone(), follow));
+        }
+        Some(_) => {}
     }
     Ok(())
 }

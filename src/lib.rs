@@ -8,6 +8,8 @@
 //! - [`dispatch`]: from a verified request to an action, recorded in the event log.
 //! - [`router`]: `commands/*.toml` definitions, tokenizer and typed parser.
 //! - [`actions`]: one file per action (parse/plan/execute).
+//! - [`gate`]: the approval gate: requests, reactions, exactly-once execution.
+//! - [`workers`]: planning queued commands, expiring requests, start-up recovery.
 //! - [`store`]: the SQLite store, its migrations and the hash-chained event log.
 //! - [`timeline`]: Markdown, JSON and HTML exports.
 //! - [`aws`]: the only module that talks to the AWS SDK.
@@ -21,6 +23,7 @@ pub mod clock;
 pub mod config;
 pub mod dispatch;
 pub mod duration;
+pub mod gate;
 pub mod metrics;
 pub mod router;
 pub mod slack;
@@ -28,3 +31,4 @@ pub mod startup;
 pub mod store;
 pub mod telemetry;
 pub mod timeline;
+pub mod workers;

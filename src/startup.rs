@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use crate::app::App;
+use crate::aws::AwsClients;
 use crate::config::{Environment, Settings};
 use crate::router::CommandSet;
 use crate::slack::client::{build_client, SlackApi, SlackError};
@@ -59,7 +60,10 @@ impl Application {
             commands: Arc::new(commands),
             store,
             slack,
+            aws: AwsClients::from_env().await,
+            jobs: tokio::sync::Notify::new(),
         });
+        crate::workers::recover(&app).await?;
         Ok(Self {
             app,
             listener,
@@ -80,13 +84,22 @@ impl Application {
     ) -> Result<(), StartupError> {
         let addr = self.local_addr();
         let router = http::router(self.app.clone(), self.signing_secret.expose());
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let workers = [
+            tokio::spawn(crate::workers::run_jobs(self.app.clone(), stop_rx.clone())),
+            tokio::spawn(crate::workers::run_expiry(self.app.clone(), stop_rx)),
+        ];
         tracing::info!(%addr, commands = self.app.commands.all().len(), "listening");
-        axum::serve(self.listener, router)
+        let served = axum::serve(self.listener, router)
             .with_graceful_shutdown(shutdown)
             .await
-            .map_err(StartupError::Serve)?;
+            .map_err(StartupError::Serve);
+        let _ = stop_tx.send(true);
+        for worker in workers {
+            let _ = worker.await;
+        }
         tracing::info!("stopped");
-        Ok(())
+        served
     }
 }
 

@@ -3,6 +3,9 @@
 
 use std::str::FromStr;
 
+pub mod approvals;
+pub mod cancel;
+pub mod ecs_rollback;
 pub mod help;
 
 /// Every action the router can dispatch to.
@@ -71,7 +74,10 @@ impl ActionKind {
     /// Whether this build implements the action. Commands whose action is not available
     /// yet are refused with a clear message; `tests/it/router.rs` lists them.
     pub fn is_available(self) -> bool {
-        matches!(self, ActionKind::Help)
+        matches!(
+            self,
+            ActionKind::Help | ActionKind::EcsRollback | ActionKind::Approvals | ActionKind::Cancel
+        )
     }
 }
 

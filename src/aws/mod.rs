@@ -1,6 +1,7 @@
 //! AWS access. Only this module imports `aws_sdk_*`; credentials, region and endpoint come
 //! from the SDK's default chain (`AWS_ENDPOINT_URL` points every client at an emulator).
 
+pub mod ecs;
 pub mod reachability;
 
 /// One client per service, built from the default chain.
@@ -47,5 +48,61 @@ where
         }
         SdkError::ResponseError(_) => "AWS sent an answer drbot could not read".to_string(),
         _ => "AWS call failed".to_string(),
+    }
+}
+
+/// A failed AWS call, naming the operation and the resource; never carries credentials.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{operation} on {resource}: {message}")]
+pub struct AwsError {
+    pub operation: &'static str,
+    pub resource: String,
+    pub message: String,
+    pub request_id: Option<String>,
+    pub throttled: bool,
+}
+
+impl AwsError {
+    pub fn from_sdk<E, R>(
+        operation: &'static str,
+        resource: &str,
+        err: &aws_sdk_ecs::error::SdkError<E, R>,
+    ) -> Self
+    where
+        E: aws_sdk_ecs::error::ProvideErrorMetadata + std::error::Error,
+    {
+        let (request_id, throttled) = match err {
+            aws_sdk_ecs::error::SdkError::ServiceError(service) => {
+                let code = service.err().code().unwrap_or_default();
+                (
+                    service
+                        .err()
+                        .meta()
+                        .extra("aws_request_id")
+                        .map(str::to_string),
+                    code.contains("Throttl")
+                        || code == "TooManyRequestsException"
+                        || code == "RequestLimitExceeded",
+                )
+            }
+            _ => (None, false),
+        };
+        Self {
+            operation,
+            resource: resource.to_string(),
+            message: describe_error(err),
+            request_id,
+            throttled,
+        }
+    }
+
+    pub fn not_found(operation: &'static str, resource: &str, message: &str) -> Self {
+        Self {
+            operation,
+            resource: resource.to_string(),
+            message: message.to_string(),
+            request_id: None,
+            throttled: false,
+        }
     }
 }

@@ -131,6 +131,80 @@ impl SlackApi {
     }
 }
 
+impl SlackApi {
+    /// A message only `user` sees, in `channel`.
+    pub async fn post_ephemeral(
+        &self,
+        channel: &str,
+        user: &str,
+        text: &str,
+    ) -> Result<(), SlackError> {
+        let session = self.client.open_session(&self.token);
+        let request = SlackApiChatPostEphemeralRequest::new(
+            channel.into(),
+            user.into(),
+            SlackMessageContent::new().with_text(text.to_string()),
+        );
+        session
+            .chat_post_ephemeral(&request)
+            .await
+            .map_err(|e| api_error("chat.postEphemeral", e))?;
+        Ok(())
+    }
+
+    /// Replaces the text of message `ts` in `channel`.
+    pub async fn update_message(
+        &self,
+        channel: &str,
+        ts: &str,
+        text: &str,
+    ) -> Result<(), SlackError> {
+        let session = self.client.open_session(&self.token);
+        let request = SlackApiChatUpdateRequest::new(
+            channel.into(),
+            SlackMessageContent::new().with_text(text.to_string()),
+            ts.into(),
+        );
+        session
+            .chat_update(&request)
+            .await
+            .map_err(|e| api_error("chat.update", e))?;
+        Ok(())
+    }
+
+    /// Adds reaction `name` to message `ts` (as drbot).
+    pub async fn add_reaction(
+        &self,
+        channel: &str,
+        ts: &str,
+        name: &str,
+    ) -> Result<(), SlackError> {
+        let session = self.client.open_session(&self.token);
+        let request = SlackApiReactionsAddRequest::new(channel.into(), name.into(), ts.into());
+        match session.reactions_add(&request).await {
+            Ok(_) => Ok(()),
+            Err(SlackClientError::ApiError(api)) if api.code == "already_reacted" => Ok(()),
+            Err(e) => Err(api_error("reactions.add", e)),
+        }
+    }
+
+    /// Answers a slash command later through its `response_url` (shown only to the user).
+    pub async fn respond(&self, response_url: &str, text: &str) -> Result<(), SlackError> {
+        let url = url::Url::parse(response_url).map_err(|e| SlackError::Api {
+            method: "response_url",
+            code: e.to_string(),
+        })?;
+        let request = SlackApiPostWebhookMessageRequest::new(
+            SlackMessageContent::new().with_text(text.to_string()),
+        );
+        self.client
+            .post_webhook_message(&url, &request)
+            .await
+            .map_err(|e| api_error("response_url", e))?;
+        Ok(())
+    }
+}
+
 fn api_error(method: &'static str, e: SlackClientError) -> SlackError {
     match e {
         SlackClientError::ApiError(api) => SlackError::Api {

@@ -6,7 +6,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
-use super::{QueryContext, Store, StoreError};
+use super::{QueryContext, Store, StoreError, StoreTx};
 
 /// The `prev_hash` of the first event.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -123,9 +123,10 @@ pub enum VerifyReport {
 impl Store {
     /// Appends an event at the end of the chain and returns it as stored.
     pub async fn append(&self, event: NewEvent) -> Result<StoredEvent, StoreError> {
-        self.append_inner(None, event)
-            .await
-            .map(|stored| stored.expect("an append without a delivery id always writes"))
+        let mut tx = self.begin().await?;
+        let stored = tx.append(event).await?;
+        tx.commit().await?;
+        Ok(stored)
     }
 
     /// Appends `event` only if the Slack delivery `event_id` was never seen, in the same
@@ -135,88 +136,13 @@ impl Store {
         event_id: &str,
         event: NewEvent,
     ) -> Result<Option<StoredEvent>, StoreError> {
-        self.append_inner(Some(event_id), event).await
-    }
-
-    async fn append_inner(
-        &self,
-        delivery: Option<&str>,
-        event: NewEvent,
-    ) -> Result<Option<StoredEvent>, StoreError> {
-        let detail = serde_json::to_string(&event.detail).expect("a JSON value always serialises");
-        let _guard = self.append_lock.lock().await;
-        // Another process may append between our read and write: the primary key on
-        // `seq` turns that into a constraint error, and we read the new tail and retry.
-        for _ in 0..20 {
-            let mut tx = self.pool().begin().await.context("starting an append")?;
-            if let Some(event_id) = delivery {
-                let fresh = sqlx::query(
-                    "INSERT INTO slack_deliveries (event_id, received_at) VALUES (?1, ?2) ON CONFLICT (event_id) DO NOTHING",
-                )
-                .bind(event_id)
-                .bind(crate::clock::now_rfc3339())
-                .execute(&mut *tx)
-                .await
-                .context("recording a Slack event id")?;
-                if fresh.rows_affected() == 0 {
-                    return Ok(None);
-                }
-            }
-            let tail = sqlx::query("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1")
-                .fetch_optional(&mut *tx)
-                .await
-                .context("reading the tail of the event log")?;
-            let (seq, prev_hash) = match tail {
-                Some(row) => (row.get::<i64, _>(0) + 1, row.get::<String, _>(1)),
-                None => (1, GENESIS_HASH.to_string()),
-            };
-            let mut stored = StoredEvent {
-                seq,
-                at: crate::clock::now_rfc3339(),
-                actor: event.actor.clone(),
-                channel: event.channel.clone(),
-                incident: event.incident.clone(),
-                kind: event.kind.clone(),
-                text: event.text.clone(),
-                detail: detail.clone(),
-                prev_hash,
-                hash: String::new(),
-            };
-            stored.hash = chain_hash(&stored.prev_hash, &canonical(&stored));
-            let inserted = sqlx::query(
-                "INSERT INTO events (seq, at, actor, channel, incident, kind, text, detail, prev_hash, hash)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            )
-            .bind(stored.seq)
-            .bind(&stored.at)
-            .bind(&stored.actor)
-            .bind(&stored.channel)
-            .bind(&stored.incident)
-            .bind(&stored.kind)
-            .bind(&stored.text)
-            .bind(&stored.detail)
-            .bind(&stored.prev_hash)
-            .bind(&stored.hash)
-            .execute(&mut *tx)
-            .await;
-            match inserted {
-                Ok(_) => {
-                    tx.commit().await.context("committing an append")?;
-                    return Ok(Some(stored));
-                }
-                Err(sqlx::Error::Database(e)) if e.is_unique_violation() => continue,
-                Err(source) => {
-                    return Err(StoreError::Query {
-                        context: "appending to the event log",
-                        source,
-                    })
-                }
-            }
+        let mut tx = self.begin().await?;
+        if !tx.first_delivery(event_id).await? {
+            return Ok(None);
         }
-        Err(StoreError::Query {
-            context: "appending to the event log (the tail kept moving)",
-            source: sqlx::Error::PoolTimedOut,
-        })
+        let stored = tx.append(event).await?;
+        tx.commit().await?;
+        Ok(Some(stored))
     }
 
     /// Events in chain order; `incident = None` means every event.
@@ -310,4 +236,63 @@ fn row_to_event(row: &sqlx::sqlite::SqliteRow) -> Result<StoredEvent, StoreError
         prev_hash: row.try_get(8).map_err(corrupt)?,
         hash: row.try_get(9).map_err(corrupt)?,
     })
+}
+
+impl StoreTx<'_> {
+    /// Appends an event at the end of the chain, inside this transaction.
+    pub async fn append(&mut self, event: NewEvent) -> Result<StoredEvent, StoreError> {
+        let detail = serde_json::to_string(&event.detail).expect("a JSON value always serialises");
+        let tail = sqlx::query("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(self.conn())
+            .await
+            .context("reading the tail of the event log")?;
+        let (seq, prev_hash) = match tail {
+            Some(row) => (row.get::<i64, _>(0) + 1, row.get::<String, _>(1)),
+            None => (1, GENESIS_HASH.to_string()),
+        };
+        let mut stored = StoredEvent {
+            seq,
+            at: crate::clock::now_rfc3339(),
+            actor: event.actor,
+            channel: event.channel,
+            incident: event.incident,
+            kind: event.kind,
+            text: event.text,
+            detail,
+            prev_hash,
+            hash: String::new(),
+        };
+        stored.hash = chain_hash(&stored.prev_hash, &canonical(&stored));
+        sqlx::query(
+            "INSERT INTO events (seq, at, actor, channel, incident, kind, text, detail, prev_hash, hash)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        )
+        .bind(stored.seq)
+        .bind(&stored.at)
+        .bind(&stored.actor)
+        .bind(&stored.channel)
+        .bind(&stored.incident)
+        .bind(&stored.kind)
+        .bind(&stored.text)
+        .bind(&stored.detail)
+        .bind(&stored.prev_hash)
+        .bind(&stored.hash)
+        .execute(self.conn())
+        .await
+        .context("appending to the event log")?;
+        Ok(stored)
+    }
+
+    /// Remembers a Slack `event_id`; false when it was seen before.
+    pub async fn first_delivery(&mut self, event_id: &str) -> Result<bool, StoreError> {
+        let fresh = sqlx::query(
+            "INSERT INTO slack_deliveries (event_id, received_at) VALUES (?1, ?2) ON CONFLICT (event_id) DO NOTHING",
+        )
+        .bind(event_id)
+        .bind(crate::clock::now_rfc3339())
+        .execute(self.conn())
+        .await
+        .context("recording a Slack event id")?;
+        Ok(fresh.rows_affected() == 1)
+    }
 }

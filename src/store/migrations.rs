@@ -4,9 +4,10 @@ use sqlx::SqlitePool;
 
 use super::StoreError;
 
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    r#"
+const MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        r#"
 CREATE TABLE events (
     seq       INTEGER PRIMARY KEY,
     at        TEXT    NOT NULL,
@@ -30,7 +31,50 @@ CREATE TABLE slack_deliveries (
     received_at TEXT NOT NULL
 );
 "#,
-)];
+    ),
+    (
+        2,
+        r#"
+CREATE TABLE requests (
+    id           INTEGER PRIMARY KEY,
+    command      TEXT NOT NULL,
+    action       TEXT NOT NULL,
+    requester    TEXT NOT NULL,
+    channel      TEXT NOT NULL,
+    incident     TEXT,
+    response_url TEXT NOT NULL,
+    plan         TEXT NOT NULL,
+    plan_hash    TEXT NOT NULL,
+    summary      TEXT NOT NULL,
+    state        TEXT NOT NULL,
+    created_at   TEXT NOT NULL,
+    expires_at   TEXT NOT NULL,
+    message_ts   TEXT,
+    decided_by   TEXT,
+    outcome      TEXT
+);
+CREATE INDEX requests_by_message ON requests (channel, message_ts);
+CREATE INDEX requests_by_state ON requests (state, expires_at);
+
+CREATE TABLE approvals (
+    request_id INTEGER NOT NULL REFERENCES requests (id),
+    officer    TEXT NOT NULL,
+    reaction   TEXT NOT NULL,
+    at         TEXT NOT NULL,
+    PRIMARY KEY (request_id, officer, reaction)
+);
+
+CREATE TABLE jobs (
+    id         INTEGER PRIMARY KEY,
+    kind       TEXT NOT NULL,
+    payload    TEXT NOT NULL,
+    state      TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX jobs_by_state ON jobs (state, id);
+"#,
+    ),
+];
 
 pub async fn run(pool: &SqlitePool) -> Result<(), StoreError> {
     sqlx::query("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)")

@@ -3,7 +3,9 @@
 //! callers use only [`Store`]'s methods, so a PostgreSQL backend can sit behind the same API.
 
 mod events;
+mod jobs;
 mod migrations;
+mod requests;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -13,6 +15,8 @@ use sqlx::SqlitePool;
 use tokio::sync::Mutex;
 
 pub use events::{canonical, chain_hash, NewEvent, StoredEvent, VerifyReport, GENESIS_HASH};
+pub use jobs::Job;
+pub use requests::{NewRequest, Request, RequestState};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -58,9 +62,11 @@ impl<T> QueryContext<T> for Result<T, sqlx::Error> {
 #[derive(Clone)]
 pub struct Store {
     pool: SqlitePool,
-    /// Serialises appends within this process; the chain's `seq` primary key catches
-    /// any other writer.
-    append_lock: std::sync::Arc<Mutex<()>>,
+    /// Serialises write transactions within this process (SQLite has one writer; this
+    /// keeps them from failing with `SQLITE_BUSY` instead of queueing). Each write
+    /// transaction also starts with `BEGIN IMMEDIATE`, so another process waits for it,
+    /// and the chain's `seq` primary key would refuse a fork.
+    write_lock: std::sync::Arc<Mutex<()>>,
 }
 
 impl Store {
@@ -90,7 +96,7 @@ impl Store {
             })?;
         let store = Self {
             pool,
-            append_lock: Default::default(),
+            write_lock: Default::default(),
         };
         migrations::run(&store.pool).await?;
         Ok(store)
@@ -103,6 +109,33 @@ impl Store {
 
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
+    }
+
+    /// Starts a write transaction; everything in it commits together or not at all.
+    pub async fn begin(&self) -> Result<StoreTx<'_>, StoreError> {
+        let guard = self.write_lock.lock().await;
+        let tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .context("starting a write transaction")?;
+        Ok(StoreTx { _guard: guard, tx })
+    }
+}
+
+/// A write transaction. Dropping it without [`StoreTx::commit`] rolls everything back.
+pub struct StoreTx<'a> {
+    _guard: tokio::sync::MutexGuard<'a, ()>,
+    tx: sqlx::Transaction<'static, sqlx::Sqlite>,
+}
+
+impl StoreTx<'_> {
+    pub(crate) fn conn(&mut self) -> &mut sqlx::SqliteConnection {
+        &mut self.tx
+    }
+
+    pub async fn commit(self) -> Result<(), StoreError> {
+        self.tx.commit().await.context("committing")
     }
 }
 

@@ -1,0 +1,392 @@
+//! `/dr rollback <service> [--to <revision>]`: an ECS service back to an earlier
+//! task-definition revision, pinned as `family:revision`, then followed until stable.
+//!
+//! AWS calls: DescribeServices, DescribeTaskDefinition, ListTaskDefinitions (plan and
+//! re-check); UpdateService (execute); DescribeServices (follow).
+//! IAM: `ecs:DescribeServices`, `ecs:DescribeTaskDefinition`, `ecs:ListTaskDefinitions`,
+//! `ecs:UpdateService` on the configured cluster/service.
+//! Undo: roll forward with `/dr rollback <service> --to <newer revision>`.
+//! Approval: `officer` (commands/rollback.toml).
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::aws::ecs::{pinned_form, EcsRollback, ServiceState, TaskDefinition};
+use crate::aws::AwsError;
+use crate::config::{EcsService, Settings};
+use crate::router::{ParsedCommand, Value};
+
+/// The typed arguments.
+#[derive(Debug, Clone)]
+pub struct Rollback {
+    pub service: EcsService,
+    pub to: Option<i32>,
+}
+
+/// What the approval request shows, and what the approval is bound to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RollbackPlan {
+    /// The name used in `/dr` commands.
+    pub service: String,
+    pub cluster: String,
+    pub ecs_service: String,
+    pub current: TaskDefinition,
+    pub target: TaskDefinition,
+}
+
+/// Why no plan could be made.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    /// The request cannot be carried out as asked; shown to the user.
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+}
+
+pub fn parse(cmd: &ParsedCommand, settings: &Settings) -> Result<Rollback, String> {
+    let name = cmd
+        .arg("service")
+        .and_then(Value::as_word)
+        .ok_or("missing <service>")?;
+    let service = settings
+        .service(name)
+        .cloned()
+        .ok_or_else(|| format!("unknown service `{name}`"))?;
+    let to = match cmd.flag("to") {
+        None => None,
+        Some(Value::Integer(n)) => {
+            Some(i32::try_from(*n).map_err(|_| format!("`--to {n}` is not a revision number"))?)
+        }
+        Some(_) => return Err("`--to` needs a revision number".to_string()),
+    };
+    if to == Some(0) {
+        return Err("revisions start at 1; `--to 0` is not a revision".to_string());
+    }
+    Ok(Rollback { service, to })
+}
+
+/// Reads AWS and works out the exact change.
+pub async fn plan(ecs: &impl EcsRollback, args: &Rollback) -> Result<RollbackPlan, PlanError> {
+    let svc = &args.service;
+    let state = ecs.service_state(&svc.cluster, &svc.service).await?;
+    let current = ecs
+        .task_definition(&state.task_definition)
+        .await?
+        .ok_or_else(|| {
+            PlanError::Invalid(format!(
+                "the service's task definition `{}` cannot be read",
+                state.task_definition
+            ))
+        })?;
+    let target_revision = match args.to {
+        Some(rev) => rev,
+        None => {
+            let revisions = ecs.active_revisions(&current.family).await?;
+            previous_revision(&revisions, current.revision).ok_or_else(|| {
+                PlanError::Invalid(format!(
+                    "`{}` runs `{}` and the family has no earlier ACTIVE revision to roll back to",
+                    svc.name,
+                    current.pinned()
+                ))
+            })?
+        }
+    };
+    if target_revision == current.revision {
+        return Err(PlanError::Invalid(format!(
+            "`{}` already runs `{}`; nothing to roll back",
+            svc.name,
+            current.pinned()
+        )));
+    }
+    let wanted = format!("{}:{}", current.family, target_revision);
+    let target = ecs.task_definition(&wanted).await?.ok_or_else(|| {
+        PlanError::Invalid(format!(
+            "revision `{wanted}` does not exist in the `{}` family",
+            current.family
+        ))
+    })?;
+    if !target.active {
+        return Err(PlanError::Invalid(format!(
+            "revision `{wanted}` is INACTIVE (deregistered); choose an ACTIVE revision"
+        )));
+    }
+    if target.family != current.family {
+        return Err(PlanError::Invalid(format!(
+            "revision `{wanted}` belongs to family `{}`, not `{}`",
+            target.family, current.family
+        )));
+    }
+    Ok(RollbackPlan {
+        service: svc.name.clone(),
+        cluster: svc.cluster.clone(),
+        ecs_service: svc.service.clone(),
+        current,
+        target,
+    })
+}
+
+/// The highest ACTIVE revision below `current`.
+pub fn previous_revision(active: &[i32], current: i32) -> Option<i32> {
+    active.iter().copied().filter(|r| *r < current).max()
+}
+
+/// Re-reads AWS for the same target; the caller compares it with the approved plan.
+pub async fn recheck(
+    ecs: &impl EcsRollback,
+    approved: &RollbackPlan,
+    settings: &Settings,
+) -> Result<RollbackPlan, PlanError> {
+    let service = settings
+        .service(&approved.service)
+        .cloned()
+        .ok_or_else(|| {
+            PlanError::Invalid(format!(
+                "service `{}` is no longer configured",
+                approved.service
+            ))
+        })?;
+    plan(
+        ecs,
+        &Rollback {
+            service,
+            to: Some(approved.target.revision),
+        },
+    )
+    .await
+}
+
+/// Says what changed between the approved plan and AWS now.
+pub fn drift(approved: &RollbackPlan, now: &RollbackPlan) -> String {
+    if approved.current != now.current {
+        format!(
+            "the service now runs `{}` (the plan was made against `{}`): someone deployed in between",
+            now.current.pinned(),
+            approved.current.pinned()
+        )
+    } else if approved.target != now.target {
+        format!(
+            "revision `{}` changed since the plan was made",
+            approved.target.pinned()
+        )
+    } else {
+        "the service changed since the plan was made".to_string()
+    }
+}
+
+/// The plan as officers read it.
+pub fn describe(plan: &RollbackPlan) -> String {
+    let mut out = format!(
+        "*Roll back* `{}` (cluster `{}`, service `{}`)\n• from `{}` (running now)\n• to `{}`",
+        plan.service,
+        plan.cluster,
+        plan.ecs_service,
+        plan.current.pinned(),
+        plan.target.pinned()
+    );
+    for container in &plan.target.containers {
+        let before = plan
+            .current
+            .containers
+            .iter()
+            .find(|c| c.name == container.name)
+            .map(|c| c.image.as_str());
+        match before {
+            Some(image) if image == container.image => out.push_str(&format!(
+                "\n• container `{}`: `{}` (unchanged)",
+                container.name, image
+            )),
+            Some(image) => out.push_str(&format!(
+                "\n• container `{}`: `{}` → `{}` *(changes)*",
+                container.name, image, container.image
+            )),
+            None => out.push_str(&format!(
+                "\n• container `{}`: added, `{}` *(changes)*",
+                container.name, container.image
+            )),
+        }
+    }
+    for gone in plan
+        .current
+        .containers
+        .iter()
+        .filter(|c| !plan.target.containers.iter().any(|t| t.name == c.name))
+    {
+        out.push_str(&format!(
+            "\n• container `{}`: removed (was `{}`) *(changes)*",
+            gone.name, gone.image
+        ));
+    }
+    out
+}
+
+/// How a followed deployment ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rollout {
+    Stable,
+    Failed(String),
+    TimedOut { last: String },
+}
+
+/// Timing of the follow loop.
+#[derive(Debug, Clone, Copy)]
+pub struct Follow {
+    pub first_poll: Duration,
+    pub max_poll: Duration,
+    pub timeout: Duration,
+    pub progress_every: Duration,
+}
+
+/// The verdict on one DescribeServices answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Stable,
+    Failed(String),
+    InProgress(String),
+}
+
+/// Stable on real ECS means: the service is pinned to the target, the old deployment has
+/// drained (exactly one deployment left), that deployment runs the desired count, and its
+/// rollout (when ECS reports one) is COMPLETED. Failed means ECS marked the rollout
+/// FAILED, or the circuit breaker put the service back on another revision.
+pub fn judge(state: &ServiceState, target: &str) -> Verdict {
+    if let Some(failed) = state
+        .deployments
+        .iter()
+        .find(|d| d.rollout_state.as_deref() == Some("FAILED") && d.task_definition == target)
+    {
+        return Verdict::Failed(format!(
+            "ECS marked the rollout FAILED: {}",
+            failed
+                .rollout_reason
+                .as_deref()
+                .unwrap_or("no reason given")
+        ));
+    }
+    if state.task_definition != target {
+        return Verdict::Failed(format!(
+            "the service is back on `{}` (the deployment circuit breaker rolled it back, or someone deployed)",
+            state.task_definition
+        ));
+    }
+    let progress = format!(
+        "{} deployment(s); running {}/{} tasks",
+        state.deployments.len(),
+        state.running,
+        state.desired
+    );
+    match state.deployments.as_slice() {
+        [only]
+            if only.running == only.desired
+                && state.running == state.desired
+                && only
+                    .rollout_state
+                    .as_deref()
+                    .is_none_or(|s| s == "COMPLETED") =>
+        {
+            Verdict::Stable
+        }
+        _ => Verdict::InProgress(progress),
+    }
+}
+
+/// Polls the service with backoff until the rollout is stable, failed or out of time;
+/// `progress` is called at most every `timing.progress_every`.
+pub async fn follow(
+    ecs: &impl EcsRollback,
+    plan: &RollbackPlan,
+    timing: Follow,
+    mut progress: impl FnMut(String),
+) -> Result<Rollout, AwsError> {
+    let target = plan.target.pinned();
+    let started = tokio::time::Instant::now();
+    let mut last_report = started;
+    let mut wait = timing.first_poll;
+    loop {
+        let state = ecs.service_state(&plan.cluster, &plan.ecs_service).await?;
+        match judge(&state, &target) {
+            Verdict::Stable => return Ok(Rollout::Stable),
+            Verdict::Failed(why) => return Ok(Rollout::Failed(why)),
+            Verdict::InProgress(now) => {
+                if started.elapsed() >= timing.timeout {
+                    return Ok(Rollout::TimedOut { last: now });
+                }
+                if last_report.elapsed() >= timing.progress_every {
+                    progress(format!("still deploying `{target}`: {now}"));
+                    last_report = tokio::time::Instant::now();
+                }
+            }
+        }
+        tokio::time::sleep(wait.min(timing.timeout.saturating_sub(started.elapsed()))).await;
+        wait = (wait * 2).min(timing.max_poll);
+    }
+}
+
+/// Normalises what the service reports, for comparisons.
+pub fn same_revision(a: &str, b: &str) -> bool {
+    pinned_form(a) == pinned_form(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aws::ecs::Deployment;
+
+    fn deployment(td: &str, running: i32, desired: i32, rollout: Option<&str>) -> Deployment {
+        Deployment {
+            status: "PRIMARY".into(),
+            task_definition: td.into(),
+            desired,
+            running,
+            rollout_state: rollout.map(str::to_string),
+            rollout_reason: None,
+        }
+    }
+
+    #[test]
+    fn the_previous_active_revision_is_the_highest_below_the_current_one() {
+        assert_eq!(previous_revision(&[1, 3, 4, 7], 7), Some(4));
+        assert_eq!(previous_revision(&[7], 7), None);
+        assert_eq!(previous_revision(&[2, 9], 5), Some(2));
+    }
+
+    #[test]
+    fn a_rollout_is_stable_only_when_the_old_deployment_has_drained() {
+        let draining = ServiceState {
+            task_definition: "web:4".into(),
+            desired: 2,
+            running: 3,
+            deployments: vec![
+                deployment("web:4", 2, 2, Some("IN_PROGRESS")),
+                deployment("web:5", 1, 0, None),
+            ],
+        };
+        assert!(matches!(judge(&draining, "web:4"), Verdict::InProgress(_)));
+        let done = ServiceState {
+            task_definition: "web:4".into(),
+            desired: 2,
+            running: 2,
+            deployments: vec![deployment("web:4", 2, 2, Some("COMPLETED"))],
+        };
+        assert_eq!(judge(&done, "web:4"), Verdict::Stable);
+    }
+
+    #[test]
+    fn a_circuit_breaker_rollback_is_a_failure() {
+        let rolled_back = ServiceState {
+            task_definition: "web:5".into(),
+            desired: 2,
+            running: 2,
+            deployments: vec![deployment("web:5", 2, 2, Some("COMPLETED"))],
+        };
+        assert!(matches!(judge(&rolled_back, "web:4"), Verdict::Failed(_)));
+        let failed = ServiceState {
+            task_definition: "web:4".into(),
+            desired: 2,
+            running: 0,
+            deployments: vec![deployment("web:4", 0, 2, Some("FAILED"))],
+        };
+        assert!(matches!(judge(&failed, "web:4"), Verdict::Failed(_)));
+    }
+}

@@ -1,0 +1,39 @@
+//! The approval gate (SPEC §7): a planned change becomes a request `A-<n>` posted in the
+//! channel; officers' reactions decide it; an approved request executes at most once,
+//! after AWS is re-read and found unchanged since the plan.
+//!
+//! - [`request`]: store the plan, post the request message, add the reactions.
+//! - [`reactions`]: `reaction_added` / `reaction_removed` → verdicts, in one transaction
+//!   with the event's dedupe and its audit entry.
+//! - [`execute`]: re-check, execute, follow, report.
+//! - [`message`]: how a request reads in Slack, in each state.
+
+pub mod execute;
+pub mod message;
+pub mod reactions;
+pub mod request;
+
+use sha2::{Digest, Sha256};
+
+/// A change planned by an action, ready to be put to the officers.
+#[derive(Debug, Clone)]
+pub struct Planned {
+    /// The `/dr` command name (e.g. `rollback`).
+    pub command: String,
+    /// The `ActionKind` name (e.g. `ecs_rollback`).
+    pub action: String,
+    /// The plan as JSON: exactly what the approval binds to.
+    pub plan: serde_json::Value,
+    /// The plan as officers read it.
+    pub summary: String,
+}
+
+/// The hash an approval is bound to.
+pub fn plan_hash(plan: &serde_json::Value) -> String {
+    hex::encode(Sha256::digest(plan.to_string().as_bytes()))
+}
+
+/// `+1::skin-tone-3` counts as `+1`.
+pub fn base_reaction(name: &str) -> &str {
+    name.split("::").next().unwrap_or(name)
+}

@@ -1,0 +1,335 @@
+//! Reactions on request messages. Each delivery is handled in one store transaction: the
+//! event id is remembered (Slack retries take effect once), the verdict is recorded, and
+//! a state change is a conditional update, so concurrent approvals execute once.
+
+use std::sync::Arc;
+
+use serde_json::json;
+
+use super::base_reaction;
+use crate::app::App;
+use crate::store::{NewEvent, Request, RequestState, StoreError};
+
+/// A `reaction_added` / `reaction_removed` as drbot needs it.
+#[derive(Debug, Clone)]
+pub struct Reaction {
+    pub event_id: String,
+    pub added: bool,
+    pub user: String,
+    /// As Slack sent it, e.g. `+1::skin-tone-3`.
+    pub name: String,
+    pub channel: String,
+    pub ts: String,
+}
+
+/// Slack work to do after the transaction commits.
+#[derive(Debug, Clone)]
+pub enum FollowUp {
+    /// Tell the reactor why nothing happened (ephemeral).
+    Tell {
+        channel: String,
+        user: String,
+        text: String,
+    },
+    /// Re-render the request message and post `note` in its thread.
+    Refresh { request_id: i64, note: String },
+    /// The request is now `executing`: run it.
+    Execute { request_id: i64 },
+}
+
+enum Kind {
+    Approve,
+    Reject,
+    Other,
+}
+
+/// Decides on one delivery. `Ok(None)` for a repeated delivery.
+pub async fn handle(app: &Arc<App>, r: &Reaction) -> Result<Option<Vec<FollowUp>>, StoreError> {
+    let approval = &app.settings.approval;
+    let base = base_reaction(&r.name).to_string();
+    let kind = if approval.approve_reactions.contains(&base) {
+        Kind::Approve
+    } else if approval.reject_reactions.contains(&base) {
+        Kind::Reject
+    } else {
+        Kind::Other
+    };
+    let verb = if r.added { "added" } else { "removed" };
+    let mut tx = app.store.begin().await?;
+    if !tx.first_delivery(&r.event_id).await? {
+        return Ok(None);
+    }
+    let request = tx.request_by_message(&r.channel, &r.ts).await?;
+    let mut follow = Vec::new();
+    let detail = json!({"event_id": r.event_id, "reaction": r.name, "message_ts": r.ts});
+
+    let Some(request) = request else {
+        // Not a request message: recorded in the general log, nothing else.
+        tx.append(
+            NewEvent::new(
+                &format!("slack.reaction_{verb}"),
+                &r.user,
+                &r.channel,
+                format!(":{}: {verb} by <@{}>", r.name, r.user),
+            )
+            .detail(detail),
+        )
+        .await?;
+        tx.commit().await?;
+        return Ok(Some(follow));
+    };
+    let label = request.label();
+    let mut detail = detail;
+    detail["action_id"] = json!(label);
+    let record = |kind: &str, text: String| {
+        NewEvent::new(kind, &r.user, &r.channel, text)
+            .detail(detail.clone())
+            .incident(request.incident.clone())
+    };
+    let tell = |text: String| FollowUp::Tell {
+        channel: r.channel.clone(),
+        user: r.user.clone(),
+        text,
+    };
+
+    // drbot's own reactions (it adds the approve/reject ones itself).
+    if r.user == app.bot_user_id() {
+        tx.append(record(
+            "approval.ignored",
+            format!("{label}: drbot's own :{}: {verb} (ignored)", r.name),
+        ))
+        .await?;
+        tx.commit().await?;
+        return Ok(Some(follow));
+    }
+    if matches!(kind, Kind::Other) {
+        tx.append(record(
+            "approval.ignored",
+            format!(
+                "{label}: :{}: {verb} by <@{}> is not an approval reaction",
+                r.name, r.user
+            ),
+        ))
+        .await?;
+        tx.commit().await?;
+        return Ok(Some(follow));
+    }
+
+    if !r.added {
+        // A withdrawn approval counts only while the request is still pending.
+        let text = if matches!(kind, Kind::Approve) && request.state == RequestState::Pending {
+            if tx.remove_approval(request.id, &r.user, &base).await? {
+                format!("{label}: <@{}> withdrew their approval", r.user)
+            } else {
+                format!(
+                    "{label}: :{}: removed by <@{}> (no approval of theirs to withdraw)",
+                    r.name, r.user
+                )
+            }
+        } else {
+            format!(
+                "{label}: :{}: removed by <@{}> after the request was {} (changes nothing)",
+                r.name,
+                r.user,
+                request.state.as_str()
+            )
+        };
+        let kind = if text.contains("withdrew") {
+            "approval.withdrawn"
+        } else {
+            "approval.ignored"
+        };
+        tx.append(record(kind, text)).await?;
+        tx.commit().await?;
+        return Ok(Some(follow));
+    }
+
+    if request.state != RequestState::Pending {
+        let why = format!(
+            "{label} is already {}; your :{}: changes nothing.",
+            request.state.as_str(),
+            r.name
+        );
+        tx.append(record(
+            "approval.ignored",
+            format!(
+                "{label}: :{}: by <@{}> after it was {}",
+                r.name,
+                r.user,
+                request.state.as_str()
+            ),
+        ))
+        .await?;
+        tx.commit().await?;
+        follow.push(tell(why));
+        return Ok(Some(follow));
+    }
+    let now = crate::clock::now();
+    if now >= request.expires_at {
+        let expired = expire_in(&mut tx, &request).await?;
+        tx.append(record(
+            "approval.ignored",
+            format!("{label}: :{}: by <@{}> after expiry", r.name, r.user),
+        ))
+        .await?;
+        tx.commit().await?;
+        follow.push(tell(format!(
+            "{label} expired at {}; nothing was done. Ask again with `/dr {}`.",
+            request.expires_at.format("%H:%M:%S UTC"),
+            request.command
+        )));
+        if expired {
+            follow.push(FollowUp::Refresh {
+                request_id: request.id,
+                note: format!("{label} expired unanswered; nothing was done."),
+            });
+        }
+        return Ok(Some(follow));
+    }
+
+    let is_officer = app.settings.is_officer(&r.user);
+    let is_requester = r.user == request.requester;
+    match kind {
+        Kind::Reject => {
+            if !(is_officer || is_requester) {
+                tx.append(record(
+                    "approval.ignored",
+                    format!(
+                        "{label}: reject by <@{}> refused: not an officer or the requester",
+                        r.user
+                    ),
+                ))
+                .await?;
+                tx.commit().await?;
+                follow.push(tell(format!("Only a security officer or the requester can reject {label}; your :{}: changes nothing.", r.name)));
+                return Ok(Some(follow));
+            }
+            tx.transition(
+                request.id,
+                &[RequestState::Pending],
+                RequestState::Rejected,
+                Some(&r.user),
+                Some("rejected; nothing was done"),
+            )
+            .await?;
+            tx.append(record(
+                "approval.rejected",
+                format!("{label} rejected by <@{}>", r.user),
+            ))
+            .await?;
+            tx.commit().await?;
+            follow.push(FollowUp::Refresh {
+                request_id: request.id,
+                note: format!("Rejected by <@{}>. Nothing was done.", r.user),
+            });
+        }
+        Kind::Approve => {
+            let self_approval = is_requester && !app.settings.approval.allow_self_approval;
+            if !is_officer || self_approval {
+                let (why, tell_text) = if self_approval {
+                    (
+                        "the requester may not approve their own request".to_string(),
+                        format!("You asked for {label}, so you cannot approve it; another security officer must."),
+                    )
+                } else {
+                    (
+                        "not a security officer".to_string(),
+                        format!(
+                            "Only security officers can approve {label} ({}); your :{}: changes nothing.",
+                            app.settings.approval.officers.iter().map(|o| format!("<@{o}>")).collect::<Vec<_>>().join(", "),
+                            r.name
+                        ),
+                    )
+                };
+                tx.append(record(
+                    "approval.ignored",
+                    format!("{label}: approval by <@{}> refused: {why}", r.user),
+                ))
+                .await?;
+                tx.commit().await?;
+                follow.push(tell(tell_text));
+                return Ok(Some(follow));
+            }
+            tx.add_approval(request.id, &r.user, &base).await?;
+            let approvers = tx.approvers(request.id).await?;
+            let needed = app.settings.approval.required_approvals;
+            if approvers.len() < needed {
+                tx.append(record(
+                    "approval.approve",
+                    format!(
+                        "{label}: approved by <@{}> ({} of {needed})",
+                        r.user,
+                        approvers.len()
+                    ),
+                ))
+                .await?;
+                tx.commit().await?;
+                return Ok(Some(follow));
+            }
+            let won = tx
+                .transition(
+                    request.id,
+                    &[RequestState::Pending],
+                    RequestState::Executing,
+                    Some(&r.user),
+                    None,
+                )
+                .await?;
+            if won {
+                tx.append(record(
+                    "approval.approved",
+                    format!(
+                        "{label} approved by {}; executing",
+                        approvers
+                            .iter()
+                            .map(|a| format!("<@{a}>"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ))
+                .await?;
+                tx.commit().await?;
+                follow.push(FollowUp::Execute {
+                    request_id: request.id,
+                });
+            } else {
+                tx.append(record(
+                    "approval.ignored",
+                    format!(
+                        "{label}: approval by <@{}> arrived after the decision",
+                        r.user
+                    ),
+                ))
+                .await?;
+                tx.commit().await?;
+            }
+        }
+        Kind::Other => unreachable!("handled above"),
+    }
+    Ok(Some(follow))
+}
+
+/// Pending → expired inside `tx`, with its audit entry; false if another caller did it.
+pub async fn expire_in(
+    tx: &mut crate::store::StoreTx<'_>,
+    request: &Request,
+) -> Result<bool, StoreError> {
+    let done = tx
+        .transition(
+            request.id,
+            &[RequestState::Pending],
+            RequestState::Expired,
+            None,
+            Some("expired unanswered; nothing was done"),
+        )
+        .await?;
+    if done {
+        tx.append(
+            NewEvent::new("approval.expired", "drbot", &request.channel, format!("{} expired unanswered", request.label()))
+                .detail(json!({"action_id": request.label(), "expires_at": crate::clock::rfc3339(request.expires_at)}))
+                .incident(request.incident.clone()),
+        )
+        .await?;
+    }
+    Ok(done)
+}

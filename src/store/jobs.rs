@@ -1,0 +1,73 @@
+//! A durable queue for work that runs after Slack's acknowledgement (planning a command
+//! against AWS). A job is enqueued in the same transaction that records the command, so a
+//! crash after the answer does not lose it; `running` jobs are queued again at start-up.
+
+use sqlx::Row;
+
+use super::{QueryContext, Store, StoreError, StoreTx};
+
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub id: i64,
+    pub kind: String,
+    pub payload: serde_json::Value,
+}
+
+impl StoreTx<'_> {
+    pub async fn enqueue(
+        &mut self,
+        kind: &str,
+        payload: &serde_json::Value,
+    ) -> Result<i64, StoreError> {
+        let row = sqlx::query("INSERT INTO jobs (kind, payload, state, created_at) VALUES (?1, ?2, 'queued', ?3) RETURNING id")
+            .bind(kind)
+            .bind(payload.to_string())
+            .bind(crate::clock::now_rfc3339())
+            .fetch_one(self.conn())
+            .await
+            .context("queueing a job")?;
+        Ok(row.get(0))
+    }
+
+    /// Marks a job done; committed together with whatever the job wrote.
+    pub async fn finish_job(&mut self, id: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE jobs SET state = 'done' WHERE id = ?1")
+            .bind(id)
+            .execute(self.conn())
+            .await
+            .context("finishing a job")?;
+        Ok(())
+    }
+}
+
+impl Store {
+    /// Takes the oldest queued job, if any.
+    pub async fn claim_job(&self) -> Result<Option<Job>, StoreError> {
+        let mut tx = self.begin().await?;
+        let row = sqlx::query(
+            "UPDATE jobs SET state = 'running' WHERE id = (SELECT id FROM jobs WHERE state = 'queued' ORDER BY id LIMIT 1)
+             RETURNING id, kind, payload",
+        )
+        .fetch_optional(tx.conn())
+        .await
+        .context("claiming a job")?;
+        tx.commit().await?;
+        Ok(row.map(|r| Job {
+            id: r.get(0),
+            kind: r.get(1),
+            payload: serde_json::from_str(&r.get::<String, _>(2))
+                .unwrap_or(serde_json::Value::Null),
+        }))
+    }
+
+    /// At start-up: jobs that were running when the process stopped run again.
+    pub async fn requeue_running_jobs(&self) -> Result<u64, StoreError> {
+        let mut tx = self.begin().await?;
+        let done = sqlx::query("UPDATE jobs SET state = 'queued' WHERE state = 'running'")
+            .execute(tx.conn())
+            .await
+            .context("re-queueing jobs")?;
+        tx.commit().await?;
+        Ok(done.rows_affected())
+    }
+}

@@ -1,0 +1,320 @@
+//! Approval requests (SPEC §7) and the officer approvals on them. A request changes state
+//! only through [`StoreTx::transition`], a conditional update: of two callers racing for
+//! the same change, exactly one sees `true`.
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+
+use super::{QueryContext, Store, StoreError, StoreTx};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestState {
+    Pending,
+    Executing,
+    Executed,
+    Failed,
+    Rejected,
+    Expired,
+    Void,
+    Cancelled,
+    Interrupted,
+}
+
+impl RequestState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestState::Pending => "pending",
+            RequestState::Executing => "executing",
+            RequestState::Executed => "executed",
+            RequestState::Failed => "failed",
+            RequestState::Rejected => "rejected",
+            RequestState::Expired => "expired",
+            RequestState::Void => "void",
+            RequestState::Cancelled => "cancelled",
+            RequestState::Interrupted => "interrupted",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        [
+            RequestState::Pending,
+            RequestState::Executing,
+            RequestState::Executed,
+            RequestState::Failed,
+            RequestState::Rejected,
+            RequestState::Expired,
+            RequestState::Void,
+            RequestState::Cancelled,
+            RequestState::Interrupted,
+        ]
+        .into_iter()
+        .find(|state| state.as_str() == s)
+    }
+}
+
+/// A request to create.
+#[derive(Debug, Clone)]
+pub struct NewRequest {
+    pub command: String,
+    pub action: String,
+    pub requester: String,
+    pub channel: String,
+    pub incident: Option<String>,
+    pub response_url: String,
+    /// The plan as JSON, exactly what the approval is bound to.
+    pub plan: String,
+    pub plan_hash: String,
+    /// The plan as the approvers read it.
+    pub summary: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub id: i64,
+    pub command: String,
+    pub action: String,
+    pub requester: String,
+    pub channel: String,
+    pub incident: Option<String>,
+    pub response_url: String,
+    pub plan: String,
+    pub plan_hash: String,
+    pub summary: String,
+    pub state: RequestState,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub message_ts: Option<String>,
+    pub decided_by: Option<String>,
+    pub outcome: Option<String>,
+}
+
+impl Request {
+    /// `A-<n>`, as users see it.
+    pub fn label(&self) -> String {
+        format!("A-{}", self.id)
+    }
+}
+
+const COLUMNS: &str = "id, command, action, requester, channel, incident, response_url, plan, plan_hash, summary, state, created_at, expires_at, message_ts, decided_by, outcome";
+
+fn row_to_request(row: &sqlx::sqlite::SqliteRow) -> Result<Request, StoreError> {
+    let id: i64 = row.get(0);
+    let bad = |what: &str| StoreError::Corrupt {
+        seq: id,
+        message: format!("request A-{id} has an unreadable {what}"),
+    };
+    let time = |i: usize, what: &str| {
+        DateTime::parse_from_rfc3339(&row.get::<String, _>(i))
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|_| bad(what))
+    };
+    Ok(Request {
+        id,
+        command: row.get(1),
+        action: row.get(2),
+        requester: row.get(3),
+        channel: row.get(4),
+        incident: row.get(5),
+        response_url: row.get(6),
+        plan: row.get(7),
+        plan_hash: row.get(8),
+        summary: row.get(9),
+        state: RequestState::parse(&row.get::<String, _>(10)).ok_or_else(|| bad("state"))?,
+        created_at: time(11, "creation time")?,
+        expires_at: time(12, "expiry time")?,
+        message_ts: row.get(13),
+        decided_by: row.get(14),
+        outcome: row.get(15),
+    })
+}
+
+impl StoreTx<'_> {
+    pub async fn create_request(&mut self, new: NewRequest) -> Result<Request, StoreError> {
+        let row = sqlx::query(&format!(
+            "INSERT INTO requests (command, action, requester, channel, incident, response_url, plan, plan_hash, summary, state, created_at, expires_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'pending', ?10, ?11) RETURNING {COLUMNS}"
+        ))
+        .bind(&new.command)
+        .bind(&new.action)
+        .bind(&new.requester)
+        .bind(&new.channel)
+        .bind(&new.incident)
+        .bind(&new.response_url)
+        .bind(&new.plan)
+        .bind(&new.plan_hash)
+        .bind(&new.summary)
+        .bind(crate::clock::now_rfc3339())
+        .bind(crate::clock::rfc3339(new.expires_at))
+        .fetch_one(self.conn())
+        .await
+        .context("creating an approval request")?;
+        row_to_request(&row)
+    }
+
+    pub async fn set_message_ts(&mut self, id: i64, ts: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE requests SET message_ts = ?2 WHERE id = ?1")
+            .bind(id)
+            .bind(ts)
+            .execute(self.conn())
+            .await
+            .context("remembering an approval request's message")?;
+        Ok(())
+    }
+
+    pub async fn request(&mut self, id: i64) -> Result<Option<Request>, StoreError> {
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM requests WHERE id = ?1"))
+            .bind(id)
+            .fetch_optional(self.conn())
+            .await
+            .context("reading an approval request")?;
+        row.as_ref().map(row_to_request).transpose()
+    }
+
+    pub async fn request_by_message(
+        &mut self,
+        channel: &str,
+        ts: &str,
+    ) -> Result<Option<Request>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM requests WHERE channel = ?1 AND message_ts = ?2"
+        ))
+        .bind(channel)
+        .bind(ts)
+        .fetch_optional(self.conn())
+        .await
+        .context("finding the request of a message")?;
+        row.as_ref().map(row_to_request).transpose()
+    }
+
+    /// Moves request `id` from one of `from` to `to`; true only for the caller that did it.
+    pub async fn transition(
+        &mut self,
+        id: i64,
+        from: &[RequestState],
+        to: RequestState,
+        decided_by: Option<&str>,
+        outcome: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let from: Vec<String> = from.iter().map(|s| format!("'{}'", s.as_str())).collect();
+        let done = sqlx::query(&format!(
+            "UPDATE requests SET state = ?2, decided_by = COALESCE(?3, decided_by), outcome = COALESCE(?4, outcome)
+             WHERE id = ?1 AND state IN ({})",
+            from.join(", ")
+        ))
+        .bind(id)
+        .bind(to.as_str())
+        .bind(decided_by)
+        .bind(outcome)
+        .execute(self.conn())
+        .await
+        .context("changing an approval request's state")?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Records an officer's approving reaction; false if it was already there.
+    pub async fn add_approval(
+        &mut self,
+        id: i64,
+        officer: &str,
+        reaction: &str,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO approvals (request_id, officer, reaction, at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+        )
+        .bind(id)
+        .bind(officer)
+        .bind(reaction)
+        .bind(crate::clock::now_rfc3339())
+        .execute(self.conn())
+        .await
+        .context("recording an approval")?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn remove_approval(
+        &mut self,
+        id: i64,
+        officer: &str,
+        reaction: &str,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "DELETE FROM approvals WHERE request_id = ?1 AND officer = ?2 AND reaction = ?3",
+        )
+        .bind(id)
+        .bind(officer)
+        .bind(reaction)
+        .execute(self.conn())
+        .await
+        .context("withdrawing an approval")?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Distinct officers whose approval stands.
+    pub async fn approvers(&mut self, id: i64) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT officer FROM approvals WHERE request_id = ?1 ORDER BY officer",
+        )
+        .bind(id)
+        .fetch_all(self.conn())
+        .await
+        .context("counting approvals")?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    /// Pending requests whose expiry has passed.
+    pub async fn due_for_expiry(&mut self, now: DateTime<Utc>) -> Result<Vec<Request>, StoreError> {
+        let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM requests WHERE state = 'pending' AND expires_at <= ?1 ORDER BY id"))
+            .bind(crate::clock::rfc3339(now))
+            .fetch_all(self.conn())
+            .await
+            .context("finding expired requests")?;
+        rows.iter().map(row_to_request).collect()
+    }
+
+    pub async fn requests_in_state(
+        &mut self,
+        state: RequestState,
+    ) -> Result<Vec<Request>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM requests WHERE state = ?1 ORDER BY id"
+        ))
+        .bind(state.as_str())
+        .fetch_all(self.conn())
+        .await
+        .context("listing requests")?;
+        rows.iter().map(row_to_request).collect()
+    }
+}
+
+impl Store {
+    /// Requests in `state`, oldest first (a read; no write lock).
+    pub async fn requests_in_state(&self, state: RequestState) -> Result<Vec<Request>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM requests WHERE state = ?1 ORDER BY id"
+        ))
+        .bind(state.as_str())
+        .fetch_all(self.pool())
+        .await
+        .context("listing requests")?;
+        rows.iter().map(row_to_request).collect()
+    }
+
+    pub async fn request(&self, id: i64) -> Result<Option<Request>, StoreError> {
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM requests WHERE id = ?1"))
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await
+            .context("reading an approval request")?;
+        row.as_ref().map(row_to_request).transpose()
+    }
+
+    /// Pending requests whose message was never posted (the process stopped in between).
+    pub async fn unposted_requests(&self) -> Result<Vec<Request>, StoreError> {
+        let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM requests WHERE state = 'pending' AND message_ts IS NULL ORDER BY id"))
+            .fetch_all(self.pool())
+            .await
+            .context("listing unposted requests")?;
+        rows.iter().map(row_to_request).collect()
+    }
+}

@@ -1,0 +1,263 @@
+//! Work that runs beside the HTTP listener: planning queued commands against AWS, expiring
+//! unanswered requests, and start-up recovery (interrupted executions, unposted requests,
+//! jobs that were running). State lives in the store; these loops only act on it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::sync::watch;
+use tracing::Instrument;
+
+use crate::actions::{ecs_rollback, ActionKind};
+use crate::app::App;
+use crate::gate::{self, request::Asker, Planned};
+use crate::router;
+use crate::store::{Job, NewEvent, RequestState, StoreError};
+
+/// The payload of a `plan` job: the slash command as it arrived.
+pub fn plan_payload(
+    text: &str,
+    user: &str,
+    channel: &str,
+    response_url: &str,
+) -> serde_json::Value {
+    json!({"text": text, "user": user, "channel": channel, "response_url": response_url})
+}
+
+/// At start-up, before serving.
+pub async fn recover(app: &Arc<App>) -> Result<(), StoreError> {
+    let requeued = app.store.requeue_running_jobs().await?;
+    if requeued > 0 {
+        tracing::warn!(
+            requeued,
+            "jobs that were running when drbot stopped were queued again"
+        );
+    }
+    let mut tx = app.store.begin().await?;
+    let executing = tx.requests_in_state(RequestState::Executing).await?;
+    let mut interrupted = Vec::new();
+    for request in executing {
+        let outcome = "interrupted: drbot stopped while executing; check AWS before asking again (it will not be re-run by itself)";
+        if tx
+            .transition(
+                request.id,
+                &[RequestState::Executing],
+                RequestState::Interrupted,
+                None,
+                Some(outcome),
+            )
+            .await?
+        {
+            tx.append(
+                NewEvent::new(
+                    "request.interrupted",
+                    "drbot",
+                    &request.channel,
+                    format!("{} interrupted by a restart", request.label()),
+                )
+                .detail(json!({"action_id": request.label()}))
+                .incident(request.incident.clone()),
+            )
+            .await?;
+            interrupted.push(request.id);
+        }
+    }
+    tx.commit().await?;
+    for id in interrupted {
+        tracing::warn!(action_id = %format!("A-{id}"), "marked interrupted");
+        gate::execute::refresh(
+            app,
+            id,
+            "*interrupted* — drbot restarted while this was executing. It will not run again by itself: check the resource, then ask again if needed.",
+        )
+        .await;
+    }
+    for request in app.store.unposted_requests().await? {
+        gate::request::post(app, &request).await;
+    }
+    Ok(())
+}
+
+/// Plans queued commands, one at a time, until `stop` turns true.
+pub async fn run_jobs(app: Arc<App>, mut stop: watch::Receiver<bool>) {
+    loop {
+        loop {
+            match app.store.claim_job().await {
+                Ok(Some(job)) => run_job(&app, job).await,
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::error!(error = %e, "could not take a job");
+                    break;
+                }
+            }
+        }
+        tokio::select! {
+            _ = app.jobs.notified() => {}
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// Expires unanswered requests every half second until `stop` turns true.
+pub async fn run_expiry(app: Arc<App>, mut stop: watch::Receiver<bool>) {
+    loop {
+        if let Err(e) = expire_due(&app).await {
+            tracing::error!(error = %e, "could not expire requests");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+async fn expire_due(app: &Arc<App>) -> Result<(), StoreError> {
+    let mut tx = app.store.begin().await?;
+    let due = tx.due_for_expiry(crate::clock::now()).await?;
+    if due.is_empty() {
+        return Ok(());
+    }
+    let mut expired = Vec::new();
+    for request in due {
+        if gate::reactions::expire_in(&mut tx, &request).await? {
+            expired.push(request);
+        }
+    }
+    tx.commit().await?;
+    for request in expired {
+        tracing::info!(action_id = %request.label(), "expired");
+        gate::execute::refresh(
+            app,
+            request.id,
+            &format!("{} expired unanswered; nothing was done.", request.label()),
+        )
+        .await;
+    }
+    Ok(())
+}
+
+async fn run_job(app: &Arc<App>, job: Job) {
+    match job.kind.as_str() {
+        "plan" => {
+            let span = tracing::info_span!("job", id = job.id, kind = "plan");
+            if let Err(e) = plan(app, &job).instrument(span).await {
+                tracing::error!(error = %e, job = job.id, "planning failed; the job runs again at the next start");
+            }
+        }
+        other => tracing::error!(kind = other, "unknown job kind"),
+    }
+}
+
+fn field<'a>(job: &'a Job, name: &str) -> &'a str {
+    job.payload.get(name).and_then(|v| v.as_str()).unwrap_or("")
+}
+
+/// Plans one command against AWS and opens its approval request, or says why not.
+async fn plan(app: &Arc<App>, job: &Job) -> Result<(), StoreError> {
+    let asker = Asker {
+        user: field(job, "user").to_string(),
+        channel: field(job, "channel").to_string(),
+        response_url: field(job, "response_url").to_string(),
+    };
+    let text = field(job, "text");
+    let cmd = match router::parse(text, &app.commands, &app.settings) {
+        Ok(cmd) => cmd,
+        Err(refusal) => {
+            return refuse(
+                app,
+                job,
+                &asker,
+                text,
+                &refusal.reason,
+                refusal.usage.as_deref(),
+            )
+            .await
+        }
+    };
+    let usage = cmd.def.usage.clone();
+    let planned = match cmd.def.action.parse::<ActionKind>() {
+        Ok(ActionKind::EcsRollback) => {
+            let args = match ecs_rollback::parse(&cmd, &app.settings) {
+                Ok(args) => args,
+                Err(why) => return refuse(app, job, &asker, text, &why, Some(&usage)).await,
+            };
+            match ecs_rollback::plan(&app.aws.ecs, &args).await {
+                Ok(plan) => Planned {
+                    command: text.trim().to_string(),
+                    action: ActionKind::EcsRollback.name().to_string(),
+                    summary: ecs_rollback::describe(&plan),
+                    plan: serde_json::to_value(&plan).unwrap_or_default(),
+                },
+                Err(ecs_rollback::PlanError::Invalid(why)) => {
+                    return refuse(app, job, &asker, text, &why, Some(&usage)).await
+                }
+                Err(ecs_rollback::PlanError::Aws(e)) => {
+                    let mut tx = app.store.begin().await?;
+                    tx.append(
+                        NewEvent::new("aws.error", &asker.user, &asker.channel, format!("planning `/dr {text}`: {e}"))
+                            .detail(json!({"operation": e.operation, "resource": e.resource, "request_id": e.request_id, "throttled": e.throttled})),
+                    )
+                    .await?;
+                    tx.finish_job(job.id).await?;
+                    tx.commit().await?;
+                    let hint = if e.throttled {
+                        " AWS is throttling; try again in a minute."
+                    } else {
+                        ""
+                    };
+                    let _ = app
+                        .slack
+                        .respond(&asker.response_url, &format!(":warning: Could not plan `/dr {text}`: {e}. Nothing was changed.{hint}"))
+                        .await;
+                    return Ok(());
+                }
+            }
+        }
+        _ => {
+            return refuse(
+                app,
+                job,
+                &asker,
+                text,
+                &format!("`/dr {}` has no planner", cmd.def.name),
+                Some(&usage),
+            )
+            .await
+        }
+    };
+    gate::request::open(app, &asker, planned, Some(job.id)).await?;
+    Ok(())
+}
+
+async fn refuse(
+    app: &Arc<App>,
+    job: &Job,
+    asker: &Asker,
+    text: &str,
+    why: &str,
+    usage: Option<&str>,
+) -> Result<(), StoreError> {
+    let mut tx = app.store.begin().await?;
+    tx.append(
+        NewEvent::new(
+            "command.refused",
+            &asker.user,
+            &asker.channel,
+            format!("/dr {text} (refused: {why})"),
+        )
+        .detail(json!({"reason": why, "text": text, "stage": "plan"})),
+    )
+    .await?;
+    tx.finish_job(job.id).await?;
+    tx.commit().await?;
+    let mut reply = format!(":no_entry: {why}. Nothing was changed.");
+    if let Some(usage) = usage {
+        reply.push_str(&format!("\nUsage: `/dr {usage}`"));
+    }
+    if let Err(e) = app.slack.respond(&asker.response_url, &reply).await {
+        tracing::warn!(error = %e, "could not answer through response_url");
+    }
+    Ok(())
+}
