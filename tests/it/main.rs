@@ -8,4 +8,5 @@ mod aws_check;
 mod config;
 mod http_surface;
 mod manifest;
+mod rollback;
 mod router;

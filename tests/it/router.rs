@@ -133,7 +133,6 @@ async fn commands_outside_the_command_channels_are_refused() {
 /// The commands whose actions come in later issues. When an action lands, remove it here.
 const NOT_YET_AVAILABLE: &[(&str, &str)] = &[
     ("status", "status"),
-    ("rollback api", "ecs_rollback"),
     ("block-ip 203.0.113.7", "waf_block"),
     ("unblock-ip 203.0.113.7", "waf_unblock"),
     ("blocked", "waf_blocked"),
@@ -145,8 +144,6 @@ const NOT_YET_AVAILABLE: &[(&str, &str)] = &[
     ("incident resolve", "incident_resolve"),
     ("incident list", "incident_list"),
     ("timeline", "timeline"),
-    ("approvals", "approvals"),
-    ("cancel A-1", "cancel"),
 ];
 
 #[tokio::test]

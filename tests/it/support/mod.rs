@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod aws;
 pub mod standin;
 
 use std::path::{Path, PathBuf};
@@ -103,6 +104,7 @@ pub struct TestApp {
     logs: Arc<Mutex<Vec<String>>>,
     config: String,
     args: Vec<String>,
+    env: Vec<(String, String)>,
 }
 
 /// Starts drbot with the default configuration.
@@ -116,11 +118,17 @@ pub async fn spawn_app_with(config: &str) -> TestApp {
 
 /// Starts drbot with `serve --config drbot.toml` plus `args`.
 pub async fn spawn_app_with_args(config: &str, args: &[&str]) -> TestApp {
+    spawn_app_custom(config, args, &[]).await
+}
+
+/// Starts drbot with extra `serve` arguments and environment.
+pub async fn spawn_app_custom(config: &str, args: &[&str], env: &[(&str, &str)]) -> TestApp {
     let slack = SlackStandIn::start().await;
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("drbot.toml"), config).unwrap();
     let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    let (child, addr, logs) = start_binary(dir.path(), &slack, &args)
+    let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let (child, addr, logs) = start_binary(dir.path(), &slack, &args, &env)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     TestApp {
@@ -132,6 +140,7 @@ pub async fn spawn_app_with_args(config: &str, args: &[&str]) -> TestApp {
         logs,
         config: config.to_string(),
         args,
+        env,
     }
 }
 
@@ -157,6 +166,7 @@ pub async fn start_binary(
     dir: &Path,
     slack: &SlackStandIn,
     args: &[String],
+    env: &[(String, String)],
 ) -> Result<(Child, std::net::SocketAddr, Arc<Mutex<Vec<String>>>), String> {
     let mut child = Command::new(env!("CARGO_BIN_EXE_drbot"))
         .args(["serve", "--config"])
@@ -164,6 +174,7 @@ pub async fn start_binary(
         .args(args)
         .current_dir(dir)
         .envs(serve_env(dir, slack))
+        .envs(env.iter().cloned())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
@@ -347,7 +358,7 @@ impl TestApp {
     pub async fn restart(&mut self) {
         self.kill().await;
         std::fs::write(self.dir.path().join("drbot.toml"), &self.config).unwrap();
-        let (child, addr, logs) = start_binary(self.dir.path(), &self.slack, &self.args)
+        let (child, addr, logs) = start_binary(self.dir.path(), &self.slack, &self.args, &self.env)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         self.child = child;

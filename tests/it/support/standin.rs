@@ -42,6 +42,8 @@ pub struct Call {
     pub method: String,
     pub params: Value,
     pub authorization: Option<String>,
+    /// What the stand-in answered.
+    pub answer: Value,
 }
 
 /// How to fail a method.
@@ -189,6 +191,7 @@ async fn web_api(
         method: method.clone(),
         params: params.clone(),
         authorization: authorization.clone(),
+        answer: Value::Null,
     });
     if authorization.as_deref() != Some(&format!("Bearer {BOT_TOKEN}")) {
         return Json(json!({"ok": false, "error": "invalid_auth"})).into_response();
@@ -249,6 +252,9 @@ async fn web_api(
         }
         _ => json!({"ok": true}),
     };
+    if let Some(last) = state.calls.last_mut() {
+        last.answer = answer.clone();
+    }
     Json(answer).into_response()
 }
 

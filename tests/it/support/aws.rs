@@ -1,0 +1,193 @@
+//! moto server as AWS: per-test resources with unique names, read back after the bot acts,
+//! and a counting proxy in front of moto for exactly-once assertions.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use axum::Router;
+
+use super::moto_endpoint;
+
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("{prefix}-{}-{}-{nanos}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+}
+
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    moto_endpoint();
+    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+}
+
+pub async fn ecs() -> aws_sdk_ecs::Client {
+    aws_sdk_ecs::Client::new(&sdk_config().await)
+}
+
+/// An ECS service on revision `revisions` of a fresh family with images `app:1`…
+pub struct SeededService {
+    pub cluster: String,
+    pub service: String,
+    pub family: String,
+}
+
+impl SeededService {
+    /// `[[ecs.services]]` naming it `api`.
+    pub fn config(&self) -> String {
+        format!(
+            "[[ecs.services]]\nname = \"api\"\ncluster = \"{}\"\nservice = \"{}\"\n",
+            self.cluster, self.service
+        )
+    }
+
+    /// The service's task definition as ECS reports it, in `family:revision` form.
+    pub async fn task_definition(&self) -> String {
+        let out = ecs()
+            .await
+            .describe_services()
+            .cluster(&self.cluster)
+            .services(&self.service)
+            .send()
+            .await
+            .unwrap();
+        let td = out.services()[0].task_definition().unwrap().to_string();
+        td.rsplit_once(":task-definition/").map(|(_, t)| t.to_string()).unwrap_or(td)
+    }
+
+    /// Someone else deploys `revision` (outside drbot).
+    pub async fn deploy_outside(&self, revision: i32) {
+        ecs()
+            .await
+            .update_service()
+            .cluster(&self.cluster)
+            .service(&self.service)
+            .task_definition(format!("{}:{revision}", self.family))
+            .send()
+            .await
+            .unwrap();
+    }
+
+    pub async fn deregister(&self, revision: i32) {
+        ecs()
+            .await
+            .deregister_task_definition()
+            .task_definition(format!("{}:{revision}", self.family))
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
+/// Registers `revisions` revisions and a service on the last one with `desired` tasks.
+pub async fn seed_service(revisions: i32, desired: i32) -> SeededService {
+    let ecs = ecs().await;
+    let cluster = unique("cluster");
+    let service = unique("svc");
+    let family = unique("fam");
+    ecs.create_cluster().cluster_name(&cluster).send().await.unwrap();
+    for i in 1..=revisions {
+        ecs.register_task_definition()
+            .family(&family)
+            .container_definitions(
+                aws_sdk_ecs::types::ContainerDefinition::builder()
+                    .name("app")
+                    .image(format!("registry.example.com/app:1.{i}"))
+                    .memory(256)
+                    .build(),
+            )
+            .container_definitions(
+                aws_sdk_ecs::types::ContainerDefinition::builder()
+                    .name("sidecar")
+                    .image("registry.example.com/envoy:1.30")
+                    .memory(64)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+    ecs.create_service()
+        .cluster(&cluster)
+        .service_name(&service)
+        .task_definition(format!("{family}:{revisions}"))
+        .desired_count(desired)
+        .send()
+        .await
+        .unwrap();
+    SeededService { cluster, service, family }
+}
+
+/// A proxy in front of moto that counts requests by `X-Amz-Target` operation.
+#[derive(Clone)]
+pub struct CountingProxy {
+    pub addr: SocketAddr,
+    seen: Arc<Mutex<Vec<(String, std::time::Instant)>>>,
+}
+
+impl CountingProxy {
+    pub async fn start() -> Self {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let state = (seen.clone(), moto_endpoint(), reqwest::Client::new());
+        let router = Router::new().fallback(any(forward)).with_state(state);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            axum::serve(listener, router).await.unwrap();
+        });
+        Self { addr, seen }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// How many calls of `operation` (e.g. `UpdateService`) went through.
+    pub fn count(&self, operation: &str) -> usize {
+        self.seen.lock().unwrap().iter().filter(|(op, _)| op == operation).count()
+    }
+
+    /// When each call of `operation` arrived.
+    pub fn times(&self, operation: &str) -> Vec<std::time::Instant> {
+        self.seen.lock().unwrap().iter().filter(|(op, _)| op == operation).map(|(_, t)| *t).collect()
+    }
+}
+
+type ProxyState = (Arc<Mutex<Vec<(String, std::time::Instant)>>>, String, reqwest::Client);
+
+async fn forward(State((seen, moto, client)): State<ProxyState>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    let operation = headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|t| t.rsplit('.').next())
+        .unwrap_or("other")
+        .to_string();
+    seen.lock().unwrap().push((operation, std::time::Instant::now()));
+    let url = format!("{moto}{}", uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"));
+    let mut request = client.request(method, url).body(body);
+    for (name, value) in headers.iter() {
+        if name != "host" && name != "content-length" {
+            request = request.header(name, value);
+        }
+    }
+    match request.send().await {
+        Ok(answer) => {
+            let status = StatusCode::from_u16(answer.status().as_u16()).unwrap();
+            let mut out = Response::builder().status(status);
+            for (name, value) in answer.headers().iter() {
+                if name != "content-length" && name != "transfer-encoding" {
+                    out = out.header(name, value);
+                }
+            }
+            out.body(axum::body::Body::from(answer.bytes().await.unwrap_or_default())).unwrap()
+        }
+        Err(e) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
+    }
+}
