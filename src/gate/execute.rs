@@ -308,16 +308,18 @@ async fn run_rollback(app: &Arc<App>, request: &Request) {
             )
             .await
         }
-        Ok(ecs_rollback::Rollout::TimedOut { last }) => finish(
-            app,
-            request,
-            RequestState::Failed,
-            &format!(
+        Ok(ecs_rollback::Rollout::TimedOut { last }) => {
+            finish(
+                app,
+                request,
+                RequestState::Failed,
+                &format!(
                 "`{target}` was not stable after {} ({last}); check the service in the ECS console",
                 ecs_settings.rollout_timeout
             ),
-        )
-        .await,
+            )
+            .await
+        }
         Err(e) => {
             record(app, request, "aws.error", format!("{}: {e}", request.label()), json!({"operation": e.operation, "resource": e.resource, "request_id": e.request_id})).await;
             finish(

@@ -37,7 +37,12 @@ async fn ask(app: &TestApp, text: &str, user: &str) -> String {
     let request = calls
         .iter()
         .rev()
-        .find(|c| c.params["text"].as_str().unwrap_or("").contains("approval needed"))
+        .find(|c| {
+            c.params["text"]
+                .as_str()
+                .unwrap_or("")
+                .contains("approval needed")
+        })
         .unwrap_or_else(|| panic!("no approval request posted: {calls:?}"));
     request.answer["ts"].as_str().unwrap().to_string()
 }
@@ -55,13 +60,21 @@ fn reaction(kind: &str, ts: &str, name: &str, user: &str) -> Value {
 
 async fn react(app: &TestApp, ts: &str, name: &str, user: &str) -> String {
     let id = unique("Ev");
-    let response = app.event(&id, reaction("reaction_added", ts, name, user), None).await;
+    let response = app
+        .event(&id, reaction("reaction_added", ts, name, user), None)
+        .await;
     assert_eq!(response.status(), 200);
     id
 }
 
 async fn unreact(app: &TestApp, ts: &str, name: &str, user: &str) {
-    let response = app.event(&unique("Ev"), reaction("reaction_removed", ts, name, user), None).await;
+    let response = app
+        .event(
+            &unique("Ev"),
+            reaction("reaction_removed", ts, name, user),
+            None,
+        )
+        .await;
     assert_eq!(response.status(), 200);
 }
 
@@ -96,7 +109,11 @@ async fn wait_for_ephemeral(app: &TestApp, user: &str) -> String {
 }
 
 fn last_update(app: &TestApp) -> String {
-    app.slack.calls("chat.update").last().map(|c| c.params["text"].as_str().unwrap().to_string()).unwrap_or_default()
+    app.slack
+        .calls("chat.update")
+        .last()
+        .map(|c| c.params["text"].as_str().unwrap().to_string())
+        .unwrap_or_default()
 }
 
 #[tokio::test]
@@ -105,16 +122,46 @@ async fn an_officer_approves_a_rollback_and_drbot_follows_it_to_stable() {
     let app = spawn_app_with(&config(&svc, "")).await;
     let ts = ask(&app, "rollback api", REQUESTER).await;
 
-    let request = app.slack.calls("chat.postMessage").into_iter().find(|c| c.answer["ts"] == ts).unwrap();
+    let request = app
+        .slack
+        .calls("chat.postMessage")
+        .into_iter()
+        .find(|c| c.answer["ts"] == ts)
+        .unwrap();
     let text = request.params["text"].as_str().unwrap();
     assert!(text.contains("*A-1 · approval needed*"), "{text}");
-    assert!(text.contains(&format!("from `{}:3`", svc.family)) && text.contains(&format!("to `{}:2`", svc.family)), "{text}");
-    assert!(text.contains("`registry.example.com/app:1.3` → `registry.example.com/app:1.2` *(changes)*"), "{text}");
-    assert!(text.contains("`registry.example.com/envoy:1.30` (unchanged)"), "{text}");
-    assert!(text.contains("<@U0ONCALL1>") && text.contains("expires"), "{text}");
-    let added: Vec<String> = app.slack.wait_for("reactions.add", 3).await.iter().map(|c| c.params["name"].as_str().unwrap().to_string()).collect();
+    assert!(
+        text.contains(&format!("from `{}:3`", svc.family))
+            && text.contains(&format!("to `{}:2`", svc.family)),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "`registry.example.com/app:1.3` → `registry.example.com/app:1.2` *(changes)*"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("`registry.example.com/envoy:1.30` (unchanged)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("<@U0ONCALL1>") && text.contains("expires"),
+        "{text}"
+    );
+    let added: Vec<String> = app
+        .slack
+        .wait_for("reactions.add", 3)
+        .await
+        .iter()
+        .map(|c| c.params["name"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(added, ["white_check_mark", "+1", "x"]);
-    assert_eq!(svc.task_definition().await, format!("{}:3", svc.family), "nothing changes before approval");
+    assert_eq!(
+        svc.task_definition().await,
+        format!("{}:3", svc.family),
+        "nothing changes before approval"
+    );
 
     react(&app, &ts, "white_check_mark", OFFICER).await;
     let executed = wait_for_event(&app, "request.executed").await;
@@ -123,13 +170,22 @@ async fn an_officer_approves_a_rollback_and_drbot_follows_it_to_stable() {
 
     let call = wait_for_event(&app, "aws.call").await;
     assert_eq!(call["detail"]["operation"], "UpdateService");
-    assert_eq!(call["detail"]["task_definition"], format!("{}:2", svc.family));
-    assert!(!call["detail"]["aws_request_id"].as_str().unwrap().is_empty());
+    assert_eq!(
+        call["detail"]["task_definition"],
+        format!("{}:2", svc.family)
+    );
+    assert!(!call["detail"]["aws_request_id"]
+        .as_str()
+        .unwrap()
+        .is_empty());
     let approved = wait_for_event(&app, "approval.approved").await;
     assert_eq!(approved["actor"], OFFICER);
 
     let update = last_update(&app);
-    assert!(update.contains("*A-1 · executed*") && update.contains("is stable on"), "{update}");
+    assert!(
+        update.contains("*A-1 · executed*") && update.contains("is stable on"),
+        "{update}"
+    );
     let thread: Vec<String> = app
         .slack
         .calls("chat.postMessage")
@@ -137,9 +193,19 @@ async fn an_officer_approves_a_rollback_and_drbot_follows_it_to_stable() {
         .filter(|c| c.params["thread_ts"] == ts.as_str())
         .map(|c| c.params["text"].as_str().unwrap().to_string())
         .collect();
-    assert!(thread.iter().any(|t| t.contains("UpdateService sent")), "{thread:?}");
-    assert!(thread.iter().any(|t| t.contains("*executed*")), "{thread:?}");
-    assert!(app.slack.violations().is_empty(), "{:?}", app.slack.violations());
+    assert!(
+        thread.iter().any(|t| t.contains("UpdateService sent")),
+        "{thread:?}"
+    );
+    assert!(
+        thread.iter().any(|t| t.contains("*executed*")),
+        "{thread:?}"
+    );
+    assert!(
+        app.slack.violations().is_empty(),
+        "{:?}",
+        app.slack.violations()
+    );
 }
 
 #[tokio::test]
@@ -152,7 +218,10 @@ async fn the_requester_cannot_approve_their_own_request() {
     let told = wait_for_ephemeral(&app, OFFICER).await;
     assert!(told.contains("you cannot approve it"), "{told}");
     let ignored = wait_for_event(&app, "approval.ignored").await;
-    assert!(ignored["text"].as_str().unwrap().contains("requester may not approve"));
+    assert!(ignored["text"]
+        .as_str()
+        .unwrap()
+        .contains("requester may not approve"));
     assert_eq!(svc.task_definition().await, format!("{}:2", svc.family));
     // Another officer can.
     react(&app, &ts, "white_check_mark", OFFICER_2).await;
@@ -168,12 +237,20 @@ async fn a_non_officer_and_drbot_itself_cannot_approve() {
     react(&app, &ts, "white_check_mark", "U0BYSTANDER").await;
     react(&app, &ts, "white_check_mark", BOT_USER).await;
     let told = wait_for_ephemeral(&app, "U0BYSTANDER").await;
-    assert!(told.contains("Only security officers can approve A-1"), "{told}");
+    assert!(
+        told.contains("Only security officers can approve A-1"),
+        "{told}"
+    );
     tokio::time::sleep(Duration::from_millis(300)).await;
     let ignored = app.events_of_kind("approval.ignored").await;
     assert_eq!(ignored.len(), 2, "{ignored:#?}");
-    assert!(ignored.iter().any(|e| e["text"].as_str().unwrap().contains("drbot's own")));
-    assert!(ephemerals_to(&app, BOT_USER).is_empty(), "drbot told itself off");
+    assert!(ignored
+        .iter()
+        .any(|e| e["text"].as_str().unwrap().contains("drbot's own")));
+    assert!(
+        ephemerals_to(&app, BOT_USER).is_empty(),
+        "drbot told itself off"
+    );
     assert!(app.events_of_kind("approval.approved").await.is_empty());
     assert_eq!(svc.task_definition().await, format!("{}:2", svc.family));
     let pending = app.slash("approvals").reply().await;
@@ -218,7 +295,11 @@ async fn an_unanswered_request_expires_and_a_late_approval_changes_nothing() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(last_update(&app).contains("*A-1 · expired*"), "{}", last_update(&app));
+    assert!(
+        last_update(&app).contains("*A-1 · expired*"),
+        "{}",
+        last_update(&app)
+    );
     react(&app, &ts, "white_check_mark", OFFICER).await;
     let told = wait_for_ephemeral(&app, OFFICER).await;
     assert!(told.contains("A-1 is already expired"), "{told}");
@@ -235,7 +316,10 @@ async fn a_removed_reaction_withdraws_that_approval() {
     wait_for_event(&app, "approval.withdrawn").await;
     react(&app, &ts, "white_check_mark", OFFICER_2).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(app.events_of_kind("approval.approved").await.is_empty(), "one standing approval of two executed");
+    assert!(
+        app.events_of_kind("approval.approved").await.is_empty(),
+        "one standing approval of two executed"
+    );
     assert_eq!(svc.task_definition().await, format!("{}:2", svc.family));
     react(&app, &ts, "+1", OFFICER).await;
     wait_for_event(&app, "request.executed").await;
@@ -252,8 +336,18 @@ async fn a_deploy_between_plan_and_approval_voids_the_request() {
     let void = wait_for_event(&app, "request.void").await;
     assert_eq!(void["detail"]["action_id"], "A-1");
     let changed = wait_for_event(&app, "recheck.changed").await;
-    assert!(changed["text"].as_str().unwrap().contains("someone deployed in between"), "{changed}");
-    assert_eq!(svc.task_definition().await, format!("{}:1", svc.family), "drbot changed the service anyway");
+    assert!(
+        changed["text"]
+            .as_str()
+            .unwrap()
+            .contains("someone deployed in between"),
+        "{changed}"
+    );
+    assert_eq!(
+        svc.task_definition().await,
+        format!("{}:1", svc.family),
+        "drbot changed the service anyway"
+    );
     assert!(app.events_of_kind("aws.call").await.is_empty());
 }
 
@@ -270,10 +364,30 @@ async fn an_unknown_or_inactive_target_revision_is_refused_before_any_request() 
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let answers: Vec<String> = app.slack.response_posts().iter().map(|(_, v)| v["text"].as_str().unwrap().to_string()).collect();
-    assert!(answers.iter().any(|a| a.contains(&format!("revision `{}:99` does not exist", svc.family))), "{answers:?}");
-    assert!(answers.iter().any(|a| a.contains(&format!("revision `{}:1` is INACTIVE", svc.family))), "{answers:?}");
-    assert!(answers.iter().all(|a| a.contains("Usage: `/dr rollback <service> [--to <revision>]`")), "{answers:?}");
+    let answers: Vec<String> = app
+        .slack
+        .response_posts()
+        .iter()
+        .map(|(_, v)| v["text"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        answers
+            .iter()
+            .any(|a| a.contains(&format!("revision `{}:99` does not exist", svc.family))),
+        "{answers:?}"
+    );
+    assert!(
+        answers
+            .iter()
+            .any(|a| a.contains(&format!("revision `{}:1` is INACTIVE", svc.family))),
+        "{answers:?}"
+    );
+    assert!(
+        answers
+            .iter()
+            .all(|a| a.contains("Usage: `/dr rollback <service> [--to <revision>]`")),
+        "{answers:?}"
+    );
     let refused: Vec<Value> = app.events_of_kind("command.refused").await;
     assert_eq!(refused.len(), 2);
     assert!(app.events_of_kind("approval.requested").await.is_empty());
@@ -291,8 +405,14 @@ async fn a_service_without_an_earlier_revision_has_nothing_to_roll_back_to() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let answer = app.slack.response_posts()[0].1["text"].as_str().unwrap().to_string();
-    assert!(answer.contains("has no earlier ACTIVE revision"), "{answer}");
+    let answer = app.slack.response_posts()[0].1["text"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        answer.contains("has no earlier ACTIVE revision"),
+        "{answer}"
+    );
 }
 
 #[tokio::test]
@@ -318,10 +438,19 @@ async fn retried_deliveries_and_two_officers_at_once_make_one_update_service() {
     }
     wait_for_event(&app, "request.executed").await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(proxy.count("UpdateService"), 1, "UpdateService was called more than once");
+    assert_eq!(
+        proxy.count("UpdateService"),
+        1,
+        "UpdateService was called more than once"
+    );
     assert_eq!(app.events_of_kind("approval.approved").await.len(), 1);
     assert_eq!(app.events_of_kind("aws.call").await.len(), 1);
-    let reactions = app.events().await.into_iter().filter(|e| e["detail"]["event_id"] == "Ev0SAME0001").count();
+    let reactions = app
+        .events()
+        .await
+        .into_iter()
+        .filter(|e| e["detail"]["event_id"] == "Ev0SAME0001")
+        .count();
     assert_eq!(reactions, 1, "a retried delivery was recorded twice");
 }
 
@@ -359,7 +488,11 @@ async fn a_crash_during_execution_marks_the_request_interrupted_and_never_reruns
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(last_update(&app).contains("*A-1 · interrupted*"), "{}", last_update(&app));
+    assert!(
+        last_update(&app).contains("*A-1 · interrupted*"),
+        "{}",
+        last_update(&app)
+    );
     // Another approval after the restart changes nothing.
     react(&app, &ts, "+1", OFFICER_2).await;
     let told = wait_for_ephemeral(&app, OFFICER_2).await;
@@ -374,17 +507,26 @@ async fn the_requester_can_cancel_and_a_bystander_cannot() {
     let app = spawn_app_with(&config(&svc, "")).await;
     let ts = ask(&app, "rollback api", REQUESTER).await;
     let refused = app.slash("cancel A-1").as_user("U0BYSTANDER").reply().await;
-    assert!(refused.contains("only the requester (<@U0ONCALL1>) or a security officer can cancel A-1"), "{refused}");
+    assert!(
+        refused.contains("only the requester (<@U0ONCALL1>) or a security officer can cancel A-1"),
+        "{refused}"
+    );
     let done = app.slash("cancel A-1").as_user(REQUESTER).reply().await;
     assert_eq!(done, "A-1 is cancelled; nothing was done.");
     let again = app.slash("cancel A-1").as_user(REQUESTER).reply().await;
-    assert!(again.contains("A-1 is cancelled; only a pending request can be cancelled"), "{again}");
+    assert!(
+        again.contains("A-1 is cancelled; only a pending request can be cancelled"),
+        "{again}"
+    );
     let unknown = app.slash("cancel A-42").reply().await;
     assert!(unknown.contains("there is no request A-42"), "{unknown}");
     react(&app, &ts, "white_check_mark", OFFICER).await;
     wait_for_ephemeral(&app, OFFICER).await;
     assert_eq!(svc.task_definition().await, format!("{}:2", svc.family));
-    assert_eq!(app.slash("approvals").reply().await, "No approval requests are pending.");
+    assert_eq!(
+        app.slash("approvals").reply().await,
+        "No approval requests are pending."
+    );
     for _ in 0..50 {
         if last_update(&app).contains("*A-1 · cancelled*") {
             break;

@@ -20,7 +20,11 @@ pub fn unique(prefix: &str) -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .subsec_nanos();
-    format!("{prefix}-{}-{}-{nanos}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{prefix}-{}-{}-{nanos}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 pub async fn sdk_config() -> aws_config::SdkConfig {
@@ -59,7 +63,9 @@ impl SeededService {
             .await
             .unwrap();
         let td = out.services()[0].task_definition().unwrap().to_string();
-        td.rsplit_once(":task-definition/").map(|(_, t)| t.to_string()).unwrap_or(td)
+        td.rsplit_once(":task-definition/")
+            .map(|(_, t)| t.to_string())
+            .unwrap_or(td)
     }
 
     /// Someone else deploys `revision` (outside drbot).
@@ -92,7 +98,11 @@ pub async fn seed_service(revisions: i32, desired: i32) -> SeededService {
     let cluster = unique("cluster");
     let service = unique("svc");
     let family = unique("fam");
-    ecs.create_cluster().cluster_name(&cluster).send().await.unwrap();
+    ecs.create_cluster()
+        .cluster_name(&cluster)
+        .send()
+        .await
+        .unwrap();
     for i in 1..=revisions {
         ecs.register_task_definition()
             .family(&family)
@@ -122,7 +132,11 @@ pub async fn seed_service(revisions: i32, desired: i32) -> SeededService {
         .send()
         .await
         .unwrap();
-    SeededService { cluster, service, family }
+    SeededService {
+        cluster,
+        service,
+        family,
+    }
 }
 
 /// A proxy in front of moto that counts requests by `X-Amz-Target` operation.
@@ -151,26 +165,52 @@ impl CountingProxy {
 
     /// How many calls of `operation` (e.g. `UpdateService`) went through.
     pub fn count(&self, operation: &str) -> usize {
-        self.seen.lock().unwrap().iter().filter(|(op, _)| op == operation).count()
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(op, _)| op == operation)
+            .count()
     }
 
     /// When each call of `operation` arrived.
     pub fn times(&self, operation: &str) -> Vec<std::time::Instant> {
-        self.seen.lock().unwrap().iter().filter(|(op, _)| op == operation).map(|(_, t)| *t).collect()
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(op, _)| op == operation)
+            .map(|(_, t)| *t)
+            .collect()
     }
 }
 
-type ProxyState = (Arc<Mutex<Vec<(String, std::time::Instant)>>>, String, reqwest::Client);
+type ProxyState = (
+    Arc<Mutex<Vec<(String, std::time::Instant)>>>,
+    String,
+    reqwest::Client,
+);
 
-async fn forward(State((seen, moto, client)): State<ProxyState>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn forward(
+    State((seen, moto, client)): State<ProxyState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let operation = headers
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
         .and_then(|t| t.rsplit('.').next())
         .unwrap_or("other")
         .to_string();
-    seen.lock().unwrap().push((operation, std::time::Instant::now()));
-    let url = format!("{moto}{}", uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"));
+    seen.lock()
+        .unwrap()
+        .push((operation, std::time::Instant::now()));
+    let url = format!(
+        "{moto}{}",
+        uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
+    );
     let mut request = client.request(method, url).body(body);
     for (name, value) in headers.iter() {
         if name != "host" && name != "content-length" {
@@ -186,7 +226,10 @@ async fn forward(State((seen, moto, client)): State<ProxyState>, method: Method,
                     out = out.header(name, value);
                 }
             }
-            out.body(axum::body::Body::from(answer.bytes().await.unwrap_or_default())).unwrap()
+            out.body(axum::body::Body::from(
+                answer.bytes().await.unwrap_or_default(),
+            ))
+            .unwrap()
         }
         Err(e) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
     }

@@ -127,7 +127,10 @@ pub async fn spawn_app_custom(config: &str, args: &[&str], env: &[(&str, &str)])
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("drbot.toml"), config).unwrap();
     let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     let (child, addr, logs) = start_binary(dir.path(), &slack, &args, &env)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
