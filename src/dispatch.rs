@@ -13,7 +13,7 @@ use crate::actions::{self, ActionKind};
 use crate::app::App;
 use crate::gate::{self, reactions::Reaction};
 use crate::metrics;
-use crate::router::{self, CommandDef, ParsedCommand, Value};
+use crate::router::{self, Approval, CommandDef, ParsedCommand, Value};
 use crate::store::{NewEvent, RequestState};
 use crate::workers;
 
@@ -279,13 +279,15 @@ async fn run(
             Ok(text) => Outcome::Reply(text),
             Err(reason) => refuse(reason),
         },
-        ActionKind::EcsRollback => match actions::ecs_rollback::parse(cmd, &app.settings) {
-            Ok(args) => Outcome::Queue(format!(
-                "Planning `/dr {}`: reading `{}` from ECS. The approval request will appear in this channel.",
-                request.text.trim(),
-                args.service.name
-            )),
+        action if action.changes_aws() => match actions::validate(action, cmd, &app.settings) {
             Err(reason) => refuse(reason),
+            Ok(()) => Outcome::Queue(match cmd.def.approval {
+            Approval::Officer => format!(
+                "Planning `/dr {}`: reading the current state from AWS. The approval request will appear in this channel.",
+                request.text.trim()
+            ),
+            Approval::None => format!("Working on `/dr {}`; progress will appear in this channel.", request.text.trim()),
+            }),
         },
         ActionKind::Approvals => match app.store.requests_in_state(RequestState::Pending).await {
             Ok(pending) => Outcome::Reply(actions::approvals::reply(&pending)),

@@ -9,10 +9,10 @@ use serde_json::json;
 use tokio::sync::watch;
 use tracing::Instrument;
 
-use crate::actions::{ecs_rollback, ActionKind};
+use crate::actions::{self, ActionKind, PlanFailure};
 use crate::app::App;
-use crate::gate::{self, request::Asker, Planned};
-use crate::router;
+use crate::gate::{self, request::Asker};
+use crate::router::{self, Approval};
 use crate::store::{Job, NewEvent, RequestState, StoreError};
 
 /// The payload of a `plan` job: the slash command as it arrived.
@@ -154,7 +154,8 @@ fn field<'a>(job: &'a Job, name: &str) -> &'a str {
     job.payload.get(name).and_then(|v| v.as_str()).unwrap_or("")
 }
 
-/// Plans one command against AWS and opens its approval request, or says why not.
+/// Plans one command against AWS and opens its approval request (or, for a command
+/// whose policy is `none`, runs it at once), or says why not.
 async fn plan(app: &Arc<App>, job: &Job) -> Result<(), StoreError> {
     let asker = Asker {
         user: field(job, "user").to_string(),
@@ -177,57 +178,58 @@ async fn plan(app: &Arc<App>, job: &Job) -> Result<(), StoreError> {
         }
     };
     let usage = cmd.def.usage.clone();
-    let planned = match cmd.def.action.parse::<ActionKind>() {
-        Ok(ActionKind::EcsRollback) => {
-            let args = match ecs_rollback::parse(&cmd, &app.settings) {
-                Ok(args) => args,
-                Err(why) => return refuse(app, job, &asker, text, &why, Some(&usage)).await,
-            };
-            match ecs_rollback::plan(&app.aws.ecs, &args).await {
-                Ok(plan) => Planned {
-                    command: text.trim().to_string(),
-                    action: ActionKind::EcsRollback.name().to_string(),
-                    summary: ecs_rollback::describe(&plan),
-                    plan: serde_json::to_value(&plan).unwrap_or_default(),
-                },
-                Err(ecs_rollback::PlanError::Invalid(why)) => {
-                    return refuse(app, job, &asker, text, &why, Some(&usage)).await
-                }
-                Err(ecs_rollback::PlanError::Aws(e)) => {
-                    let mut tx = app.store.begin().await?;
-                    tx.append(
-                        NewEvent::new("aws.error", &asker.user, &asker.channel, format!("planning `/dr {text}`: {e}"))
-                            .detail(json!({"operation": e.operation, "resource": e.resource, "request_id": e.request_id, "throttled": e.throttled})),
-                    )
-                    .await?;
-                    tx.finish_job(job.id).await?;
-                    tx.commit().await?;
-                    let hint = if e.throttled {
-                        " AWS is throttling; try again in a minute."
-                    } else {
-                        ""
-                    };
-                    let _ = app
-                        .slack
-                        .respond(&asker.response_url, &format!(":warning: Could not plan `/dr {text}`: {e}. Nothing was changed.{hint}"))
-                        .await;
-                    return Ok(());
-                }
-            }
+    let Ok(action) = cmd.def.action.parse::<ActionKind>() else {
+        return refuse(
+            app,
+            job,
+            &asker,
+            text,
+            &format!("`/dr {}` names an unknown action", cmd.def.name),
+            Some(&usage),
+        )
+        .await;
+    };
+    let mut planned = match actions::plan(app, action, &cmd, &asker).await {
+        Ok(planned) => planned,
+        Err(PlanFailure::Invalid(why)) => {
+            return refuse(app, job, &asker, text, &why, Some(&usage)).await
         }
-        _ => {
-            return refuse(
-                app,
-                job,
-                &asker,
-                text,
-                &format!("`/dr {}` has no planner", cmd.def.name),
-                Some(&usage),
+        Err(PlanFailure::Aws(e)) => {
+            let mut tx = app.store.begin().await?;
+            tx.append(
+                NewEvent::new("aws.error", &asker.user, &asker.channel, format!("planning `/dr {text}`: {e}"))
+                    .detail(json!({"operation": e.operation, "resource": e.resource, "request_id": e.request_id, "throttled": e.throttled})),
             )
-            .await
+            .await?;
+            tx.finish_job(job.id).await?;
+            tx.commit().await?;
+            let hint = if e.throttled {
+                " AWS is throttling; try again in a minute."
+            } else {
+                ""
+            };
+            let _ = app
+                .slack
+                .respond(
+                    &asker.response_url,
+                    &format!(
+                        ":warning: Could not plan `/dr {text}`: {e}. Nothing was changed.{hint}"
+                    ),
+                )
+                .await;
+            return Ok(());
         }
     };
-    gate::request::open(app, &asker, planned, Some(job.id)).await?;
+    planned.command = text.trim().to_string();
+    match cmd.def.approval {
+        Approval::Officer => {
+            gate::request::open(app, &asker, planned, Some(job.id)).await?;
+        }
+        Approval::None => {
+            let request = gate::request::open_ungated(app, &asker, planned, Some(job.id)).await?;
+            gate::execute::run(app.clone(), request.id).await;
+        }
+    }
     Ok(())
 }
 

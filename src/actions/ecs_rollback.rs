@@ -12,10 +12,14 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::aws::ecs::{pinned_form, EcsRollback, ServiceState, TaskDefinition};
+use serde_json::json;
+
+use crate::aws::ecs::{EcsRollback, ServiceState, TaskDefinition};
 use crate::aws::AwsError;
 use crate::config::{EcsService, Settings};
+use crate::gate::execute::Run;
 use crate::router::{ParsedCommand, Value};
+use crate::store::RequestState;
 
 /// The typed arguments.
 #[derive(Debug, Clone)]
@@ -323,9 +327,150 @@ pub async fn follow(
     }
 }
 
-/// Normalises what the service reports, for comparisons.
-pub fn same_revision(a: &str, b: &str) -> bool {
-    pinned_form(a) == pinned_form(b)
+/// Runs an approved rollback: re-check, UpdateService, follow.
+pub async fn execute(run: &Run<'_>) {
+    let approved: RollbackPlan = match run.plan() {
+        Ok(p) => p,
+        Err(why) => return run.finish(RequestState::Failed, &why).await,
+    };
+    let app = run.app;
+    let label = run.request.label();
+    run.thread(&format!(
+        "Approved. Re-reading `{}` before changing anything…",
+        approved.service
+    ))
+    .await;
+    let ecs = &app.aws.ecs;
+    match recheck(ecs, &approved, &app.settings).await {
+        Err(PlanError::Invalid(why)) => {
+            run.record(
+                "recheck.changed",
+                format!("{label}: AWS no longer matches the plan: {why}"),
+                json!({}),
+            )
+            .await;
+            return run
+                .finish(RequestState::Void, &format!("not executed: {why}"))
+                .await;
+        }
+        Err(PlanError::Aws(e)) => {
+            run.record_aws_error(&e).await;
+            return run
+                .finish(
+                    RequestState::Failed,
+                    &format!("could not re-read AWS, so nothing was changed: {e}"),
+                )
+                .await;
+        }
+        Ok(now) if !run.still_matches(&now) => {
+            let why = drift(&approved, &now);
+            run.record(
+                "recheck.changed",
+                format!("{label}: AWS no longer matches the plan: {why}"),
+                json!({}),
+            )
+            .await;
+            return run
+                .finish(
+                    RequestState::Void,
+                    &format!("not executed: {why}. Ask again if the rollback is still needed."),
+                )
+                .await;
+        }
+        Ok(_) => {
+            run.record(
+                "recheck.ok",
+                format!("{label}: AWS still matches the approved plan"),
+                json!({}),
+            )
+            .await
+        }
+    }
+
+    let target = approved.target.pinned();
+    let resource = format!("{}/{}", approved.cluster, approved.ecs_service);
+    match ecs
+        .roll_to(&approved.cluster, &approved.ecs_service, &target)
+        .await
+    {
+        Err(e) => {
+            run.record_aws_error(&e).await;
+            return run
+                .finish(RequestState::Failed, &format!("UpdateService failed: {e}"))
+                .await;
+        }
+        Ok(request_id) => {
+            run.record_aws_call(
+                "UpdateService",
+                &resource,
+                &request_id,
+                json!({"task_definition": target}),
+            )
+            .await;
+            run.thread(&format!(
+                "UpdateService sent: `{resource}` → `{target}` (AWS request id `{request_id}`). Following the deployment…"
+            ))
+            .await;
+        }
+    }
+
+    let ecs_settings = &app.settings.ecs;
+    let timing = Follow {
+        first_poll: ecs_settings.poll_interval.as_duration(),
+        max_poll: Duration::from_secs(30),
+        timeout: ecs_settings.rollout_timeout.as_duration(),
+        progress_every: Duration::from_secs(30),
+    };
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let outcome = {
+        let following = follow(ecs, &approved, timing, |line| {
+            let _ = tx.send(line);
+        });
+        let reporting = async {
+            while let Some(line) = rx.recv().await {
+                run.thread(&line).await;
+            }
+        };
+        tokio::pin!(following);
+        tokio::pin!(reporting);
+        loop {
+            tokio::select! {
+                outcome = &mut following => break outcome,
+                _ = &mut reporting => {}
+            }
+        }
+    };
+    while let Ok(line) = rx.try_recv() {
+        run.thread(&line).await;
+    }
+    match outcome {
+        Ok(Rollout::Stable) => {
+            run.finish(RequestState::Executed, &format!("`{}` is stable on `{target}`", approved.service))
+                .await
+        }
+        Ok(Rollout::Failed(why)) => {
+            run.finish(RequestState::Failed, &format!("the deployment of `{target}` failed: {why}"))
+                .await
+        }
+        Ok(Rollout::TimedOut { last }) => {
+            run.finish(
+                RequestState::Failed,
+                &format!(
+                    "`{target}` was not stable after {} ({last}); check the service in the ECS console",
+                    ecs_settings.rollout_timeout
+                ),
+            )
+            .await
+        }
+        Err(e) => {
+            run.record_aws_error(&e).await;
+            run.finish(
+                RequestState::Failed,
+                &format!("UpdateService was sent, but following the deployment failed: {e}"),
+            )
+            .await
+        }
+    }
 }
 
 #[cfg(test)]

@@ -2,6 +2,15 @@
 //! file may name; `commands/*.toml` picks one with `action = "…"`.
 
 use std::str::FromStr;
+use std::sync::Arc;
+
+use crate::app::App;
+use crate::aws::AwsError;
+use crate::gate::execute::Run;
+use crate::gate::request::Asker;
+use crate::gate::Planned;
+use crate::router::ParsedCommand;
+use crate::store::RequestState;
 
 pub mod approvals;
 pub mod cancel;
@@ -78,6 +87,87 @@ impl ActionKind {
             self,
             ActionKind::Help | ActionKind::EcsRollback | ActionKind::Approvals | ActionKind::Cancel
         )
+    }
+}
+
+impl ActionKind {
+    /// Actions that change AWS: planned after the acknowledgement, then executed once
+    /// (after approval when the command's policy is `officer`).
+    pub fn changes_aws(self) -> bool {
+        matches!(self, ActionKind::EcsRollback)
+    }
+}
+
+/// Why an action could not be planned.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanFailure {
+    /// Cannot be done as asked; shown to the user with the usage.
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+}
+
+impl From<ecs_rollback::PlanError> for PlanFailure {
+    fn from(e: ecs_rollback::PlanError) -> Self {
+        match e {
+            ecs_rollback::PlanError::Invalid(why) => PlanFailure::Invalid(why),
+            ecs_rollback::PlanError::Aws(e) => PlanFailure::Aws(e),
+        }
+    }
+}
+
+/// Offline checks of a command's arguments, run on the acknowledgement path so bad input
+/// is refused at once and never reaches AWS.
+pub fn validate(
+    action: ActionKind,
+    cmd: &ParsedCommand,
+    settings: &crate::config::Settings,
+) -> Result<(), String> {
+    match action {
+        ActionKind::EcsRollback => ecs_rollback::parse(cmd, settings).map(|_| ()),
+        _ => Ok(()),
+    }
+}
+
+/// Reads AWS and describes the exact change `cmd` would make.
+pub async fn plan(
+    app: &Arc<App>,
+    action: ActionKind,
+    cmd: &ParsedCommand,
+    asker: &Asker,
+) -> Result<Planned, PlanFailure> {
+    let _ = asker;
+    let command = cmd.def.name.clone();
+    match action {
+        ActionKind::EcsRollback => {
+            let args = ecs_rollback::parse(cmd, &app.settings).map_err(PlanFailure::Invalid)?;
+            let plan = ecs_rollback::plan(&app.aws.ecs, &args).await?;
+            Ok(Planned {
+                command,
+                action: action.name().to_string(),
+                summary: ecs_rollback::describe(&plan),
+                plan: serde_json::to_value(&plan).unwrap_or_default(),
+            })
+        }
+        other => Err(PlanFailure::Invalid(format!(
+            "`{}` has no planner",
+            other.name()
+        ))),
+    }
+}
+
+/// Executes a request whose plan was made by [`plan`].
+pub async fn execute(action: ActionKind, run: &Run<'_>) {
+    match action {
+        ActionKind::EcsRollback => ecs_rollback::execute(run).await,
+        other => {
+            run.finish(
+                RequestState::Failed,
+                &format!("this drbot cannot execute `{}`", other.name()),
+            )
+            .await
+        }
     }
 }
 

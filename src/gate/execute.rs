@@ -3,16 +3,14 @@
 //! request to `executing` gets here, so this runs once per request.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde_json::json;
 use tracing::Instrument;
 
 use super::reactions::FollowUp;
 use super::{message, plan_hash};
-use crate::actions::{ecs_rollback, ActionKind};
+use crate::actions::{self, ActionKind};
 use crate::app::App;
-use crate::aws::ecs::EcsRollback;
 use crate::store::{NewEvent, Request, RequestState};
 
 /// Carries out the Slack follow-ups of a reaction (after its transaction committed).
@@ -69,20 +67,78 @@ pub async fn thread(app: &Arc<App>, request: &Request, text: &str) {
     }
 }
 
-async fn record(
-    app: &Arc<App>,
-    request: &Request,
-    kind: &str,
-    text: String,
-    detail: serde_json::Value,
-) {
-    let mut detail = detail;
-    detail["action_id"] = json!(request.label());
-    let event = NewEvent::new(kind, "drbot", &request.channel, text)
-        .detail(detail)
-        .incident(request.incident.clone());
-    if let Err(e) = app.store.append(event).await {
-        tracing::error!(error = %e, kind, "could not record an execution step");
+/// One execution of one request: what an action's `execute` reports through.
+pub struct Run<'a> {
+    pub app: &'a Arc<App>,
+    pub request: &'a Request,
+}
+
+impl Run<'_> {
+    /// Appends an event of this request (actor `drbot`).
+    pub async fn record(&self, kind: &str, text: String, detail: serde_json::Value) {
+        let mut detail = detail;
+        detail["action_id"] = json!(self.request.label());
+        let event = NewEvent::new(kind, "drbot", &self.request.channel, text)
+            .detail(detail)
+            .incident(self.request.incident.clone());
+        if let Err(e) = self.app.store.append(event).await {
+            tracing::error!(error = %e, kind, "could not record an execution step");
+        }
+    }
+
+    /// Records a mutating AWS call with its request id (to match CloudTrail).
+    pub async fn record_aws_call(
+        &self,
+        operation: &str,
+        resource: &str,
+        aws_request_id: &str,
+        extra: serde_json::Value,
+    ) {
+        let mut detail =
+            json!({"operation": operation, "resource": resource, "aws_request_id": aws_request_id});
+        if let (Some(d), Some(e)) = (detail.as_object_mut(), extra.as_object()) {
+            d.extend(e.clone());
+        }
+        self.record(
+            "aws.call",
+            format!(
+                "{}: {operation} {resource} (AWS request id {aws_request_id})",
+                self.request.label()
+            ),
+            detail,
+        )
+        .await;
+    }
+
+    /// Records a failed AWS call.
+    pub async fn record_aws_error(&self, e: &crate::aws::AwsError) {
+        self.record(
+            "aws.error",
+            format!("{}: {e}", self.request.label()),
+            json!({"operation": e.operation, "resource": e.resource, "request_id": e.request_id, "throttled": e.throttled}),
+        )
+        .await;
+    }
+
+    /// Posts in the request's thread.
+    pub async fn thread(&self, text: &str) {
+        thread(self.app, self.request, text).await;
+    }
+
+    /// Ends the run: `executing` → `to`, recorded, message updated.
+    pub async fn finish(&self, to: RequestState, outcome: &str) {
+        finish(self.app, self.request, to, outcome).await;
+    }
+
+    /// The approved plan, decoded.
+    pub fn plan<T: serde::de::DeserializeOwned>(&self) -> Result<T, String> {
+        serde_json::from_str(&self.request.plan)
+            .map_err(|e| format!("the stored plan is unreadable: {e}"))
+    }
+
+    /// True when a fresh plan still has the approved plan's hash.
+    pub fn still_matches<T: serde::Serialize>(&self, now: &T) -> bool {
+        plan_hash(&serde_json::to_value(now).unwrap_or_default()) == self.request.plan_hash
     }
 }
 
@@ -136,197 +192,16 @@ pub async fn run(app: Arc<App>, request_id: i64) {
             return;
         }
     };
+    let run = Run {
+        app: &app,
+        request: &request,
+    };
     match request.action.parse::<ActionKind>() {
-        Ok(ActionKind::EcsRollback) => run_rollback(&app, &request).await,
-        _ => {
-            finish(
-                &app,
-                &request,
+        Ok(action) => actions::execute(action, &run).await,
+        Err(()) => {
+            run.finish(
                 RequestState::Failed,
                 &format!("this drbot cannot execute `{}`", request.action),
-            )
-            .await;
-        }
-    }
-}
-
-async fn run_rollback(app: &Arc<App>, request: &Request) {
-    let approved: ecs_rollback::RollbackPlan = match serde_json::from_str(&request.plan) {
-        Ok(p) => p,
-        Err(e) => {
-            finish(
-                app,
-                request,
-                RequestState::Failed,
-                &format!("the stored plan is unreadable: {e}"),
-            )
-            .await;
-            return;
-        }
-    };
-    thread(
-        app,
-        request,
-        &format!(
-            "Approved. Re-reading `{}` before changing anything…",
-            approved.service
-        ),
-    )
-    .await;
-    let ecs = &app.aws.ecs;
-    match ecs_rollback::recheck(ecs, &approved, &app.settings).await {
-        Err(ecs_rollback::PlanError::Invalid(why)) => {
-            record(
-                app,
-                request,
-                "recheck.changed",
-                format!("{}: AWS no longer matches the plan: {why}", request.label()),
-                json!({}),
-            )
-            .await;
-            finish(
-                app,
-                request,
-                RequestState::Void,
-                &format!("not executed: {why}"),
-            )
-            .await;
-            return;
-        }
-        Err(ecs_rollback::PlanError::Aws(e)) => {
-            record(app, request, "aws.error", format!("{}: {e}", request.label()), json!({"operation": e.operation, "resource": e.resource, "request_id": e.request_id})).await;
-            finish(
-                app,
-                request,
-                RequestState::Failed,
-                &format!("could not re-read AWS, so nothing was changed: {e}"),
-            )
-            .await;
-            return;
-        }
-        Ok(now) => {
-            let now_json = serde_json::to_value(&now).unwrap_or_default();
-            if plan_hash(&now_json) != request.plan_hash {
-                let why = ecs_rollback::drift(&approved, &now);
-                record(
-                    app,
-                    request,
-                    "recheck.changed",
-                    format!("{}: AWS no longer matches the plan: {why}", request.label()),
-                    json!({"plan_hash": request.plan_hash, "now_hash": plan_hash(&now_json)}),
-                )
-                .await;
-                finish(
-                    app,
-                    request,
-                    RequestState::Void,
-                    &format!("not executed: {why}. Ask again if the rollback is still needed."),
-                )
-                .await;
-                return;
-            }
-            record(
-                app,
-                request,
-                "recheck.ok",
-                format!("{}: AWS still matches the approved plan", request.label()),
-                json!({"plan_hash": request.plan_hash}),
-            )
-            .await;
-        }
-    }
-
-    let target = approved.target.pinned();
-    let resource = format!("{}/{}", approved.cluster, approved.ecs_service);
-    match ecs
-        .roll_to(&approved.cluster, &approved.ecs_service, &target)
-        .await
-    {
-        Err(e) => {
-            record(app, request, "aws.error", format!("{}: UpdateService failed: {e}", request.label()), json!({"operation": "UpdateService", "resource": resource, "request_id": e.request_id, "throttled": e.throttled})).await;
-            finish(
-                app,
-                request,
-                RequestState::Failed,
-                &format!("UpdateService failed: {e}"),
-            )
-            .await;
-            return;
-        }
-        Ok(request_id) => {
-            record(
-                app,
-                request,
-                "aws.call",
-                format!("{}: UpdateService {resource} → {target} (request id {request_id})", request.label()),
-                json!({"operation": "UpdateService", "resource": resource, "task_definition": target, "aws_request_id": request_id}),
-            )
-            .await;
-            thread(app, request, &format!("UpdateService sent: `{resource}` → `{target}` (AWS request id `{request_id}`). Following the deployment…")).await;
-        }
-    }
-
-    let ecs_settings = &app.settings.ecs;
-    let timing = ecs_rollback::Follow {
-        first_poll: ecs_settings.poll_interval.as_duration(),
-        max_poll: Duration::from_secs(30),
-        timeout: ecs_settings.rollout_timeout.as_duration(),
-        progress_every: Duration::from_secs(30),
-    };
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
-    let reporter = {
-        let app = app.clone();
-        let request = request.clone();
-        tokio::spawn(async move {
-            while let Some(line) = rx.recv().await {
-                thread(&app, &request, &line).await;
-            }
-        })
-    };
-    let outcome = ecs_rollback::follow(ecs, &approved, timing, |line| {
-        let _ = tx.send(line);
-    })
-    .await;
-    drop(tx);
-    let _ = reporter.await;
-    match outcome {
-        Ok(ecs_rollback::Rollout::Stable) => {
-            finish(
-                app,
-                request,
-                RequestState::Executed,
-                &format!("`{}` is stable on `{target}`", approved.service),
-            )
-            .await
-        }
-        Ok(ecs_rollback::Rollout::Failed(why)) => {
-            finish(
-                app,
-                request,
-                RequestState::Failed,
-                &format!("the deployment of `{target}` failed: {why}"),
-            )
-            .await
-        }
-        Ok(ecs_rollback::Rollout::TimedOut { last }) => {
-            finish(
-                app,
-                request,
-                RequestState::Failed,
-                &format!(
-                "`{target}` was not stable after {} ({last}); check the service in the ECS console",
-                ecs_settings.rollout_timeout
-            ),
-            )
-            .await
-        }
-        Err(e) => {
-            record(app, request, "aws.error", format!("{}: {e}", request.label()), json!({"operation": e.operation, "resource": e.resource, "request_id": e.request_id})).await;
-            finish(
-                app,
-                request,
-                RequestState::Failed,
-                &format!("UpdateService was sent, but following the deployment failed: {e}"),
             )
             .await
         }

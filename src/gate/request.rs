@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::{message, plan_hash, Planned};
 use crate::app::App;
-use crate::store::{NewEvent, NewRequest, Request, StoreError};
+use crate::store::{NewEvent, NewRequest, Request, RequestState, StoreError};
 
 /// Who asked, where, and how to answer them.
 #[derive(Debug, Clone)]
@@ -42,6 +42,7 @@ pub async fn open(
             plan_hash: hash.clone(),
             summary: planned.summary.clone(),
             expires_at,
+            state: RequestState::Pending,
         })
         .await?;
     tx.append(
@@ -72,6 +73,79 @@ pub async fn open(
     tracing::info!(action_id = %request.label(), "approval request stored");
     post(app, &request).await;
     Ok(request)
+}
+
+/// For a command whose policy is `none`: stores it as an `executing` request (so it runs
+/// once and reports like any other) and posts its progress message.
+pub async fn open_ungated(
+    app: &Arc<App>,
+    asker: &Asker,
+    planned: Planned,
+    job: Option<i64>,
+) -> Result<Request, StoreError> {
+    let hash = plan_hash(&planned.plan);
+    let mut tx = app.store.begin().await?;
+    let request = tx
+        .create_request(NewRequest {
+            command: planned.command.clone(),
+            action: planned.action.clone(),
+            requester: asker.user.clone(),
+            channel: asker.channel.clone(),
+            incident: None,
+            response_url: asker.response_url.clone(),
+            plan: planned.plan.to_string(),
+            plan_hash: hash.clone(),
+            summary: planned.summary.clone(),
+            expires_at: crate::clock::now(),
+            state: RequestState::Executing,
+        })
+        .await?;
+    tx.append(
+        NewEvent::new(
+            "request.started",
+            &asker.user,
+            &asker.channel,
+            format!(
+                "{} started (no approval required): {}",
+                request.label(),
+                first_line(&planned.summary)
+            ),
+        )
+        .detail(json!({
+            "action_id": request.label(),
+            "command": planned.command,
+            "action": planned.action,
+            "plan": planned.plan,
+            "plan_hash": hash,
+        })),
+    )
+    .await?;
+    if let Some(job) = job {
+        tx.finish_job(job).await?;
+    }
+    tx.commit().await?;
+    let text = message::render(&request, &app.settings.approval);
+    match app.slack.post_message(&request.channel, &text, None).await {
+        Ok(ts) => {
+            let stored = async {
+                let mut tx = app.store.begin().await?;
+                tx.set_message_ts(request.id, &ts).await?;
+                tx.commit().await
+            }
+            .await;
+            if let Err(e) = stored {
+                tracing::warn!(error = %e, "could not remember the progress message");
+            }
+            Ok(Request {
+                message_ts: Some(ts),
+                ..request
+            })
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "could not post the progress message");
+            Ok(request)
+        }
+    }
 }
 
 /// Posts the request message, remembers its ts, adds the approve/reject reactions.

@@ -67,6 +67,9 @@ pub struct NewRequest {
     /// The plan as the approvers read it.
     pub summary: String,
     pub expires_at: DateTime<Utc>,
+    /// `Pending` for a request put to the officers; `Executing` for a command whose
+    /// policy needs no approval.
+    pub state: RequestState,
 }
 
 #[derive(Debug, Clone)]
@@ -133,7 +136,7 @@ impl StoreTx<'_> {
     pub async fn create_request(&mut self, new: NewRequest) -> Result<Request, StoreError> {
         let row = sqlx::query(&format!(
             "INSERT INTO requests (command, action, requester, channel, incident, response_url, plan, plan_hash, summary, state, created_at, expires_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 'pending', ?10, ?11) RETURNING {COLUMNS}"
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?12, ?10, ?11) RETURNING {COLUMNS}"
         ))
         .bind(&new.command)
         .bind(&new.action)
@@ -146,6 +149,7 @@ impl StoreTx<'_> {
         .bind(&new.summary)
         .bind(crate::clock::now_rfc3339())
         .bind(crate::clock::rfc3339(new.expires_at))
+        .bind(new.state.as_str())
         .fetch_one(self.conn())
         .await
         .context("creating an approval request")?;
