@@ -289,6 +289,28 @@ async fn run(
             Approval::None => format!("Working on `/dr {}`; progress will appear in this channel.", request.text.trim()),
             }),
         },
+        action if action.reads_aws() => {
+            let app2 = app.clone();
+            let mut task = tokio::spawn(async move { actions::read(&app2, action).await });
+            match tokio::time::timeout(std::time::Duration::from_millis(2000), &mut task).await {
+                Ok(Ok(text)) => Outcome::Reply(text),
+                Ok(Err(_)) => Outcome::Reply(":warning: drbot failed while reading AWS; see its logs.".to_string()),
+                Err(_) => {
+                    // Still reading: the answer follows through `response_url`.
+                    let app2 = app.clone();
+                    let response_url = request.response_url.clone();
+                    tokio::spawn(async move {
+                        let text = task
+                            .await
+                            .unwrap_or_else(|_| ":warning: drbot failed while reading AWS; see its logs.".to_string());
+                        if let Err(e) = app2.slack.respond(&response_url, &text).await {
+                            tracing::warn!(error = %e, "could not answer through response_url");
+                        }
+                    });
+                    Outcome::Reply("AWS is slow to answer; the result will follow here in a moment.".to_string())
+                }
+            }
+        }
         ActionKind::Approvals => match app.store.requests_in_state(RequestState::Pending).await {
             Ok(pending) => Outcome::Reply(actions::approvals::reply(&pending)),
             Err(e) => {

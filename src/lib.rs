@@ -18,6 +18,7 @@
 pub mod actions;
 pub mod app;
 pub mod aws;
+pub mod blocklist;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -11,6 +11,8 @@ use tracing::Instrument;
 
 use crate::actions::{self, ActionKind, PlanFailure};
 use crate::app::App;
+use crate::blocklist;
+use crate::config::{WafIpSetRef, WafScope};
 use crate::gate::{self, request::Asker};
 use crate::router::{self, Approval};
 use crate::store::{Job, NewEvent, RequestState, StoreError};
@@ -100,11 +102,15 @@ pub async fn run_jobs(app: Arc<App>, mut stop: watch::Receiver<bool>) {
     }
 }
 
-/// Expires unanswered requests every half second until `stop` turns true.
+/// Expires unanswered requests and lifts timed blocks every half second until `stop`
+/// turns true.
 pub async fn run_expiry(app: Arc<App>, mut stop: watch::Receiver<bool>) {
     loop {
         if let Err(e) = expire_due(&app).await {
             tracing::error!(error = %e, "could not expire requests");
+        }
+        if let Err(e) = lift_due_blocks(&app).await {
+            tracing::error!(error = %e, "could not lift timed blocks");
         }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_millis(500)) => {}
@@ -134,6 +140,84 @@ async fn expire_due(app: &Arc<App>) -> Result<(), StoreError> {
             &format!("{} expired unanswered; nothing was done.", request.label()),
         )
         .await;
+    }
+    Ok(())
+}
+
+/// Removes timed blocks whose time is up from WAF, records it and says so where the block
+/// was asked for. A block claimed but not finished (a crash) is retried: removing an
+/// address that is already gone changes nothing.
+async fn lift_due_blocks(app: &Arc<App>) -> Result<(), StoreError> {
+    let due = {
+        let mut tx = app.store.begin().await?;
+        let due = tx.claim_due_blocks(crate::clock::now()).await?;
+        tx.commit().await?;
+        due
+    };
+    for block in due {
+        let set_ref = WafIpSetRef {
+            name: block.set_name.clone(),
+            id: block.set_id.clone(),
+        };
+        let scope = if block.scope == "CLOUDFRONT" {
+            WafScope::Cloudfront
+        } else {
+            WafScope::Regional
+        };
+        let written = match blocklist::modify(
+            &app.aws.wafv2,
+            &set_ref,
+            scope,
+            &[],
+            std::slice::from_ref(&block.cidr),
+        )
+        .await
+        {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::warn!(cidr = %block.cidr, error = %e, "could not lift a timed block; will retry");
+                continue;
+            }
+        };
+        let mut tx = app.store.begin().await?;
+        tx.end_blocks(&block.set_id, &block.cidr, "lifted").await?;
+        tx.append(
+            NewEvent::new(
+                "waf.lifted",
+                "drbot",
+                &block.channel,
+                format!(
+                    "timed block of {} lifted from {}",
+                    block.cidr, block.set_name
+                ),
+            )
+            .detail(json!({
+                "cidr": block.cidr,
+                "ip_set": block.set_name,
+                "operation": "UpdateIPSet",
+                "aws_request_id": written.request_id,
+                "blocked_by": block.requested_by,
+                "reason": block.reason,
+            }))
+            .incident(block.incident.clone()),
+        )
+        .await?;
+        tx.commit().await?;
+        let text = format!(
+            ":unlock: Lifted the timed block of `{}` in `{}` (blocked by <@{}>, reason: {}){}.",
+            block.cidr,
+            block.set_name,
+            block.requested_by,
+            block.reason.as_deref().unwrap_or("none given"),
+            written
+                .request_id
+                .as_deref()
+                .map(|id| format!("; AWS request id `{id}`"))
+                .unwrap_or_default()
+        );
+        if let Err(e) = app.slack.post_message(&block.channel, &text, None).await {
+            tracing::warn!(error = %e, "could not announce a lifted block");
+        }
     }
     Ok(())
 }

@@ -16,6 +16,9 @@ pub mod approvals;
 pub mod cancel;
 pub mod ecs_rollback;
 pub mod help;
+pub mod waf_block;
+pub mod waf_blocked;
+pub mod waf_unblock;
 
 /// Every action the router can dispatch to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -85,7 +88,13 @@ impl ActionKind {
     pub fn is_available(self) -> bool {
         matches!(
             self,
-            ActionKind::Help | ActionKind::EcsRollback | ActionKind::Approvals | ActionKind::Cancel
+            ActionKind::Help
+                | ActionKind::EcsRollback
+                | ActionKind::WafBlock
+                | ActionKind::WafUnblock
+                | ActionKind::WafBlocked
+                | ActionKind::Approvals
+                | ActionKind::Cancel
         )
     }
 }
@@ -94,7 +103,15 @@ impl ActionKind {
     /// Actions that change AWS: planned after the acknowledgement, then executed once
     /// (after approval when the command's policy is `officer`).
     pub fn changes_aws(self) -> bool {
-        matches!(self, ActionKind::EcsRollback)
+        matches!(
+            self,
+            ActionKind::EcsRollback | ActionKind::WafBlock | ActionKind::WafUnblock
+        )
+    }
+
+    /// Read-only actions that call AWS: answered inline when quick, else via `response_url`.
+    pub fn reads_aws(self) -> bool {
+        matches!(self, ActionKind::WafBlocked)
     }
 }
 
@@ -126,6 +143,8 @@ pub fn validate(
 ) -> Result<(), String> {
     match action {
         ActionKind::EcsRollback => ecs_rollback::parse(cmd, settings).map(|_| ()),
+        ActionKind::WafBlock => waf_block::parse(cmd, settings).map(|_| ()),
+        ActionKind::WafUnblock => waf_unblock::parse(cmd, settings).map(|_| ()),
         _ => Ok(()),
     }
 }
@@ -150,6 +169,26 @@ pub async fn plan(
                 plan: serde_json::to_value(&plan).unwrap_or_default(),
             })
         }
+        ActionKind::WafBlock => {
+            let args = waf_block::parse(cmd, &app.settings).map_err(PlanFailure::Invalid)?;
+            let (plan, summary) = waf_block::plan(&app.aws.wafv2, &args).await?;
+            Ok(Planned {
+                command,
+                action: action.name().to_string(),
+                summary,
+                plan: serde_json::to_value(&plan).unwrap_or_default(),
+            })
+        }
+        ActionKind::WafUnblock => {
+            let args = waf_unblock::parse(cmd, &app.settings).map_err(PlanFailure::Invalid)?;
+            let (plan, summary) = waf_unblock::plan(&app.aws.wafv2, &args).await?;
+            Ok(Planned {
+                command,
+                action: action.name().to_string(),
+                summary,
+                plan: serde_json::to_value(&plan).unwrap_or_default(),
+            })
+        }
         other => Err(PlanFailure::Invalid(format!(
             "`{}` has no planner",
             other.name()
@@ -157,10 +196,20 @@ pub async fn plan(
     }
 }
 
+/// Runs a read-only action that calls AWS and returns the answer's text.
+pub async fn read(app: &Arc<App>, action: ActionKind) -> String {
+    match action {
+        ActionKind::WafBlocked => waf_blocked::reply(app).await,
+        other => format!("`{}` is not a read action", other.name()),
+    }
+}
+
 /// Executes a request whose plan was made by [`plan`].
 pub async fn execute(action: ActionKind, run: &Run<'_>) {
     match action {
         ActionKind::EcsRollback => ecs_rollback::execute(run).await,
+        ActionKind::WafBlock => waf_block::execute(run).await,
+        ActionKind::WafUnblock => waf_unblock::execute(run).await,
         other => {
             run.finish(
                 RequestState::Failed,

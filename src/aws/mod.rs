@@ -3,6 +3,7 @@
 
 pub mod ecs;
 pub mod reachability;
+pub mod waf;
 
 /// One client per service, built from the default chain.
 #[derive(Clone, Debug)]

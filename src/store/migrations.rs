@@ -74,6 +74,31 @@ CREATE TABLE jobs (
 CREATE INDEX jobs_by_state ON jobs (state, id);
 "#,
     ),
+    (
+        3,
+        r#"
+CREATE TABLE blocks (
+    id          INTEGER PRIMARY KEY,
+    cidr        TEXT NOT NULL,
+    ip_set      TEXT NOT NULL,
+    set_name    TEXT NOT NULL,
+    set_id      TEXT NOT NULL,
+    scope       TEXT NOT NULL,
+    requested_by TEXT NOT NULL,
+    approved_by TEXT,
+    reason      TEXT,
+    channel     TEXT NOT NULL,
+    incident    TEXT,
+    request_id  INTEGER,
+    created_at  TEXT NOT NULL,
+    expires_at  TEXT,
+    state       TEXT NOT NULL,
+    ended_at    TEXT
+);
+CREATE INDEX blocks_by_state ON blocks (state, expires_at);
+CREATE INDEX blocks_by_cidr ON blocks (set_id, cidr, state);
+"#,
+    ),
 ];
 
 pub async fn run(pool: &SqlitePool) -> Result<(), StoreError> {

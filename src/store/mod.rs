@@ -2,6 +2,7 @@
 //! events already processed. `DRBOT_DATABASE_URL=sqlite://PATH` is the embedded backend;
 //! callers use only [`Store`]'s methods, so a PostgreSQL backend can sit behind the same API.
 
+mod blocks;
 mod events;
 mod jobs;
 mod migrations;
@@ -14,6 +15,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::SqlitePool;
 use tokio::sync::Mutex;
 
+pub use blocks::{Block, NewBlock};
 pub use events::{canonical, chain_hash, NewEvent, StoredEvent, VerifyReport, GENESIS_HASH};
 pub use jobs::Job;
 pub use requests::{NewRequest, Request, RequestState};

@@ -10,3 +10,4 @@ mod http_surface;
 mod manifest;
 mod rollback;
 mod router;
+mod waf;

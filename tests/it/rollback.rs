@@ -4,9 +4,10 @@
 
 use std::time::Duration;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use crate::support::aws::{seed_service, unique, CountingProxy, SeededService};
+use crate::support::aws::{seed_service, CountingProxy, SeededService};
+use crate::support::flow::*;
 use crate::support::*;
 
 fn config(svc: &SeededService, approval_extra: &str) -> String {
@@ -26,94 +27,6 @@ rollout_timeout = "10m"
 {}"#,
         svc.config()
     )
-}
-
-/// Sends `/dr <text>` and waits for the approval request it produces; returns its ts.
-async fn ask(app: &TestApp, text: &str, user: &str) -> String {
-    let before = app.slack.calls("chat.postMessage").len();
-    let reply = app.slash(text).as_user(user).reply().await;
-    assert!(reply.starts_with("Planning `/dr"), "{reply}");
-    let calls = app.slack.wait_for("chat.postMessage", before + 1).await;
-    let request = calls
-        .iter()
-        .rev()
-        .find(|c| {
-            c.params["text"]
-                .as_str()
-                .unwrap_or("")
-                .contains("approval needed")
-        })
-        .unwrap_or_else(|| panic!("no approval request posted: {calls:?}"));
-    request.answer["ts"].as_str().unwrap().to_string()
-}
-
-fn reaction(kind: &str, ts: &str, name: &str, user: &str) -> Value {
-    json!({
-        "type": kind,
-        "user": user,
-        "reaction": name,
-        "item_user": BOT_USER,
-        "item": {"type": "message", "channel": OPS_CHANNEL, "ts": ts},
-        "event_ts": format!("{}.000100", now_unix()),
-    })
-}
-
-async fn react(app: &TestApp, ts: &str, name: &str, user: &str) -> String {
-    let id = unique("Ev");
-    let response = app
-        .event(&id, reaction("reaction_added", ts, name, user), None)
-        .await;
-    assert_eq!(response.status(), 200);
-    id
-}
-
-async fn unreact(app: &TestApp, ts: &str, name: &str, user: &str) {
-    let response = app
-        .event(
-            &unique("Ev"),
-            reaction("reaction_removed", ts, name, user),
-            None,
-        )
-        .await;
-    assert_eq!(response.status(), 200);
-}
-
-/// Waits until an event of `kind` is in the log.
-async fn wait_for_event(app: &TestApp, kind: &str) -> Value {
-    for _ in 0..150 {
-        if let Some(e) = app.events_of_kind(kind).await.into_iter().next() {
-            return e;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("no `{kind}` event; log: {:#?}", app.events().await);
-}
-
-fn ephemerals_to(app: &TestApp, user: &str) -> Vec<String> {
-    app.slack
-        .calls("chat.postEphemeral")
-        .iter()
-        .filter(|c| c.params["user"] == user)
-        .map(|c| c.params["text"].as_str().unwrap_or("").to_string())
-        .collect()
-}
-
-async fn wait_for_ephemeral(app: &TestApp, user: &str) -> String {
-    for _ in 0..100 {
-        if let Some(text) = ephemerals_to(app, user).pop() {
-            return text;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("{user} was never told anything");
-}
-
-fn last_update(app: &TestApp) -> String {
-    app.slack
-        .calls("chat.update")
-        .last()
-        .map(|c| c.params["text"].as_str().unwrap().to_string())
-        .unwrap_or_default()
 }
 
 #[tokio::test]

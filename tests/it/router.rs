@@ -133,9 +133,6 @@ async fn commands_outside_the_command_channels_are_refused() {
 /// The commands whose actions come in later issues. When an action lands, remove it here.
 const NOT_YET_AVAILABLE: &[(&str, &str)] = &[
     ("status", "status"),
-    ("block-ip 203.0.113.7", "waf_block"),
-    ("unblock-ip 203.0.113.7", "waf_unblock"),
-    ("blocked", "waf_blocked"),
     ("snapshot main", "rds_snapshot"),
     ("restore main --snapshot s1", "rds_restore"),
     ("pitr main --time latest", "rds_pitr"),

@@ -140,23 +140,65 @@ pub async fn seed_service(revisions: i32, desired: i32) -> SeededService {
 }
 
 /// A proxy in front of moto that counts requests by `X-Amz-Target` operation.
+type Hook =
+    Box<dyn FnOnce() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> + Send>;
+
 #[derive(Clone)]
 pub struct CountingProxy {
     pub addr: SocketAddr,
     seen: Arc<Mutex<Vec<(String, std::time::Instant)>>>,
+    hooks: Arc<Mutex<Vec<(String, Hook)>>>,
 }
 
 impl CountingProxy {
     pub async fn start() -> Self {
         let seen = Arc::new(Mutex::new(Vec::new()));
-        let state = (seen.clone(), moto_endpoint(), reqwest::Client::new());
+        let hooks = Arc::new(Mutex::new(Vec::new()));
+        let state = (
+            seen.clone(),
+            moto_endpoint(),
+            reqwest::Client::new(),
+            hooks.clone(),
+        );
         let router = Router::new().fallback(any(forward)).with_state(state);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move {
             axum::serve(listener, router).await.unwrap();
         });
-        Self { addr, seen }
+        Self { addr, seen, hooks }
+    }
+
+    /// Runs `hook` once, just before the next `operation` is forwarded to moto.
+    pub fn before_next<F, Fut>(&self, operation: &str, hook: F)
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        self.hooks
+            .lock()
+            .unwrap()
+            .push((operation.to_string(), Box::new(move || Box::pin(hook()))));
+    }
+
+    /// Every call that went through, whatever the operation.
+    pub fn total(&self) -> usize {
+        self.seen.lock().unwrap().len()
+    }
+
+    /// Mutating calls (anything but Describe/List/Get) that went through.
+    pub fn writes(&self) -> usize {
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(op, _)| {
+                !(op.starts_with("Describe")
+                    || op.starts_with("List")
+                    || op.starts_with("Get")
+                    || op == "other")
+            })
+            .count()
     }
 
     pub fn url(&self) -> String {
@@ -189,24 +231,41 @@ type ProxyState = (
     Arc<Mutex<Vec<(String, std::time::Instant)>>>,
     String,
     reqwest::Client,
+    Arc<Mutex<Vec<(String, Hook)>>>,
 );
 
+/// The operation of an AWS request: `X-Amz-Target` (JSON protocols) or `Action=` (query protocols).
+fn operation_of(headers: &HeaderMap, body: &Bytes) -> String {
+    if let Some(target) = headers.get("x-amz-target").and_then(|v| v.to_str().ok()) {
+        return target.rsplit('.').next().unwrap_or("other").to_string();
+    }
+    url::form_urlencoded::parse(body)
+        .find(|(k, _)| k == "Action")
+        .map(|(_, v)| v.to_string())
+        .unwrap_or_else(|| "other".to_string())
+}
+
 async fn forward(
-    State((seen, moto, client)): State<ProxyState>,
+    State((seen, moto, client, hooks)): State<ProxyState>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let operation = headers
-        .get("x-amz-target")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|t| t.rsplit('.').next())
-        .unwrap_or("other")
-        .to_string();
+    let operation = operation_of(&headers, &body);
     seen.lock()
         .unwrap()
-        .push((operation, std::time::Instant::now()));
+        .push((operation.clone(), std::time::Instant::now()));
+    let hook = {
+        let mut hooks = hooks.lock().unwrap();
+        hooks
+            .iter()
+            .position(|(op, _)| *op == operation)
+            .map(|i| hooks.remove(i).1)
+    };
+    if let Some(hook) = hook {
+        hook().await;
+    }
     let url = format!(
         "{moto}{}",
         uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
@@ -232,5 +291,118 @@ async fn forward(
             .unwrap()
         }
         Err(e) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
+    }
+}
+
+pub async fn wafv2() -> aws_sdk_wafv2::Client {
+    aws_sdk_wafv2::Client::new(&sdk_config().await)
+}
+
+/// A v4 (and optionally v6) IP set pair in moto.
+pub struct SeededSets {
+    pub v4: (String, String),
+    pub v6: Option<(String, String)>,
+}
+
+impl SeededSets {
+    /// `[[waf.ip_sets]]` naming it `blocklist`.
+    pub fn config(&self) -> String {
+        let mut out = format!(
+            "[[waf.ip_sets]]\nname = \"blocklist\"\nscope = \"REGIONAL\"\nipv4_set = {{ name = \"{}\", id = \"{}\" }}\n",
+            self.v4.0, self.v4.1
+        );
+        if let Some((name, id)) = &self.v6 {
+            out.push_str(&format!(
+                "ipv6_set = {{ name = \"{name}\", id = \"{id}\" }}\n"
+            ));
+        }
+        out
+    }
+
+    pub async fn v4_addresses(&self) -> Vec<String> {
+        addresses(&self.v4).await
+    }
+
+    pub async fn v6_addresses(&self) -> Vec<String> {
+        addresses(self.v6.as_ref().unwrap()).await
+    }
+
+    /// Someone else adds `address` to the v4 set (a proper read–modify–write).
+    pub async fn add_outside(&self, address: &str) {
+        add_outside(&self.v4, address).await
+    }
+}
+
+pub async fn add_outside(set: &(String, String), address: &str) {
+    let waf = wafv2().await;
+    let got = waf
+        .get_ip_set()
+        .name(&set.0)
+        .id(&set.1)
+        .scope(aws_sdk_wafv2::types::Scope::Regional)
+        .send()
+        .await
+        .unwrap();
+    let mut list = got.ip_set().unwrap().addresses().to_vec();
+    list.push(address.to_string());
+    waf.update_ip_set()
+        .name(&set.0)
+        .id(&set.1)
+        .scope(aws_sdk_wafv2::types::Scope::Regional)
+        .set_addresses(Some(list))
+        .lock_token(got.lock_token().unwrap())
+        .send()
+        .await
+        .unwrap();
+}
+
+async fn addresses(set: &(String, String)) -> Vec<String> {
+    let got = wafv2()
+        .await
+        .get_ip_set()
+        .name(&set.0)
+        .id(&set.1)
+        .scope(aws_sdk_wafv2::types::Scope::Regional)
+        .send()
+        .await
+        .unwrap();
+    let mut list = got.ip_set().unwrap().addresses().to_vec();
+    list.sort();
+    list
+}
+
+/// Creates the sets; the v4 set starts with `initial`.
+pub async fn seed_ip_sets(with_v6: bool, initial: Vec<String>) -> SeededSets {
+    use aws_sdk_wafv2::types::{IpAddressVersion, Scope};
+    let waf = wafv2().await;
+    let v4_name = unique("block-v4");
+    let v4 = waf
+        .create_ip_set()
+        .name(&v4_name)
+        .scope(Scope::Regional)
+        .ip_address_version(IpAddressVersion::Ipv4)
+        .set_addresses(Some(initial))
+        .send()
+        .await
+        .unwrap();
+    let v4_id = v4.summary().unwrap().id().unwrap().to_string();
+    let v6 = if with_v6 {
+        let name = unique("block-v6");
+        let out = waf
+            .create_ip_set()
+            .name(&name)
+            .scope(Scope::Regional)
+            .ip_address_version(IpAddressVersion::Ipv6)
+            .set_addresses(Some(vec![]))
+            .send()
+            .await
+            .unwrap();
+        Some((name, out.summary().unwrap().id().unwrap().to_string()))
+    } else {
+        None
+    };
+    SeededSets {
+        v4: (v4_name, v4_id),
+        v6,
     }
 }

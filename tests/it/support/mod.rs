@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod aws;
+pub mod flow;
 pub mod standin;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,342 @@
+//! `/dr block-ip <ip-or-cidr>... [--reason TEXT] [--for DURATION]`: addresses into the
+//! configured WAF IP sets (IPv4 and IPv6 to their own sets), optionally lifted by a worker
+//! when the time is up.
+//!
+//! AWS calls: GetIPSet (plan, re-check, each write attempt), UpdateIPSet (execute).
+//! IAM: `wafv2:GetIPSet`, `wafv2:UpdateIPSet` on the configured IP sets.
+//! Undo: `/dr unblock-ip <cidr>`, or `--for` lifts it by itself.
+//! Approval: `officer` (commands/block-ip.toml).
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::PlanFailure;
+use crate::aws::waf::WafBlocklist;
+use crate::blocklist::{self, Cidr, MAX_ADDRESSES};
+use crate::config::{Settings, WafIpSets};
+use crate::duration::HumanDuration;
+use crate::gate::execute::Run;
+use crate::router::{ParsedCommand, Value};
+use crate::store::{NewBlock, RequestState};
+
+/// The typed, vetted arguments.
+#[derive(Debug, Clone)]
+pub struct BlockArgs {
+    pub cidrs: Vec<Cidr>,
+    pub reason: Option<String>,
+    pub duration: Option<HumanDuration>,
+    pub set: WafIpSets,
+}
+
+/// The change officers approve: these CIDRs into these sets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockPlan {
+    pub ip_set: String,
+    pub scope: String,
+    pub cidrs: Vec<Cidr>,
+    pub reason: Option<String>,
+    pub for_secs: Option<u64>,
+}
+
+pub fn parse(cmd: &ParsedCommand, settings: &Settings) -> Result<BlockArgs, String> {
+    let set = blocklist::default_set(settings)?.clone();
+    let mut seen = BTreeSet::new();
+    let mut cidrs = Vec::new();
+    for value in cmd.arg_all("ip-or-cidr") {
+        let typed = match value {
+            Value::Address(net) => net.to_string(),
+            Value::Word(w) => w.clone(),
+            _ => continue,
+        };
+        let cidr = blocklist::normalise(&typed)?;
+        blocklist::vet_for_blocking(&cidr, settings, &set)?;
+        if seen.insert(cidr.cidr.clone()) {
+            cidrs.push(cidr);
+        }
+    }
+    if cidrs.is_empty() {
+        return Err("missing <ip-or-cidr>".to_string());
+    }
+    let reason = cmd
+        .flag("reason")
+        .and_then(Value::as_word)
+        .map(str::to_string);
+    let duration = match cmd.flag("for") {
+        Some(Value::Duration(d)) => Some(*d),
+        _ => None,
+    };
+    Ok(BlockArgs {
+        cidrs,
+        reason,
+        duration,
+        set,
+    })
+}
+
+/// Reads the sets: what is already there, and whether the block fits under WAF's limit.
+pub async fn plan(
+    waf: &impl WafBlocklist,
+    args: &BlockArgs,
+) -> Result<(BlockPlan, String), PlanFailure> {
+    let mut lines = Vec::new();
+    for (v6, set_ref) in [
+        (false, Some(&args.set.ipv4_set)),
+        (true, args.set.ipv6_set.as_ref()),
+    ] {
+        let wanted: Vec<&Cidr> = args.cidrs.iter().filter(|c| c.v6 == v6).collect();
+        let Some(set_ref) = set_ref else { continue };
+        if wanted.is_empty() {
+            continue;
+        }
+        let contents = waf.read_set(set_ref, args.set.scope).await?;
+        let present: BTreeSet<String> = contents
+            .addresses
+            .iter()
+            .map(|a| blocklist::canonical(a))
+            .collect();
+        let new = wanted.iter().filter(|c| !present.contains(&c.cidr)).count();
+        if present.len() + new > MAX_ADDRESSES {
+            return Err(PlanFailure::Invalid(format!(
+                "IP set `{}` holds {} addresses; adding {new} would pass WAF's limit of {MAX_ADDRESSES}",
+                set_ref.name,
+                present.len()
+            )));
+        }
+        for cidr in wanted {
+            let note = if cidr.was_normalised() {
+                format!(" (you typed `{}`; host bits cleared)", cidr.typed)
+            } else {
+                String::new()
+            };
+            if present.contains(&cidr.cidr) {
+                lines.push(format!(
+                    "• `{}`{note} is already in `{}`: reported, not added again",
+                    cidr.cidr, set_ref.name
+                ));
+            } else {
+                lines.push(format!("• `{}`{note} → `{}`", cidr.cidr, set_ref.name));
+            }
+        }
+        lines.push(format!(
+            "  `{}` will hold {} of {MAX_ADDRESSES} addresses",
+            set_ref.name,
+            present.len() + new
+        ));
+    }
+    let plan = BlockPlan {
+        ip_set: args.set.name.clone(),
+        scope: args.set.scope.as_str().to_string(),
+        cidrs: args.cidrs.clone(),
+        reason: args.reason.clone(),
+        for_secs: args.duration.map(HumanDuration::as_secs),
+    };
+    let mut summary = format!(
+        "*Block* in WAF IP set `{}` ({})\n{}",
+        plan.ip_set,
+        plan.scope,
+        lines.join("\n")
+    );
+    summary.push_str(&format!(
+        "\nReason: {}",
+        plan.reason.as_deref().unwrap_or("none given")
+    ));
+    match args.duration {
+        Some(d) => summary.push_str(&format!(" · lifted automatically {d} after it is applied")),
+        None => summary.push_str(" · until someone runs `/dr unblock-ip`"),
+    }
+    Ok((plan, summary))
+}
+
+/// Runs an approved block: re-check, read–modify–write each set, remember the blocks.
+pub async fn execute(run: &Run<'_>) {
+    let approved: BlockPlan = match run.plan() {
+        Ok(p) => p,
+        Err(why) => return run.finish(RequestState::Failed, &why).await,
+    };
+    let app = run.app;
+    let Some(set) = app
+        .settings
+        .waf
+        .ip_sets
+        .iter()
+        .find(|s| s.name == approved.ip_set)
+        .cloned()
+    else {
+        return run
+            .finish(
+                RequestState::Void,
+                &format!(
+                    "not executed: IP set `{}` is no longer configured",
+                    approved.ip_set
+                ),
+            )
+            .await;
+    };
+    let args = BlockArgs {
+        cidrs: approved.cidrs.clone(),
+        reason: approved.reason.clone(),
+        duration: approved.for_secs.map(HumanDuration::from_secs),
+        set: set.clone(),
+    };
+    match plan(&app.aws.wafv2, &args).await {
+        Err(PlanFailure::Invalid(why)) => {
+            run.record(
+                "recheck.changed",
+                format!("{}: {why}", run.request.label()),
+                json!({}),
+            )
+            .await;
+            return run
+                .finish(RequestState::Void, &format!("not executed: {why}"))
+                .await;
+        }
+        Err(PlanFailure::Aws(e)) => {
+            run.record_aws_error(&e).await;
+            return run
+                .finish(
+                    RequestState::Failed,
+                    &format!("could not re-read the IP set: {e}"),
+                )
+                .await;
+        }
+        Ok((now, _)) if now != approved => {
+            return run
+                .finish(
+                    RequestState::Void,
+                    "not executed: the configuration changed since the plan",
+                )
+                .await;
+        }
+        Ok(_) => {
+            run.record(
+                "recheck.ok",
+                format!("{}: IP sets readable, within limits", run.request.label()),
+                json!({}),
+            )
+            .await
+        }
+    }
+    let expires_at = approved
+        .for_secs
+        .map(|s| crate::clock::now() + chrono::Duration::seconds(s as i64));
+    let mut added_total = Vec::new();
+    let mut reported = Vec::new();
+    for v6 in [false, true] {
+        let cidrs: Vec<String> = approved
+            .cidrs
+            .iter()
+            .filter(|c| c.v6 == v6)
+            .map(|c| c.cidr.clone())
+            .collect();
+        let set_ref = if v6 {
+            set.ipv6_set.as_ref()
+        } else {
+            Some(&set.ipv4_set)
+        };
+        let (Some(set_ref), false) = (set_ref, cidrs.is_empty()) else {
+            continue;
+        };
+        let written = match blocklist::modify(&app.aws.wafv2, set_ref, set.scope, &cidrs, &[]).await
+        {
+            Ok(w) => w,
+            Err(e) => {
+                run.record_aws_error(&e).await;
+                let partial = if added_total.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (already added: {})", added_total.join(", "))
+                };
+                return run
+                    .finish(
+                        RequestState::Failed,
+                        &format!("UpdateIPSet failed: {e}{partial}"),
+                    )
+                    .await;
+            }
+        };
+        if let Some(request_id) = &written.request_id {
+            run.record_aws_call(
+                "UpdateIPSet",
+                &format!("ip set {} ({})", set_ref.name, set_ref.id),
+                request_id,
+                json!({"added": written.added, "conflicts_retried": written.conflicts}),
+            )
+            .await;
+        }
+        // drbot owns (and may later lift) what it added, and what it had blocked before.
+        let mut owned: Vec<String> = written.added.clone();
+        let held = app.store.active_blocks().await.unwrap_or_default();
+        for cidr in &cidrs {
+            if !owned.contains(cidr) {
+                if held
+                    .iter()
+                    .any(|b| &b.cidr == cidr && b.set_id == set_ref.id)
+                {
+                    owned.push(cidr.clone());
+                } else {
+                    reported.push(format!(
+                        "`{cidr}` was already in `{}` (not added by drbot; left as it is)",
+                        set_ref.name
+                    ));
+                }
+            }
+        }
+        let stored = async {
+            let mut tx = app.store.begin().await?;
+            for cidr in &owned {
+                tx.add_block(&NewBlock {
+                    cidr: cidr.clone(),
+                    ip_set: set.name.clone(),
+                    set_name: set_ref.name.clone(),
+                    set_id: set_ref.id.clone(),
+                    scope: set.scope.as_str().to_string(),
+                    requested_by: run.request.requester.clone(),
+                    approved_by: run.request.decided_by.clone(),
+                    reason: approved.reason.clone(),
+                    channel: run.request.channel.clone(),
+                    incident: run.request.incident.clone(),
+                    request_id: Some(run.request.id),
+                    expires_at,
+                })
+                .await?;
+            }
+            tx.commit().await
+        }
+        .await;
+        if let Err(e) = stored {
+            tracing::error!(error = %e, "could not remember blocks");
+        }
+        if written.conflicts > 0 {
+            run.thread(&format!(
+                "`{}` changed {} time(s) while drbot wrote it; re-read and retried, keeping everyone's addresses.",
+                set_ref.name, written.conflicts
+            ))
+            .await;
+        }
+        added_total.extend(written.added);
+    }
+    let mut outcome = if added_total.is_empty() {
+        "nothing new to block".to_string()
+    } else {
+        format!(
+            "blocked {}",
+            added_total
+                .iter()
+                .map(|c| format!("`{c}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    if let Some(at) = expires_at {
+        outcome.push_str(&format!(
+            "; lifted automatically at {}",
+            at.format("%Y-%m-%d %H:%M:%S UTC")
+        ));
+    }
+    if !reported.is_empty() {
+        outcome.push_str(&format!(". {}", reported.join("; ")));
+    }
+    run.finish(RequestState::Executed, &outcome).await;
+}

@@ -1,0 +1,197 @@
+//! `/dr unblock-ip <ip-or-cidr>...`: exactly these addresses out of the WAF IP sets.
+//!
+//! AWS calls: GetIPSet (plan, re-check, each write attempt), UpdateIPSet (execute).
+//! IAM: `wafv2:GetIPSet`, `wafv2:UpdateIPSet`.
+//! Undo: `/dr block-ip`. Approval: `officer` (commands/unblock-ip.toml).
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::PlanFailure;
+use crate::aws::waf::WafBlocklist;
+use crate::blocklist::{self, Cidr};
+use crate::config::{Settings, WafIpSets};
+use crate::gate::execute::Run;
+use crate::router::{ParsedCommand, Value};
+use crate::store::RequestState;
+
+#[derive(Debug, Clone)]
+pub struct UnblockArgs {
+    pub cidrs: Vec<Cidr>,
+    pub set: WafIpSets,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnblockPlan {
+    pub ip_set: String,
+    /// The addresses found in the sets, to remove.
+    pub cidrs: Vec<Cidr>,
+}
+
+pub fn parse(cmd: &ParsedCommand, settings: &Settings) -> Result<UnblockArgs, String> {
+    let set = blocklist::default_set(settings)?.clone();
+    let mut seen = BTreeSet::new();
+    let mut cidrs = Vec::new();
+    for value in cmd.arg_all("ip-or-cidr") {
+        let typed = match value {
+            Value::Address(net) => net.to_string(),
+            Value::Word(w) => w.clone(),
+            _ => continue,
+        };
+        let cidr = blocklist::normalise(&typed)?;
+        if cidr.v6 && set.ipv6_set.is_none() {
+            return Err(format!(
+                "`{}` is IPv6 but IP set `{}` has no ipv6_set configured",
+                cidr.cidr, set.name
+            ));
+        }
+        if seen.insert(cidr.cidr.clone()) {
+            cidrs.push(cidr);
+        }
+    }
+    if cidrs.is_empty() {
+        return Err("missing <ip-or-cidr>".to_string());
+    }
+    Ok(UnblockArgs { cidrs, set })
+}
+
+pub async fn plan(
+    waf: &impl WafBlocklist,
+    args: &UnblockArgs,
+) -> Result<(UnblockPlan, String), PlanFailure> {
+    let mut present = BTreeSet::new();
+    for (v6, set_ref) in [
+        (false, Some(&args.set.ipv4_set)),
+        (true, args.set.ipv6_set.as_ref()),
+    ] {
+        let Some(set_ref) = set_ref else { continue };
+        if !args.cidrs.iter().any(|c| c.v6 == v6) {
+            continue;
+        }
+        let contents = waf.read_set(set_ref, args.set.scope).await?;
+        present.extend(contents.addresses.iter().map(|a| blocklist::canonical(a)));
+    }
+    let (found, missing): (Vec<Cidr>, Vec<Cidr>) = args
+        .cidrs
+        .iter()
+        .cloned()
+        .partition(|c| present.contains(&c.cidr));
+    if found.is_empty() {
+        return Err(PlanFailure::Invalid(format!(
+            "none of {} is in IP set `{}`; `/dr blocked` lists what is",
+            missing
+                .iter()
+                .map(|c| format!("`{}`", c.cidr))
+                .collect::<Vec<_>>()
+                .join(", "),
+            args.set.name
+        )));
+    }
+    let mut summary = format!("*Unblock* in WAF IP set `{}`", args.set.name);
+    for c in &found {
+        summary.push_str(&format!("\n• remove `{}`", c.cidr));
+    }
+    for c in &missing {
+        summary.push_str(&format!(
+            "\n• `{}` is not in the set (nothing to do)",
+            c.cidr
+        ));
+    }
+    summary.push_str("\nEverything else in the set stays as it is.");
+    Ok((
+        UnblockPlan {
+            ip_set: args.set.name.clone(),
+            cidrs: found,
+        },
+        summary,
+    ))
+}
+
+pub async fn execute(run: &Run<'_>) {
+    let approved: UnblockPlan = match run.plan() {
+        Ok(p) => p,
+        Err(why) => return run.finish(RequestState::Failed, &why).await,
+    };
+    let app = run.app;
+    let Some(set) = app
+        .settings
+        .waf
+        .ip_sets
+        .iter()
+        .find(|s| s.name == approved.ip_set)
+        .cloned()
+    else {
+        return run
+            .finish(
+                RequestState::Void,
+                &format!(
+                    "not executed: IP set `{}` is no longer configured",
+                    approved.ip_set
+                ),
+            )
+            .await;
+    };
+    let mut removed_total = Vec::new();
+    for v6 in [false, true] {
+        let cidrs: Vec<String> = approved
+            .cidrs
+            .iter()
+            .filter(|c| c.v6 == v6)
+            .map(|c| c.cidr.clone())
+            .collect();
+        let set_ref = if v6 {
+            set.ipv6_set.as_ref()
+        } else {
+            Some(&set.ipv4_set)
+        };
+        let (Some(set_ref), false) = (set_ref, cidrs.is_empty()) else {
+            continue;
+        };
+        let written = match blocklist::modify(&app.aws.wafv2, set_ref, set.scope, &[], &cidrs).await
+        {
+            Ok(w) => w,
+            Err(e) => {
+                run.record_aws_error(&e).await;
+                return run
+                    .finish(RequestState::Failed, &format!("UpdateIPSet failed: {e}"))
+                    .await;
+            }
+        };
+        if let Some(request_id) = &written.request_id {
+            run.record_aws_call(
+                "UpdateIPSet",
+                &format!("ip set {} ({})", set_ref.name, set_ref.id),
+                request_id,
+                json!({"removed": written.removed, "conflicts_retried": written.conflicts}),
+            )
+            .await;
+        }
+        let ended = async {
+            let mut tx = app.store.begin().await?;
+            for cidr in &cidrs {
+                tx.end_blocks(&set_ref.id, cidr, "removed").await?;
+            }
+            tx.commit().await
+        }
+        .await;
+        if let Err(e) = ended {
+            tracing::error!(error = %e, "could not end blocks");
+        }
+        removed_total.extend(written.removed);
+    }
+    let outcome = if removed_total.is_empty() {
+        "nothing to remove: the addresses were already gone".to_string()
+    } else {
+        format!(
+            "unblocked {}",
+            removed_total
+                .iter()
+                .map(|c| format!("`{c}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    run.finish(RequestState::Executed, &outcome).await;
+}

@@ -1,0 +1,136 @@
+//! What users do in Slack around a request: ask, react, and wait for what drbot says.
+
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use super::aws::unique;
+use super::*;
+
+/// Sends `/dr <text>` and waits for the approval request it produces; returns its ts.
+pub async fn ask(app: &TestApp, text: &str, user: &str) -> String {
+    let before = app.slack.calls("chat.postMessage").len();
+    let reply = app.slash(text).as_user(user).reply().await;
+    assert!(reply.starts_with("Planning `/dr"), "{reply}");
+    let calls = app.slack.wait_for("chat.postMessage", before + 1).await;
+    let request = calls
+        .iter()
+        .rev()
+        .find(|c| {
+            c.params["text"]
+                .as_str()
+                .unwrap_or("")
+                .contains("approval needed")
+        })
+        .unwrap_or_else(|| panic!("no approval request posted: {calls:?}"));
+    request.answer["ts"].as_str().unwrap().to_string()
+}
+
+pub fn reaction(kind: &str, ts: &str, name: &str, user: &str) -> Value {
+    json!({
+        "type": kind,
+        "user": user,
+        "reaction": name,
+        "item_user": BOT_USER,
+        "item": {"type": "message", "channel": OPS_CHANNEL, "ts": ts},
+        "event_ts": format!("{}.000100", now_unix()),
+    })
+}
+
+pub async fn react(app: &TestApp, ts: &str, name: &str, user: &str) -> String {
+    let id = unique("Ev");
+    let response = app
+        .event(&id, reaction("reaction_added", ts, name, user), None)
+        .await;
+    assert_eq!(response.status(), 200);
+    id
+}
+
+pub async fn unreact(app: &TestApp, ts: &str, name: &str, user: &str) {
+    let response = app
+        .event(
+            &unique("Ev"),
+            reaction("reaction_removed", ts, name, user),
+            None,
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+}
+
+/// Waits until an event of `kind` is in the log.
+pub async fn wait_for_event(app: &TestApp, kind: &str) -> Value {
+    for _ in 0..150 {
+        if let Some(e) = app.events_of_kind(kind).await.into_iter().next() {
+            return e;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no `{kind}` event; log: {:#?}", app.events().await);
+}
+
+pub fn ephemerals_to(app: &TestApp, user: &str) -> Vec<String> {
+    app.slack
+        .calls("chat.postEphemeral")
+        .iter()
+        .filter(|c| c.params["user"] == user)
+        .map(|c| c.params["text"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+pub async fn wait_for_ephemeral(app: &TestApp, user: &str) -> String {
+    for _ in 0..100 {
+        if let Some(text) = ephemerals_to(app, user).pop() {
+            return text;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{user} was never told anything");
+}
+
+pub fn last_update(app: &TestApp) -> String {
+    app.slack
+        .calls("chat.update")
+        .last()
+        .map(|c| c.params["text"].as_str().unwrap().to_string())
+        .unwrap_or_default()
+}
+
+/// Waits until `n` answers went through `response_url`; returns their texts.
+pub async fn wait_for_responses(app: &TestApp, n: usize) -> Vec<String> {
+    for _ in 0..200 {
+        if app.slack.response_posts().len() >= n {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    app.slack
+        .response_posts()
+        .iter()
+        .map(|(_, v)| v["text"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+/// Asks and has an officer approve; waits for the request to end; returns its final event.
+pub async fn ask_and_approve(app: &TestApp, text: &str) -> Value {
+    let ts = ask(app, text, REQUESTER).await;
+    react(app, &ts, "white_check_mark", OFFICER).await;
+    wait_for_any_event(app, &["request.executed", "request.failed", "request.void"]).await
+}
+
+/// Waits until an event of any of `kinds` is in the log.
+pub async fn wait_for_any_event(app: &TestApp, kinds: &[&str]) -> Value {
+    for _ in 0..150 {
+        if let Some(e) = app
+            .events()
+            .await
+            .into_iter()
+            .find(|e| kinds.iter().any(|k| e["kind"] == *k))
+        {
+            return e;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("none of {kinds:?}; log: {:#?}", app.events().await);
+}
