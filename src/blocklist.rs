@@ -214,7 +214,7 @@ mod tests {
         Settings::parse(
             r#"
 [approval]
-officers = ["U1"]
+officers = ["U0SECOFF1"]
 [[waf.ip_sets]]
 name = "blocklist"
 scope = "REGIONAL"
