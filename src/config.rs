@@ -125,11 +125,35 @@ pub struct EcsService {
     pub service: String,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RdsSettings {
     #[serde(default)]
     pub databases: Vec<RdsDatabase>,
+    /// How long a snapshot or restore is followed before it is reported as not finished.
+    #[serde(default = "default_rds_wait")]
+    pub wait_timeout: HumanDuration,
+    /// First wait between polls; doubles up to 60s.
+    #[serde(default = "default_rds_poll")]
+    pub poll_interval: HumanDuration,
+}
+
+impl Default for RdsSettings {
+    fn default() -> Self {
+        Self {
+            databases: Vec::new(),
+            wait_timeout: default_rds_wait(),
+            poll_interval: default_rds_poll(),
+        }
+    }
+}
+
+fn default_rds_wait() -> HumanDuration {
+    HumanDuration::from_secs(2 * 3600)
+}
+
+fn default_rds_poll() -> HumanDuration {
+    HumanDuration::from_secs(15)
 }
 
 #[derive(Debug, Clone, Deserialize)]

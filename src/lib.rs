@@ -22,6 +22,7 @@ pub mod blocklist;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod database;
 pub mod dispatch;
 pub mod duration;
 pub mod gate;

@@ -245,6 +245,7 @@ async fn plan(app: &Arc<App>, job: &Job) -> Result<(), StoreError> {
         user: field(job, "user").to_string(),
         channel: field(job, "channel").to_string(),
         response_url: field(job, "response_url").to_string(),
+        incident: None,
     };
     let text = field(job, "text");
     let cmd = match router::parse(text, &app.commands, &app.settings) {

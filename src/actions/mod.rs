@@ -16,6 +16,9 @@ pub mod approvals;
 pub mod cancel;
 pub mod ecs_rollback;
 pub mod help;
+pub mod rds_pitr;
+pub mod rds_restore;
+pub mod rds_snapshot;
 pub mod waf_block;
 pub mod waf_blocked;
 pub mod waf_unblock;
@@ -93,6 +96,9 @@ impl ActionKind {
                 | ActionKind::WafBlock
                 | ActionKind::WafUnblock
                 | ActionKind::WafBlocked
+                | ActionKind::RdsSnapshot
+                | ActionKind::RdsRestore
+                | ActionKind::RdsPitr
                 | ActionKind::Approvals
                 | ActionKind::Cancel
         )
@@ -145,6 +151,9 @@ pub fn validate(
         ActionKind::EcsRollback => ecs_rollback::parse(cmd, settings).map(|_| ()),
         ActionKind::WafBlock => waf_block::parse(cmd, settings).map(|_| ()),
         ActionKind::WafUnblock => waf_unblock::parse(cmd, settings).map(|_| ()),
+        ActionKind::RdsSnapshot => rds_snapshot::parse(cmd, settings).map(|_| ()),
+        ActionKind::RdsRestore => rds_restore::parse(cmd, settings).map(|_| ()),
+        ActionKind::RdsPitr => rds_pitr::parse(cmd, settings).map(|_| ()),
         _ => Ok(()),
     }
 }
@@ -156,7 +165,6 @@ pub async fn plan(
     cmd: &ParsedCommand,
     asker: &Asker,
 ) -> Result<Planned, PlanFailure> {
-    let _ = asker;
     let command = cmd.def.name.clone();
     match action {
         ActionKind::EcsRollback => {
@@ -189,6 +197,36 @@ pub async fn plan(
                 plan: serde_json::to_value(&plan).unwrap_or_default(),
             })
         }
+        ActionKind::RdsSnapshot => {
+            let db = rds_snapshot::parse(cmd, &app.settings).map_err(PlanFailure::Invalid)?;
+            let (plan, summary) = rds_snapshot::plan(&app.aws.rds, &db, &asker.user, asker.incident.as_deref()).await?;
+            Ok(Planned {
+                command,
+                action: action.name().to_string(),
+                summary,
+                plan: serde_json::to_value(&plan).unwrap_or_default(),
+            })
+        }
+        ActionKind::RdsRestore => {
+            let args = rds_restore::parse(cmd, &app.settings).map_err(PlanFailure::Invalid)?;
+            let (plan, summary) = rds_restore::plan(&app.aws.rds, &args).await?;
+            Ok(Planned {
+                command,
+                action: action.name().to_string(),
+                summary,
+                plan: serde_json::to_value(&plan).unwrap_or_default(),
+            })
+        }
+        ActionKind::RdsPitr => {
+            let args = rds_pitr::parse(cmd, &app.settings).map_err(PlanFailure::Invalid)?;
+            let (plan, summary) = rds_pitr::plan(&app.aws.rds, &args).await?;
+            Ok(Planned {
+                command,
+                action: action.name().to_string(),
+                summary,
+                plan: serde_json::to_value(&plan).unwrap_or_default(),
+            })
+        }
         other => Err(PlanFailure::Invalid(format!(
             "`{}` has no planner",
             other.name()
@@ -210,6 +248,9 @@ pub async fn execute(action: ActionKind, run: &Run<'_>) {
         ActionKind::EcsRollback => ecs_rollback::execute(run).await,
         ActionKind::WafBlock => waf_block::execute(run).await,
         ActionKind::WafUnblock => waf_unblock::execute(run).await,
+        ActionKind::RdsSnapshot => rds_snapshot::execute(run).await,
+        ActionKind::RdsRestore => rds_restore::execute(run).await,
+        ActionKind::RdsPitr => rds_pitr::execute(run).await,
         other => {
             run.finish(
                 RequestState::Failed,

@@ -2,6 +2,7 @@
 //! from the SDK's default chain (`AWS_ENDPOINT_URL` points every client at an emulator).
 
 pub mod ecs;
+pub mod rds;
 pub mod reachability;
 pub mod waf;
 

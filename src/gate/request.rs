@@ -16,6 +16,8 @@ pub struct Asker {
     pub user: String,
     pub channel: String,
     pub response_url: String,
+    /// The incident of the channel, when asked in an incident channel.
+    pub incident: Option<String>,
 }
 
 /// Stores the request and its `approval.requested` event, finishing `job` in the same

@@ -1,0 +1,199 @@
+//! `/dr pitr <database> --time <RFC3339>|latest [--as <new-instance>]`: point-in-time
+//! restore into a NEW instance. The time must lie inside the restorable window, which
+//! drbot checks itself (RDS emulators accept any time).
+//!
+//! AWS calls: DescribeDBInstances, DescribeDBInstanceAutomatedBackups (plan, re-check),
+//! RestoreDBInstanceToPointInTime (execute), DescribeDBInstances (follow).
+//! IAM: `rds:DescribeDBInstances`, `rds:DescribeDBInstanceAutomatedBackups`,
+//! `rds:RestoreDBInstanceToPointInTime`. Undo: delete the new instance (not done by drbot).
+//! Approval: `officer` (commands/pitr.toml).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::rds_restore::finish_restore;
+use super::PlanFailure;
+use crate::aws::rds::RdsRecovery;
+use crate::config::{RdsDatabase, Settings};
+use crate::database::{self, DATABASE_RPO};
+use crate::gate::execute::Run;
+use crate::router::{ParsedCommand, TimeSpec, Value};
+use crate::store::RequestState;
+
+#[derive(Debug, Clone)]
+pub struct PitrArgs {
+    pub db: RdsDatabase,
+    pub time: TimeSpec,
+    pub new_instance: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PitrPlan {
+    pub database: String,
+    pub instance: String,
+    /// `None` = the latest restorable time.
+    pub restore_time: Option<DateTime<Utc>>,
+    pub new_instance: String,
+    pub class: String,
+}
+
+pub fn parse(cmd: &ParsedCommand, settings: &Settings) -> Result<PitrArgs, String> {
+    let name = cmd.arg("database").and_then(Value::as_word).ok_or("missing <database>")?;
+    let db = settings.database(name).cloned().ok_or_else(|| format!("unknown database `{name}`"))?;
+    let time = match cmd.flag("time") {
+        Some(Value::Time(t)) => *t,
+        _ => return Err("missing `--time <RFC3339>|latest`: the point to restore to".to_string()),
+    };
+    if let TimeSpec::At(t) = time {
+        if t > crate::clock::now() {
+            return Err(format!("`--time {}` is in the future", t.to_rfc3339()));
+        }
+    }
+    let new_instance = cmd.flag("as").and_then(Value::as_word).map(str::to_string);
+    if let Some(id) = &new_instance {
+        database::check_identifier(id)?;
+        if id == &db.instance {
+            return Err(format!("`--as {id}` is the original instance; a restore always creates a NEW instance"));
+        }
+    }
+    Ok(PitrArgs { db, time, new_instance })
+}
+
+pub async fn plan(rds: &impl RdsRecovery, args: &PitrArgs) -> Result<(PitrPlan, String), PlanFailure> {
+    let db = &args.db;
+    let source = rds
+        .instance(&db.instance)
+        .await?
+        .ok_or_else(|| PlanFailure::Invalid(format!("instance `{}` of database `{}` does not exist", db.instance, db.name)))?;
+    if source.backup_retention_days <= 0 {
+        return Err(PlanFailure::Invalid(format!(
+            "instance `{}` keeps no automated backups (retention 0), so it cannot be restored to a point in time; use `/dr restore` with a snapshot",
+            db.instance
+        )));
+    }
+    let now = crate::clock::now();
+    let latest = source
+        .latest_restorable
+        .ok_or_else(|| PlanFailure::Invalid(format!("RDS reports no latest restorable time for `{}` yet", db.instance)))?;
+    let earliest = match rds.earliest_restorable(&db.instance).await? {
+        Some(t) => t,
+        None => now - chrono::Duration::days(source.backup_retention_days as i64),
+    };
+    let earliest = source.created.map_or(earliest, |c| earliest.max(c));
+    let point = match args.time {
+        TimeSpec::Latest => latest,
+        TimeSpec::At(t) => {
+            if t > now {
+                return Err(PlanFailure::Invalid(format!("`{}` is in the future", t.to_rfc3339())));
+            }
+            if t > latest || t < earliest {
+                return Err(PlanFailure::Invalid(format!(
+                    "`{}` is outside the restorable window of `{}`: {} to {} (UTC)",
+                    t.format("%Y-%m-%d %H:%M:%S"),
+                    db.instance,
+                    earliest.format("%Y-%m-%d %H:%M:%S"),
+                    latest.format("%Y-%m-%d %H:%M:%S")
+                )));
+            }
+            t
+        }
+    };
+    let new_instance = args
+        .new_instance
+        .clone()
+        .unwrap_or_else(|| database::default_restore_name(&db.instance, now));
+    database::check_identifier(&new_instance).map_err(PlanFailure::Invalid)?;
+    if rds.instance(&new_instance).await?.is_some() {
+        return Err(PlanFailure::Invalid(format!("an instance named `{new_instance}` already exists; choose another with `--as`")));
+    }
+    let plan = PitrPlan {
+        database: db.name.clone(),
+        instance: db.instance.clone(),
+        restore_time: match args.time {
+            TimeSpec::Latest => None,
+            TimeSpec::At(t) => Some(t),
+        },
+        new_instance,
+        class: source.class.clone(),
+    };
+    let loss = now - point;
+    let rpo = chrono::Duration::from_std(DATABASE_RPO).unwrap_or_default();
+    let verdict = if loss <= rpo {
+        format!("within the database RPO of {}", database::human(rpo))
+    } else {
+        format!("*exceeds the database RPO of {} by {}*", database::human(rpo), database::human(loss - rpo))
+    };
+    let when = match plan.restore_time {
+        None => format!("the latest restorable time (now {} UTC)", latest.format("%Y-%m-%d %H:%M:%S")),
+        Some(t) => format!("{} UTC", t.format("%Y-%m-%d %H:%M:%S")),
+    };
+    let summary = format!(
+        "*Point-in-time restore* of `{}` (instance `{}`) to {when} into a *NEW* instance `{}` (class `{}`).\n• Data written after the restore point is not in the new instance: a data-loss window of {} — {verdict}.\n• The original instance is not touched; afterwards switch the application's connection settings to the new endpoint.",
+        plan.database,
+        plan.instance,
+        plan.new_instance,
+        plan.class,
+        database::human(loss),
+    );
+    Ok((plan, summary))
+}
+
+pub async fn execute(run: &Run<'_>) {
+    let approved: PitrPlan = match run.plan() {
+        Ok(p) => p,
+        Err(why) => return run.finish(RequestState::Failed, &why).await,
+    };
+    let app = run.app;
+    let rds = &app.aws.rds;
+    let Some(db) = app.settings.database(&approved.database).cloned() else {
+        return run.finish(RequestState::Void, &format!("not executed: database `{}` is no longer configured", approved.database)).await;
+    };
+    let args = PitrArgs {
+        db,
+        time: approved.restore_time.map_or(TimeSpec::Latest, TimeSpec::At),
+        new_instance: Some(approved.new_instance.clone()),
+    };
+    match plan(rds, &args).await {
+        Err(PlanFailure::Invalid(why)) => {
+            run.record("recheck.changed", format!("{}: {why}", run.request.label()), json!({})).await;
+            return run.finish(RequestState::Void, &format!("not executed: {why}")).await;
+        }
+        Err(PlanFailure::Aws(e)) => {
+            run.record_aws_error(&e).await;
+            return run.finish(RequestState::Failed, &format!("could not re-read RDS: {e}")).await;
+        }
+        Ok((now, _)) if !run.still_matches(&now) => {
+            return run.finish(RequestState::Void, "not executed: the source instance changed since the plan").await;
+        }
+        Ok(_) => run.record("recheck.ok", format!("{}: restore point still inside the window, name still free", run.request.label()), json!({})).await,
+    }
+    // What the restore point really is, for the RPO report.
+    let point = match approved.restore_time {
+        Some(t) => Some(t),
+        None => rds.instance(&approved.instance).await.ok().flatten().and_then(|i| i.latest_restorable),
+    };
+    match rds.restore_to_time(&approved.instance, &approved.new_instance, approved.restore_time, &approved.class).await {
+        Ok(request_id) => {
+            run.record_aws_call(
+                "RestoreDBInstanceToPointInTime",
+                &format!("instance {}", approved.instance),
+                &request_id,
+                json!({
+                    "new_instance": approved.new_instance,
+                    "restore_point": point.map(crate::clock::rfc3339),
+                    "use_latest_restorable_time": approved.restore_time.is_none(),
+                }),
+            )
+            .await;
+            run.thread(&format!("Point-in-time restore started into `{}` (AWS request id `{request_id}`). Waiting until it is available…", approved.new_instance))
+                .await;
+        }
+        Err(e) => {
+            run.record_aws_error(&e).await;
+            return run.finish(RequestState::Failed, &format!("RestoreDBInstanceToPointInTime failed: {e}")).await;
+        }
+    }
+    let extra = point.map(|p| format!("Restore point {} UTC", p.format("%Y-%m-%d %H:%M:%S")));
+    finish_restore(run, &approved.new_instance, extra).await;
+}

@@ -1,0 +1,113 @@
+//! `/dr snapshot <database>`: a manual RDS snapshot now, named
+//! `drbot-<instance>-<UTC yyyymmddhhmmss>`, tagged `drbot:requested-by` and
+//! `drbot:incident`, followed until available.
+//!
+//! AWS calls: DescribeDBInstances (plan, re-check), CreateDBSnapshot (execute),
+//! DescribeDBSnapshots (follow). IAM: `rds:DescribeDBInstances`, `rds:CreateDBSnapshot`,
+//! `rds:AddTagsToResource`, `rds:DescribeDBSnapshots`.
+//! Undo: delete the snapshot (not done by drbot). Approval: none (commands/snapshot.toml).
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::PlanFailure;
+use crate::aws::rds::RdsRecovery;
+use crate::config::{RdsDatabase, Settings};
+use crate::database::{self, Waited};
+use crate::gate::execute::Run;
+use crate::router::{ParsedCommand, Value};
+use crate::store::RequestState;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotPlan {
+    pub database: String,
+    pub instance: String,
+    pub snapshot: String,
+    pub tags: Vec<(String, String)>,
+}
+
+pub fn parse(cmd: &ParsedCommand, settings: &Settings) -> Result<RdsDatabase, String> {
+    let name = cmd.arg("database").and_then(Value::as_word).ok_or("missing <database>")?;
+    settings.database(name).cloned().ok_or_else(|| format!("unknown database `{name}`"))
+}
+
+/// The instance must be `available`.
+pub async fn plan(rds: &impl RdsRecovery, db: &RdsDatabase, requester: &str, incident: Option<&str>) -> Result<(SnapshotPlan, String), PlanFailure> {
+    let instance = rds
+        .instance(&db.instance)
+        .await?
+        .ok_or_else(|| PlanFailure::Invalid(format!("instance `{}` of database `{}` does not exist", db.instance, db.name)))?;
+    if instance.status != "available" {
+        return Err(PlanFailure::Invalid(format!(
+            "instance `{}` is `{}`; a snapshot needs it `available`",
+            db.instance, instance.status
+        )));
+    }
+    let mut tags = vec![("drbot:requested-by".to_string(), requester.to_string())];
+    if let Some(incident) = incident {
+        tags.push(("drbot:incident".to_string(), incident.to_string()));
+    }
+    let plan = SnapshotPlan {
+        database: db.name.clone(),
+        instance: db.instance.clone(),
+        snapshot: database::snapshot_name(&db.instance, crate::clock::now()),
+        tags,
+    };
+    let summary = format!(
+        "*Snapshot* of `{}` (instance `{}`) now, as `{}`, tagged {}",
+        plan.database,
+        plan.instance,
+        plan.snapshot,
+        plan.tags.iter().map(|(k, v)| format!("`{k}={v}`")).collect::<Vec<_>>().join(", ")
+    );
+    Ok((plan, summary))
+}
+
+pub async fn execute(run: &Run<'_>) {
+    let plan: SnapshotPlan = match run.plan() {
+        Ok(p) => p,
+        Err(why) => return run.finish(RequestState::Failed, &why).await,
+    };
+    let app = run.app;
+    let rds = &app.aws.rds;
+    match rds.instance(&plan.instance).await {
+        Ok(Some(i)) if i.status == "available" => {}
+        Ok(Some(i)) => {
+            return run
+                .finish(RequestState::Void, &format!("not executed: instance `{}` is now `{}`", plan.instance, i.status))
+                .await
+        }
+        Ok(None) => return run.finish(RequestState::Void, &format!("not executed: instance `{}` is gone", plan.instance)).await,
+        Err(e) => {
+            run.record_aws_error(&e).await;
+            return run.finish(RequestState::Failed, &format!("could not read the instance: {e}")).await;
+        }
+    }
+    match rds.create_snapshot(&plan.instance, &plan.snapshot, &plan.tags).await {
+        Ok(request_id) => {
+            run.record_aws_call("CreateDBSnapshot", &format!("instance {}", plan.instance), &request_id, json!({"snapshot": plan.snapshot}))
+                .await;
+            run.thread(&format!("CreateDBSnapshot sent: `{}` (AWS request id `{request_id}`). Waiting until it is available…", plan.snapshot))
+                .await;
+        }
+        Err(e) => {
+            run.record_aws_error(&e).await;
+            return run.finish(RequestState::Failed, &format!("CreateDBSnapshot failed: {e}")).await;
+        }
+    }
+    let settings = &app.settings.rds;
+    let mut lines = Vec::new();
+    let waited = database::wait_for_snapshot(rds, &plan.snapshot, settings.poll_interval.as_duration(), settings.wait_timeout.as_duration(), |l| lines.push(l)).await;
+    for line in lines {
+        run.thread(&line).await;
+    }
+    match waited {
+        Ok(Waited::Available) => run.finish(RequestState::Executed, &format!("snapshot `{}` is available", plan.snapshot)).await,
+        Ok(Waited::Failed(why)) => run.finish(RequestState::Failed, &why).await,
+        Ok(Waited::TimedOut(why)) => run.finish(RequestState::Failed, &format!("{why} after {}", settings.wait_timeout)).await,
+        Err(e) => {
+            run.record_aws_error(&e).await;
+            run.finish(RequestState::Failed, &format!("CreateDBSnapshot was sent, but following it failed: {e}")).await
+        }
+    }
+}

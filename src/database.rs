@@ -1,0 +1,152 @@
+//! What the database actions share: RDS identifier rules, default names, the plan's RPO,
+//! and following a snapshot or a new instance until it is available.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::aws::rds::RdsRecovery;
+use crate::aws::AwsError;
+
+/// The plan's database RPO (dr-plan.md: "Database: 1 hour (point-in-time recovery)").
+pub const DATABASE_RPO: Duration = Duration::from_secs(3600);
+
+/// RDS's rules for a DB instance identifier: 1–63 letters, digits or hyphens, starting
+/// with a letter, no two hyphens in a row, not ending with a hyphen.
+pub fn check_identifier(id: &str) -> Result<(), String> {
+    let bad = |why: &str| Err(format!("`{id}` is not a valid RDS instance identifier: {why}"));
+    if id.is_empty() || id.len() > 63 {
+        return bad("it must be 1 to 63 characters");
+    }
+    if !id.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        return bad("it must start with a letter");
+    }
+    if !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+        return bad("only letters, digits and hyphens are allowed");
+    }
+    if id.contains("--") {
+        return bad("it cannot contain two hyphens in a row");
+    }
+    if id.ends_with('-') {
+        return bad("it cannot end with a hyphen");
+    }
+    Ok(())
+}
+
+/// `<instance>-restored-<yyyymmddhhmm>`, shortened to fit 63 characters.
+pub fn default_restore_name(instance: &str, now: DateTime<Utc>) -> String {
+    let suffix = format!("-restored-{}", now.format("%Y%m%d%H%M"));
+    let keep = 63 - suffix.len();
+    let base: String = instance.chars().take(keep).collect();
+    format!("{}{suffix}", base.trim_end_matches('-'))
+}
+
+/// `drbot-<instance>-<UTC yyyymmddhhmmss>`.
+pub fn snapshot_name(instance: &str, now: DateTime<Utc>) -> String {
+    format!("drbot-{instance}-{}", now.format("%Y%m%d%H%M%S"))
+}
+
+/// A duration as people read it: `2h 05m`, `3m 20s`.
+pub fn human(d: chrono::Duration) -> String {
+    let secs = d.num_seconds().max(0);
+    let (h, m, s) = (secs / 3600, (secs % 3600) / 60, secs % 60);
+    if h > 0 {
+        format!("{h}h {m:02}m")
+    } else if m > 0 {
+        format!("{m}m {s:02}s")
+    } else {
+        format!("{s}s")
+    }
+}
+
+/// How following something on RDS ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Waited {
+    Available,
+    Failed(String),
+    TimedOut(String),
+}
+
+/// Polls until the new instance is `available` (or failed, or out of time).
+pub async fn wait_for_instance(
+    rds: &impl RdsRecovery,
+    id: &str,
+    first_poll: Duration,
+    timeout: Duration,
+    mut progress: impl FnMut(String),
+) -> Result<Waited, AwsError> {
+    let started = tokio::time::Instant::now();
+    let mut last = started;
+    let mut wait = first_poll;
+    loop {
+        let status = rds.instance(id).await?.map(|i| i.status).unwrap_or_else(|| "not visible yet".to_string());
+        match status.as_str() {
+            "available" => return Ok(Waited::Available),
+            "failed" | "incompatible-restore" | "incompatible-parameters" | "incompatible-network" | "storage-full" | "deleting" => {
+                return Ok(Waited::Failed(format!("instance `{id}` is `{status}`")))
+            }
+            _ => {}
+        }
+        if started.elapsed() >= timeout {
+            return Ok(Waited::TimedOut(format!("instance `{id}` is still `{status}`")));
+        }
+        if last.elapsed() >= Duration::from_secs(60) {
+            progress(format!("`{id}` is `{status}` ({} so far)", human(chrono::Duration::from_std(started.elapsed()).unwrap_or_default())));
+            last = tokio::time::Instant::now();
+        }
+        tokio::time::sleep(wait.min(timeout.saturating_sub(started.elapsed()))).await;
+        wait = (wait * 2).min(Duration::from_secs(60));
+    }
+}
+
+/// Polls until the snapshot is `available` (or failed, or out of time).
+pub async fn wait_for_snapshot(
+    rds: &impl RdsRecovery,
+    id: &str,
+    first_poll: Duration,
+    timeout: Duration,
+    mut progress: impl FnMut(String),
+) -> Result<Waited, AwsError> {
+    let started = tokio::time::Instant::now();
+    let mut last = started;
+    let mut wait = first_poll;
+    loop {
+        let status = rds.snapshot(id).await?.map(|s| s.status).unwrap_or_else(|| "not visible yet".to_string());
+        match status.as_str() {
+            "available" => return Ok(Waited::Available),
+            "failed" | "error" | "deleted" => return Ok(Waited::Failed(format!("snapshot `{id}` is `{status}`"))),
+            _ => {}
+        }
+        if started.elapsed() >= timeout {
+            return Ok(Waited::TimedOut(format!("snapshot `{id}` is still `{status}`")));
+        }
+        if last.elapsed() >= Duration::from_secs(60) {
+            progress(format!("snapshot `{id}` is `{status}`"));
+            last = tokio::time::Instant::now();
+        }
+        tokio::time::sleep(wait.min(timeout.saturating_sub(started.elapsed()))).await;
+        wait = (wait * 2).min(Duration::from_secs(60));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_follow_rds_rules() {
+        assert!(check_identifier("aifai-db-restored-202611270600").is_ok());
+        for bad in ["", "1db", "db--x", "db-", "db_x", &"a".repeat(64)] {
+            assert!(check_identifier(bad).is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn default_names_fit_and_are_valid() {
+        let now = DateTime::parse_from_rfc3339("2026-11-27T06:05:09Z").unwrap().with_timezone(&Utc);
+        assert_eq!(default_restore_name("aifai-db", now), "aifai-db-restored-202611270605");
+        let long = default_restore_name(&"x".repeat(63), now);
+        assert!(long.len() <= 63 && check_identifier(&long).is_ok(), "{long}");
+        assert_eq!(snapshot_name("aifai-db", now), "drbot-aifai-db-20261127060509");
+    }
+}
