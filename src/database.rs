@@ -14,7 +14,11 @@ pub const DATABASE_RPO: Duration = Duration::from_secs(3600);
 /// RDS's rules for a DB instance identifier: 1–63 letters, digits or hyphens, starting
 /// with a letter, no two hyphens in a row, not ending with a hyphen.
 pub fn check_identifier(id: &str) -> Result<(), String> {
-    let bad = |why: &str| Err(format!("`{id}` is not a valid RDS instance identifier: {why}"));
+    let bad = |why: &str| {
+        Err(format!(
+            "`{id}` is not a valid RDS instance identifier: {why}"
+        ))
+    };
     if id.is_empty() || id.len() > 63 {
         return bad("it must be 1 to 63 characters");
     }
@@ -79,19 +83,31 @@ pub async fn wait_for_instance(
     let mut last = started;
     let mut wait = first_poll;
     loop {
-        let status = rds.instance(id).await?.map(|i| i.status).unwrap_or_else(|| "not visible yet".to_string());
+        let status = rds
+            .instance(id)
+            .await?
+            .map(|i| i.status)
+            .unwrap_or_else(|| "not visible yet".to_string());
         match status.as_str() {
             "available" => return Ok(Waited::Available),
-            "failed" | "incompatible-restore" | "incompatible-parameters" | "incompatible-network" | "storage-full" | "deleting" => {
-                return Ok(Waited::Failed(format!("instance `{id}` is `{status}`")))
-            }
+            "failed"
+            | "incompatible-restore"
+            | "incompatible-parameters"
+            | "incompatible-network"
+            | "storage-full"
+            | "deleting" => return Ok(Waited::Failed(format!("instance `{id}` is `{status}`"))),
             _ => {}
         }
         if started.elapsed() >= timeout {
-            return Ok(Waited::TimedOut(format!("instance `{id}` is still `{status}`")));
+            return Ok(Waited::TimedOut(format!(
+                "instance `{id}` is still `{status}`"
+            )));
         }
         if last.elapsed() >= Duration::from_secs(60) {
-            progress(format!("`{id}` is `{status}` ({} so far)", human(chrono::Duration::from_std(started.elapsed()).unwrap_or_default())));
+            progress(format!(
+                "`{id}` is `{status}` ({} so far)",
+                human(chrono::Duration::from_std(started.elapsed()).unwrap_or_default())
+            ));
             last = tokio::time::Instant::now();
         }
         tokio::time::sleep(wait.min(timeout.saturating_sub(started.elapsed()))).await;
@@ -111,14 +127,22 @@ pub async fn wait_for_snapshot(
     let mut last = started;
     let mut wait = first_poll;
     loop {
-        let status = rds.snapshot(id).await?.map(|s| s.status).unwrap_or_else(|| "not visible yet".to_string());
+        let status = rds
+            .snapshot(id)
+            .await?
+            .map(|s| s.status)
+            .unwrap_or_else(|| "not visible yet".to_string());
         match status.as_str() {
             "available" => return Ok(Waited::Available),
-            "failed" | "error" | "deleted" => return Ok(Waited::Failed(format!("snapshot `{id}` is `{status}`"))),
+            "failed" | "error" | "deleted" => {
+                return Ok(Waited::Failed(format!("snapshot `{id}` is `{status}`")))
+            }
             _ => {}
         }
         if started.elapsed() >= timeout {
-            return Ok(Waited::TimedOut(format!("snapshot `{id}` is still `{status}`")));
+            return Ok(Waited::TimedOut(format!(
+                "snapshot `{id}` is still `{status}`"
+            )));
         }
         if last.elapsed() >= Duration::from_secs(60) {
             progress(format!("snapshot `{id}` is `{status}`"));
@@ -143,10 +167,21 @@ mod tests {
 
     #[test]
     fn default_names_fit_and_are_valid() {
-        let now = DateTime::parse_from_rfc3339("2026-11-27T06:05:09Z").unwrap().with_timezone(&Utc);
-        assert_eq!(default_restore_name("aifai-db", now), "aifai-db-restored-202611270605");
+        let now = DateTime::parse_from_rfc3339("2026-11-27T06:05:09Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(
+            default_restore_name("aifai-db", now),
+            "aifai-db-restored-202611270605"
+        );
         let long = default_restore_name(&"x".repeat(63), now);
-        assert!(long.len() <= 63 && check_identifier(&long).is_ok(), "{long}");
-        assert_eq!(snapshot_name("aifai-db", now), "drbot-aifai-db-20261127060509");
+        assert!(
+            long.len() <= 63 && check_identifier(&long).is_ok(),
+            "{long}"
+        );
+        assert_eq!(
+            snapshot_name("aifai-db", now),
+            "drbot-aifai-db-20261127060509"
+        );
     }
 }

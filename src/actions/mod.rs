@@ -19,6 +19,7 @@ pub mod help;
 pub mod rds_pitr;
 pub mod rds_restore;
 pub mod rds_snapshot;
+pub mod status;
 pub mod waf_block;
 pub mod waf_blocked;
 pub mod waf_unblock;
@@ -92,6 +93,7 @@ impl ActionKind {
         matches!(
             self,
             ActionKind::Help
+                | ActionKind::Status
                 | ActionKind::EcsRollback
                 | ActionKind::WafBlock
                 | ActionKind::WafUnblock
@@ -111,13 +113,18 @@ impl ActionKind {
     pub fn changes_aws(self) -> bool {
         matches!(
             self,
-            ActionKind::EcsRollback | ActionKind::WafBlock | ActionKind::WafUnblock
+            ActionKind::EcsRollback
+                | ActionKind::WafBlock
+                | ActionKind::WafUnblock
+                | ActionKind::RdsSnapshot
+                | ActionKind::RdsRestore
+                | ActionKind::RdsPitr
         )
     }
 
     /// Read-only actions that call AWS: answered inline when quick, else via `response_url`.
     pub fn reads_aws(self) -> bool {
-        matches!(self, ActionKind::WafBlocked)
+        matches!(self, ActionKind::WafBlocked | ActionKind::Status)
     }
 }
 
@@ -199,7 +206,9 @@ pub async fn plan(
         }
         ActionKind::RdsSnapshot => {
             let db = rds_snapshot::parse(cmd, &app.settings).map_err(PlanFailure::Invalid)?;
-            let (plan, summary) = rds_snapshot::plan(&app.aws.rds, &db, &asker.user, asker.incident.as_deref()).await?;
+            let (plan, summary) =
+                rds_snapshot::plan(&app.aws.rds, &db, &asker.user, asker.incident.as_deref())
+                    .await?;
             Ok(Planned {
                 command,
                 action: action.name().to_string(),
@@ -238,6 +247,7 @@ pub async fn plan(
 pub async fn read(app: &Arc<App>, action: ActionKind) -> String {
     match action {
         ActionKind::WafBlocked => waf_blocked::reply(app).await,
+        ActionKind::Status => status::reply(app).await,
         other => format!("`{}` is not a read action", other.name()),
     }
 }

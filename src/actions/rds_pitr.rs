@@ -39,8 +39,14 @@ pub struct PitrPlan {
 }
 
 pub fn parse(cmd: &ParsedCommand, settings: &Settings) -> Result<PitrArgs, String> {
-    let name = cmd.arg("database").and_then(Value::as_word).ok_or("missing <database>")?;
-    let db = settings.database(name).cloned().ok_or_else(|| format!("unknown database `{name}`"))?;
+    let name = cmd
+        .arg("database")
+        .and_then(Value::as_word)
+        .ok_or("missing <database>")?;
+    let db = settings
+        .database(name)
+        .cloned()
+        .ok_or_else(|| format!("unknown database `{name}`"))?;
     let time = match cmd.flag("time") {
         Some(Value::Time(t)) => *t,
         _ => return Err("missing `--time <RFC3339>|latest`: the point to restore to".to_string()),
@@ -54,18 +60,29 @@ pub fn parse(cmd: &ParsedCommand, settings: &Settings) -> Result<PitrArgs, Strin
     if let Some(id) = &new_instance {
         database::check_identifier(id)?;
         if id == &db.instance {
-            return Err(format!("`--as {id}` is the original instance; a restore always creates a NEW instance"));
+            return Err(format!(
+                "`--as {id}` is the original instance; a restore always creates a NEW instance"
+            ));
         }
     }
-    Ok(PitrArgs { db, time, new_instance })
+    Ok(PitrArgs {
+        db,
+        time,
+        new_instance,
+    })
 }
 
-pub async fn plan(rds: &impl RdsRecovery, args: &PitrArgs) -> Result<(PitrPlan, String), PlanFailure> {
+pub async fn plan(
+    rds: &impl RdsRecovery,
+    args: &PitrArgs,
+) -> Result<(PitrPlan, String), PlanFailure> {
     let db = &args.db;
-    let source = rds
-        .instance(&db.instance)
-        .await?
-        .ok_or_else(|| PlanFailure::Invalid(format!("instance `{}` of database `{}` does not exist", db.instance, db.name)))?;
+    let source = rds.instance(&db.instance).await?.ok_or_else(|| {
+        PlanFailure::Invalid(format!(
+            "instance `{}` of database `{}` does not exist",
+            db.instance, db.name
+        ))
+    })?;
     if source.backup_retention_days <= 0 {
         return Err(PlanFailure::Invalid(format!(
             "instance `{}` keeps no automated backups (retention 0), so it cannot be restored to a point in time; use `/dr restore` with a snapshot",
@@ -73,9 +90,12 @@ pub async fn plan(rds: &impl RdsRecovery, args: &PitrArgs) -> Result<(PitrPlan, 
         )));
     }
     let now = crate::clock::now();
-    let latest = source
-        .latest_restorable
-        .ok_or_else(|| PlanFailure::Invalid(format!("RDS reports no latest restorable time for `{}` yet", db.instance)))?;
+    let latest = source.latest_restorable.ok_or_else(|| {
+        PlanFailure::Invalid(format!(
+            "RDS reports no latest restorable time for `{}` yet",
+            db.instance
+        ))
+    })?;
     let earliest = match rds.earliest_restorable(&db.instance).await? {
         Some(t) => t,
         None => now - chrono::Duration::days(source.backup_retention_days as i64),
@@ -85,7 +105,10 @@ pub async fn plan(rds: &impl RdsRecovery, args: &PitrArgs) -> Result<(PitrPlan, 
         TimeSpec::Latest => latest,
         TimeSpec::At(t) => {
             if t > now {
-                return Err(PlanFailure::Invalid(format!("`{}` is in the future", t.to_rfc3339())));
+                return Err(PlanFailure::Invalid(format!(
+                    "`{}` is in the future",
+                    t.to_rfc3339()
+                )));
             }
             if t > latest || t < earliest {
                 return Err(PlanFailure::Invalid(format!(
@@ -105,7 +128,9 @@ pub async fn plan(rds: &impl RdsRecovery, args: &PitrArgs) -> Result<(PitrPlan, 
         .unwrap_or_else(|| database::default_restore_name(&db.instance, now));
     database::check_identifier(&new_instance).map_err(PlanFailure::Invalid)?;
     if rds.instance(&new_instance).await?.is_some() {
-        return Err(PlanFailure::Invalid(format!("an instance named `{new_instance}` already exists; choose another with `--as`")));
+        return Err(PlanFailure::Invalid(format!(
+            "an instance named `{new_instance}` already exists; choose another with `--as`"
+        )));
     }
     let plan = PitrPlan {
         database: db.name.clone(),
@@ -122,10 +147,17 @@ pub async fn plan(rds: &impl RdsRecovery, args: &PitrArgs) -> Result<(PitrPlan, 
     let verdict = if loss <= rpo {
         format!("within the database RPO of {}", database::human(rpo))
     } else {
-        format!("*exceeds the database RPO of {} by {}*", database::human(rpo), database::human(loss - rpo))
+        format!(
+            "*exceeds the database RPO of {} by {}*",
+            database::human(rpo),
+            database::human(loss - rpo)
+        )
     };
     let when = match plan.restore_time {
-        None => format!("the latest restorable time (now {} UTC)", latest.format("%Y-%m-%d %H:%M:%S")),
+        None => format!(
+            "the latest restorable time (now {} UTC)",
+            latest.format("%Y-%m-%d %H:%M:%S")
+        ),
         Some(t) => format!("{} UTC", t.format("%Y-%m-%d %H:%M:%S")),
     };
     let summary = format!(
@@ -147,7 +179,15 @@ pub async fn execute(run: &Run<'_>) {
     let app = run.app;
     let rds = &app.aws.rds;
     let Some(db) = app.settings.database(&approved.database).cloned() else {
-        return run.finish(RequestState::Void, &format!("not executed: database `{}` is no longer configured", approved.database)).await;
+        return run
+            .finish(
+                RequestState::Void,
+                &format!(
+                    "not executed: database `{}` is no longer configured",
+                    approved.database
+                ),
+            )
+            .await;
     };
     let args = PitrArgs {
         db,
@@ -156,24 +196,61 @@ pub async fn execute(run: &Run<'_>) {
     };
     match plan(rds, &args).await {
         Err(PlanFailure::Invalid(why)) => {
-            run.record("recheck.changed", format!("{}: {why}", run.request.label()), json!({})).await;
-            return run.finish(RequestState::Void, &format!("not executed: {why}")).await;
+            run.record(
+                "recheck.changed",
+                format!("{}: {why}", run.request.label()),
+                json!({}),
+            )
+            .await;
+            return run
+                .finish(RequestState::Void, &format!("not executed: {why}"))
+                .await;
         }
         Err(PlanFailure::Aws(e)) => {
             run.record_aws_error(&e).await;
-            return run.finish(RequestState::Failed, &format!("could not re-read RDS: {e}")).await;
+            return run
+                .finish(RequestState::Failed, &format!("could not re-read RDS: {e}"))
+                .await;
         }
         Ok((now, _)) if !run.still_matches(&now) => {
-            return run.finish(RequestState::Void, "not executed: the source instance changed since the plan").await;
+            return run
+                .finish(
+                    RequestState::Void,
+                    "not executed: the source instance changed since the plan",
+                )
+                .await;
         }
-        Ok(_) => run.record("recheck.ok", format!("{}: restore point still inside the window, name still free", run.request.label()), json!({})).await,
+        Ok(_) => {
+            run.record(
+                "recheck.ok",
+                format!(
+                    "{}: restore point still inside the window, name still free",
+                    run.request.label()
+                ),
+                json!({}),
+            )
+            .await
+        }
     }
     // What the restore point really is, for the RPO report.
     let point = match approved.restore_time {
         Some(t) => Some(t),
-        None => rds.instance(&approved.instance).await.ok().flatten().and_then(|i| i.latest_restorable),
+        None => rds
+            .instance(&approved.instance)
+            .await
+            .ok()
+            .flatten()
+            .and_then(|i| i.latest_restorable),
     };
-    match rds.restore_to_time(&approved.instance, &approved.new_instance, approved.restore_time, &approved.class).await {
+    match rds
+        .restore_to_time(
+            &approved.instance,
+            &approved.new_instance,
+            approved.restore_time,
+            &approved.class,
+        )
+        .await
+    {
         Ok(request_id) => {
             run.record_aws_call(
                 "RestoreDBInstanceToPointInTime",
@@ -191,7 +268,12 @@ pub async fn execute(run: &Run<'_>) {
         }
         Err(e) => {
             run.record_aws_error(&e).await;
-            return run.finish(RequestState::Failed, &format!("RestoreDBInstanceToPointInTime failed: {e}")).await;
+            return run
+                .finish(
+                    RequestState::Failed,
+                    &format!("RestoreDBInstanceToPointInTime failed: {e}"),
+                )
+                .await;
         }
     }
     let extra = point.map(|p| format!("Restore point {} UTC", p.format("%Y-%m-%d %H:%M:%S")));

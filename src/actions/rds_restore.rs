@@ -37,8 +37,14 @@ pub struct RestorePlan {
 }
 
 pub fn parse(cmd: &ParsedCommand, settings: &Settings) -> Result<RestoreArgs, String> {
-    let name = cmd.arg("database").and_then(Value::as_word).ok_or("missing <database>")?;
-    let db = settings.database(name).cloned().ok_or_else(|| format!("unknown database `{name}`"))?;
+    let name = cmd
+        .arg("database")
+        .and_then(Value::as_word)
+        .ok_or("missing <database>")?;
+    let db = settings
+        .database(name)
+        .cloned()
+        .ok_or_else(|| format!("unknown database `{name}`"))?;
     let snapshot = cmd
         .flag("snapshot")
         .and_then(Value::as_word)
@@ -48,22 +54,32 @@ pub fn parse(cmd: &ParsedCommand, settings: &Settings) -> Result<RestoreArgs, St
     if let Some(id) = &new_instance {
         database::check_identifier(id)?;
         if id == &db.instance {
-            return Err(format!("`--as {id}` is the original instance; a restore always creates a NEW instance"));
+            return Err(format!(
+                "`--as {id}` is the original instance; a restore always creates a NEW instance"
+            ));
         }
     }
-    Ok(RestoreArgs { db, snapshot, new_instance })
+    Ok(RestoreArgs {
+        db,
+        snapshot,
+        new_instance,
+    })
 }
 
-pub async fn plan(rds: &impl RdsRecovery, args: &RestoreArgs) -> Result<(RestorePlan, String), PlanFailure> {
+pub async fn plan(
+    rds: &impl RdsRecovery,
+    args: &RestoreArgs,
+) -> Result<(RestorePlan, String), PlanFailure> {
     let db = &args.db;
-    let source = rds
-        .instance(&db.instance)
-        .await?
-        .ok_or_else(|| PlanFailure::Invalid(format!("instance `{}` of database `{}` does not exist", db.instance, db.name)))?;
-    let snapshot = rds
-        .snapshot(&args.snapshot)
-        .await?
-        .ok_or_else(|| PlanFailure::Invalid(format!("snapshot `{}` does not exist", args.snapshot)))?;
+    let source = rds.instance(&db.instance).await?.ok_or_else(|| {
+        PlanFailure::Invalid(format!(
+            "instance `{}` of database `{}` does not exist",
+            db.instance, db.name
+        ))
+    })?;
+    let snapshot = rds.snapshot(&args.snapshot).await?.ok_or_else(|| {
+        PlanFailure::Invalid(format!("snapshot `{}` does not exist", args.snapshot))
+    })?;
     if snapshot.instance != db.instance {
         return Err(PlanFailure::Invalid(format!(
             "snapshot `{}` belongs to instance `{}`, not `{}`",
@@ -71,7 +87,10 @@ pub async fn plan(rds: &impl RdsRecovery, args: &RestoreArgs) -> Result<(Restore
         )));
     }
     if snapshot.status != "available" {
-        return Err(PlanFailure::Invalid(format!("snapshot `{}` is `{}`, not `available`", snapshot.id, snapshot.status)));
+        return Err(PlanFailure::Invalid(format!(
+            "snapshot `{}` is `{}`, not `available`",
+            snapshot.id, snapshot.status
+        )));
     }
     let new_instance = args
         .new_instance
@@ -79,7 +98,9 @@ pub async fn plan(rds: &impl RdsRecovery, args: &RestoreArgs) -> Result<(Restore
         .unwrap_or_else(|| database::default_restore_name(&db.instance, crate::clock::now()));
     database::check_identifier(&new_instance).map_err(PlanFailure::Invalid)?;
     if rds.instance(&new_instance).await?.is_some() {
-        return Err(PlanFailure::Invalid(format!("an instance named `{new_instance}` already exists; choose another with `--as`")));
+        return Err(PlanFailure::Invalid(format!(
+            "an instance named `{new_instance}` already exists; choose another with `--as`"
+        )));
     }
     let plan = RestorePlan {
         database: db.name.clone(),
@@ -108,24 +129,63 @@ pub async fn execute(run: &Run<'_>) {
     let app = run.app;
     let rds = &app.aws.rds;
     let Some(db) = app.settings.database(&approved.database).cloned() else {
-        return run.finish(RequestState::Void, &format!("not executed: database `{}` is no longer configured", approved.database)).await;
+        return run
+            .finish(
+                RequestState::Void,
+                &format!(
+                    "not executed: database `{}` is no longer configured",
+                    approved.database
+                ),
+            )
+            .await;
     };
-    let args = RestoreArgs { db, snapshot: approved.snapshot.clone(), new_instance: Some(approved.new_instance.clone()) };
+    let args = RestoreArgs {
+        db,
+        snapshot: approved.snapshot.clone(),
+        new_instance: Some(approved.new_instance.clone()),
+    };
     match plan(rds, &args).await {
         Err(PlanFailure::Invalid(why)) => {
-            run.record("recheck.changed", format!("{}: {why}", run.request.label()), json!({})).await;
-            return run.finish(RequestState::Void, &format!("not executed: {why}")).await;
+            run.record(
+                "recheck.changed",
+                format!("{}: {why}", run.request.label()),
+                json!({}),
+            )
+            .await;
+            return run
+                .finish(RequestState::Void, &format!("not executed: {why}"))
+                .await;
         }
         Err(PlanFailure::Aws(e)) => {
             run.record_aws_error(&e).await;
-            return run.finish(RequestState::Failed, &format!("could not re-read RDS: {e}")).await;
+            return run
+                .finish(RequestState::Failed, &format!("could not re-read RDS: {e}"))
+                .await;
         }
         Ok((now, _)) if !run.still_matches(&now) => {
-            return run.finish(RequestState::Void, "not executed: the source instance changed since the plan").await;
+            return run
+                .finish(
+                    RequestState::Void,
+                    "not executed: the source instance changed since the plan",
+                )
+                .await;
         }
-        Ok(_) => run.record("recheck.ok", format!("{}: snapshot still there, name still free", run.request.label()), json!({})).await,
+        Ok(_) => {
+            run.record(
+                "recheck.ok",
+                format!(
+                    "{}: snapshot still there, name still free",
+                    run.request.label()
+                ),
+                json!({}),
+            )
+            .await
+        }
     }
-    match rds.restore_snapshot(&approved.snapshot, &approved.new_instance, &approved.class).await {
+    match rds
+        .restore_snapshot(&approved.snapshot, &approved.new_instance, &approved.class)
+        .await
+    {
         Ok(request_id) => {
             run.record_aws_call(
                 "RestoreDBInstanceFromDBSnapshot",
@@ -139,7 +199,12 @@ pub async fn execute(run: &Run<'_>) {
         }
         Err(e) => {
             run.record_aws_error(&e).await;
-            return run.finish(RequestState::Failed, &format!("RestoreDBInstanceFromDBSnapshot failed: {e}")).await;
+            return run
+                .finish(
+                    RequestState::Failed,
+                    &format!("RestoreDBInstanceFromDBSnapshot failed: {e}"),
+                )
+                .await;
         }
     }
     finish_restore(run, &approved.new_instance, None).await;
@@ -151,13 +216,26 @@ pub async fn finish_restore(run: &Run<'_>, new_instance: &str, extra: Option<Str
     let rds = &app.aws.rds;
     let settings = &app.settings.rds;
     let mut lines = Vec::new();
-    let waited = database::wait_for_instance(rds, new_instance, settings.poll_interval.as_duration(), settings.wait_timeout.as_duration(), |l| lines.push(l)).await;
+    let waited = database::wait_for_instance(
+        rds,
+        new_instance,
+        settings.poll_interval.as_duration(),
+        settings.wait_timeout.as_duration(),
+        |l| lines.push(l),
+    )
+    .await;
     for line in lines {
         run.thread(&line).await;
     }
     match waited {
         Ok(Waited::Available) => {
-            let endpoint = rds.instance(new_instance).await.ok().flatten().and_then(|i| i.endpoint).unwrap_or_else(|| "(no endpoint reported)".to_string());
+            let endpoint = rds
+                .instance(new_instance)
+                .await
+                .ok()
+                .flatten()
+                .and_then(|i| i.endpoint)
+                .unwrap_or_else(|| "(no endpoint reported)".to_string());
             let mut outcome = format!(
                 "new instance `{new_instance}` is available at `{endpoint}`. Next: switch the application's connection settings to it and verify the data"
             );
@@ -167,10 +245,20 @@ pub async fn finish_restore(run: &Run<'_>, new_instance: &str, extra: Option<Str
             run.finish(RequestState::Executed, &outcome).await
         }
         Ok(Waited::Failed(why)) => run.finish(RequestState::Failed, &why).await,
-        Ok(Waited::TimedOut(why)) => run.finish(RequestState::Failed, &format!("{why} after {}", settings.wait_timeout)).await,
+        Ok(Waited::TimedOut(why)) => {
+            run.finish(
+                RequestState::Failed,
+                &format!("{why} after {}", settings.wait_timeout),
+            )
+            .await
+        }
         Err(e) => {
             run.record_aws_error(&e).await;
-            run.finish(RequestState::Failed, &format!("the restore was started, but following it failed: {e}")).await
+            run.finish(
+                RequestState::Failed,
+                &format!("the restore was started, but following it failed: {e}"),
+            )
+            .await
         }
     }
 }

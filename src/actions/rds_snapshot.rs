@@ -27,16 +27,29 @@ pub struct SnapshotPlan {
 }
 
 pub fn parse(cmd: &ParsedCommand, settings: &Settings) -> Result<RdsDatabase, String> {
-    let name = cmd.arg("database").and_then(Value::as_word).ok_or("missing <database>")?;
-    settings.database(name).cloned().ok_or_else(|| format!("unknown database `{name}`"))
+    let name = cmd
+        .arg("database")
+        .and_then(Value::as_word)
+        .ok_or("missing <database>")?;
+    settings
+        .database(name)
+        .cloned()
+        .ok_or_else(|| format!("unknown database `{name}`"))
 }
 
 /// The instance must be `available`.
-pub async fn plan(rds: &impl RdsRecovery, db: &RdsDatabase, requester: &str, incident: Option<&str>) -> Result<(SnapshotPlan, String), PlanFailure> {
-    let instance = rds
-        .instance(&db.instance)
-        .await?
-        .ok_or_else(|| PlanFailure::Invalid(format!("instance `{}` of database `{}` does not exist", db.instance, db.name)))?;
+pub async fn plan(
+    rds: &impl RdsRecovery,
+    db: &RdsDatabase,
+    requester: &str,
+    incident: Option<&str>,
+) -> Result<(SnapshotPlan, String), PlanFailure> {
+    let instance = rds.instance(&db.instance).await?.ok_or_else(|| {
+        PlanFailure::Invalid(format!(
+            "instance `{}` of database `{}` does not exist",
+            db.instance, db.name
+        ))
+    })?;
     if instance.status != "available" {
         return Err(PlanFailure::Invalid(format!(
             "instance `{}` is `{}`; a snapshot needs it `available`",
@@ -58,7 +71,11 @@ pub async fn plan(rds: &impl RdsRecovery, db: &RdsDatabase, requester: &str, inc
         plan.database,
         plan.instance,
         plan.snapshot,
-        plan.tags.iter().map(|(k, v)| format!("`{k}={v}`")).collect::<Vec<_>>().join(", ")
+        plan.tags
+            .iter()
+            .map(|(k, v)| format!("`{k}={v}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     Ok((plan, summary))
 }
@@ -74,40 +91,94 @@ pub async fn execute(run: &Run<'_>) {
         Ok(Some(i)) if i.status == "available" => {}
         Ok(Some(i)) => {
             return run
-                .finish(RequestState::Void, &format!("not executed: instance `{}` is now `{}`", plan.instance, i.status))
+                .finish(
+                    RequestState::Void,
+                    &format!(
+                        "not executed: instance `{}` is now `{}`",
+                        plan.instance, i.status
+                    ),
+                )
                 .await
         }
-        Ok(None) => return run.finish(RequestState::Void, &format!("not executed: instance `{}` is gone", plan.instance)).await,
+        Ok(None) => {
+            return run
+                .finish(
+                    RequestState::Void,
+                    &format!("not executed: instance `{}` is gone", plan.instance),
+                )
+                .await
+        }
         Err(e) => {
             run.record_aws_error(&e).await;
-            return run.finish(RequestState::Failed, &format!("could not read the instance: {e}")).await;
+            return run
+                .finish(
+                    RequestState::Failed,
+                    &format!("could not read the instance: {e}"),
+                )
+                .await;
         }
     }
-    match rds.create_snapshot(&plan.instance, &plan.snapshot, &plan.tags).await {
+    match rds
+        .create_snapshot(&plan.instance, &plan.snapshot, &plan.tags)
+        .await
+    {
         Ok(request_id) => {
-            run.record_aws_call("CreateDBSnapshot", &format!("instance {}", plan.instance), &request_id, json!({"snapshot": plan.snapshot}))
-                .await;
+            run.record_aws_call(
+                "CreateDBSnapshot",
+                &format!("instance {}", plan.instance),
+                &request_id,
+                json!({"snapshot": plan.snapshot}),
+            )
+            .await;
             run.thread(&format!("CreateDBSnapshot sent: `{}` (AWS request id `{request_id}`). Waiting until it is available…", plan.snapshot))
                 .await;
         }
         Err(e) => {
             run.record_aws_error(&e).await;
-            return run.finish(RequestState::Failed, &format!("CreateDBSnapshot failed: {e}")).await;
+            return run
+                .finish(
+                    RequestState::Failed,
+                    &format!("CreateDBSnapshot failed: {e}"),
+                )
+                .await;
         }
     }
     let settings = &app.settings.rds;
     let mut lines = Vec::new();
-    let waited = database::wait_for_snapshot(rds, &plan.snapshot, settings.poll_interval.as_duration(), settings.wait_timeout.as_duration(), |l| lines.push(l)).await;
+    let waited = database::wait_for_snapshot(
+        rds,
+        &plan.snapshot,
+        settings.poll_interval.as_duration(),
+        settings.wait_timeout.as_duration(),
+        |l| lines.push(l),
+    )
+    .await;
     for line in lines {
         run.thread(&line).await;
     }
     match waited {
-        Ok(Waited::Available) => run.finish(RequestState::Executed, &format!("snapshot `{}` is available", plan.snapshot)).await,
+        Ok(Waited::Available) => {
+            run.finish(
+                RequestState::Executed,
+                &format!("snapshot `{}` is available", plan.snapshot),
+            )
+            .await
+        }
         Ok(Waited::Failed(why)) => run.finish(RequestState::Failed, &why).await,
-        Ok(Waited::TimedOut(why)) => run.finish(RequestState::Failed, &format!("{why} after {}", settings.wait_timeout)).await,
+        Ok(Waited::TimedOut(why)) => {
+            run.finish(
+                RequestState::Failed,
+                &format!("{why} after {}", settings.wait_timeout),
+            )
+            .await
+        }
         Err(e) => {
             run.record_aws_error(&e).await;
-            run.finish(RequestState::Failed, &format!("CreateDBSnapshot was sent, but following it failed: {e}")).await
+            run.finish(
+                RequestState::Failed,
+                &format!("CreateDBSnapshot was sent, but following it failed: {e}"),
+            )
+            .await
         }
     }
 }

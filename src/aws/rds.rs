@@ -42,19 +42,50 @@ pub trait RdsRecovery {
     async fn earliest_restorable(&self, id: &str) -> Result<Option<DateTime<Utc>>, AwsError>;
     async fn snapshot(&self, id: &str) -> Result<Option<Snapshot>, AwsError>;
     async fn snapshots_of(&self, instance: &str) -> Result<Vec<Snapshot>, AwsError>;
-    async fn create_snapshot(&self, instance: &str, snapshot: &str, tags: &[(String, String)]) -> Result<String, AwsError>;
-    async fn restore_snapshot(&self, snapshot: &str, new_instance: &str, class: &str) -> Result<String, AwsError>;
+    async fn create_snapshot(
+        &self,
+        instance: &str,
+        snapshot: &str,
+        tags: &[(String, String)],
+    ) -> Result<String, AwsError>;
+    async fn restore_snapshot(
+        &self,
+        snapshot: &str,
+        new_instance: &str,
+        class: &str,
+    ) -> Result<String, AwsError>;
     /// `at = None` restores to the latest restorable time.
-    async fn restore_to_time(&self, source: &str, new_instance: &str, at: Option<DateTime<Utc>>, class: &str) -> Result<String, AwsError>;
+    async fn restore_to_time(
+        &self,
+        source: &str,
+        new_instance: &str,
+        at: Option<DateTime<Utc>>,
+        class: &str,
+    ) -> Result<String, AwsError>;
 }
 
 impl RdsRecovery for aws_sdk_rds::Client {
     async fn instance(&self, id: &str) -> Result<Option<Instance>, AwsError> {
-        let answer = self.describe_db_instances().db_instance_identifier(id).send().await;
+        let answer = self
+            .describe_db_instances()
+            .db_instance_identifier(id)
+            .send()
+            .await;
         let out = match answer {
             Ok(out) => out,
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_db_instance_not_found_fault()) => return Ok(None),
-            Err(e) => return Err(AwsError::from_sdk("DescribeDBInstances", &format!("instance {id}"), &e)),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_db_instance_not_found_fault()) =>
+            {
+                return Ok(None)
+            }
+            Err(e) => {
+                return Err(AwsError::from_sdk(
+                    "DescribeDBInstances",
+                    &format!("instance {id}"),
+                    &e,
+                ))
+            }
         };
         Ok(out.db_instances().first().map(|db| Instance {
             id: db.db_instance_identifier().unwrap_or(id).to_string(),
@@ -64,15 +95,22 @@ impl RdsRecovery for aws_sdk_rds::Client {
             backup_retention_days: db.backup_retention_period().unwrap_or(0),
             latest_restorable: time(db.latest_restorable_time()),
             created: time(db.instance_create_time()),
-            endpoint: db.endpoint().and_then(|e| e.address()).map(|a| match db.endpoint().and_then(|e| e.port()) {
-                Some(port) => format!("{a}:{port}"),
-                None => a.to_string(),
+            endpoint: db.endpoint().and_then(|e| e.address()).map(|a| {
+                match db.endpoint().and_then(|e| e.port()) {
+                    Some(port) => format!("{a}:{port}"),
+                    None => a.to_string(),
+                }
             }),
         }))
     }
 
     async fn earliest_restorable(&self, id: &str) -> Result<Option<DateTime<Utc>>, AwsError> {
-        match self.describe_db_instance_automated_backups().db_instance_identifier(id).send().await {
+        match self
+            .describe_db_instance_automated_backups()
+            .db_instance_identifier(id)
+            .send()
+            .await
+        {
             Ok(out) => Ok(out
                 .db_instance_automated_backups()
                 .iter()
@@ -87,11 +125,26 @@ impl RdsRecovery for aws_sdk_rds::Client {
     }
 
     async fn snapshot(&self, id: &str) -> Result<Option<Snapshot>, AwsError> {
-        let answer = self.describe_db_snapshots().db_snapshot_identifier(id).send().await;
+        let answer = self
+            .describe_db_snapshots()
+            .db_snapshot_identifier(id)
+            .send()
+            .await;
         let out = match answer {
             Ok(out) => out,
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_db_snapshot_not_found_fault()) => return Ok(None),
-            Err(e) => return Err(AwsError::from_sdk("DescribeDBSnapshots", &format!("snapshot {id}"), &e)),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_db_snapshot_not_found_fault()) =>
+            {
+                return Ok(None)
+            }
+            Err(e) => {
+                return Err(AwsError::from_sdk(
+                    "DescribeDBSnapshots",
+                    &format!("snapshot {id}"),
+                    &e,
+                ))
+            }
         };
         Ok(out.db_snapshots().first().map(to_snapshot))
     }
@@ -102,23 +155,37 @@ impl RdsRecovery for aws_sdk_rds::Client {
             .db_instance_identifier(instance)
             .send()
             .await
-            .map_err(|e| AwsError::from_sdk("DescribeDBSnapshots", &format!("instance {instance}"), &e))?;
+            .map_err(|e| {
+                AwsError::from_sdk("DescribeDBSnapshots", &format!("instance {instance}"), &e)
+            })?;
         Ok(out.db_snapshots().iter().map(to_snapshot).collect())
     }
 
-    async fn create_snapshot(&self, instance: &str, snapshot: &str, tags: &[(String, String)]) -> Result<String, AwsError> {
-        let mut call = self.create_db_snapshot().db_instance_identifier(instance).db_snapshot_identifier(snapshot);
+    async fn create_snapshot(
+        &self,
+        instance: &str,
+        snapshot: &str,
+        tags: &[(String, String)],
+    ) -> Result<String, AwsError> {
+        let mut call = self
+            .create_db_snapshot()
+            .db_instance_identifier(instance)
+            .db_snapshot_identifier(snapshot);
         for (k, v) in tags {
             call = call.tags(Tag::builder().key(k).value(v).build());
         }
-        let out = call
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk("CreateDBSnapshot", &format!("instance {instance}"), &e))?;
+        let out = call.send().await.map_err(|e| {
+            AwsError::from_sdk("CreateDBSnapshot", &format!("instance {instance}"), &e)
+        })?;
         Ok(out.request_id().unwrap_or("unknown").to_string())
     }
 
-    async fn restore_snapshot(&self, snapshot: &str, new_instance: &str, class: &str) -> Result<String, AwsError> {
+    async fn restore_snapshot(
+        &self,
+        snapshot: &str,
+        new_instance: &str,
+        class: &str,
+    ) -> Result<String, AwsError> {
         let out = self
             .restore_db_instance_from_db_snapshot()
             .db_snapshot_identifier(snapshot)
@@ -126,11 +193,23 @@ impl RdsRecovery for aws_sdk_rds::Client {
             .db_instance_class(class)
             .send()
             .await
-            .map_err(|e| AwsError::from_sdk("RestoreDBInstanceFromDBSnapshot", &format!("snapshot {snapshot}"), &e))?;
+            .map_err(|e| {
+                AwsError::from_sdk(
+                    "RestoreDBInstanceFromDBSnapshot",
+                    &format!("snapshot {snapshot}"),
+                    &e,
+                )
+            })?;
         Ok(out.request_id().unwrap_or("unknown").to_string())
     }
 
-    async fn restore_to_time(&self, source: &str, new_instance: &str, at: Option<DateTime<Utc>>, class: &str) -> Result<String, AwsError> {
+    async fn restore_to_time(
+        &self,
+        source: &str,
+        new_instance: &str,
+        at: Option<DateTime<Utc>>,
+        class: &str,
+    ) -> Result<String, AwsError> {
         let mut call = self
             .restore_db_instance_to_point_in_time()
             .source_db_instance_identifier(source)
@@ -140,10 +219,13 @@ impl RdsRecovery for aws_sdk_rds::Client {
             Some(t) => call.restore_time(AwsTime::from_secs(t.timestamp())),
             None => call.use_latest_restorable_time(true),
         };
-        let out = call
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk("RestoreDBInstanceToPointInTime", &format!("instance {source}"), &e))?;
+        let out = call.send().await.map_err(|e| {
+            AwsError::from_sdk(
+                "RestoreDBInstanceToPointInTime",
+                &format!("instance {source}"),
+                &e,
+            )
+        })?;
         Ok(out.request_id().unwrap_or("unknown").to_string())
     }
 }

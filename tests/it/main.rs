@@ -8,6 +8,8 @@ mod aws_check;
 mod config;
 mod http_surface;
 mod manifest;
+mod rds;
 mod rollback;
 mod router;
+mod status;
 mod waf;

@@ -132,10 +132,6 @@ async fn commands_outside_the_command_channels_are_refused() {
 
 /// The commands whose actions come in later issues. When an action lands, remove it here.
 const NOT_YET_AVAILABLE: &[(&str, &str)] = &[
-    ("status", "status"),
-    ("snapshot main", "rds_snapshot"),
-    ("restore main --snapshot s1", "rds_restore"),
-    ("pitr main --time latest", "rds_pitr"),
     ("incident open ddos Login flood", "incident_open"),
     ("incident update all quiet", "incident_update"),
     ("incident resolve", "incident_resolve"),

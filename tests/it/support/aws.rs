@@ -406,3 +406,83 @@ pub async fn seed_ip_sets(with_v6: bool, initial: Vec<String>) -> SeededSets {
         v6,
     }
 }
+
+pub async fn rds() -> aws_sdk_rds::Client {
+    aws_sdk_rds::Client::new(&sdk_config().await)
+}
+
+/// An RDS instance in moto with `retention` days of automated backups.
+pub struct SeededDatabase {
+    pub instance: String,
+}
+
+impl SeededDatabase {
+    /// `[[rds.databases]]` naming it `main`.
+    pub fn config(&self) -> String {
+        format!(
+            "[[rds.databases]]\nname = \"main\"\ninstance = \"{}\"\n",
+            self.instance
+        )
+    }
+
+    pub async fn status_of(id: &str) -> Option<String> {
+        rds()
+            .await
+            .describe_db_instances()
+            .db_instance_identifier(id)
+            .send()
+            .await
+            .ok()
+            .and_then(|o| {
+                o.db_instances()
+                    .first()
+                    .and_then(|i| i.db_instance_status().map(str::to_string))
+            })
+    }
+
+    pub async fn snapshot(&self, id: &str) {
+        rds()
+            .await
+            .create_db_snapshot()
+            .db_instance_identifier(&self.instance)
+            .db_snapshot_identifier(id)
+            .send()
+            .await
+            .unwrap();
+    }
+
+    pub async fn created(&self) -> chrono::DateTime<chrono::Utc> {
+        let out = rds()
+            .await
+            .describe_db_instances()
+            .db_instance_identifier(&self.instance)
+            .send()
+            .await
+            .unwrap();
+        let t = out.db_instances()[0].instance_create_time().unwrap();
+        chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos()).unwrap()
+    }
+}
+
+pub async fn seed_database(retention: i32) -> SeededDatabase {
+    let instance = unique("db").replace('_', "-");
+    rds()
+        .await
+        .create_db_instance()
+        .db_instance_identifier(&instance)
+        .db_instance_class("db.t3.micro")
+        .engine("postgres")
+        .master_username("drbot")
+        .master_user_password("not-a-real-password-1")
+        .allocated_storage(20)
+        .backup_retention_period(retention)
+        .send()
+        .await
+        .unwrap();
+    SeededDatabase { instance }
+}
+
+/// How drbot writes times (RFC 3339, milliseconds, `Z`).
+pub fn rfc3339_millis(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}

@@ -1,0 +1,137 @@
+//! `/dr status`: each service's task definition and running/desired count, each database's
+//! state, latest restorable time and newest snapshot age (RPO exposure), blocked address
+//! counts, and pending approvals — one AWS call per resource, all at once.
+//!
+//! AWS calls: DescribeServices, DescribeDBInstances, DescribeDBSnapshots, GetIPSet.
+//! IAM: the read actions of the other action files. Approval: none. Read-only.
+
+use futures_util::future::join_all;
+
+use crate::app::App;
+use crate::aws::ecs::EcsRollback;
+use crate::aws::rds::RdsRecovery;
+use crate::aws::waf::WafBlocklist;
+use crate::database::{self, DATABASE_RPO};
+use crate::store::RequestState;
+
+pub async fn reply(app: &App) -> String {
+    let settings = &app.settings;
+    let services = join_all(settings.ecs.services.iter().map(|svc| async move {
+        match app.aws.ecs.service_state(&svc.cluster, &svc.service).await {
+            Ok(state) => {
+                let rollout = state
+                    .deployments
+                    .iter()
+                    .find(|d| d.status == "PRIMARY")
+                    .and_then(|d| d.rollout_state.clone())
+                    .unwrap_or_else(|| "unknown".to_string());
+                let deploying = if state.deployments.len() > 1 {
+                    format!(", {} deployments (rolling out)", state.deployments.len())
+                } else {
+                    String::new()
+                };
+                format!(
+                    "• `{}`: `{}`, running {}/{}, rollout {}{deploying}",
+                    svc.name, state.task_definition, state.running, state.desired, rollout
+                )
+            }
+            Err(e) => format!("• `{}`: :warning: {e}", svc.name),
+        }
+    }));
+    let databases = join_all(settings.rds.databases.iter().map(|db| async move {
+        let (instance, snapshots) = tokio::join!(
+            app.aws.rds.instance(&db.instance),
+            app.aws.rds.snapshots_of(&db.instance)
+        );
+        let now = crate::clock::now();
+        let head = match instance {
+            Ok(Some(i)) => format!(
+                "• `{}` (`{}`): {}, latest restorable {}",
+                db.name,
+                db.instance,
+                i.status,
+                i.latest_restorable
+                    .map(|t| format!("{} UTC", t.format("%H:%M:%S")))
+                    .unwrap_or_else(|| "none (no automated backups)".to_string())
+            ),
+            Ok(None) => format!(
+                "• `{}`: :warning: instance `{}` does not exist",
+                db.name, db.instance
+            ),
+            Err(e) => format!("• `{}`: :warning: {e}", db.name),
+        };
+        let tail = match snapshots {
+            Ok(list) => match list
+                .iter()
+                .filter_map(|s| s.created.map(|c| (c, s)))
+                .max_by_key(|(c, _)| *c)
+            {
+                Some((created, snap)) => {
+                    let age = now - created;
+                    let flag = if age > chrono::Duration::from_std(DATABASE_RPO).unwrap_or_default()
+                    {
+                        " :warning: older than the 1h RPO"
+                    } else {
+                        ""
+                    };
+                    format!(
+                        ", newest snapshot `{}` {} old{flag}",
+                        snap.id,
+                        database::human(age)
+                    )
+                }
+                None => ", no snapshots :warning:".to_string(),
+            },
+            Err(e) => format!(", snapshots unknown ({e})"),
+        };
+        format!("{head}{tail}")
+    }));
+    let blocked = join_all(settings.waf.ip_sets.iter().flat_map(|set| {
+        std::iter::once(&set.ipv4_set)
+            .chain(set.ipv6_set.as_ref())
+            .map(move |set_ref| async move {
+                match app.aws.wafv2.read_set(set_ref, set.scope).await {
+                    Ok(c) => format!(
+                        "• `{}`: {} blocked address(es)",
+                        set_ref.name,
+                        c.addresses.len()
+                    ),
+                    Err(e) => format!("• `{}`: :warning: {e}", set_ref.name),
+                }
+            })
+    }));
+    let (services, databases, blocked) = tokio::join!(services, databases, blocked);
+    let pending = app
+        .store
+        .requests_in_state(RequestState::Pending)
+        .await
+        .unwrap_or_default();
+
+    let mut out = String::from("*drbot status*\n");
+    let mut section = |title: &str, lines: Vec<String>| {
+        out.push_str(&format!("*{title}*\n"));
+        if lines.is_empty() {
+            out.push_str("• none configured\n");
+        }
+        for l in lines {
+            out.push_str(&l);
+            out.push('\n');
+        }
+    };
+    section("Services", services);
+    section("Databases", databases);
+    section("Blocked addresses", blocked);
+    out.push_str(&format!(
+        "*Pending approvals*: {}\n",
+        if pending.is_empty() {
+            "none".to_string()
+        } else {
+            pending
+                .iter()
+                .map(|r| format!("{} `/dr {}`", r.label(), r.command))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    ));
+    out.trim_end().to_string()
+}
