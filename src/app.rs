@@ -5,12 +5,14 @@ use std::sync::Arc;
 use crate::aws::AwsClients;
 use crate::config::Settings;
 use crate::router::CommandSet;
+use crate::scenarios::ScenarioSet;
 use crate::slack::client::SlackApi;
 use crate::store::Store;
 
 pub struct App {
     pub settings: Arc<Settings>,
     pub commands: Arc<CommandSet>,
+    pub scenarios: Arc<ScenarioSet>,
     pub store: Store,
     pub slack: SlackApi,
     pub aws: AwsClients,

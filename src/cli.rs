@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 use crate::aws::{reachability, AwsClients};
 use crate::config::{database_url_from_process, default_config_path, Environment, Settings};
 use crate::router::CommandSet;
+use crate::scenarios::ScenarioSet;
 use crate::startup::{shutdown_signal, Application};
 use crate::store::{Store, VerifyReport};
 use crate::timeline::{self, Format};
@@ -82,10 +83,23 @@ impl<E: std::fmt::Display> From<E> for Failure {
     }
 }
 
-fn load_commands(dir: Option<&Path>) -> Result<CommandSet, Failure> {
+fn load_commands(dir: Option<&Path>) -> Result<(CommandSet, ScenarioSet), Failure> {
     Ok(match dir {
-        Some(dir) => CommandSet::from_dir(dir)?,
-        None => CommandSet::embedded()?,
+        Some(dir) => {
+            let commands = CommandSet::from_dir(dir)?;
+            // DIR/scenarios replaces the shipped scenarios only when it exists.
+            let scenarios = if dir.join("scenarios").is_dir() {
+                ScenarioSet::from_dir(dir, &commands)?
+            } else {
+                ScenarioSet::embedded(&commands)?
+            };
+            (commands, scenarios)
+        }
+        None => {
+            let commands = CommandSet::embedded()?;
+            let scenarios = ScenarioSet::embedded(&commands)?;
+            (commands, scenarios)
+        }
     })
 }
 
@@ -93,9 +107,9 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
         Command::Serve { config, commands } => {
             let settings = Settings::load(&config)?;
-            let commands = load_commands(commands.as_deref())?;
+            let (commands, scenarios) = load_commands(commands.as_deref())?;
             let env = Environment::from_process()?;
-            let app = Application::build(settings, commands, env).await?;
+            let app = Application::build(settings, commands, scenarios, env).await?;
             app.run_until_stopped(shutdown_signal()).await?;
             Ok(())
         }
@@ -105,7 +119,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             aws,
         } => {
             let settings = Settings::load(&config)?;
-            let set = load_commands(commands.as_deref())?;
+            let (set, scenarios) = load_commands(commands.as_deref())?;
             println!(
                 "{}: ok ({} services, {} databases, {} IP sets, {} officers)",
                 config.display(),
@@ -114,7 +128,13 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                 settings.waf.ip_sets.len(),
                 settings.approval.officers.len()
             );
-            println!("{}: ok ({} commands)", set.source, set.all().len());
+            println!(
+                "{}: ok ({} commands, {} scenarios: {})",
+                set.source,
+                set.all().len(),
+                scenarios.ids().len(),
+                scenarios.ids().join(", ")
+            );
             if aws {
                 let clients = AwsClients::from_env().await;
                 let problems = reachability::check(&clients, &settings).await;

@@ -26,6 +26,53 @@ pub struct Settings {
     pub rds: RdsSettings,
     #[serde(default)]
     pub waf: WafSettings,
+    #[serde(default)]
+    pub incidents: IncidentSettings,
+}
+
+/// How drbot keeps an incident's communication going (dr-plan.md, Communication).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IncidentSettings {
+    /// Remind the channel when no status update was made for this long.
+    #[serde(default = "default_reminder")]
+    pub reminder_interval: HumanDuration,
+    /// Post the users' service-outage notice when the incident has lasted this long.
+    #[serde(default = "default_notice")]
+    pub user_notice_after: HumanDuration,
+    /// The service named in the outage notice.
+    #[serde(default = "default_service_name")]
+    pub service_name: String,
+    /// The status page named in the outage notice.
+    #[serde(default = "default_status_page")]
+    pub status_page_url: String,
+}
+
+impl Default for IncidentSettings {
+    fn default() -> Self {
+        Self {
+            reminder_interval: default_reminder(),
+            user_notice_after: default_notice(),
+            service_name: default_service_name(),
+            status_page_url: default_status_page(),
+        }
+    }
+}
+
+fn default_reminder() -> HumanDuration {
+    HumanDuration::from_secs(2 * 3600)
+}
+
+fn default_notice() -> HumanDuration {
+    HumanDuration::from_secs(4 * 3600)
+}
+
+fn default_service_name() -> String {
+    "analyticalfire.com".to_string()
+}
+
+fn default_status_page() -> String {
+    "https://status.analyticalfire.com".to_string()
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -14,7 +14,7 @@ use crate::app::App;
 use crate::gate::{self, reactions::Reaction};
 use crate::metrics;
 use crate::router::{self, Approval, CommandDef, ParsedCommand, Value};
-use crate::store::{NewEvent, RequestState};
+use crate::store::{Incident, NewEvent, RequestState};
 use crate::workers;
 
 /// A slash command as Slack sent it.
@@ -42,10 +42,20 @@ impl Reply {
 enum Outcome {
     /// Answer with this text.
     Reply(String),
-    /// Plan it against AWS after the acknowledgement (officer-gated actions).
-    Queue(String),
+    /// Work after the acknowledgement, as a durable job.
+    Queue {
+        kind: &'static str,
+        payload: serde_json::Value,
+        reply: String,
+    },
     /// Withdraw a pending request.
     Cancel(u64),
+    /// A status update to the channel's incident.
+    Update(String),
+    /// Resolve the channel's incident.
+    Resolve(Option<String>),
+    /// Post an incident's timeline in the channel.
+    Timeline(String),
     Refused {
         reason: String,
         usage: Option<String>,
@@ -53,10 +63,24 @@ enum Outcome {
     },
 }
 
+const STORE_FAILED: &str = ":warning: drbot could not record this request in its audit log, so it did nothing. Try again in a moment; if it keeps failing, tell whoever runs drbot.";
+
 pub async fn handle_command(app: &Arc<App>, request: CommandRequest) -> Reply {
-    let (outcome, command_name) = decide(app, &request).await;
+    let incident = match app.store.incident_of_channel(&request.channel).await {
+        Ok(incident) => incident,
+        Err(e) => {
+            tracing::error!(error = %e, "could not read the store");
+            return Reply {
+                text: STORE_FAILED.to_string(),
+            };
+        }
+    };
+    let (outcome, command_name) = decide(app, &request, incident.as_ref()).await;
     let span = Span::current();
     span.record("command", command_name.as_deref().unwrap_or("?"));
+    if let Some(incident) = &incident {
+        span.record("incident", incident.id.as_str());
+    }
     let refused = matches!(outcome, Outcome::Refused { .. });
     span.record("outcome", if refused { "refused" } else { "accepted" });
     metrics::inc(
@@ -68,43 +92,45 @@ pub async fn handle_command(app: &Arc<App>, request: CommandRequest) -> Reply {
         ),
     );
     let text = request.text.trim();
+    let incident_id = incident.as_ref().map(|i| i.id.clone());
     let accepted = NewEvent::new(
         "command.accepted",
         &request.user,
         &request.channel,
         format!("/dr {text}"),
     )
-    .detail(json!({ "command": command_name, "text": request.text }));
+    .detail(json!({ "command": command_name, "text": request.text }))
+    .incident(incident_id.clone());
+    let refused_event = |reason: &str| {
+        NewEvent::new(
+            "command.refused",
+            &request.user,
+            &request.channel,
+            format!("/dr {text} (refused: {reason})"),
+        )
+        .detail(json!({ "command": command_name, "text": request.text, "reason": reason }))
+        .incident(incident_id.clone())
+    };
     let answer = match outcome {
         Outcome::Refused {
             reason,
             usage,
             command,
-        } => {
-            let event = NewEvent::new(
-                "command.refused",
-                &request.user,
-                &request.channel,
-                format!("/dr {text} (refused: {reason})"),
-            )
-            .detail(json!({ "command": command_name, "text": request.text, "reason": reason }));
-            app.store
-                .append(event)
-                .await
-                .map(|_| refusal_text(&reason, usage.as_deref(), command.as_deref()))
-        }
+        } => app
+            .store
+            .append(refused_event(&reason))
+            .await
+            .map(|_| refusal_text(&reason, usage.as_deref(), command.as_deref())),
         Outcome::Reply(reply) => app.store.append(accepted).await.map(|_| reply),
-        Outcome::Queue(reply) => {
-            let payload = workers::plan_payload(
-                &request.text,
-                &request.user,
-                &request.channel,
-                &request.response_url,
-            );
+        Outcome::Queue {
+            kind,
+            payload,
+            reply,
+        } => {
             let queued = async {
                 let mut tx = app.store.begin().await?;
                 tx.append(accepted).await?;
-                tx.enqueue("plan", &payload).await?;
+                tx.enqueue(kind, &payload).await?;
                 tx.commit().await
             }
             .await;
@@ -134,19 +160,112 @@ pub async fn handle_command(app: &Arc<App>, request: CommandRequest) -> Reply {
                 });
                 Ok(format!("A-{id} is cancelled; nothing was done."))
             }
-            Ok(Cancelled::Refused(reason)) => {
-                let event = NewEvent::new(
-                    "command.refused",
-                    &request.user,
-                    &request.channel,
-                    format!("/dr {text} (refused: {reason})"),
-                )
-                .detail(json!({ "command": command_name, "text": request.text, "reason": reason }));
-                app.store
-                    .append(event)
-                    .await
-                    .map(|_| format!(":no_entry: {reason}"))
+            Ok(Cancelled::Refused(reason)) => app
+                .store
+                .append(refused_event(&reason))
+                .await
+                .map(|_| format!(":no_entry: {reason}")),
+            Err(e) => Err(e),
+        },
+        Outcome::Update(update) => {
+            let incident = incident.expect("decide checked the incident");
+            match actions::incident_update::record(
+                &app.store,
+                &incident,
+                &request.user,
+                &update,
+                accepted,
+            )
+            .await
+            {
+                Ok(()) => {
+                    let app = app.clone();
+                    let text = actions::incident_update::announcement(&request.user, &update);
+                    tokio::spawn(async move {
+                        if let Err(e) = app
+                            .slack
+                            .post_message(&incident.channel_id, &text, None)
+                            .await
+                        {
+                            tracing::warn!(error = %e, "could not post a status update");
+                        }
+                    });
+                    Ok("Status update recorded in the incident timeline.".to_string())
+                }
+                Err(e) => Err(e),
             }
+        }
+        Outcome::Resolve(summary) => {
+            let incident = incident.expect("decide checked the incident");
+            let Some(scenario) = app.scenarios.get(&incident.scenario).cloned() else {
+                return Reply {
+                    text: format!(
+                        ":warning: scenario `{}` is no longer defined",
+                        incident.scenario
+                    ),
+                };
+            };
+            match actions::incident_resolve::resolve(
+                &app.store,
+                &incident,
+                &scenario,
+                &request.user,
+                summary.as_deref(),
+                accepted,
+            )
+            .await
+            {
+                Ok(Some(report)) => {
+                    let app = app.clone();
+                    let id = incident.id.clone();
+                    tokio::spawn(async move {
+                        let _ = app
+                            .slack
+                            .post_message(&incident.channel_id, &report.text, None)
+                            .await;
+                        if let Ok(Some(resolved)) = app.store.incident(&id).await {
+                            crate::incident::refresh_summary(&app, &resolved).await;
+                        }
+                        let _ = app
+                            .slack
+                            .post_message(&incident.origin_channel, &report.text, None)
+                            .await;
+                    });
+                    Ok(format!(
+                        "Incident {} resolved.",
+                        incident_id.unwrap_or_default()
+                    ))
+                }
+                Ok(None) => app
+                    .store
+                    .append(refused_event("the incident is already resolved"))
+                    .await
+                    .map(|_| ":no_entry: this incident is already resolved.".to_string()),
+                Err(e) => Err(e),
+            }
+        }
+        Outcome::Timeline(id) => match app.store.append(accepted).await {
+            Ok(_) => match app.store.events(Some(&id)).await {
+                Ok(events) => {
+                    let pages = actions::timeline::pages(&id, &events);
+                    let count = pages.len();
+                    let app = app.clone();
+                    let channel = request.channel.clone();
+                    tokio::spawn(async move {
+                        for page in pages {
+                            if let Err(e) = app.slack.post_message(&channel, &page, None).await {
+                                tracing::warn!(error = %e, "could not post a timeline page");
+                                break;
+                            }
+                        }
+                    });
+                    Ok(format!(
+                        "Posting the timeline of {id}: {} events in {count} message(s).",
+                        events.len()
+                    ))
+                }
+                Err(e) => Err(e),
+            },
             Err(e) => Err(e),
         },
     };
@@ -158,7 +277,7 @@ pub async fn handle_command(app: &Arc<App>, request: CommandRequest) -> Reply {
         Err(e) => {
             tracing::error!(error = %e, "could not record a slash command; refusing it");
             Reply {
-                text: ":warning: drbot could not record this request in its audit log, so it did nothing. Try again in a moment; if it keeps failing, tell whoever runs drbot.".to_string(),
+                text: STORE_FAILED.to_string(),
             }
         }
     }
@@ -175,7 +294,11 @@ fn refusal_text(reason: &str, usage: Option<&str>, command: Option<&str>) -> Str
     text
 }
 
-async fn decide(app: &Arc<App>, request: &CommandRequest) -> (Outcome, Option<String>) {
+async fn decide(
+    app: &Arc<App>,
+    request: &CommandRequest,
+    incident: Option<&Incident>,
+) -> (Outcome, Option<String>) {
     let cmd = match router::parse(&request.text, &app.commands, &app.settings) {
         Ok(cmd) => cmd,
         Err(refusal) => {
@@ -203,7 +326,7 @@ async fn decide(app: &Arc<App>, request: &CommandRequest) -> (Outcome, Option<St
         usage: Some(def.usage.clone()),
         command: Some(def.name.clone()),
     };
-    if let Some(reason) = channel_refusal(app, &def, &request.channel) {
+    if let Some(reason) = channel_refusal(app, &def, &request.channel, incident.is_some()) {
         return (refuse(reason), name);
     }
     if !def.allowed_users.is_empty() && !def.allowed_users.contains(&request.user) {
@@ -243,21 +366,30 @@ async fn decide(app: &Arc<App>, request: &CommandRequest) -> (Outcome, Option<St
             name,
         );
     }
-    (run(app, action, &cmd, request).await, name)
+    (run(app, action, &cmd, request, incident).await, name)
 }
 
-fn channel_refusal(app: &App, def: &CommandDef, channel: &str) -> Option<String> {
+fn channel_refusal(
+    app: &App,
+    def: &CommandDef,
+    channel: &str,
+    incident_channel: bool,
+) -> Option<String> {
     let allowed = if def.allowed_channels.is_empty() {
         &app.settings.slack.command_channels
     } else {
         &def.allowed_channels
     };
-    if allowed.is_empty() || allowed.iter().any(|c| c == channel) {
+    // Incident channels are made by drbot for exactly this work.
+    if allowed.is_empty()
+        || allowed.iter().any(|c| c == channel)
+        || (incident_channel && def.allowed_channels.is_empty())
+    {
         return None;
     }
     let list: Vec<String> = allowed.iter().map(|c| format!("<#{c}>")).collect();
     Some(format!(
-        "`/dr {}` cannot be used in this channel; use it in {}",
+        "`/dr {}` cannot be used in this channel; use it in {} or an incident channel",
         def.name,
         list.join(", ")
     ))
@@ -268,11 +400,19 @@ async fn run(
     action: ActionKind,
     cmd: &ParsedCommand,
     request: &CommandRequest,
+    incident: Option<&Incident>,
 ) -> Outcome {
     let refuse = |reason: String| Outcome::Refused {
         reason,
         usage: Some(cmd.def.usage.clone()),
         command: Some(cmd.def.name.clone()),
+    };
+    let open_incident = || incident.filter(|i| i.is_open());
+    let not_in_incident = || {
+        refuse(format!(
+            "`/dr {}` works in an open incident's channel; `/dr incident list` shows them",
+            cmd.def.name
+        ))
     };
     match action {
         ActionKind::Help => match actions::help::reply(cmd, &app.commands) {
@@ -281,13 +421,23 @@ async fn run(
         },
         action if action.changes_aws() => match actions::validate(action, cmd, &app.settings) {
             Err(reason) => refuse(reason),
-            Ok(()) => Outcome::Queue(match cmd.def.approval {
-            Approval::Officer => format!(
-                "Planning `/dr {}`: reading the current state from AWS. The approval request will appear in this channel.",
-                request.text.trim()
-            ),
-            Approval::None => format!("Working on `/dr {}`; progress will appear in this channel.", request.text.trim()),
-            }),
+            Ok(()) => Outcome::Queue {
+                kind: "plan",
+                payload: workers::plan_payload(
+                    &request.text,
+                    &request.user,
+                    &request.channel,
+                    &request.response_url,
+                    incident.map(|i| i.id.as_str()),
+                ),
+                reply: match cmd.def.approval {
+                    Approval::Officer => format!(
+                        "Planning `/dr {}`: reading the current state from AWS. The approval request will appear in this channel.",
+                        request.text.trim()
+                    ),
+                    Approval::None => format!("Working on `/dr {}`; progress will appear in this channel.", request.text.trim()),
+                },
+            },
         },
         action if action.reads_aws() => {
             let app2 = app.clone();
@@ -322,6 +472,50 @@ async fn run(
             Some(Value::ActionId(id)) => Outcome::Cancel(*id),
             _ => refuse("missing <action-id>".to_string()),
         },
+        ActionKind::IncidentOpen => {
+            let scenario = cmd.arg("scenario").and_then(Value::as_word).unwrap_or_default().to_lowercase();
+            if let Err(reason) = actions::incident_open::check_scenario(app, &scenario) {
+                return refuse(reason);
+            }
+            let title = cmd.text("title").unwrap_or_default();
+            Outcome::Queue {
+                kind: "incident_open",
+                payload: json!({
+                    "scenario": scenario,
+                    "title": title,
+                    "user": request.user,
+                    "channel": request.channel,
+                    "response_url": request.response_url,
+                }),
+                reply: format!("Opening a `{scenario}` incident: creating its channel and notifying the security officers…"),
+            }
+        }
+        ActionKind::IncidentUpdate => match open_incident() {
+            Some(_) => Outcome::Update(cmd.text("text").unwrap_or_default()),
+            None => not_in_incident(),
+        },
+        ActionKind::IncidentResolve => match open_incident() {
+            Some(_) => Outcome::Resolve(cmd.text("summary")),
+            None => not_in_incident(),
+        },
+        ActionKind::IncidentList => {
+            let (open, recent) = tokio::join!(app.store.open_incidents(), app.store.recent_incidents(5));
+            Outcome::Reply(actions::incident_list::reply(&open.unwrap_or_default(), &recent.unwrap_or_default()))
+        }
+        ActionKind::Timeline => {
+            let wanted = cmd.text("incident").or_else(|| incident.map(|i| i.id.clone()));
+            match wanted {
+                None => refuse("this is not an incident channel; name the incident, e.g. `/dr timeline inc-20261127-login-flood`".to_string()),
+                Some(id) => match app.store.incident(&id).await {
+                    Ok(Some(_)) => Outcome::Timeline(id),
+                    Ok(None) => refuse(format!("there is no incident `{id}`; `/dr incident list` shows them")),
+                    Err(e) => {
+                        tracing::error!(error = %e, "could not read an incident");
+                        Outcome::Reply(":warning: drbot could not read its store; try again in a moment.".to_string())
+                    }
+                },
+            }
+        }
         other => refuse(format!("`{}` is not available yet", other.name())),
     }
 }

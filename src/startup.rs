@@ -9,6 +9,7 @@ use crate::app::App;
 use crate::aws::AwsClients;
 use crate::config::{Environment, Settings};
 use crate::router::CommandSet;
+use crate::scenarios::ScenarioSet;
 use crate::slack::client::{build_client, SlackApi, SlackError};
 use crate::slack::http;
 use crate::store::{redact_url, Store, StoreError};
@@ -39,6 +40,7 @@ impl Application {
     pub async fn build(
         settings: Settings,
         commands: CommandSet,
+        scenarios: ScenarioSet,
         env: Environment,
     ) -> Result<Self, StartupError> {
         let store = Store::open(&env.database_url).await?;
@@ -58,6 +60,7 @@ impl Application {
         let app = Arc::new(App {
             settings: Arc::new(settings),
             commands: Arc::new(commands),
+            scenarios: Arc::new(scenarios),
             store,
             slack,
             aws: AwsClients::from_env().await,

@@ -23,8 +23,9 @@ pub fn plan_payload(
     user: &str,
     channel: &str,
     response_url: &str,
+    incident: Option<&str>,
 ) -> serde_json::Value {
-    json!({"text": text, "user": user, "channel": channel, "response_url": response_url})
+    json!({"text": text, "user": user, "channel": channel, "response_url": response_url, "incident": incident})
 }
 
 /// At start-up, before serving.
@@ -111,6 +112,9 @@ pub async fn run_expiry(app: Arc<App>, mut stop: watch::Receiver<bool>) {
         }
         if let Err(e) = lift_due_blocks(&app).await {
             tracing::error!(error = %e, "could not lift timed blocks");
+        }
+        if let Err(e) = remind_incidents(&app).await {
+            tracing::error!(error = %e, "could not check incidents for reminders");
         }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_millis(500)) => {}
@@ -222,12 +226,116 @@ async fn lift_due_blocks(app: &Arc<App>) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// The plan's communication rules for open incidents: a reminder when no status update
+/// was made for `incidents.reminder_interval`, and the users' outage notice once the
+/// incident has lasted `incidents.user_notice_after`. Each is claimed in the store before
+/// it is posted, so a restart neither skips nor repeats it.
+async fn remind_incidents(app: &Arc<App>) -> Result<(), StoreError> {
+    let settings = &app.settings.incidents;
+    let now = crate::clock::now();
+    for incident in app.store.open_incidents().await? {
+        let Some(scenario) = app.scenarios.get(&incident.scenario).cloned() else {
+            continue;
+        };
+        let quiet_since = incident
+            .last_reminder_at
+            .map_or(incident.last_update_at, |r| r.max(incident.last_update_at));
+        let interval = chrono::Duration::seconds(settings.reminder_interval.as_secs() as i64);
+        if now - quiet_since >= interval {
+            let silent =
+                crate::database::human(now - incident.last_update_at.max(incident.started_at));
+            let text = format!(
+                ":bell: Incident *{}*: no status update for {silent}. The plan asks for one every {}: `/dr incident update <what is happening>`.",
+                incident.id, settings.reminder_interval
+            );
+            let mut tx = app.store.begin().await?;
+            if tx.claim_reminder(&incident).await? {
+                tx.append(
+                    NewEvent::new(
+                        "incident.reminder",
+                        "drbot",
+                        &incident.channel_id,
+                        format!("reminder: no status update for {silent}"),
+                    )
+                    .incident(Some(incident.id.clone())),
+                )
+                .await?;
+                tx.commit().await?;
+                if let Err(e) = app
+                    .slack
+                    .post_message(&incident.channel_id, &text, None)
+                    .await
+                {
+                    tracing::warn!(error = %e, "could not post a reminder");
+                }
+            }
+        }
+        let notice_after = chrono::Duration::seconds(settings.user_notice_after.as_secs() as i64);
+        if incident.notice_at.is_none() && now - incident.started_at >= notice_after {
+            let done: Vec<String> = scenario
+                .steps
+                .iter()
+                .zip(incident.steps_done.iter())
+                .filter(|(_, d)| **d)
+                .map(|(s, _)| s.text.clone())
+                .collect();
+            let notice = crate::incident::outage_notice(&incident, &scenario, settings, &done);
+            let mut tx = app.store.begin().await?;
+            if tx.claim_notice(&incident.id).await? {
+                tx.append(
+                    NewEvent::new(
+                        "incident.notice",
+                        "drbot",
+                        &incident.channel_id,
+                        format!(
+                            "outage over {}: users' service-interruption notice prepared",
+                            settings.user_notice_after
+                        ),
+                    )
+                    .detail(json!({"notice": notice}))
+                    .incident(Some(incident.id.clone())),
+                )
+                .await?;
+                tx.commit().await?;
+                let text = format!(
+                    ":loudspeaker: Incident *{}* has lasted {}. The plan says users must be told; here is the notice, ready to send:\n```\n{notice}\n```",
+                    incident.id, settings.user_notice_after
+                );
+                if let Err(e) = app
+                    .slack
+                    .post_message(&incident.channel_id, &text, None)
+                    .await
+                {
+                    tracing::warn!(error = %e, "could not post the outage notice");
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 async fn run_job(app: &Arc<App>, job: Job) {
     match job.kind.as_str() {
         "plan" => {
             let span = tracing::info_span!("job", id = job.id, kind = "plan");
             if let Err(e) = plan(app, &job).instrument(span).await {
                 tracing::error!(error = %e, job = job.id, "planning failed; the job runs again at the next start");
+            }
+        }
+        "incident_open" => {
+            let open = actions::incident_open::OpenIncident {
+                scenario: field(&job, "scenario").to_string(),
+                title: field(&job, "title").to_string(),
+                user: field(&job, "user").to_string(),
+                channel: field(&job, "channel").to_string(),
+                response_url: field(&job, "response_url").to_string(),
+            };
+            let span = tracing::info_span!("job", id = job.id, kind = "incident_open");
+            if let Err(e) = actions::incident_open::run(app, &open, job.id)
+                .instrument(span)
+                .await
+            {
+                tracing::error!(error = %e, job = job.id, "opening an incident failed; the job runs again at the next start");
             }
         }
         other => tracing::error!(kind = other, "unknown job kind"),
@@ -245,7 +353,11 @@ async fn plan(app: &Arc<App>, job: &Job) -> Result<(), StoreError> {
         user: field(job, "user").to_string(),
         channel: field(job, "channel").to_string(),
         response_url: field(job, "response_url").to_string(),
-        incident: None,
+        incident: job
+            .payload
+            .get("incident")
+            .and_then(|v| v.as_str())
+            .map(str::to_string),
     };
     let text = field(job, "text");
     let cmd = match router::parse(text, &app.commands, &app.settings) {

@@ -16,10 +16,15 @@ pub mod approvals;
 pub mod cancel;
 pub mod ecs_rollback;
 pub mod help;
+pub mod incident_list;
+pub mod incident_open;
+pub mod incident_resolve;
+pub mod incident_update;
 pub mod rds_pitr;
 pub mod rds_restore;
 pub mod rds_snapshot;
 pub mod status;
+pub mod timeline;
 pub mod waf_block;
 pub mod waf_blocked;
 pub mod waf_unblock;
@@ -103,6 +108,11 @@ impl ActionKind {
                 | ActionKind::RdsPitr
                 | ActionKind::Approvals
                 | ActionKind::Cancel
+                | ActionKind::IncidentOpen
+                | ActionKind::IncidentUpdate
+                | ActionKind::IncidentResolve
+                | ActionKind::IncidentList
+                | ActionKind::Timeline
         )
     }
 }

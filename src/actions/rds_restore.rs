@@ -34,6 +34,8 @@ pub struct RestorePlan {
     pub new_instance: String,
     pub class: String,
     pub engine: String,
+    /// When the snapshot was taken: the restore point, for the incident's RPO report.
+    pub snapshot_created: Option<String>,
 }
 
 pub fn parse(cmd: &ParsedCommand, settings: &Settings) -> Result<RestoreArgs, String> {
@@ -109,6 +111,7 @@ pub async fn plan(
         new_instance,
         class: source.class.clone(),
         engine: source.engine.clone(),
+        snapshot_created: snapshot.created.map(crate::clock::rfc3339),
     };
     let taken = snapshot
         .created
@@ -191,7 +194,7 @@ pub async fn execute(run: &Run<'_>) {
                 "RestoreDBInstanceFromDBSnapshot",
                 &format!("snapshot {}", approved.snapshot),
                 &request_id,
-                json!({"new_instance": approved.new_instance}),
+                json!({"new_instance": approved.new_instance, "restore_point": approved.snapshot_created}),
             )
             .await;
             run.thread(&format!("Restore started into `{}` (AWS request id `{request_id}`). Waiting until it is available…", approved.new_instance))

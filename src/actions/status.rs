@@ -101,6 +101,7 @@ pub async fn reply(app: &App) -> String {
             })
     }));
     let (services, databases, blocked) = tokio::join!(services, databases, blocked);
+    let incidents = app.store.open_incidents().await.unwrap_or_default();
     let pending = app
         .store
         .requests_in_state(RequestState::Pending)
@@ -121,6 +122,26 @@ pub async fn reply(app: &App) -> String {
     section("Services", services);
     section("Databases", databases);
     section("Blocked addresses", blocked);
+    out.push_str(&format!(
+        "*Open incidents*: {}\n",
+        if incidents.is_empty() {
+            "none".to_string()
+        } else {
+            incidents
+                .iter()
+                .map(|i| {
+                    format!(
+                        "{} <#{}> ({}, {} so far)",
+                        i.id,
+                        i.channel_id,
+                        i.scenario,
+                        database::human(crate::clock::now() - i.started_at)
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    ));
     out.push_str(&format!(
         "*Pending approvals*: {}\n",
         if pending.is_empty() {

@@ -172,7 +172,16 @@ async fn finish(app: &Arc<App>, request: &Request, to: RequestState, outcome: &s
     }
     .await;
     match done {
-        Ok(true) => refresh(app, request.id, &format!("*{}* — {outcome}", to.as_str())).await,
+        Ok(true) => {
+            refresh(app, request.id, &format!("*{}* — {outcome}", to.as_str())).await;
+            if let (RequestState::Executed, Some(incident)) = (to, &request.incident) {
+                if let Ok(cmd) =
+                    crate::router::parse(&request.command, &app.commands, &app.settings)
+                {
+                    crate::incident::tick(app, incident, &cmd.def.name).await;
+                }
+            }
+        }
         Ok(false) => {
             tracing::warn!(action_id = %request.label(), "request left executing by someone else")
         }

@@ -38,7 +38,7 @@ pub async fn open(
             action: planned.action.clone(),
             requester: asker.user.clone(),
             channel: asker.channel.clone(),
-            incident: None,
+            incident: asker.incident.clone(),
             response_url: asker.response_url.clone(),
             plan: planned.plan.to_string(),
             plan_hash: hash.clone(),
@@ -65,7 +65,8 @@ pub async fn open(
             "plan": planned.plan,
             "plan_hash": hash,
             "expires_at": crate::clock::rfc3339(expires_at),
-        })),
+        }))
+        .incident(request.incident.clone()),
     )
     .await?;
     if let Some(job) = job {
@@ -93,7 +94,7 @@ pub async fn open_ungated(
             action: planned.action.clone(),
             requester: asker.user.clone(),
             channel: asker.channel.clone(),
-            incident: None,
+            incident: asker.incident.clone(),
             response_url: asker.response_url.clone(),
             plan: planned.plan.to_string(),
             plan_hash: hash.clone(),
@@ -119,7 +120,8 @@ pub async fn open_ungated(
             "action": planned.action,
             "plan": planned.plan,
             "plan_hash": hash,
-        })),
+        }))
+        .incident(request.incident.clone()),
     )
     .await?;
     if let Some(job) = job {

@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use crate::actions::ActionKind;
 
-static EMBEDDED: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/commands");
+pub(crate) static EMBEDDED: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/commands");
 
 /// One `commands/<name>.toml` file.
 #[derive(Debug, Clone, Deserialize)]

@@ -205,6 +205,58 @@ impl SlackApi {
     }
 }
 
+impl SlackApi {
+    /// Creates a public channel; `Err(SlackError::Api { code: "name_taken", .. })` when the
+    /// name is in use.
+    pub async fn create_channel(&self, name: &str) -> Result<String, SlackError> {
+        let session = self.client.open_session(&self.token);
+        let answer = session
+            .conversations_create(&SlackApiConversationsCreateRequest::new(name.to_string()))
+            .await
+            .map_err(|e| api_error("conversations.create", e))?;
+        Ok(answer.channel.id.to_string())
+    }
+
+    pub async fn invite(&self, channel: &str, users: &[String]) -> Result<(), SlackError> {
+        let session = self.client.open_session(&self.token);
+        let request = SlackApiConversationsInviteRequest::new(
+            channel.into(),
+            users.iter().map(|u| u.as_str().into()).collect(),
+        );
+        match session.conversations_invite(&request).await {
+            Ok(_) => Ok(()),
+            Err(SlackClientError::ApiError(api)) if api.code == "already_in_channel" => Ok(()),
+            Err(e) => Err(api_error("conversations.invite", e)),
+        }
+    }
+
+    pub async fn pin(&self, channel: &str, ts: &str) -> Result<(), SlackError> {
+        let session = self.client.open_session(&self.token);
+        match session
+            .pins_add(&SlackApiPinsAddRequest::new(channel.into(), ts.into()))
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(SlackClientError::ApiError(api)) if api.code == "already_pinned" => Ok(()),
+            Err(e) => Err(api_error("pins.add", e)),
+        }
+    }
+
+    /// Sends `text` to `user` as a direct message.
+    pub async fn direct_message(&self, user: &str, text: &str) -> Result<(), SlackError> {
+        let session = self.client.open_session(&self.token);
+        let opened = session
+            .conversations_open(
+                &SlackApiConversationsOpenRequest::new().with_users(vec![user.into()]),
+            )
+            .await
+            .map_err(|e| api_error("conversations.open", e))?;
+        self.post_message(&opened.channel.id.to_string(), text, None)
+            .await
+            .map(|_| ())
+    }
+}
+
 fn api_error(method: &'static str, e: SlackClientError) -> SlackError {
     match e {
         SlackClientError::ApiError(api) => SlackError::Api {

@@ -99,6 +99,29 @@ CREATE INDEX blocks_by_state ON blocks (state, expires_at);
 CREATE INDEX blocks_by_cidr ON blocks (set_id, cidr, state);
 "#,
     ),
+    (
+        4,
+        r#"
+CREATE TABLE incidents (
+    id               TEXT PRIMARY KEY,
+    scenario         TEXT NOT NULL,
+    title            TEXT NOT NULL,
+    opened_by        TEXT NOT NULL,
+    origin_channel   TEXT NOT NULL,
+    channel_id       TEXT NOT NULL UNIQUE,
+    started_at       TEXT NOT NULL,
+    status           TEXT NOT NULL,
+    resolved_at      TEXT,
+    summary          TEXT,
+    checklist_ts     TEXT,
+    steps_done       TEXT NOT NULL,
+    last_update_at   TEXT NOT NULL,
+    last_reminder_at TEXT,
+    notice_at        TEXT
+);
+CREATE INDEX incidents_by_status ON incidents (status, started_at);
+"#,
+    ),
 ];
 
 pub async fn run(pool: &SqlitePool) -> Result<(), StoreError> {

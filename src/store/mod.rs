@@ -4,6 +4,7 @@
 
 mod blocks;
 mod events;
+mod incidents;
 mod jobs;
 mod migrations;
 mod requests;
@@ -17,6 +18,7 @@ use tokio::sync::Mutex;
 
 pub use blocks::{Block, NewBlock};
 pub use events::{canonical, chain_hash, NewEvent, StoredEvent, VerifyReport, GENESIS_HASH};
+pub use incidents::{Incident, NewIncident};
 pub use jobs::Job;
 pub use requests::{NewRequest, Request, RequestState};
 

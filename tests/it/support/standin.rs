@@ -61,6 +61,7 @@ struct Recorded {
     failures: HashMap<String, Failure>,
     violations: Vec<String>,
     next_ts: u64,
+    channel_names: std::collections::HashSet<String>,
 }
 
 #[derive(Clone)]
@@ -129,6 +130,15 @@ impl SlackStandIn {
     /// Methods called without the scope the manifest grants, or unknown to the stand-in.
     pub fn violations(&self) -> Vec<String> {
         self.state.lock().unwrap().violations.clone()
+    }
+
+    /// A channel name already in use in the workspace.
+    pub fn take_channel_name(&self, name: &str) {
+        self.state
+            .lock()
+            .unwrap()
+            .channel_names
+            .insert(name.to_string());
     }
 
     pub fn fail(&self, method: &str, failure: Failure) {
@@ -244,7 +254,15 @@ async fn web_api(
             let name = params
                 .get("name")
                 .and_then(|n| n.as_str())
-                .unwrap_or("channel");
+                .unwrap_or("channel")
+                .to_string();
+            if !state.channel_names.insert(name.clone()) {
+                let answer = json!({"ok": false, "error": "name_taken"});
+                if let Some(last) = state.calls.last_mut() {
+                    last.answer = answer.clone();
+                }
+                return Json(answer).into_response();
+            }
             json!({"ok": true, "channel": {"id": format!("CINC{:06}", state.next_ts), "name": name, "is_channel": true, "created": 1764220000}})
         }
         "conversations.open" => {

@@ -1,0 +1,151 @@
+//! `/dr incident resolve [summary…]`: stops the clock and reports recovery time against
+//! the scenario's RTO and, when a restore ran during the incident, the data-loss window
+//! (incident start minus restore point) against its RPO. Approval: none.
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+use crate::database::human;
+use crate::scenarios::{Scenario, Target};
+use crate::store::{Incident, NewEvent, Store, StoreError, StoredEvent};
+
+/// The report and its figures.
+pub struct Report {
+    pub text: String,
+    pub detail: serde_json::Value,
+}
+
+/// The restore point of the latest restore recorded in the incident, if any.
+fn restore_point(events: &[StoredEvent]) -> Option<(DateTime<Utc>, String)> {
+    events
+        .iter()
+        .filter(|e| e.kind == "aws.call")
+        .filter_map(|e| {
+            let detail: serde_json::Value = serde_json::from_str(&e.detail).ok()?;
+            let op = detail["operation"].as_str()?;
+            if op != "RestoreDBInstanceToPointInTime" && op != "RestoreDBInstanceFromDBSnapshot" {
+                return None;
+            }
+            let point = DateTime::parse_from_rfc3339(detail["restore_point"].as_str()?).ok()?;
+            Some((point.with_timezone(&Utc), op.to_string()))
+        })
+        .last()
+}
+
+pub fn report(
+    incident: &Incident,
+    scenario: &Scenario,
+    events: &[StoredEvent],
+    now: DateTime<Utc>,
+    summary: Option<&str>,
+) -> Report {
+    let took = now - incident.started_at;
+    let rto = match scenario.rto {
+        Target::Within(s) => {
+            let target = chrono::Duration::seconds(s as i64);
+            if took <= target {
+                format!(
+                    "Recovery time *{}* — RTO of {} *met* ({} to spare).",
+                    human(took),
+                    human(target),
+                    human(target - took)
+                )
+            } else {
+                format!(
+                    "Recovery time *{}* — RTO of {} *missed by {}*.",
+                    human(took),
+                    human(target),
+                    human(took - target)
+                )
+            }
+        }
+        other => format!(
+            "Recovery time *{}* — RTO: {} (no numeric target).",
+            human(took),
+            other.describe()
+        ),
+    };
+    let point = restore_point(events);
+    let rpo = match (&point, scenario.rpo) {
+        (None, _) => {
+            "No restore ran during the incident, so no data-loss window to report.".to_string()
+        }
+        (Some((p, op)), target) => {
+            let loss = incident.started_at - *p;
+            let loss_text = if loss < chrono::Duration::zero() {
+                format!("the restore point ({} UTC) is after the incident started: no data loss before the incident", p.format("%H:%M:%S"))
+            } else {
+                format!(
+                    "data-loss window *{}* (restore point {} UTC, {op})",
+                    human(loss),
+                    p.format("%Y-%m-%d %H:%M:%S")
+                )
+            };
+            match target {
+                Target::Within(s) => {
+                    let target = chrono::Duration::seconds(s as i64);
+                    if loss <= target {
+                        format!("RPO: {loss_text} — RPO of {} *met*.", human(target))
+                    } else {
+                        format!(
+                            "RPO: {loss_text} — RPO of {} *missed by {}*.",
+                            human(target),
+                            human(loss - target)
+                        )
+                    }
+                }
+                other => format!("RPO: {loss_text} — RPO {}.", other.describe()),
+            }
+        }
+    };
+    let mut text = format!(
+        ":white_check_mark: *Incident {} resolved.*\n{rto}\n{rpo}",
+        incident.id
+    );
+    if let Some(summary) = summary {
+        text.push_str(&format!("\nSummary: {summary}"));
+    }
+    Report {
+        text,
+        detail: json!({
+            "recovery_secs": took.num_seconds(),
+            "rto_secs": scenario.rto.seconds(),
+            "rto_met": scenario.rto.seconds().map(|s| took.num_seconds() <= s as i64),
+            "restore_point": point.as_ref().map(|(p, _)| crate::clock::rfc3339(*p)),
+            "data_loss_secs": point.as_ref().map(|(p, _)| (incident.started_at - *p).num_seconds().max(0)),
+            "rpo_secs": scenario.rpo.seconds(),
+            "summary": summary,
+        }),
+    }
+}
+
+/// Resolves in one transaction with the command's own event; None when already resolved.
+pub async fn resolve(
+    store: &Store,
+    incident: &Incident,
+    scenario: &Scenario,
+    user: &str,
+    summary: Option<&str>,
+    command: NewEvent,
+) -> Result<Option<Report>, StoreError> {
+    let events = store.events(Some(&incident.id)).await?;
+    let report = report(incident, scenario, &events, crate::clock::now(), summary);
+    let mut tx = store.begin().await?;
+    if !tx.resolve_incident(&incident.id, summary).await? {
+        return Ok(None);
+    }
+    tx.append(command).await?;
+    tx.append(
+        NewEvent::new(
+            "incident.resolved",
+            user,
+            &incident.channel_id,
+            report.text.replace('*', ""),
+        )
+        .detail(report.detail.clone())
+        .incident(Some(incident.id.clone())),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Some(report))
+}

@@ -1,0 +1,243 @@
+//! Disaster scenarios of the DR plan (`commands/scenarios/*.toml`): title, impact, RTO,
+//! RPO and the recovery steps as a checklist, each step naming the `/dr` command that
+//! performs it where one exists. An operator adds a scenario by adding a file.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use crate::router::{CommandSet, DefinitionError};
+
+/// An RTO or RPO target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// A duration in seconds (0 allowed: "0 hours (git)").
+    Within(u64),
+    /// "Immediate containment": no numeric clock.
+    Immediate,
+    /// Not applicable (N/A).
+    None,
+}
+
+impl Target {
+    fn parse(raw: &str) -> Result<Self, String> {
+        match raw.trim() {
+            "none" | "n/a" => Ok(Target::None),
+            "immediate" => Ok(Target::Immediate),
+            other => {
+                let split = other
+                    .find(|c: char| !c.is_ascii_digit())
+                    .unwrap_or(other.len());
+                let (n, unit) = other.split_at(split);
+                let n: u64 = n.parse().map_err(|_| {
+                    format!("'{raw}' is not a target: write e.g. 4h, 30m, 0s, immediate or none")
+                })?;
+                let factor =
+                    match unit {
+                        "s" => 1,
+                        "m" => 60,
+                        "h" => 3600,
+                        "d" => 86_400,
+                        _ => return Err(format!(
+                            "'{raw}' is not a target: write e.g. 4h, 30m, 0s, immediate or none"
+                        )),
+                    };
+                Ok(Target::Within(n * factor))
+            }
+        }
+    }
+
+    pub fn seconds(self) -> Option<u64> {
+        match self {
+            Target::Within(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn describe(self) -> String {
+        match self {
+            Target::Within(s) => crate::database::human(chrono::Duration::seconds(s as i64)),
+            Target::Immediate => "immediate".to_string(),
+            Target::None => "n/a".to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScenarioFile {
+    id: String,
+    title: String,
+    impact: String,
+    rto: String,
+    #[serde(default)]
+    rto_note: Option<String>,
+    rpo: String,
+    #[serde(default)]
+    rpo_note: Option<String>,
+    steps: Vec<Step>,
+}
+
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    pub text: String,
+    /// The `/dr` command that performs the step, when one exists.
+    #[serde(default)]
+    pub command: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    pub id: String,
+    pub title: String,
+    pub impact: String,
+    pub rto: Target,
+    pub rto_note: Option<String>,
+    pub rpo: Target,
+    pub rpo_note: Option<String>,
+    pub steps: Vec<Step>,
+}
+
+impl Scenario {
+    pub fn rto_text(&self) -> String {
+        with_note(self.rto, self.rto_note.as_deref())
+    }
+
+    pub fn rpo_text(&self) -> String {
+        with_note(self.rpo, self.rpo_note.as_deref())
+    }
+}
+
+fn with_note(target: Target, note: Option<&str>) -> String {
+    match note {
+        Some(n) => format!("{} ({n})", target.describe()),
+        None => target.describe(),
+    }
+}
+
+/// Every scenario, by id.
+#[derive(Debug, Clone, Default)]
+pub struct ScenarioSet {
+    by_id: BTreeMap<String, Arc<Scenario>>,
+}
+
+impl ScenarioSet {
+    /// `scenarios/` of the embedded commands.
+    pub fn embedded(commands: &CommandSet) -> Result<Self, DefinitionError> {
+        let mut files = Vec::new();
+        if let Some(dir) = crate::router::definition::EMBEDDED.get_dir("scenarios") {
+            for f in dir
+                .files()
+                .filter(|f| f.path().extension().is_some_and(|e| e == "toml"))
+            {
+                files.push((
+                    format!("commands/{}", f.path().display()),
+                    f.contents_utf8().unwrap_or_default().to_string(),
+                ));
+            }
+        }
+        Self::from_files(files, commands)
+    }
+
+    /// `DIR/scenarios/*.toml` for `--commands DIR`.
+    pub fn from_dir(dir: &Path, commands: &CommandSet) -> Result<Self, DefinitionError> {
+        let path = dir.join("scenarios");
+        let mut files = Vec::new();
+        let entries = std::fs::read_dir(&path).map_err(|e| DefinitionError {
+            file: path.display().to_string(),
+            message: format!("cannot read the scenarios directory: {e}"),
+        })?;
+        for entry in entries.flatten() {
+            let p = entry.path();
+            if p.extension().is_some_and(|e| e == "toml") {
+                let text = std::fs::read_to_string(&p).map_err(|e| DefinitionError {
+                    file: p.display().to_string(),
+                    message: e.to_string(),
+                })?;
+                files.push((p.display().to_string(), text));
+            }
+        }
+        Self::from_files(files, commands)
+    }
+
+    pub fn from_files(
+        mut files: Vec<(String, String)>,
+        commands: &CommandSet,
+    ) -> Result<Self, DefinitionError> {
+        files.sort();
+        let mut by_id = BTreeMap::new();
+        for (file, text) in files {
+            let err = |message: String| DefinitionError {
+                file: file.clone(),
+                message,
+            };
+            let raw: ScenarioFile = toml::from_str(&text)
+                .map_err(|e| err(e.message().replace('\n', " ").trim().to_string()))?;
+            if raw.id.is_empty()
+                || !raw
+                    .id
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            {
+                return Err(err(format!(
+                    "id '{}' must be lowercase letters, digits and hyphens",
+                    raw.id
+                )));
+            }
+            let stem = Path::new(&file)
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or_default();
+            if stem != raw.id {
+                return Err(err(format!(
+                    "id '{}' must match the file name ({stem}.toml)",
+                    raw.id
+                )));
+            }
+            if raw.steps.is_empty() {
+                return Err(err(
+                    "a scenario needs at least one recovery step".to_string()
+                ));
+            }
+            for step in &raw.steps {
+                if let Some(command) = &step.command {
+                    if commands.get(command).is_none() {
+                        return Err(err(format!(
+                            "step '{}' names `/dr {command}`, which is not a command",
+                            step.text
+                        )));
+                    }
+                }
+            }
+            let scenario = Scenario {
+                rto: Target::parse(&raw.rto).map_err(|m| err(format!("rto: {m}")))?,
+                rpo: Target::parse(&raw.rpo).map_err(|m| err(format!("rpo: {m}")))?,
+                id: raw.id.clone(),
+                title: raw.title,
+                impact: raw.impact,
+                rto_note: raw.rto_note,
+                rpo_note: raw.rpo_note,
+                steps: raw.steps,
+            };
+            if by_id.insert(raw.id.clone(), Arc::new(scenario)).is_some() {
+                return Err(err(format!("scenario '{}' is defined twice", raw.id)));
+            }
+        }
+        Ok(Self { by_id })
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Arc<Scenario>> {
+        self.by_id.get(id)
+    }
+
+    pub fn all(&self) -> impl Iterator<Item = &Arc<Scenario>> {
+        self.by_id.values()
+    }
+
+    pub fn ids(&self) -> Vec<String> {
+        self.by_id.keys().cloned().collect()
+    }
+}
