@@ -34,16 +34,17 @@ impl Target {
                 let n: u64 = n.parse().map_err(|_| {
                     format!("'{raw}' is not a target: write e.g. 4h, 30m, 0s, immediate or none")
                 })?;
-                let factor =
-                    match unit {
-                        "s" => 1,
-                        "m" => 60,
-                        "h" => 3600,
-                        "d" => 86_400,
-                        _ => return Err(format!(
+                let factor = match unit {
+                    "s" => 1,
+                    "m" => 60,
+                    "h" => 3600,
+                    "d" => 86_400,
+                    _ => {
+                        return Err(format!(
                             "'{raw}' is not a target: write e.g. 4h, 30m, 0s, immediate or none"
-                        )),
-                    };
+                        ))
+                    }
+                };
                 Ok(Target::Within(n * factor))
             }
         }

@@ -616,9 +616,12 @@ async fn the_timeline_is_posted_in_pages_and_exported_in_every_format() {
     }
     assert!(html.contains("audit chain intact"));
     // Kept for .ci/run, which renders it in headless Chromium.
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+    std::fs::write(dir.join("timeline-sample.html"), &html).unwrap();
+    std::fs::write(dir.join("timeline-sample.count"), events.len().to_string()).unwrap();
     std::fs::write(
-        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("timeline-sample.html"),
-        &html,
+        dir.join("timeline-sample.md"),
+        export(&app, &id, "md").await,
     )
     .unwrap();
 }
