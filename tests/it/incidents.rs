@@ -512,6 +512,18 @@ async fn a_rollback_in_an_incident_ticks_its_checklist_step() {
         updated.contains(":white_check_mark: 2. Revert to previous working version"),
         "{updated}"
     );
+    app.slash("incident resolve rolled back to the previous revision")
+        .in_channel(&channel)
+        .reply()
+        .await;
+    wait_for_event(&app, "incident.resolved").await;
+    // The README shows this export as its example timeline.
+    let example = export(&app, &id, "md").await;
+    std::fs::write(
+        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("incident-example.md"),
+        example,
+    )
+    .unwrap();
     let kinds = kinds_of(&app, &id).await;
     for kind in [
         "command.accepted",
