@@ -101,6 +101,15 @@ impl Application {
         for worker in workers {
             let _ = worker.await;
         }
+        // Executions still running will not finish: say so now rather than at the next start.
+        if let Err(e) = crate::workers::interrupt_executing(
+            &self.app,
+            "interrupted: drbot was stopped (SIGTERM) while executing; check AWS before asking again",
+        )
+        .await
+        {
+            tracing::error!(error = %e, "could not mark unfinished requests interrupted");
+        }
         tracing::info!("stopped");
         served
     }

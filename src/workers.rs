@@ -37,11 +37,25 @@ pub async fn recover(app: &Arc<App>) -> Result<(), StoreError> {
             "jobs that were running when drbot stopped were queued again"
         );
     }
+    interrupt_executing(
+        app,
+        "interrupted: drbot stopped while executing; check AWS before asking again (it will not be re-run by itself)",
+    )
+    .await?;
+    for request in app.store.unposted_requests().await? {
+        gate::request::post(app, &request).await;
+    }
+    Ok(())
+}
+
+/// Marks every `executing` request `interrupted` (at start-up: the process died while it
+/// ran; at shutdown: it will not finish), records it and says so in its thread. Such a
+/// request is never re-run by itself.
+pub async fn interrupt_executing(app: &Arc<App>, outcome: &str) -> Result<(), StoreError> {
     let mut tx = app.store.begin().await?;
     let executing = tx.requests_in_state(RequestState::Executing).await?;
     let mut interrupted = Vec::new();
     for request in executing {
-        let outcome = "interrupted: drbot stopped while executing; check AWS before asking again (it will not be re-run by itself)";
         if tx
             .transition(
                 request.id,
@@ -57,7 +71,7 @@ pub async fn recover(app: &Arc<App>) -> Result<(), StoreError> {
                     "request.interrupted",
                     "drbot",
                     &request.channel,
-                    format!("{} interrupted by a restart", request.label()),
+                    format!("{} interrupted: {outcome}", request.label()),
                 )
                 .detail(json!({"action_id": request.label()}))
                 .incident(request.incident.clone()),
@@ -72,12 +86,9 @@ pub async fn recover(app: &Arc<App>) -> Result<(), StoreError> {
         gate::execute::refresh(
             app,
             id,
-            "*interrupted* — drbot restarted while this was executing. It will not run again by itself: check the resource, then ask again if needed.",
+            "*interrupted* — drbot stopped while this was executing. It will not run again by itself: check the resource, then ask again if needed.",
         )
         .await;
-    }
-    for request in app.store.unposted_requests().await? {
-        gate::request::post(app, &request).await;
     }
     Ok(())
 }

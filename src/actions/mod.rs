@@ -187,64 +187,39 @@ pub async fn plan(
         ActionKind::EcsRollback => {
             let args = ecs_rollback::parse(cmd, &app.settings).map_err(PlanFailure::Invalid)?;
             let plan = ecs_rollback::plan(&app.aws.ecs, &args).await?;
-            Ok(Planned {
+            Ok(planned(
                 command,
-                action: action.name().to_string(),
-                summary: ecs_rollback::describe(&plan),
-                plan: serde_json::to_value(&plan).unwrap_or_default(),
-            })
+                action,
+                &plan,
+                ecs_rollback::describe(&plan),
+            ))
         }
         ActionKind::WafBlock => {
             let args = waf_block::parse(cmd, &app.settings).map_err(PlanFailure::Invalid)?;
             let (plan, summary) = waf_block::plan(&app.aws.wafv2, &args).await?;
-            Ok(Planned {
-                command,
-                action: action.name().to_string(),
-                summary,
-                plan: serde_json::to_value(&plan).unwrap_or_default(),
-            })
+            Ok(planned(command, action, &plan, summary))
         }
         ActionKind::WafUnblock => {
             let args = waf_unblock::parse(cmd, &app.settings).map_err(PlanFailure::Invalid)?;
             let (plan, summary) = waf_unblock::plan(&app.aws.wafv2, &args).await?;
-            Ok(Planned {
-                command,
-                action: action.name().to_string(),
-                summary,
-                plan: serde_json::to_value(&plan).unwrap_or_default(),
-            })
+            Ok(planned(command, action, &plan, summary))
         }
         ActionKind::RdsSnapshot => {
             let db = rds_snapshot::parse(cmd, &app.settings).map_err(PlanFailure::Invalid)?;
             let (plan, summary) =
                 rds_snapshot::plan(&app.aws.rds, &db, &asker.user, asker.incident.as_deref())
                     .await?;
-            Ok(Planned {
-                command,
-                action: action.name().to_string(),
-                summary,
-                plan: serde_json::to_value(&plan).unwrap_or_default(),
-            })
+            Ok(planned(command, action, &plan, summary))
         }
         ActionKind::RdsRestore => {
             let args = rds_restore::parse(cmd, &app.settings).map_err(PlanFailure::Invalid)?;
             let (plan, summary) = rds_restore::plan(&app.aws.rds, &args).await?;
-            Ok(Planned {
-                command,
-                action: action.name().to_string(),
-                summary,
-                plan: serde_json::to_value(&plan).unwrap_or_default(),
-            })
+            Ok(planned(command, action, &plan, summary))
         }
         ActionKind::RdsPitr => {
             let args = rds_pitr::parse(cmd, &app.settings).map_err(PlanFailure::Invalid)?;
             let (plan, summary) = rds_pitr::plan(&app.aws.rds, &args).await?;
-            Ok(Planned {
-                command,
-                action: action.name().to_string(),
-                summary,
-                plan: serde_json::to_value(&plan).unwrap_or_default(),
-            })
+            Ok(planned(command, action, &plan, summary))
         }
         other => Err(PlanFailure::Invalid(format!(
             "`{}` has no planner",
@@ -259,6 +234,20 @@ pub async fn read(app: &Arc<App>, action: ActionKind) -> String {
         ActionKind::WafBlocked => waf_blocked::reply(app).await,
         ActionKind::Status => status::reply(app).await,
         other => format!("`{}` is not a read action", other.name()),
+    }
+}
+
+fn planned<T: serde::Serialize>(
+    command: String,
+    action: ActionKind,
+    plan: &T,
+    summary: String,
+) -> Planned {
+    Planned {
+        command,
+        action: action.name().to_string(),
+        plan: serde_json::to_value(plan).unwrap_or_default(),
+        summary,
     }
 }
 

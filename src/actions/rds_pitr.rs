@@ -194,43 +194,14 @@ pub async fn execute(run: &Run<'_>) {
         time: approved.restore_time.map_or(TimeSpec::Latest, TimeSpec::At),
         new_instance: Some(approved.new_instance.clone()),
     };
-    match plan(rds, &args).await {
-        Err(PlanFailure::Invalid(why)) => {
-            run.record(
-                "recheck.changed",
-                format!("{}: {why}", run.request.label()),
-                json!({}),
-            )
-            .await;
-            return run
-                .finish(RequestState::Void, &format!("not executed: {why}"))
-                .await;
-        }
-        Err(PlanFailure::Aws(e)) => {
-            run.record_aws_error(&e).await;
-            return run
-                .finish(RequestState::Failed, &format!("could not re-read RDS: {e}"))
-                .await;
-        }
-        Ok((now, _)) if !run.still_matches(&now) => {
-            return run
-                .finish(
-                    RequestState::Void,
-                    "not executed: the source instance changed since the plan",
-                )
-                .await;
-        }
-        Ok(_) => {
-            run.record(
-                "recheck.ok",
-                format!(
-                    "{}: restore point still inside the window, name still free",
-                    run.request.label()
-                ),
-                json!({}),
-            )
-            .await
-        }
+    if !run
+        .recheck(
+            plan(rds, &args).await,
+            "the source instance changed since the plan",
+        )
+        .await
+    {
+        return;
     }
     // What the restore point really is, for the RPO report.
     let point = match approved.restore_time {

@@ -147,43 +147,14 @@ pub async fn execute(run: &Run<'_>) {
         snapshot: approved.snapshot.clone(),
         new_instance: Some(approved.new_instance.clone()),
     };
-    match plan(rds, &args).await {
-        Err(PlanFailure::Invalid(why)) => {
-            run.record(
-                "recheck.changed",
-                format!("{}: {why}", run.request.label()),
-                json!({}),
-            )
-            .await;
-            return run
-                .finish(RequestState::Void, &format!("not executed: {why}"))
-                .await;
-        }
-        Err(PlanFailure::Aws(e)) => {
-            run.record_aws_error(&e).await;
-            return run
-                .finish(RequestState::Failed, &format!("could not re-read RDS: {e}"))
-                .await;
-        }
-        Ok((now, _)) if !run.still_matches(&now) => {
-            return run
-                .finish(
-                    RequestState::Void,
-                    "not executed: the source instance changed since the plan",
-                )
-                .await;
-        }
-        Ok(_) => {
-            run.record(
-                "recheck.ok",
-                format!(
-                    "{}: snapshot still there, name still free",
-                    run.request.label()
-                ),
-                json!({}),
-            )
-            .await
-        }
+    if !run
+        .recheck(
+            plan(rds, &args).await,
+            "the source instance changed since the plan",
+        )
+        .await
+    {
+        return;
     }
     match rds
         .restore_snapshot(&approved.snapshot, &approved.new_instance, &approved.class)

@@ -180,43 +180,14 @@ pub async fn execute(run: &Run<'_>) {
         duration: approved.for_secs.map(HumanDuration::from_secs),
         set: set.clone(),
     };
-    match plan(&app.aws.wafv2, &args).await {
-        Err(PlanFailure::Invalid(why)) => {
-            run.record(
-                "recheck.changed",
-                format!("{}: {why}", run.request.label()),
-                json!({}),
-            )
-            .await;
-            return run
-                .finish(RequestState::Void, &format!("not executed: {why}"))
-                .await;
-        }
-        Err(PlanFailure::Aws(e)) => {
-            run.record_aws_error(&e).await;
-            return run
-                .finish(
-                    RequestState::Failed,
-                    &format!("could not re-read the IP set: {e}"),
-                )
-                .await;
-        }
-        Ok((now, _)) if now != approved => {
-            return run
-                .finish(
-                    RequestState::Void,
-                    "not executed: the configuration changed since the plan",
-                )
-                .await;
-        }
-        Ok(_) => {
-            run.record(
-                "recheck.ok",
-                format!("{}: IP sets readable, within limits", run.request.label()),
-                json!({}),
-            )
-            .await
-        }
+    if !run
+        .recheck(
+            plan(&app.aws.wafv2, &args).await,
+            "the configuration changed since the plan",
+        )
+        .await
+    {
+        return;
     }
     let expires_at = approved
         .for_secs

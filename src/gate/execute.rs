@@ -136,6 +136,59 @@ impl Run<'_> {
             .map_err(|e| format!("the stored plan is unreadable: {e}"))
     }
 
+    /// Applies the verdict of re-planning against AWS right before executing: the request
+    /// is void when it can no longer be done as approved (or the plan changed), failed when
+    /// AWS could not be read; `true` means go ahead.
+    pub async fn recheck<T: serde::Serialize>(
+        &self,
+        fresh: Result<(T, String), crate::actions::PlanFailure>,
+        what_changed: &str,
+    ) -> bool {
+        let label = self.request.label();
+        match fresh {
+            Err(crate::actions::PlanFailure::Invalid(why)) => {
+                self.record(
+                    "recheck.changed",
+                    format!("{label}: AWS no longer matches the plan: {why}"),
+                    json!({}),
+                )
+                .await;
+                self.finish(RequestState::Void, &format!("not executed: {why}"))
+                    .await;
+                false
+            }
+            Err(crate::actions::PlanFailure::Aws(e)) => {
+                self.record_aws_error(&e).await;
+                self.finish(
+                    RequestState::Failed,
+                    &format!("could not re-read AWS, so nothing was changed: {e}"),
+                )
+                .await;
+                false
+            }
+            Ok((now, _)) if !self.still_matches(&now) => {
+                self.record(
+                    "recheck.changed",
+                    format!("{label}: AWS no longer matches the plan: {what_changed}"),
+                    json!({}),
+                )
+                .await;
+                self.finish(RequestState::Void, &format!("not executed: {what_changed}"))
+                    .await;
+                false
+            }
+            Ok(_) => {
+                self.record(
+                    "recheck.ok",
+                    format!("{label}: AWS still matches the approved plan"),
+                    json!({}),
+                )
+                .await;
+                true
+            }
+        }
+    }
+
     /// True when a fresh plan still has the approved plan's hash.
     pub fn still_matches<T: serde::Serialize>(&self, now: &T) -> bool {
         plan_hash(&serde_json::to_value(now).unwrap_or_default()) == self.request.plan_hash

@@ -132,6 +132,32 @@ fn row_to_request(row: &sqlx::sqlite::SqliteRow) -> Result<Request, StoreError> 
     })
 }
 
+async fn request_on<'e, E>(db: E, id: i64) -> Result<Option<Request>, StoreError>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
+{
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM requests WHERE id = ?1"))
+        .bind(id)
+        .fetch_optional(db)
+        .await
+        .context("reading an approval request")?;
+    row.as_ref().map(row_to_request).transpose()
+}
+
+async fn requests_in_state_on<'e, E>(db: E, state: RequestState) -> Result<Vec<Request>, StoreError>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
+{
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM requests WHERE state = ?1 ORDER BY id"
+    ))
+    .bind(state.as_str())
+    .fetch_all(db)
+    .await
+    .context("listing requests")?;
+    rows.iter().map(row_to_request).collect()
+}
+
 impl StoreTx<'_> {
     pub async fn create_request(&mut self, new: NewRequest) -> Result<Request, StoreError> {
         let row = sqlx::query(&format!(
@@ -167,12 +193,7 @@ impl StoreTx<'_> {
     }
 
     pub async fn request(&mut self, id: i64) -> Result<Option<Request>, StoreError> {
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM requests WHERE id = ?1"))
-            .bind(id)
-            .fetch_optional(self.conn())
-            .await
-            .context("reading an approval request")?;
-        row.as_ref().map(row_to_request).transpose()
+        request_on(self.conn(), id).await
     }
 
     pub async fn request_by_message(
@@ -280,37 +301,18 @@ impl StoreTx<'_> {
         &mut self,
         state: RequestState,
     ) -> Result<Vec<Request>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM requests WHERE state = ?1 ORDER BY id"
-        ))
-        .bind(state.as_str())
-        .fetch_all(self.conn())
-        .await
-        .context("listing requests")?;
-        rows.iter().map(row_to_request).collect()
+        requests_in_state_on(self.conn(), state).await
     }
 }
 
 impl Store {
     /// Requests in `state`, oldest first (a read; no write lock).
     pub async fn requests_in_state(&self, state: RequestState) -> Result<Vec<Request>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM requests WHERE state = ?1 ORDER BY id"
-        ))
-        .bind(state.as_str())
-        .fetch_all(self.pool())
-        .await
-        .context("listing requests")?;
-        rows.iter().map(row_to_request).collect()
+        requests_in_state_on(self.pool(), state).await
     }
 
     pub async fn request(&self, id: i64) -> Result<Option<Request>, StoreError> {
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM requests WHERE id = ?1"))
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await
-            .context("reading an approval request")?;
-        row.as_ref().map(row_to_request).transpose()
+        request_on(self.pool(), id).await
     }
 
     /// Pending requests whose message was never posted (the process stopped in between).

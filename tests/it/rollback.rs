@@ -448,3 +448,17 @@ async fn the_requester_can_cancel_and_a_bystander_cannot() {
     }
     assert!(last_update(&app).contains("*A-1 · cancelled*"));
 }
+
+#[tokio::test]
+async fn sigterm_during_execution_records_the_request_as_interrupted_before_exiting() {
+    let svc = seed_service(2, 2).await;
+    let mut app = spawn_app_with(&config(&svc, "")).await;
+    let ts = ask(&app, "rollback api", REQUESTER).await;
+    react(&app, &ts, "white_check_mark", OFFICER).await;
+    wait_for_event(&app, "aws.call").await;
+    let status = app.terminate().await;
+    assert!(status.success(), "drbot exited with {status}");
+    let interrupted = app.events_of_kind("request.interrupted").await;
+    assert_eq!(interrupted.len(), 1, "{interrupted:#?}");
+    assert!(interrupted[0]["text"].as_str().unwrap().contains("SIGTERM"));
+}

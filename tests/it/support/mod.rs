@@ -353,6 +353,19 @@ impl TestApp {
             .collect()
     }
 
+    /// Asks the process to stop, as ECS does (SIGTERM), and waits for it to exit.
+    pub async fn terminate(&mut self) -> std::process::ExitStatus {
+        if let Some(pid) = self.child.id() {
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status();
+        }
+        tokio::time::timeout(Duration::from_secs(20), self.child.wait())
+            .await
+            .expect("drbot stops within 20 s of SIGTERM")
+            .unwrap()
+    }
+
     /// Stops the process at once, as `kill -9` would.
     pub async fn kill(&mut self) {
         let _ = self.child.kill().await;
