@@ -161,6 +161,7 @@ async fn opening_an_incident_makes_the_channel_invites_pins_and_tells_the_office
         "{:?}",
         app.slack.violations()
     );
+    assert!(app.warnings().is_empty(), "{:#?}", app.warnings());
 }
 
 #[tokio::test]

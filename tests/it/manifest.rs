@@ -120,4 +120,5 @@ async fn a_session_of_commands_and_events_meets_no_missing_scope() {
         "{:?}",
         app.slack.violations()
     );
+    assert!(app.warnings().is_empty(), "{:#?}", app.warnings());
 }

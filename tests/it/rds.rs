@@ -153,6 +153,7 @@ async fn a_restore_creates_a_new_instance_and_leaves_the_original_untouched() {
         call["detail"]["operation"],
         "RestoreDBInstanceFromDBSnapshot"
     );
+    assert!(app.warnings().is_empty(), "{:#?}", app.warnings());
 }
 
 #[tokio::test]

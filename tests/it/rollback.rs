@@ -119,6 +119,7 @@ async fn an_officer_approves_a_rollback_and_drbot_follows_it_to_stable() {
         "{:?}",
         app.slack.violations()
     );
+    assert!(app.warnings().is_empty(), "{:#?}", app.warnings());
 }
 
 #[tokio::test]

@@ -84,6 +84,7 @@ async fn an_approved_block_lands_in_the_right_sets_normalised_and_listed() {
         "{listed}"
     );
     assert!(listed.contains("`2001:db8::1/128`"), "{listed}");
+    assert!(app.warnings().is_empty(), "{:#?}", app.warnings());
 }
 
 #[tokio::test]

@@ -231,6 +231,14 @@ impl TestApp {
         self.child.id()
     }
 
+    /// Log lines at WARN or ERROR: on a happy path there should be none.
+    pub fn warnings(&self) -> Vec<String> {
+        self.logs()
+            .into_iter()
+            .filter(|l| l.contains("\"level\":\"WARN\"") || l.contains("\"level\":\"ERROR\""))
+            .collect()
+    }
+
     pub fn logs(&self) -> Vec<String> {
         self.logs.lock().unwrap().clone()
     }

@@ -247,7 +247,12 @@ async fn web_api(
             json!({"ok": true, "channel": channel, "ts": ts, "message": {"type": "message", "text": params.get("text"), "user": BOT_USER, "ts": ts}})
         }
         "chat.update" => {
-            json!({"ok": true, "channel": channel, "ts": params.get("ts"), "text": params.get("text")})
+            json!({"ok": true, "channel": channel, "ts": params.get("ts"), "text": params.get("text"),
+            "message": {"type": "message", "text": params.get("text"), "user": BOT_USER, "bot_id": "B0DRBOT",
+                "edited": {"user": BOT_USER, "ts": ts}}})
+        }
+        "conversations.invite" => {
+            json!({"ok": true, "channel": {"id": channel, "created": 1764220000, "is_channel": true}})
         }
         "chat.postEphemeral" => json!({"ok": true, "message_ts": ts}),
         "conversations.create" => {
