@@ -52,6 +52,9 @@ pub fn snapshot_name(instance: &str, now: DateTime<Utc>) -> String {
 
 /// A duration as people read it: `2h 05m`, `3m 20s`.
 pub fn human(d: chrono::Duration) -> String {
+    if d > chrono::Duration::zero() && d < chrono::Duration::seconds(1) {
+        return "<1s".to_string();
+    }
     let secs = d.num_seconds().max(0);
     let (h, m, s) = (secs / 3600, (secs % 3600) / 60, secs % 60);
     if h > 0 {

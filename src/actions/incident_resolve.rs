@@ -110,7 +110,7 @@ pub fn report(
         detail: json!({
             "recovery_secs": took.num_seconds(),
             "rto_secs": scenario.rto.seconds(),
-            "rto_met": scenario.rto.seconds().map(|s| took.num_seconds() <= s as i64),
+            "rto_met": scenario.rto.seconds().map(|s| took <= chrono::Duration::seconds(s as i64)),
             "restore_point": point.as_ref().map(|(p, _)| crate::clock::rfc3339(*p)),
             "data_loss_secs": point.as_ref().map(|(p, _)| (incident.started_at - *p).num_seconds().max(0)),
             "rpo_secs": scenario.rpo.seconds(),

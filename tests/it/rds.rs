@@ -370,3 +370,23 @@ async fn a_restore_whose_snapshot_vanished_before_approval_is_void() {
     );
     assert!(app.events_of_kind("aws.call").await.is_empty());
 }
+
+#[tokio::test]
+async fn a_snapshot_of_a_stopped_instance_is_refused() {
+    let db = seed_database(1).await;
+    rds()
+        .await
+        .stop_db_instance()
+        .db_instance_identifier(&db.instance)
+        .send()
+        .await
+        .unwrap();
+    let app = spawn_app_with(&config(&db)).await;
+    app.slash("snapshot main").reply().await;
+    let answers = wait_for_responses(&app, 1).await;
+    assert!(
+        answers[0].contains("is `stopped`; a snapshot needs it `available`"),
+        "{answers:?}"
+    );
+    assert!(app.events_of_kind("aws.call").await.is_empty());
+}
