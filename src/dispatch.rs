@@ -121,7 +121,16 @@ pub async fn handle_command(app: &Arc<App>, request: CommandRequest) -> Reply {
             .append(refused_event(&reason))
             .await
             .map(|_| refusal_text(&reason, usage.as_deref(), command.as_deref())),
-        Outcome::Reply(reply) => app.store.append(accepted).await.map(|_| reply),
+        Outcome::Reply(reply) => {
+            let recorded = app.store.append(accepted).await.map(|_| reply);
+            tick_in_incident(
+                app,
+                incident.as_ref(),
+                command_name.as_deref(),
+                recorded.is_ok(),
+            );
+            recorded
+        }
         Outcome::Queue {
             kind,
             payload,
@@ -244,8 +253,15 @@ pub async fn handle_command(app: &Arc<App>, request: CommandRequest) -> Reply {
                 Err(e) => Err(e),
             }
         }
-        Outcome::Timeline(id) => match app.store.append(accepted).await {
-            Ok(_) => match app.store.events(Some(&id)).await {
+        Outcome::Timeline(id) => {
+            let recorded = app.store.append(accepted).await;
+            tick_in_incident(
+                app,
+                incident.as_ref(),
+                command_name.as_deref(),
+                recorded.is_ok(),
+            );
+            match recorded.and(app.store.events(Some(&id)).await) {
                 Ok(events) => {
                     let pages = actions::timeline::pages(&id, &events);
                     let count = pages.len();
@@ -265,9 +281,8 @@ pub async fn handle_command(app: &Arc<App>, request: CommandRequest) -> Reply {
                     ))
                 }
                 Err(e) => Err(e),
-            },
-            Err(e) => Err(e),
-        },
+            }
+        }
     };
     match answer {
         Ok(text) => {
@@ -280,6 +295,22 @@ pub async fn handle_command(app: &Arc<App>, request: CommandRequest) -> Reply {
                 text: STORE_FAILED.to_string(),
             }
         }
+    }
+}
+
+/// A checklist step performed by a read command (`status`, `timeline`) in its incident's
+/// channel is ticked; steps that change AWS are ticked when their request executes.
+fn tick_in_incident(
+    app: &Arc<App>,
+    incident: Option<&Incident>,
+    command: Option<&str>,
+    done: bool,
+) {
+    if let (true, Some(incident), Some(command)) = (done, incident.filter(|i| i.is_open()), command)
+    {
+        let app = app.clone();
+        let (id, command) = (incident.id.clone(), command.to_string());
+        tokio::spawn(async move { crate::incident::tick(&app, &id, &command).await });
     }
 }
 

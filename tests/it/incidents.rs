@@ -208,6 +208,11 @@ async fn updates_and_commands_land_in_their_own_incident_timeline() {
         .reply()
         .await;
     app.slash("help").in_channel(&chan_a).reply().await;
+    // `/dr status` performs the ddos checklist's "Monitor attack patterns" step.
+    app.slash("status").in_channel(&chan_a).reply().await;
+    let step = wait_for_event(&app, "incident.step_done").await;
+    assert_eq!(step["incident"], a.as_str());
+    assert_eq!(step["detail"]["step"], 4);
     let outside = app
         .slash("incident update from the wrong place")
         .reply()
@@ -381,54 +386,13 @@ async fn a_pitr_during_the_incident_is_reported_against_the_rpo() {
     ))
     .await;
     let (_, channel) = open(&app, "db-corruption Orders table corrupted").await;
-    let before = app.slack.calls("chat.postMessage").len();
-    app.slash(&format!(
+    let text = format!(
         "pitr primary --time {} --as {}-pitr",
         point.format("%Y-%m-%dT%H:%M:%SZ"),
         db.instance
-    ))
-    .in_channel(&channel)
-    .reply()
-    .await;
-    let calls = app.slack.wait_for("chat.postMessage", before + 1).await;
-    let ts = calls
-        .iter()
-        .find(|c| {
-            c.params["channel"] == channel.as_str()
-                && c.params["text"]
-                    .as_str()
-                    .unwrap_or("")
-                    .contains("approval needed")
-        })
-        .map(|c| c.answer["ts"].as_str().unwrap().to_string());
-    let ts = match ts {
-        Some(ts) => ts,
-        None => {
-            let mut found = None;
-            for _ in 0..100 {
-                found = app
-                    .slack
-                    .calls("chat.postMessage")
-                    .iter()
-                    .find(|c| {
-                        c.params["channel"] == channel.as_str()
-                            && c.params["text"]
-                                .as_str()
-                                .unwrap_or("")
-                                .contains("approval needed")
-                    })
-                    .map(|c| c.answer["ts"].as_str().unwrap().to_string());
-                if found.is_some() {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            found.expect("approval request in the incident channel")
-        }
-    };
-    let event = serde_json::json!({"type": "reaction_added", "user": OFFICER, "reaction": "white_check_mark",
-        "item": {"type": "message", "channel": channel, "ts": ts}, "event_ts": "1.1"});
-    app.event("Ev0PITRINC1", event, None).await;
+    );
+    let ts = ask_in(&app, &text, REQUESTER, &channel).await;
+    react_in(&app, &channel, &ts, "white_check_mark", OFFICER).await;
     let done = wait_for_any_event(
         &app,
         &["request.executed", "request.failed", "request.void"],
@@ -468,29 +432,8 @@ async fn a_rollback_in_an_incident_ticks_its_checklist_step() {
     ))
     .await;
     let (id, channel) = open(&app, "code-corruption Bad deploy").await;
-    app.slash("rollback web").in_channel(&channel).reply().await;
-    let mut ts = None;
-    for _ in 0..100 {
-        ts = app
-            .slack
-            .calls("chat.postMessage")
-            .iter()
-            .find(|c| {
-                c.params["channel"] == channel.as_str()
-                    && c.params["text"]
-                        .as_str()
-                        .unwrap_or("")
-                        .contains("approval needed")
-            })
-            .map(|c| c.answer["ts"].as_str().unwrap().to_string());
-        if ts.is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let event = serde_json::json!({"type": "reaction_added", "user": OFFICER, "reaction": "white_check_mark",
-        "item": {"type": "message", "channel": channel, "ts": ts.unwrap()}, "event_ts": "1.1"});
-    app.event("Ev0ROLLINC1", event, None).await;
+    let ts = ask_in(&app, "rollback web", REQUESTER, &channel).await;
+    react_in(&app, &channel, &ts, "white_check_mark", OFFICER).await;
     wait_for_event(&app, "incident.step_done").await;
     let pinned_ts = app.slack.calls("pins.add")[0].params["timestamp"]
         .as_str()

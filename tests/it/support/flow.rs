@@ -9,23 +9,53 @@ use serde_json::{json, Value};
 use super::aws::unique;
 use super::*;
 
-/// Sends `/dr <text>` and waits for the approval request it produces; returns its ts.
+/// Sends `/dr <text>` and waits until its approval request is fully posted (drbot has
+/// added its own reactions, which it does after remembering the message); returns its ts.
 pub async fn ask(app: &TestApp, text: &str, user: &str) -> String {
-    let before = app.slack.calls("chat.postMessage").len();
-    let reply = app.slash(text).as_user(user).reply().await;
+    ask_in(app, text, user, OPS_CHANNEL).await
+}
+
+/// [`ask`] in `channel` (e.g. an incident channel).
+pub async fn ask_in(app: &TestApp, text: &str, user: &str, channel: &str) -> String {
+    let reply = app
+        .slash(text)
+        .as_user(user)
+        .in_channel(channel)
+        .reply()
+        .await;
     assert!(reply.starts_with("Planning `/dr"), "{reply}");
-    let calls = app.slack.wait_for("chat.postMessage", before + 1).await;
-    let request = calls
-        .iter()
-        .rev()
-        .find(|c| {
-            c.params["text"]
-                .as_str()
-                .unwrap_or("")
-                .contains("approval needed")
-        })
-        .unwrap_or_else(|| panic!("no approval request posted: {calls:?}"));
-    request.answer["ts"].as_str().unwrap().to_string()
+    let reactions = app.settings_reaction_count();
+    for _ in 0..400 {
+        let posted = app
+            .slack
+            .calls("chat.postMessage")
+            .into_iter()
+            .rev()
+            .find(|c| {
+                c.params["text"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("approval needed")
+                    && !app.slack.calls("reactions.add").is_empty()
+            });
+        if let Some(request) = posted {
+            let ts = request.answer["ts"].as_str().unwrap().to_string();
+            let added = app
+                .slack
+                .calls("reactions.add")
+                .iter()
+                .filter(|c| c.params["timestamp"] == ts.as_str())
+                .count();
+            if added >= reactions {
+                return ts;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!(
+        "no approval request fully posted; calls: {:?}",
+        app.slack.all_calls()
+    );
 }
 
 pub fn reaction(kind: &str, ts: &str, name: &str, user: &str) -> Value {
@@ -46,6 +76,14 @@ pub async fn react(app: &TestApp, ts: &str, name: &str, user: &str) -> String {
         .await;
     assert_eq!(response.status(), 200);
     id
+}
+
+/// An officer's (or anyone's) reaction on a message in `channel`.
+pub async fn react_in(app: &TestApp, channel: &str, ts: &str, name: &str, user: &str) {
+    let mut event = reaction("reaction_added", ts, name, user);
+    event["item"]["channel"] = json!(channel);
+    let response = app.event(&unique("Ev"), event, None).await;
+    assert_eq!(response.status(), 200);
 }
 
 pub async fn unreact(app: &TestApp, ts: &str, name: &str, user: &str) {

@@ -231,6 +231,19 @@ impl TestApp {
         self.child.id()
     }
 
+    /// How many reactions drbot adds to a request (approve + reject) under this config.
+    pub fn settings_reaction_count(&self) -> usize {
+        let config: toml::Value = toml::from_str(&self.config).unwrap();
+        let count = |key: &str, default: usize| {
+            config
+                .get("approval")
+                .and_then(|a| a.get(key))
+                .and_then(|v| v.as_array())
+                .map_or(default, |a| a.len())
+        };
+        count("approve_reactions", 2) + count("reject_reactions", 1)
+    }
+
     /// Log lines at WARN or ERROR: on a happy path there should be none.
     pub fn warnings(&self) -> Vec<String> {
         self.logs()
