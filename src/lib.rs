@@ -9,6 +9,9 @@
 //! - [`router`]: `commands/*.toml` definitions, tokenizer and typed parser.
 //! - [`actions`]: one file per action (parse/plan/execute).
 //! - [`gate`]: the approval gate: requests, reactions, exactly-once execution.
+//! - [`blocklist`]: CIDR rules and read–modify–write of WAF IP sets (block-ip & co.).
+//! - [`database`]: RDS naming rules, the database RPO, following snapshots and restores.
+//! - [`scenarios`], [`incident`]: the plan's scenarios; incident channels and checklists.
 //! - [`workers`]: planning queued commands, expiring requests, start-up recovery.
 //! - [`store`]: the SQLite store, its migrations and the hash-chained event log.
 //! - [`timeline`]: Markdown, JSON and HTML exports.
