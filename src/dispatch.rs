@@ -11,7 +11,10 @@ use tracing::Span;
 use crate::actions::cancel::Cancelled;
 use crate::actions::{self, ActionKind};
 use crate::app::App;
-use crate::gate::{self, reactions::Reaction};
+use crate::gate::{
+    self,
+    reactions::{Handled, Reaction},
+};
 use crate::metrics;
 use crate::router::{self, Approval, CommandDef, ParsedCommand, Value};
 use crate::store::{Incident, NewEvent, RequestState};
@@ -657,24 +660,36 @@ async fn handle_reaction(
         name: text("/reaction"),
         channel: text("/item/channel"),
         ts: text("/item/ts"),
+        item_user: raw
+            .pointer("/item_user")
+            .and_then(|v| v.as_str())
+            .map(str::to_string),
     };
     let verdict = gate::reactions::handle(app, &reaction).await.map_err(|e| {
         tracing::error!(error = %e, "could not record a reaction");
     })?;
-    let fresh = verdict.is_some();
+    let delivery = match &verdict {
+        Handled::Duplicate => "duplicate",
+        Handled::Done(_) => "new",
+        Handled::Later => "deferred",
+    };
     metrics::inc(
         "drbot_slack_events_total",
-        format!(
-            "type=\"{event_type}\",delivery=\"{}\"",
-            if fresh { "new" } else { "duplicate" }
-        ),
+        format!("type=\"{event_type}\",delivery=\"{delivery}\""),
     );
     match verdict {
-        None => tracing::info!(event_type, "duplicate delivery ignored"),
-        Some(follow) if !follow.is_empty() => {
+        Handled::Duplicate => tracing::info!(event_type, "duplicate delivery ignored"),
+        Handled::Done(follow) if !follow.is_empty() => {
             tokio::spawn(gate::execute::follow_up(app.clone(), follow));
         }
-        Some(_) => {}
+        Handled::Done(_) => {}
+        Handled::Later => {
+            tracing::info!(
+                event_type,
+                "reaction on a request still being posted; Slack will deliver it again"
+            );
+            return Err(());
+        }
     }
     Ok(())
 }

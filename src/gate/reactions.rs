@@ -20,6 +20,20 @@ pub struct Reaction {
     pub name: String,
     pub channel: String,
     pub ts: String,
+    /// Who wrote the message reacted to.
+    pub item_user: Option<String>,
+}
+
+/// What became of one delivery.
+#[derive(Debug)]
+pub enum Handled {
+    /// Slack delivered this `event_id` before: nothing happens again.
+    Duplicate,
+    /// Recorded; these Slack follow-ups remain to be done.
+    Done(Vec<FollowUp>),
+    /// A reaction on drbot's message while a request in that channel is still being
+    /// posted: not recorded, so Slack's retry is decided once the request is stored.
+    Later,
 }
 
 /// Slack work to do after the transaction commits.
@@ -43,8 +57,17 @@ enum Kind {
     Other,
 }
 
-/// Decides on one delivery. `Ok(None)` for a repeated delivery.
-pub async fn handle(app: &Arc<App>, r: &Reaction) -> Result<Option<Vec<FollowUp>>, StoreError> {
+/// Decides on one delivery.
+pub async fn handle(app: &Arc<App>, r: &Reaction) -> Result<Handled, StoreError> {
+    decide(app, r).await.map(|verdict| match verdict {
+        Some(Some(follow)) => Handled::Done(follow),
+        Some(None) => Handled::Later,
+        None => Handled::Duplicate,
+    })
+}
+
+/// `None`: a repeated delivery; `Some(None)`: try later; `Some(Some(..))`: decided.
+async fn decide(app: &Arc<App>, r: &Reaction) -> Result<Option<Option<Vec<FollowUp>>>, StoreError> {
     let approval = &app.settings.approval;
     let base = base_reaction(&r.name).to_string();
     let kind = if approval.approve_reactions.contains(&base) {
@@ -64,6 +87,15 @@ pub async fn handle(app: &Arc<App>, r: &Reaction) -> Result<Option<Vec<FollowUp>
     let detail = json!({"event_id": r.event_id, "reaction": r.name, "message_ts": r.ts});
 
     let Some(request) = request else {
+        let on_drbot = r.item_user.as_deref() == Some(app.bot_user_id());
+        if r.added
+            && on_drbot
+            && !matches!(kind, Kind::Other)
+            && tx.has_unposted_request(&r.channel).await?
+        {
+            // Dropping `tx` forgets the delivery id too.
+            return Ok(Some(None));
+        }
         // Not a request message: recorded in the general log, nothing else.
         tx.append(
             NewEvent::new(
@@ -76,7 +108,7 @@ pub async fn handle(app: &Arc<App>, r: &Reaction) -> Result<Option<Vec<FollowUp>
         )
         .await?;
         tx.commit().await?;
-        return Ok(Some(follow));
+        return Ok(Some(Some(follow)));
     };
     let label = request.label();
     let mut detail = detail;
@@ -100,7 +132,7 @@ pub async fn handle(app: &Arc<App>, r: &Reaction) -> Result<Option<Vec<FollowUp>
         ))
         .await?;
         tx.commit().await?;
-        return Ok(Some(follow));
+        return Ok(Some(Some(follow)));
     }
     if matches!(kind, Kind::Other) {
         tx.append(record(
@@ -112,7 +144,7 @@ pub async fn handle(app: &Arc<App>, r: &Reaction) -> Result<Option<Vec<FollowUp>
         ))
         .await?;
         tx.commit().await?;
-        return Ok(Some(follow));
+        return Ok(Some(Some(follow)));
     }
 
     if !r.added {
@@ -141,7 +173,7 @@ pub async fn handle(app: &Arc<App>, r: &Reaction) -> Result<Option<Vec<FollowUp>
         };
         tx.append(record(kind, text)).await?;
         tx.commit().await?;
-        return Ok(Some(follow));
+        return Ok(Some(Some(follow)));
     }
 
     if request.state != RequestState::Pending {
@@ -162,7 +194,7 @@ pub async fn handle(app: &Arc<App>, r: &Reaction) -> Result<Option<Vec<FollowUp>
         .await?;
         tx.commit().await?;
         follow.push(tell(why));
-        return Ok(Some(follow));
+        return Ok(Some(Some(follow)));
     }
     let now = crate::clock::now();
     if now >= request.expires_at {
@@ -184,7 +216,7 @@ pub async fn handle(app: &Arc<App>, r: &Reaction) -> Result<Option<Vec<FollowUp>
                 note: format!("{label} expired unanswered; nothing was done."),
             });
         }
-        return Ok(Some(follow));
+        return Ok(Some(Some(follow)));
     }
 
     let is_officer = app.settings.is_officer(&r.user);
@@ -202,7 +234,7 @@ pub async fn handle(app: &Arc<App>, r: &Reaction) -> Result<Option<Vec<FollowUp>
                 .await?;
                 tx.commit().await?;
                 follow.push(tell(format!("Only a security officer or the requester can reject {label}; your :{}: changes nothing.", r.name)));
-                return Ok(Some(follow));
+                return Ok(Some(Some(follow)));
             }
             tx.transition(
                 request.id,
@@ -248,7 +280,7 @@ pub async fn handle(app: &Arc<App>, r: &Reaction) -> Result<Option<Vec<FollowUp>
                 .await?;
                 tx.commit().await?;
                 follow.push(tell(tell_text));
-                return Ok(Some(follow));
+                return Ok(Some(Some(follow)));
             }
             tx.add_approval(request.id, &r.user, &base).await?;
             let approvers = tx.approvers(request.id).await?;
@@ -264,7 +296,7 @@ pub async fn handle(app: &Arc<App>, r: &Reaction) -> Result<Option<Vec<FollowUp>
                 ))
                 .await?;
                 tx.commit().await?;
-                return Ok(Some(follow));
+                return Ok(Some(Some(follow)));
             }
             let won = tx
                 .transition(
@@ -306,7 +338,7 @@ pub async fn handle(app: &Arc<App>, r: &Reaction) -> Result<Option<Vec<FollowUp>
         }
         Kind::Other => unreachable!("handled above"),
     }
-    Ok(Some(follow))
+    Ok(Some(Some(follow)))
 }
 
 /// Pending → expired inside `tx`, with its audit entry; false if another caller did it.

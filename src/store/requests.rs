@@ -287,6 +287,16 @@ impl StoreTx<'_> {
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
+    /// True while a pending request in `channel` has no message yet (being posted).
+    pub async fn has_unposted_request(&mut self, channel: &str) -> Result<bool, StoreError> {
+        let row = sqlx::query("SELECT 1 FROM requests WHERE channel = ?1 AND state = 'pending' AND message_ts IS NULL LIMIT 1")
+            .bind(channel)
+            .fetch_optional(self.conn())
+            .await
+            .context("looking for requests being posted")?;
+        Ok(row.is_some())
+    }
+
     /// Pending requests whose expiry has passed.
     pub async fn due_for_expiry(&mut self, now: DateTime<Utc>) -> Result<Vec<Request>, StoreError> {
         let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM requests WHERE state = 'pending' AND expires_at <= ?1 ORDER BY id"))

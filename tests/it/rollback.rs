@@ -463,3 +463,64 @@ async fn sigterm_during_execution_records_the_request_as_interrupted_before_exit
     assert_eq!(interrupted.len(), 1, "{interrupted:#?}");
     assert!(interrupted[0]["text"].as_str().unwrap().contains("SIGTERM"));
 }
+
+#[tokio::test]
+async fn a_request_that_could_not_be_posted_is_posted_at_restart_and_early_reactions_are_retried() {
+    let svc = seed_service(2, 1).await;
+    let mut app = spawn_app_with(&config(&svc, "")).await;
+    app.slack.fail(
+        "chat.postMessage",
+        crate::support::standin::Failure::ServerError,
+    );
+    app.slash("rollback api").reply().await;
+    let answers = wait_for_responses(&app, 1).await;
+    assert!(
+        answers[0].contains("A-1 was planned but could not be posted here"),
+        "{answers:?}"
+    );
+
+    // A reaction on one of drbot's messages while A-1 is still unposted is not decided yet:
+    // drbot answers 503 so that Slack delivers it again, and records nothing.
+    let early = reaction(
+        "reaction_added",
+        "1764220000.999999",
+        "white_check_mark",
+        OFFICER,
+    );
+    assert_eq!(
+        app.event("Ev0EARLY001", early.clone(), None).await.status(),
+        503
+    );
+    assert!(app.events_of_kind("slack.reaction_added").await.is_empty());
+
+    app.slack.recover("chat.postMessage");
+    app.restart().await;
+    let ts = {
+        let mut ts = None;
+        for _ in 0..100 {
+            ts = app
+                .slack
+                .calls("chat.postMessage")
+                .into_iter()
+                .find(|c| {
+                    c.answer["ok"] == true
+                        && c.params["text"]
+                            .as_str()
+                            .unwrap_or("")
+                            .contains("*A-1 · approval needed*")
+                })
+                .map(|c| c.answer["ts"].as_str().unwrap().to_string());
+            if ts.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        ts.expect("A-1 posted after the restart")
+    };
+    // Slack's retry of the early reaction is now simply a reaction on another message.
+    assert_eq!(app.event("Ev0EARLY001", early, Some(1)).await.status(), 200);
+    app.slack.wait_for("reactions.add", 3).await;
+    react(&app, &ts, "white_check_mark", OFFICER).await;
+    wait_for_event(&app, "request.executed").await;
+    assert_eq!(svc.task_definition().await, format!("{}:1", svc.family));
+}

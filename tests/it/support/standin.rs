@@ -141,6 +141,11 @@ impl SlackStandIn {
             .insert(name.to_string());
     }
 
+    /// Answers `method` normally again.
+    pub fn recover(&self, method: &str) {
+        self.state.lock().unwrap().failures.remove(method);
+    }
+
     pub fn fail(&self, method: &str, failure: Failure) {
         self.state
             .lock()
