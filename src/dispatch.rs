@@ -564,7 +564,7 @@ pub async fn handle_event(app: &Arc<App>, callback: SlackPushEventCallback) -> R
         .unwrap_or("unknown")
         .to_string();
     if event_type == "reaction_added" || event_type == "reaction_removed" {
-        return handle_reaction(app, &callback.event_id.to_string(), &event_type, &raw).await;
+        return handle_reaction(app, callback.event_id.as_ref(), &event_type, &raw).await;
     }
     let user = str_at(&raw, "user").unwrap_or_default();
     let channel = str_at(&raw, "channel")
@@ -592,7 +592,7 @@ pub async fn handle_event(app: &Arc<App>, callback: SlackPushEventCallback) -> R
     let event = NewEvent::new(&format!("slack.{event_type}"), &user, &channel, text).detail(detail);
     let stored = match app
         .store
-        .append_once(&callback.event_id.to_string(), event)
+        .append_once(callback.event_id.as_ref(), event)
         .await
     {
         Ok(stored) => stored,
@@ -626,11 +626,7 @@ pub async fn handle_event(app: &Arc<App>, callback: SlackPushEventCallback) -> R
                 let text = "I take commands through `/dr`. `/dr help` lists them.";
                 if let Err(e) = app
                     .slack
-                    .post_message(
-                        &mention.channel.to_string(),
-                        text,
-                        Some(&thread.to_string()),
-                    )
+                    .post_message(mention.channel.as_ref(), text, Some(thread.as_ref()))
                     .await
                 {
                     tracing::warn!(error = %e, "could not answer a mention");

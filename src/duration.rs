@@ -64,7 +64,7 @@ impl fmt::Display for HumanDuration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let secs = self.0.as_secs();
         for (unit, size) in [("d", 86_400), ("h", 3600), ("m", 60)] {
-            if secs % size == 0 {
+            if secs.is_multiple_of(size) {
                 return write!(f, "{}{}", secs / size, unit);
             }
         }

@@ -91,9 +91,9 @@ fn json(title: &str, events: &[StoredEvent], report: &VerifyReport) -> String {
 fn html(title: &str, events: &[StoredEvent], report: &VerifyReport) -> String {
     let mut rows = String::new();
     for e in events {
-        let _ = write!(
+        let _ = writeln!(
             rows,
-            "<tr id=\"event-{seq}\" class=\"event\"><td>{seq}</td><td><time>{at}</time></td><td>{actor}</td><td>{channel}</td><td>{kind}</td><td>{text}</td><td class=\"hash\">{hash}</td></tr>\n",
+            "<tr id=\"event-{seq}\" class=\"event\"><td>{seq}</td><td><time>{at}</time></td><td>{actor}</td><td>{channel}</td><td>{kind}</td><td>{text}</td><td class=\"hash\">{hash}</td></tr>",
             seq = e.seq,
             at = esc(&e.at),
             actor = esc(&e.actor),

@@ -29,7 +29,7 @@ fn restore_point(events: &[StoredEvent]) -> Option<(DateTime<Utc>, String)> {
             let point = DateTime::parse_from_rfc3339(detail["restore_point"].as_str()?).ok()?;
             Some((point.with_timezone(&Utc), op.to_string()))
         })
-        .last()
+        .next_back()
 }
 
 pub fn report(

@@ -251,7 +251,7 @@ impl SlackApi {
             )
             .await
             .map_err(|e| api_error("conversations.open", e))?;
-        self.post_message(&opened.channel.id.to_string(), text, None)
+        self.post_message(opened.channel.id.as_ref(), text, None)
             .await
             .map(|_| ())
     }

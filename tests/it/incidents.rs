@@ -446,7 +446,7 @@ async fn a_rollback_in_an_incident_ticks_its_checklist_step() {
             .calls("chat.update")
             .into_iter()
             .filter(|c| c.params["ts"] == pinned_ts.as_str())
-            .last()
+            .next_back()
         {
             updated = u.params["text"].as_str().unwrap().to_string();
             break;
