@@ -105,6 +105,27 @@ pub fn set_for<'a>(set: &'a WafIpSets, cidr: &Cidr) -> Option<&'a WafIpSetRef> {
     }
 }
 
+/// The CIDRs grouped by the configured set (v4 or v6) that holds them; families without
+/// addresses (or without a configured set) are left out.
+pub fn by_set<'a>(set: &'a WafIpSets, cidrs: &[Cidr]) -> Vec<(&'a WafIpSetRef, Vec<String>)> {
+    [false, true]
+        .into_iter()
+        .filter_map(|v6| {
+            let set_ref = if v6 {
+                set.ipv6_set.as_ref()
+            } else {
+                Some(&set.ipv4_set)
+            }?;
+            let wanted: Vec<String> = cidrs
+                .iter()
+                .filter(|c| c.v6 == v6)
+                .map(|c| c.cidr.clone())
+                .collect();
+            (!wanted.is_empty()).then_some((set_ref, wanted))
+        })
+        .collect()
+}
+
 /// The canonical form of whatever WAF holds (it may hold host bits or odd spacing).
 pub fn canonical(address: &str) -> String {
     normalise(address.trim())

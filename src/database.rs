@@ -7,6 +7,8 @@ use chrono::{DateTime, Utc};
 
 use crate::aws::rds::RdsRecovery;
 use crate::aws::AwsError;
+use crate::config::{RdsDatabase, Settings};
+use crate::router::{ParsedCommand, Value};
 
 /// The plan's database RPO (dr-plan.md: "Database: 1 hour (point-in-time recovery)").
 pub const DATABASE_RPO: Duration = Duration::from_secs(3600);
@@ -35,6 +37,32 @@ pub fn check_identifier(id: &str) -> Result<(), String> {
         return bad("it cannot end with a hyphen");
     }
     Ok(())
+}
+
+/// The configured database named by the `<database>` argument.
+pub fn parse_database(cmd: &ParsedCommand, settings: &Settings) -> Result<RdsDatabase, String> {
+    let name = cmd
+        .arg("database")
+        .and_then(Value::as_word)
+        .ok_or("missing <database>")?;
+    settings
+        .database(name)
+        .cloned()
+        .ok_or_else(|| format!("unknown database `{name}`"))
+}
+
+/// `--as <new-instance>`: a valid identifier that is not the original instance.
+pub fn parse_new_instance(cmd: &ParsedCommand, db: &RdsDatabase) -> Result<Option<String>, String> {
+    let new_instance = cmd.flag("as").and_then(Value::as_word).map(str::to_string);
+    if let Some(id) = &new_instance {
+        check_identifier(id)?;
+        if id == &db.instance {
+            return Err(format!(
+                "`--as {id}` is the original instance; a restore always creates a NEW instance"
+            ));
+        }
+    }
+    Ok(new_instance)
 }
 
 /// `<instance>-restored-<yyyymmddhhmm>`, shortened to fit 63 characters.

@@ -39,14 +39,7 @@ pub struct PitrPlan {
 }
 
 pub fn parse(cmd: &ParsedCommand, settings: &Settings) -> Result<PitrArgs, String> {
-    let name = cmd
-        .arg("database")
-        .and_then(Value::as_word)
-        .ok_or("missing <database>")?;
-    let db = settings
-        .database(name)
-        .cloned()
-        .ok_or_else(|| format!("unknown database `{name}`"))?;
+    let db = database::parse_database(cmd, settings)?;
     let time = match cmd.flag("time") {
         Some(Value::Time(t)) => *t,
         _ => return Err("missing `--time <RFC3339>|latest`: the point to restore to".to_string()),
@@ -56,15 +49,7 @@ pub fn parse(cmd: &ParsedCommand, settings: &Settings) -> Result<PitrArgs, Strin
             return Err(format!("`--time {}` is in the future", t.to_rfc3339()));
         }
     }
-    let new_instance = cmd.flag("as").and_then(Value::as_word).map(str::to_string);
-    if let Some(id) = &new_instance {
-        database::check_identifier(id)?;
-        if id == &db.instance {
-            return Err(format!(
-                "`--as {id}` is the original instance; a restore always creates a NEW instance"
-            ));
-        }
-    }
+    let new_instance = database::parse_new_instance(cmd, &db)?;
     Ok(PitrArgs {
         db,
         time,

@@ -39,28 +39,13 @@ pub struct RestorePlan {
 }
 
 pub fn parse(cmd: &ParsedCommand, settings: &Settings) -> Result<RestoreArgs, String> {
-    let name = cmd
-        .arg("database")
-        .and_then(Value::as_word)
-        .ok_or("missing <database>")?;
-    let db = settings
-        .database(name)
-        .cloned()
-        .ok_or_else(|| format!("unknown database `{name}`"))?;
+    let db = database::parse_database(cmd, settings)?;
     let snapshot = cmd
         .flag("snapshot")
         .and_then(Value::as_word)
         .ok_or("missing `--snapshot <id>`: which snapshot to restore")?
         .to_string();
-    let new_instance = cmd.flag("as").and_then(Value::as_word).map(str::to_string);
-    if let Some(id) = &new_instance {
-        database::check_identifier(id)?;
-        if id == &db.instance {
-            return Err(format!(
-                "`--as {id}` is the original instance; a restore always creates a NEW instance"
-            ));
-        }
-    }
+    let new_instance = database::parse_new_instance(cmd, &db)?;
     Ok(RestoreArgs {
         db,
         snapshot,

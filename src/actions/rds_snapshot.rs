@@ -15,7 +15,7 @@ use crate::aws::rds::RdsRecovery;
 use crate::config::{RdsDatabase, Settings};
 use crate::database::{self, Waited};
 use crate::gate::execute::Run;
-use crate::router::{ParsedCommand, Value};
+use crate::router::ParsedCommand;
 use crate::store::RequestState;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -27,14 +27,7 @@ pub struct SnapshotPlan {
 }
 
 pub fn parse(cmd: &ParsedCommand, settings: &Settings) -> Result<RdsDatabase, String> {
-    let name = cmd
-        .arg("database")
-        .and_then(Value::as_word)
-        .ok_or("missing <database>")?;
-    settings
-        .database(name)
-        .cloned()
-        .ok_or_else(|| format!("unknown database `{name}`"))
+    database::parse_database(cmd, settings)
 }
 
 /// The instance must be `available`.

@@ -194,21 +194,7 @@ pub async fn execute(run: &Run<'_>) {
         .map(|s| crate::clock::now() + chrono::Duration::seconds(s as i64));
     let mut added_total = Vec::new();
     let mut reported = Vec::new();
-    for v6 in [false, true] {
-        let cidrs: Vec<String> = approved
-            .cidrs
-            .iter()
-            .filter(|c| c.v6 == v6)
-            .map(|c| c.cidr.clone())
-            .collect();
-        let set_ref = if v6 {
-            set.ipv6_set.as_ref()
-        } else {
-            Some(&set.ipv4_set)
-        };
-        let (Some(set_ref), false) = (set_ref, cidrs.is_empty()) else {
-            continue;
-        };
+    for (set_ref, cidrs) in blocklist::by_set(&set, &approved.cidrs) {
         let written = match blocklist::modify(&app.aws.wafv2, set_ref, set.scope, &cidrs, &[]).await
         {
             Ok(w) => w,
