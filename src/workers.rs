@@ -93,12 +93,16 @@ pub async fn interrupt_executing(app: &Arc<App>, outcome: &str) -> Result<(), St
     Ok(())
 }
 
-/// Plans queued commands, one at a time, until `stop` turns true.
+/// Takes queued jobs (planning commands, opening incidents) until `stop` turns true.
 pub async fn run_jobs(app: Arc<App>, mut stop: watch::Receiver<bool>) {
     loop {
         loop {
             match app.store.claim_job().await {
-                Ok(Some(job)) => run_job(&app, job).await,
+                // Claimed atomically, so each job runs once; jobs do not wait for each other.
+                Ok(Some(job)) => {
+                    let app = app.clone();
+                    tokio::spawn(async move { run_job(&app, job).await });
+                }
                 Ok(None) => break,
                 Err(e) => {
                     tracing::error!(error = %e, "could not take a job");
@@ -435,7 +439,9 @@ async fn plan(app: &Arc<App>, job: &Job) -> Result<(), StoreError> {
         }
         Approval::None => {
             let request = gate::request::open_ungated(app, &asker, planned, Some(job.id)).await?;
-            gate::execute::run(app.clone(), request.id).await;
+            // Following a snapshot can take an hour: it runs beside the job worker.
+            let span = tracing::info_span!("action", action_id = %request.label());
+            tokio::spawn(gate::execute::run(app.clone(), request.id).instrument(span));
         }
     }
     Ok(())

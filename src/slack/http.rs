@@ -102,25 +102,36 @@ async fn limit_body(request: Request, next: Next) -> Response {
         .get(axum::http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY) {
-        return too_large();
-    }
     let (parts, body) = request.into_parts();
-    let bytes: Bytes = match Limited::new(body, MAX_BODY).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(e)
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some() =>
-        {
-            return too_large()
+    if declared.is_some_and(|n| n > MAX_BODY) {
+        return too_large(body).await;
+    }
+    let mut body = body;
+    let mut bytes = Vec::new();
+    loop {
+        match body.frame().await {
+            None => break,
+            Some(Ok(frame)) => {
+                if let Some(data) = frame.data_ref() {
+                    bytes.extend_from_slice(data);
+                }
+                if bytes.len() > MAX_BODY {
+                    return too_large(body).await;
+                }
+            }
+            Some(Err(_)) => {
+                return (StatusCode::BAD_REQUEST, "unreadable request body\n").into_response()
+            }
         }
-        Err(_) => return (StatusCode::BAD_REQUEST, "unreadable request body\n").into_response(),
-    };
-    next.run(Request::from_parts(parts, Body::from(bytes)))
+    }
+    next.run(Request::from_parts(parts, Body::from(Bytes::from(bytes))))
         .await
 }
 
-fn too_large() -> Response {
+/// Answers 413. The rest of a moderately large body (up to 1 MiB) is read and dropped
+/// first, so the client, still sending, gets the answer rather than a reset connection.
+async fn too_large(body: Body) -> Response {
+    let _ = Limited::new(body, 1024 * 1024).collect().await;
     (StatusCode::PAYLOAD_TOO_LARGE, "request body over 64 KiB\n").into_response()
 }
 
