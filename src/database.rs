@@ -8,7 +8,9 @@ use chrono::{DateTime, Utc};
 use crate::aws::rds::RdsRecovery;
 use crate::aws::AwsError;
 use crate::config::{RdsDatabase, Settings};
+use crate::gate::execute::Run;
 use crate::router::{ParsedCommand, Value};
+use crate::store::RequestState;
 
 /// The plan's database RPO (dr-plan.md: "Database: 1 hour (point-in-time recovery)").
 pub const DATABASE_RPO: Duration = Duration::from_secs(3600);
@@ -181,6 +183,33 @@ pub async fn wait_for_snapshot(
         }
         tokio::time::sleep(wait.min(timeout.saturating_sub(started.elapsed()))).await;
         wait = (wait * 2).min(Duration::from_secs(60));
+    }
+}
+
+/// Ends a run that followed something on RDS: executed with `available` when it became
+/// available, failed otherwise (`started` names what was already sent to AWS).
+pub async fn finish_waited(
+    run: &Run<'_>,
+    waited: Result<Waited, AwsError>,
+    available: String,
+    started: &str,
+) {
+    let timeout = run.app.settings.rds.wait_timeout;
+    match waited {
+        Ok(Waited::Available) => run.finish(RequestState::Executed, &available).await,
+        Ok(Waited::Failed(why)) => run.finish(RequestState::Failed, &why).await,
+        Ok(Waited::TimedOut(why)) => {
+            run.finish(RequestState::Failed, &format!("{why} after {timeout}"))
+                .await
+        }
+        Err(e) => {
+            run.record_aws_error(&e).await;
+            run.finish(
+                RequestState::Failed,
+                &format!("{started}, but following it failed: {e}"),
+            )
+            .await
+        }
     }
 }
 

@@ -329,9 +329,8 @@ pub async fn follow(
 
 /// Runs an approved rollback: re-check, UpdateService, follow.
 pub async fn execute(run: &Run<'_>) {
-    let approved: RollbackPlan = match run.plan() {
-        Ok(p) => p,
-        Err(why) => return run.finish(RequestState::Failed, &why).await,
+    let Some(approved) = run.approved_plan::<RollbackPlan>().await else {
+        return;
     };
     let app = run.app;
     let label = run.request.label();
@@ -421,28 +420,13 @@ pub async fn execute(run: &Run<'_>) {
         timeout: ecs_settings.rollout_timeout.as_duration(),
         progress_every: Duration::from_secs(30),
     };
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
-    let outcome = {
-        let following = follow(ecs, &approved, timing, |line| {
-            let _ = tx.send(line);
-        });
-        let reporting = async {
-            while let Some(line) = rx.recv().await {
-                run.thread(&line).await;
-            }
-        };
-        tokio::pin!(following);
-        tokio::pin!(reporting);
-        loop {
-            tokio::select! {
-                outcome = &mut following => break outcome,
-                _ = &mut reporting => {}
-            }
-        }
-    };
-    while let Ok(line) = rx.try_recv() {
-        run.thread(&line).await;
-    }
+    let outcome = run
+        .following(|progress| {
+            follow(ecs, &approved, timing, move |line| {
+                let _ = progress.send(line);
+            })
+        })
+        .await;
     match outcome {
         Ok(Rollout::Stable) => {
             run.finish(RequestState::Executed, &format!("`{}` is stable on `{target}`", approved.service))

@@ -157,9 +157,8 @@ pub async fn plan(
 }
 
 pub async fn execute(run: &Run<'_>) {
-    let approved: PitrPlan = match run.plan() {
-        Ok(p) => p,
-        Err(why) => return run.finish(RequestState::Failed, &why).await,
+    let Some(approved) = run.approved_plan::<PitrPlan>().await else {
+        return;
     };
     let app = run.app;
     let rds = &app.aws.rds;

@@ -110,9 +110,8 @@ pub async fn plan(
 }
 
 pub async fn execute(run: &Run<'_>) {
-    let approved: RestorePlan = match run.plan() {
-        Ok(p) => p,
-        Err(why) => return run.finish(RequestState::Failed, &why).await,
+    let Some(approved) = run.approved_plan::<RestorePlan>().await else {
+        return;
     };
     let app = run.app;
     let rds = &app.aws.rds;
@@ -174,50 +173,34 @@ pub async fn finish_restore(run: &Run<'_>, new_instance: &str, extra: Option<Str
     let app = run.app;
     let rds = &app.aws.rds;
     let settings = &app.settings.rds;
-    let mut lines = Vec::new();
-    let waited = database::wait_for_instance(
-        rds,
-        new_instance,
-        settings.poll_interval.as_duration(),
-        settings.wait_timeout.as_duration(),
-        |l| lines.push(l),
-    )
-    .await;
-    for line in lines {
-        run.thread(&line).await;
-    }
-    match waited {
-        Ok(Waited::Available) => {
-            let endpoint = rds
-                .instance(new_instance)
-                .await
-                .ok()
-                .flatten()
-                .and_then(|i| i.endpoint)
-                .unwrap_or_else(|| "(no endpoint reported)".to_string());
-            let mut outcome = format!(
-                "new instance `{new_instance}` is available at `{endpoint}`. Next: switch the application's connection settings to it and verify the data"
-            );
-            if let Some(extra) = extra {
-                outcome.push_str(&format!(". {extra}"));
-            }
-            run.finish(RequestState::Executed, &outcome).await
-        }
-        Ok(Waited::Failed(why)) => run.finish(RequestState::Failed, &why).await,
-        Ok(Waited::TimedOut(why)) => {
-            run.finish(
-                RequestState::Failed,
-                &format!("{why} after {}", settings.wait_timeout),
+    let waited = run
+        .following(|progress| {
+            database::wait_for_instance(
+                rds,
+                new_instance,
+                settings.poll_interval.as_duration(),
+                settings.wait_timeout.as_duration(),
+                move |line| {
+                    let _ = progress.send(line);
+                },
             )
+        })
+        .await;
+    let endpoint = match waited {
+        Ok(Waited::Available) => rds
+            .instance(new_instance)
             .await
-        }
-        Err(e) => {
-            run.record_aws_error(&e).await;
-            run.finish(
-                RequestState::Failed,
-                &format!("the restore was started, but following it failed: {e}"),
-            )
-            .await
-        }
+            .ok()
+            .flatten()
+            .and_then(|i| i.endpoint),
+        _ => None,
+    };
+    let mut available = format!(
+        "new instance `{new_instance}` is available at `{}`. Next: switch the application's connection settings to it and verify the data",
+        endpoint.as_deref().unwrap_or("(no endpoint reported)")
+    );
+    if let Some(extra) = extra {
+        available.push_str(&format!(". {extra}"));
     }
+    database::finish_waited(run, waited, available, "the restore was started").await;
 }

@@ -13,7 +13,7 @@ use serde_json::json;
 use super::PlanFailure;
 use crate::aws::rds::RdsRecovery;
 use crate::config::{RdsDatabase, Settings};
-use crate::database::{self, Waited};
+use crate::database;
 use crate::gate::execute::Run;
 use crate::router::ParsedCommand;
 use crate::store::RequestState;
@@ -74,9 +74,8 @@ pub async fn plan(
 }
 
 pub async fn execute(run: &Run<'_>) {
-    let plan: SnapshotPlan = match run.plan() {
-        Ok(p) => p,
-        Err(why) => return run.finish(RequestState::Failed, &why).await,
+    let Some(plan) = run.approved_plan::<SnapshotPlan>().await else {
+        return;
     };
     let app = run.app;
     let rds = &app.aws.rds;
@@ -137,41 +136,19 @@ pub async fn execute(run: &Run<'_>) {
         }
     }
     let settings = &app.settings.rds;
-    let mut lines = Vec::new();
-    let waited = database::wait_for_snapshot(
-        rds,
-        &plan.snapshot,
-        settings.poll_interval.as_duration(),
-        settings.wait_timeout.as_duration(),
-        |l| lines.push(l),
-    )
-    .await;
-    for line in lines {
-        run.thread(&line).await;
-    }
-    match waited {
-        Ok(Waited::Available) => {
-            run.finish(
-                RequestState::Executed,
-                &format!("snapshot `{}` is available", plan.snapshot),
+    let waited = run
+        .following(|progress| {
+            database::wait_for_snapshot(
+                rds,
+                &plan.snapshot,
+                settings.poll_interval.as_duration(),
+                settings.wait_timeout.as_duration(),
+                move |line| {
+                    let _ = progress.send(line);
+                },
             )
-            .await
-        }
-        Ok(Waited::Failed(why)) => run.finish(RequestState::Failed, &why).await,
-        Ok(Waited::TimedOut(why)) => {
-            run.finish(
-                RequestState::Failed,
-                &format!("{why} after {}", settings.wait_timeout),
-            )
-            .await
-        }
-        Err(e) => {
-            run.record_aws_error(&e).await;
-            run.finish(
-                RequestState::Failed,
-                &format!("CreateDBSnapshot was sent, but following it failed: {e}"),
-            )
-            .await
-        }
-    }
+        })
+        .await;
+    let available = format!("snapshot `{}` is available", plan.snapshot);
+    database::finish_waited(run, waited, available, "CreateDBSnapshot was sent").await;
 }

@@ -151,9 +151,8 @@ pub async fn plan(
 
 /// Runs an approved block: re-check, read–modify–write each set, remember the blocks.
 pub async fn execute(run: &Run<'_>) {
-    let approved: BlockPlan = match run.plan() {
-        Ok(p) => p,
-        Err(why) => return run.finish(RequestState::Failed, &why).await,
+    let Some(approved) = run.approved_plan::<BlockPlan>().await else {
+        return;
     };
     let app = run.app;
     let Some(set) = app

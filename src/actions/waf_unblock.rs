@@ -110,9 +110,8 @@ pub async fn plan(
 }
 
 pub async fn execute(run: &Run<'_>) {
-    let approved: UnblockPlan = match run.plan() {
-        Ok(p) => p,
-        Err(why) => return run.finish(RequestState::Failed, &why).await,
+    let Some(approved) = run.approved_plan::<UnblockPlan>().await else {
+        return;
     };
     let app = run.app;
     let Some(set) = app

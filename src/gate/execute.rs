@@ -130,6 +130,41 @@ impl Run<'_> {
         finish(self.app, self.request, to, outcome).await;
     }
 
+    /// Runs `work` (a follow loop) while posting the lines it reports in the request's
+    /// thread as they come, not after it ends.
+    pub async fn following<T, Fut>(
+        &self,
+        work: impl FnOnce(tokio::sync::mpsc::UnboundedSender<String>) -> Fut,
+    ) -> T
+    where
+        Fut: std::future::Future<Output = T>,
+    {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+        let work = work(tx);
+        tokio::pin!(work);
+        let outcome = loop {
+            tokio::select! {
+                outcome = &mut work => break outcome,
+                Some(line) = rx.recv() => self.thread(&line).await,
+            }
+        };
+        while let Ok(line) = rx.try_recv() {
+            self.thread(&line).await;
+        }
+        outcome
+    }
+
+    /// The approved plan, decoded; an unreadable plan ends the run as failed.
+    pub async fn approved_plan<T: serde::de::DeserializeOwned>(&self) -> Option<T> {
+        match self.plan() {
+            Ok(plan) => Some(plan),
+            Err(why) => {
+                self.finish(RequestState::Failed, &why).await;
+                None
+            }
+        }
+    }
+
     /// The approved plan, decoded.
     pub fn plan<T: serde::de::DeserializeOwned>(&self) -> Result<T, String> {
         serde_json::from_str(&self.request.plan)
