@@ -44,7 +44,7 @@ pub struct Block {
 
 const COLUMNS: &str = "id, cidr, ip_set, set_name, set_id, scope, requested_by, approved_by, reason, channel, incident, created_at, expires_at, state";
 
-fn row_to_block(row: &sqlx::sqlite::SqliteRow) -> Block {
+fn row_to_block(row: &sqlx::any::AnyRow) -> Block {
     Block {
         id: row.get(0),
         cidr: row.get(1),
@@ -70,17 +70,19 @@ impl StoreTx<'_> {
     /// Records a block; an earlier active block of the same address in the same set is
     /// superseded (its timer no longer applies).
     pub async fn add_block(&mut self, block: &NewBlock) -> Result<(), StoreError> {
+        let block = block.clone();
+        self.run(move |c| Box::pin(async move {
         let now = crate::clock::now_rfc3339();
-        sqlx::query("UPDATE blocks SET state = 'superseded', ended_at = ?3 WHERE set_id = ?1 AND cidr = ?2 AND state = 'active'")
+        sqlx::query("UPDATE blocks SET state = 'superseded', ended_at = $3 WHERE set_id = $1 AND cidr = $2 AND state = 'active'")
             .bind(&block.set_id)
             .bind(&block.cidr)
             .bind(&now)
-            .execute(self.conn())
+            .execute(c.conn())
             .await
             .context("superseding an earlier block")?;
         sqlx::query(
             "INSERT INTO blocks (cidr, ip_set, set_name, set_id, scope, requested_by, approved_by, reason, channel, incident, request_id, created_at, expires_at, state)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 'active')",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'active')",
         )
         .bind(&block.cidr)
         .bind(&block.ip_set)
@@ -95,10 +97,11 @@ impl StoreTx<'_> {
         .bind(block.request_id)
         .bind(&now)
         .bind(block.expires_at.map(crate::clock::rfc3339))
-        .execute(self.conn())
+        .execute(c.conn())
         .await
         .context("recording a block")?;
         Ok(())
+        })).await
     }
 
     /// Ends the active blocks of `cidr` in set `set_id` (`removed` or `lifted`).
@@ -108,32 +111,39 @@ impl StoreTx<'_> {
         cidr: &str,
         state: &str,
     ) -> Result<u64, StoreError> {
-        let done = sqlx::query("UPDATE blocks SET state = ?3, ended_at = ?4 WHERE set_id = ?1 AND cidr = ?2 AND state IN ('active', 'lifting')")
+        let set_id = set_id.to_string();
+        let cidr = cidr.to_string();
+        let state = state.to_string();
+        self.run(move |c| Box::pin(async move {
+        let done = sqlx::query("UPDATE blocks SET state = $3, ended_at = $4 WHERE set_id = $1 AND cidr = $2 AND state IN ('active', 'lifting')")
             .bind(set_id)
             .bind(cidr)
             .bind(state)
             .bind(crate::clock::now_rfc3339())
-            .execute(self.conn())
+            .execute(c.conn())
             .await
             .context("ending a block")?;
         Ok(done.rows_affected())
+        })).await
     }
 
     /// Claims timed blocks that are due (active → lifting), plus any left `lifting` by a
     /// crash; the caller removes them from WAF and then ends them.
     pub async fn claim_due_blocks(&mut self, now: DateTime<Utc>) -> Result<Vec<Block>, StoreError> {
-        sqlx::query("UPDATE blocks SET state = 'lifting' WHERE state = 'active' AND expires_at IS NOT NULL AND expires_at <= ?1")
+        self.run(move |c| Box::pin(async move {
+        sqlx::query("UPDATE blocks SET state = 'lifting' WHERE state = 'active' AND expires_at IS NOT NULL AND expires_at <= $1")
             .bind(crate::clock::rfc3339(now))
-            .execute(self.conn())
+            .execute(c.conn())
             .await
             .context("claiming due blocks")?;
         let rows = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM blocks WHERE state = 'lifting' ORDER BY id"
         ))
-        .fetch_all(self.conn())
+        .fetch_all(c.conn())
         .await
         .context("reading due blocks")?;
         Ok(rows.iter().map(row_to_block).collect())
+        })).await
     }
 }
 

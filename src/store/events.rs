@@ -6,7 +6,8 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
-use super::{QueryContext, Store, StoreError, StoreTx};
+use super::writer::chain_tail;
+use super::{QueryContext, Store, StoreError, StoreTx, WriteConn};
 
 /// The `prev_hash` of the first event.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -155,7 +156,7 @@ impl Store {
                     .await
             }
             Some(id) => {
-                sqlx::query(&format!("{sql} WHERE incident = ?1 ORDER BY seq"))
+                sqlx::query(&format!("{sql} WHERE incident = $1 ORDER BY seq"))
                     .bind(id)
                     .fetch_all(self.pool())
                     .await
@@ -218,7 +219,7 @@ impl Store {
     }
 }
 
-fn row_to_event(row: &sqlx::sqlite::SqliteRow) -> Result<StoredEvent, StoreError> {
+fn row_to_event(row: &sqlx::any::AnyRow) -> Result<StoredEvent, StoreError> {
     let seq: i64 = row.try_get(0).unwrap_or(-1);
     let corrupt = |e: sqlx::Error| StoreError::Corrupt {
         seq,
@@ -241,58 +242,63 @@ fn row_to_event(row: &sqlx::sqlite::SqliteRow) -> Result<StoredEvent, StoreError
 impl StoreTx<'_> {
     /// Appends an event at the end of the chain, inside this transaction.
     pub async fn append(&mut self, event: NewEvent) -> Result<StoredEvent, StoreError> {
-        let detail = serde_json::to_string(&event.detail).expect("a JSON value always serialises");
-        let tail = sqlx::query("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1")
-            .fetch_optional(self.conn())
-            .await
-            .context("reading the tail of the event log")?;
-        let (seq, prev_hash) = match tail {
-            Some(row) => (row.get::<i64, _>(0) + 1, row.get::<String, _>(1)),
-            None => (1, GENESIS_HASH.to_string()),
-        };
-        let mut stored = StoredEvent {
-            seq,
-            at: crate::clock::now_rfc3339(),
-            actor: event.actor,
-            channel: event.channel,
-            incident: event.incident,
-            kind: event.kind,
-            text: event.text,
-            detail,
-            prev_hash,
-            hash: String::new(),
-        };
-        stored.hash = chain_hash(&stored.prev_hash, &canonical(&stored));
-        sqlx::query(
-            "INSERT INTO events (seq, at, actor, channel, incident, kind, text, detail, prev_hash, hash)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-        )
-        .bind(stored.seq)
-        .bind(&stored.at)
-        .bind(&stored.actor)
-        .bind(&stored.channel)
-        .bind(&stored.incident)
-        .bind(&stored.kind)
-        .bind(&stored.text)
-        .bind(&stored.detail)
-        .bind(&stored.prev_hash)
-        .bind(&stored.hash)
-        .execute(self.conn())
-        .await
-        .context("appending to the event log")?;
-        Ok(stored)
+        self.run(move |c| Box::pin(append_on(c, event))).await
     }
 
     /// Remembers a Slack `event_id`; false when it was seen before.
     pub async fn first_delivery(&mut self, event_id: &str) -> Result<bool, StoreError> {
-        let fresh = sqlx::query(
-            "INSERT INTO slack_deliveries (event_id, received_at) VALUES (?1, ?2) ON CONFLICT (event_id) DO NOTHING",
-        )
-        .bind(event_id)
-        .bind(crate::clock::now_rfc3339())
-        .execute(self.conn())
+        let event_id = event_id.to_string();
+        self.run(move |c| {
+            Box::pin(async move {
+                let fresh = sqlx::query(
+                    "INSERT INTO slack_deliveries (event_id, received_at) VALUES ($1, $2) ON CONFLICT (event_id) DO NOTHING",
+                )
+                .bind(event_id)
+                .bind(crate::clock::now_rfc3339())
+                .execute(c.conn())
+                .await
+                .context("recording a Slack event id")?;
+                Ok(fresh.rows_affected() == 1)
+            })
+        })
         .await
-        .context("recording a Slack event id")?;
-        Ok(fresh.rows_affected() == 1)
     }
+}
+
+/// Appends on the writer's connection: the chain's tail is read once per group.
+async fn append_on(c: &mut WriteConn, event: NewEvent) -> Result<StoredEvent, StoreError> {
+    let detail = serde_json::to_string(&event.detail).expect("a JSON value always serialises");
+    let (last_seq, prev_hash) = chain_tail(c).await?;
+    let mut stored = StoredEvent {
+        seq: last_seq + 1,
+        at: crate::clock::now_rfc3339(),
+        actor: event.actor,
+        channel: event.channel,
+        incident: event.incident,
+        kind: event.kind,
+        text: event.text,
+        detail,
+        prev_hash,
+        hash: String::new(),
+    };
+    stored.hash = chain_hash(&stored.prev_hash, &canonical(&stored));
+    sqlx::query(
+        "INSERT INTO events (seq, at, actor, channel, incident, kind, text, detail, prev_hash, hash)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(stored.seq)
+    .bind(&stored.at)
+    .bind(&stored.actor)
+    .bind(&stored.channel)
+    .bind(&stored.incident)
+    .bind(&stored.kind)
+    .bind(&stored.text)
+    .bind(&stored.detail)
+    .bind(&stored.prev_hash)
+    .bind(&stored.hash)
+    .execute(c.conn())
+    .await
+    .context("appending to the event log")?;
+    c.tail = Some((stored.seq, stored.hash.clone()));
+    Ok(stored)
 }

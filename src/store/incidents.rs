@@ -45,13 +45,13 @@ pub struct NewIncident {
 
 const COLUMNS: &str = "id, scenario, title, opened_by, origin_channel, channel_id, started_at, status, resolved_at, summary, checklist_ts, steps_done, last_update_at, last_reminder_at, notice_at";
 
-fn time(row: &sqlx::sqlite::SqliteRow, i: usize) -> Option<DateTime<Utc>> {
+fn time(row: &sqlx::any::AnyRow, i: usize) -> Option<DateTime<Utc>> {
     row.get::<Option<String>, _>(i)
         .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
         .map(|t| t.with_timezone(&Utc))
 }
 
-fn row_to_incident(row: &sqlx::sqlite::SqliteRow) -> Incident {
+fn row_to_incident(row: &sqlx::any::AnyRow) -> Incident {
     Incident {
         id: row.get(0),
         scenario: row.get(1),
@@ -73,10 +73,12 @@ fn row_to_incident(row: &sqlx::sqlite::SqliteRow) -> Incident {
 
 impl StoreTx<'_> {
     pub async fn create_incident(&mut self, new: &NewIncident) -> Result<Incident, StoreError> {
+        let new = new.clone();
+        self.run(move |c| Box::pin(async move {
         let now = crate::clock::now_rfc3339();
         let row = sqlx::query(&format!(
             "INSERT INTO incidents (id, scenario, title, opened_by, origin_channel, channel_id, started_at, status, steps_done, last_update_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'open', ?8, ?7) RETURNING {COLUMNS}"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'open', $8, $7) RETURNING {COLUMNS}"
         ))
         .bind(&new.id)
         .bind(&new.scenario)
@@ -86,74 +88,107 @@ impl StoreTx<'_> {
         .bind(&new.channel_id)
         .bind(&now)
         .bind(serde_json::to_string(&vec![false; new.steps]).unwrap_or_default())
-        .fetch_one(self.conn())
+        .fetch_one(c.conn())
         .await
         .context("opening an incident")?;
         Ok(row_to_incident(&row))
+        })).await
     }
 
     pub async fn incident(&mut self, id: &str) -> Result<Option<Incident>, StoreError> {
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM incidents WHERE id = ?1"))
-            .bind(id)
-            .fetch_optional(self.conn())
-            .await
-            .context("reading an incident")?;
-        Ok(row.as_ref().map(row_to_incident))
+        let id = id.to_string();
+        self.run(move |c| {
+            Box::pin(async move {
+                let row = sqlx::query(&format!("SELECT {COLUMNS} FROM incidents WHERE id = $1"))
+                    .bind(id)
+                    .fetch_optional(c.conn())
+                    .await
+                    .context("reading an incident")?;
+                Ok(row.as_ref().map(row_to_incident))
+            })
+        })
+        .await
     }
 
     pub async fn set_checklist_ts(&mut self, id: &str, ts: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE incidents SET checklist_ts = ?2 WHERE id = ?1")
-            .bind(id)
-            .bind(ts)
-            .execute(self.conn())
-            .await
-            .context("remembering the checklist message")?;
-        Ok(())
+        let id = id.to_string();
+        let ts = ts.to_string();
+        self.run(move |c| {
+            Box::pin(async move {
+                sqlx::query("UPDATE incidents SET checklist_ts = $2 WHERE id = $1")
+                    .bind(id)
+                    .bind(ts)
+                    .execute(c.conn())
+                    .await
+                    .context("remembering the checklist message")?;
+                Ok(())
+            })
+        })
+        .await
     }
 
     pub async fn set_steps_done(&mut self, id: &str, done: &[bool]) -> Result<(), StoreError> {
-        sqlx::query("UPDATE incidents SET steps_done = ?2 WHERE id = ?1")
-            .bind(id)
-            .bind(serde_json::to_string(done).unwrap_or_default())
-            .execute(self.conn())
-            .await
-            .context("ticking the checklist")?;
-        Ok(())
+        let id = id.to_string();
+        let done = done.to_vec();
+        self.run(move |c| {
+            Box::pin(async move {
+                sqlx::query("UPDATE incidents SET steps_done = $2 WHERE id = $1")
+                    .bind(id)
+                    .bind(serde_json::to_string(&done).unwrap_or_default())
+                    .execute(c.conn())
+                    .await
+                    .context("ticking the checklist")?;
+                Ok(())
+            })
+        })
+        .await
     }
 
     pub async fn touch_update(&mut self, id: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE incidents SET last_update_at = ?2 WHERE id = ?1")
-            .bind(id)
-            .bind(crate::clock::now_rfc3339())
-            .execute(self.conn())
-            .await
-            .context("recording a status update")?;
-        Ok(())
+        let id = id.to_string();
+        self.run(move |c| {
+            Box::pin(async move {
+                sqlx::query("UPDATE incidents SET last_update_at = $2 WHERE id = $1")
+                    .bind(id)
+                    .bind(crate::clock::now_rfc3339())
+                    .execute(c.conn())
+                    .await
+                    .context("recording a status update")?;
+                Ok(())
+            })
+        })
+        .await
     }
 
     /// Claims the reminder due for `incident` (its state as read); false if someone else did.
     pub async fn claim_reminder(&mut self, incident: &Incident) -> Result<bool, StoreError> {
+        let incident = incident.clone();
+        self.run(move |c| Box::pin(async move {
         let done = sqlx::query(
-            "UPDATE incidents SET last_reminder_at = ?2 WHERE id = ?1 AND status = 'open' AND COALESCE(last_reminder_at, '') = COALESCE(?3, '')",
+            "UPDATE incidents SET last_reminder_at = $2 WHERE id = $1 AND status = 'open' AND COALESCE(last_reminder_at, '') = COALESCE($3, '')",
         )
         .bind(&incident.id)
         .bind(crate::clock::now_rfc3339())
         .bind(incident.last_reminder_at.map(crate::clock::rfc3339))
-        .execute(self.conn())
+        .execute(c.conn())
         .await
         .context("claiming a reminder")?;
         Ok(done.rows_affected() == 1)
+        })).await
     }
 
     /// Claims the one user notice of `incident`; false if it was already posted.
     pub async fn claim_notice(&mut self, id: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query("UPDATE incidents SET notice_at = ?2 WHERE id = ?1 AND status = 'open' AND notice_at IS NULL")
+        let id = id.to_string();
+        self.run(move |c| Box::pin(async move {
+        let done = sqlx::query("UPDATE incidents SET notice_at = $2 WHERE id = $1 AND status = 'open' AND notice_at IS NULL")
             .bind(id)
             .bind(crate::clock::now_rfc3339())
-            .execute(self.conn())
+            .execute(c.conn())
             .await
             .context("claiming the user notice")?;
         Ok(done.rows_affected() == 1)
+        })).await
     }
 
     /// Open → resolved; false if it was not open.
@@ -162,14 +197,18 @@ impl StoreTx<'_> {
         id: &str,
         summary: Option<&str>,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query("UPDATE incidents SET status = 'resolved', resolved_at = ?2, summary = ?3 WHERE id = ?1 AND status = 'open'")
+        let id = id.to_string();
+        let summary = summary.map(str::to_string);
+        self.run(move |c| Box::pin(async move {
+        let done = sqlx::query("UPDATE incidents SET status = 'resolved', resolved_at = $2, summary = $3 WHERE id = $1 AND status = 'open'")
             .bind(id)
             .bind(crate::clock::now_rfc3339())
             .bind(summary)
-            .execute(self.conn())
+            .execute(c.conn())
             .await
             .context("resolving an incident")?;
         Ok(done.rows_affected() == 1)
+        })).await
     }
 }
 
@@ -180,7 +219,7 @@ impl Store {
         channel_id: &str,
     ) -> Result<Option<Incident>, StoreError> {
         let row = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM incidents WHERE channel_id = ?1"
+            "SELECT {COLUMNS} FROM incidents WHERE channel_id = $1"
         ))
         .bind(channel_id)
         .fetch_optional(self.pool())
@@ -190,7 +229,7 @@ impl Store {
     }
 
     pub async fn incident(&self, id: &str) -> Result<Option<Incident>, StoreError> {
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM incidents WHERE id = ?1"))
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM incidents WHERE id = $1"))
             .bind(id)
             .fetch_optional(self.pool())
             .await
@@ -209,7 +248,7 @@ impl Store {
     }
 
     pub async fn recent_incidents(&self, limit: i64) -> Result<Vec<Incident>, StoreError> {
-        let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM incidents WHERE status != 'open' ORDER BY resolved_at DESC LIMIT ?1"))
+        let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM incidents WHERE status != 'open' ORDER BY resolved_at DESC LIMIT $1"))
             .bind(limit)
             .fetch_all(self.pool())
             .await

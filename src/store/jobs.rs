@@ -19,24 +19,33 @@ impl StoreTx<'_> {
         kind: &str,
         payload: &serde_json::Value,
     ) -> Result<i64, StoreError> {
-        let row = sqlx::query("INSERT INTO jobs (kind, payload, state, created_at) VALUES (?1, ?2, 'queued', ?3) RETURNING id")
+        let kind = kind.to_string();
+        let payload = payload.clone();
+        self.run(move |c| Box::pin(async move {
+        let row = sqlx::query("INSERT INTO jobs (kind, payload, state, created_at) VALUES ($1, $2, 'queued', $3) RETURNING id")
             .bind(kind)
             .bind(payload.to_string())
             .bind(crate::clock::now_rfc3339())
-            .fetch_one(self.conn())
+            .fetch_one(c.conn())
             .await
             .context("queueing a job")?;
         Ok(row.get(0))
+        })).await
     }
 
     /// Marks a job done; committed together with whatever the job wrote.
     pub async fn finish_job(&mut self, id: i64) -> Result<(), StoreError> {
-        sqlx::query("UPDATE jobs SET state = 'done' WHERE id = ?1")
-            .bind(id)
-            .execute(self.conn())
-            .await
-            .context("finishing a job")?;
-        Ok(())
+        self.run(move |c| {
+            Box::pin(async move {
+                sqlx::query("UPDATE jobs SET state = 'done' WHERE id = $1")
+                    .bind(id)
+                    .execute(c.conn())
+                    .await
+                    .context("finishing a job")?;
+                Ok(())
+            })
+        })
+        .await
     }
 }
 
@@ -44,13 +53,19 @@ impl Store {
     /// Takes the oldest queued job, if any.
     pub async fn claim_job(&self) -> Result<Option<Job>, StoreError> {
         let mut tx = self.begin().await?;
-        let row = sqlx::query(
-            "UPDATE jobs SET state = 'running' WHERE id = (SELECT id FROM jobs WHERE state = 'queued' ORDER BY id LIMIT 1)
-             RETURNING id, kind, payload",
-        )
-        .fetch_optional(tx.conn())
-        .await
-        .context("claiming a job")?;
+        let row = tx
+            .run(|c| {
+                Box::pin(async move {
+                    sqlx::query(
+                        "UPDATE jobs SET state = 'running' WHERE id = (SELECT id FROM jobs WHERE state = 'queued' ORDER BY id LIMIT 1)
+                         RETURNING id, kind, payload",
+                    )
+                    .fetch_optional(c.conn())
+                    .await
+                    .context("claiming a job")
+                })
+            })
+            .await?;
         tx.commit().await?;
         Ok(row.map(|r| Job {
             id: r.get(0),
@@ -63,10 +78,16 @@ impl Store {
     /// At start-up: jobs that were running when the process stopped run again.
     pub async fn requeue_running_jobs(&self) -> Result<u64, StoreError> {
         let mut tx = self.begin().await?;
-        let done = sqlx::query("UPDATE jobs SET state = 'queued' WHERE state = 'running'")
-            .execute(tx.conn())
-            .await
-            .context("re-queueing jobs")?;
+        let done = tx
+            .run(|c| {
+                Box::pin(async move {
+                    sqlx::query("UPDATE jobs SET state = 'queued' WHERE state = 'running'")
+                        .execute(c.conn())
+                        .await
+                        .context("re-queueing jobs")
+                })
+            })
+            .await?;
         tx.commit().await?;
         Ok(done.rows_affected())
     }

@@ -1,10 +1,12 @@
-//! Schema migrations, applied in order at start-up; each runs once, in a transaction.
+//! Schema migrations, applied in order at start-up, all pending ones in one transaction.
+//! SQLite and PostgreSQL have one list each, with the same versions and the same meaning;
+//! only the column types and the append-only triggers are spelt differently.
 
-use sqlx::SqlitePool;
+use sqlx::AnyConnection;
 
-use super::StoreError;
+use super::{Backend, StoreError};
 
-const MIGRATIONS: &[(i64, &str)] = &[
+const SQLITE: &[(i64, &str)] = &[
     (
         1,
         r#"
@@ -124,37 +126,180 @@ CREATE INDEX incidents_by_status ON incidents (status, started_at);
     ),
 ];
 
-pub async fn run(pool: &SqlitePool) -> Result<(), StoreError> {
-    sqlx::query("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)")
-        .execute(pool)
+const POSTGRES: &[(i64, &str)] = &[
+    (
+        1,
+        r#"
+CREATE TABLE events (
+    seq       BIGINT  PRIMARY KEY,
+    at        TEXT    NOT NULL,
+    actor     TEXT    NOT NULL,
+    channel   TEXT    NOT NULL,
+    incident  TEXT,
+    kind      TEXT    NOT NULL,
+    text      TEXT    NOT NULL,
+    detail    TEXT    NOT NULL,
+    prev_hash TEXT    NOT NULL,
+    hash      TEXT    NOT NULL UNIQUE
+);
+CREATE INDEX events_by_incident ON events (incident, seq);
+CREATE FUNCTION drbot_append_only() RETURNS trigger LANGUAGE plpgsql AS $f$
+BEGIN RAISE EXCEPTION 'the event log is append-only'; END $f$;
+CREATE TRIGGER events_no_update BEFORE UPDATE ON events
+FOR EACH ROW EXECUTE FUNCTION drbot_append_only();
+CREATE TRIGGER events_no_delete BEFORE DELETE ON events
+FOR EACH ROW EXECUTE FUNCTION drbot_append_only();
+
+CREATE TABLE slack_deliveries (
+    event_id    TEXT PRIMARY KEY,
+    received_at TEXT NOT NULL
+);
+"#,
+    ),
+    (
+        2,
+        r#"
+CREATE TABLE requests (
+    id           BIGSERIAL PRIMARY KEY,
+    command      TEXT NOT NULL,
+    action       TEXT NOT NULL,
+    requester    TEXT NOT NULL,
+    channel      TEXT NOT NULL,
+    incident     TEXT,
+    response_url TEXT NOT NULL,
+    plan         TEXT NOT NULL,
+    plan_hash    TEXT NOT NULL,
+    summary      TEXT NOT NULL,
+    state        TEXT NOT NULL,
+    created_at   TEXT NOT NULL,
+    expires_at   TEXT NOT NULL,
+    message_ts   TEXT,
+    decided_by   TEXT,
+    outcome      TEXT
+);
+CREATE INDEX requests_by_message ON requests (channel, message_ts);
+CREATE INDEX requests_by_state ON requests (state, expires_at);
+
+CREATE TABLE approvals (
+    request_id BIGINT NOT NULL REFERENCES requests (id),
+    officer    TEXT NOT NULL,
+    reaction   TEXT NOT NULL,
+    at         TEXT NOT NULL,
+    PRIMARY KEY (request_id, officer, reaction)
+);
+
+CREATE TABLE jobs (
+    id         BIGSERIAL PRIMARY KEY,
+    kind       TEXT NOT NULL,
+    payload    TEXT NOT NULL,
+    state      TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX jobs_by_state ON jobs (state, id);
+"#,
+    ),
+    (
+        3,
+        r#"
+CREATE TABLE blocks (
+    id          BIGSERIAL PRIMARY KEY,
+    cidr        TEXT NOT NULL,
+    ip_set      TEXT NOT NULL,
+    set_name    TEXT NOT NULL,
+    set_id      TEXT NOT NULL,
+    scope       TEXT NOT NULL,
+    requested_by TEXT NOT NULL,
+    approved_by TEXT,
+    reason      TEXT,
+    channel     TEXT NOT NULL,
+    incident    TEXT,
+    request_id  BIGINT,
+    created_at  TEXT NOT NULL,
+    expires_at  TEXT,
+    state       TEXT NOT NULL,
+    ended_at    TEXT
+);
+CREATE INDEX blocks_by_state ON blocks (state, expires_at);
+CREATE INDEX blocks_by_cidr ON blocks (set_id, cidr, state);
+"#,
+    ),
+    (
+        4,
+        r#"
+CREATE TABLE incidents (
+    id               TEXT PRIMARY KEY,
+    scenario         TEXT NOT NULL,
+    title            TEXT NOT NULL,
+    opened_by        TEXT NOT NULL,
+    origin_channel   TEXT NOT NULL,
+    channel_id       TEXT NOT NULL UNIQUE,
+    started_at       TEXT NOT NULL,
+    status           TEXT NOT NULL,
+    resolved_at      TEXT,
+    summary          TEXT,
+    checklist_ts     TEXT,
+    steps_done       TEXT NOT NULL,
+    last_update_at   TEXT NOT NULL,
+    last_reminder_at TEXT,
+    notice_at        TEXT
+);
+CREATE INDEX incidents_by_status ON incidents (status, started_at);
+"#,
+    ),
+];
+
+pub async fn run(backend: Backend, conn: &mut AnyConnection) -> Result<(), StoreError> {
+    let fail = |version: i64| move |source| StoreError::Migration { version, source };
+    let migrations = match backend {
+        Backend::Sqlite => SQLITE,
+        Backend::Postgres => POSTGRES,
+    };
+    let begin = match backend {
+        Backend::Sqlite => "BEGIN IMMEDIATE",
+        // Replicas starting together: one migrates, the others wait and find it done.
+        Backend::Postgres => "BEGIN; SELECT pg_advisory_xact_lock(7237960506228);",
+    };
+    sqlx::raw_sql(begin)
+        .execute(&mut *conn)
         .await
-        .map_err(|source| StoreError::Migration { version: 0, source })?;
-    let current: i64 =
-        sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
-            .fetch_one(pool)
+        .map_err(fail(0))?;
+    let applied = async {
+        sqlx::query("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at TEXT NOT NULL)")
+            .execute(&mut *conn)
             .await
-            .map_err(|source| StoreError::Migration { version: 0, source })?;
-    let known = MIGRATIONS.last().map_or(0, |m| m.0);
-    if current > known {
-        return Err(StoreError::TooNew {
-            found: current,
-            known,
-        });
+            .map_err(fail(0))?;
+        let current: i64 =
+            sqlx::query_scalar("SELECT CAST(COALESCE(MAX(version), 0) AS BIGINT) FROM schema_migrations")
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(fail(0))?;
+        let known = migrations.last().map_or(0, |m| m.0);
+        if current > known {
+            return Err(StoreError::TooNew {
+                found: current,
+                known,
+            });
+        }
+        for (version, sql) in migrations.iter().filter(|(v, _)| *v > current) {
+            sqlx::raw_sql(sql).execute(&mut *conn).await.map_err(fail(*version))?;
+            sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
+                .bind(version)
+                .bind(crate::clock::now_rfc3339())
+                .execute(&mut *conn)
+                .await
+                .map_err(fail(*version))?;
+        }
+        Ok(())
     }
-    for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
-        let fail = |source| StoreError::Migration {
-            version: *version,
-            source,
-        };
-        let mut tx = pool.begin().await.map_err(fail)?;
-        sqlx::raw_sql(sql).execute(&mut *tx).await.map_err(fail)?;
-        sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)")
-            .bind(version)
-            .bind(crate::clock::now_rfc3339())
-            .execute(&mut *tx)
-            .await
-            .map_err(fail)?;
-        tx.commit().await.map_err(fail)?;
-    }
-    Ok(())
+    .await;
+    let end = if applied.is_ok() {
+        "COMMIT"
+    } else {
+        "ROLLBACK"
+    };
+    let ended = sqlx::raw_sql(end)
+        .execute(&mut *conn)
+        .await
+        .map_err(fail(0));
+    applied.and(ended).map(|_| ())
 }

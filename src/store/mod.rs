@@ -1,6 +1,12 @@
-//! The state store (SPEC §9): an append-only, hash-chained event log and the ids of Slack
-//! events already processed. `DRBOT_DATABASE_URL=sqlite://PATH` is the embedded backend;
-//! callers use only [`Store`]'s methods, so a PostgreSQL backend can sit behind the same API.
+//! The state store (SPEC §9): an append-only, hash-chained event log, approval requests,
+//! jobs, blocks, incidents and the ids of Slack events already processed.
+//!
+//! `DRBOT_DATABASE_URL=sqlite://PATH` is the embedded backend for one process;
+//! `postgres://…` serves several replicas. Both run the same SQL through sqlx's `Any`
+//! driver (placeholders are `$n`, which both accept); only the migrations differ.
+//!
+//! Reads go to a pool. Writes never run in the caller's future: a [`StoreTx`] is a handle
+//! whose operations run on the writer task ([`writer`]), which commits them in groups.
 
 mod blocks;
 mod events;
@@ -8,23 +14,26 @@ mod incidents;
 mod jobs;
 mod migrations;
 mod requests;
+mod writer;
 
-use std::str::FromStr;
+use std::marker::PhantomData;
 use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::SqlitePool;
-use tokio::sync::Mutex;
+use futures_util::future::BoxFuture;
+use sqlx::any::AnyPoolOptions;
+use sqlx::{AnyConnection, AnyPool, Connection, Executor};
+use tokio::sync::{mpsc, oneshot};
 
 pub use blocks::{Block, NewBlock};
 pub use events::{canonical, chain_hash, NewEvent, StoredEvent, VerifyReport, GENESIS_HASH};
 pub use incidents::{Incident, NewIncident};
 pub use jobs::Job;
 pub use requests::{NewRequest, Request, RequestState};
+pub(crate) use writer::WriteConn;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("DRBOT_DATABASE_URL: '{0}' is not supported; use sqlite://PATH (PostgreSQL is not built into this version)")]
+    #[error("DRBOT_DATABASE_URL: '{0}' is not supported; use sqlite://PATH (one process) or postgres://USER@HOST/DB (several replicas)")]
     UnsupportedUrl(String),
     #[error("cannot open the store at {url}: {source}")]
     Open {
@@ -50,6 +59,42 @@ pub enum StoreError {
     },
     #[error("stored event {seq} is unreadable: {message}")]
     Corrupt { seq: i64, message: String },
+    /// The writer could not take or finish this write (the database is unreachable, or the
+    /// group it was committed with failed); nothing of it was stored.
+    #[error("the store did not record this write: {0}")]
+    NotWritten(String),
+}
+
+impl StoreError {
+    /// True when the error means the connection itself is gone (reconnect, retry later).
+    pub fn is_connection_lost(&self) -> bool {
+        let source = match self {
+            StoreError::Open { source, .. } | StoreError::Query { source, .. } => source,
+            StoreError::NotWritten(_) => return true,
+            _ => return false,
+        };
+        match source {
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed
+            | sqlx::Error::Protocol(_) => true,
+            sqlx::Error::Database(db) => {
+                // PostgreSQL: the server is shutting down or the connection was terminated.
+                matches!(
+                    db.code().as_deref(),
+                    Some("57P01" | "57P02" | "57P03" | "08006" | "08003" | "08000")
+                )
+            }
+            _ => false,
+        }
+    }
+
+    /// A copy to answer every unit of a failed group with (sqlx errors are not `Clone`).
+    fn shallow_clone(&self) -> StoreError {
+        StoreError::NotWritten(self.to_string())
+    }
 }
 
 pub(crate) trait QueryContext<T> {
@@ -62,48 +107,101 @@ impl<T> QueryContext<T> for Result<T, sqlx::Error> {
     }
 }
 
+/// Which database the store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// The backend a `DRBOT_DATABASE_URL` names, and the URL sqlx is given.
+    fn from_url(url: &str) -> Result<(Backend, String), StoreError> {
+        if let Some(path) = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+        {
+            if path.is_empty() {
+                return Err(StoreError::UnsupportedUrl(redact_url(url)));
+            }
+            let sep = if path.contains('?') { '&' } else { '?' };
+            let query = if path.contains("mode=") {
+                String::new()
+            } else {
+                format!("{sep}mode=rwc")
+            };
+            return Ok((Backend::Sqlite, format!("sqlite://{path}{query}")));
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok((Backend::Postgres, url.to_string()));
+        }
+        Err(StoreError::UnsupportedUrl(redact_url(url)))
+    }
+}
+
+/// Per-connection settings: SQLite's WAL, full fsync and foreign keys; a lock wait.
+const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;";
+
+async fn connect(backend: Backend, url: &str) -> Result<AnyConnection, StoreError> {
+    let open = |source| StoreError::Open {
+        url: redact_url(url),
+        source,
+    };
+    let mut conn = tokio::time::timeout(Duration::from_secs(10), AnyConnection::connect(url))
+        .await
+        .map_err(|_| open(sqlx::Error::PoolTimedOut))?
+        .map_err(open)?;
+    if backend == Backend::Sqlite {
+        conn.execute(SQLITE_PRAGMAS).await.map_err(open)?;
+    }
+    Ok(conn)
+}
+
 /// The store. Cheap to clone.
 #[derive(Clone)]
 pub struct Store {
-    pool: SqlitePool,
-    /// Serialises write transactions within this process (SQLite has one writer; this
-    /// keeps them from failing with `SQLITE_BUSY` instead of queueing). Each write
-    /// transaction also starts with `BEGIN IMMEDIATE`, so another process waits for it,
-    /// and the chain's `seq` primary key would refuse a fork.
-    write_lock: std::sync::Arc<Mutex<()>>,
+    pool: AnyPool,
+    backend: Backend,
+    units: mpsc::Sender<writer::Unit>,
 }
 
 impl Store {
-    /// Opens (creating when missing) and migrates the store named by `url`.
+    /// Opens (creating a SQLite file when missing) and migrates the store named by `url`,
+    /// and starts its writer.
     pub async fn open(url: &str) -> Result<Self, StoreError> {
-        let path = url
-            .strip_prefix("sqlite://")
-            .or_else(|| url.strip_prefix("sqlite:"))
-            .ok_or_else(|| StoreError::UnsupportedUrl(redact_url(url)))?;
-        let options = SqliteConnectOptions::from_str(&format!("sqlite://{path}"))
-            .map_err(|source| StoreError::Open {
-                url: redact_url(url),
-                source,
-            })?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
-            .await
+        sqlx::any::install_default_drivers();
+        let (backend, sqlx_url) = Backend::from_url(url)?;
+        let mut conn = connect(backend, &sqlx_url).await?;
+        migrations::run(backend, &mut conn).await?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(if backend == Backend::Sqlite { 2 } else { 4 })
+            .min_connections(0)
+            .idle_timeout(Duration::from_secs(60))
+            .acquire_timeout(Duration::from_secs(5))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        conn.execute(SQLITE_PRAGMAS).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_lazy(&sqlx_url)
             .map_err(|source| StoreError::Open {
                 url: redact_url(url),
                 source,
             })?;
-        let store = Self {
+        let (units, rx) = mpsc::channel(4096);
+        tokio::spawn(writer::Writer::new(backend, sqlx_url, conn, rx).run());
+        Ok(Self {
             pool,
-            write_lock: Default::default(),
-        };
-        migrations::run(&store.pool).await?;
-        Ok(store)
+            backend,
+            units,
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
     }
 
     /// A cheap round trip, for `/readyz`.
@@ -111,36 +209,65 @@ impl Store {
         sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
     }
 
-    pub fn pool(&self) -> &SqlitePool {
+    pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
     }
 
     /// Starts a write transaction; everything in it commits together or not at all.
+    /// Its operations run on the writer task, never in the caller's future.
     pub async fn begin(&self) -> Result<StoreTx<'_>, StoreError> {
-        let guard = self.write_lock.lock().await;
-        let tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
+        let (ops, unit) = mpsc::unbounded_channel();
+        self.units
+            .send(unit)
             .await
-            .context("starting a write transaction")?;
-        Ok(StoreTx { _guard: guard, tx })
+            .map_err(|_| StoreError::NotWritten("the store's writer has stopped".into()))?;
+        Ok(StoreTx {
+            ops,
+            _store: PhantomData,
+        })
     }
 }
 
-/// A write transaction. Dropping it without [`StoreTx::commit`] rolls everything back.
+/// A write transaction: a handle on a unit of work run by the writer. Dropping it without
+/// [`StoreTx::commit`] rolls everything it did back (and nothing else).
 pub struct StoreTx<'a> {
-    _guard: tokio::sync::MutexGuard<'a, ()>,
-    tx: sqlx::Transaction<'static, sqlx::Sqlite>,
+    ops: mpsc::UnboundedSender<writer::UnitMsg>,
+    _store: PhantomData<&'a Store>,
 }
 
 impl StoreTx<'_> {
-    pub(crate) fn conn(&mut self) -> &mut sqlx::SqliteConnection {
-        &mut self.tx
+    /// Runs `op` on the writer's connection inside this transaction.
+    pub(crate) async fn run<T, F>(&mut self, op: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut WriteConn) -> BoxFuture<'c, Result<T, StoreError>>
+            + Send
+            + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let boxed: writer::Op = Box::new(move |conn| {
+            Box::pin(async move {
+                let _ = reply.send(op(conn).await);
+            })
+        });
+        self.ops
+            .send(writer::UnitMsg::Op(boxed))
+            .map_err(|_| not_taken())?;
+        answer.await.map_err(|_| not_taken())?
     }
 
+    /// Commits; returns once the group this transaction joined is durable.
     pub async fn commit(self) -> Result<(), StoreError> {
-        self.tx.commit().await.context("committing")
+        let (reply, answer) = oneshot::channel();
+        self.ops
+            .send(writer::UnitMsg::Commit(reply))
+            .map_err(|_| not_taken())?;
+        answer.await.map_err(|_| not_taken())?
     }
+}
+
+fn not_taken() -> StoreError {
+    StoreError::NotWritten("the write transaction was abandoned by the store's writer".into())
 }
 
 /// Hides a password in a database URL before it is shown anywhere.

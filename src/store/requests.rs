@@ -101,7 +101,7 @@ impl Request {
 
 const COLUMNS: &str = "id, command, action, requester, channel, incident, response_url, plan, plan_hash, summary, state, created_at, expires_at, message_ts, decided_by, outcome";
 
-fn row_to_request(row: &sqlx::sqlite::SqliteRow) -> Result<Request, StoreError> {
+fn row_to_request(row: &sqlx::any::AnyRow) -> Result<Request, StoreError> {
     let id: i64 = row.get(0);
     let bad = |what: &str| StoreError::Corrupt {
         seq: id,
@@ -134,9 +134,9 @@ fn row_to_request(row: &sqlx::sqlite::SqliteRow) -> Result<Request, StoreError> 
 
 async fn request_on<'e, E>(db: E, id: i64) -> Result<Option<Request>, StoreError>
 where
-    E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
 {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM requests WHERE id = ?1"))
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM requests WHERE id = $1"))
         .bind(id)
         .fetch_optional(db)
         .await
@@ -146,10 +146,10 @@ where
 
 async fn requests_in_state_on<'e, E>(db: E, state: RequestState) -> Result<Vec<Request>, StoreError>
 where
-    E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
 {
     let rows = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM requests WHERE state = ?1 ORDER BY id"
+        "SELECT {COLUMNS} FROM requests WHERE state = $1 ORDER BY id"
     ))
     .bind(state.as_str())
     .fetch_all(db)
@@ -160,9 +160,10 @@ where
 
 impl StoreTx<'_> {
     pub async fn create_request(&mut self, new: NewRequest) -> Result<Request, StoreError> {
+        self.run(move |c| Box::pin(async move {
         let row = sqlx::query(&format!(
             "INSERT INTO requests (command, action, requester, channel, incident, response_url, plan, plan_hash, summary, state, created_at, expires_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?12, ?10, ?11) RETURNING {COLUMNS}"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $12, $10, $11) RETURNING {COLUMNS}"
         ))
         .bind(&new.command)
         .bind(&new.action)
@@ -176,24 +177,32 @@ impl StoreTx<'_> {
         .bind(crate::clock::now_rfc3339())
         .bind(crate::clock::rfc3339(new.expires_at))
         .bind(new.state.as_str())
-        .fetch_one(self.conn())
+        .fetch_one(c.conn())
         .await
         .context("creating an approval request")?;
         row_to_request(&row)
+        })).await
     }
 
     pub async fn set_message_ts(&mut self, id: i64, ts: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE requests SET message_ts = ?2 WHERE id = ?1")
-            .bind(id)
-            .bind(ts)
-            .execute(self.conn())
-            .await
-            .context("remembering an approval request's message")?;
-        Ok(())
+        let ts = ts.to_string();
+        self.run(move |c| {
+            Box::pin(async move {
+                sqlx::query("UPDATE requests SET message_ts = $2 WHERE id = $1")
+                    .bind(id)
+                    .bind(ts)
+                    .execute(c.conn())
+                    .await
+                    .context("remembering an approval request's message")?;
+                Ok(())
+            })
+        })
+        .await
     }
 
     pub async fn request(&mut self, id: i64) -> Result<Option<Request>, StoreError> {
-        request_on(self.conn(), id).await
+        self.run(move |c| Box::pin(async move { request_on(c.conn(), id).await }))
+            .await
     }
 
     pub async fn request_by_message(
@@ -201,15 +210,22 @@ impl StoreTx<'_> {
         channel: &str,
         ts: &str,
     ) -> Result<Option<Request>, StoreError> {
-        let row = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM requests WHERE channel = ?1 AND message_ts = ?2"
-        ))
-        .bind(channel)
-        .bind(ts)
-        .fetch_optional(self.conn())
+        let channel = channel.to_string();
+        let ts = ts.to_string();
+        self.run(move |c| {
+            Box::pin(async move {
+                let row = sqlx::query(&format!(
+                    "SELECT {COLUMNS} FROM requests WHERE channel = $1 AND message_ts = $2"
+                ))
+                .bind(channel)
+                .bind(ts)
+                .fetch_optional(c.conn())
+                .await
+                .context("finding the request of a message")?;
+                row.as_ref().map(row_to_request).transpose()
+            })
+        })
         .await
-        .context("finding the request of a message")?;
-        row.as_ref().map(row_to_request).transpose()
     }
 
     /// Moves request `id` from one of `from` to `to`; true only for the caller that did it.
@@ -221,20 +237,25 @@ impl StoreTx<'_> {
         decided_by: Option<&str>,
         outcome: Option<&str>,
     ) -> Result<bool, StoreError> {
+        let from = from.to_vec();
+        let decided_by = decided_by.map(str::to_string);
+        let outcome = outcome.map(str::to_string);
+        self.run(move |c| Box::pin(async move {
         let from: Vec<String> = from.iter().map(|s| format!("'{}'", s.as_str())).collect();
         let done = sqlx::query(&format!(
-            "UPDATE requests SET state = ?2, decided_by = COALESCE(?3, decided_by), outcome = COALESCE(?4, outcome)
-             WHERE id = ?1 AND state IN ({})",
+            "UPDATE requests SET state = $2, decided_by = COALESCE($3, decided_by), outcome = COALESCE($4, outcome)
+             WHERE id = $1 AND state IN ({})",
             from.join(", ")
         ))
         .bind(id)
         .bind(to.as_str())
         .bind(decided_by)
         .bind(outcome)
-        .execute(self.conn())
+        .execute(c.conn())
         .await
         .context("changing an approval request's state")?;
         Ok(done.rows_affected() == 1)
+        })).await
     }
 
     /// Records an officer's approving reaction; false if it was already there.
@@ -244,17 +265,21 @@ impl StoreTx<'_> {
         officer: &str,
         reaction: &str,
     ) -> Result<bool, StoreError> {
+        let officer = officer.to_string();
+        let reaction = reaction.to_string();
+        self.run(move |c| Box::pin(async move {
         let done = sqlx::query(
-            "INSERT INTO approvals (request_id, officer, reaction, at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+            "INSERT INTO approvals (request_id, officer, reaction, at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
         )
         .bind(id)
         .bind(officer)
         .bind(reaction)
         .bind(crate::clock::now_rfc3339())
-        .execute(self.conn())
+        .execute(c.conn())
         .await
         .context("recording an approval")?;
         Ok(done.rows_affected() == 1)
+        })).await
     }
 
     pub async fn remove_approval(
@@ -263,55 +288,73 @@ impl StoreTx<'_> {
         officer: &str,
         reaction: &str,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "DELETE FROM approvals WHERE request_id = ?1 AND officer = ?2 AND reaction = ?3",
+        let officer = officer.to_string();
+        let reaction = reaction.to_string();
+        self.run(move |c| {
+            Box::pin(async move {
+                let done = sqlx::query(
+            "DELETE FROM approvals WHERE request_id = $1 AND officer = $2 AND reaction = $3",
         )
         .bind(id)
         .bind(officer)
         .bind(reaction)
-        .execute(self.conn())
+        .execute(c.conn())
         .await
         .context("withdrawing an approval")?;
-        Ok(done.rows_affected() == 1)
+                Ok(done.rows_affected() == 1)
+            })
+        })
+        .await
     }
 
     /// Distinct officers whose approval stands.
     pub async fn approvers(&mut self, id: i64) -> Result<Vec<String>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT DISTINCT officer FROM approvals WHERE request_id = ?1 ORDER BY officer",
-        )
-        .bind(id)
-        .fetch_all(self.conn())
+        self.run(move |c| {
+            Box::pin(async move {
+                let rows = sqlx::query(
+                    "SELECT DISTINCT officer FROM approvals WHERE request_id = $1 ORDER BY officer",
+                )
+                .bind(id)
+                .fetch_all(c.conn())
+                .await
+                .context("counting approvals")?;
+                Ok(rows.iter().map(|r| r.get(0)).collect())
+            })
+        })
         .await
-        .context("counting approvals")?;
-        Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
     /// True while a pending request in `channel` has no message yet (being posted).
     pub async fn has_unposted_request(&mut self, channel: &str) -> Result<bool, StoreError> {
-        let row = sqlx::query("SELECT 1 FROM requests WHERE channel = ?1 AND state = 'pending' AND message_ts IS NULL LIMIT 1")
+        let channel = channel.to_string();
+        self.run(move |c| Box::pin(async move {
+        let row = sqlx::query("SELECT 1 FROM requests WHERE channel = $1 AND state = 'pending' AND message_ts IS NULL LIMIT 1")
             .bind(channel)
-            .fetch_optional(self.conn())
+            .fetch_optional(c.conn())
             .await
             .context("looking for requests being posted")?;
         Ok(row.is_some())
+        })).await
     }
 
     /// Pending requests whose expiry has passed.
     pub async fn due_for_expiry(&mut self, now: DateTime<Utc>) -> Result<Vec<Request>, StoreError> {
-        let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM requests WHERE state = 'pending' AND expires_at <= ?1 ORDER BY id"))
+        self.run(move |c| Box::pin(async move {
+        let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM requests WHERE state = 'pending' AND expires_at <= $1 ORDER BY id"))
             .bind(crate::clock::rfc3339(now))
-            .fetch_all(self.conn())
+            .fetch_all(c.conn())
             .await
             .context("finding expired requests")?;
         rows.iter().map(row_to_request).collect()
+        })).await
     }
 
     pub async fn requests_in_state(
         &mut self,
         state: RequestState,
     ) -> Result<Vec<Request>, StoreError> {
-        requests_in_state_on(self.conn(), state).await
+        self.run(move |c| Box::pin(async move { requests_in_state_on(c.conn(), state).await }))
+            .await
     }
 }
 

@@ -1,0 +1,285 @@
+//! The writer (SPEC §9): one task owns the write connection and every write transaction.
+//!
+//! A caller's [`StoreTx`](super::StoreTx) is only a handle: each of its operations is sent to
+//! this task and run here, on the writer's connection. A request future that is dropped
+//! half-way (Slack closed the connection, a timeout fired) can therefore never leave a
+//! transaction open: the writer notices the closed handle and rolls that unit back, and the
+//! next unit starts clean.
+//!
+//! Group commit: units that arrive together run one after the other inside a single database
+//! transaction, each in its own savepoint (a unit that fails or is abandoned rolls back alone),
+//! and the whole group is committed with one fsync. Each caller's `commit()` returns only
+//! after that commit, so an acknowledged command is durable before its 200.
+//!
+//! On PostgreSQL every group takes a transaction-scoped advisory lock first, so the writers of
+//! several replicas take turns: the audit chain stays one chain and conditional updates
+//! (claims, `pending → executing`) are decided one at a time across the replicas.
+
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use sqlx::{AnyConnection, Connection, Row};
+use tokio::sync::{mpsc, oneshot};
+use tracing::Instrument;
+
+use super::{Backend, QueryContext, StoreError};
+
+/// Units taken into one group commit at most.
+const MAX_GROUP: usize = 512;
+/// How long the writer waits for a unit's next operation before rolling it back. Units are
+/// short sequences of queries; a caller that stalls this long has gone or misbehaves.
+const UNIT_IDLE_LIMIT: Duration = Duration::from_secs(5);
+/// The advisory lock key that serialises writers across replicas (PostgreSQL).
+const CHAIN_LOCK: i64 = 0x6472_626f_74; // "drbot"
+
+/// The writer's connection, lent to each operation.
+pub struct WriteConn {
+    conn: Option<AnyConnection>,
+    /// The chain's tail (seq, hash), read once per group and kept while the group runs.
+    pub(crate) tail: Option<(i64, String)>,
+}
+
+impl WriteConn {
+    pub(crate) fn conn(&mut self) -> &mut AnyConnection {
+        self.conn
+            .as_mut()
+            .expect("operations run only while the writer holds a connection")
+    }
+}
+
+pub(crate) type Op = Box<dyn for<'c> FnOnce(&'c mut WriteConn) -> BoxFuture<'c, ()> + Send>;
+
+pub(crate) enum UnitMsg {
+    Op(Op),
+    Commit(oneshot::Sender<Result<(), StoreError>>),
+}
+
+/// A unit of work: the receiving end of one `StoreTx`.
+pub(crate) type Unit = mpsc::UnboundedReceiver<UnitMsg>;
+
+pub(crate) struct Writer {
+    backend: Backend,
+    url: String,
+    conn: WriteConn,
+    units: mpsc::Receiver<Unit>,
+}
+
+impl Writer {
+    pub(crate) fn new(
+        backend: Backend,
+        url: String,
+        conn: AnyConnection,
+        units: mpsc::Receiver<Unit>,
+    ) -> Self {
+        Self {
+            backend,
+            url,
+            conn: WriteConn {
+                conn: Some(conn),
+                tail: None,
+            },
+            units,
+        }
+    }
+
+    /// Runs until every `Store` handle is gone.
+    pub(crate) async fn run(mut self) {
+        while let Some(first) = self.units.recv().await {
+            let mut group = vec![first];
+            while group.len() < MAX_GROUP {
+                match self.units.try_recv() {
+                    Ok(unit) => group.push(unit),
+                    Err(_) => break,
+                }
+            }
+            let span = tracing::debug_span!("store.group", units = group.len());
+            self.group(group).instrument(span).await;
+        }
+        if let Some(conn) = self.conn.conn.take() {
+            let _ = conn.close().await;
+        }
+    }
+
+    async fn group(&mut self, group: Vec<Unit>) {
+        if let Err(e) = self.begin().await {
+            tracing::error!(error = %e, "the store cannot start a write transaction");
+            self.forget_connection_if_broken(&e);
+            for unit in group {
+                fail_unit(unit, &e).await;
+            }
+            return;
+        }
+        let mut committed = Vec::with_capacity(group.len());
+        let mut fatal = None;
+        for (i, unit) in group.into_iter().enumerate() {
+            if let Some(e) = &fatal {
+                fail_unit(unit, e).await;
+                continue;
+            }
+            match self.unit(i, unit).await {
+                Ok(Some(reply)) => committed.push(reply),
+                Ok(None) => {}
+                Err(e) => fatal = Some(e),
+            }
+        }
+        let outcome = match fatal {
+            Some(e) => {
+                let _ = sqlx::query("ROLLBACK").execute(self.conn.conn()).await;
+                Err(e)
+            }
+            None => sqlx::query("COMMIT")
+                .execute(self.conn.conn())
+                .await
+                .map(|_| ())
+                .context("committing"),
+        };
+        if let Err(e) = &outcome {
+            tracing::error!(error = %e, "a group of writes was not committed");
+            self.forget_connection_if_broken(e);
+        }
+        self.conn.tail = None;
+        for reply in committed {
+            let _ = reply.send(clone_outcome(&outcome));
+        }
+    }
+
+    /// Opens the group's transaction (reconnecting first when the connection was lost).
+    async fn begin(&mut self) -> Result<(), StoreError> {
+        if self.conn.conn.is_none() {
+            let conn = super::connect(self.backend, &self.url).await?;
+            self.conn.conn = Some(conn);
+            tracing::info!("the store's write connection is back");
+        }
+        self.conn.tail = None;
+        let conn = self.conn.conn();
+        match self.backend {
+            Backend::Sqlite => {
+                sqlx::query("BEGIN IMMEDIATE")
+                    .execute(&mut *conn)
+                    .await
+                    .context("starting a write transaction")?;
+            }
+            Backend::Postgres => {
+                sqlx::query("BEGIN")
+                    .execute(&mut *conn)
+                    .await
+                    .context("starting a write transaction")?;
+                if let Err(e) = sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(CHAIN_LOCK)
+                    .execute(&mut *conn)
+                    .await
+                    .context("taking the writers' lock")
+                {
+                    let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs one unit in its savepoint. `Ok(Some(reply))`: released, to be answered after the
+    /// group's commit; `Ok(None)`: rolled back alone; `Err`: the group's transaction is lost.
+    async fn unit(
+        &mut self,
+        i: usize,
+        mut unit: Unit,
+    ) -> Result<Option<oneshot::Sender<Result<(), StoreError>>>, StoreError> {
+        let savepoint = format!("u{i}");
+        sqlx::query(&format!("SAVEPOINT {savepoint}"))
+            .execute(self.conn.conn())
+            .await
+            .context("opening a savepoint")?;
+        let tail_before = self.conn.tail.clone();
+        loop {
+            let msg = match tokio::time::timeout(UNIT_IDLE_LIMIT, unit.recv()).await {
+                Ok(msg) => msg,
+                Err(_) => {
+                    tracing::error!(
+                        "a write transaction was idle for {UNIT_IDLE_LIMIT:?}; rolled back"
+                    );
+                    unit.close();
+                    None
+                }
+            };
+            match msg {
+                Some(UnitMsg::Op(op)) => op(&mut self.conn).await,
+                Some(UnitMsg::Commit(reply)) => {
+                    let released = sqlx::query(&format!("RELEASE SAVEPOINT {savepoint}"))
+                        .execute(self.conn.conn())
+                        .await
+                        .context("committing");
+                    return match released {
+                        Ok(_) => Ok(Some(reply)),
+                        Err(e) => {
+                            // A unit committed after one of its queries failed (PostgreSQL
+                            // refuses to go on): undo it alone and tell its caller.
+                            self.rollback_to(&savepoint).await?;
+                            self.conn.tail = tail_before;
+                            let _ = reply.send(Err(e));
+                            Ok(None)
+                        }
+                    };
+                }
+                None => {
+                    // Dropped without commit (an early return, an error, or a caller that
+                    // went away): everything this unit wrote is undone, nothing else.
+                    self.rollback_to(&savepoint).await?;
+                    self.conn.tail = tail_before;
+                    return Ok(None);
+                }
+            }
+        }
+    }
+
+    async fn rollback_to(&mut self, savepoint: &str) -> Result<(), StoreError> {
+        sqlx::query(&format!("ROLLBACK TO SAVEPOINT {savepoint}"))
+            .execute(self.conn.conn())
+            .await
+            .context("rolling back a savepoint")?;
+        sqlx::query(&format!("RELEASE SAVEPOINT {savepoint}"))
+            .execute(self.conn.conn())
+            .await
+            .context("releasing a savepoint")?;
+        Ok(())
+    }
+
+    fn forget_connection_if_broken(&mut self, e: &StoreError) {
+        if e.is_connection_lost() {
+            self.conn.conn = None;
+        }
+    }
+}
+
+async fn fail_unit(mut unit: Unit, e: &StoreError) {
+    unit.close();
+    while let Some(msg) = unit.recv().await {
+        if let UnitMsg::Commit(reply) = msg {
+            let _ = reply.send(Err(e.shallow_clone()));
+        }
+    }
+}
+
+fn clone_outcome(outcome: &Result<(), StoreError>) -> Result<(), StoreError> {
+    match outcome {
+        Ok(()) => Ok(()),
+        Err(e) => Err(e.shallow_clone()),
+    }
+}
+
+/// The current tail of the chain, read inside the writer's transaction.
+pub(crate) async fn chain_tail(c: &mut WriteConn) -> Result<(i64, String), StoreError> {
+    if let Some(tail) = &c.tail {
+        return Ok(tail.clone());
+    }
+    let row = sqlx::query("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1")
+        .fetch_optional(c.conn())
+        .await
+        .context("reading the tail of the event log")?;
+    let tail = match row {
+        Some(row) => (row.get::<i64, _>(0), row.get::<String, _>(1)),
+        None => (0, super::GENESIS_HASH.to_string()),
+    };
+    c.tail = Some(tail.clone());
+    Ok(tail)
+}
