@@ -5,6 +5,15 @@ use sqlx::Connection;
 
 use crate::support::*;
 
+/// What someone with write access to the database types to take a guard off.
+fn drop_trigger(name: &str) -> String {
+    if on_postgres() {
+        format!("DROP TRIGGER {name} ON events")
+    } else {
+        format!("DROP TRIGGER {name}")
+    }
+}
+
 async fn app_with_some_history() -> TestApp {
     let app = spawn_app().await;
     app.slash("help").reply().await;
@@ -31,9 +40,7 @@ async fn the_chain_verifies_and_counts_every_event() {
 #[tokio::test]
 async fn editing_a_stored_event_by_hand_breaks_verification_at_that_event() {
     let app = app_with_some_history().await;
-    let mut db = sqlx::SqliteConnection::connect(&app.db_url())
-        .await
-        .unwrap();
+    let mut db = app.db().await;
     // The log refuses edits; someone with file access drops the guard first.
     let refused = sqlx::query("UPDATE events SET text = 'nothing happened' WHERE seq = 2")
         .execute(&mut db)
@@ -42,9 +49,10 @@ async fn editing_a_stored_event_by_hand_breaks_verification_at_that_event() {
         refused.is_err(),
         "the append-only guard let an UPDATE through"
     );
-    sqlx::raw_sql(
-        "DROP TRIGGER events_no_update; UPDATE events SET text = 'nothing happened' WHERE seq = 2;",
-    )
+    sqlx::raw_sql(&format!(
+        "{}; UPDATE events SET text = 'nothing happened' WHERE seq = 2;",
+        drop_trigger("events_no_update")
+    ))
     .execute(&mut db)
     .await
     .unwrap();
@@ -62,13 +70,14 @@ async fn editing_a_stored_event_by_hand_breaks_verification_at_that_event() {
 #[tokio::test]
 async fn deleting_a_stored_event_breaks_verification() {
     let app = app_with_some_history().await;
-    let mut db = sqlx::SqliteConnection::connect(&app.db_url())
-        .await
-        .unwrap();
-    sqlx::raw_sql("DROP TRIGGER events_no_delete; DELETE FROM events WHERE seq = 2;")
-        .execute(&mut db)
-        .await
-        .unwrap();
+    let mut db = app.db().await;
+    sqlx::raw_sql(&format!(
+        "{}; DELETE FROM events WHERE seq = 2;",
+        drop_trigger("events_no_delete")
+    ))
+    .execute(&mut db)
+    .await
+    .unwrap();
     db.close().await.unwrap();
     let out = app.cli(&["audit", "verify"]).await;
     assert_eq!(out.status.code(), Some(1));

@@ -13,4 +13,5 @@ mod rds;
 mod rollback;
 mod router;
 mod status;
+mod store;
 mod waf;

@@ -155,14 +155,69 @@ pub fn serve_env(dir: &Path, slack: &SlackStandIn) -> Vec<(String, String)> {
         ("SLACK_BOT_TOKEN".into(), BOT_TOKEN.into()),
         ("DRBOT_SLACK_API_URL".into(), slack.api_url()),
         ("DRBOT_LISTEN".into(), "127.0.0.1:0".into()),
-        (
-            "DRBOT_DATABASE_URL".into(),
-            format!("sqlite://{}", dir.join("drbot.db").display()),
-        ),
+        ("DRBOT_DATABASE_URL".into(), database_url(dir)),
         ("DRBOT_LOG_FORMAT".into(), "json".into()),
         ("RUST_LOG".into(), "info".into()),
         ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
     ]
+}
+
+/// The PostgreSQL server the suite runs against instead of SQLite (`scripts/test` sets it
+/// for its second run), as an admin URL: `postgres://postgres@127.0.0.1:5432/test`.
+pub fn postgres_admin_url() -> Option<String> {
+    std::env::var("DRBOT_TEST_POSTGRES")
+        .ok()
+        .filter(|u| !u.is_empty())
+}
+
+pub fn on_postgres() -> bool {
+    postgres_admin_url().is_some()
+}
+
+/// The store of the app whose folder is `dir`: SQLite inside it, or a PostgreSQL database
+/// named after it.
+pub fn database_url(dir: &Path) -> String {
+    match postgres_admin_url() {
+        Some(admin) => {
+            let mut url = url::Url::parse(&admin).expect("DRBOT_TEST_POSTGRES is a URL");
+            url.set_path(&database_name(dir));
+            url.to_string()
+        }
+        None => format!("sqlite://{}", dir.join("drbot.db").display()),
+    }
+}
+
+fn database_name(dir: &Path) -> String {
+    let folder = dir.file_name().unwrap().to_string_lossy().to_lowercase();
+    let clean: String = folder
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    format!("drbot_t_{clean}")
+}
+
+/// Creates the app's PostgreSQL database when the suite runs on PostgreSQL (once per folder).
+pub async fn create_database(dir: &Path) {
+    use sqlx::Connection;
+    let Some(admin) = postgres_admin_url() else {
+        return;
+    };
+    let name = database_name(dir);
+    let mut conn = sqlx::PgConnection::connect(&admin)
+        .await
+        .unwrap_or_else(|e| panic!("cannot reach PostgreSQL at DRBOT_TEST_POSTGRES: {e}"));
+    let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM pg_database WHERE datname = $1")
+        .bind(&name)
+        .fetch_optional(&mut conn)
+        .await
+        .unwrap();
+    if exists.is_none() {
+        sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+    conn.close().await.unwrap();
 }
 
 /// Starts the binary and waits for its "listening" log line.
@@ -172,6 +227,7 @@ pub async fn start_binary(
     args: &[String],
     env: &[(String, String)],
 ) -> Result<(Child, std::net::SocketAddr, Arc<Mutex<Vec<String>>>), String> {
+    create_database(dir).await;
     let mut child = Command::new(env!("CARGO_BIN_EXE_drbot"))
         .args(["serve", "--config"])
         .arg(dir.join("drbot.toml"))
@@ -223,7 +279,16 @@ impl TestApp {
     }
 
     pub fn db_url(&self) -> String {
-        format!("sqlite://{}", self.dir.path().join("drbot.db").display())
+        database_url(self.dir.path())
+    }
+
+    /// A direct connection to the bot's store (as someone with database access would have).
+    pub async fn db(&self) -> sqlx::AnyConnection {
+        use sqlx::Connection;
+        sqlx::any::install_default_drivers();
+        let url = self.db_url();
+        let url = url.replace("sqlite://", "sqlite:");
+        sqlx::AnyConnection::connect(&url).await.unwrap()
     }
 
     /// The bot's process id (None once it has exited).
