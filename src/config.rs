@@ -28,6 +28,30 @@ pub struct Settings {
     pub waf: WafSettings,
     #[serde(default)]
     pub incidents: IncidentSettings,
+    #[serde(default)]
+    pub store: StoreSettings,
+}
+
+/// How replicas sharing one PostgreSQL store watch each other (SPEC §9).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSettings {
+    /// A replica that has not renewed its heartbeat for this long is taken for dead: its
+    /// executing requests become `interrupted`, its jobs and claims pass to another replica.
+    #[serde(default = "default_lease")]
+    pub lease: HumanDuration,
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        Self {
+            lease: default_lease(),
+        }
+    }
+}
+
+fn default_lease() -> HumanDuration {
+    HumanDuration::from_secs(15)
 }
 
 /// How drbot keeps an incident's communication going (dr-plan.md, Communication).
@@ -477,6 +501,15 @@ impl Settings {
             return Err(invalid(
                 "waf.min_prefix_v6",
                 format!("{} must be between 1 and 128", self.waf.min_prefix_v6),
+            ));
+        }
+        if !(2..=600).contains(&self.store.lease.as_secs()) {
+            return Err(invalid(
+                "store.lease",
+                format!(
+                    "{} must be between 2s and 10m (replicas renew it every fifth of it)",
+                    self.store.lease
+                ),
             ));
         }
         Ok(())

@@ -43,7 +43,9 @@ impl Application {
         scenarios: ScenarioSet,
         env: Environment,
     ) -> Result<Self, StartupError> {
-        let store = Store::open(&env.database_url).await?;
+        let store = Store::open(&env.database_url)
+            .await?
+            .with_lease(settings.store.lease.as_duration());
         tracing::info!(store = %redact_url(&env.database_url), "store open and migrated");
 
         let client = build_client(&env.slack_api_url)?;
@@ -90,7 +92,11 @@ impl Application {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let workers = [
             tokio::spawn(crate::workers::run_jobs(self.app.clone(), stop_rx.clone())),
-            tokio::spawn(crate::workers::run_expiry(self.app.clone(), stop_rx)),
+            tokio::spawn(crate::workers::run_expiry(
+                self.app.clone(),
+                stop_rx.clone(),
+            )),
+            tokio::spawn(crate::workers::run_heartbeat(self.app.clone(), stop_rx)),
         ];
         tracing::info!(%addr, commands = self.app.commands.all().len(), "listening");
         let served = axum::serve(self.listener, router)
@@ -104,11 +110,15 @@ impl Application {
         // Executions still running will not finish: say so now rather than at the next start.
         if let Err(e) = crate::workers::interrupt_executing(
             &self.app,
+            crate::store::Whose::Mine,
             "interrupted: drbot was stopped (SIGTERM) while executing; check AWS before asking again",
         )
         .await
         {
             tracing::error!(error = %e, "could not mark unfinished requests interrupted");
+        }
+        if let Err(e) = self.app.store.retire().await {
+            tracing::error!(error = %e, "could not retire this replica");
         }
         tracing::info!("stopped");
         served

@@ -15,7 +15,7 @@ use crate::blocklist;
 use crate::config::{WafIpSetRef, WafScope};
 use crate::gate::{self, request::Asker};
 use crate::router::{self, Approval};
-use crate::store::{Job, NewEvent, RequestState, StoreError};
+use crate::store::{Backend, Job, Liveness, NewEvent, RequestState, StoreError, Whose};
 
 /// The payload of a `plan` job: the slash command as it arrived.
 pub fn plan_payload(
@@ -28,32 +28,60 @@ pub fn plan_payload(
     json!({"text": text, "user": user, "channel": channel, "response_url": response_url, "incident": incident})
 }
 
-/// At start-up, before serving.
+/// At start-up, before serving: this replica announces itself, then takes over what the
+/// replicas that are gone left unfinished. On SQLite (one process) that is everything; on
+/// PostgreSQL only the work of replicas whose lease has lapsed.
 pub async fn recover(app: &Arc<App>) -> Result<(), StoreError> {
-    let requeued = app.store.requeue_running_jobs().await?;
+    app.store.heartbeat().await?;
+    let liveness = match app.store.backend() {
+        Backend::Sqlite => Liveness::OnlyMe,
+        Backend::Postgres => Liveness::Heartbeat,
+    };
+    take_over(app, liveness).await
+}
+
+/// Runs again the jobs, interrupts the executions and posts the requests of replicas that
+/// are gone (at start-up, and every half second for replicas that die while others run).
+pub async fn take_over(app: &Arc<App>, liveness: Liveness) -> Result<(), StoreError> {
+    let requeued = app.store.requeue_orphaned_jobs(liveness).await?;
     if requeued > 0 {
         tracing::warn!(
             requeued,
-            "jobs that were running when drbot stopped were queued again"
+            "jobs that were running when their drbot stopped were queued again"
         );
+        app.jobs.notify_one();
     }
     interrupt_executing(
         app,
+        Whose::Orphaned(liveness),
         "interrupted: drbot stopped while executing; check AWS before asking again (it will not be re-run by itself)",
     )
     .await?;
-    for request in app.store.unposted_requests().await? {
+    let unposted = {
+        let mut tx = app.store.begin().await?;
+        let unposted = tx.claim_unposted(liveness).await?;
+        tx.commit().await?;
+        unposted
+    };
+    for request in unposted {
         gate::request::post(app, &request).await;
     }
     Ok(())
 }
 
-/// Marks every `executing` request `interrupted` (at start-up: the process died while it
-/// ran; at shutdown: it will not finish), records it and says so in its thread. Such a
-/// request is never re-run by itself.
-pub async fn interrupt_executing(app: &Arc<App>, outcome: &str) -> Result<(), StoreError> {
+/// Marks `executing` requests `interrupted` — this replica's own at shutdown (they will not
+/// finish), those of replicas that are gone otherwise — records it and says so in each
+/// thread. Such a request is never re-run by itself.
+pub async fn interrupt_executing(
+    app: &Arc<App>,
+    whose: Whose,
+    outcome: &str,
+) -> Result<(), StoreError> {
     let mut tx = app.store.begin().await?;
-    let executing = tx.requests_in_state(RequestState::Executing).await?;
+    let executing = tx.executing_requests(whose).await?;
+    if executing.is_empty() {
+        return Ok(());
+    }
     let mut interrupted = Vec::new();
     for request in executing {
         if tx
@@ -118,10 +146,27 @@ pub async fn run_jobs(app: Arc<App>, mut stop: watch::Receiver<bool>) {
     }
 }
 
+/// Renews this replica's heartbeat until `stop` turns true.
+pub async fn run_heartbeat(app: Arc<App>, mut stop: watch::Receiver<bool>) {
+    let every = app.store.heartbeat_every();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.changed() => return,
+        }
+        if let Err(e) = app.store.heartbeat().await {
+            tracing::error!(error = %e, "could not renew this replica's heartbeat");
+        }
+    }
+}
+
 /// Expires unanswered requests and lifts timed blocks every half second until `stop`
 /// turns true.
 pub async fn run_expiry(app: Arc<App>, mut stop: watch::Receiver<bool>) {
     loop {
+        if let Err(e) = take_over(&app, Liveness::Heartbeat).await {
+            tracing::error!(error = %e, "could not take over the work of stopped replicas");
+        }
         if let Err(e) = expire_due(&app).await {
             tracing::error!(error = %e, "could not expire requests");
         }
@@ -169,7 +214,9 @@ async fn expire_due(app: &Arc<App>) -> Result<(), StoreError> {
 async fn lift_due_blocks(app: &Arc<App>) -> Result<(), StoreError> {
     let due = {
         let mut tx = app.store.begin().await?;
-        let due = tx.claim_due_blocks(crate::clock::now()).await?;
+        let due = tx
+            .claim_due_blocks(crate::clock::now(), Liveness::Heartbeat)
+            .await?;
         tx.commit().await?;
         due
     };

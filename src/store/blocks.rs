@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
-use super::{QueryContext, Store, StoreError, StoreTx};
+use super::{Liveness, QueryContext, Store, StoreError, StoreTx};
 
 #[derive(Debug, Clone)]
 pub struct NewBlock {
@@ -128,22 +128,43 @@ impl StoreTx<'_> {
     }
 
     /// Claims timed blocks that are due (active → lifting), plus any left `lifting` by a
-    /// crash; the caller removes them from WAF and then ends them.
-    pub async fn claim_due_blocks(&mut self, now: DateTime<Utc>) -> Result<Vec<Block>, StoreError> {
-        self.run(move |c| Box::pin(async move {
-        sqlx::query("UPDATE blocks SET state = 'lifting' WHERE state = 'active' AND expires_at IS NOT NULL AND expires_at <= $1")
-            .bind(crate::clock::rfc3339(now))
-            .execute(c.conn())
-            .await
-            .context("claiming due blocks")?;
-        let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM blocks WHERE state = 'lifting' ORDER BY id"
-        ))
-        .fetch_all(c.conn())
+    /// replica that is gone (a crash); the caller removes them from WAF and then ends them.
+    /// A block another live replica is lifting is not taken.
+    pub async fn claim_due_blocks(
+        &mut self,
+        now: DateTime<Utc>,
+        liveness: Liveness,
+    ) -> Result<Vec<Block>, StoreError> {
+        let replica = self.replica();
+        let cutoff = self.cutoff(liveness);
+        self.run(move |c| {
+            Box::pin(async move {
+                sqlx::query("UPDATE blocks SET state = 'lifting', owner = $2 WHERE state = 'active' AND expires_at IS NOT NULL AND expires_at <= $1")
+                    .bind(crate::clock::rfc3339(now))
+                    .bind(&replica)
+                    .execute(c.conn())
+                    .await
+                    .context("claiming due blocks")?;
+                sqlx::query(&format!(
+                    "UPDATE blocks SET owner = $1 WHERE state = 'lifting' AND {}",
+                    super::replicas::orphaned(2, &replica)
+                ))
+                .bind(&replica)
+                .bind(cutoff)
+                .execute(c.conn())
+                .await
+                .context("taking over blocks left half-lifted")?;
+                let rows = sqlx::query(&format!(
+                    "SELECT {COLUMNS} FROM blocks WHERE state = 'lifting' AND owner = $1 ORDER BY id"
+                ))
+                .bind(&replica)
+                .fetch_all(c.conn())
+                .await
+                .context("reading due blocks")?;
+                Ok(rows.iter().map(row_to_block).collect())
+            })
+        })
         .await
-        .context("reading due blocks")?;
-        Ok(rows.iter().map(row_to_block).collect())
-        })).await
     }
 }
 

@@ -4,7 +4,7 @@
 
 use sqlx::Row;
 
-use super::{QueryContext, Store, StoreError, StoreTx};
+use super::{Liveness, QueryContext, Store, StoreError, StoreTx};
 
 #[derive(Debug, Clone)]
 pub struct Job {
@@ -53,13 +53,15 @@ impl Store {
     /// Takes the oldest queued job, if any.
     pub async fn claim_job(&self) -> Result<Option<Job>, StoreError> {
         let mut tx = self.begin().await?;
+        let replica = tx.replica();
         let row = tx
-            .run(|c| {
+            .run(move |c| {
                 Box::pin(async move {
                     sqlx::query(
-                        "UPDATE jobs SET state = 'running' WHERE id = (SELECT id FROM jobs WHERE state = 'queued' ORDER BY id LIMIT 1)
+                        "UPDATE jobs SET state = 'running', owner = $1 WHERE id = (SELECT id FROM jobs WHERE state = 'queued' ORDER BY id LIMIT 1)
                          RETURNING id, kind, payload",
                     )
+                    .bind(replica)
                     .fetch_optional(c.conn())
                     .await
                     .context("claiming a job")
@@ -75,16 +77,23 @@ impl Store {
         }))
     }
 
-    /// At start-up: jobs that were running when the process stopped run again.
-    pub async fn requeue_running_jobs(&self) -> Result<u64, StoreError> {
+    /// Jobs that were running on a replica that is gone run again (at start-up on SQLite:
+    /// every running job, since the one process that ran them stopped).
+    pub async fn requeue_orphaned_jobs(&self, liveness: Liveness) -> Result<u64, StoreError> {
         let mut tx = self.begin().await?;
+        let cutoff = tx.cutoff(liveness);
+        let replica = tx.replica();
         let done = tx
-            .run(|c| {
+            .run(move |c| {
                 Box::pin(async move {
-                    sqlx::query("UPDATE jobs SET state = 'queued' WHERE state = 'running'")
-                        .execute(c.conn())
-                        .await
-                        .context("re-queueing jobs")
+                    sqlx::query(&format!(
+                        "UPDATE jobs SET state = 'queued', owner = NULL WHERE state = 'running' AND {}",
+                        super::replicas::orphaned(1, &replica)
+                    ))
+                    .bind(cutoff)
+                    .execute(c.conn())
+                    .await
+                    .context("re-queueing jobs")
                 })
             })
             .await?;

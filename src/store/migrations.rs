@@ -124,6 +124,19 @@ CREATE TABLE incidents (
 CREATE INDEX incidents_by_status ON incidents (status, started_at);
 "#,
     ),
+    (
+        5,
+        r#"
+ALTER TABLE requests ADD COLUMN owner TEXT;
+ALTER TABLE jobs ADD COLUMN owner TEXT;
+ALTER TABLE blocks ADD COLUMN owner TEXT;
+CREATE TABLE replicas (
+    id           TEXT PRIMARY KEY,
+    started_at   TEXT NOT NULL,
+    heartbeat_at TEXT NOT NULL
+);
+"#,
+    ),
 ];
 
 const POSTGRES: &[(i64, &str)] = &[
@@ -244,6 +257,19 @@ CREATE TABLE incidents (
     notice_at        TEXT
 );
 CREATE INDEX incidents_by_status ON incidents (status, started_at);
+"#,
+    ),
+    (
+        5,
+        r#"
+ALTER TABLE requests ADD COLUMN owner TEXT;
+ALTER TABLE jobs ADD COLUMN owner TEXT;
+ALTER TABLE blocks ADD COLUMN owner TEXT;
+CREATE TABLE replicas (
+    id           TEXT PRIMARY KEY,
+    started_at   TEXT NOT NULL,
+    heartbeat_at TEXT NOT NULL
+);
 "#,
     ),
 ];

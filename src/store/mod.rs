@@ -13,10 +13,10 @@ mod events;
 mod incidents;
 mod jobs;
 mod migrations;
+mod replicas;
 mod requests;
 mod writer;
 
-use std::marker::PhantomData;
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
@@ -28,7 +28,8 @@ pub use blocks::{Block, NewBlock};
 pub use events::{canonical, chain_hash, NewEvent, StoredEvent, VerifyReport, GENESIS_HASH};
 pub use incidents::{Incident, NewIncident};
 pub use jobs::Job;
-pub use requests::{NewRequest, Request, RequestState};
+pub use replicas::Liveness;
+pub use requests::{NewRequest, Request, RequestState, Whose};
 pub(crate) use writer::WriteConn;
 
 #[derive(Debug, thiserror::Error)]
@@ -163,6 +164,10 @@ pub struct Store {
     pool: AnyPool,
     backend: Backend,
     units: mpsc::Sender<writer::Unit>,
+    /// This process's id among the replicas: it owns what it claims or executes.
+    replica: std::sync::Arc<str>,
+    /// How long a replica may stay silent before it is taken for dead.
+    lease: Duration,
 }
 
 impl Store {
@@ -197,7 +202,20 @@ impl Store {
             pool,
             backend,
             units,
+            replica: replicas::new_replica_id().into(),
+            lease: Duration::from_secs(15),
         })
+    }
+
+    /// Sets how long a silent replica is still taken for alive (`store.lease`).
+    pub fn with_lease(mut self, lease: Duration) -> Self {
+        self.lease = lease;
+        self
+    }
+
+    /// This process's replica id.
+    pub fn replica(&self) -> &str {
+        &self.replica
     }
 
     pub fn backend(&self) -> Backend {
@@ -221,10 +239,7 @@ impl Store {
             .send(unit)
             .await
             .map_err(|_| StoreError::NotWritten("the store's writer has stopped".into()))?;
-        Ok(StoreTx {
-            ops,
-            _store: PhantomData,
-        })
+        Ok(StoreTx { ops, store: self })
     }
 }
 
@@ -232,10 +247,19 @@ impl Store {
 /// [`StoreTx::commit`] rolls everything it did back (and nothing else).
 pub struct StoreTx<'a> {
     ops: mpsc::UnboundedSender<writer::UnitMsg>,
-    _store: PhantomData<&'a Store>,
+    store: &'a Store,
 }
 
 impl StoreTx<'_> {
+    /// The id this replica stamps on what it owns.
+    pub(crate) fn replica(&self) -> String {
+        self.store.replica.to_string()
+    }
+
+    pub(crate) fn cutoff(&self, liveness: Liveness) -> String {
+        self.store.cutoff(liveness)
+    }
+
     /// Runs `op` on the writer's connection inside this transaction.
     pub(crate) async fn run<T, F>(&mut self, op: F) -> Result<T, StoreError>
     where

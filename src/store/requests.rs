@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
-use super::{QueryContext, Store, StoreError, StoreTx};
+use super::{Liveness, QueryContext, Store, StoreError, StoreTx};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RequestState {
@@ -160,10 +160,11 @@ where
 
 impl StoreTx<'_> {
     pub async fn create_request(&mut self, new: NewRequest) -> Result<Request, StoreError> {
+        let replica = self.replica();
         self.run(move |c| Box::pin(async move {
         let row = sqlx::query(&format!(
-            "INSERT INTO requests (command, action, requester, channel, incident, response_url, plan, plan_hash, summary, state, created_at, expires_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $12, $10, $11) RETURNING {COLUMNS}"
+            "INSERT INTO requests (command, action, requester, channel, incident, response_url, plan, plan_hash, summary, state, created_at, expires_at, owner)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $12, $10, $11, $13) RETURNING {COLUMNS}"
         ))
         .bind(&new.command)
         .bind(&new.action)
@@ -177,6 +178,7 @@ impl StoreTx<'_> {
         .bind(crate::clock::now_rfc3339())
         .bind(crate::clock::rfc3339(new.expires_at))
         .bind(new.state.as_str())
+        .bind(replica)
         .fetch_one(c.conn())
         .await
         .context("creating an approval request")?;
@@ -237,13 +239,15 @@ impl StoreTx<'_> {
         decided_by: Option<&str>,
         outcome: Option<&str>,
     ) -> Result<bool, StoreError> {
+        let replica = self.replica();
         let from = from.to_vec();
         let decided_by = decided_by.map(str::to_string);
         let outcome = outcome.map(str::to_string);
         self.run(move |c| Box::pin(async move {
         let from: Vec<String> = from.iter().map(|s| format!("'{}'", s.as_str())).collect();
         let done = sqlx::query(&format!(
-            "UPDATE requests SET state = $2, decided_by = COALESCE($3, decided_by), outcome = COALESCE($4, outcome)
+            "UPDATE requests SET state = $2, decided_by = COALESCE($3, decided_by), outcome = COALESCE($4, outcome),
+                 owner = CASE WHEN $2 = 'executing' THEN $5 ELSE owner END
              WHERE id = $1 AND state IN ({})",
             from.join(", ")
         ))
@@ -251,6 +255,7 @@ impl StoreTx<'_> {
         .bind(to.as_str())
         .bind(decided_by)
         .bind(outcome)
+        .bind(replica)
         .execute(c.conn())
         .await
         .context("changing an approval request's state")?;
@@ -358,6 +363,66 @@ impl StoreTx<'_> {
     }
 }
 
+impl StoreTx<'_> {
+    /// Executing requests whose replica is gone (`Liveness::Heartbeat`), or, at start-up on
+    /// SQLite, every executing request; `mine`: those this replica executes.
+    pub async fn executing_requests(&mut self, whose: Whose) -> Result<Vec<Request>, StoreError> {
+        let (filter, bind) = match whose {
+            Whose::Mine => ("owner = $1".to_string(), self.replica()),
+            Whose::Orphaned(liveness) => (
+                super::replicas::orphaned(1, &self.replica()),
+                self.cutoff(liveness),
+            ),
+        };
+        self.run(move |c| {
+            Box::pin(async move {
+                let rows = sqlx::query(&format!(
+                    "SELECT {COLUMNS} FROM requests WHERE state = 'executing' AND {filter} ORDER BY id"
+                ))
+                .bind(bind)
+                .fetch_all(c.conn())
+                .await
+                .context("listing executing requests")?;
+                rows.iter().map(row_to_request).collect()
+            })
+        })
+        .await
+    }
+
+    /// Takes over the posting of pending requests whose message was never posted and whose
+    /// replica is gone (it stopped between storing and posting them).
+    pub async fn claim_unposted(&mut self, liveness: Liveness) -> Result<Vec<Request>, StoreError> {
+        let replica = self.replica();
+        let cutoff = self.cutoff(liveness);
+        self.run(move |c| {
+            Box::pin(async move {
+                let rows = sqlx::query(&format!(
+                    "UPDATE requests SET owner = $1 WHERE state = 'pending' AND message_ts IS NULL AND {}
+                     RETURNING {COLUMNS}",
+                    super::replicas::orphaned(2, &replica)
+                ))
+                .bind(replica)
+                .bind(cutoff)
+                .fetch_all(c.conn())
+                .await
+                .context("claiming unposted requests")?;
+                let mut requests: Vec<Request> =
+                    rows.iter().map(row_to_request).collect::<Result<_, _>>()?;
+                requests.sort_by_key(|r| r.id);
+                Ok(requests)
+            })
+        })
+        .await
+    }
+}
+
+/// Whose executing requests to list.
+#[derive(Debug, Clone, Copy)]
+pub enum Whose {
+    Mine,
+    Orphaned(Liveness),
+}
+
 impl Store {
     /// Requests in `state`, oldest first (a read; no write lock).
     pub async fn requests_in_state(&self, state: RequestState) -> Result<Vec<Request>, StoreError> {
@@ -366,14 +431,5 @@ impl Store {
 
     pub async fn request(&self, id: i64) -> Result<Option<Request>, StoreError> {
         request_on(self.pool(), id).await
-    }
-
-    /// Pending requests whose message was never posted (the process stopped in between).
-    pub async fn unposted_requests(&self) -> Result<Vec<Request>, StoreError> {
-        let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM requests WHERE state = 'pending' AND message_ts IS NULL ORDER BY id"))
-            .fetch_all(self.pool())
-            .await
-            .context("listing unposted requests")?;
-        rows.iter().map(row_to_request).collect()
     }
 }

@@ -10,6 +10,7 @@ mod http_surface;
 mod incidents;
 mod manifest;
 mod rds;
+mod replicas;
 mod rollback;
 mod router;
 mod status;

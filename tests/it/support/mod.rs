@@ -99,7 +99,7 @@ pub fn now_unix() -> i64 {
 pub struct TestApp {
     pub addr: std::net::SocketAddr,
     pub slack: SlackStandIn,
-    pub dir: tempfile::TempDir,
+    pub dir: Arc<tempfile::TempDir>,
     pub http: reqwest::Client,
     child: Child,
     logs: Arc<Mutex<Vec<String>>>,
@@ -126,7 +126,7 @@ pub async fn spawn_app_with_args(config: &str, args: &[&str]) -> TestApp {
 pub async fn spawn_app_custom(config: &str, args: &[&str], env: &[(&str, &str)]) -> TestApp {
     let slack = SlackStandIn::start().await;
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("drbot.toml"), config).unwrap();
+    std::fs::write(dir.path().join("drbot.toml"), with_test_lease(config)).unwrap();
     let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
     let env: Vec<(String, String)> = env
         .iter()
@@ -138,13 +138,23 @@ pub async fn spawn_app_custom(config: &str, args: &[&str], env: &[(&str, &str)])
     TestApp {
         addr,
         slack,
-        dir,
+        dir: Arc::new(dir),
         http: reqwest::Client::new(),
         child,
         logs,
         config: config.to_string(),
         args,
         env,
+    }
+}
+
+/// Replicas are taken for dead after 2 s of silence in tests (15 s by default), so a killed
+/// replica's work passes on quickly.
+pub fn with_test_lease(config: &str) -> String {
+    if config.contains("[store]") {
+        config.to_string()
+    } else {
+        format!("{config}\n[store]\nlease = \"2s\"\n")
     }
 }
 
@@ -457,10 +467,32 @@ impl TestApp {
         let _ = self.child.kill().await;
     }
 
+    /// Starts another replica: the same store, configuration, environment and Slack.
+    pub async fn another_replica(&self) -> TestApp {
+        let (child, addr, logs) = start_binary(self.dir.path(), &self.slack, &self.args, &self.env)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        TestApp {
+            addr,
+            slack: self.slack.clone(),
+            dir: self.dir.clone(),
+            http: reqwest::Client::new(),
+            child,
+            logs,
+            config: self.config.clone(),
+            args: self.args.clone(),
+            env: self.env.clone(),
+        }
+    }
+
     /// Starts the binary again on the same store and configuration.
     pub async fn restart(&mut self) {
         self.kill().await;
-        std::fs::write(self.dir.path().join("drbot.toml"), &self.config).unwrap();
+        std::fs::write(
+            self.dir.path().join("drbot.toml"),
+            with_test_lease(&self.config),
+        )
+        .unwrap();
         let (child, addr, logs) = start_binary(self.dir.path(), &self.slack, &self.args, &self.env)
             .await
             .unwrap_or_else(|e| panic!("{e}"));

@@ -1,0 +1,104 @@
+//! Replicas sharing one store (SPEC §9). Each process has an id and renews a heartbeat;
+//! what it claims or executes carries its id as `owner`. A replica whose heartbeat is older
+//! than the lease is taken for dead, and its work passes to the others: its executing
+//! requests become `interrupted` (never re-run), its running jobs are queued again, its
+//! half-lifted blocks and half-posted requests are claimed by another replica.
+
+use chrono::{DateTime, Utc};
+
+use super::{QueryContext, Store, StoreError};
+
+/// `owner` is neither this replica (`me`) nor a live one, given the cutoff bound at `$n`.
+/// A replica never takes its own work for orphaned, even when its heartbeat is late.
+pub(crate) fn orphaned(n: usize, me: &str) -> String {
+    debug_assert!(me
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.'));
+    format!(
+        "(owner IS NULL OR (owner <> '{me}' AND owner NOT IN (SELECT id FROM replicas WHERE heartbeat_at >= ${n})))"
+    )
+}
+
+pub(crate) fn new_replica_id() -> String {
+    // Only letters, digits, '-' and '.': the id is written into SQL as a literal.
+    let host: String = std::env::var("HOSTNAME")
+        .unwrap_or_else(|_| "drbot".to_string())
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '.')
+        .take(40)
+        .collect();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{host}-{}-{nanos:08x}", std::process::id())
+}
+
+/// Who counts as alive when deciding what is orphaned.
+#[derive(Debug, Clone, Copy)]
+pub enum Liveness {
+    /// Replicas whose heartbeat is younger than the lease.
+    Heartbeat,
+    /// Nobody else: at start-up on SQLite, the one process that could own anything is gone.
+    OnlyMe,
+}
+
+impl Store {
+    /// The heartbeat cutoff: owners whose last heartbeat is older are taken for dead.
+    pub(crate) fn cutoff(&self, liveness: Liveness) -> String {
+        let now = crate::clock::now();
+        let cutoff: DateTime<Utc> = match liveness {
+            Liveness::Heartbeat => {
+                now - chrono::Duration::milliseconds(self.lease.as_millis() as i64)
+            }
+            Liveness::OnlyMe => now + chrono::Duration::days(36500),
+        };
+        crate::clock::rfc3339(cutoff)
+    }
+
+    /// Renews this replica's heartbeat.
+    pub async fn heartbeat(&self) -> Result<(), StoreError> {
+        let id = self.replica.to_string();
+        let mut tx = self.begin().await?;
+        tx.run(move |c| {
+            Box::pin(async move {
+                let now = crate::clock::now_rfc3339();
+                sqlx::query(
+                    "INSERT INTO replicas (id, started_at, heartbeat_at) VALUES ($1, $2, $2)
+                     ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at",
+                )
+                .bind(id)
+                .bind(now)
+                .execute(c.conn())
+                .await
+                .context("renewing the replica's heartbeat")?;
+                Ok(())
+            })
+        })
+        .await?;
+        tx.commit().await
+    }
+
+    /// At shutdown: this replica is gone (what it still owns is orphaned at once).
+    pub async fn retire(&self) -> Result<(), StoreError> {
+        let id = self.replica.to_string();
+        let mut tx = self.begin().await?;
+        tx.run(move |c| {
+            Box::pin(async move {
+                sqlx::query("DELETE FROM replicas WHERE id = $1")
+                    .bind(id)
+                    .execute(c.conn())
+                    .await
+                    .context("retiring the replica")?;
+                Ok(())
+            })
+        })
+        .await?;
+        tx.commit().await
+    }
+
+    /// How often the heartbeat is renewed.
+    pub fn heartbeat_every(&self) -> std::time::Duration {
+        (self.lease / 5).max(std::time::Duration::from_millis(200))
+    }
+}
