@@ -123,11 +123,15 @@ pub enum VerifyReport {
 
 impl Store {
     /// Appends an event at the end of the chain and returns it as stored.
+    /// Runs on the writer, batched with the other appends of its group; returns once the
+    /// group is committed.
     pub async fn append(&self, event: NewEvent) -> Result<StoredEvent, StoreError> {
-        let mut tx = self.begin().await?;
-        let stored = tx.append(event).await?;
-        tx.commit().await?;
-        Ok(stored)
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.send_work(super::writer::Work::Append(event, reply))
+            .await?;
+        answer.await.map_err(|_| {
+            StoreError::NotWritten("the store's writer stopped before answering".into())
+        })?
     }
 
     /// Appends `event` only if the Slack delivery `event_id` was never seen, in the same
@@ -267,10 +271,18 @@ impl StoreTx<'_> {
 
 /// Appends on the writer's connection: the chain's tail is read once per group.
 async fn append_on(c: &mut WriteConn, event: NewEvent) -> Result<StoredEvent, StoreError> {
-    let detail = serde_json::to_string(&event.detail).expect("a JSON value always serialises");
     let (last_seq, prev_hash) = chain_tail(c).await?;
+    let stored = chained(last_seq + 1, prev_hash, event);
+    insert_many(c.conn(), &[&stored]).await?;
+    c.tail = Some((stored.seq, stored.hash.clone()));
+    Ok(stored)
+}
+
+/// The event as it will be stored at `seq` after `prev_hash`, with its hash.
+pub(crate) fn chained(seq: i64, prev_hash: String, event: NewEvent) -> StoredEvent {
+    let detail = serde_json::to_string(&event.detail).expect("a JSON value always serialises");
     let mut stored = StoredEvent {
-        seq: last_seq + 1,
+        seq,
         at: crate::clock::now_rfc3339(),
         actor: event.actor,
         channel: event.channel,
@@ -282,23 +294,53 @@ async fn append_on(c: &mut WriteConn, event: NewEvent) -> Result<StoredEvent, St
         hash: String::new(),
     };
     stored.hash = chain_hash(&stored.prev_hash, &canonical(&stored));
-    sqlx::query(
-        "INSERT INTO events (seq, at, actor, channel, incident, kind, text, detail, prev_hash, hash)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-    )
-    .bind(stored.seq)
-    .bind(&stored.at)
-    .bind(&stored.actor)
-    .bind(&stored.channel)
-    .bind(&stored.incident)
-    .bind(&stored.kind)
-    .bind(&stored.text)
-    .bind(&stored.detail)
-    .bind(&stored.prev_hash)
-    .bind(&stored.hash)
-    .execute(c.conn())
-    .await
-    .context("appending to the event log")?;
-    c.tail = Some((stored.seq, stored.hash.clone()));
-    Ok(stored)
+    stored
+}
+
+/// Inserts chained events in one statement.
+pub(crate) async fn insert_many(
+    conn: &mut sqlx::AnyConnection,
+    events: &[&StoredEvent],
+) -> Result<(), StoreError> {
+    let mut sql = String::from(
+        "INSERT INTO events (seq, at, actor, channel, incident, kind, text, detail, prev_hash, hash) VALUES ",
+    );
+    for i in 0..events.len() {
+        let b = i * 10;
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(&format!(
+            "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+            b + 1,
+            b + 2,
+            b + 3,
+            b + 4,
+            b + 5,
+            b + 6,
+            b + 7,
+            b + 8,
+            b + 9,
+            b + 10
+        ));
+    }
+    let mut query = sqlx::query(&sql);
+    for e in events {
+        query = query
+            .bind(e.seq)
+            .bind(&e.at)
+            .bind(&e.actor)
+            .bind(&e.channel)
+            .bind(&e.incident)
+            .bind(&e.kind)
+            .bind(&e.text)
+            .bind(&e.detail)
+            .bind(&e.prev_hash)
+            .bind(&e.hash);
+    }
+    query
+        .execute(conn)
+        .await
+        .context("appending to the event log")?;
+    Ok(())
 }

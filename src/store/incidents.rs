@@ -73,6 +73,7 @@ fn row_to_incident(row: &sqlx::any::AnyRow) -> Incident {
 
 impl StoreTx<'_> {
     pub async fn create_incident(&mut self, new: &NewIncident) -> Result<Incident, StoreError> {
+        self.store.plain_channels.remove(&new.channel_id);
         let new = new.clone();
         self.run(move |c| Box::pin(async move {
         let now = crate::clock::now_rfc3339();
@@ -218,6 +219,9 @@ impl Store {
         &self,
         channel_id: &str,
     ) -> Result<Option<Incident>, StoreError> {
+        if self.plain_channels.contains(channel_id) {
+            return Ok(None);
+        }
         let row = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM incidents WHERE channel_id = $1"
         ))
@@ -225,7 +229,14 @@ impl Store {
         .fetch_optional(self.pool())
         .await
         .context("finding a channel's incident")?;
-        Ok(row.as_ref().map(row_to_incident))
+        let incident = row.as_ref().map(row_to_incident);
+        if incident.is_none() {
+            if self.plain_channels.len() >= 10_000 {
+                self.plain_channels.clear();
+            }
+            self.plain_channels.insert(channel_id.to_string());
+        }
+        Ok(incident)
     }
 
     pub async fn incident(&self, id: &str) -> Result<Option<Incident>, StoreError> {

@@ -163,11 +163,15 @@ async fn connect(backend: Backend, url: &str) -> Result<AnyConnection, StoreErro
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
-    units: mpsc::Sender<writer::Unit>,
+    units: mpsc::Sender<writer::Work>,
     /// This process's id among the replicas: it owns what it claims or executes.
     replica: std::sync::Arc<str>,
     /// How long a replica may stay silent before it is taken for dead.
     lease: Duration,
+    /// Channels known not to be incident channels (a cache, SPEC §9: never the source of
+    /// truth). Safe to keep: drbot opens every incident in a channel it has just created, so
+    /// a channel seen without an incident never becomes an incident channel later.
+    plain_channels: std::sync::Arc<dashmap::DashSet<String>>,
 }
 
 impl Store {
@@ -204,6 +208,7 @@ impl Store {
             units,
             replica: replicas::new_replica_id().into(),
             lease: Duration::from_secs(15),
+            plain_channels: Default::default(),
         })
     }
 
@@ -235,11 +240,15 @@ impl Store {
     /// Its operations run on the writer task, never in the caller's future.
     pub async fn begin(&self) -> Result<StoreTx<'_>, StoreError> {
         let (ops, unit) = mpsc::unbounded_channel();
-        self.units
-            .send(unit)
-            .await
-            .map_err(|_| StoreError::NotWritten("the store's writer has stopped".into()))?;
+        self.send_work(writer::Work::Unit(unit)).await?;
         Ok(StoreTx { ops, store: self })
+    }
+
+    async fn send_work(&self, work: writer::Work) -> Result<(), StoreError> {
+        self.units
+            .send(work)
+            .await
+            .map_err(|_| StoreError::NotWritten("the store's writer has stopped".into()))
     }
 }
 

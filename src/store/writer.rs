@@ -22,7 +22,7 @@ use sqlx::{AnyConnection, Connection, Row};
 use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 
-use super::{Backend, QueryContext, StoreError};
+use super::{Backend, NewEvent, QueryContext, StoreError, StoredEvent};
 
 /// Units taken into one group commit at most.
 const MAX_GROUP: usize = 512;
@@ -57,11 +57,26 @@ pub(crate) enum UnitMsg {
 /// A unit of work: the receiving end of one `StoreTx`.
 pub(crate) type Unit = mpsc::UnboundedReceiver<UnitMsg>;
 
+/// What callers send the writer.
+pub(crate) enum Work {
+    /// An interactive transaction (reads, conditional updates, appends).
+    Unit(Unit),
+    /// One event to append and nothing else (the acknowledgement path). Consecutive appends
+    /// of a group go into the log as one multi-row insert.
+    Append(NewEvent, oneshot::Sender<Result<StoredEvent, StoreError>>),
+}
+
+/// Rows per multi-row insert (10 parameters each; SQLite allows 32,766 per statement).
+const APPEND_CHUNK: usize = 256;
+
+type Reply = oneshot::Sender<Result<(), StoreError>>;
+type AppendReply = oneshot::Sender<Result<StoredEvent, StoreError>>;
+
 pub(crate) struct Writer {
     backend: Backend,
     url: String,
     conn: WriteConn,
-    units: mpsc::Receiver<Unit>,
+    units: mpsc::Receiver<Work>,
 }
 
 impl Writer {
@@ -69,7 +84,7 @@ impl Writer {
         backend: Backend,
         url: String,
         conn: AnyConnection,
-        units: mpsc::Receiver<Unit>,
+        units: mpsc::Receiver<Work>,
     ) -> Self {
         Self {
             backend,
@@ -100,26 +115,46 @@ impl Writer {
         }
     }
 
-    async fn group(&mut self, group: Vec<Unit>) {
+    async fn group(&mut self, group: Vec<Work>) {
         if let Err(e) = self.begin().await {
             tracing::error!(error = %e, "the store cannot start a write transaction");
             self.forget_connection_if_broken(&e);
-            for unit in group {
-                fail_unit(unit, &e).await;
+            for work in group {
+                fail_work(work, &e).await;
             }
             return;
         }
-        let mut committed = Vec::with_capacity(group.len());
+        let mut committed: Vec<Reply> = Vec::with_capacity(group.len());
+        let mut appended: Vec<(StoredEvent, AppendReply)> = Vec::new();
+        let mut appends: Vec<(NewEvent, AppendReply)> = Vec::new();
         let mut fatal = None;
-        for (i, unit) in group.into_iter().enumerate() {
+        let mut units = 0;
+        for work in group {
             if let Some(e) = &fatal {
-                fail_unit(unit, e).await;
+                fail_work(work, e).await;
                 continue;
             }
-            match self.unit(i, unit).await {
-                Ok(Some(reply)) => committed.push(reply),
-                Ok(None) => {}
-                Err(e) => fatal = Some(e),
+            match work {
+                Work::Append(event, reply) => appends.push((event, reply)),
+                Work::Unit(unit) => {
+                    // Appends queued before this unit go first, in order.
+                    if let Err(e) = self.flush_appends(&mut appends, &mut appended).await {
+                        fatal = Some(e);
+                        fail_work(Work::Unit(unit), fatal.as_ref().unwrap()).await;
+                        continue;
+                    }
+                    units += 1;
+                    match self.unit(units, unit).await {
+                        Ok(Some(reply)) => committed.push(reply),
+                        Ok(None) => {}
+                        Err(e) => fatal = Some(e),
+                    }
+                }
+            }
+        }
+        if fatal.is_none() {
+            if let Err(e) = self.flush_appends(&mut appends, &mut appended).await {
+                fatal = Some(e);
             }
         }
         let outcome = match fatal {
@@ -141,6 +176,39 @@ impl Writer {
         for reply in committed {
             let _ = reply.send(clone_outcome(&outcome));
         }
+        for (event, reply) in appended {
+            let _ = reply.send(clone_outcome(&outcome).map(|_| event));
+        }
+        for (_, reply) in appends {
+            let _ = reply.send(Err(clone_outcome(&outcome)
+                .err()
+                .unwrap_or_else(|| StoreError::NotWritten("the group failed".into()))));
+        }
+    }
+
+    /// Writes the queued appends as multi-row inserts; answered after the group's commit.
+    async fn flush_appends(
+        &mut self,
+        appends: &mut Vec<(NewEvent, AppendReply)>,
+        appended: &mut Vec<(StoredEvent, AppendReply)>,
+    ) -> Result<(), StoreError> {
+        while !appends.is_empty() {
+            let take = appends.len().min(APPEND_CHUNK);
+            let chunk: Vec<(NewEvent, AppendReply)> = appends.drain(..take).collect();
+            let (mut seq, mut prev) = chain_tail(&mut self.conn).await?;
+            let mut rows = Vec::with_capacity(chunk.len());
+            for (event, reply) in chunk {
+                seq += 1;
+                let stored = super::events::chained(seq, prev, event);
+                prev = stored.hash.clone();
+                rows.push((stored, reply));
+            }
+            let events: Vec<&StoredEvent> = rows.iter().map(|(e, _)| e).collect();
+            super::events::insert_many(self.conn.conn(), &events).await?;
+            self.conn.tail = Some((seq, prev));
+            appended.extend(rows);
+        }
+        Ok(())
     }
 
     /// Opens the group's transaction (reconnecting first when the connection was lost).
@@ -247,6 +315,15 @@ impl Writer {
     fn forget_connection_if_broken(&mut self, e: &StoreError) {
         if e.is_connection_lost() {
             self.conn.conn = None;
+        }
+    }
+}
+
+async fn fail_work(work: Work, e: &StoreError) {
+    match work {
+        Work::Unit(unit) => fail_unit(unit, e).await,
+        Work::Append(_, reply) => {
+            let _ = reply.send(Err(e.shallow_clone()));
         }
     }
 }
