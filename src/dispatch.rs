@@ -17,7 +17,7 @@ use crate::gate::{
 };
 use crate::metrics;
 use crate::router::{self, Approval, CommandDef, ParsedCommand, Value};
-use crate::store::{Incident, NewEvent, RequestState};
+use crate::store::{Incident, NewEvent, RequestState, StoreError};
 use crate::workers;
 
 /// A slash command as Slack sent it.
@@ -66,10 +66,23 @@ enum Outcome {
     },
 }
 
+/// How long the acknowledgement path may wait for the store (Slack gives up after 3 s).
+const ACK_BUDGET: std::time::Duration = std::time::Duration::from_secs(2);
+
 const STORE_FAILED: &str = ":warning: drbot could not record this request in its audit log, so it did nothing. Try again in a moment; if it keeps failing, tell whoever runs drbot.";
 
 pub async fn handle_command(app: &Arc<App>, request: CommandRequest) -> Reply {
-    let incident = match app.store.incident_of_channel(&request.channel).await {
+    // Slack waits 3 s: a write the store cannot start within ACK_BUDGET is refused, never
+    // made later, so "not recorded, nothing done" is always the truth.
+    let store = app.store.within(ACK_BUDGET);
+    let looked_up = tokio::time::timeout(ACK_BUDGET, store.incident_of_channel(&request.channel))
+        .await
+        .unwrap_or_else(|_| {
+            Err(StoreError::NotWritten(
+                "the store did not answer in time".into(),
+            ))
+        });
+    let incident = match looked_up {
         Ok(incident) => incident,
         Err(e) => {
             tracing::error!(error = %e, "could not read the store");
@@ -119,13 +132,12 @@ pub async fn handle_command(app: &Arc<App>, request: CommandRequest) -> Reply {
             reason,
             usage,
             command,
-        } => app
-            .store
+        } => store
             .append(refused_event(&reason))
             .await
             .map(|_| refusal_text(&reason, usage.as_deref(), command.as_deref())),
         Outcome::Reply(reply) => {
-            let recorded = app.store.append(accepted).await.map(|_| reply);
+            let recorded = store.append(accepted).await.map(|_| reply);
             tick_in_incident(
                 app,
                 incident.as_ref(),
@@ -140,7 +152,7 @@ pub async fn handle_command(app: &Arc<App>, request: CommandRequest) -> Reply {
             reply,
         } => {
             let queued = async {
-                let mut tx = app.store.begin().await?;
+                let mut tx = store.begin().await?;
                 tx.append(accepted).await?;
                 tx.enqueue(kind, &payload).await?;
                 tx.commit().await
@@ -150,7 +162,7 @@ pub async fn handle_command(app: &Arc<App>, request: CommandRequest) -> Reply {
             queued.map(|_| reply)
         }
         Outcome::Cancel(id) => match actions::cancel::run(
-            &app.store,
+            &store,
             &app.settings,
             id,
             &request.user,
@@ -172,8 +184,7 @@ pub async fn handle_command(app: &Arc<App>, request: CommandRequest) -> Reply {
                 });
                 Ok(format!("A-{id} is cancelled; nothing was done."))
             }
-            Ok(Cancelled::Refused(reason)) => app
-                .store
+            Ok(Cancelled::Refused(reason)) => store
                 .append(refused_event(&reason))
                 .await
                 .map(|_| format!(":no_entry: {reason}")),
@@ -182,7 +193,7 @@ pub async fn handle_command(app: &Arc<App>, request: CommandRequest) -> Reply {
         Outcome::Update(update) => {
             let incident = incident.expect("decide checked the incident");
             match actions::incident_update::record(
-                &app.store,
+                &store,
                 &incident,
                 &request.user,
                 &update,
@@ -218,7 +229,7 @@ pub async fn handle_command(app: &Arc<App>, request: CommandRequest) -> Reply {
                 };
             };
             match actions::incident_resolve::resolve(
-                &app.store,
+                &store,
                 &incident,
                 &scenario,
                 &request.user,
@@ -257,7 +268,7 @@ pub async fn handle_command(app: &Arc<App>, request: CommandRequest) -> Reply {
             }
         }
         Outcome::Timeline(id) => {
-            let recorded = app.store.append(accepted).await;
+            let recorded = store.append(accepted).await;
             tick_in_incident(
                 app,
                 incident.as_ref(),

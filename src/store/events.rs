@@ -127,11 +127,10 @@ impl Store {
     /// group is committed.
     pub async fn append(&self, event: NewEvent) -> Result<StoredEvent, StoreError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        self.send_work(super::writer::Work::Append(event, reply))
+        let ticket = self.ticket();
+        self.send_work(super::writer::Work::Append(event, reply, ticket.clone()))
             .await?;
-        answer.await.map_err(|_| {
-            StoreError::NotWritten("the store's writer stopped before answering".into())
-        })?
+        super::writer::answer(ticket.as_ref(), answer).await
     }
 
     /// Appends `event` only if the Slack delivery `event_id` was never seen, in the same

@@ -172,6 +172,9 @@ pub struct Store {
     /// truth). Safe to keep: drbot opens every incident in a channel it has just created, so
     /// a channel seen without an incident never becomes an incident channel later.
     plain_channels: std::sync::Arc<dashmap::DashSet<String>>,
+    /// Writes through this handle are refused, never written late, when the writer cannot
+    /// start them by then (the acknowledgement path: Slack waits 3 s).
+    deadline: Option<tokio::time::Instant>,
 }
 
 impl Store {
@@ -209,6 +212,7 @@ impl Store {
             replica: replicas::new_replica_id().into(),
             lease: Duration::from_secs(15),
             plain_channels: Default::default(),
+            deadline: None,
         })
     }
 
@@ -216,6 +220,15 @@ impl Store {
     pub fn with_lease(mut self, lease: Duration) -> Self {
         self.lease = lease;
         self
+    }
+
+    /// A handle whose writes must start within `budget` or are refused unwritten: a caller
+    /// told "not recorded" can rely on it.
+    pub fn within(&self, budget: Duration) -> Store {
+        Store {
+            deadline: Some(tokio::time::Instant::now() + budget),
+            ..self.clone()
+        }
     }
 
     /// This process's replica id.
@@ -240,15 +253,29 @@ impl Store {
     /// Its operations run on the writer task, never in the caller's future.
     pub async fn begin(&self) -> Result<StoreTx<'_>, StoreError> {
         let (ops, unit) = mpsc::unbounded_channel();
-        self.send_work(writer::Work::Unit(unit)).await?;
-        Ok(StoreTx { ops, store: self })
+        let ticket = self.ticket();
+        self.send_work(writer::Work::Unit(unit, ticket.clone()))
+            .await?;
+        Ok(StoreTx {
+            ops,
+            store: self,
+            ticket,
+        })
     }
 
     async fn send_work(&self, work: writer::Work) -> Result<(), StoreError> {
-        self.units
-            .send(work)
-            .await
-            .map_err(|_| StoreError::NotWritten("the store's writer has stopped".into()))
+        let send = self.units.send(work);
+        let sent = match self.deadline {
+            Some(deadline) => tokio::time::timeout_at(deadline, send)
+                .await
+                .map_err(|_| StoreError::NotWritten("the store is too busy".into()))?,
+            None => send.await,
+        };
+        sent.map_err(|_| StoreError::NotWritten("the store's writer has stopped".into()))
+    }
+
+    pub(crate) fn ticket(&self) -> Option<writer::Ticket> {
+        self.deadline.map(writer::Ticket::new)
     }
 }
 
@@ -257,6 +284,8 @@ impl Store {
 pub struct StoreTx<'a> {
     ops: mpsc::UnboundedSender<writer::UnitMsg>,
     store: &'a Store,
+    /// Until the writer takes this unit, its caller may give up at the ticket's deadline.
+    ticket: Option<writer::Ticket>,
 }
 
 impl StoreTx<'_> {
@@ -286,7 +315,9 @@ impl StoreTx<'_> {
         self.ops
             .send(writer::UnitMsg::Op(boxed))
             .map_err(|_| not_taken())?;
-        answer.await.map_err(|_| not_taken())?
+        // Once the writer answered one operation, it has taken the unit.
+        let ticket = self.ticket.take();
+        writer::answer(ticket.as_ref(), answer).await
     }
 
     /// Commits; returns once the group this transaction joined is durable.
@@ -295,7 +326,7 @@ impl StoreTx<'_> {
         self.ops
             .send(writer::UnitMsg::Commit(reply))
             .map_err(|_| not_taken())?;
-        answer.await.map_err(|_| not_taken())?
+        writer::answer(self.ticket.as_ref(), answer).await
     }
 }
 

@@ -19,7 +19,10 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use sqlx::{AnyConnection, Connection, Row};
+use std::sync::atomic::{AtomicU8, Ordering};
 use tokio::sync::{mpsc, oneshot};
+
+use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::{Backend, NewEvent, QueryContext, StoreError, StoredEvent};
@@ -60,10 +63,14 @@ pub(crate) type Unit = mpsc::UnboundedReceiver<UnitMsg>;
 /// What callers send the writer.
 pub(crate) enum Work {
     /// An interactive transaction (reads, conditional updates, appends).
-    Unit(Unit),
+    Unit(Unit, Option<Ticket>),
     /// One event to append and nothing else (the acknowledgement path). Consecutive appends
     /// of a group go into the log as one multi-row insert.
-    Append(NewEvent, oneshot::Sender<Result<StoredEvent, StoreError>>),
+    Append(
+        NewEvent,
+        oneshot::Sender<Result<StoredEvent, StoreError>>,
+        Option<Ticket>,
+    ),
 }
 
 /// Rows per multi-row insert (10 parameters each; SQLite allows 32,766 per statement).
@@ -134,13 +141,22 @@ impl Writer {
                 fail_work(work, e).await;
                 continue;
             }
+            if work.too_late() {
+                // Its caller has answered (or is about to answer) "not recorded".
+                fail_work(
+                    work,
+                    &StoreError::NotWritten("the store did not get to it in time".into()),
+                )
+                .await;
+                continue;
+            }
             match work {
-                Work::Append(event, reply) => appends.push((event, reply)),
-                Work::Unit(unit) => {
+                Work::Append(event, reply, _) => appends.push((event, reply)),
+                Work::Unit(unit, _) => {
                     // Appends queued before this unit go first, in order.
                     if let Err(e) = self.flush_appends(&mut appends, &mut appended).await {
                         fatal = Some(e);
-                        fail_work(Work::Unit(unit), fatal.as_ref().unwrap()).await;
+                        fail_work(Work::Unit(unit, None), fatal.as_ref().unwrap()).await;
                         continue;
                     }
                     units += 1;
@@ -319,10 +335,75 @@ impl Writer {
     }
 }
 
+impl Work {
+    /// True when its caller gave up waiting before the writer took it (then it is never
+    /// written); otherwise the writer takes it and its caller waits for the outcome.
+    fn too_late(&self) -> bool {
+        let ticket = match self {
+            Work::Unit(_, t) | Work::Append(_, _, t) => t,
+        };
+        ticket.as_ref().is_some_and(|t| !t.take())
+    }
+}
+
+/// A write its caller may give up on — but only before the writer has taken it, so that a
+/// caller told "not recorded" is always right.
+#[derive(Clone)]
+pub(crate) struct Ticket {
+    state: std::sync::Arc<AtomicU8>,
+    deadline: Instant,
+}
+
+const QUEUED: u8 = 0;
+const TAKEN: u8 = 1;
+const ABANDONED: u8 = 2;
+
+impl Ticket {
+    pub(crate) fn new(deadline: Instant) -> Self {
+        Self {
+            state: std::sync::Arc::new(AtomicU8::new(QUEUED)),
+            deadline,
+        }
+    }
+
+    fn take(&self) -> bool {
+        self.state
+            .compare_exchange(QUEUED, TAKEN, Ordering::AcqRel, Ordering::Acquire)
+            .map_or_else(|now| now == TAKEN, |_| true)
+    }
+
+    fn abandon(&self) -> bool {
+        self.state
+            .compare_exchange(QUEUED, ABANDONED, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+}
+
+/// Waits for the writer's answer; with a ticket, gives up at its deadline when the writer
+/// has not taken the work yet.
+pub(crate) async fn answer<T>(
+    ticket: Option<&Ticket>,
+    mut rx: oneshot::Receiver<Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    let gone = || StoreError::NotWritten("the store's writer stopped before answering".into());
+    if let Some(ticket) = ticket {
+        match tokio::time::timeout_at(ticket.deadline, &mut rx).await {
+            Ok(answer) => return answer.map_err(|_| gone())?,
+            Err(_) if ticket.abandon() => {
+                return Err(StoreError::NotWritten(
+                    "the store did not take it in time".into(),
+                ))
+            }
+            Err(_) => {}
+        }
+    }
+    rx.await.map_err(|_| gone())?
+}
+
 async fn fail_work(work: Work, e: &StoreError) {
     match work {
-        Work::Unit(unit) => fail_unit(unit, e).await,
-        Work::Append(_, reply) => {
+        Work::Unit(unit, _) => fail_unit(unit, e).await,
+        Work::Append(_, reply, _) => {
             let _ = reply.send(Err(e.shallow_clone()));
         }
     }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 
 use crate::support::flow::*;
+use crate::support::postgres::PrivatePostgres;
 use crate::support::*;
 
 /// A signed slash-command request as raw HTTP bytes.
@@ -88,4 +89,102 @@ async fn thousands_of_abandoned_commands_leave_commands_approvals_and_the_audit_
         refused, 0,
         "the store refused writes after abandoned requests"
     );
+}
+
+#[tokio::test]
+async fn when_the_database_goes_away_commands_are_refused_unrecorded_and_drbot_recovers_by_itself()
+{
+    if !on_postgres() {
+        eprintln!("runs in scripts/test's PostgreSQL pass (it stops a private PostgreSQL server)");
+        return;
+    }
+    let pg = PrivatePostgres::start();
+    let url = pg.url();
+    let app = spawn_app_custom(CONFIG, &[], &[("DRBOT_DATABASE_URL", &url)]).await;
+    assert!(app.slash("help").reply().await.contains("rollback"));
+
+    pg.stop();
+    for text in ["help", "rollback api"] {
+        let reply = app.slash(text).reply().await;
+        assert!(
+            reply.contains("could not record this request") && reply.contains("did nothing"),
+            "{reply}"
+        );
+    }
+    assert_eq!(
+        app.http
+            .get(app.url("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        503
+    );
+
+    pg.start_again();
+    let mut recovered = false;
+    for _ in 0..40 {
+        let reply = app.slash("status").as_user(OFFICER).reply().await;
+        if !reply.contains("could not record") {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(
+        recovered,
+        "drbot did not recover when the database came back"
+    );
+    assert!(app.slash("help").reply().await.contains("rollback"));
+
+    // Nothing that was refused was recorded or run; the chain is whole.
+    let events = app.events().await;
+    assert!(
+        !events.iter().any(|e| e["text"] == "/dr rollback api"),
+        "{events:#?}"
+    );
+    assert!(app.slack.response_posts().is_empty(), "nothing was planned");
+    let out = app.cli(&["audit", "verify"]).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_database_at_start_up_is_one_line_naming_it_without_its_password() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("drbot.toml"), CONFIG).unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    for (url, expected) in [
+        (
+            format!("postgres://drbot:hunter2@127.0.0.1:{closed}/drbot"),
+            format!("cannot open the store at postgres://drbot:redacted@127.0.0.1:{closed}/drbot"),
+        ),
+        (
+            "mysql://drbot:hunter2@127.0.0.1/drbot".to_string(),
+            "is not supported; use sqlite://PATH".to_string(),
+        ),
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_drbot"))
+            .args(["serve", "--config"])
+            .arg(dir.path().join("drbot.toml"))
+            .env("SLACK_SIGNING_SECRET", SIGNING_SECRET)
+            .env("SLACK_BOT_TOKEN", BOT_TOKEN)
+            .env("DRBOT_DATABASE_URL", &url)
+            .env("DRBOT_SLACK_API_URL", "http://127.0.0.1:9/api/")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&out.stderr);
+        let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
+        assert_eq!(lines.len(), 1, "{err}");
+        assert!(lines[0].contains(&expected), "{err}");
+        assert!(!err.contains("hunter2"), "the password leaked: {err}");
+    }
 }

@@ -6,6 +6,7 @@
 
 pub mod aws;
 pub mod flow;
+pub mod postgres;
 pub mod standin;
 
 use std::path::{Path, PathBuf};
@@ -289,7 +290,11 @@ impl TestApp {
     }
 
     pub fn db_url(&self) -> String {
-        database_url(self.dir.path())
+        self.env
+            .iter()
+            .find(|(k, _)| k == "DRBOT_DATABASE_URL")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| database_url(self.dir.path()))
     }
 
     /// A direct connection to the bot's store (as someone with database access would have).
