@@ -2,6 +2,7 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    drbot::memory::trim();
     drbot::telemetry::init();
     let cli = drbot::cli::Cli::parse();
     match drbot::cli::run(cli).await {

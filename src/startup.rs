@@ -99,6 +99,7 @@ impl Application {
             tokio::spawn(crate::workers::run_heartbeat(self.app.clone(), stop_rx)),
         ];
         tracing::info!(%addr, commands = self.app.commands.all().len(), "listening");
+        crate::memory::release_startup_code();
         let served = axum::serve(self.listener, router)
             .with_graceful_shutdown(shutdown)
             .await
