@@ -216,7 +216,8 @@ async fn main() {
     // 2. drbot on SQLite (the harness uses PostgreSQL while DRBOT_TEST_POSTGRES is set).
     let postgres = std::env::var("DRBOT_TEST_POSTGRES").ok();
     std::env::remove_var("DRBOT_TEST_POSTGRES");
-    let app = support::spawn_app().await;
+    let log = std::env::var("DRBOT_BENCH_RUST_LOG").unwrap_or_else(|_| "info".into());
+    let app = support::spawn_app_custom(support::CONFIG, &[], &[("RUST_LOG", &log)]).await;
     let pid = app.pid().unwrap();
     pin(pid, 0);
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -239,7 +240,7 @@ async fn main() {
     drop(app);
 
     // 3. Three replicas on PostgreSQL.
-    if let Some(url) = postgres {
+    if let Some(url) = postgres.filter(|u| !u.is_empty()) {
         std::env::set_var("DRBOT_TEST_POSTGRES", url);
         let a = support::spawn_app().await;
         let b = a.another_replica().await;
