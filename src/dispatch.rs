@@ -17,6 +17,7 @@ use crate::gate::{
 };
 use crate::metrics;
 use crate::router::{self, Approval, CommandDef, ParsedCommand, Value};
+use crate::slack::text::escape;
 use crate::store::{Incident, NewEvent, RequestState, StoreError};
 use crate::workers;
 
@@ -60,9 +61,12 @@ enum Outcome {
     /// Post an incident's timeline in the channel.
     Timeline(String),
     Refused {
+        /// Plain text (it may quote what the user typed): escaped when shown.
         reason: String,
         usage: Option<String>,
         command: Option<String>,
+        /// drbot's own mrkdwn after the reason (mentions of who or where may), shown as is.
+        tail: String,
     },
 }
 
@@ -103,7 +107,13 @@ pub async fn handle_command(app: &Arc<App>, request: CommandRequest) -> Reply {
         "drbot_commands_total",
         format!(
             "command=\"{}\",outcome=\"{}\"",
-            metrics::label(command_name.as_deref().unwrap_or("unknown")),
+            // Only configured names: a label per mistyped word would grow without bound.
+            metrics::label(
+                command_name
+                    .as_deref()
+                    .filter(|n| app.commands.get(n).is_some())
+                    .unwrap_or("unknown")
+            ),
             if refused { "refused" } else { "accepted" }
         ),
     );
@@ -132,10 +142,11 @@ pub async fn handle_command(app: &Arc<App>, request: CommandRequest) -> Reply {
             reason,
             usage,
             command,
+            tail,
         } => store
-            .append(refused_event(&reason))
+            .append(refused_event(&format!("{reason}{tail}")))
             .await
-            .map(|_| refusal_text(&reason, usage.as_deref(), command.as_deref())),
+            .map(|_| refusal_text(&reason, &tail, usage.as_deref(), command.as_deref())),
         Outcome::Reply(reply) => {
             let recorded = store.append(accepted).await.map(|_| reply);
             tick_in_incident(
@@ -328,11 +339,13 @@ fn tick_in_incident(
     }
 }
 
-fn refusal_text(reason: &str, usage: Option<&str>, command: Option<&str>) -> String {
-    let mut text = format!(":no_entry: {reason}");
+fn refusal_text(reason: &str, tail: &str, usage: Option<&str>, command: Option<&str>) -> String {
+    let mut text = format!(":no_entry: {}{tail}", escape(reason));
     match (usage, command) {
         (Some(usage), Some(command)) => text.push_str(&format!(
-            "\nUsage: `/dr {usage}`\nDetails: `/dr help {command}`"
+            "\nUsage: `/dr {}`\nDetails: `/dr help {}`",
+            escape(usage),
+            escape(command)
         )),
         _ => text.push_str("\nUsage: `/dr <command> [arguments]` — `/dr help` lists the commands."),
     }
@@ -359,6 +372,7 @@ async fn decide(
                     reason: refusal.reason,
                     usage: refusal.usage,
                     command: refusal.command,
+                    tail: String::new(),
                 },
                 name,
             );
@@ -366,13 +380,15 @@ async fn decide(
     };
     let def = cmd.def.clone();
     let name = Some(def.name.clone());
-    let refuse = |reason: String| Outcome::Refused {
+    let refuse_with = |reason: String, tail: String| Outcome::Refused {
         reason,
         usage: Some(def.usage.clone()),
         command: Some(def.name.clone()),
+        tail,
     };
-    if let Some(reason) = channel_refusal(app, &def, &request.channel, incident.is_some()) {
-        return (refuse(reason), name);
+    let refuse = |reason: String| refuse_with(reason, String::new());
+    if let Some((reason, tail)) = channel_refusal(app, &def, &request.channel, incident.is_some()) {
+        return (refuse_with(reason, tail), name);
     }
     if !def.allowed_users.is_empty() && !def.allowed_users.contains(&request.user) {
         let who: Vec<String> = def
@@ -381,11 +397,10 @@ async fn decide(
             .map(|u| format!("<@{u}>"))
             .collect();
         return (
-            refuse(format!(
-                "you may not run `/dr {}`; it is limited to {}",
-                def.name,
-                who.join(", ")
-            )),
+            refuse_with(
+                format!("you may not run `/dr {}`; it is limited to ", def.name),
+                who.join(", "),
+            ),
             name,
         );
     }
@@ -414,12 +429,14 @@ async fn decide(
     (run(app, action, &cmd, request, incident).await, name)
 }
 
+/// The refusal for a channel outside `command_channels`: its plain text and drbot's own
+/// markup (links to the channels where it may be used).
 fn channel_refusal(
     app: &App,
     def: &CommandDef,
     channel: &str,
     incident_channel: bool,
-) -> Option<String> {
+) -> Option<(String, String)> {
     let allowed = if def.allowed_channels.is_empty() {
         &app.settings.slack.command_channels
     } else {
@@ -433,10 +450,12 @@ fn channel_refusal(
         return None;
     }
     let list: Vec<String> = allowed.iter().map(|c| format!("<#{c}>")).collect();
-    Some(format!(
-        "`/dr {}` cannot be used in this channel; use it in {} or an incident channel",
-        def.name,
-        list.join(", ")
+    Some((
+        format!(
+            "`/dr {}` cannot be used in this channel; use it in ",
+            def.name
+        ),
+        format!("{} or an incident channel", list.join(", ")),
     ))
 }
 
@@ -451,6 +470,7 @@ async fn run(
         reason,
         usage: Some(cmd.def.usage.clone()),
         command: Some(cmd.def.name.clone()),
+        tail: String::new(),
     };
     let open_incident = || incident.filter(|i| i.is_open());
     let not_in_incident = || {
@@ -478,9 +498,9 @@ async fn run(
                 reply: match cmd.def.approval {
                     Approval::Officer => format!(
                         "Planning `/dr {}`: reading the current state from AWS. The approval request will appear in this channel.",
-                        request.text.trim()
+                        escape(request.text.trim())
                     ),
-                    Approval::None => format!("Working on `/dr {}`; progress will appear in this channel.", request.text.trim()),
+                    Approval::None => format!("Working on `/dr {}`; progress will appear in this channel.", escape(request.text.trim())),
                 },
             },
         },

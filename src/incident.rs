@@ -45,7 +45,7 @@ pub fn summary(incident: &Incident, scenario: &Scenario, settings: &IncidentSett
     let mut out = format!(
         "{state} *Incident {}* — {}\nScenario: *{}* (`{}`) · Impact: {}\nRTO target: *{}* · RPO target: *{}*\nOpened by <@{}> · clock started {} UTC{}\n\n*Recovery checklist*\n",
         incident.id,
-        incident.title,
+        crate::slack::text::escape(&incident.title),
         scenario.title,
         scenario.id,
         scenario.impact,
@@ -105,7 +105,7 @@ pub fn outage_notice(
     format!(
         "Subject: Service Interruption - {service}\n\nWe are currently experiencing a service interruption affecting {service}.\n\nWhat happened:\n{title} ({impact}).\n\nWhat we're doing:\n{doing}\n\nExpected resolution:\n{eta}\n\nWe apologize for the inconvenience and will update you as we have more information.\n\nFor updates: {status}",
         service = settings.service_name,
-        title = incident.title,
+        title = crate::slack::text::escape(&incident.title),
         impact = scenario.impact.to_lowercase(),
         status = settings.status_page_url,
     )

@@ -274,7 +274,10 @@ async fn lift_due_blocks(app: &Arc<App>) -> Result<(), StoreError> {
             block.cidr,
             block.set_name,
             block.requested_by,
-            block.reason.as_deref().unwrap_or("none given"),
+            block
+                .reason
+                .as_deref()
+                .map_or_else(|| "none given".to_string(), crate::slack::text::escape),
             written
                 .request_id
                 .as_deref()
@@ -472,7 +475,9 @@ async fn plan(app: &Arc<App>, job: &Job) -> Result<(), StoreError> {
                 .respond(
                     &asker.response_url,
                     &format!(
-                        ":warning: Could not plan `/dr {text}`: {e}. Nothing was changed.{hint}"
+                        ":warning: Could not plan `/dr {}`: {}. Nothing was changed.{hint}",
+                        crate::slack::text::escape(text),
+                        crate::slack::text::escape(&e.to_string())
                     ),
                 )
                 .await;
@@ -515,9 +520,15 @@ async fn refuse(
     .await?;
     tx.finish_job(job.id).await?;
     tx.commit().await?;
-    let mut reply = format!(":no_entry: {why}. Nothing was changed.");
+    let mut reply = format!(
+        ":no_entry: {}. Nothing was changed.",
+        crate::slack::text::escape(why)
+    );
     if let Some(usage) = usage {
-        reply.push_str(&format!("\nUsage: `/dr {usage}`"));
+        reply.push_str(&format!(
+            "\nUsage: `/dr {}`",
+            crate::slack::text::escape(usage)
+        ));
     }
     if let Err(e) = app.slack.respond(&asker.response_url, &reply).await {
         tracing::warn!(error = %e, "could not answer through response_url");

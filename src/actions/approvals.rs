@@ -13,7 +13,7 @@ pub fn reply(pending: &[Request]) -> String {
         out.push_str(&format!(
             "• *{}* `/dr {}` — asked by <@{}> in <#{}>, expires {}\n",
             r.label(),
-            r.command,
+            crate::slack::text::escape(&r.command),
             r.requester,
             r.channel,
             r.expires_at.format("%H:%M:%S UTC")

@@ -150,7 +150,7 @@ pub async fn run(app: &Arc<App>, open: &OpenIncident, job: i64) -> Result<(), St
     let alert = format!(
         ":rotating_light: *Security officer notice* — incident *{id}* opened by <@{}>: {} ({}, RTO {}). Join <#{channel}>.",
         open.user,
-        open.title,
+        crate::slack::text::escape(&open.title),
         scenario.title,
         scenario.rto_text()
     );
@@ -184,7 +184,7 @@ pub async fn run(app: &Arc<App>, open: &OpenIncident, job: i64) -> Result<(), St
     let announce = format!(
         ":rotating_light: Incident *{id}* opened by <@{}>: {} — scenario *{}*, RTO {}, RPO {}. Follow it in <#{channel}>.",
         open.user,
-        open.title,
+        crate::slack::text::escape(&open.title),
         scenario.title,
         scenario.rto_text(),
         scenario.rpo_text()

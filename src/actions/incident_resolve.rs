@@ -103,7 +103,10 @@ pub fn report(
         incident.id
     );
     if let Some(summary) = summary {
-        text.push_str(&format!("\nSummary: {summary}"));
+        text.push_str(&format!(
+            "\nSummary: {}",
+            crate::slack::text::escape(summary)
+        ));
     }
     Report {
         text,

@@ -31,5 +31,8 @@ pub async fn record(
 }
 
 pub fn announcement(user: &str, text: &str) -> String {
-    format!(":memo: *Status update* from <@{user}>: {text}")
+    format!(
+        ":memo: *Status update* from <@{user}>: {}",
+        crate::slack::text::escape(text)
+    )
 }

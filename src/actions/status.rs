@@ -149,7 +149,13 @@ pub async fn reply(app: &App) -> String {
         } else {
             pending
                 .iter()
-                .map(|r| format!("{} `/dr {}`", r.label(), r.command))
+                .map(|r| {
+                    format!(
+                        "{} `/dr {}`",
+                        r.label(),
+                        crate::slack::text::escape(&r.command)
+                    )
+                })
                 .collect::<Vec<_>>()
                 .join(", ")
         }

@@ -27,7 +27,8 @@ pub fn pages(incident: &str, events: &[StoredEvent]) -> Vec<String> {
                     "`{}` {actor} _{}_ {}\n",
                     e.at.replace('T', " ").trim_end_matches('Z'),
                     e.kind,
-                    e.text
+                    // Recorded text quotes what users typed: shown, never interpreted.
+                    crate::slack::text::escape(&e.text)
                 ));
             }
             out.trim_end().to_string()

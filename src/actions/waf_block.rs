@@ -140,7 +140,9 @@ pub async fn plan(
     );
     summary.push_str(&format!(
         "\nReason: {}",
-        plan.reason.as_deref().unwrap_or("none given")
+        plan.reason
+            .as_deref()
+            .map_or_else(|| "none given".to_string(), crate::slack::text::escape)
     ));
     match args.duration {
         Some(d) => summary.push_str(&format!(" · lifted automatically {d} after it is applied")),

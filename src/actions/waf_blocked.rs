@@ -63,7 +63,9 @@ pub async fn reply(app: &App) -> String {
                         .map(|a| format!(" (approved by <@{a}>)"))
                         .unwrap_or_default(),
                     &b.created_at[..16.min(b.created_at.len())].replace('T', " "),
-                    b.reason.as_deref().unwrap_or("none given")
+                    b.reason
+                        .as_deref()
+                        .map_or_else(|| "none given".to_string(), crate::slack::text::escape)
                 ));
             }
             if gone > 0 {

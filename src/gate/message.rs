@@ -38,7 +38,7 @@ pub fn render(request: &Request, approval: &ApprovalSettings) -> String {
     let mut out = format!(
         "{header} — requested by <@{}> with `/dr {}`\n{}\nPlan `{}` · ",
         request.requester,
-        request.command,
+        crate::slack::text::escape(&request.command),
         request.summary,
         &request.plan_hash[..12.min(request.plan_hash.len())]
     );

@@ -208,7 +208,7 @@ async fn decide(app: &Arc<App>, r: &Reaction) -> Result<Option<Option<Vec<Follow
         follow.push(tell(format!(
             "{label} expired at {}; nothing was done. Ask again with `/dr {}`.",
             request.expires_at.format("%H:%M:%S UTC"),
-            request.command
+            crate::slack::text::escape(&request.command)
         )));
         if expired {
             follow.push(FollowUp::Refresh {

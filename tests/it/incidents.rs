@@ -18,40 +18,7 @@ fn today() -> String {
 
 /// Opens an incident from the ops channel; returns (incident id, channel id).
 async fn open(app: &TestApp, text: &str) -> (String, String) {
-    let before = app
-        .slack
-        .calls("conversations.create")
-        .iter()
-        .filter(|c| c.answer["ok"] == true)
-        .count();
-    let reply = app.slash(&format!("incident open {text}")).reply().await;
-    assert!(reply.starts_with("Opening a `"), "{reply}");
-    for _ in 0..100 {
-        let created: Vec<_> = app
-            .slack
-            .calls("conversations.create")
-            .into_iter()
-            .filter(|c| c.answer["ok"] == true)
-            .collect();
-        if created.len() > before {
-            let c = created.last().unwrap();
-            let id = c.answer["channel"]["name"].as_str().unwrap().to_string();
-            let channel = c.answer["channel"]["id"].as_str().unwrap().to_string();
-            // Wait until the announcement is out (the last step of opening).
-            for _ in 0..100 {
-                if app.slack.calls("chat.postMessage").iter().any(|m| {
-                    m.params["channel"] == OPS_CHANNEL
-                        && m.params["text"].as_str().unwrap_or("").contains(&id)
-                }) {
-                    return (id, channel);
-                }
-                tokio::time::sleep(Duration::from_millis(30)).await;
-            }
-            panic!("incident {id} never announced");
-        }
-        tokio::time::sleep(Duration::from_millis(30)).await;
-    }
-    panic!("no channel created");
+    open_incident(app, text).await
 }
 
 async fn export(app: &TestApp, incident: &str, format: &str) -> String {

@@ -8,6 +8,7 @@ mod aws_check;
 mod config;
 mod http_surface;
 mod incidents;
+mod injection;
 mod manifest;
 mod rds;
 mod replicas;

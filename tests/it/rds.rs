@@ -176,7 +176,10 @@ async fn restores_with_a_bad_snapshot_or_name_are_refused() {
             "restore main --snapshot x --as bad-".to_string(),
             "cannot end with a hyphen",
         ),
-        ("restore main".to_string(), "missing `--snapshot <id>`"),
+        (
+            "restore main".to_string(),
+            "missing `--snapshot &lt;id&gt;`",
+        ),
         (
             format!("restore main --snapshot x --as {}", db.instance),
             "a restore always creates a NEW instance",
@@ -313,7 +316,7 @@ async fn pitr_refuses_times_outside_the_window_and_databases_without_backups() {
     assert!(reply.contains("is not an RFC 3339 time"), "{reply}");
     let reply = app.slash("pitr main").reply().await;
     assert!(
-        reply.contains("missing `--time <RFC3339>|latest`"),
+        reply.contains("missing `--time &lt;RFC3339&gt;|latest`"),
         "{reply}"
     );
 

@@ -299,7 +299,7 @@ async fn an_unknown_or_inactive_target_revision_is_refused_before_any_request() 
     assert!(
         answers
             .iter()
-            .all(|a| a.contains("Usage: `/dr rollback <service> [--to <revision>]`")),
+            .all(|a| a.contains("Usage: `/dr rollback &lt;service&gt; [--to &lt;revision&gt;]`")),
         "{answers:?}"
     );
     let refused: Vec<Value> = app.events_of_kind("command.refused").await;

@@ -59,7 +59,7 @@ async fn a_missing_argument_names_it_and_shows_the_usage() {
     let text = app.slash("rollback").reply().await;
     assert_eq!(
         text,
-        ":no_entry: missing <service>: a configured service name\nUsage: `/dr rollback <service> [--to <revision>]`\nDetails: `/dr help rollback`"
+        ":no_entry: missing &lt;service&gt;: a configured service name\nUsage: `/dr rollback &lt;service&gt; [--to &lt;revision&gt;]`\nDetails: `/dr help rollback`"
     );
 }
 

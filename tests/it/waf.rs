@@ -110,7 +110,7 @@ async fn bad_addresses_are_refused_at_once_and_nothing_reaches_aws() {
             "block-ip 203.0.113.7 banana",
             "`banana` is not an IPv4/IPv6 address or CIDR",
         ),
-        ("block-ip", "missing <ip-or-cidr>"),
+        ("block-ip", "missing &lt;ip-or-cidr&gt;"),
         (
             "block-ip 203.0.113.7 --for forever",
             "'forever' is not a duration",
@@ -120,8 +120,9 @@ async fn bad_addresses_are_refused_at_once_and_nothing_reaches_aws() {
         let reply = app.slash(text).reply().await;
         assert!(reply.contains(expected), "{text}: {reply}");
         assert!(
-            reply
-                .contains("Usage: `/dr block-ip <ip-or-cidr>... [--reason TEXT] [--for DURATION]`"),
+            reply.contains(
+                "Usage: `/dr block-ip &lt;ip-or-cidr&gt;... [--reason TEXT] [--for DURATION]`"
+            ),
             "{reply}"
         );
     }

@@ -172,3 +172,41 @@ pub async fn wait_for_any_event(app: &TestApp, kinds: &[&str]) -> Value {
     }
     panic!("none of {kinds:?}; log: {:#?}", app.events().await);
 }
+
+/// Opens an incident from the ops channel; returns (incident id, channel id).
+pub async fn open_incident(app: &TestApp, text: &str) -> (String, String) {
+    let before = app
+        .slack
+        .calls("conversations.create")
+        .iter()
+        .filter(|c| c.answer["ok"] == true)
+        .count();
+    let reply = app.slash(&format!("incident open {text}")).reply().await;
+    assert!(reply.starts_with("Opening a `"), "{reply}");
+    for _ in 0..100 {
+        let created: Vec<_> = app
+            .slack
+            .calls("conversations.create")
+            .into_iter()
+            .filter(|c| c.answer["ok"] == true)
+            .collect();
+        if created.len() > before {
+            let c = created.last().unwrap();
+            let id = c.answer["channel"]["name"].as_str().unwrap().to_string();
+            let channel = c.answer["channel"]["id"].as_str().unwrap().to_string();
+            // Wait until the announcement is out (the last step of opening).
+            for _ in 0..100 {
+                if app.slack.calls("chat.postMessage").iter().any(|m| {
+                    m.params["channel"] == OPS_CHANNEL
+                        && m.params["text"].as_str().unwrap_or("").contains(&id)
+                }) {
+                    return (id, channel);
+                }
+                tokio::time::sleep(Duration::from_millis(30)).await;
+            }
+            panic!("incident {id} never announced");
+        }
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    panic!("no channel created");
+}

@@ -1,0 +1,34 @@
+//! Text drbot shows but never lets Slack interpret (SPEC §10): whatever a user typed —
+//! reasons, titles, updates, summaries, the command itself — is escaped the way Slack asks
+//! (`&`, `<`, `>`), so it can never mention, broadcast (`<!channel>`, `<!here>`) or link.
+
+/// Escapes `&`, `<` and `>` for Slack's mrkdwn.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape;
+
+    #[test]
+    fn user_text_cannot_mention_broadcast_or_link() {
+        assert_eq!(
+            escape("<!channel> pre-approved by <@U0SECOFF1> <https://evil.example|docs> & co"),
+            "&lt;!channel&gt; pre-approved by &lt;@U0SECOFF1&gt; &lt;https://evil.example|docs&gt; &amp; co"
+        );
+        assert_eq!(
+            escape("plain text, `code` *bold*"),
+            "plain text, `code` *bold*"
+        );
+    }
+}
