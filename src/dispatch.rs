@@ -75,6 +75,13 @@ const ACK_BUDGET: std::time::Duration = std::time::Duration::from_secs(2);
 
 const STORE_FAILED: &str = ":warning: drbot could not record this request in its audit log, so it did nothing. Try again in a moment; if it keeps failing, tell whoever runs drbot.";
 
+/// The answer to a command the store could not record (so nothing was done).
+pub fn store_failed() -> Reply {
+    Reply {
+        text: STORE_FAILED.to_string(),
+    }
+}
+
 pub async fn handle_command(app: &Arc<App>, request: CommandRequest) -> Reply {
     // Slack waits 3 s: a write the store cannot start within ACK_BUDGET is refused, never
     // made later, so "not recorded, nothing done" is always the truth.

@@ -17,6 +17,10 @@ const HELP: &[(&str, &str)] = &[
         "Slack requests refused for a missing, wrong or stale signature",
     ),
     (
+        "drbot_slack_replays_refused_total",
+        "Signed Slack requests refused because the same signature was already used",
+    ),
+    (
         "drbot_commands_total",
         "Slash commands, by command and outcome",
     ),

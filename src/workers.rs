@@ -163,7 +163,16 @@ pub async fn run_heartbeat(app: Arc<App>, mut stop: watch::Receiver<bool>) {
 /// Expires unanswered requests and lifts timed blocks every half second until `stop`
 /// turns true.
 pub async fn run_expiry(app: Arc<App>, mut stop: watch::Receiver<bool>) {
+    let mut last_pruned = std::time::Instant::now();
     loop {
+        if last_pruned.elapsed() >= Duration::from_secs(60) {
+            last_pruned = std::time::Instant::now();
+            // Signatures older than Slack's 5-minute window cannot be replayed anyway.
+            let before = crate::clock::rfc3339(crate::clock::now() - chrono::Duration::minutes(10));
+            if let Err(e) = app.store.forget_seen_before(&before).await {
+                tracing::error!(error = %e, "could not forget old request signatures");
+            }
+        }
         if let Err(e) = take_over(&app, Liveness::Heartbeat).await {
             tracing::error!(error = %e, "could not take over the work of stopped replicas");
         }

@@ -168,10 +168,62 @@ async fn ready(State(app): State<Arc<App>>) -> Response {
     }
 }
 
+/// A signed request seen before (the same timestamp and signature) is refused, so a
+/// captured request cannot be replayed inside Slack's 5-minute window (SPEC §10). The key
+/// is remembered in the store, so this holds across restarts and replicas. `None`: go on.
+async fn refuse_replay(app: &App, headers: &HeaderMap) -> Option<Response> {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    };
+    let key = format!(
+        "{}:{}",
+        header("x-slack-request-timestamp"),
+        header("x-slack-signature")
+    );
+    match app.store.within(REPLAY_CHECK_BUDGET).first_use(&key).await {
+        Ok(true) => None,
+        Ok(false) => {
+            metrics::inc("drbot_slack_replays_refused_total", String::new());
+            tracing::warn!("refused a replayed Slack request (its signature was already used)");
+            Some(
+                (
+                    StatusCode::UNAUTHORIZED,
+                    "this signed request was already received; drbot does not act on a request twice\n",
+                )
+                    .into_response(),
+            )
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "could not check a request against replays; refused");
+            Some(
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "drbot could not record this request; nothing was done\n",
+                )
+                    .into_response(),
+            )
+        }
+    }
+}
+
+/// How long the replay check may wait for the store (the command's own writes follow).
+const REPLAY_CHECK_BUDGET: std::time::Duration = std::time::Duration::from_millis(1500);
+
 async fn slash_command(
     State(app): State<Arc<App>>,
+    headers: HeaderMap,
     Extension(event): Extension<SlackCommandEvent>,
 ) -> Response {
+    if let Some(refused) = refuse_replay(&app, &headers).await {
+        if refused.status() == StatusCode::SERVICE_UNAVAILABLE {
+            // The user reads this one: the same answer as any command the store cannot take.
+            return Json(crate::dispatch::store_failed().to_json()).into_response();
+        }
+        return refused;
+    }
     let span = tracing::info_span!(
         "slack.command",
         user = %event.user_id,
@@ -198,6 +250,9 @@ async fn push_event(
     headers: HeaderMap,
     Extension(event): Extension<SlackPushEvent>,
 ) -> Response {
+    if let Some(refused) = refuse_replay(&app, &headers).await {
+        return refused;
+    }
     match event {
         SlackPushEvent::UrlVerification(v) => {
             Json(serde_json::json!({ "challenge": v.challenge })).into_response()
@@ -226,8 +281,12 @@ async fn push_event(
 
 async fn interaction(
     State(app): State<Arc<App>>,
+    headers: HeaderMap,
     Extension(event): Extension<SlackInteractionEvent>,
 ) -> Response {
+    if let Some(refused) = refuse_replay(&app, &headers).await {
+        return refused;
+    }
     let span = tracing::info_span!("slack.interaction");
     match crate::dispatch::handle_interaction(&app, event)
         .instrument(span)

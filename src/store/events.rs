@@ -133,6 +133,41 @@ impl Store {
         super::writer::answer(ticket.as_ref(), answer).await
     }
 
+    /// Remembers `key` (a signed request's timestamp and signature) and says whether this is
+    /// the first time it is seen, across restarts and replicas. Batched with the group's
+    /// other writes.
+    pub async fn first_use(&self, key: &str) -> Result<bool, StoreError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let ticket = self.ticket();
+        self.send_work(super::writer::Work::Seen(
+            key.to_string(),
+            reply,
+            ticket.clone(),
+        ))
+        .await?;
+        super::writer::answer(ticket.as_ref(), answer).await
+    }
+
+    /// Forgets request keys older than `before` (a replay that old is refused for its stale
+    /// timestamp anyway).
+    pub async fn forget_seen_before(&self, before: &str) -> Result<u64, StoreError> {
+        let before = before.to_string();
+        let mut tx = self.begin().await?;
+        let done = tx
+            .run(move |c| {
+                Box::pin(async move {
+                    sqlx::query("DELETE FROM seen_requests WHERE seen_at < $1")
+                        .bind(before)
+                        .execute(c.conn())
+                        .await
+                        .context("forgetting old request signatures")
+                })
+            })
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected())
+    }
+
     /// Appends `event` only if the Slack delivery `event_id` was never seen, in the same
     /// transaction as remembering the id: `None` for a repeated delivery.
     pub async fn append_once(

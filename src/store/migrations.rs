@@ -137,6 +137,16 @@ CREATE TABLE replicas (
 );
 "#,
     ),
+    (
+        6,
+        r#"
+CREATE TABLE seen_requests (
+    key     TEXT PRIMARY KEY,
+    seen_at TEXT NOT NULL
+);
+CREATE INDEX seen_requests_by_time ON seen_requests (seen_at);
+"#,
+    ),
 ];
 
 const POSTGRES: &[(i64, &str)] = &[
@@ -270,6 +280,16 @@ CREATE TABLE replicas (
     started_at   TEXT NOT NULL,
     heartbeat_at TEXT NOT NULL
 );
+"#,
+    ),
+    (
+        6,
+        r#"
+CREATE TABLE seen_requests (
+    key     TEXT PRIMARY KEY,
+    seen_at TEXT NOT NULL
+);
+CREATE INDEX seen_requests_by_time ON seen_requests (seen_at);
 "#,
     ),
 ];

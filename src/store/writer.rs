@@ -71,7 +71,12 @@ pub(crate) enum Work {
         oneshot::Sender<Result<StoredEvent, StoreError>>,
         Option<Ticket>,
     ),
+    /// Remembers a key; answers whether it was new. Batched like appends.
+    Seen(String, SeenReply, Option<Ticket>),
 }
+
+/// A key that may be used once (a signed request's signature): `true` the first time.
+pub(crate) type SeenReply = oneshot::Sender<Result<bool, StoreError>>;
 
 /// Rows per multi-row insert (10 parameters each; SQLite allows 32,766 per statement).
 const APPEND_CHUNK: usize = 256;
@@ -134,6 +139,8 @@ impl Writer {
         let mut committed: Vec<Reply> = Vec::with_capacity(group.len());
         let mut appended: Vec<(StoredEvent, AppendReply)> = Vec::new();
         let mut appends: Vec<(NewEvent, AppendReply)> = Vec::new();
+        let mut seen: Vec<(String, SeenReply)> = Vec::new();
+        let mut seen_done: Vec<(bool, SeenReply)> = Vec::new();
         let mut fatal = None;
         let mut units = 0;
         for work in group {
@@ -152,6 +159,7 @@ impl Writer {
             }
             match work {
                 Work::Append(event, reply, _) => appends.push((event, reply)),
+                Work::Seen(key, reply, _) => seen.push((key, reply)),
                 Work::Unit(unit, _) => {
                     // Appends queued before this unit go first, in order.
                     if let Err(e) = self.flush_appends(&mut appends, &mut appended).await {
@@ -171,6 +179,15 @@ impl Writer {
         if fatal.is_none() {
             if let Err(e) = self.flush_appends(&mut appends, &mut appended).await {
                 fatal = Some(e);
+            }
+        }
+        if fatal.is_none() {
+            match self.flush_seen(std::mem::take(&mut seen)).await {
+                Ok(done) => seen_done = done,
+                Err((e, back)) => {
+                    seen = back;
+                    fatal = Some(e);
+                }
             }
         }
         let outcome = match fatal {
@@ -195,11 +212,68 @@ impl Writer {
         for (event, reply) in appended {
             let _ = reply.send(clone_outcome(&outcome).map(|_| event));
         }
+        for (fresh, reply) in seen_done {
+            let _ = reply.send(clone_outcome(&outcome).map(|_| fresh));
+        }
+        for (_, reply) in seen {
+            let _ = reply.send(Err(clone_outcome(&outcome)
+                .err()
+                .unwrap_or_else(|| StoreError::NotWritten("the group failed".into()))));
+        }
         for (_, reply) in appends {
             let _ = reply.send(Err(clone_outcome(&outcome)
                 .err()
                 .unwrap_or_else(|| StoreError::NotWritten("the group failed".into()))));
         }
+    }
+
+    /// Inserts the keys of the group at once; a key already stored, or repeated within the
+    /// group, is not fresh.
+    #[allow(clippy::type_complexity)]
+    async fn flush_seen(
+        &mut self,
+        seen: Vec<(String, SeenReply)>,
+    ) -> Result<Vec<(bool, SeenReply)>, (StoreError, Vec<(String, SeenReply)>)> {
+        if seen.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut unique: Vec<&str> = Vec::new();
+        for (key, _) in &seen {
+            if !unique.contains(&key.as_str()) {
+                unique.push(key);
+            }
+        }
+        let mut fresh = std::collections::HashSet::new();
+        for chunk in unique.chunks(APPEND_CHUNK) {
+            let mut sql = String::from("INSERT INTO seen_requests (key, seen_at) VALUES ");
+            for i in 0..chunk.len() {
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push_str(&format!("(${}, ${})", 2 * i + 1, 2 * i + 2));
+            }
+            sql.push_str(" ON CONFLICT (key) DO NOTHING RETURNING key");
+            let now = crate::clock::now_rfc3339();
+            let mut query = sqlx::query(&sql);
+            for key in chunk {
+                query = query.bind(*key).bind(now.clone());
+            }
+            match query.fetch_all(self.conn.conn()).await {
+                Ok(rows) => fresh.extend(rows.iter().map(|r| r.get::<String, _>(0))),
+                Err(e) => {
+                    let e = Err::<(), _>(e)
+                        .context("remembering signed requests")
+                        .unwrap_err();
+                    return Err((e, seen));
+                }
+            }
+        }
+        let mut out = Vec::with_capacity(seen.len());
+        for (key, reply) in seen {
+            // The first of several identical keys in the group takes it.
+            out.push((fresh.remove(&key), reply));
+        }
+        Ok(out)
     }
 
     /// Writes the queued appends as multi-row inserts; answered after the group's commit.
@@ -340,7 +414,7 @@ impl Work {
     /// written); otherwise the writer takes it and its caller waits for the outcome.
     fn too_late(&self) -> bool {
         let ticket = match self {
-            Work::Unit(_, t) | Work::Append(_, _, t) => t,
+            Work::Unit(_, t) | Work::Append(_, _, t) | Work::Seen(_, _, t) => t,
         };
         ticket.as_ref().is_some_and(|t| !t.take())
     }
@@ -404,6 +478,9 @@ async fn fail_work(work: Work, e: &StoreError) {
     match work {
         Work::Unit(unit, _) => fail_unit(unit, e).await,
         Work::Append(_, reply, _) => {
+            let _ = reply.send(Err(e.shallow_clone()));
+        }
+        Work::Seen(_, reply, _) => {
             let _ = reply.send(Err(e.shallow_clone()));
         }
     }

@@ -325,3 +325,84 @@ async fn secrets_never_reach_the_logs() {
     assert!(!logs.contains(SIGNING_SECRET), "signing secret in logs");
     assert!(!logs.contains(BOT_TOKEN), "bot token in logs");
 }
+
+#[tokio::test]
+async fn a_captured_signed_request_replayed_is_refused_and_changes_nothing() {
+    let app = spawn_app().await;
+    let form = "application/x-www-form-urlencoded";
+    let body = app.slash("incident open ddos replayed attack").body();
+    let ts = now_unix();
+    let signature = sign(SIGNING_SECRET, ts, &body);
+    let first = app
+        .post_with(
+            "/slack/commands",
+            form,
+            &body,
+            Some(ts),
+            Some(signature.clone()),
+            None,
+        )
+        .await;
+    assert_eq!(first.status(), 200);
+    let recorded = app.events_of_kind("command.accepted").await.len();
+
+    // The same bytes again, at once and after a restart of the reader: refused.
+    for _ in 0..2 {
+        let replay = app
+            .post_with(
+                "/slack/commands",
+                form,
+                &body,
+                Some(ts),
+                Some(signature.clone()),
+                None,
+            )
+            .await;
+        assert_eq!(replay.status(), 401);
+        assert!(replay
+            .text()
+            .await
+            .unwrap()
+            .contains("this signed request was already received"));
+    }
+    assert_eq!(
+        app.events_of_kind("command.accepted").await.len(),
+        recorded,
+        "a replay recorded nothing"
+    );
+    // One incident channel, not two.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(app.slack.calls("conversations.create").len(), 1);
+
+    // Events are keyed the same way.
+    let event = crate::support::flow::reaction("reaction_added", "1.2", "eyes", OFFICER);
+    let body = envelope("Ev0REPLAY01", event).to_string();
+    let ts = now_unix();
+    let signature = sign(SIGNING_SECRET, ts, &body);
+    for expected in [200, 401] {
+        let answer = app
+            .post_with(
+                "/slack/events",
+                "application/json",
+                &body,
+                Some(ts),
+                Some(signature.clone()),
+                None,
+            )
+            .await;
+        assert_eq!(answer.status(), expected);
+    }
+    let metrics = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("drbot_slack_replays_refused_total 3"),
+        "{metrics}"
+    );
+}

@@ -96,6 +96,14 @@ pub fn now_unix() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
+/// The timestamp to sign the next request with. Slack signs every delivery when it sends
+/// it (a retry too), and drbot refuses a signature it has seen: requests the tests send in
+/// the same second get distinct timestamps, each well inside the 5-minute window.
+pub fn signing_ts() -> i64 {
+    static SENT: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+    now_unix() - SENT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 120
+}
+
 /// A running `drbot serve` and everything around it.
 pub struct TestApp {
     pub addr: std::net::SocketAddr,
@@ -353,7 +361,7 @@ impl TestApp {
         content_type: &str,
         body: &str,
     ) -> reqwest::Response {
-        let ts = now_unix();
+        let ts = signing_ts();
         self.post_with(
             path,
             content_type,
@@ -401,7 +409,7 @@ impl TestApp {
         retry: Option<u32>,
     ) -> reqwest::Response {
         let body = envelope(event_id, event).to_string();
-        let ts = now_unix();
+        let ts = signing_ts();
         self.post_with(
             "/slack/events",
             "application/json",
