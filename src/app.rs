@@ -21,6 +21,24 @@ pub struct App {
 }
 
 impl App {
+    /// Why a request from workspace `team` (and app `app`, when the payload names one) is
+    /// refused: drbot answers only its own workspace and app (SPEC §10).
+    pub fn foreign(&self, team: &str, app: Option<&str>) -> Option<String> {
+        let me = self.slack.identity()?;
+        if team != me.team_id {
+            return Some(format!(
+                "this request comes from workspace {team}, but drbot serves {} only",
+                me.team_id
+            ));
+        }
+        match (app, &me.app_id) {
+            (Some(app), Some(mine)) if app != mine => Some(format!(
+                "this request is for app {app}, but drbot is app {mine}"
+            )),
+            _ => None,
+        }
+    }
+
     /// The bot's own Slack user id (from `auth.test`).
     pub fn bot_user_id(&self) -> &str {
         self.slack

@@ -394,7 +394,7 @@ async fn decide(
         tail,
     };
     let refuse = |reason: String| refuse_with(reason, String::new());
-    if let Some((reason, tail)) = channel_refusal(app, &def, &request.channel, incident.is_some()) {
+    if let Some((reason, tail)) = channel_refusal(app, &def, &request.channel, incident) {
         return (refuse_with(reason, tail), name);
     }
     if !def.allowed_users.is_empty() && !def.allowed_users.contains(&request.user) {
@@ -442,8 +442,9 @@ fn channel_refusal(
     app: &App,
     def: &CommandDef,
     channel: &str,
-    incident_channel: bool,
+    incident: Option<&Incident>,
 ) -> Option<(String, String)> {
+    let incident_channel = incident.is_some_and(|i| i.is_open());
     let allowed = if def.allowed_channels.is_empty() {
         &app.settings.slack.command_channels
     } else {
@@ -457,11 +458,13 @@ fn channel_refusal(
         return None;
     }
     let list: Vec<String> = allowed.iter().map(|c| format!("<#{c}>")).collect();
+    // A resolved incident's channel no longer lifts `command_channels`.
+    let here = match incident {
+        Some(i) => format!("the channel of {}, which is resolved", i.id),
+        None => "this channel".to_string(),
+    };
     Some((
-        format!(
-            "`/dr {}` cannot be used in this channel; use it in ",
-            def.name
-        ),
+        format!("`/dr {}` cannot be used in {here}; use it in ", def.name),
         format!("{} or an incident channel", list.join(", ")),
     ))
 }

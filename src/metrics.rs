@@ -21,6 +21,10 @@ const HELP: &[(&str, &str)] = &[
         "Signed Slack requests refused because the same signature was already used",
     ),
     (
+        "drbot_slack_foreign_refused_total",
+        "Signed Slack requests refused because they came from another workspace or app",
+    ),
+    (
         "drbot_commands_total",
         "Slash commands, by command and outcome",
     ),

@@ -35,6 +35,8 @@ pub struct Identity {
     pub user_id: String,
     pub team_id: String,
     pub bot_id: Option<String>,
+    /// The app the bot belongs to (`bots.info`); requests naming another app are refused.
+    pub app_id: Option<String>,
 }
 
 /// The Web API, with the bot token and the bot's identity.
@@ -95,10 +97,24 @@ impl SlackApi {
                 message: describe(&other),
             },
         })?;
+        let app_id = match &answer.bot_id {
+            Some(bot) => match session
+                .bots_info(&SlackApiBotsInfoRequest::new().with_bot(bot.to_string()))
+                .await
+            {
+                Ok(info) => Some(info.bot.app_id),
+                Err(e) => {
+                    tracing::warn!(error = %describe(&e), "bots.info failed: requests will be checked against the workspace only, not the app");
+                    None
+                }
+            },
+            None => None,
+        };
         let identity = Identity {
             user_id: answer.user_id.to_string(),
             team_id: answer.team_id.to_string(),
             bot_id: answer.bot_id.map(|b| b.to_string()),
+            app_id,
         };
         self.identity = Some(identity.clone());
         Ok(identity)

@@ -209,6 +209,13 @@ async fn refuse_replay(app: &App, headers: &HeaderMap) -> Option<Response> {
     }
 }
 
+/// A request from another workspace or app: refused, nothing recorded.
+fn foreign(why: &str) -> Response {
+    metrics::inc("drbot_slack_foreign_refused_total", String::new());
+    tracing::warn!(reason = %why, "refused a Slack request from another workspace or app");
+    (StatusCode::FORBIDDEN, format!("{why}\n")).into_response()
+}
+
 /// How long the replay check may wait for the store (the command's own writes follow).
 const REPLAY_CHECK_BUDGET: std::time::Duration = std::time::Duration::from_millis(1500);
 
@@ -223,6 +230,9 @@ async fn slash_command(
             return Json(crate::dispatch::store_failed().to_json()).into_response();
         }
         return refused;
+    }
+    if let Some(why) = app.foreign(event.team_id.as_ref(), None) {
+        return foreign(&why);
     }
     let span = tracing::info_span!(
         "slack.command",
@@ -258,6 +268,12 @@ async fn push_event(
             Json(serde_json::json!({ "challenge": v.challenge })).into_response()
         }
         SlackPushEvent::EventCallback(callback) => {
+            if let Some(why) = app.foreign(
+                callback.team_id.as_ref(),
+                Some(callback.api_app_id.as_ref()),
+            ) {
+                return foreign(&why);
+            }
             let retry = headers
                 .get("x-slack-retry-num")
                 .and_then(|v| v.to_str().ok())

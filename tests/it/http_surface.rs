@@ -406,3 +406,40 @@ async fn a_captured_signed_request_replayed_is_refused_and_changes_nothing() {
         "{metrics}"
     );
 }
+
+#[tokio::test]
+async fn requests_from_another_workspace_or_app_are_refused_and_change_nothing() {
+    let app = spawn_app().await;
+    let form = "application/x-www-form-urlencoded";
+    let body = app
+        .slash("incident open ddos from elsewhere")
+        .body()
+        .replace("team_id=T0DRBOT", "team_id=T0EVIL");
+    let answer = app.post_signed("/slack/commands", form, &body).await;
+    assert_eq!(answer.status(), 403);
+    assert!(answer
+        .text()
+        .await
+        .unwrap()
+        .contains("comes from workspace T0EVIL, but drbot serves T0DRBOT only"));
+
+    let mut event = envelope(
+        "Ev0FOREIGN1",
+        crate::support::flow::reaction("reaction_added", "1.2", "eyes", OFFICER),
+    );
+    event["api_app_id"] = "A0OTHERAPP".into();
+    let answer = app
+        .post_signed("/slack/events", "application/json", &event.to_string())
+        .await;
+    assert_eq!(answer.status(), 403);
+    assert!(answer
+        .text()
+        .await
+        .unwrap()
+        .contains("is for app A0OTHERAPP"));
+
+    assert!(app.events().await.is_empty(), "nothing was recorded");
+    assert!(app.slack.calls("conversations.create").is_empty());
+    // The same workspace and app are served as usual.
+    assert!(app.slash("help").reply().await.contains("rollback"));
+}

@@ -298,7 +298,9 @@ async fn resolving_reports_the_rto_met() {
         .reply()
         .await;
     assert!(
-        again.contains("works in an open incident's channel"),
+        again.contains(&format!(
+            "cannot be used in the channel of {id}, which is resolved"
+        )),
         "{again}"
     );
     let list = app.slash("incident list").reply().await;
@@ -589,4 +591,22 @@ async fn a_snapshot_asked_in_an_incident_channel_is_tagged_with_the_incident() {
         .find(|t| t.key() == Some("drbot:incident"))
         .and_then(|t| t.value());
     assert_eq!(incident, Some(id.as_str()));
+}
+
+#[tokio::test]
+async fn a_resolved_incident_channel_is_no_longer_a_place_for_commands() {
+    let app = spawn_app().await;
+    let (_, channel) = open(&app, "ddos Flood").await;
+    // While open, the incident channel takes commands although it is not in command_channels.
+    let status = app.slash("approvals").in_channel(&channel).reply().await;
+    assert!(
+        !status.contains("cannot be used in this channel"),
+        "{status}"
+    );
+    app.slash("incident resolve done")
+        .in_channel(&channel)
+        .reply()
+        .await;
+    let refused = app.slash("approvals").in_channel(&channel).reply().await;
+    assert!(refused.contains("which is resolved"), "{refused}");
 }

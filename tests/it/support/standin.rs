@@ -34,6 +34,7 @@ pub const METHOD_SCOPES: &[(&str, Option<&str>)] = &[
     ("conversations.open", Some("im:write")),
     ("pins.add", Some("pins:write")),
     ("users.info", Some("users:read")),
+    ("bots.info", Some("users:read")),
 ];
 
 /// A recorded Web API call.
@@ -245,6 +246,9 @@ async fn web_api(
     state.next_ts += 1;
     let channel = params.get("channel").cloned().unwrap_or(json!("C0000000"));
     let answer = match method.as_str() {
+        "bots.info" => {
+            json!({"ok": true, "bot": {"id": "B0DRBOT", "deleted": false, "name": "drbot", "updated": 1764220000, "app_id": "A0DRBOT", "user_id": BOT_USER}})
+        }
         "auth.test" => {
             json!({"ok": true, "url": "https://drbot-test.slack.com/", "team": "drbot test", "user": "drbot", "team_id": "T0DRBOT", "user_id": BOT_USER, "bot_id": "B0DRBOT"})
         }
