@@ -25,6 +25,10 @@ const HELP: &[(&str, &str)] = &[
         "Signed Slack requests refused because they came from another workspace or app",
     ),
     (
+        "drbot_slack_rate_limited_total",
+        "Slack Web API calls answered 429 (drbot waited Retry-After and tried again)",
+    ),
+    (
         "drbot_commands_total",
         "Slash commands, by command and outcome",
     ),

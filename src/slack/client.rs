@@ -2,10 +2,11 @@
 //! a connector that speaks https to Slack and plain http to a local stand-in.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
-use slack_morphism::errors::SlackClientError;
+use slack_morphism::errors::{SlackClientError, SlackClientSystemError};
 use slack_morphism::prelude::*;
 
 use crate::config::Secret;
@@ -86,21 +87,26 @@ impl SlackApi {
     /// Calls `auth.test` and remembers the bot's identity; a rejected token is fatal.
     pub async fn authenticate(&mut self) -> Result<Identity, SlackError> {
         let session = self.client.open_session(&self.token);
-        let answer = session.auth_test().await.map_err(|e| match e {
-            SlackClientError::ApiError(api) => SlackError::TokenRejected {
-                url: self.api_url.clone(),
-                code: api.code,
-            },
-            other => SlackError::Unreachable {
-                url: self.api_url.clone(),
-                method: "auth.test",
-                message: describe(&other),
-            },
-        })?;
+        let answer = call("auth.test", Repeat::Never, || session.auth_test())
+            .await
+            .map_err(|e| match e {
+                SlackClientError::ApiError(api) => SlackError::TokenRejected {
+                    url: self.api_url.clone(),
+                    code: api.code,
+                },
+                other => SlackError::Unreachable {
+                    url: self.api_url.clone(),
+                    method: "auth.test",
+                    message: describe(&other),
+                },
+            })?;
         let app_id = match &answer.bot_id {
-            Some(bot) => match session
-                .bots_info(&SlackApiBotsInfoRequest::new().with_bot(bot.to_string()))
-                .await
+            Some(bot) => match call("bots.info", Repeat::Never, || {
+                let info = SlackApiBotsInfoRequest::new().with_bot(bot.to_string());
+                let session = &session;
+                async move { session.bots_info(&info).await }
+            })
+            .await
             {
                 Ok(info) => Some(info.bot.app_id),
                 Err(e) => {
@@ -139,10 +145,11 @@ impl SlackApi {
         if let Some(ts) = thread_ts {
             request = request.with_thread_ts(ts.into());
         }
-        let answer = session
-            .chat_post_message(&request)
-            .await
-            .map_err(|e| api_error("chat.postMessage", e))?;
+        let answer = call("chat.postMessage", Repeat::OnlyIfRefused, || {
+            session.chat_post_message(&request)
+        })
+        .await
+        .map_err(|e| api_error("chat.postMessage", e))?;
         Ok(answer.ts.to_string())
     }
 }
@@ -161,10 +168,11 @@ impl SlackApi {
             user.into(),
             SlackMessageContent::new().with_text(text.to_string()),
         );
-        session
-            .chat_post_ephemeral(&request)
-            .await
-            .map_err(|e| api_error("chat.postEphemeral", e))?;
+        call("chat.postEphemeral", Repeat::OnlyIfRefused, || {
+            session.chat_post_ephemeral(&request)
+        })
+        .await
+        .map_err(|e| api_error("chat.postEphemeral", e))?;
         Ok(())
     }
 
@@ -181,10 +189,11 @@ impl SlackApi {
             SlackMessageContent::new().with_text(text.to_string()),
             ts.into(),
         );
-        session
-            .chat_update(&request)
-            .await
-            .map_err(|e| api_error("chat.update", e))?;
+        call("chat.update", Repeat::Safe, || {
+            session.chat_update(&request)
+        })
+        .await
+        .map_err(|e| api_error("chat.update", e))?;
         Ok(())
     }
 
@@ -197,7 +206,11 @@ impl SlackApi {
     ) -> Result<(), SlackError> {
         let session = self.client.open_session(&self.token);
         let request = SlackApiReactionsAddRequest::new(channel.into(), name.into(), ts.into());
-        match session.reactions_add(&request).await {
+        match call("reactions.add", Repeat::Safe, || {
+            session.reactions_add(&request)
+        })
+        .await
+        {
             Ok(_) => Ok(()),
             Err(SlackClientError::ApiError(api)) if api.code == "already_reacted" => Ok(()),
             Err(e) => Err(api_error("reactions.add", e)),
@@ -213,10 +226,11 @@ impl SlackApi {
         let request = SlackApiPostWebhookMessageRequest::new(
             SlackMessageContent::new().with_text(text.to_string()),
         );
-        self.client
-            .post_webhook_message(&url, &request)
-            .await
-            .map_err(|e| api_error("response_url", e))?;
+        call("response_url", Repeat::OnlyIfRefused, || {
+            self.client.post_webhook_message(&url, &request)
+        })
+        .await
+        .map_err(|e| api_error("response_url", e))?;
         Ok(())
     }
 }
@@ -226,10 +240,12 @@ impl SlackApi {
     /// name is in use.
     pub async fn create_channel(&self, name: &str) -> Result<String, SlackError> {
         let session = self.client.open_session(&self.token);
-        let answer = session
-            .conversations_create(&SlackApiConversationsCreateRequest::new(name.to_string()))
-            .await
-            .map_err(|e| api_error("conversations.create", e))?;
+        let create = SlackApiConversationsCreateRequest::new(name.to_string());
+        let answer = call("conversations.create", Repeat::OnlyIfRefused, || {
+            session.conversations_create(&create)
+        })
+        .await
+        .map_err(|e| api_error("conversations.create", e))?;
         Ok(answer.channel.id.to_string())
     }
 
@@ -239,7 +255,11 @@ impl SlackApi {
             channel.into(),
             users.iter().map(|u| u.as_str().into()).collect(),
         );
-        match session.conversations_invite(&request).await {
+        match call("conversations.invite", Repeat::Safe, || {
+            session.conversations_invite(&request)
+        })
+        .await
+        {
             Ok(_) => Ok(()),
             Err(SlackClientError::ApiError(api)) if api.code == "already_in_channel" => Ok(()),
             Err(e) => Err(api_error("conversations.invite", e)),
@@ -248,10 +268,8 @@ impl SlackApi {
 
     pub async fn pin(&self, channel: &str, ts: &str) -> Result<(), SlackError> {
         let session = self.client.open_session(&self.token);
-        match session
-            .pins_add(&SlackApiPinsAddRequest::new(channel.into(), ts.into()))
-            .await
-        {
+        let pin = SlackApiPinsAddRequest::new(channel.into(), ts.into());
+        match call("pins.add", Repeat::Safe, || session.pins_add(&pin)).await {
             Ok(_) => Ok(()),
             Err(SlackClientError::ApiError(api)) if api.code == "already_pinned" => Ok(()),
             Err(e) => Err(api_error("pins.add", e)),
@@ -261,16 +279,92 @@ impl SlackApi {
     /// Sends `text` to `user` as a direct message.
     pub async fn direct_message(&self, user: &str, text: &str) -> Result<(), SlackError> {
         let session = self.client.open_session(&self.token);
-        let opened = session
-            .conversations_open(
-                &SlackApiConversationsOpenRequest::new().with_users(vec![user.into()]),
-            )
-            .await
-            .map_err(|e| api_error("conversations.open", e))?;
+        let open = SlackApiConversationsOpenRequest::new().with_users(vec![user.into()]);
+        let opened = call("conversations.open", Repeat::Safe, || {
+            session.conversations_open(&open)
+        })
+        .await
+        .map_err(|e| api_error("conversations.open", e))?;
         self.post_message(opened.channel.id.as_ref(), text, None)
             .await
             .map(|_| ())
     }
+}
+
+/// How long one Web API call may take before drbot gives up on it.
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long drbot keeps retrying a call Slack asked it to retry (429, 5xx, no answer).
+const RETRY_DEADLINE: Duration = Duration::from_secs(120);
+/// The longest single wait, whatever `Retry-After` says.
+const LONGEST_WAIT: Duration = Duration::from_secs(30);
+
+/// Whether repeating a call after no answer is harmless (Slack may have done it already).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Repeat {
+    /// `chat.update`, `reactions.add`, `pins.add`, invites: doing them twice is the same.
+    Safe,
+    /// Posts and channel creation: retried only when Slack said it did nothing (429, 5xx).
+    OnlyIfRefused,
+    /// Start-up checks: one attempt (with the timeout); a failure stops `serve` at once.
+    Never,
+}
+
+/// Runs one Web API call with a timeout and retries what Slack asks to retry: a 429 waits
+/// `Retry-After`, a 5xx (and, for calls safe to repeat, a timeout or a broken connection)
+/// backs off with jitter, until [`RETRY_DEADLINE`]. An `ok: false` answer is final.
+pub(crate) async fn call<T, F, Fut>(
+    method: &'static str,
+    repeat: Repeat,
+    mut attempt: F,
+) -> Result<T, SlackClientError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, SlackClientError>>,
+{
+    let started = tokio::time::Instant::now();
+    let mut backoff = Duration::from_millis(250);
+    loop {
+        let outcome = match tokio::time::timeout(CALL_TIMEOUT, attempt()).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(SlackClientError::SystemError(
+                SlackClientSystemError::new()
+                    .with_message(format!("no answer within {}s", CALL_TIMEOUT.as_secs())),
+            )),
+        };
+        let wait = match &outcome {
+            Ok(_)
+            | Err(SlackClientError::ApiError(_))
+            | Err(SlackClientError::ProtocolError(_)) => return outcome,
+            Err(_) if repeat == Repeat::Never => return outcome,
+            Err(SlackClientError::RateLimitError(limited)) => {
+                crate::metrics::inc(
+                    "drbot_slack_rate_limited_total",
+                    format!("method=\"{method}\""),
+                );
+                limited.retry_after.unwrap_or(Duration::from_secs(1))
+            }
+            Err(SlackClientError::HttpError(h)) if h.status_code.is_server_error() => backoff,
+            Err(_) if repeat == Repeat::Safe => backoff,
+            Err(_) => return outcome,
+        };
+        let wait = wait.min(LONGEST_WAIT) + jitter(backoff / 4);
+        if started.elapsed() + wait > RETRY_DEADLINE {
+            return outcome;
+        }
+        tracing::warn!(method, wait_ms = wait.as_millis() as u64, error = %outcome.as_ref().err().map(describe).unwrap_or_default(), "Slack call will be retried");
+        tokio::time::sleep(wait).await;
+        backoff = (backoff * 2).min(Duration::from_secs(10));
+    }
+}
+
+/// Up to `max` of random-enough delay (spreads retries of several replicas).
+fn jitter(max: Duration) -> Duration {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos() as u64)
+        .unwrap_or(0);
+    let max = max.as_millis().max(1) as u64;
+    Duration::from_millis(nanos % max)
 }
 
 fn api_error(method: &'static str, e: SlackClientError) -> SlackError {

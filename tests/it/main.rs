@@ -14,6 +14,7 @@ mod rds;
 mod replicas;
 mod rollback;
 mod router;
+mod slack_delivery;
 mod status;
 mod store;
 mod waf;

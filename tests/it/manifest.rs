@@ -19,6 +19,7 @@ const SESSION_FUNCTIONS: &[(&str, &str)] = &[
     ("conversations_open", "conversations.open"),
     ("pins_add", "pins.add"),
     ("users_info", "users.info"),
+    ("bots_info", "bots.info"),
 ];
 
 fn rust_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {

@@ -470,7 +470,7 @@ async fn a_request_that_could_not_be_posted_is_posted_at_restart_and_early_react
     let mut app = spawn_app_with(&config(&svc, "")).await;
     app.slack.fail(
         "chat.postMessage",
-        crate::support::standin::Failure::ServerError,
+        crate::support::standin::Failure::NotOk("fatal_error"),
     );
     app.slash("rollback api").reply().await;
     let answers = wait_for_responses(&app, 1).await;

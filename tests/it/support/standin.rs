@@ -50,9 +50,13 @@ pub struct Call {
 /// How to fail a method.
 #[derive(Debug, Clone)]
 pub enum Failure {
-    RateLimited { retry_after: u64 },
+    RateLimited {
+        retry_after: u64,
+    },
     ServerError,
     NotOk(&'static str),
+    /// Never answers (until the client gives up).
+    Hang,
 }
 
 #[derive(Default)]
@@ -60,6 +64,8 @@ struct Recorded {
     calls: Vec<Call>,
     response_posts: Vec<(String, Value)>,
     failures: HashMap<String, Failure>,
+    /// How many more calls a failure applies to (absent: until `recover`).
+    failures_left: HashMap<String, usize>,
     violations: Vec<String>,
     next_ts: u64,
     channel_names: std::collections::HashSet<String>,
@@ -147,6 +153,13 @@ impl SlackStandIn {
         self.state.lock().unwrap().failures.remove(method);
     }
 
+    /// Fails the next `times` calls of `method` with `failure`, then answers normally.
+    pub fn fail_times(&self, method: &str, failure: Failure, times: usize) {
+        let mut state = self.state.lock().unwrap();
+        state.failures.insert(method.to_string(), failure);
+        state.failures_left.insert(method.to_string(), times);
+    }
+
     pub fn fail(&self, method: &str, failure: Failure) {
         self.state
             .lock()
@@ -202,6 +215,31 @@ async fn web_api(
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
+    // A method set to hang: recorded, then no answer (the lock is not held while waiting).
+    let hang = {
+        let mut state = shared.state.lock().unwrap();
+        let hang = matches!(state.failures.get(&method), Some(Failure::Hang));
+        if hang {
+            state.calls.push(Call {
+                method: method.clone(),
+                params: params.clone(),
+                authorization: authorization.clone(),
+                answer: Value::Null,
+            });
+            if let Some(left) = state.failures_left.get_mut(&method) {
+                *left -= 1;
+                if *left == 0 {
+                    state.failures_left.remove(&method);
+                    state.failures.remove(&method);
+                }
+            }
+        }
+        hang
+    };
+    if hang {
+        tokio::time::sleep(std::time::Duration::from_secs(120)).await;
+        return (StatusCode::GATEWAY_TIMEOUT, "hung").into_response();
+    }
     let mut state = shared.state.lock().unwrap();
     state.calls.push(Call {
         method: method.clone(),
@@ -229,7 +267,15 @@ async fn web_api(
         _ => {}
     }
     if let Some(failure) = state.failures.get(&method).cloned() {
+        if let Some(left) = state.failures_left.get_mut(&method) {
+            *left -= 1;
+            if *left == 0 {
+                state.failures_left.remove(&method);
+                state.failures.remove(&method);
+            }
+        }
         return match failure {
+            Failure::Hang => (StatusCode::GATEWAY_TIMEOUT, "hung").into_response(),
             Failure::RateLimited { retry_after } => (
                 StatusCode::TOO_MANY_REQUESTS,
                 [("retry-after", retry_after.to_string())],
