@@ -678,6 +678,41 @@ pub async fn handle_event(app: &Arc<App>, callback: SlackPushEventCallback) -> R
     Ok(())
 }
 
+/// An Approve or Reject button click on a request message, as the reaction it stands for.
+fn request_button(app: &App, raw: &serde_json::Value) -> Option<Reaction> {
+    let text = |pointer: &str| raw.pointer(pointer).and_then(|v| v.as_str());
+    if text("/type") != Some("block_actions") {
+        return None;
+    }
+    let action = raw.pointer("/actions/0")?;
+    let action_id = action.get("action_id")?.as_str()?;
+    let approval = &app.settings.approval;
+    let name = match action_id {
+        gate::message::APPROVE_BUTTON => approval.approve_reactions.first()?,
+        gate::message::REJECT_BUTTON => approval.reject_reactions.first()?,
+        _ => return None,
+    };
+    let ts = text("/container/message_ts")?;
+    let action_ts = action
+        .get("action_ts")
+        .and_then(|v| v.as_str())
+        .unwrap_or("");
+    let user = text("/user/id")?;
+    Some(Reaction {
+        // One click is one delivery; a second click is a new one (and changes nothing
+        // once the request is decided).
+        event_id: format!("button:{ts}:{user}:{action_ts}"),
+        added: true,
+        user: user.to_string(),
+        name: name.clone(),
+        channel: text("/container/channel_id")
+            .or_else(|| text("/channel/id"))?
+            .to_string(),
+        ts: ts.to_string(),
+        item_user: Some(app.bot_user_id().to_string()),
+    })
+}
+
 async fn handle_reaction(
     app: &Arc<App>,
     event_id: &str,
@@ -702,7 +737,16 @@ async fn handle_reaction(
             .and_then(|v| v.as_str())
             .map(str::to_string),
     };
-    let verdict = gate::reactions::handle(app, &reaction).await.map_err(|e| {
+    handle_reaction_like(app, &reaction, event_type).await
+}
+
+/// Puts a reaction (or the button standing for one) to the gate and carries out its verdict.
+async fn handle_reaction_like(
+    app: &Arc<App>,
+    reaction: &Reaction,
+    event_type: &str,
+) -> Result<(), ()> {
+    let verdict = gate::reactions::handle(app, reaction).await.map_err(|e| {
         tracing::error!(error = %e, "could not record a reaction");
     })?;
     let delivery = match &verdict {
@@ -731,9 +775,14 @@ async fn handle_reaction(
     Ok(())
 }
 
-/// A Block Kit interaction: recorded; buttons are an alternative to reactions.
+/// A Block Kit interaction. The Approve and Reject buttons of a request go through the
+/// gate exactly as the approve and reject reactions do (officer, not the requester, not
+/// expired, the plan re-checked before execution); anything else is recorded.
 pub async fn handle_interaction(app: &Arc<App>, event: SlackInteractionEvent) -> Result<(), ()> {
     let raw = serde_json::to_value(&event).unwrap_or(serde_json::Value::Null);
+    if let Some(button) = request_button(app, &raw) {
+        return handle_reaction_like(app, &button, "button").await;
+    }
     let kind = raw
         .get("type")
         .and_then(|t| t.as_str())

@@ -50,7 +50,12 @@ pub async fn refresh(app: &Arc<App>, request_id: i64, note: &str) {
         return;
     };
     let text = message::render(&request, &app.settings.approval);
-    if let Err(e) = app.slack.update_message(&request.channel, &ts, &text).await {
+    let blocks = message::blocks(&request, &text);
+    if let Err(e) = app
+        .slack
+        .update_blocks(&request.channel, &ts, &text, Some(blocks))
+        .await
+    {
         tracing::warn!(error = %e, "could not update the request message");
     }
     thread(app, &request, note).await;

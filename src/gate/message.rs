@@ -1,6 +1,42 @@
 //! The request message in each state, and the lines posted in its thread.
 
+use slack_morphism::prelude::*;
+
 use crate::config::ApprovalSettings;
+
+/// `action_id`s of the request message's buttons.
+pub const APPROVE_BUTTON: &str = "drbot_approve";
+pub const REJECT_BUTTON: &str = "drbot_reject";
+
+/// The request message as Block Kit: its text, and while it is pending, Approve and Reject
+/// buttons (an alternative to the reactions, under exactly the same rules).
+pub fn blocks(request: &Request, text: &str) -> Vec<SlackBlock> {
+    // A section holds at most 3,000 characters; the full text stays the message's `text`.
+    let shown: String = if text.chars().count() > 2900 {
+        text.chars().take(2900).chain("…".chars()).collect()
+    } else {
+        text.to_string()
+    };
+    let mut blocks = vec![SlackBlock::Section(
+        SlackSectionBlock::new()
+            .with_text(SlackBlockText::MarkDown(SlackBlockMarkDownText::new(shown))),
+    )];
+    if request.state == RequestState::Pending {
+        let button = |id: &str, label: &str, style: SlackBlockButtonStyle| {
+            SlackActionBlockElement::Button(
+                SlackBlockButtonElement::new(SlackBlockPlainTextOnly::from(label))
+                    .with_action_id(id.into())
+                    .with_value(request.label())
+                    .with_style(style),
+            )
+        };
+        blocks.push(SlackBlock::Actions(SlackActionsBlock::new(vec![
+            button(APPROVE_BUTTON, "Approve", SlackBlockButtonStyle::Primary),
+            button(REJECT_BUTTON, "Reject", SlackBlockButtonStyle::Danger),
+        ])));
+    }
+    blocks
+}
 use crate::store::{Request, RequestState};
 
 fn icon(state: RequestState) -> &'static str {

@@ -155,7 +155,12 @@ pub async fn open_ungated(
 /// Posts the request message, remembers its ts, adds the approve/reject reactions.
 pub async fn post(app: &Arc<App>, request: &Request) {
     let text = message::render(request, &app.settings.approval);
-    let ts = match app.slack.post_message(&request.channel, &text, None).await {
+    let blocks = message::blocks(request, &text);
+    let ts = match app
+        .slack
+        .post_blocks(&request.channel, &text, Some(blocks), None)
+        .await
+    {
         Ok(ts) => ts,
         Err(e) => {
             tracing::error!(action_id = %request.label(), error = %e, "could not post the approval request");

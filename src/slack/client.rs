@@ -137,11 +137,23 @@ impl SlackApi {
         text: &str,
         thread_ts: Option<&str>,
     ) -> Result<String, SlackError> {
+        self.post_blocks(channel, text, None, thread_ts).await
+    }
+
+    /// [`Self::post_message`] with Block Kit blocks (`text` stays the notification text).
+    pub async fn post_blocks(
+        &self,
+        channel: &str,
+        text: &str,
+        blocks: Option<Vec<SlackBlock>>,
+        thread_ts: Option<&str>,
+    ) -> Result<String, SlackError> {
         let session = self.client.open_session(&self.token);
-        let mut request = SlackApiChatPostMessageRequest::new(
-            channel.into(),
-            SlackMessageContent::new().with_text(text.to_string()),
-        );
+        let mut content = SlackMessageContent::new().with_text(text.to_string());
+        if let Some(blocks) = blocks {
+            content = content.with_blocks(blocks);
+        }
+        let mut request = SlackApiChatPostMessageRequest::new(channel.into(), content);
         if let Some(ts) = thread_ts {
             request = request.with_thread_ts(ts.into());
         }
@@ -183,12 +195,24 @@ impl SlackApi {
         ts: &str,
         text: &str,
     ) -> Result<(), SlackError> {
+        self.update_blocks(channel, ts, text, None).await
+    }
+
+    /// Replaces message `ts`: its text and, when given, its blocks (an empty list removes
+    /// them, e.g. the buttons of a decided request).
+    pub async fn update_blocks(
+        &self,
+        channel: &str,
+        ts: &str,
+        text: &str,
+        blocks: Option<Vec<SlackBlock>>,
+    ) -> Result<(), SlackError> {
         let session = self.client.open_session(&self.token);
-        let request = SlackApiChatUpdateRequest::new(
-            channel.into(),
-            SlackMessageContent::new().with_text(text.to_string()),
-            ts.into(),
-        );
+        let mut content = SlackMessageContent::new().with_text(text.to_string());
+        if let Some(blocks) = blocks {
+            content = content.with_blocks(blocks);
+        }
+        let request = SlackApiChatUpdateRequest::new(channel.into(), content, ts.into());
         call("chat.update", Repeat::Safe, || {
             session.chat_update(&request)
         })

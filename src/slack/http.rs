@@ -303,6 +303,15 @@ async fn interaction(
     if let Some(refused) = refuse_replay(&app, &headers).await {
         return refused;
     }
+    let raw = serde_json::to_value(&event).unwrap_or_default();
+    let team = raw
+        .pointer("/team/id")
+        .and_then(|v| v.as_str())
+        .unwrap_or("");
+    let app_id = raw.pointer("/api_app_id").and_then(|v| v.as_str());
+    if let Some(why) = app.foreign(team, app_id) {
+        return foreign(&why);
+    }
     let span = tracing::info_span!("slack.interaction");
     match crate::dispatch::handle_interaction(&app, event)
         .instrument(span)

@@ -524,3 +524,80 @@ async fn a_request_that_could_not_be_posted_is_posted_at_restart_and_early_react
     wait_for_event(&app, "request.executed").await;
     assert_eq!(svc.task_definition().await, format!("{}:1", svc.family));
 }
+
+/// A click on one of the request message's buttons, as Slack posts it.
+async fn click(app: &TestApp, ts: &str, action_id: &str, user: &str) -> reqwest::Response {
+    let payload = serde_json::json!({
+        "type": "block_actions",
+        "team": {"id": "T0DRBOT", "domain": "drbot-test"},
+        "user": {"id": user, "team_id": "T0DRBOT", "username": "someone"},
+        "api_app_id": "A0DRBOT",
+        "token": "deprecated-verification-token",
+        "trigger_id": format!("trigger-{user}-{action_id}"),
+        "container": {"type": "message", "message_ts": ts, "channel_id": OPS_CHANNEL, "is_ephemeral": false},
+        "channel": {"id": OPS_CHANNEL, "name": "ops"},
+        "actions": [{"type": "button", "action_id": action_id, "block_id": "b", "value": "A-1",
+                     "text": {"type": "plain_text", "text": "Approve"},
+                     "action_ts": format!("{}.{}", now_unix(), user.len())}]
+    });
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("payload", &payload.to_string())
+        .finish();
+    app.post_signed(
+        "/slack/interactions",
+        "application/x-www-form-urlencoded",
+        &body,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn the_approve_button_follows_the_gate_rules_like_the_reaction() {
+    let svc = seed_service(2, 1).await;
+    let app = spawn_app_with(&config(&svc, "")).await;
+    let ts = ask(&app, "rollback api", REQUESTER).await;
+    let request = app
+        .slack
+        .calls("chat.postMessage")
+        .into_iter()
+        .find(|c| c.answer["ts"] == ts.as_str())
+        .unwrap();
+    let buttons = request.params["blocks"].to_string();
+    assert!(
+        buttons.contains("drbot_approve") && buttons.contains("drbot_reject"),
+        "{buttons}"
+    );
+
+    // Someone who is not an officer, then the requester: refused, told why.
+    assert_eq!(
+        click(&app, &ts, "drbot_approve", "U0OUTSIDER")
+            .await
+            .status(),
+        200
+    );
+    let told = wait_for_ephemeral(&app, "U0OUTSIDER").await;
+    assert!(told.contains("officer"), "{told}");
+    assert_eq!(
+        click(&app, &ts, "drbot_approve", REQUESTER).await.status(),
+        200
+    );
+    assert_eq!(svc.task_definition().await, format!("{}:2", svc.family));
+
+    // An officer's click approves and the rollback runs once.
+    assert_eq!(
+        click(&app, &ts, "drbot_approve", OFFICER).await.status(),
+        200
+    );
+    let done = wait_for_any_event(&app, &["request.executed", "request.failed"]).await;
+    assert_eq!(done["kind"], "request.executed", "{done}");
+    assert_eq!(svc.task_definition().await, format!("{}:1", svc.family));
+    // The decided message has no buttons left.
+    let update = app.slack.calls("chat.update").into_iter().last().unwrap();
+    assert!(
+        !update.params["blocks"]
+            .to_string()
+            .contains("drbot_approve"),
+        "{}",
+        update.params
+    );
+}
