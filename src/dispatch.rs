@@ -28,12 +28,18 @@ pub struct CommandRequest {
     pub channel: String,
     pub text: String,
     pub response_url: String,
+    /// The signed request's timestamp and signature: recorded with the command, so a
+    /// replay of the same request is refused (SPEC §10). `None` for commands not signed
+    /// by Slack (none today).
+    pub replay_key: Option<String>,
 }
 
 /// The immediate answer to a slash command (Slack shows it only to the user).
 #[derive(Debug, Clone)]
 pub struct Reply {
     pub text: String,
+    /// The same signed request was received before: answer 401, nothing was done.
+    pub replayed: bool,
 }
 
 impl Reply {
@@ -75,10 +81,21 @@ const ACK_BUDGET: std::time::Duration = std::time::Duration::from_secs(2);
 
 const STORE_FAILED: &str = ":warning: drbot could not record this request in its audit log, so it did nothing. Try again in a moment; if it keeps failing, tell whoever runs drbot.";
 
+fn replayed() -> Reply {
+    crate::metrics::inc("drbot_slack_replays_refused_total", String::new());
+    tracing::warn!("refused a replayed slash command (its signature was already used)");
+    Reply {
+        text: "this signed request was already received; drbot does not act on a request twice"
+            .to_string(),
+        replayed: true,
+    }
+}
+
 /// The answer to a command the store could not record (so nothing was done).
 pub fn store_failed() -> Reply {
     Reply {
         text: STORE_FAILED.to_string(),
+        replayed: false,
     }
 }
 
@@ -97,9 +114,7 @@ pub async fn handle_command(app: &Arc<App>, request: CommandRequest) -> Reply {
         Ok(incident) => incident,
         Err(e) => {
             tracing::error!(error = %e, "could not read the store");
-            return Reply {
-                text: STORE_FAILED.to_string(),
-            };
+            return store_failed();
         }
     };
     let (outcome, command_name) = decide(app, &request, incident.as_ref()).await;
@@ -144,6 +159,23 @@ pub async fn handle_command(app: &Arc<App>, request: CommandRequest) -> Reply {
         .detail(json!({ "command": command_name, "text": request.text, "reason": reason }))
         .incident(incident_id.clone())
     };
+    let key = request.replay_key.as_deref();
+    // Outcomes that act before they record: the request's key is claimed first.
+    if matches!(
+        outcome,
+        Outcome::Cancel(_) | Outcome::Update(_) | Outcome::Resolve(_) | Outcome::Timeline(_)
+    ) {
+        if let Some(key) = key {
+            match store.first_use(key).await {
+                Ok(true) => {}
+                Ok(false) => return replayed(),
+                Err(e) => {
+                    tracing::error!(error = %e, "could not record a slash command; refusing it");
+                    return store_failed();
+                }
+            }
+        }
+    }
     let answer = match outcome {
         Outcome::Refused {
             reason,
@@ -151,11 +183,11 @@ pub async fn handle_command(app: &Arc<App>, request: CommandRequest) -> Reply {
             command,
             tail,
         } => store
-            .append(refused_event(&format!("{reason}{tail}")))
+            .append_keyed(refused_event(&format!("{reason}{tail}")), key)
             .await
             .map(|_| refusal_text(&reason, &tail, usage.as_deref(), command.as_deref())),
         Outcome::Reply(reply) => {
-            let recorded = store.append(accepted).await.map(|_| reply);
+            let recorded = store.append_keyed(accepted, key).await.map(|_| reply);
             tick_in_incident(
                 app,
                 incident.as_ref(),
@@ -171,6 +203,11 @@ pub async fn handle_command(app: &Arc<App>, request: CommandRequest) -> Reply {
         } => {
             let queued = async {
                 let mut tx = store.begin().await?;
+                if let Some(key) = key {
+                    if !tx.first_use(key).await? {
+                        return Err(StoreError::Replayed);
+                    }
+                }
                 tx.append(accepted).await?;
                 tx.enqueue(kind, &payload).await?;
                 tx.commit().await
@@ -244,6 +281,7 @@ pub async fn handle_command(app: &Arc<App>, request: CommandRequest) -> Reply {
                         ":warning: scenario `{}` is no longer defined",
                         incident.scenario
                     ),
+                    replayed: false,
                 };
             };
             match actions::incident_resolve::resolve(
@@ -319,13 +357,15 @@ pub async fn handle_command(app: &Arc<App>, request: CommandRequest) -> Reply {
     match answer {
         Ok(text) => {
             tracing::info!("slash command handled");
-            Reply { text }
+            Reply {
+                text,
+                replayed: false,
+            }
         }
+        Err(StoreError::Replayed) => replayed(),
         Err(e) => {
             tracing::error!(error = %e, "could not record a slash command; refusing it");
-            Reply {
-                text: STORE_FAILED.to_string(),
-            }
+            store_failed()
         }
     }
 }

@@ -171,18 +171,22 @@ async fn ready(State(app): State<Arc<App>>) -> Response {
 /// A signed request seen before (the same timestamp and signature) is refused, so a
 /// captured request cannot be replayed inside Slack's 5-minute window (SPEC §10). The key
 /// is remembered in the store, so this holds across restarts and replicas. `None`: go on.
-async fn refuse_replay(app: &App, headers: &HeaderMap) -> Option<Response> {
+fn replay_key(headers: &HeaderMap) -> String {
     let header = |name: &str| {
         headers
             .get(name)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
     };
-    let key = format!(
+    format!(
         "{}:{}",
         header("x-slack-request-timestamp"),
         header("x-slack-signature")
-    );
+    )
+}
+
+async fn refuse_replay(app: &App, headers: &HeaderMap) -> Option<Response> {
+    let key = replay_key(headers);
     match app.store.within(REPLAY_CHECK_BUDGET).first_use(&key).await {
         Ok(true) => None,
         Ok(false) => {
@@ -224,13 +228,6 @@ async fn slash_command(
     headers: HeaderMap,
     Extension(event): Extension<SlackCommandEvent>,
 ) -> Response {
-    if let Some(refused) = refuse_replay(&app, &headers).await {
-        if refused.status() == StatusCode::SERVICE_UNAVAILABLE {
-            // The user reads this one: the same answer as any command the store cannot take.
-            return Json(crate::dispatch::store_failed().to_json()).into_response();
-        }
-        return refused;
-    }
     if let Some(why) = app.foreign(event.team_id.as_ref(), None) {
         return foreign(&why);
     }
@@ -248,10 +245,15 @@ async fn slash_command(
         channel: event.channel_id.to_string(),
         text: event.text.clone().unwrap_or_default(),
         response_url: event.response_url.0.to_string(),
+        // Claimed with the command's own record (one write, not two).
+        replay_key: Some(replay_key(&headers)),
     };
     let reply = crate::dispatch::handle_command(&app, request)
         .instrument(span)
         .await;
+    if reply.replayed {
+        return (StatusCode::UNAUTHORIZED, format!("{}\n", reply.text)).into_response();
+    }
     Json(reply.to_json()).into_response()
 }
 

@@ -126,10 +126,25 @@ impl Store {
     /// Runs on the writer, batched with the other appends of its group; returns once the
     /// group is committed.
     pub async fn append(&self, event: NewEvent) -> Result<StoredEvent, StoreError> {
+        self.append_keyed(event, None).await
+    }
+
+    /// [`Store::append`] only if `key` (a signed request's timestamp and signature) was
+    /// never used, checked in the same group: [`StoreError::Replayed`] otherwise.
+    pub async fn append_keyed(
+        &self,
+        event: NewEvent,
+        key: Option<&str>,
+    ) -> Result<StoredEvent, StoreError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let ticket = self.ticket();
-        self.send_work(super::writer::Work::Append(event, reply, ticket.clone()))
-            .await?;
+        self.send_work(super::writer::Work::Append(
+            event,
+            reply,
+            ticket.clone(),
+            key.map(str::to_string),
+        ))
+        .await?;
         super::writer::answer(ticket.as_ref(), answer).await
     }
 
@@ -278,6 +293,25 @@ fn row_to_event(row: &sqlx::any::AnyRow) -> Result<StoredEvent, StoreError> {
 }
 
 impl StoreTx<'_> {
+    /// Remembers `key` inside this transaction; false when it was used before.
+    pub async fn first_use(&mut self, key: &str) -> Result<bool, StoreError> {
+        let key = key.to_string();
+        self.run(move |c| {
+            Box::pin(async move {
+                let fresh = sqlx::query(
+                    "INSERT INTO seen_requests (key, seen_at) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+                )
+                .bind(key)
+                .bind(crate::clock::now_rfc3339())
+                .execute(c.conn())
+                .await
+                .context("remembering a signed request")?;
+                Ok(fresh.rows_affected() == 1)
+            })
+        })
+        .await
+    }
+
     /// Appends an event at the end of the chain, inside this transaction.
     pub async fn append(&mut self, event: NewEvent) -> Result<StoredEvent, StoreError> {
         self.run(move |c| Box::pin(append_on(c, event))).await

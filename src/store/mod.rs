@@ -64,6 +64,9 @@ pub enum StoreError {
     /// group it was committed with failed); nothing of it was stored.
     #[error("the store did not record this write: {0}")]
     NotWritten(String),
+    /// A signed request whose key (timestamp and signature) was already used.
+    #[error("this signed request was already received")]
+    Replayed,
 }
 
 impl StoreError {

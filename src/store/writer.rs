@@ -66,10 +66,13 @@ pub(crate) enum Work {
     Unit(Unit, Option<Ticket>),
     /// One event to append and nothing else (the acknowledgement path). Consecutive appends
     /// of a group go into the log as one multi-row insert.
+    /// With a key (a signed request's signature), the event is stored only if the key is
+    /// new, in the same group: a replay is answered [`StoreError::Replayed`].
     Append(
         NewEvent,
         oneshot::Sender<Result<StoredEvent, StoreError>>,
         Option<Ticket>,
+        Option<String>,
     ),
     /// Remembers a key; answers whether it was new. Batched like appends.
     Seen(String, SeenReply, Option<Ticket>),
@@ -83,6 +86,7 @@ const APPEND_CHUNK: usize = 256;
 
 type Reply = oneshot::Sender<Result<(), StoreError>>;
 type AppendReply = oneshot::Sender<Result<StoredEvent, StoreError>>;
+type PendingAppend = (NewEvent, AppendReply, Option<String>);
 
 pub(crate) struct Writer {
     backend: Backend,
@@ -138,7 +142,7 @@ impl Writer {
         }
         let mut committed: Vec<Reply> = Vec::with_capacity(group.len());
         let mut appended: Vec<(StoredEvent, AppendReply)> = Vec::new();
-        let mut appends: Vec<(NewEvent, AppendReply)> = Vec::new();
+        let mut appends: Vec<PendingAppend> = Vec::new();
         let mut seen: Vec<(String, SeenReply)> = Vec::new();
         let mut seen_done: Vec<(bool, SeenReply)> = Vec::new();
         let mut fatal = None;
@@ -158,7 +162,7 @@ impl Writer {
                 continue;
             }
             match work {
-                Work::Append(event, reply, _) => appends.push((event, reply)),
+                Work::Append(event, reply, _, key) => appends.push((event, reply, key)),
                 Work::Seen(key, reply, _) => seen.push((key, reply)),
                 Work::Unit(unit, _) => {
                     // Appends queued before this unit go first, in order.
@@ -220,7 +224,7 @@ impl Writer {
                 .err()
                 .unwrap_or_else(|| StoreError::NotWritten("the group failed".into()))));
         }
-        for (_, reply) in appends {
+        for (_, reply, _) in appends {
             let _ = reply.send(Err(clone_outcome(&outcome)
                 .err()
                 .unwrap_or_else(|| StoreError::NotWritten("the group failed".into()))));
@@ -243,6 +247,30 @@ impl Writer {
                 unique.push(key);
             }
         }
+        let fresh = match self.insert_keys(&unique).await {
+            Ok(fresh) => fresh,
+            Err(e) => return Err((e, seen)),
+        };
+        let mut fresh = fresh;
+        let mut out = Vec::with_capacity(seen.len());
+        for (key, reply) in seen {
+            // The first of several identical keys in the group takes it.
+            out.push((fresh.remove(&key), reply));
+        }
+        Ok(out)
+    }
+
+    /// Inserts `keys` (distinct or not) into `seen_requests`; returns those that were new.
+    async fn insert_keys(
+        &mut self,
+        keys: &[&str],
+    ) -> Result<std::collections::HashSet<String>, StoreError> {
+        let mut unique: Vec<&str> = Vec::new();
+        for key in keys {
+            if !unique.contains(key) {
+                unique.push(key);
+            }
+        }
         let mut fresh = std::collections::HashSet::new();
         for chunk in unique.chunks(APPEND_CHUNK) {
             let mut sql = String::from("INSERT INTO seen_requests (key, seen_at) VALUES ");
@@ -258,36 +286,42 @@ impl Writer {
             for key in chunk {
                 query = query.bind(*key).bind(now.clone());
             }
-            match query.fetch_all(self.conn.conn()).await {
-                Ok(rows) => fresh.extend(rows.iter().map(|r| r.get::<String, _>(0))),
-                Err(e) => {
-                    let e = Err::<(), _>(e)
-                        .context("remembering signed requests")
-                        .unwrap_err();
-                    return Err((e, seen));
-                }
-            }
+            let rows = query
+                .fetch_all(self.conn.conn())
+                .await
+                .context("remembering signed requests")?;
+            fresh.extend(rows.iter().map(|r| r.get::<String, _>(0)));
         }
-        let mut out = Vec::with_capacity(seen.len());
-        for (key, reply) in seen {
-            // The first of several identical keys in the group takes it.
-            out.push((fresh.remove(&key), reply));
-        }
-        Ok(out)
+        Ok(fresh)
     }
 
     /// Writes the queued appends as multi-row inserts; answered after the group's commit.
     async fn flush_appends(
         &mut self,
-        appends: &mut Vec<(NewEvent, AppendReply)>,
+        appends: &mut Vec<PendingAppend>,
         appended: &mut Vec<(StoredEvent, AppendReply)>,
     ) -> Result<(), StoreError> {
         while !appends.is_empty() {
             let take = appends.len().min(APPEND_CHUNK);
-            let chunk: Vec<(NewEvent, AppendReply)> = appends.drain(..take).collect();
+            let chunk: Vec<PendingAppend> = appends.drain(..take).collect();
+            // Keyed appends first claim their key: a replay is answered now and not stored.
+            let keys: Vec<&str> = chunk.iter().filter_map(|(_, _, k)| k.as_deref()).collect();
+            let mut fresh = self.insert_keys(&keys).await?;
+            let mut accepted = Vec::with_capacity(chunk.len());
+            for (event, reply, key) in chunk {
+                match key {
+                    Some(key) if !fresh.remove(&key) => {
+                        let _ = reply.send(Err(StoreError::Replayed));
+                    }
+                    _ => accepted.push((event, reply)),
+                }
+            }
+            if accepted.is_empty() {
+                continue;
+            }
             let (mut seq, mut prev) = chain_tail(&mut self.conn).await?;
-            let mut rows = Vec::with_capacity(chunk.len());
-            for (event, reply) in chunk {
+            let mut rows = Vec::with_capacity(accepted.len());
+            for (event, reply) in accepted {
                 seq += 1;
                 let stored = super::events::chained(seq, prev, event);
                 prev = stored.hash.clone();
@@ -414,7 +448,7 @@ impl Work {
     /// written); otherwise the writer takes it and its caller waits for the outcome.
     fn too_late(&self) -> bool {
         let ticket = match self {
-            Work::Unit(_, t) | Work::Append(_, _, t) | Work::Seen(_, _, t) => t,
+            Work::Unit(_, t) | Work::Append(_, _, t, _) | Work::Seen(_, _, t) => t,
         };
         ticket.as_ref().is_some_and(|t| !t.take())
     }
@@ -477,7 +511,7 @@ pub(crate) async fn answer<T>(
 async fn fail_work(work: Work, e: &StoreError) {
     match work {
         Work::Unit(unit, _) => fail_unit(unit, e).await,
-        Work::Append(_, reply, _) => {
+        Work::Append(_, reply, _, _) => {
             let _ = reply.send(Err(e.shallow_clone()));
         }
         Work::Seen(_, reply, _) => {
