@@ -33,7 +33,7 @@ const MAX_GROUP: usize = 512;
 /// short sequences of queries; a caller that stalls this long has gone or misbehaves.
 const UNIT_IDLE_LIMIT: Duration = Duration::from_secs(5);
 /// The advisory lock key that serialises writers across replicas (PostgreSQL).
-const CHAIN_LOCK: i64 = 0x6472_626f_74; // "drbot"
+const CHAIN_LOCK: i64 = 0x0064_7262_6f74; // "drbot"
 
 /// The writer's connection, lent to each operation.
 pub struct WriteConn {

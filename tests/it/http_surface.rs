@@ -25,15 +25,7 @@ async fn health_readiness_and_metrics_answer_and_auth_test_ran_at_start_up() {
             .status(),
         200
     );
-    let metrics = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("# TYPE drbot_http_requests_total counter"),
         "{metrics}"
@@ -392,15 +384,7 @@ async fn a_captured_signed_request_replayed_is_refused_and_changes_nothing() {
             .await;
         assert_eq!(answer.status(), expected);
     }
-    let metrics = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("drbot_slack_replays_refused_total 3"),
         "{metrics}"

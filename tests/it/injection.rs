@@ -57,12 +57,7 @@ async fn a_hostile_reason_reaches_the_officers_as_text() {
         REQUESTER,
     )
     .await;
-    let request = app
-        .slack
-        .calls("chat.postMessage")
-        .into_iter()
-        .find(|c| c.answer["ts"] == ts.as_str())
-        .unwrap();
+    let request = posted_message(&app, &ts);
     let text = request.params["text"].as_str().unwrap();
     assert!(
         text.contains("Reason: &lt;!channel&gt; pre-approved by &lt;@U0SECOFF1&gt; &lt;https://evil.example|docs&gt;"),

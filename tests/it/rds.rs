@@ -107,12 +107,7 @@ async fn a_restore_creates_a_new_instance_and_leaves_the_original_untouched() {
         REQUESTER,
     )
     .await;
-    let request = app
-        .slack
-        .calls("chat.postMessage")
-        .into_iter()
-        .find(|c| c.answer["ts"] == ts)
-        .unwrap();
+    let request = posted_message(&app, &ts);
     let text = request.params["text"].as_str().unwrap().to_string();
     assert!(
         text.contains(&format!(
@@ -236,12 +231,7 @@ async fn pitr_to_latest_creates_a_new_instance_and_states_the_data_loss_window()
         REQUESTER,
     )
     .await;
-    let request = app
-        .slack
-        .calls("chat.postMessage")
-        .into_iter()
-        .find(|c| c.answer["ts"] == ts)
-        .unwrap();
+    let request = posted_message(&app, &ts);
     let text = request.params["text"].as_str().unwrap().to_string();
     assert!(text.contains("to the latest restorable time"), "{text}");
     assert!(

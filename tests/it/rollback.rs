@@ -35,12 +35,7 @@ async fn an_officer_approves_a_rollback_and_drbot_follows_it_to_stable() {
     let app = spawn_app_with(&config(&svc, "")).await;
     let ts = ask(&app, "rollback api", REQUESTER).await;
 
-    let request = app
-        .slack
-        .calls("chat.postMessage")
-        .into_iter()
-        .find(|c| c.answer["ts"] == ts)
-        .unwrap();
+    let request = posted_message(&app, &ts);
     let text = request.params["text"].as_str().unwrap();
     assert!(text.contains("*A-1 · approval needed*"), "{text}");
     assert!(
@@ -556,12 +551,7 @@ async fn the_approve_button_follows_the_gate_rules_like_the_reaction() {
     let svc = seed_service(2, 1).await;
     let app = spawn_app_with(&config(&svc, "")).await;
     let ts = ask(&app, "rollback api", REQUESTER).await;
-    let request = app
-        .slack
-        .calls("chat.postMessage")
-        .into_iter()
-        .find(|c| c.answer["ts"] == ts.as_str())
-        .unwrap();
+    let request = posted_message(&app, &ts);
     let buttons = request.params["blocks"].to_string();
     assert!(
         buttons.contains("drbot_approve") && buttons.contains("drbot_reject"),

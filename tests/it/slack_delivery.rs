@@ -41,15 +41,7 @@ async fn a_429_on_the_approval_request_waits_retry_after_and_the_request_can_be_
     react(&app, &ts, "white_check_mark", OFFICER).await;
     let done = wait_for_any_event(&app, &["request.executed", "request.failed"]).await;
     assert_eq!(done["kind"], "request.executed", "{done}");
-    let metrics = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("drbot_slack_rate_limited_total{method=\"chat.postMessage\"} 1"),
         "{metrics}"

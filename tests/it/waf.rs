@@ -33,12 +33,7 @@ async fn an_approved_block_lands_in_the_right_sets_normalised_and_listed() {
     let sets = seed_ip_sets(true, vec!["198.51.100.1/32".into()]).await;
     let app = spawn_app_with(&config(&sets, "")).await;
     let ts = ask(&app, "block-ip 203.0.113.7 203.0.113.77/24 2001:db8::1 198.51.100.1 --reason \"credential stuffing\"", REQUESTER).await;
-    let request = app
-        .slack
-        .calls("chat.postMessage")
-        .into_iter()
-        .find(|c| c.answer["ts"] == ts)
-        .unwrap();
+    let request = posted_message(&app, &ts);
     let text = request.params["text"].as_str().unwrap().to_string();
     assert!(text.contains("`203.0.113.7/32` →"), "{text}");
     assert!(

@@ -15,6 +15,15 @@ pub async fn ask(app: &TestApp, text: &str, user: &str) -> String {
     ask_in(app, text, user, OPS_CHANNEL).await
 }
 
+/// The `chat.postMessage` call that posted the message `ts` (e.g. an approval request).
+pub fn posted_message(app: &TestApp, ts: &str) -> crate::support::standin::Call {
+    app.slack
+        .calls("chat.postMessage")
+        .into_iter()
+        .find(|c| c.answer["ts"] == ts)
+        .unwrap_or_else(|| panic!("no message {ts} was posted"))
+}
+
 /// [`ask`] in `channel` (e.g. an incident channel).
 pub async fn ask_in(app: &TestApp, text: &str, user: &str, channel: &str) -> String {
     let reply = app

@@ -314,6 +314,18 @@ impl TestApp {
         sqlx::AnyConnection::connect(&url).await.unwrap()
     }
 
+    /// `GET /metrics`, as Prometheus scrapes it.
+    pub async fn metrics(&self) -> String {
+        self.http
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// The bot's process id (None once it has exited).
     pub fn pid(&self) -> Option<u32> {
         self.child.id()
