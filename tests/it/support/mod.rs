@@ -157,13 +157,13 @@ pub async fn spawn_app_custom(config: &str, args: &[&str], env: &[(&str, &str)])
     }
 }
 
-/// Replicas are taken for dead after 2 s of silence in tests (15 s by default), so a killed
+/// Replicas are taken for dead after 3 s of silence in tests (15 s by default), so a killed
 /// replica's work passes on quickly.
 pub fn with_test_lease(config: &str) -> String {
     if config.contains("[store]") {
         config.to_string()
     } else {
-        format!("{config}\n[store]\nlease = \"2s\"\n")
+        format!("{config}\n[store]\nlease = \"3s\"\n")
     }
 }
 
