@@ -11,7 +11,11 @@ use crate::store::{Incident, NewEvent, Store, StoreError, StoredEvent};
 
 /// The report and its figures.
 pub struct Report {
+    /// What drbot posts (mrkdwn; the summary escaped, shown never interpreted).
     pub text: String,
+    /// The same sentence as recorded in the timeline: plain, the summary as typed (every
+    /// place that shows recorded text escapes it there, once).
+    pub record: String,
     pub detail: serde_json::Value,
 }
 
@@ -98,18 +102,20 @@ pub fn report(
             }
         }
     };
-    let mut text = format!(
+    let base = format!(
         ":white_check_mark: *Incident {} resolved.*\n{rto}\n{rpo}",
         incident.id
     );
-    if let Some(summary) = summary {
-        text.push_str(&format!(
-            "\nSummary: {}",
-            crate::slack::text::escape(summary)
-        ));
-    }
+    let (text, record) = match summary {
+        Some(summary) => (
+            format!("{base}\nSummary: {}", crate::slack::text::escape(summary)),
+            format!("{}\nSummary: {summary}", base.replace('*', "")),
+        ),
+        None => (base.clone(), base.replace('*', "")),
+    };
     Report {
         text,
+        record,
         detail: json!({
             "recovery_secs": took.num_seconds(),
             "rto_secs": scenario.rto.seconds(),
@@ -143,7 +149,7 @@ pub async fn resolve(
             "incident.resolved",
             user,
             &incident.channel_id,
-            report.text.replace('*', ""),
+            report.record.clone(),
         )
         .detail(report.detail.clone())
         .incident(Some(incident.id.clone())),

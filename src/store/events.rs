@@ -293,22 +293,14 @@ fn row_to_event(row: &sqlx::any::AnyRow) -> Result<StoredEvent, StoreError> {
 }
 
 impl StoreTx<'_> {
-    /// Remembers `key` inside this transaction; false when it was used before.
+    /// Remembers `key` (a signed request's timestamp and signature) inside this
+    /// transaction; false when it was used before.
     pub async fn first_use(&mut self, key: &str) -> Result<bool, StoreError> {
-        let key = key.to_string();
-        self.run(move |c| {
-            Box::pin(async move {
-                let fresh = sqlx::query(
-                    "INSERT INTO seen_requests (key, seen_at) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
-                )
-                .bind(key)
-                .bind(crate::clock::now_rfc3339())
-                .execute(c.conn())
-                .await
-                .context("remembering a signed request")?;
-                Ok(fresh.rows_affected() == 1)
-            })
-        })
+        self.insert_once(
+            "INSERT INTO seen_requests (key, seen_at) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+            key,
+            "remembering a signed request",
+        )
         .await
     }
 
@@ -319,17 +311,31 @@ impl StoreTx<'_> {
 
     /// Remembers a Slack `event_id`; false when it was seen before.
     pub async fn first_delivery(&mut self, event_id: &str) -> Result<bool, StoreError> {
-        let event_id = event_id.to_string();
+        self.insert_once(
+            "INSERT INTO slack_deliveries (event_id, received_at) VALUES ($1, $2) ON CONFLICT (event_id) DO NOTHING",
+            event_id,
+            "recording a Slack event id",
+        )
+        .await
+    }
+
+    /// Runs `sql` (an insert of `key` and now that does nothing on conflict); true when
+    /// it inserted, i.e. the key is new.
+    async fn insert_once(
+        &mut self,
+        sql: &'static str,
+        key: &str,
+        context: &'static str,
+    ) -> Result<bool, StoreError> {
+        let key = key.to_string();
         self.run(move |c| {
             Box::pin(async move {
-                let fresh = sqlx::query(
-                    "INSERT INTO slack_deliveries (event_id, received_at) VALUES ($1, $2) ON CONFLICT (event_id) DO NOTHING",
-                )
-                .bind(event_id)
-                .bind(crate::clock::now_rfc3339())
-                .execute(c.conn())
-                .await
-                .context("recording a Slack event id")?;
+                let fresh = sqlx::query(sql)
+                    .bind(key)
+                    .bind(crate::clock::now_rfc3339())
+                    .execute(c.conn())
+                    .await
+                    .context(context)?;
                 Ok(fresh.rows_affected() == 1)
             })
         })

@@ -6,6 +6,29 @@ use sqlx::AnyConnection;
 
 use super::{Backend, StoreError};
 
+// From version 5 on, the SQL is the same on both backends.
+
+/// Leases (SPEC §9): who owns what, and the replicas' heartbeats.
+const OWNERS_AND_REPLICAS: &str = r#"
+ALTER TABLE requests ADD COLUMN owner TEXT;
+ALTER TABLE jobs ADD COLUMN owner TEXT;
+ALTER TABLE blocks ADD COLUMN owner TEXT;
+CREATE TABLE replicas (
+    id           TEXT PRIMARY KEY,
+    started_at   TEXT NOT NULL,
+    heartbeat_at TEXT NOT NULL
+);
+"#;
+
+/// Signed requests already received (replay refusal, SPEC §10).
+const SEEN_REQUESTS: &str = r#"
+CREATE TABLE seen_requests (
+    key     TEXT PRIMARY KEY,
+    seen_at TEXT NOT NULL
+);
+CREATE INDEX seen_requests_by_time ON seen_requests (seen_at);
+"#;
+
 const SQLITE: &[(i64, &str)] = &[
     (
         1,
@@ -124,29 +147,8 @@ CREATE TABLE incidents (
 CREATE INDEX incidents_by_status ON incidents (status, started_at);
 "#,
     ),
-    (
-        5,
-        r#"
-ALTER TABLE requests ADD COLUMN owner TEXT;
-ALTER TABLE jobs ADD COLUMN owner TEXT;
-ALTER TABLE blocks ADD COLUMN owner TEXT;
-CREATE TABLE replicas (
-    id           TEXT PRIMARY KEY,
-    started_at   TEXT NOT NULL,
-    heartbeat_at TEXT NOT NULL
-);
-"#,
-    ),
-    (
-        6,
-        r#"
-CREATE TABLE seen_requests (
-    key     TEXT PRIMARY KEY,
-    seen_at TEXT NOT NULL
-);
-CREATE INDEX seen_requests_by_time ON seen_requests (seen_at);
-"#,
-    ),
+    (5, OWNERS_AND_REPLICAS),
+    (6, SEEN_REQUESTS),
 ];
 
 const POSTGRES: &[(i64, &str)] = &[
@@ -269,29 +271,8 @@ CREATE TABLE incidents (
 CREATE INDEX incidents_by_status ON incidents (status, started_at);
 "#,
     ),
-    (
-        5,
-        r#"
-ALTER TABLE requests ADD COLUMN owner TEXT;
-ALTER TABLE jobs ADD COLUMN owner TEXT;
-ALTER TABLE blocks ADD COLUMN owner TEXT;
-CREATE TABLE replicas (
-    id           TEXT PRIMARY KEY,
-    started_at   TEXT NOT NULL,
-    heartbeat_at TEXT NOT NULL
-);
-"#,
-    ),
-    (
-        6,
-        r#"
-CREATE TABLE seen_requests (
-    key     TEXT PRIMARY KEY,
-    seen_at TEXT NOT NULL
-);
-CREATE INDEX seen_requests_by_time ON seen_requests (seen_at);
-"#,
-    ),
+    (5, OWNERS_AND_REPLICAS),
+    (6, SEEN_REQUESTS),
 ];
 
 pub async fn run(backend: Backend, conn: &mut AnyConnection) -> Result<(), StoreError> {

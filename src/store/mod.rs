@@ -74,7 +74,6 @@ impl StoreError {
     pub fn is_connection_lost(&self) -> bool {
         let source = match self {
             StoreError::Open { source, .. } | StoreError::Query { source, .. } => source,
-            StoreError::NotWritten(_) => return true,
             _ => return false,
         };
         match source {

@@ -241,17 +241,11 @@ impl Writer {
         if seen.is_empty() {
             return Ok(Vec::new());
         }
-        let mut unique: Vec<&str> = Vec::new();
-        for (key, _) in &seen {
-            if !unique.contains(&key.as_str()) {
-                unique.push(key);
-            }
-        }
-        let fresh = match self.insert_keys(&unique).await {
+        let keys: Vec<&str> = seen.iter().map(|(k, _)| k.as_str()).collect();
+        let mut fresh = match self.insert_keys(&keys).await {
             Ok(fresh) => fresh,
             Err(e) => return Err((e, seen)),
         };
-        let mut fresh = fresh;
         let mut out = Vec::with_capacity(seen.len());
         for (key, reply) in seen {
             // The first of several identical keys in the group takes it.

@@ -123,5 +123,11 @@ async fn hostile_incident_titles_updates_and_summaries_stay_text_everywhere() {
         "the title is shown as text"
     );
     assert_nothing_live(&app);
-    let _ = id;
+    // The timeline keeps what was typed (escaped where it is shown, once).
+    let out = app
+        .cli(&["timeline", "export", "--incident", &id, "--format", "json"])
+        .await;
+    let json = String::from_utf8_lossy(&out.stdout);
+    assert!(json.contains("Summary: <!channel> pre-approved"), "{json}");
+    assert!(!json.contains("&lt;"), "recorded text was escaped: {json}");
 }

@@ -67,29 +67,10 @@ async fn approvals_and_retries_reaching_three_replicas_at_once_execute_once() {
     // A captured command replayed to another replica is refused there.
     let body = a.slash("help").body();
     let sent = now_unix();
-    let signature = sign(SIGNING_SECRET, sent, &body);
     let form = "application/x-www-form-urlencoded";
-    let original = a
-        .post_with(
-            "/slack/commands",
-            form,
-            &body,
-            Some(sent),
-            Some(signature.clone()),
-            None,
-        )
-        .await;
+    let original = a.post_signed_at("/slack/commands", form, &body, sent).await;
     assert_eq!(original.status(), 200);
-    let replayed = b
-        .post_with(
-            "/slack/commands",
-            form,
-            &body,
-            Some(sent),
-            Some(signature),
-            None,
-        )
-        .await;
+    let replayed = b.post_signed_at("/slack/commands", form, &body, sent).await;
     assert_eq!(replayed.status(), 401, "a replay on another replica");
 
     let ts = ask(&a, "rollback api", REQUESTER).await;

@@ -385,6 +385,19 @@ impl TestApp {
         .await
     }
 
+    /// POSTs `body` signed at `ts` exactly as a captured request would be sent again.
+    pub async fn post_signed_at(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: &str,
+        ts: i64,
+    ) -> reqwest::Response {
+        let signature = sign(SIGNING_SECRET, ts, body);
+        self.post_with(path, content_type, body, Some(ts), Some(signature), None)
+            .await
+    }
+
     pub async fn post_with(
         &self,
         path: &str,
