@@ -226,19 +226,7 @@ pub async fn handle_command(app: &Arc<App>, request: CommandRequest) -> Reply {
         )
         .await
         {
-            Ok(Cancelled::Done { request_id }) => {
-                let app = app.clone();
-                let user = request.user.clone();
-                tokio::spawn(async move {
-                    gate::execute::refresh(
-                        &app,
-                        request_id,
-                        &format!("Cancelled by <@{user}>. Nothing was done."),
-                    )
-                    .await;
-                });
-                Ok(format!("A-{id} is cancelled; nothing was done."))
-            }
+            Ok(Cancelled::Done { .. }) => Ok(format!("A-{id} is cancelled; nothing was done.")),
             Ok(Cancelled::Refused(reason)) => store
                 .append(refused_event(&reason))
                 .await
@@ -256,20 +244,7 @@ pub async fn handle_command(app: &Arc<App>, request: CommandRequest) -> Reply {
             )
             .await
             {
-                Ok(()) => {
-                    let app = app.clone();
-                    let text = actions::incident_update::announcement(&request.user, &update);
-                    tokio::spawn(async move {
-                        if let Err(e) = app
-                            .slack
-                            .post_message(&incident.channel_id, &text, None)
-                            .await
-                        {
-                            tracing::warn!(error = %e, "could not post a status update");
-                        }
-                    });
-                    Ok("Status update recorded in the incident timeline.".to_string())
-                }
+                Ok(()) => Ok("Status update recorded in the incident timeline.".to_string()),
                 Err(e) => Err(e),
             }
         }
@@ -288,33 +263,17 @@ pub async fn handle_command(app: &Arc<App>, request: CommandRequest) -> Reply {
                 &store,
                 &incident,
                 &scenario,
+                &app.settings.incidents,
                 &request.user,
                 summary.as_deref(),
                 accepted,
             )
             .await
             {
-                Ok(Some(report)) => {
-                    let app = app.clone();
-                    let id = incident.id.clone();
-                    tokio::spawn(async move {
-                        let _ = app
-                            .slack
-                            .post_message(&incident.channel_id, &report.text, None)
-                            .await;
-                        if let Ok(Some(resolved)) = app.store.incident(&id).await {
-                            crate::incident::refresh_summary(&app, &resolved).await;
-                        }
-                        let _ = app
-                            .slack
-                            .post_message(&incident.origin_channel, &report.text, None)
-                            .await;
-                    });
-                    Ok(format!(
-                        "Incident {} resolved.",
-                        incident_id.unwrap_or_default()
-                    ))
-                }
+                Ok(Some(_)) => Ok(format!(
+                    "Incident {} resolved.",
+                    incident_id.unwrap_or_default()
+                )),
                 Ok(None) => app
                     .store
                     .append(refused_event("the incident is already resolved"))
@@ -335,16 +294,13 @@ pub async fn handle_command(app: &Arc<App>, request: CommandRequest) -> Reply {
                 Ok(events) => {
                     let pages = actions::timeline::pages(&id, &events);
                     let count = pages.len();
-                    let app = app.clone();
-                    let channel = request.channel.clone();
-                    tokio::spawn(async move {
-                        for page in pages {
-                            if let Err(e) = app.slack.post_message(&channel, &page, None).await {
-                                tracing::warn!(error = %e, "could not post a timeline page");
-                                break;
-                            }
-                        }
-                    });
+                    let pages = pages
+                        .into_iter()
+                        .map(|page| crate::store::Outgoing::post(&request.channel, page))
+                        .collect();
+                    if let Err(e) = app.store.send_slack(pages).await {
+                        tracing::error!(error = %e, "could not queue the timeline pages");
+                    }
                     Ok(format!(
                         "Posting the timeline of {id}: {} events in {count} message(s).",
                         events.len()
@@ -568,8 +524,9 @@ async fn run(
                         let text = task
                             .await
                             .unwrap_or_else(|_| ":warning: drbot failed while reading AWS; see its logs.".to_string());
-                        if let Err(e) = app2.slack.respond(&response_url, &text).await {
-                            tracing::warn!(error = %e, "could not answer through response_url");
+                        let answer = crate::store::Outgoing::Respond { url: response_url, text };
+                        if let Err(e) = app2.store.send_slack(vec![answer]).await {
+                            tracing::warn!(error = %e, "could not queue the answer to a slow read");
                         }
                     });
                     Outcome::Reply("AWS is slow to answer; the result will follow here in a moment.".to_string())
@@ -697,22 +654,21 @@ pub async fn handle_event(app: &Arc<App>, callback: SlackPushEventCallback) -> R
     }
     if let SlackEventCallbackBody::AppMention(mention) = callback.event {
         if mention.user.to_string() != app.bot_user_id() {
-            let app = app.clone();
-            tokio::spawn(async move {
-                let thread = mention
-                    .origin
-                    .thread_ts
-                    .clone()
-                    .unwrap_or(mention.origin.ts.clone());
-                let text = "I take commands through `/dr`. `/dr help` lists them.";
-                if let Err(e) = app
-                    .slack
-                    .post_message(mention.channel.as_ref(), text, Some(thread.as_ref()))
-                    .await
-                {
-                    tracing::warn!(error = %e, "could not answer a mention");
-                }
-            });
+            let thread = mention
+                .origin
+                .thread_ts
+                .clone()
+                .unwrap_or(mention.origin.ts.clone());
+            let answer = crate::store::Outgoing::Post {
+                channel: mention.channel.to_string(),
+                text: "I take commands through `/dr`. `/dr help` lists them.".to_string(),
+                blocks: None,
+                thread: Some(crate::store::Anchor::Ts(thread.to_string())),
+                after: None,
+            };
+            if let Err(e) = app.store.send_slack(vec![answer]).await {
+                tracing::warn!(error = %e, "could not queue the answer to a mention");
+            }
         }
     }
     Ok(())

@@ -10,7 +10,7 @@ use serde_json::json;
 use crate::app::App;
 use crate::config::IncidentSettings;
 use crate::scenarios::Scenario;
-use crate::store::{Incident, NewEvent};
+use crate::store::{Anchor, Incident, NewEvent, Outgoing, StoreError, StoreTx};
 
 /// `<prefix>-YYYYMMDD-<slug>`: lowercase letters, digits and hyphens, at most 80 characters.
 pub fn channel_name(prefix: &str, now: DateTime<Utc>, title: &str, attempt: u32) -> String {
@@ -111,21 +111,39 @@ pub fn outage_notice(
     )
 }
 
-/// Re-renders the pinned summary of `incident`.
-pub async fn refresh_summary(app: &Arc<App>, incident: &Incident) {
-    let (Some(ts), Some(scenario)) = (
-        &incident.checklist_ts,
-        app.scenarios.get(&incident.scenario),
-    ) else {
-        return;
+/// Queues in `tx` the pinned summary of `incident`, re-rendered.
+pub async fn queue_summary_update(
+    tx: &mut StoreTx<'_>,
+    scenario: &Scenario,
+    settings: &IncidentSettings,
+    incident: &Incident,
+) -> Result<(), StoreError> {
+    let message = match &incident.checklist_ts {
+        Some(ts) => Anchor::Ts(ts.clone()),
+        None => Anchor::Row(format!("incident:{}:summary", incident.id)),
     };
-    let text = summary(incident, scenario, &app.settings.incidents);
-    if let Err(e) = app
-        .slack
-        .update_message(&incident.channel_id, ts, &text)
-        .await
-    {
-        tracing::warn!(error = %e, "could not update the incident summary");
+    tx.send_slack(Outgoing::Update {
+        channel: incident.channel_id.clone(),
+        message,
+        text: summary(incident, scenario, settings),
+        blocks: None,
+    })
+    .await
+}
+
+/// [`queue_summary_update`] in a transaction of its own.
+pub async fn refresh_summary(app: &Arc<App>, incident: &Incident) {
+    let queued = async {
+        let Some(scenario) = app.scenarios.get(&incident.scenario) else {
+            return Ok(());
+        };
+        let mut tx = app.store.begin().await?;
+        queue_summary_update(&mut tx, scenario, &app.settings.incidents, incident).await?;
+        tx.commit().await
+    }
+    .await;
+    if let Err(e) = queued {
+        tracing::warn!(error = %e, "could not queue the update of the incident summary");
     }
 }
 
@@ -135,16 +153,16 @@ pub async fn tick(app: &Arc<App>, incident_id: &str, command: &str) {
         async {
             let mut tx = app.store.begin().await?;
             let Some(mut incident) = tx.incident(incident_id).await? else {
-                return Ok(None);
+                return Ok(());
             };
             let Some(scenario) = app.scenarios.get(&incident.scenario) else {
-                return Ok(None);
+                return Ok(());
             };
             incident.steps_done.resize(scenario.steps.len(), false);
             let Some(i) = scenario.steps.iter().enumerate().position(|(i, s)| {
                 s.command.as_deref() == Some(command) && !incident.steps_done[i]
             }) else {
-                return Ok(None);
+                return Ok(());
             };
             incident.steps_done[i] = true;
             tx.set_steps_done(&incident.id, &incident.steps_done)
@@ -160,14 +178,13 @@ pub async fn tick(app: &Arc<App>, incident_id: &str, command: &str) {
                 .incident(Some(incident.id.clone())),
             )
             .await?;
+            queue_summary_update(&mut tx, scenario, &app.settings.incidents, &incident).await?;
             tx.commit().await?;
-            Ok::<_, crate::store::StoreError>(Some(incident))
+            Ok::<_, crate::store::StoreError>(())
         }
         .await;
-    match ticked {
-        Ok(Some(incident)) => refresh_summary(app, &incident).await,
-        Ok(None) => {}
-        Err(e) => tracing::warn!(error = %e, "could not tick the checklist"),
+    if let Err(e) = ticked {
+        tracing::warn!(error = %e, "could not tick the checklist");
     }
 }
 

@@ -33,6 +33,18 @@ const HELP: &[(&str, &str)] = &[
         "Slash commands, by command and outcome",
     ),
     (
+        "drbot_slack_sent_total",
+        "Slack Web API writes the outbox made, by method",
+    ),
+    (
+        "drbot_slack_retries_total",
+        "Slack writes the outbox will try again (429, 5xx, no answer), by method",
+    ),
+    (
+        "drbot_slack_undelivered_total",
+        "Slack writes recorded as failed after their deadline or a final error, by method",
+    ),
+    (
         "drbot_slack_events_total",
         "Events API deliveries, by type and whether they were new or duplicates",
     ),

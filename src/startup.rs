@@ -98,6 +98,9 @@ impl Application {
             )),
             tokio::spawn(crate::workers::run_heartbeat(self.app.clone(), stop_rx)),
         ];
+        // The outbox stops last: what shutdown itself says still goes out.
+        let (outbox_stop, outbox_rx) = tokio::sync::watch::channel(false);
+        let outbox = tokio::spawn(crate::slack::outbox::run(self.app.clone(), outbox_rx));
         tracing::info!(%addr, commands = self.app.commands.all().len(), "listening");
         crate::memory::release_startup_code();
         let served = axum::serve(self.listener, router)
@@ -118,6 +121,11 @@ impl Application {
         {
             tracing::error!(error = %e, "could not mark unfinished requests interrupted");
         }
+        // A moment for the outbox to send what is due (what it cannot is sent at the next
+        // start, or by another replica).
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let _ = outbox_stop.send(true);
+        let _ = outbox.await;
         if let Err(e) = self.app.store.retire().await {
             tracing::error!(error = %e, "could not retire this replica");
         }

@@ -15,7 +15,7 @@ use crate::blocklist;
 use crate::config::{WafIpSetRef, WafScope};
 use crate::gate::{self, request::Asker};
 use crate::router::{self, Approval};
-use crate::store::{Backend, Job, Liveness, NewEvent, RequestState, StoreError, Whose};
+use crate::store::{Backend, Job, Liveness, NewEvent, Outgoing, RequestState, StoreError, Whose};
 
 /// The payload of a `plan` job: the slash command as it arrived.
 pub fn plan_payload(
@@ -57,16 +57,24 @@ pub async fn take_over(app: &Arc<App>, liveness: Liveness) -> Result<(), StoreEr
         "interrupted: drbot stopped while executing; check AWS before asking again (it will not be re-run by itself)",
     )
     .await?;
-    let unposted = {
-        let mut tx = app.store.begin().await?;
-        let unposted = tx.claim_unposted(liveness).await?;
-        tx.commit().await?;
-        unposted
-    };
-    for request in unposted {
-        gate::request::post(app, &request).await;
+    let requeued = app.store.requeue_orphaned_outbox(liveness).await?;
+    if requeued > 0 {
+        tracing::warn!(
+            requeued,
+            "Slack messages that were being sent when their drbot stopped will be sent again (unless Slack has them)"
+        );
+        app.store.outbox_wake().notify_one();
     }
-    Ok(())
+    // Requests stored before their message went through the outbox (an older drbot): queue
+    // it now; for the others the outbox already holds it and this queues nothing.
+    let mut tx = app.store.begin().await?;
+    for request in tx.claim_unposted(liveness).await? {
+        gate::request::queue_post(&mut tx, app, &request).await?;
+        // A message that could not be posted before is tried again, as its requester was told.
+        tx.rearm_slack(gate::request::message_key(request.id))
+            .await?;
+    }
+    tx.commit().await
 }
 
 /// Marks `executing` requests `interrupted` — this replica's own at shutdown (they will not
@@ -105,18 +113,19 @@ pub async fn interrupt_executing(
                 .incident(request.incident.clone()),
             )
             .await?;
+            gate::execute::queue_refresh(
+                &mut tx,
+                &app.settings.approval,
+                request.id,
+                "*interrupted* — drbot stopped while this was executing. It will not run again by itself: check the resource, then ask again if needed.",
+            )
+            .await?;
             interrupted.push(request.id);
         }
     }
     tx.commit().await?;
     for id in interrupted {
         tracing::warn!(action_id = %format!("A-{id}"), "marked interrupted");
-        gate::execute::refresh(
-            app,
-            id,
-            "*interrupted* — drbot stopped while this was executing. It will not run again by itself: check the resource, then ask again if needed.",
-        )
-        .await;
     }
     Ok(())
 }
@@ -201,18 +210,19 @@ async fn expire_due(app: &Arc<App>) -> Result<(), StoreError> {
     let mut expired = Vec::new();
     for request in due {
         if gate::reactions::expire_in(&mut tx, &request).await? {
+            gate::execute::queue_refresh(
+                &mut tx,
+                &app.settings.approval,
+                request.id,
+                &format!("{} expired unanswered; nothing was done.", request.label()),
+            )
+            .await?;
             expired.push(request);
         }
     }
     tx.commit().await?;
     for request in expired {
         tracing::info!(action_id = %request.label(), "expired");
-        gate::execute::refresh(
-            app,
-            request.id,
-            &format!("{} expired unanswered; nothing was done.", request.label()),
-        )
-        .await;
     }
     Ok(())
 }
@@ -277,7 +287,6 @@ async fn lift_due_blocks(app: &Arc<App>) -> Result<(), StoreError> {
             .incident(block.incident.clone()),
         )
         .await?;
-        tx.commit().await?;
         let text = format!(
             ":unlock: Lifted the timed block of `{}` in `{}` (blocked by <@{}>, reason: {}){}.",
             block.cidr,
@@ -293,9 +302,8 @@ async fn lift_due_blocks(app: &Arc<App>) -> Result<(), StoreError> {
                 .map(|id| format!("; AWS request id `{id}`"))
                 .unwrap_or_default()
         );
-        if let Err(e) = app.slack.post_message(&block.channel, &text, None).await {
-            tracing::warn!(error = %e, "could not announce a lifted block");
-        }
+        tx.send_slack(Outgoing::post(&block.channel, text)).await?;
+        tx.commit().await?;
     }
     Ok(())
 }
@@ -334,14 +342,9 @@ async fn remind_incidents(app: &Arc<App>) -> Result<(), StoreError> {
                     .incident(Some(incident.id.clone())),
                 )
                 .await?;
+                tx.send_slack(Outgoing::post(&incident.channel_id, text))
+                    .await?;
                 tx.commit().await?;
-                if let Err(e) = app
-                    .slack
-                    .post_message(&incident.channel_id, &text, None)
-                    .await
-                {
-                    tracing::warn!(error = %e, "could not post a reminder");
-                }
             }
         }
         let notice_after = chrono::Duration::seconds(settings.user_notice_after.as_secs() as i64);
@@ -370,18 +373,13 @@ async fn remind_incidents(app: &Arc<App>) -> Result<(), StoreError> {
                     .incident(Some(incident.id.clone())),
                 )
                 .await?;
-                tx.commit().await?;
                 let text = format!(
                     ":loudspeaker: Incident *{}* has lasted {}. The plan says users must be told; here is the notice, ready to send:\n```\n{notice}\n```",
                     incident.id, settings.user_notice_after
                 );
-                if let Err(e) = app
-                    .slack
-                    .post_message(&incident.channel_id, &text, None)
-                    .await
-                {
-                    tracing::warn!(error = %e, "could not post the outage notice");
-                }
+                tx.send_slack(Outgoing::post(&incident.channel_id, text))
+                    .await?;
+                tx.commit().await?;
             }
         }
     }
@@ -473,23 +471,21 @@ async fn plan(app: &Arc<App>, job: &Job) -> Result<(), StoreError> {
             )
             .await?;
             tx.finish_job(job.id).await?;
-            tx.commit().await?;
             let hint = if e.throttled {
                 " AWS is throttling; try again in a minute."
             } else {
                 ""
             };
-            let _ = app
-                .slack
-                .respond(
-                    &asker.response_url,
-                    &format!(
-                        ":warning: Could not plan `/dr {}`: {}. Nothing was changed.{hint}",
-                        crate::slack::text::escape(text),
-                        crate::slack::text::escape(&e.to_string())
-                    ),
-                )
-                .await;
+            tx.send_slack(Outgoing::Respond {
+                url: asker.response_url.clone(),
+                text: format!(
+                    ":warning: Could not plan `/dr {}`: {}. Nothing was changed.{hint}",
+                    crate::slack::text::escape(text),
+                    crate::slack::text::escape(&e.to_string())
+                ),
+            })
+            .await?;
+            tx.commit().await?;
             return Ok(());
         }
     };
@@ -528,7 +524,6 @@ async fn refuse(
     )
     .await?;
     tx.finish_job(job.id).await?;
-    tx.commit().await?;
     let mut reply = format!(
         ":no_entry: {}. Nothing was changed.",
         crate::slack::text::escape(why)
@@ -539,8 +534,10 @@ async fn refuse(
             crate::slack::text::escape(usage)
         ));
     }
-    if let Err(e) = app.slack.respond(&asker.response_url, &reply).await {
-        tracing::warn!(error = %e, "could not answer through response_url");
-    }
-    Ok(())
+    tx.send_slack(Outgoing::Respond {
+        url: asker.response_url.clone(),
+        text: reply,
+    })
+    .await?;
+    tx.commit().await
 }

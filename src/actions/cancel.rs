@@ -64,6 +64,13 @@ pub async fn run(
         .incident(request.incident.clone()),
     )
     .await?;
+    crate::gate::execute::queue_refresh(
+        &mut tx,
+        &settings.approval,
+        request.id,
+        &format!("Cancelled by <@{user}>. Nothing was done."),
+    )
+    .await?;
     tx.commit().await?;
     Ok(Cancelled::Done {
         request_id: request.id,

@@ -12,7 +12,7 @@ use serde_json::json;
 use crate::app::App;
 use crate::incident;
 use crate::slack::client::SlackError;
-use crate::store::{NewEvent, NewIncident, StoreError};
+use crate::store::{AfterPost, Anchor, NewEvent, NewIncident, Outgoing, StoreError};
 
 /// The job's input.
 pub struct OpenIncident {
@@ -74,29 +74,29 @@ pub async fn run(app: &Arc<App>, open: &OpenIncident, job: i64) -> Result<(), St
                 )
                 .await?;
                 tx.finish_job(job).await?;
+                tx.send_slack(Outgoing::Respond {
+                    url: open.response_url.clone(),
+                    text: format!(":warning: Could not create the incident channel: {e}. Nothing was opened; try again."),
+                })
+                .await?;
                 tx.commit().await?;
-                let _ = app
-                    .slack
-                    .respond(&open.response_url, &format!(":warning: Could not create the incident channel: {e}. Nothing was opened; try again."))
-                    .await;
                 return Ok(());
             }
         }
     }
     let Some((id, channel)) = created else {
-        let _ = app
-            .slack
-            .respond(
-                &open.response_url,
-                ":warning: Every candidate channel name was taken; try a more specific title.",
-            )
-            .await;
         let mut tx = app.store.begin().await?;
         tx.finish_job(job).await?;
+        tx.send_slack(Outgoing::Respond {
+            url: open.response_url.clone(),
+            text: ":warning: Every candidate channel name was taken; try a more specific title."
+                .into(),
+        })
+        .await?;
         return tx.commit().await;
     };
     let mut tx = app.store.begin().await?;
-    let mut record = tx
+    let record = tx
         .create_incident(&NewIncident {
             id: id.clone(),
             scenario: scenario.id.clone(),
@@ -126,27 +126,35 @@ pub async fn run(app: &Arc<App>, open: &OpenIncident, job: i64) -> Result<(), St
     )
     .await?;
     tx.finish_job(job).await?;
-    tx.commit().await?;
 
+    // Everything Slack is told about the new incident is queued with it.
     let officers = &app.settings.approval.officers;
     let mut invitees = vec![open.user.clone()];
     invitees.extend(officers.iter().filter(|o| **o != open.user).cloned());
-    if let Err(e) = app.slack.invite(&channel, &invitees).await {
-        tracing::warn!(error = %e, "could not invite everyone to the incident channel");
-    }
-    let text = incident::summary(&record, &scenario, &app.settings.incidents);
-    match app.slack.post_message(&channel, &text, None).await {
-        Ok(ts) => {
-            if let Err(e) = app.slack.pin(&channel, &ts).await {
-                tracing::warn!(error = %e, "could not pin the incident summary");
-            }
-            let mut tx = app.store.begin().await?;
-            tx.set_checklist_ts(&id, &ts).await?;
-            tx.commit().await?;
-            record.checklist_ts = Some(ts);
-        }
-        Err(e) => tracing::warn!(error = %e, "could not post the incident summary"),
-    }
+    tx.send_slack(Outgoing::Invite {
+        channel: channel.clone(),
+        users: invitees,
+    })
+    .await?;
+    let summary_key = format!("incident:{id}:summary");
+    tx.send_slack_keyed(
+        Outgoing::Post {
+            channel: channel.clone(),
+            text: incident::summary(&record, &scenario, &app.settings.incidents),
+            blocks: None,
+            thread: None,
+            after: Some(AfterPost::Checklist {
+                incident: id.clone(),
+            }),
+        },
+        Some(summary_key.clone()),
+    )
+    .await?;
+    tx.send_slack(Outgoing::Pin {
+        channel: channel.clone(),
+        message: Anchor::Row(summary_key),
+    })
+    .await?;
     let alert = format!(
         ":rotating_light: *Security officer notice* — incident *{id}* opened by <@{}>: {} ({}, RTO {}). Join <#{channel}>.",
         open.user,
@@ -154,14 +162,13 @@ pub async fn run(app: &Arc<App>, open: &OpenIncident, job: i64) -> Result<(), St
         scenario.title,
         scenario.rto_text()
     );
-    let mut notified = Vec::new();
     for officer in officers {
-        match app.slack.direct_message(officer, &alert).await {
-            Ok(()) => notified.push(officer.clone()),
-            Err(e) => tracing::warn!(officer = %officer, error = %e, "could not notify an officer"),
-        }
+        tx.send_slack(Outgoing::Direct {
+            user: officer.clone(),
+            text: alert.clone(),
+        })
+        .await?;
     }
-    let mut tx = app.store.begin().await?;
     tx.append(
         NewEvent::new(
             "incident.notified",
@@ -169,18 +176,17 @@ pub async fn run(app: &Arc<App>, open: &OpenIncident, job: i64) -> Result<(), St
             &channel,
             format!(
                 "officers notified: {}",
-                notified
+                officers
                     .iter()
                     .map(|o| format!("<@{o}>"))
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
         )
-        .detail(json!({"officers": notified}))
+        .detail(json!({"officers": officers}))
         .incident(Some(id.clone())),
     )
     .await?;
-    tx.commit().await?;
     let announce = format!(
         ":rotating_light: Incident *{id}* opened by <@{}>: {} — scenario *{}*, RTO {}, RPO {}. Follow it in <#{channel}>.",
         open.user,
@@ -189,8 +195,8 @@ pub async fn run(app: &Arc<App>, open: &OpenIncident, job: i64) -> Result<(), St
         scenario.rto_text(),
         scenario.rpo_text()
     );
-    if let Err(e) = app.slack.post_message(&open.channel, &announce, None).await {
-        tracing::warn!(error = %e, "could not announce the incident");
-    }
+    tx.send_slack(Outgoing::post(&open.channel, announce))
+        .await?;
+    tx.commit().await?;
     Ok(())
 }

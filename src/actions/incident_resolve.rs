@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::database::human;
 use crate::scenarios::{Scenario, Target};
-use crate::store::{Incident, NewEvent, Store, StoreError, StoredEvent};
+use crate::store::{Incident, NewEvent, Outgoing, Store, StoreError, StoredEvent};
 
 /// The report and its figures.
 pub struct Report {
@@ -133,6 +133,7 @@ pub async fn resolve(
     store: &Store,
     incident: &Incident,
     scenario: &Scenario,
+    settings: &crate::config::IncidentSettings,
     user: &str,
     summary: Option<&str>,
     command: NewEvent,
@@ -154,6 +155,16 @@ pub async fn resolve(
         .detail(report.detail.clone())
         .incident(Some(incident.id.clone())),
     )
+    .await?;
+    tx.send_slack(Outgoing::post(&incident.channel_id, report.text.clone()))
+        .await?;
+    if let Some(resolved) = tx.incident(&incident.id).await? {
+        crate::incident::queue_summary_update(&mut tx, scenario, settings, &resolved).await?;
+    }
+    tx.send_slack(Outgoing::post(
+        &incident.origin_channel,
+        report.text.clone(),
+    ))
     .await?;
     tx.commit().await?;
     Ok(Some(report))

@@ -3,9 +3,9 @@
 
 use serde_json::json;
 
-use crate::store::{Incident, NewEvent, Store, StoreError};
+use crate::store::{Incident, NewEvent, Outgoing, Store, StoreError};
 
-/// Records the command and the update in one transaction.
+/// Records the command and the update, and queues its announcement, in one transaction.
 pub async fn record(
     store: &Store,
     incident: &Incident,
@@ -27,6 +27,11 @@ pub async fn record(
     )
     .await?;
     tx.touch_update(&incident.id).await?;
+    tx.send_slack(Outgoing::post(
+        &incident.channel_id,
+        announcement(user, text),
+    ))
+    .await?;
     tx.commit().await
 }
 

@@ -160,5 +160,32 @@ pub async fn reply(app: &App) -> String {
                 .join(", ")
         }
     ));
+    out.push_str(&slack_delivery(app).await);
     out.trim_end().to_string()
+}
+
+/// The outbox: messages waiting to be sent, and the latest that could not be (SPEC §10).
+async fn slack_delivery(app: &App) -> String {
+    match app.store.outbox_status(5).await {
+        Err(e) => format!("*Slack delivery*: :warning: unknown ({e})\n"),
+        Ok((waiting, failed)) if failed.is_empty() => {
+            format!("*Slack delivery*: {waiting} message(s) waiting, none failed\n")
+        }
+        Ok((waiting, failed)) => {
+            let mut out = format!(
+                "*Slack delivery*: {waiting} message(s) waiting; :warning: could not send:\n"
+            );
+            for f in failed {
+                out.push_str(&format!(
+                    "• #{} {} to `{}` at {}: {}\n",
+                    f.id,
+                    f.method,
+                    crate::slack::text::escape(&f.lane),
+                    f.at,
+                    crate::slack::text::escape(&f.error)
+                ));
+            }
+            out
+        }
+    }
 }

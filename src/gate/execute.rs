@@ -8,13 +8,22 @@ use serde_json::json;
 use tracing::Instrument;
 
 use super::reactions::FollowUp;
+use super::request::anchor;
 use super::{message, plan_hash};
 use crate::actions::{self, ActionKind};
 use crate::app::App;
-use crate::store::{NewEvent, Request, RequestState};
+use crate::config::ApprovalSettings;
+use crate::store::{NewEvent, Outgoing, Request, RequestState, StoreError, StoreTx};
 
-/// Carries out the Slack follow-ups of a reaction (after its transaction committed).
-pub async fn follow_up(app: Arc<App>, follow: Vec<FollowUp>) {
+/// Queues in `tx` the Slack side of `follow` (what the reactor is told, the re-rendered
+/// request message and the note in its thread), so it commits with the decision; returns
+/// the executions to start once it has.
+pub async fn queue_follow_up(
+    tx: &mut StoreTx<'_>,
+    approval: &ApprovalSettings,
+    follow: Vec<FollowUp>,
+) -> Result<Vec<FollowUp>, StoreError> {
+    let mut execute = Vec::new();
     for step in follow {
         match step {
             FollowUp::Tell {
@@ -22,53 +31,95 @@ pub async fn follow_up(app: Arc<App>, follow: Vec<FollowUp>) {
                 user,
                 text,
             } => {
-                if let Err(e) = app.slack.post_ephemeral(&channel, &user, &text).await {
-                    tracing::warn!(error = %e, "could not tell a reactor why nothing happened");
-                }
+                tx.send_slack(Outgoing::Ephemeral {
+                    channel,
+                    user,
+                    text,
+                })
+                .await?
             }
-            FollowUp::Refresh { request_id, note } => refresh(&app, request_id, &note).await,
-            FollowUp::Execute { request_id } => {
-                let app = app.clone();
-                let span = tracing::info_span!("action", action_id = %format!("A-{request_id}"));
-                tokio::spawn(run(app, request_id).instrument(span));
+            FollowUp::Refresh { request_id, note } => {
+                queue_refresh(tx, approval, request_id, &note).await?
             }
+            FollowUp::Execute { .. } => execute.push(step),
+        }
+    }
+    Ok(execute)
+}
+
+/// Starts the executions a committed decision asked for.
+pub async fn follow_up(app: Arc<App>, follow: Vec<FollowUp>) {
+    for step in follow {
+        if let FollowUp::Execute { request_id } = step {
+            let app = app.clone();
+            let span = tracing::info_span!("action", action_id = %format!("A-{request_id}"));
+            tokio::spawn(run(app, request_id).instrument(span));
         }
     }
 }
 
-/// Re-renders the request message from the store and posts `note` in its thread.
+/// Queues in `tx` the request message re-rendered from the store (as `tx` sees it) and
+/// `note` in its thread.
+pub async fn queue_refresh(
+    tx: &mut StoreTx<'_>,
+    approval: &ApprovalSettings,
+    request_id: i64,
+    note: &str,
+) -> Result<(), StoreError> {
+    let Some(request) = tx.request(request_id).await? else {
+        return Ok(());
+    };
+    let text = message::render(&request, approval);
+    let blocks = serde_json::to_value(message::blocks(&request, &text)).ok();
+    tx.send_slack(Outgoing::Update {
+        channel: request.channel.clone(),
+        message: anchor(&request),
+        text,
+        blocks,
+    })
+    .await?;
+    queue_thread(tx, &request, note).await
+}
+
+/// Queues `text` in the request's thread.
+pub async fn queue_thread(
+    tx: &mut StoreTx<'_>,
+    request: &Request,
+    text: &str,
+) -> Result<(), StoreError> {
+    tx.send_slack(Outgoing::Post {
+        channel: request.channel.clone(),
+        text: text.to_string(),
+        blocks: None,
+        thread: Some(anchor(request)),
+        after: None,
+    })
+    .await
+}
+
+/// [`queue_refresh`] in a transaction of its own.
 pub async fn refresh(app: &Arc<App>, request_id: i64, note: &str) {
-    let request = match app.store.request(request_id).await {
-        Ok(Some(r)) => r,
-        Ok(None) => return,
-        Err(e) => {
-            tracing::error!(error = %e, "could not read a request to update its message");
-            return;
-        }
-    };
-    let Some(ts) = request.message_ts.clone() else {
-        return;
-    };
-    let text = message::render(&request, &app.settings.approval);
-    let blocks = message::blocks(&request, &text);
-    if let Err(e) = app
-        .slack
-        .update_blocks(&request.channel, &ts, &text, Some(blocks))
-        .await
-    {
-        tracing::warn!(error = %e, "could not update the request message");
+    let queued = async {
+        let mut tx = app.store.begin().await?;
+        queue_refresh(&mut tx, &app.settings.approval, request_id, note).await?;
+        tx.commit().await
     }
-    thread(app, &request, note).await;
+    .await;
+    if let Err(e) = queued {
+        tracing::error!(error = %e, "could not queue the update of a request message");
+    }
 }
 
-/// Posts `text` in the request's thread (or the channel when it has no message).
+/// [`queue_thread`] in a transaction of its own.
 pub async fn thread(app: &Arc<App>, request: &Request, text: &str) {
-    if let Err(e) = app
-        .slack
-        .post_message(&request.channel, text, request.message_ts.as_deref())
-        .await
-    {
-        tracing::warn!(error = %e, "could not post in the request's thread");
+    let queued = async {
+        let mut tx = app.store.begin().await?;
+        queue_thread(&mut tx, request, text).await?;
+        tx.commit().await
+    }
+    .await;
+    if let Err(e) = queued {
+        tracing::error!(error = %e, "could not queue a post in a request's thread");
     }
 }
 

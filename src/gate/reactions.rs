@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::base_reaction;
 use crate::app::App;
-use crate::store::{NewEvent, Request, RequestState, StoreError};
+use crate::store::{NewEvent, Request, RequestState, StoreError, StoreTx};
 
 /// A `reaction_added` / `reaction_removed` as drbot needs it.
 #[derive(Debug, Clone)]
@@ -29,7 +29,7 @@ pub struct Reaction {
 pub enum Handled {
     /// Slack delivered this `event_id` before: nothing happens again.
     Duplicate,
-    /// Recorded; these Slack follow-ups remain to be done.
+    /// Recorded (with its Slack messages queued); these follow-ups remain to be done.
     Done(Vec<FollowUp>),
     /// A reaction on drbot's message while a request in that channel is still being
     /// posted: not recorded, so Slack's retry is decided once the request is stored.
@@ -57,17 +57,29 @@ enum Kind {
     Other,
 }
 
-/// Decides on one delivery.
+/// A decision not yet committed, and its follow-ups.
+type Decided<'a> = (StoreTx<'a>, Vec<FollowUp>);
+
+/// Decides on one delivery; the decision, its audit entries and its Slack messages (queued
+/// in the outbox) commit together. What remains is the executions to start.
 pub async fn handle(app: &Arc<App>, r: &Reaction) -> Result<Handled, StoreError> {
-    decide(app, r).await.map(|verdict| match verdict {
-        Some(Some(follow)) => Handled::Done(follow),
-        Some(None) => Handled::Later,
-        None => Handled::Duplicate,
-    })
+    match decide(app, r).await? {
+        Some(Some((mut tx, follow))) => {
+            let execute =
+                super::execute::queue_follow_up(&mut tx, &app.settings.approval, follow).await?;
+            tx.commit().await?;
+            Ok(Handled::Done(execute))
+        }
+        Some(None) => Ok(Handled::Later),
+        None => Ok(Handled::Duplicate),
+    }
 }
 
 /// `None`: a repeated delivery; `Some(None)`: try later; `Some(Some(..))`: decided.
-async fn decide(app: &Arc<App>, r: &Reaction) -> Result<Option<Option<Vec<FollowUp>>>, StoreError> {
+async fn decide<'a>(
+    app: &'a Arc<App>,
+    r: &Reaction,
+) -> Result<Option<Option<Decided<'a>>>, StoreError> {
     let approval = &app.settings.approval;
     let base = base_reaction(&r.name).to_string();
     let kind = if approval.approve_reactions.contains(&base) {
@@ -107,8 +119,7 @@ async fn decide(app: &Arc<App>, r: &Reaction) -> Result<Option<Option<Vec<Follow
             .detail(detail),
         )
         .await?;
-        tx.commit().await?;
-        return Ok(Some(Some(follow)));
+        return Ok(Some(Some((tx, follow))));
     };
     let label = request.label();
     let mut detail = detail;
@@ -131,8 +142,7 @@ async fn decide(app: &Arc<App>, r: &Reaction) -> Result<Option<Option<Vec<Follow
             format!("{label}: drbot's own :{}: {verb} (ignored)", r.name),
         ))
         .await?;
-        tx.commit().await?;
-        return Ok(Some(Some(follow)));
+        return Ok(Some(Some((tx, follow))));
     }
     if matches!(kind, Kind::Other) {
         tx.append(record(
@@ -143,8 +153,7 @@ async fn decide(app: &Arc<App>, r: &Reaction) -> Result<Option<Option<Vec<Follow
             ),
         ))
         .await?;
-        tx.commit().await?;
-        return Ok(Some(Some(follow)));
+        return Ok(Some(Some((tx, follow))));
     }
 
     if !r.added {
@@ -172,8 +181,7 @@ async fn decide(app: &Arc<App>, r: &Reaction) -> Result<Option<Option<Vec<Follow
             "approval.ignored"
         };
         tx.append(record(kind, text)).await?;
-        tx.commit().await?;
-        return Ok(Some(Some(follow)));
+        return Ok(Some(Some((tx, follow))));
     }
 
     if request.state != RequestState::Pending {
@@ -192,9 +200,8 @@ async fn decide(app: &Arc<App>, r: &Reaction) -> Result<Option<Option<Vec<Follow
             ),
         ))
         .await?;
-        tx.commit().await?;
         follow.push(tell(why));
-        return Ok(Some(Some(follow)));
+        return Ok(Some(Some((tx, follow))));
     }
     let now = crate::clock::now();
     if now >= request.expires_at {
@@ -204,7 +211,6 @@ async fn decide(app: &Arc<App>, r: &Reaction) -> Result<Option<Option<Vec<Follow
             format!("{label}: :{}: by <@{}> after expiry", r.name, r.user),
         ))
         .await?;
-        tx.commit().await?;
         follow.push(tell(format!(
             "{label} expired at {}; nothing was done. Ask again with `/dr {}`.",
             request.expires_at.format("%H:%M:%S UTC"),
@@ -216,7 +222,7 @@ async fn decide(app: &Arc<App>, r: &Reaction) -> Result<Option<Option<Vec<Follow
                 note: format!("{label} expired unanswered; nothing was done."),
             });
         }
-        return Ok(Some(Some(follow)));
+        return Ok(Some(Some((tx, follow))));
     }
 
     let is_officer = app.settings.is_officer(&r.user);
@@ -232,9 +238,8 @@ async fn decide(app: &Arc<App>, r: &Reaction) -> Result<Option<Option<Vec<Follow
                     ),
                 ))
                 .await?;
-                tx.commit().await?;
                 follow.push(tell(format!("Only a security officer or the requester can reject {label}; your :{}: changes nothing.", r.name)));
-                return Ok(Some(Some(follow)));
+                return Ok(Some(Some((tx, follow))));
             }
             tx.transition(
                 request.id,
@@ -249,7 +254,6 @@ async fn decide(app: &Arc<App>, r: &Reaction) -> Result<Option<Option<Vec<Follow
                 format!("{label} rejected by <@{}>", r.user),
             ))
             .await?;
-            tx.commit().await?;
             follow.push(FollowUp::Refresh {
                 request_id: request.id,
                 note: format!("Rejected by <@{}>. Nothing was done.", r.user),
@@ -278,9 +282,8 @@ async fn decide(app: &Arc<App>, r: &Reaction) -> Result<Option<Option<Vec<Follow
                     format!("{label}: approval by <@{}> refused: {why}", r.user),
                 ))
                 .await?;
-                tx.commit().await?;
                 follow.push(tell(tell_text));
-                return Ok(Some(Some(follow)));
+                return Ok(Some(Some((tx, follow))));
             }
             tx.add_approval(request.id, &r.user, &base).await?;
             let approvers = tx.approvers(request.id).await?;
@@ -295,8 +298,7 @@ async fn decide(app: &Arc<App>, r: &Reaction) -> Result<Option<Option<Vec<Follow
                     ),
                 ))
                 .await?;
-                tx.commit().await?;
-                return Ok(Some(Some(follow)));
+                return Ok(Some(Some((tx, follow))));
             }
             let won = tx
                 .transition(
@@ -320,7 +322,6 @@ async fn decide(app: &Arc<App>, r: &Reaction) -> Result<Option<Option<Vec<Follow
                     ),
                 ))
                 .await?;
-                tx.commit().await?;
                 follow.push(FollowUp::Execute {
                     request_id: request.id,
                 });
@@ -333,12 +334,11 @@ async fn decide(app: &Arc<App>, r: &Reaction) -> Result<Option<Option<Vec<Follow
                     ),
                 ))
                 .await?;
-                tx.commit().await?;
             }
         }
         Kind::Other => unreachable!("handled above"),
     }
-    Ok(Some(Some(follow)))
+    Ok(Some(Some((tx, follow))))
 }
 
 /// Pending → expired inside `tx`, with its audit entry; false if another caller did it.

@@ -1,6 +1,6 @@
-//! Putting a planned change to the officers: the request is stored (with its audit entry)
-//! before anything is posted, so a crash can only leave a request whose message is posted
-//! at the next start-up.
+//! Putting a planned change to the officers: the request, its audit entry and its message
+//! (queued in the outbox) are stored in one transaction, so the message is posted once
+//! whatever happens to this process or to Slack in between.
 
 use std::sync::Arc;
 
@@ -8,7 +8,9 @@ use serde_json::json;
 
 use super::{message, plan_hash, Planned};
 use crate::app::App;
-use crate::store::{NewEvent, NewRequest, Request, RequestState, StoreError};
+use crate::store::{
+    AfterPost, Anchor, NewEvent, NewRequest, Outgoing, Request, RequestState, StoreError, StoreTx,
+};
 
 /// Who asked, where, and how to answer them.
 #[derive(Debug, Clone)]
@@ -72,9 +74,9 @@ pub async fn open(
     if let Some(job) = job {
         tx.finish_job(job).await?;
     }
+    queue_post(&mut tx, app, &request).await?;
     tx.commit().await?;
-    tracing::info!(action_id = %request.label(), "approval request stored");
-    post(app, &request).await;
+    tracing::info!(action_id = %request.label(), "approval request stored and queued");
     Ok(request)
 }
 
@@ -127,70 +129,77 @@ pub async fn open_ungated(
     if let Some(job) = job {
         tx.finish_job(job).await?;
     }
-    tx.commit().await?;
     let text = message::render(&request, &app.settings.approval);
-    match app.slack.post_message(&request.channel, &text, None).await {
-        Ok(ts) => {
-            let stored = async {
-                let mut tx = app.store.begin().await?;
-                tx.set_message_ts(request.id, &ts).await?;
-                tx.commit().await
-            }
-            .await;
-            if let Err(e) = stored {
-                tracing::warn!(error = %e, "could not remember the progress message");
-            }
-            Ok(Request {
-                message_ts: Some(ts),
-                ..request
-            })
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "could not post the progress message");
-            Ok(request)
-        }
+    tx.send_slack_keyed(
+        Outgoing::Post {
+            channel: request.channel.clone(),
+            text,
+            blocks: None,
+            thread: None,
+            after: Some(AfterPost::RequestMessage {
+                request: request.id,
+            }),
+        },
+        Some(message_key(request.id)),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(request)
+}
+
+/// The outbox key of a request's message.
+pub fn message_key(request: i64) -> String {
+    format!("request:{request}")
+}
+
+/// Where a request's message is: posted, or queued in the outbox.
+pub fn anchor(request: &Request) -> Anchor {
+    match &request.message_ts {
+        Some(ts) => Anchor::Ts(ts.clone()),
+        None => Anchor::Row(message_key(request.id)),
     }
 }
 
-/// Posts the request message, remembers its ts, adds the approve/reject reactions.
-pub async fn post(app: &Arc<App>, request: &Request) {
+/// Queues the request message (with its Approve and Reject buttons) and drbot's approve and
+/// reject reactions on it, in the transaction that stores the request. Queued at most once
+/// per request (the outbox key), so recovery may call it again.
+pub async fn queue_post(
+    tx: &mut StoreTx<'_>,
+    app: &App,
+    request: &Request,
+) -> Result<(), StoreError> {
     let text = message::render(request, &app.settings.approval);
-    let blocks = message::blocks(request, &text);
-    let ts = match app
-        .slack
-        .post_blocks(&request.channel, &text, Some(blocks), None)
-        .await
-    {
-        Ok(ts) => ts,
-        Err(e) => {
-            tracing::error!(action_id = %request.label(), error = %e, "could not post the approval request");
-            let _ = app
-                .slack
-                .respond(&request.response_url, &format!(":warning: {} was planned but could not be posted here ({e}); drbot will post it again when it restarts, or `/dr cancel {}`.", request.label(), request.label()))
-                .await;
-            return;
-        }
-    };
-    let stored = async {
-        let mut tx = app.store.begin().await?;
-        tx.set_message_ts(request.id, &ts).await?;
-        tx.commit().await
-    }
-    .await;
-    if let Err(e) = stored {
-        tracing::error!(action_id = %request.label(), error = %e, "could not remember the request message");
-        return;
-    }
+    let blocks = serde_json::to_value(message::blocks(request, &text)).ok();
+    tx.send_slack_keyed(
+        Outgoing::Post {
+            channel: request.channel.clone(),
+            text,
+            blocks,
+            thread: None,
+            after: Some(AfterPost::RequestMessage {
+                request: request.id,
+            }),
+        },
+        Some(message_key(request.id)),
+    )
+    .await?;
     let approval = &app.settings.approval;
     for name in approval
         .approve_reactions
         .iter()
         .chain(&approval.reject_reactions)
     {
-        if let Err(e) = app.slack.add_reaction(&request.channel, &ts, name).await {
-            tracing::warn!(action_id = %request.label(), reaction = %name, error = %e, "could not add a reaction");
-        }
+        tx.send_slack_keyed(
+            Outgoing::React {
+                channel: request.channel.clone(),
+                message: Anchor::Row(message_key(request.id)),
+                name: name.clone(),
+            },
+            Some(format!("request:{}:react:{name}", request.id)),
+        )
+        .await?;
     }
+    Ok(())
 }
 
 fn first_line(s: &str) -> &str {

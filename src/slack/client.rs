@@ -28,7 +28,35 @@ pub enum SlackError {
     },
     #[error("Slack {method} failed: {code}")]
     Api { method: &'static str, code: String },
+    /// 429: Slack asks to wait `retry_after` before the next call.
+    #[error("Slack {method} was rate limited")]
+    RateLimited {
+        method: &'static str,
+        retry_after: Option<Duration>,
+    },
+    /// A 5xx, a timeout or a broken connection: worth trying again later.
+    #[error("Slack {method} did not answer: {message}")]
+    Unavailable {
+        method: &'static str,
+        message: String,
+        /// Slack may have done it (no answer after the request was sent).
+        maybe_done: bool,
+    },
 }
+
+impl SlackError {
+    /// Slack said the call is wrong (`ok: false`): trying again changes nothing.
+    pub fn is_final(&self) -> bool {
+        !matches!(
+            self,
+            SlackError::RateLimited { .. } | SlackError::Unavailable { .. }
+        )
+    }
+}
+
+/// Marks drbot's posts with their outbox row, so a post whose answer was lost can be found
+/// instead of posted twice.
+pub const OUTBOX_METADATA: &str = "drbot_outbox";
 
 /// Who drbot is in the workspace, learned from `auth.test`.
 #[derive(Debug, Clone)]
@@ -47,6 +75,8 @@ pub struct SlackApi {
     token: SlackApiToken,
     api_url: String,
     identity: Option<Identity>,
+    /// Each call is tried once (the outbox keeps its own, durable, schedule of retries).
+    once: bool,
 }
 
 impl std::fmt::Debug for SlackApi {
@@ -77,6 +107,23 @@ impl SlackApi {
             token: SlackApiToken::new(token.expose().into()),
             api_url: api_url.to_string(),
             identity: None,
+            once: false,
+        }
+    }
+
+    /// The same API, each call tried once (with its timeout): the caller retries.
+    pub fn once(&self) -> SlackApi {
+        SlackApi {
+            once: true,
+            ..self.clone()
+        }
+    }
+
+    fn repeat(&self, repeat: Repeat) -> Repeat {
+        if self.once {
+            Repeat::Never
+        } else {
+            repeat
         }
     }
 
@@ -137,7 +184,7 @@ impl SlackApi {
         text: &str,
         thread_ts: Option<&str>,
     ) -> Result<String, SlackError> {
-        self.post_blocks(channel, text, None, thread_ts).await
+        self.post_blocks(channel, text, None, thread_ts, None).await
     }
 
     /// [`Self::post_message`] with Block Kit blocks (`text` stays the notification text).
@@ -147,19 +194,28 @@ impl SlackApi {
         text: &str,
         blocks: Option<Vec<SlackBlock>>,
         thread_ts: Option<&str>,
+        outbox_row: Option<i64>,
     ) -> Result<String, SlackError> {
         let session = self.client.open_session(&self.token);
         let mut content = SlackMessageContent::new().with_text(text.to_string());
         if let Some(blocks) = blocks {
             content = content.with_blocks(blocks);
         }
+        if let Some(row) = outbox_row {
+            content = content.with_metadata(SlackMessageMetadata {
+                event_type: OUTBOX_METADATA.to_string(),
+                event_payload: Some([("row".to_string(), row.to_string())].into()),
+            });
+        }
         let mut request = SlackApiChatPostMessageRequest::new(channel.into(), content);
         if let Some(ts) = thread_ts {
             request = request.with_thread_ts(ts.into());
         }
-        let answer = call("chat.postMessage", Repeat::OnlyIfRefused, || {
-            session.chat_post_message(&request)
-        })
+        let answer = call(
+            "chat.postMessage",
+            self.repeat(Repeat::OnlyIfRefused),
+            || session.chat_post_message(&request),
+        )
         .await
         .map_err(|e| api_error("chat.postMessage", e))?;
         Ok(answer.ts.to_string())
@@ -180,9 +236,11 @@ impl SlackApi {
             user.into(),
             SlackMessageContent::new().with_text(text.to_string()),
         );
-        call("chat.postEphemeral", Repeat::OnlyIfRefused, || {
-            session.chat_post_ephemeral(&request)
-        })
+        call(
+            "chat.postEphemeral",
+            self.repeat(Repeat::OnlyIfRefused),
+            || session.chat_post_ephemeral(&request),
+        )
         .await
         .map_err(|e| api_error("chat.postEphemeral", e))?;
         Ok(())
@@ -213,7 +271,7 @@ impl SlackApi {
             content = content.with_blocks(blocks);
         }
         let request = SlackApiChatUpdateRequest::new(channel.into(), content, ts.into());
-        call("chat.update", Repeat::Safe, || {
+        call("chat.update", self.repeat(Repeat::Safe), || {
             session.chat_update(&request)
         })
         .await
@@ -230,7 +288,7 @@ impl SlackApi {
     ) -> Result<(), SlackError> {
         let session = self.client.open_session(&self.token);
         let request = SlackApiReactionsAddRequest::new(channel.into(), name.into(), ts.into());
-        match call("reactions.add", Repeat::Safe, || {
+        match call("reactions.add", self.repeat(Repeat::Safe), || {
             session.reactions_add(&request)
         })
         .await
@@ -250,7 +308,7 @@ impl SlackApi {
         let request = SlackApiPostWebhookMessageRequest::new(
             SlackMessageContent::new().with_text(text.to_string()),
         );
-        call("response_url", Repeat::OnlyIfRefused, || {
+        call("response_url", self.repeat(Repeat::OnlyIfRefused), || {
             self.client.post_webhook_message(&url, &request)
         })
         .await
@@ -265,9 +323,11 @@ impl SlackApi {
     pub async fn create_channel(&self, name: &str) -> Result<String, SlackError> {
         let session = self.client.open_session(&self.token);
         let create = SlackApiConversationsCreateRequest::new(name.to_string());
-        let answer = call("conversations.create", Repeat::OnlyIfRefused, || {
-            session.conversations_create(&create)
-        })
+        let answer = call(
+            "conversations.create",
+            self.repeat(Repeat::OnlyIfRefused),
+            || session.conversations_create(&create),
+        )
         .await
         .map_err(|e| api_error("conversations.create", e))?;
         Ok(answer.channel.id.to_string())
@@ -279,7 +339,7 @@ impl SlackApi {
             channel.into(),
             users.iter().map(|u| u.as_str().into()).collect(),
         );
-        match call("conversations.invite", Repeat::Safe, || {
+        match call("conversations.invite", self.repeat(Repeat::Safe), || {
             session.conversations_invite(&request)
         })
         .await
@@ -293,7 +353,11 @@ impl SlackApi {
     pub async fn pin(&self, channel: &str, ts: &str) -> Result<(), SlackError> {
         let session = self.client.open_session(&self.token);
         let pin = SlackApiPinsAddRequest::new(channel.into(), ts.into());
-        match call("pins.add", Repeat::Safe, || session.pins_add(&pin)).await {
+        match call("pins.add", self.repeat(Repeat::Safe), || {
+            session.pins_add(&pin)
+        })
+        .await
+        {
             Ok(_) => Ok(()),
             Err(SlackClientError::ApiError(api)) if api.code == "already_pinned" => Ok(()),
             Err(e) => Err(api_error("pins.add", e)),
@@ -304,7 +368,7 @@ impl SlackApi {
     pub async fn direct_message(&self, user: &str, text: &str) -> Result<(), SlackError> {
         let session = self.client.open_session(&self.token);
         let open = SlackApiConversationsOpenRequest::new().with_users(vec![user.into()]);
-        let opened = call("conversations.open", Repeat::Safe, || {
+        let opened = call("conversations.open", self.repeat(Repeat::Safe), || {
             session.conversations_open(&open)
         })
         .await
@@ -312,6 +376,70 @@ impl SlackApi {
         self.post_message(opened.channel.id.as_ref(), text, None)
             .await
             .map(|_| ())
+    }
+
+    /// The id of the direct-message channel with `user`.
+    pub async fn open_direct(&self, user: &str) -> Result<String, SlackError> {
+        let session = self.client.open_session(&self.token);
+        let open = SlackApiConversationsOpenRequest::new().with_users(vec![user.into()]);
+        let opened = call("conversations.open", self.repeat(Repeat::Safe), || {
+            session.conversations_open(&open)
+        })
+        .await
+        .map_err(|e| api_error("conversations.open", e))?;
+        Ok(opened.channel.id.to_string())
+    }
+
+    /// The ts of a post drbot made for outbox row `row` in `channel` (in the thread of
+    /// `thread_ts` when given) since `oldest` (a Slack ts), if Slack has it.
+    pub async fn find_post(
+        &self,
+        channel: &str,
+        thread_ts: Option<&str>,
+        row: i64,
+        oldest: &str,
+    ) -> Result<Option<String>, SlackError> {
+        let session = self.client.open_session(&self.token);
+        let row = row.to_string();
+        let ours = |content: &SlackMessageContent| {
+            content.metadata.as_ref().is_some_and(|m| {
+                m.event_type == OUTBOX_METADATA
+                    && m.event_payload
+                        .as_ref()
+                        .and_then(|p| p.get("row"))
+                        .is_some_and(|r| *r == row)
+            })
+        };
+        let messages = match thread_ts {
+            None => {
+                let request = SlackApiConversationsHistoryRequest::new()
+                    .with_channel(channel.into())
+                    .with_oldest(oldest.into())
+                    .with_limit(200)
+                    .with_include_all_metadata(true);
+                call("conversations.history", self.repeat(Repeat::Safe), || {
+                    session.conversations_history(&request)
+                })
+                .await
+                .map_err(|e| api_error("conversations.history", e))?
+                .messages
+            }
+            Some(ts) => {
+                let request = SlackApiConversationsRepliesRequest::new(channel.into(), ts.into())
+                    .with_oldest(oldest.into())
+                    .with_limit(200);
+                call("conversations.replies", self.repeat(Repeat::Safe), || {
+                    session.conversations_replies(&request)
+                })
+                .await
+                .map_err(|e| api_error("conversations.replies", e))?
+                .messages
+            }
+        };
+        Ok(messages
+            .into_iter()
+            .find(|m| ours(&m.content))
+            .map(|m| m.origin.ts.to_string()))
     }
 }
 
@@ -397,6 +525,24 @@ fn api_error(method: &'static str, e: SlackClientError) -> SlackError {
             method,
             code: api.code,
         },
+        SlackClientError::RateLimitError(limited) => SlackError::RateLimited {
+            method,
+            retry_after: limited.retry_after,
+        },
+        SlackClientError::HttpError(h) if h.status_code.is_server_error() => {
+            SlackError::Unavailable {
+                method,
+                message: format!("HTTP {}", h.status_code),
+                maybe_done: false,
+            }
+        }
+        other @ (SlackClientError::SystemError(_) | SlackClientError::HttpProtocolError(_)) => {
+            SlackError::Unavailable {
+                method,
+                message: describe(&other),
+                maybe_done: true,
+            }
+        }
         other => SlackError::Api {
             method,
             code: describe(&other),

@@ -1,5 +1,7 @@
-//! Slack at its HTTP boundary: incoming requests (`http`) and the Web API client (`client`).
+//! Slack at its HTTP boundary: incoming requests (`http`), the Web API client (`client`) and
+//! the outbox worker that sends what drbot queued (`outbox`).
 
 pub mod client;
 pub mod http;
+pub mod outbox;
 pub mod text;

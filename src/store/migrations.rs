@@ -29,6 +29,34 @@ CREATE TABLE seen_requests (
 CREATE INDEX seen_requests_by_time ON seen_requests (seen_at);
 "#;
 
+/// The Slack outbox (SPEC §10); only the id column is spelt differently.
+macro_rules! outbox {
+    ($id:literal) => {
+        concat!(
+            "CREATE TABLE outbox (\n    id ",
+            $id,
+            r#",
+    lane       TEXT   NOT NULL,
+    key        TEXT   UNIQUE,
+    message    TEXT   NOT NULL,
+    state      TEXT   NOT NULL,
+    owner      TEXT,
+    attempts   BIGINT NOT NULL,
+    not_before BIGINT NOT NULL,
+    deadline   BIGINT NOT NULL,
+    uncertain  BIGINT NOT NULL,
+    created_at TEXT   NOT NULL,
+    done_at    TEXT,
+    ts         TEXT,
+    error      TEXT
+);
+CREATE INDEX outbox_open ON outbox (lane, id) WHERE state IN ('pending', 'sending');
+CREATE INDEX outbox_by_state ON outbox (state, id);
+"#
+        )
+    };
+}
+
 const SQLITE: &[(i64, &str)] = &[
     (
         1,
@@ -149,6 +177,7 @@ CREATE INDEX incidents_by_status ON incidents (status, started_at);
     ),
     (5, OWNERS_AND_REPLICAS),
     (6, SEEN_REQUESTS),
+    (7, outbox!("INTEGER PRIMARY KEY AUTOINCREMENT")),
 ];
 
 const POSTGRES: &[(i64, &str)] = &[
@@ -273,6 +302,7 @@ CREATE INDEX incidents_by_status ON incidents (status, started_at);
     ),
     (5, OWNERS_AND_REPLICAS),
     (6, SEEN_REQUESTS),
+    (7, outbox!("BIGSERIAL PRIMARY KEY")),
 ];
 
 pub async fn run(backend: Backend, conn: &mut AnyConnection) -> Result<(), StoreError> {

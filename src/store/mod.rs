@@ -13,6 +13,7 @@ mod events;
 mod incidents;
 mod jobs;
 mod migrations;
+mod outbox;
 mod replicas;
 mod requests;
 mod writer;
@@ -28,6 +29,9 @@ pub use blocks::{Block, NewBlock};
 pub use events::{canonical, chain_hash, NewEvent, StoredEvent, VerifyReport, GENESIS_HASH};
 pub use incidents::{Incident, NewIncident};
 pub use jobs::Job;
+pub use outbox::{
+    epoch_ms, AfterPost, Anchor, AnchorState, Claimed, Outgoing, Undelivered, DELIVERY_DEADLINE,
+};
 pub use replicas::Liveness;
 pub use requests::{NewRequest, Request, RequestState, Whose};
 pub(crate) use writer::WriteConn;
@@ -196,6 +200,8 @@ pub struct Store {
     /// Writes through this handle are refused, never written late, when the writer cannot
     /// start them by then (the acknowledgement path: Slack waits 3 s).
     deadline: Option<tokio::time::Instant>,
+    /// Wakes the outbox worker when a transaction that queued Slack messages commits.
+    outbox_wake: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl Store {
@@ -237,6 +243,7 @@ impl Store {
             lease: Duration::from_secs(15),
             plain_channels: Default::default(),
             deadline: None,
+            outbox_wake: Default::default(),
         })
     }
 
@@ -253,6 +260,11 @@ impl Store {
             deadline: Some(tokio::time::Instant::now() + budget),
             ..self.clone()
         }
+    }
+
+    /// Notified when queued Slack messages were committed.
+    pub fn outbox_wake(&self) -> &tokio::sync::Notify {
+        &self.outbox_wake
     }
 
     /// This process's replica id.
@@ -284,6 +296,7 @@ impl Store {
             ops,
             store: self,
             ticket,
+            queued_slack: false,
         })
     }
 
@@ -310,6 +323,8 @@ pub struct StoreTx<'a> {
     store: &'a Store,
     /// Until the writer takes this unit, its caller may give up at the ticket's deadline.
     ticket: Option<writer::Ticket>,
+    /// Slack messages were queued: the outbox worker is woken at commit.
+    queued_slack: bool,
 }
 
 impl StoreTx<'_> {
@@ -350,7 +365,11 @@ impl StoreTx<'_> {
         self.ops
             .send(writer::UnitMsg::Commit(reply))
             .map_err(|_| not_taken())?;
-        writer::answer(self.ticket.as_ref(), answer).await
+        writer::answer(self.ticket.as_ref(), answer).await?;
+        if self.queued_slack {
+            self.store.outbox_wake.notify_one();
+        }
+        Ok(())
     }
 }
 

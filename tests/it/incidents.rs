@@ -471,9 +471,11 @@ async fn the_timeline_is_posted_in_pages_and_exported_in_every_format() {
             || reply.contains("in 4 message(s)"),
         "{reply}"
     );
+    // 45 updates went to the channel first: past Slack's burst, drbot paces its posts
+    // there at one per second, so the pages come after them.
     let pages = {
         let mut pages = Vec::new();
-        for _ in 0..100 {
+        for _ in 0..1200 {
             pages = app
                 .slack
                 .calls("chat.postMessage")

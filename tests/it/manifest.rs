@@ -18,6 +18,8 @@ const SESSION_FUNCTIONS: &[(&str, &str)] = &[
     ("conversations_info", "conversations.info"),
     ("conversations_open", "conversations.open"),
     ("pins_add", "pins.add"),
+    ("conversations_history", "conversations.history"),
+    ("conversations_replies", "conversations.replies"),
     ("users_info", "users.info"),
     ("bots_info", "bots.info"),
 ];

@@ -34,7 +34,8 @@ pub async fn ask_in(app: &TestApp, text: &str, user: &str, channel: &str) -> Str
         .await;
     assert!(reply.starts_with("Planning `/dr"), "{reply}");
     let reactions = app.settings_reaction_count();
-    for _ in 0..400 {
+    // Up to 20 s: a Slack call that hangs is given up after 10 s and sent again.
+    for _ in 0..800 {
         let posted = app
             .slack
             .calls("chat.postMessage")

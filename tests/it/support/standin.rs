@@ -33,6 +33,8 @@ pub const METHOD_SCOPES: &[(&str, Option<&str>)] = &[
     ("conversations.info", Some("channels:read")),
     ("conversations.open", Some("im:write")),
     ("pins.add", Some("pins:write")),
+    ("conversations.history", Some("channels:history")),
+    ("conversations.replies", Some("channels:history")),
     ("users.info", Some("users:read")),
     ("bots.info", Some("users:read")),
 ];
@@ -57,6 +59,8 @@ pub enum Failure {
     NotOk(&'static str),
     /// Never answers (until the client gives up).
     Hang,
+    /// Does it (a post is made), then never answers: the client cannot know it was done.
+    AnswerLost,
 }
 
 #[derive(Default)]
@@ -240,7 +244,23 @@ async fn web_api(
         tokio::time::sleep(std::time::Duration::from_secs(120)).await;
         return (StatusCode::GATEWAY_TIMEOUT, "hung").into_response();
     }
+    let (lose_answer, response) = answer_call(&shared, &method, params, authorization);
+    if lose_answer {
+        tokio::time::sleep(std::time::Duration::from_secs(120)).await;
+        return (StatusCode::GATEWAY_TIMEOUT, "hung").into_response();
+    }
+    response
+}
+
+/// Records and answers one call; true when the answer is to be lost.
+fn answer_call(
+    shared: &Shared,
+    method: &String,
+    params: Value,
+    authorization: Option<String>,
+) -> (bool, Response) {
     let mut state = shared.state.lock().unwrap();
+    let method = method.clone();
     state.calls.push(Call {
         method: method.clone(),
         params: params.clone(),
@@ -248,24 +268,34 @@ async fn web_api(
         answer: Value::Null,
     });
     if authorization.as_deref() != Some(&format!("Bearer {BOT_TOKEN}")) {
-        return Json(json!({"ok": false, "error": "invalid_auth"})).into_response();
+        return (
+            false,
+            Json(json!({"ok": false, "error": "invalid_auth"})).into_response(),
+        );
     }
     match METHOD_SCOPES.iter().find(|(m, _)| *m == method) {
         None => {
             state
                 .violations
                 .push(format!("{method}: not a method the stand-in knows"));
-            return Json(json!({"ok": false, "error": "unknown_method"})).into_response();
+            return (
+                false,
+                Json(json!({"ok": false, "error": "unknown_method"})).into_response(),
+            );
         }
         Some((_, Some(scope))) if !shared.scopes.contains(*scope) => {
             state.violations.push(format!(
                 "{method}: needs {scope}, missing from the manifest"
             ));
-            return Json(json!({"ok": false, "error": "missing_scope", "needed": scope}))
-                .into_response();
+            return (
+                false,
+                Json(json!({"ok": false, "error": "missing_scope", "needed": scope}))
+                    .into_response(),
+            );
         }
         _ => {}
     }
+    let mut lose_answer = false;
     if let Some(failure) = state.failures.get(&method).cloned() {
         if let Some(left) = state.failures_left.get_mut(&method) {
             *left -= 1;
@@ -274,19 +304,29 @@ async fn web_api(
                 state.failures.remove(&method);
             }
         }
-        return match failure {
-            Failure::Hang => (StatusCode::GATEWAY_TIMEOUT, "hung").into_response(),
-            Failure::RateLimited { retry_after } => (
-                StatusCode::TOO_MANY_REQUESTS,
-                [("retry-after", retry_after.to_string())],
-                Json(json!({"ok": false, "error": "ratelimited"})),
-            )
-                .into_response(),
-            Failure::ServerError => {
-                (StatusCode::INTERNAL_SERVER_ERROR, "upstream failure").into_response()
-            }
-            Failure::NotOk(error) => Json(json!({"ok": false, "error": error})).into_response(),
-        };
+        lose_answer = matches!(failure, Failure::AnswerLost);
+        if !lose_answer {
+            return (
+                false,
+                match failure {
+                    Failure::Hang | Failure::AnswerLost => {
+                        (StatusCode::GATEWAY_TIMEOUT, "hung").into_response()
+                    }
+                    Failure::RateLimited { retry_after } => (
+                        StatusCode::TOO_MANY_REQUESTS,
+                        [("retry-after", retry_after.to_string())],
+                        Json(json!({"ok": false, "error": "ratelimited"})),
+                    )
+                        .into_response(),
+                    Failure::ServerError => {
+                        (StatusCode::INTERNAL_SERVER_ERROR, "upstream failure").into_response()
+                    }
+                    Failure::NotOk(error) => {
+                        Json(json!({"ok": false, "error": error})).into_response()
+                    }
+                },
+            );
+        }
     }
     let ts = format!("1764220000.{:06}", state.next_ts);
     state.next_ts += 1;
@@ -321,19 +361,50 @@ async fn web_api(
                 if let Some(last) = state.calls.last_mut() {
                     last.answer = answer.clone();
                 }
-                return Json(answer).into_response();
+                return (false, Json(answer).into_response());
             }
             json!({"ok": true, "channel": {"id": format!("CINC{:06}", state.next_ts), "name": name, "is_channel": true, "created": 1764220000}})
         }
         "conversations.open" => {
             json!({"ok": true, "channel": {"id": format!("D{:09}", state.next_ts)}})
         }
+        "conversations.history" | "conversations.replies" => {
+            // The posts made so far in the channel (top-level, or the replies of `ts`),
+            // newest first, with their metadata, as Slack keeps them.
+            let thread = params
+                .get("ts")
+                .and_then(|t| t.as_str())
+                .map(str::to_string);
+            let messages: Vec<Value> = state
+                .calls
+                .iter()
+                .rev()
+                .filter(|c| c.method == "chat.postMessage" && c.answer["ok"] == true)
+                .filter(|c| c.params.get("channel") == Some(&channel))
+                .filter(|c| match &thread {
+                    None => c.params.get("thread_ts").is_none(),
+                    Some(t) => c.params.get("thread_ts").and_then(|v| v.as_str()) == Some(t),
+                })
+                .map(|c| {
+                    let mut m = json!({"type": "message", "user": BOT_USER, "text": c.params.get("text"), "ts": c.answer["ts"]});
+                    if let Some(meta) = c.params.get("metadata") {
+                        let meta = match meta {
+                            Value::String(s) => serde_json::from_str(s).unwrap_or(Value::Null),
+                            other => other.clone(),
+                        };
+                        m["metadata"] = meta;
+                    }
+                    m
+                })
+                .collect();
+            json!({"ok": true, "messages": messages, "has_more": false})
+        }
         _ => json!({"ok": true}),
     };
     if let Some(last) = state.calls.last_mut() {
         last.answer = answer.clone();
     }
-    Json(answer).into_response()
+    (lose_answer, Json(answer).into_response())
 }
 
 async fn response_url(

@@ -1,0 +1,477 @@
+//! The Slack outbox (SPEC §10): every message drbot sends is first a row here, written in
+//! the transaction of the state change that causes it, and sent later by the outbox worker
+//! (`crate::slack::outbox`). Rows of one lane (a channel, a DM, a `response_url`) go out in
+//! order, one at a time, whichever replica sends them.
+//!
+//! A row is `pending` until a replica claims it (`sending`, with its `owner`), then `sent`
+//! (with the ts Slack gave it) or `failed` (with the reason). A row whose replica died while
+//! sending is `pending` again and `uncertain`: Slack may already have it, so a post is looked
+//! for before it is posted again.
+
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+
+use super::{Liveness, QueryContext, Store, StoreError, StoreTx};
+
+/// A message Slack did not have when it was queued; where a reply, update, reaction or pin
+/// points to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Anchor {
+    /// A message already posted.
+    Ts(String),
+    /// The outbox row with this key (posted by then: rows of one lane go in order).
+    Row(String),
+}
+
+/// What to record once a post is made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "record")]
+pub enum AfterPost {
+    /// The approval request's (or progress) message: reactions and buttons are matched by it.
+    RequestMessage { request: i64 },
+    /// The incident's pinned summary.
+    Checklist { incident: String },
+}
+
+/// One Slack write.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "method")]
+pub enum Outgoing {
+    Post {
+        channel: String,
+        text: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        blocks: Option<serde_json::Value>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        thread: Option<Anchor>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after: Option<AfterPost>,
+    },
+    Update {
+        channel: String,
+        message: Anchor,
+        text: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        blocks: Option<serde_json::Value>,
+    },
+    Ephemeral {
+        channel: String,
+        user: String,
+        text: String,
+    },
+    React {
+        channel: String,
+        message: Anchor,
+        name: String,
+    },
+    Pin {
+        channel: String,
+        message: Anchor,
+    },
+    Invite {
+        channel: String,
+        users: Vec<String>,
+    },
+    Respond {
+        url: String,
+        text: String,
+    },
+    Direct {
+        user: String,
+        text: String,
+    },
+}
+
+impl Outgoing {
+    /// A plain post in `channel`.
+    pub fn post(channel: &str, text: String) -> Outgoing {
+        Outgoing::Post {
+            channel: channel.to_string(),
+            text,
+            blocks: None,
+            thread: None,
+            after: None,
+        }
+    }
+
+    /// Rows of one lane are sent in order, one at a time.
+    pub fn lane(&self) -> String {
+        match self {
+            Outgoing::Post { channel, .. }
+            | Outgoing::Update { channel, .. }
+            | Outgoing::Ephemeral { channel, .. }
+            | Outgoing::React { channel, .. }
+            | Outgoing::Pin { channel, .. }
+            | Outgoing::Invite { channel, .. } => channel.clone(),
+            Outgoing::Direct { user, .. } => format!("dm:{user}"),
+            // A response_url is a capability: the lane names it by a digest, not the URL.
+            Outgoing::Respond { url, .. } => {
+                use sha2::Digest;
+                let digest = sha2::Sha256::digest(url.as_bytes());
+                format!("respond:{}", hex::encode(&digest[..8]))
+            }
+        }
+    }
+
+    /// The Web API method, for logs and metrics.
+    pub fn method(&self) -> &'static str {
+        match self {
+            Outgoing::Post { .. } => "chat.postMessage",
+            Outgoing::Update { .. } => "chat.update",
+            Outgoing::Ephemeral { .. } => "chat.postEphemeral",
+            Outgoing::React { .. } => "reactions.add",
+            Outgoing::Pin { .. } => "pins.add",
+            Outgoing::Invite { .. } => "conversations.invite",
+            Outgoing::Respond { .. } => "response_url",
+            Outgoing::Direct { .. } => "chat.postMessage (DM)",
+        }
+    }
+}
+
+/// A row claimed for sending.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    pub id: i64,
+    pub message: Outgoing,
+    pub attempts: i64,
+    /// Epoch milliseconds after which the row is recorded as failed.
+    pub deadline: i64,
+    /// Slack may already have this message (a timeout, or a replica died sending it).
+    pub uncertain: bool,
+    pub created_at: String,
+}
+
+/// How the lane's next row stands, seen from a row that points to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AnchorState {
+    Posted(String),
+    Waiting,
+    Failed,
+}
+
+/// A message recorded as failed, for `/dr status`.
+#[derive(Debug, Clone)]
+pub struct Undelivered {
+    pub id: i64,
+    pub method: String,
+    pub lane: String,
+    pub error: String,
+    pub at: String,
+}
+
+/// How long a queued message may wait to be sent before it is recorded as failed.
+pub const DELIVERY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Now, in epoch milliseconds (the outbox's schedule).
+pub fn epoch_ms() -> i64 {
+    crate::clock::now().timestamp_millis()
+}
+
+impl StoreTx<'_> {
+    /// Queues `message`; it is sent once this transaction commits.
+    pub async fn send_slack(&mut self, message: Outgoing) -> Result<(), StoreError> {
+        self.send_slack_keyed(message, None).await
+    }
+
+    /// [`Self::send_slack`]; with a `key`, the row can be pointed to ([`Anchor::Row`]) and
+    /// is queued at most once (a second one with the same key is ignored).
+    pub async fn send_slack_keyed(
+        &mut self,
+        message: Outgoing,
+        key: Option<String>,
+    ) -> Result<(), StoreError> {
+        let deadline = DELIVERY_DEADLINE;
+        let lane = message.lane();
+        let body = serde_json::to_string(&message).map_err(|e| StoreError::Corrupt {
+            seq: 0,
+            message: format!("an outgoing Slack message cannot be serialised: {e}"),
+        })?;
+        let now = epoch_ms();
+        let deadline = now + deadline.as_millis() as i64;
+        self.queued_slack = true;
+        self.run(move |c| {
+            Box::pin(async move {
+                sqlx::query(
+                    "INSERT INTO outbox (lane, key, message, state, attempts, not_before, deadline, created_at, uncertain)
+                     VALUES ($1, $2, $3, 'pending', 0, $4, $5, $6, 0)
+                     ON CONFLICT (key) DO NOTHING",
+                )
+                .bind(lane)
+                .bind(key)
+                .bind(body)
+                .bind(now)
+                .bind(deadline)
+                .bind(crate::clock::now_rfc3339())
+                .execute(c.conn())
+                .await
+                .context("queueing a Slack message")?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    /// Sends again the failed rows whose key starts with `prefix` (a request message that
+    /// could not be posted, with its reactions), from now on and with a new deadline.
+    pub async fn rearm_slack(&mut self, prefix: String) -> Result<(), StoreError> {
+        let now = epoch_ms();
+        let deadline = now + DELIVERY_DEADLINE.as_millis() as i64;
+        self.queued_slack = true;
+        self.run(move |c| {
+            Box::pin(async move {
+                sqlx::query("UPDATE outbox SET state = 'pending', owner = NULL, attempts = 0, not_before = $2, deadline = $3, done_at = NULL WHERE state = 'failed' AND (key = $1 OR key LIKE $1 || ':%')")
+                    .bind(prefix)
+                    .bind(now)
+                    .bind(deadline)
+                    .execute(c.conn())
+                    .await
+                    .context("re-queueing failed Slack messages")?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    /// Records a row as sent (with the ts of a post) and what that post means.
+    pub async fn outbox_sent(
+        &mut self,
+        id: i64,
+        ts: Option<String>,
+        after: Option<AfterPost>,
+    ) -> Result<(), StoreError> {
+        self.run(move |c| {
+            Box::pin(async move {
+                sqlx::query("UPDATE outbox SET state = 'sent', ts = $2, done_at = $3, owner = NULL WHERE id = $1")
+                    .bind(id)
+                    .bind(ts.clone())
+                    .bind(crate::clock::now_rfc3339())
+                    .execute(c.conn())
+                    .await
+                    .context("recording a sent Slack message")?;
+                let Some(ts) = ts else { return Ok(()) };
+                match after {
+                    Some(AfterPost::RequestMessage { request }) => {
+                        sqlx::query("UPDATE requests SET message_ts = $2 WHERE id = $1 AND message_ts IS NULL")
+                            .bind(request)
+                            .bind(ts)
+                            .execute(c.conn())
+                            .await
+                            .context("remembering a request message")?;
+                    }
+                    Some(AfterPost::Checklist { incident }) => {
+                        sqlx::query("UPDATE incidents SET checklist_ts = $2 WHERE id = $1 AND checklist_ts IS NULL")
+                            .bind(incident)
+                            .bind(ts)
+                            .execute(c.conn())
+                            .await
+                            .context("remembering an incident summary")?;
+                    }
+                    None => {}
+                }
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    /// Puts a row back to be tried again at `not_before` (epoch ms).
+    pub async fn outbox_retry(
+        &mut self,
+        id: i64,
+        not_before: i64,
+        uncertain: bool,
+        error: String,
+    ) -> Result<(), StoreError> {
+        self.run(move |c| {
+            Box::pin(async move {
+                sqlx::query("UPDATE outbox SET state = 'pending', owner = NULL, attempts = attempts + 1, not_before = $2, uncertain = CASE WHEN $3 = 1 THEN 1 ELSE uncertain END, error = $4 WHERE id = $1")
+                    .bind(id)
+                    .bind(not_before)
+                    .bind(uncertain as i64)
+                    .bind(error)
+                    .execute(c.conn())
+                    .await
+                    .context("re-queueing a Slack message")?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    /// Records a row as failed: it will not be sent.
+    pub async fn outbox_failed(&mut self, id: i64, error: String) -> Result<(), StoreError> {
+        self.run(move |c| {
+            Box::pin(async move {
+                sqlx::query("UPDATE outbox SET state = 'failed', owner = NULL, attempts = attempts + 1, error = $2, done_at = $3 WHERE id = $1")
+                    .bind(id)
+                    .bind(error)
+                    .bind(crate::clock::now_rfc3339())
+                    .execute(c.conn())
+                    .await
+                    .context("recording an undelivered Slack message")?;
+                Ok(())
+            })
+        })
+        .await
+    }
+}
+
+impl Store {
+    /// Queues `messages` in a transaction of their own (when no state change goes with them).
+    pub async fn send_slack(&self, messages: Vec<Outgoing>) -> Result<(), StoreError> {
+        let mut tx = self.begin().await?;
+        for message in messages {
+            tx.send_slack(message).await?;
+        }
+        tx.commit().await
+    }
+
+    /// Claims the first unfinished row of up to `lanes` lanes whose turn it is (none of the
+    /// lane's rows is being sent, and its time has come).
+    pub async fn claim_outbox(&self, lanes: i64) -> Result<Vec<Claimed>, StoreError> {
+        let mut tx = self.begin().await?;
+        let replica = tx.replica();
+        let rows = tx
+            .run(move |c| {
+                Box::pin(async move {
+                    sqlx::query(
+                        "UPDATE outbox SET state = 'sending', owner = $1
+                         WHERE id IN (
+                             SELECT o.id FROM outbox o
+                             WHERE o.state = 'pending' AND o.not_before <= $2
+                               AND o.id = (SELECT MIN(i.id) FROM outbox i WHERE i.lane = o.lane AND i.state IN ('pending', 'sending'))
+                             ORDER BY o.id LIMIT $3
+                         )
+                         RETURNING id, message, attempts, deadline, uncertain, created_at",
+                    )
+                    .bind(replica)
+                    .bind(epoch_ms())
+                    .bind(lanes)
+                    .fetch_all(c.conn())
+                    .await
+                    .context("claiming Slack messages to send")
+                })
+            })
+            .await?;
+        tx.commit().await?;
+        let mut claimed = Vec::new();
+        for row in rows {
+            let id: i64 = row.get(0);
+            let body: String = row.get(1);
+            match serde_json::from_str(&body) {
+                Ok(message) => claimed.push(Claimed {
+                    id,
+                    message,
+                    attempts: row.get(2),
+                    deadline: row.get(3),
+                    uncertain: row.get::<i64, _>(4) != 0,
+                    created_at: row.get(5),
+                }),
+                Err(e) => {
+                    let mut tx = self.begin().await?;
+                    tx.outbox_failed(id, format!("unreadable outgoing message: {e}"))
+                        .await?;
+                    tx.commit().await?;
+                }
+            }
+        }
+        Ok(claimed)
+    }
+
+    /// The ts of the row with `key`, once posted.
+    pub async fn outbox_anchor(&self, key: &str) -> Result<AnchorState, StoreError> {
+        let row = sqlx::query("SELECT state, ts FROM outbox WHERE key = $1")
+            .bind(key)
+            .fetch_optional(self.pool())
+            .await
+            .context("reading a queued Slack message")?;
+        Ok(match row {
+            None => AnchorState::Failed,
+            Some(row) => {
+                let state: String = row.get(0);
+                let ts: Option<String> = row.get(1);
+                match (state.as_str(), ts) {
+                    ("sent", Some(ts)) => AnchorState::Posted(ts),
+                    ("sent" | "failed", _) => AnchorState::Failed,
+                    _ => AnchorState::Waiting,
+                }
+            }
+        })
+    }
+
+    /// Rows being sent by replicas that are gone are sent again, carefully (Slack may have
+    /// them already).
+    pub async fn requeue_orphaned_outbox(&self, liveness: Liveness) -> Result<u64, StoreError> {
+        let mut tx = self.begin().await?;
+        let cutoff = tx.cutoff(liveness);
+        let replica = tx.replica();
+        let done = tx
+            .run(move |c| {
+                Box::pin(async move {
+                    sqlx::query(&format!(
+                        "UPDATE outbox SET state = 'pending', owner = NULL, uncertain = 1 WHERE state = 'sending' AND {}",
+                        super::replicas::orphaned(1, &replica)
+                    ))
+                    .bind(cutoff)
+                    .execute(c.conn())
+                    .await
+                    .context("re-queueing Slack messages")
+                })
+            })
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected())
+    }
+
+    /// How many messages wait to be sent, and the recent ones that could not be.
+    pub async fn outbox_status(&self, failed: i64) -> Result<(i64, Vec<Undelivered>), StoreError> {
+        let waiting: i64 = sqlx::query_scalar(
+            "SELECT CAST(COUNT(*) AS BIGINT) FROM outbox WHERE state IN ('pending', 'sending')",
+        )
+        .fetch_one(self.pool())
+        .await
+        .context("counting queued Slack messages")?;
+        let rows = sqlx::query(
+            "SELECT id, message, lane, COALESCE(error, ''), COALESCE(done_at, created_at) FROM outbox WHERE state = 'failed' ORDER BY id DESC LIMIT $1",
+        )
+        .bind(failed)
+        .fetch_all(self.pool())
+        .await
+        .context("reading undelivered Slack messages")?;
+        let failed = rows
+            .into_iter()
+            .map(|row| {
+                let body: String = row.get(1);
+                Undelivered {
+                    id: row.get(0),
+                    method: serde_json::from_str::<Outgoing>(&body)
+                        .map(|m| m.method().to_string())
+                        .unwrap_or_else(|_| "unknown".into()),
+                    lane: row.get(2),
+                    error: row.get(3),
+                    at: row.get(4),
+                }
+            })
+            .collect();
+        Ok((waiting, failed))
+    }
+
+    /// Forgets messages sent before `before` (RFC 3339); failed ones are kept as evidence.
+    pub async fn forget_sent_before(&self, before: &str) -> Result<(), StoreError> {
+        let before = before.to_string();
+        let mut tx = self.begin().await?;
+        tx.run(move |c| {
+            Box::pin(async move {
+                sqlx::query("DELETE FROM outbox WHERE state = 'sent' AND done_at < $1")
+                    .bind(before)
+                    .execute(c.conn())
+                    .await
+                    .context("forgetting sent Slack messages")?;
+                Ok(())
+            })
+        })
+        .await?;
+        tx.commit().await
+    }
+}
