@@ -115,6 +115,33 @@ async fn approvals_and_retries_reaching_three_replicas_at_once_execute_once() {
         verified.contains(&format!("{} events verified", events.len())),
         "{verified}"
     );
+
+    // Three outbox workers share one outbox: every message went out once.
+    let mut seen = std::collections::HashSet::new();
+    for post in a
+        .slack
+        .calls("chat.postMessage")
+        .into_iter()
+        .filter(|c| c.answer["ok"] == true)
+    {
+        let key = (
+            post.params["channel"].to_string(),
+            post.params["thread_ts"].to_string(),
+            post.params["text"].to_string(),
+        );
+        assert!(seen.insert(key.clone()), "posted twice: {key:?}");
+    }
+    let reactions = a
+        .slack
+        .calls("reactions.add")
+        .into_iter()
+        .filter(|c| c.params["timestamp"] == ts.as_str())
+        .count();
+    assert_eq!(
+        reactions,
+        a.settings_reaction_count(),
+        "each reaction added once"
+    );
 }
 
 #[tokio::test]

@@ -77,3 +77,112 @@ async fn a_hanging_slack_method_times_out_and_is_retried() {
     let done = wait_for_any_event(&app, &["request.executed", "request.failed"]).await;
     assert_eq!(done["kind"], "request.executed", "{done}");
 }
+
+/// The approval request posts that Slack accepted.
+fn approval_posts(app: &TestApp) -> Vec<crate::support::standin::Call> {
+    app.slack
+        .calls("chat.postMessage")
+        .into_iter()
+        .filter(|c| {
+            c.answer["ok"] == true
+                && c.params["text"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("approval needed")
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn messages_still_queued_when_drbot_is_killed_are_sent_once_after_the_restart() {
+    let svc = seed_service(2, 1).await;
+    let mut app = spawn_app_with(&config(&svc)).await;
+    // Slack is down: the approval request stays in the outbox, retried with backoff.
+    app.slack.fail("chat.postMessage", Failure::ServerError);
+    let reply = app.slash("rollback api").as_user(REQUESTER).reply().await;
+    assert!(reply.starts_with("Planning"), "{reply}");
+    app.slack.wait_for("chat.postMessage", 2).await;
+    app.kill().await;
+    app.slack.recover("chat.postMessage");
+    app.restart().await;
+    let ts = ask_posted(&app).await;
+    assert_eq!(approval_posts(&app).len(), 1, "posted once");
+    react(&app, &ts, "white_check_mark", OFFICER).await;
+    let done = wait_for_any_event(&app, &["request.executed", "request.failed"]).await;
+    assert_eq!(done["kind"], "request.executed", "{done}");
+}
+
+/// Waits for the approval request to be posted and fully reacted to; returns its ts.
+async fn ask_posted(app: &TestApp) -> String {
+    for _ in 0..400 {
+        if let Some(post) = approval_posts(app).first() {
+            let ts = post.answer["ts"].as_str().unwrap().to_string();
+            let added = app
+                .slack
+                .calls("reactions.add")
+                .iter()
+                .filter(|c| c.params["timestamp"] == ts.as_str() && c.answer["ok"] == true)
+                .count();
+            if added >= app.settings_reaction_count() {
+                return ts;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "the approval request was not posted: {:?}",
+        app.slack.all_calls()
+    );
+}
+
+#[tokio::test]
+async fn a_post_whose_answer_was_lost_is_found_in_the_channel_and_not_posted_again() {
+    let svc = seed_service(2, 1).await;
+    let app = spawn_app_with(&config(&svc)).await;
+    // Slack posts the request, but its answer never arrives (drbot gives up after 10 s).
+    app.slack
+        .fail_times("chat.postMessage", Failure::AnswerLost, 1);
+    let reply = app.slash("rollback api").as_user(REQUESTER).reply().await;
+    assert!(reply.starts_with("Planning"), "{reply}");
+    let ts = ask_posted(&app).await;
+    assert!(
+        !app.slack.calls("conversations.history").is_empty(),
+        "drbot looked for its post before posting again"
+    );
+    assert_eq!(approval_posts(&app).len(), 1, "posted once, not twice");
+    react(&app, &ts, "white_check_mark", OFFICER).await;
+    let done = wait_for_any_event(&app, &["request.executed", "request.failed"]).await;
+    assert_eq!(done["kind"], "request.executed", "{done}");
+}
+
+#[tokio::test]
+async fn a_message_slack_refuses_is_recorded_as_failed_counted_and_shown_in_status() {
+    let svc = seed_service(2, 1).await;
+    let app = spawn_app_with(&config(&svc)).await;
+    app.slack
+        .fail("chat.postMessage", Failure::NotOk("channel_not_found"));
+    app.slash("rollback api").as_user(REQUESTER).reply().await;
+    let failed = wait_for_event(&app, "slack.undelivered").await;
+    assert!(
+        failed["text"]
+            .as_str()
+            .unwrap()
+            .contains("channel_not_found"),
+        "{failed}"
+    );
+    // The requester is told, through the command's response_url.
+    let answers = wait_for_responses(&app, 1).await;
+    assert!(
+        answers[0].contains("A-1 was planned but could not be posted here"),
+        "{answers:?}"
+    );
+    let metrics = app.metrics().await;
+    assert!(
+        metrics.contains("drbot_slack_undelivered_total{method=\"chat.postMessage\"} 1"),
+        "{metrics}"
+    );
+    app.slack.recover("chat.postMessage");
+    let status = app.slash("status").reply().await;
+    assert!(status.contains("could not send"), "{status}");
+    assert!(status.contains("channel_not_found"), "{status}");
+}
