@@ -33,6 +33,11 @@ pub enum Command {
         /// A directory of command definitions replacing the embedded `commands/`.
         #[arg(long)]
         commands: Option<PathBuf>,
+        /// Receive commands, events and button clicks over Slack's Socket Mode (needs
+        /// SLACK_APP_TOKEN) instead of HTTP: no public URL. Health, readiness and metrics
+        /// stay on DRBOT_LISTEN.
+        #[arg(long)]
+        socket_mode: bool,
     },
     /// Validate the configuration and command files offline (and AWS resources with --aws).
     CheckConfig {
@@ -105,10 +110,14 @@ fn load_commands(dir: Option<&Path>) -> Result<(CommandSet, ScenarioSet), Failur
 
 pub async fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
-        Command::Serve { config, commands } => {
+        Command::Serve {
+            config,
+            commands,
+            socket_mode,
+        } => {
             let settings = Settings::load(&config)?;
             let (commands, scenarios) = load_commands(commands.as_deref())?;
-            let env = Environment::from_process()?;
+            let env = Environment::from_process(socket_mode)?;
             let app = Application::build(settings, commands, scenarios, env).await?;
             app.run_until_stopped(shutdown_signal()).await?;
             Ok(())

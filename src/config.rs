@@ -613,7 +613,12 @@ impl fmt::Display for Secret {
 /// What `serve` takes from the environment (SPEC §3).
 #[derive(Debug, Clone)]
 pub struct Environment {
-    pub signing_secret: Secret,
+    /// Verifies HTTP requests from Slack (none in Socket Mode).
+    pub signing_secret: Option<Secret>,
+    /// The `xapp-` token of Socket Mode (`serve --socket-mode`).
+    pub app_token: Option<Secret>,
+    /// `serve --socket-mode`: Slack's traffic arrives over Socket Mode, not HTTP.
+    pub socket_mode: bool,
     pub bot_token: Secret,
     pub slack_api_url: String,
     pub listen: SocketAddr,
@@ -634,11 +639,41 @@ pub enum EnvError {
 impl Environment {
     /// Reads the environment through `get` (so tests can pass a map).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, EnvError> {
+        Self::for_transport(get, false)
+    }
+
+    /// As [`Self::from_lookup`]; with `socket_mode`, `SLACK_APP_TOKEN` is required and the
+    /// signing secret is not (nothing arrives over HTTP from Slack).
+    pub fn for_transport(
+        get: impl Fn(&str) -> Option<String>,
+        socket_mode: bool,
+    ) -> Result<Self, EnvError> {
         let non_empty = |name: &str| get(name).filter(|v| !v.trim().is_empty());
-        let signing_secret = non_empty("SLACK_SIGNING_SECRET").ok_or(EnvError::Missing {
-            name: "SLACK_SIGNING_SECRET",
-            hint: "copy it from your Slack app's Basic Information page; drbot verifies every request with it",
-        })?;
+        let signing_secret = non_empty("SLACK_SIGNING_SECRET");
+        if signing_secret.is_none() && !socket_mode {
+            return Err(EnvError::Missing {
+                name: "SLACK_SIGNING_SECRET",
+                hint: "copy it from your Slack app's Basic Information page; drbot verifies every request with it (or run `drbot serve --socket-mode` with SLACK_APP_TOKEN)",
+            });
+        }
+        let app_token = non_empty("SLACK_APP_TOKEN");
+        if socket_mode {
+            match &app_token {
+                None => {
+                    return Err(EnvError::Missing {
+                        name: "SLACK_APP_TOKEN",
+                        hint: "Socket Mode needs the app-level xapp- token with the connections:write scope (Basic Information → App-Level Tokens)",
+                    })
+                }
+                Some(t) if !t.starts_with("xapp-") => {
+                    return Err(EnvError::Invalid {
+                        name: "SLACK_APP_TOKEN",
+                        message: "must be an app-level token starting with xapp-".to_string(),
+                    })
+                }
+                Some(_) => {}
+            }
+        }
         let bot_token = non_empty("SLACK_BOT_TOKEN").ok_or(EnvError::Missing {
             name: "SLACK_BOT_TOKEN",
             hint: "set the app's xoxb- bot token from OAuth & Permissions",
@@ -670,7 +705,9 @@ impl Environment {
         let database_url =
             non_empty("DRBOT_DATABASE_URL").unwrap_or_else(|| "sqlite://drbot.db".to_string());
         Ok(Self {
-            signing_secret: Secret::new(signing_secret),
+            signing_secret: signing_secret.map(Secret::new),
+            app_token: app_token.map(Secret::new),
+            socket_mode,
             bot_token: Secret::new(bot_token),
             slack_api_url: slack_api_url.trim_end_matches('/').to_string(),
             listen,
@@ -678,8 +715,8 @@ impl Environment {
         })
     }
 
-    pub fn from_process() -> Result<Self, EnvError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
+    pub fn from_process(socket_mode: bool) -> Result<Self, EnvError> {
+        Self::for_transport(|name| std::env::var(name).ok(), socket_mode)
     }
 }
 

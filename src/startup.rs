@@ -33,7 +33,13 @@ pub enum StartupError {
 pub struct Application {
     app: Arc<App>,
     listener: tokio::net::TcpListener,
-    signing_secret: crate::config::Secret,
+    /// HTTP from Slack, verified with this secret; or Socket Mode with this app token.
+    transport: Transport,
+}
+
+enum Transport {
+    Http(crate::config::Secret),
+    SocketMode(crate::config::Secret),
 }
 
 impl Application {
@@ -43,6 +49,7 @@ impl Application {
         scenarios: ScenarioSet,
         env: Environment,
     ) -> Result<Self, StartupError> {
+        let socket_mode = env.socket_mode;
         let store = Store::open(&env.database_url)
             .await?
             .with_lease(settings.store.lease.as_duration());
@@ -69,10 +76,15 @@ impl Application {
             jobs: tokio::sync::Notify::new(),
         });
         crate::workers::recover(&app).await?;
+        let transport = match (env.app_token, env.signing_secret) {
+            (Some(token), _) if socket_mode => Transport::SocketMode(token),
+            (_, Some(secret)) => Transport::Http(secret),
+            _ => unreachable!("Environment::for_transport requires one or the other"),
+        };
         Ok(Self {
             app,
             listener,
-            signing_secret: env.signing_secret,
+            transport,
         })
     }
 
@@ -88,7 +100,10 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartupError> {
         let addr = self.local_addr();
-        let router = http::router(self.app.clone(), self.signing_secret.expose());
+        let router = match &self.transport {
+            Transport::Http(secret) => http::router(self.app.clone(), Some(secret.expose())),
+            Transport::SocketMode(_) => http::router(self.app.clone(), None),
+        };
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let workers = [
             tokio::spawn(crate::workers::run_jobs(self.app.clone(), stop_rx.clone())),
@@ -101,12 +116,23 @@ impl Application {
         // The outbox stops last: what shutdown itself says still goes out.
         let (outbox_stop, outbox_rx) = tokio::sync::watch::channel(false);
         let outbox = tokio::spawn(crate::slack::outbox::run(self.app.clone(), outbox_rx));
+        let socket = match &self.transport {
+            Transport::SocketMode(token) => Some(
+                crate::slack::socket::Socket::connect(self.app.clone(), token)
+                    .await
+                    .map_err(StartupError::Slack)?,
+            ),
+            Transport::Http(_) => None,
+        };
         tracing::info!(%addr, commands = self.app.commands.all().len(), "listening");
         crate::memory::release_startup_code();
         let served = axum::serve(self.listener, router)
             .with_graceful_shutdown(shutdown)
             .await
             .map_err(StartupError::Serve);
+        if let Some(socket) = socket {
+            socket.shutdown().await;
+        }
         let _ = stop_tx.send(true);
         for worker in workers {
             let _ = worker.await;

@@ -28,15 +28,29 @@ use crate::slack::client::Client;
 /// Largest accepted request body (SPEC §4).
 pub const MAX_BODY: usize = 64 * 1024;
 
-/// Builds the router for `serve`.
-pub fn router(app: Arc<App>, signing_secret: &str) -> Router {
+/// Builds the router for `serve`: Slack's endpoints when a signing secret is given (HTTP
+/// transport); health, readiness and metrics always (in Socket Mode only those).
+pub fn router(app: Arc<App>, signing_secret: Option<&str>) -> Router {
+    let mut router = Router::new();
+    if let Some(signing_secret) = signing_secret {
+        router = router.merge(slack_routes(&app, signing_secret));
+    }
+    router
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(ready))
+        .route("/metrics", get(|| async { metrics::render() }))
+        .layer(middleware::from_fn(limit_body))
+        .layer(middleware::from_fn(count_requests))
+        .with_state(app)
+}
+
+fn slack_routes(app: &Arc<App>, signing_secret: &str) -> Router<Arc<App>> {
     let environment = Arc::new(
         SlackClientEventsListenerEnvironment::new(app.slack.client().clone())
             .with_error_handler(refuse_request),
     );
     let listener: SlackEventsAxumListener<_> = SlackEventsAxumListener::new(environment);
     let secret = SlackSigningSecret::new(signing_secret.to_string());
-
     Router::new()
         .route(
             "/slack/commands",
@@ -62,12 +76,6 @@ pub fn router(app: Arc<App>, signing_secret: &str) -> Router {
                     .with_event_extractor(SlackEventsExtractors::interaction_event()),
             ),
         )
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(ready))
-        .route("/metrics", get(|| async { metrics::render() }))
-        .layer(middleware::from_fn(limit_body))
-        .layer(middleware::from_fn(count_requests))
-        .with_state(app)
 }
 
 /// slack-morphism calls this for a request it will not pass on: a missing, wrong or stale

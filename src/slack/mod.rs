@@ -4,4 +4,5 @@
 pub mod client;
 pub mod http;
 pub mod outbox;
+pub mod socket;
 pub mod text;

@@ -15,6 +15,7 @@ mod replicas;
 mod rollback;
 mod router;
 mod slack_delivery;
+mod socket_mode;
 mod status;
 mod store;
 mod waf;

@@ -7,6 +7,7 @@
 pub mod aws;
 pub mod flow;
 pub mod postgres;
+pub mod socket_mode;
 pub mod standin;
 
 use std::path::{Path, PathBuf};

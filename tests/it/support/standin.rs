@@ -47,6 +47,8 @@ pub struct Call {
     pub authorization: Option<String>,
     /// What the stand-in answered.
     pub answer: Value,
+    /// When the call arrived.
+    pub at: std::time::Instant,
 }
 
 /// How to fail a method.
@@ -79,12 +81,15 @@ struct Recorded {
 pub struct SlackStandIn {
     pub addr: SocketAddr,
     state: Arc<Mutex<Recorded>>,
+    /// Socket Mode: `apps.connections.open` and the WebSocket it hands out.
+    pub socket: super::socket_mode::SocketModeStandIn,
 }
 
 #[derive(Clone)]
 struct Shared {
     state: Arc<Mutex<Recorded>>,
     scopes: Arc<HashSet<String>>,
+    socket: super::socket_mode::SocketModeStandIn,
 }
 
 impl SlackStandIn {
@@ -93,9 +98,11 @@ impl SlackStandIn {
             next_ts: 1,
             ..Default::default()
         }));
+        let socket = super::socket_mode::SocketModeStandIn::start().await;
         let shared = Shared {
             state: state.clone(),
             scopes: Arc::new(super::manifest_bot_scopes().into_iter().collect()),
+            socket: socket.clone(),
         };
         let router = Router::new()
             .route("/api/{method}", any(web_api))
@@ -106,7 +113,11 @@ impl SlackStandIn {
         tokio::spawn(async move {
             axum::serve(listener, router).await.unwrap();
         });
-        Self { addr, state }
+        Self {
+            addr,
+            state,
+            socket,
+        }
     }
 
     /// What drbot gets as `DRBOT_SLACK_API_URL`.
@@ -229,6 +240,7 @@ async fn web_api(
                 params: params.clone(),
                 authorization: authorization.clone(),
                 answer: Value::Null,
+                at: std::time::Instant::now(),
             });
             if let Some(left) = state.failures_left.get_mut(&method) {
                 *left -= 1;
@@ -255,7 +267,7 @@ async fn web_api(
 /// Records and answers one call; true when the answer is to be lost.
 fn answer_call(
     shared: &Shared,
-    method: &String,
+    method: &str,
     params: Value,
     authorization: Option<String>,
 ) -> (bool, Response) {
@@ -266,7 +278,22 @@ fn answer_call(
         params: params.clone(),
         authorization: authorization.clone(),
         answer: Value::Null,
+        at: std::time::Instant::now(),
     });
+    if method == "apps.connections.open" {
+        // The app-level token, not the bot token, opens Socket Mode connections.
+        let answer = if authorization.as_deref()
+            == Some(&format!("Bearer {}", super::socket_mode::APP_TOKEN))
+        {
+            shared.socket.open()
+        } else {
+            json!({"ok": false, "error": "invalid_auth"})
+        };
+        if let Some(last) = state.calls.last_mut() {
+            last.answer = answer.clone();
+        }
+        return (false, Json(answer).into_response());
+    }
     if authorization.as_deref() != Some(&format!("Bearer {BOT_TOKEN}")) {
         return (
             false,
