@@ -9,10 +9,16 @@ use std::time::Duration;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct HumanDuration(Duration);
 
+/// The longest duration drbot accepts anywhere: ten years. Longer ones are refused (a block
+/// "for ever" is a block without `--for`), so no expiry can overflow a date.
+pub const LONGEST: Duration = Duration::from_secs(3650 * 86_400);
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("'{input}' is not a duration: write a whole number followed by s, m, h or d (e.g. 30s, 15m, 2h, 7d)")]
-pub struct DurationError {
-    input: String,
+pub enum DurationError {
+    #[error("'{input}' is not a duration: write a whole number followed by s, m, h or d (e.g. 30s, 15m, 2h, 7d)")]
+    Malformed { input: String },
+    #[error("'{input}' is too long: at most 3650d (ten years)")]
+    TooLong { input: String },
 }
 
 impl HumanDuration {
@@ -33,7 +39,7 @@ impl FromStr for HumanDuration {
     type Err = DurationError;
 
     fn from_str(input: &str) -> Result<Self, Self::Err> {
-        let err = || DurationError {
+        let err = || DurationError::Malformed {
             input: input.to_string(),
         };
         let trimmed = input.trim();
@@ -52,9 +58,15 @@ impl FromStr for HumanDuration {
             "d" => 86_400,
             _ => return Err(err()),
         };
-        let secs = n.checked_mul(factor).ok_or_else(err)?;
+        let too_long = || DurationError::TooLong {
+            input: input.to_string(),
+        };
+        let secs = n.checked_mul(factor).ok_or_else(too_long)?;
         if secs == 0 {
             return Err(err());
+        }
+        if secs > LONGEST.as_secs() {
+            return Err(too_long());
         }
         Ok(Self(Duration::from_secs(secs)))
     }
@@ -105,6 +117,18 @@ mod tests {
             "99999999999999999999d",
         ] {
             assert!(bad.parse::<HumanDuration>().is_err(), "{bad} was accepted");
+        }
+    }
+
+    #[test]
+    fn refuses_durations_past_ten_years_saying_so() {
+        assert_eq!(
+            "3650d".parse::<HumanDuration>().unwrap().as_secs(),
+            3650 * 86_400
+        );
+        for long in ["3651d", "95000000d", "3000000d", "18446744073709551615s"] {
+            let err = long.parse::<HumanDuration>().unwrap_err().to_string();
+            assert!(err.contains("too long: at most 3650d"), "{long}: {err}");
         }
     }
 

@@ -71,6 +71,8 @@ async fn opening_an_incident_makes_the_channel_invites_pins_and_tells_the_office
         });
     assert_eq!(users, [REQUESTER, OFFICER, OFFICER_2]);
 
+    // The channel's messages go out in order: invite, summary, pin.
+    let pins = app.slack.wait_for("pins.add", 1).await;
     let summary = app
         .slack
         .calls("chat.postMessage")
@@ -92,7 +94,6 @@ async fn opening_an_incident_makes_the_channel_invites_pins_and_tells_the_office
         text.contains(":white_large_square: 2. Block malicious IPs — `/dr block-ip`"),
         "{text}"
     );
-    let pins = app.slack.wait_for("pins.add", 1).await;
     assert_eq!(pins[0].params["timestamp"], summary.answer["ts"]);
 
     let opened = app.slack.wait_for("conversations.open", 2).await;

@@ -272,7 +272,7 @@ fn answer_call(
     authorization: Option<String>,
 ) -> (bool, Response) {
     let mut state = shared.state.lock().unwrap();
-    let method = method.clone();
+    let method = method.to_string();
     state.calls.push(Call {
         method: method.clone(),
         params: params.clone(),
