@@ -59,6 +59,9 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Exit 0 when the local `serve` (at DRBOT_LISTEN) answers `/readyz` with 200; for
+    /// container health checks in an image without curl.
+    Healthcheck,
 }
 
 #[derive(Debug, Subcommand)]
@@ -144,6 +147,9 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                 scenarios.ids().len(),
                 scenarios.ids().join(", ")
             );
+            for note in &set.notes {
+                println!("note: {note}");
+            }
             if aws {
                 let clients = AwsClients::from_env().await;
                 let problems = reachability::check(&clients, &settings).await;
@@ -175,6 +181,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             print!("{}", timeline::render(format, &title, &events, &report));
             Ok(())
         }
+        Command::Healthcheck => crate::healthcheck::run().map_err(Failure),
         Command::Audit {
             command: AuditCommand::Verify,
         } => {

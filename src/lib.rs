@@ -29,6 +29,7 @@ pub mod database;
 pub mod dispatch;
 pub mod duration;
 pub mod gate;
+pub mod healthcheck;
 pub mod incident;
 pub mod memory;
 pub mod metrics;

@@ -250,7 +250,7 @@ async fn lift_due_blocks(app: &Arc<App>) -> Result<(), StoreError> {
             WafScope::Regional
         };
         let written = match blocklist::modify(
-            &app.aws.wafv2,
+            app.aws.waf(scope),
             &set_ref,
             scope,
             &[],

@@ -196,12 +196,12 @@ pub async fn plan(
         }
         ActionKind::WafBlock => {
             let args = waf_block::parse(cmd, &app.settings).map_err(PlanFailure::Invalid)?;
-            let (plan, summary) = waf_block::plan(&app.aws.wafv2, &args).await?;
+            let (plan, summary) = waf_block::plan(app.aws.waf(args.set.scope), &args).await?;
             Ok(planned(command, action, &plan, summary))
         }
         ActionKind::WafUnblock => {
             let args = waf_unblock::parse(cmd, &app.settings).map_err(PlanFailure::Invalid)?;
-            let (plan, summary) = waf_unblock::plan(&app.aws.wafv2, &args).await?;
+            let (plan, summary) = waf_unblock::plan(app.aws.waf(args.set.scope), &args).await?;
             Ok(planned(command, action, &plan, summary))
         }
         ActionKind::RdsSnapshot => {

@@ -90,7 +90,7 @@ pub async fn reply(app: &App) -> String {
         std::iter::once(&set.ipv4_set)
             .chain(set.ipv6_set.as_ref())
             .map(move |set_ref| async move {
-                match app.aws.wafv2.read_set(set_ref, set.scope).await {
+                match app.aws.waf(set.scope).read_set(set_ref, set.scope).await {
                     Ok(c) => format!(
                         "• `{}`: {} blocked address(es)",
                         set_ref.name,

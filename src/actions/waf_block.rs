@@ -183,7 +183,7 @@ pub async fn execute(run: &Run<'_>) {
     };
     if !run
         .recheck(
-            plan(&app.aws.wafv2, &args).await,
+            plan(app.aws.waf(args.set.scope), &args).await,
             "the configuration changed since the plan",
         )
         .await
@@ -196,7 +196,14 @@ pub async fn execute(run: &Run<'_>) {
     let mut added_total = Vec::new();
     let mut reported = Vec::new();
     for (set_ref, cidrs) in blocklist::by_set(&set, &approved.cidrs) {
-        let written = match blocklist::modify(&app.aws.wafv2, set_ref, set.scope, &cidrs, &[]).await
+        let written = match blocklist::modify(
+            app.aws.waf(set.scope),
+            set_ref,
+            set.scope,
+            &cidrs,
+            &[],
+        )
+        .await
         {
             Ok(w) => w,
             Err(e) => {

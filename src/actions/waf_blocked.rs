@@ -20,7 +20,7 @@ pub async fn reply(app: &App) -> String {
     let mut out = String::new();
     for set in &app.settings.waf.ip_sets {
         for set_ref in std::iter::once(&set.ipv4_set).chain(set.ipv6_set.as_ref()) {
-            let contents = match app.aws.wafv2.read_set(set_ref, set.scope).await {
+            let contents = match app.aws.waf(set.scope).read_set(set_ref, set.scope).await {
                 Ok(c) => c,
                 Err(e) => {
                     out.push_str(&format!(":warning: `{}`: {e}\n", set_ref.name));

@@ -134,7 +134,14 @@ pub async fn execute(run: &Run<'_>) {
     };
     let mut removed_total = Vec::new();
     for (set_ref, cidrs) in blocklist::by_set(&set, &approved.cidrs) {
-        let written = match blocklist::modify(&app.aws.wafv2, set_ref, set.scope, &[], &cidrs).await
+        let written = match blocklist::modify(
+            app.aws.waf(set.scope),
+            set_ref,
+            set.scope,
+            &[],
+            &cidrs,
+        )
+        .await
         {
             Ok(w) => w,
             Err(e) => {

@@ -11,8 +11,15 @@ pub mod waf;
 pub struct AwsClients {
     pub ecs: aws_sdk_ecs::Client,
     pub rds: aws_sdk_rds::Client,
+    /// WAF for `REGIONAL` sets, in the configured region.
     pub wafv2: aws_sdk_wafv2::Client,
+    /// WAF for `CLOUDFRONT` sets: AWS serves them from us-east-1 only, whatever
+    /// `AWS_REGION` says.
+    pub wafv2_cloudfront: aws_sdk_wafv2::Client,
 }
+
+/// Where AWS serves `CLOUDFRONT`-scope WAF resources.
+pub const CLOUDFRONT_REGION: &str = "us-east-1";
 
 impl AwsClients {
     pub async fn from_env() -> Self {
@@ -21,6 +28,20 @@ impl AwsClients {
             ecs: aws_sdk_ecs::Client::new(&config),
             rds: aws_sdk_rds::Client::new(&config),
             wafv2: aws_sdk_wafv2::Client::new(&config),
+            wafv2_cloudfront: aws_sdk_wafv2::Client::new(
+                &config
+                    .to_builder()
+                    .region(aws_config::Region::new(CLOUDFRONT_REGION))
+                    .build(),
+            ),
+        }
+    }
+
+    /// The WAF client for sets of `scope`.
+    pub fn waf(&self, scope: crate::config::WafScope) -> &aws_sdk_wafv2::Client {
+        match scope {
+            crate::config::WafScope::Regional => &self.wafv2,
+            crate::config::WafScope::Cloudfront => &self.wafv2_cloudfront,
         }
     }
 }

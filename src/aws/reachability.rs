@@ -76,8 +76,9 @@ async fn check_ip_set(
     scope: WafScope,
     ip_set: &WafIpSetRef,
 ) -> Result<(), String> {
+    let client = aws.waf(scope);
     let scope = aws_sdk_wafv2::types::Scope::from(scope.as_str());
-    aws.wafv2
+    client
         .get_ip_set()
         .name(&ip_set.name)
         .id(&ip_set.id)

@@ -27,8 +27,12 @@ pub struct CommandDef {
     /// Longer help shown by `/dr help <command>`.
     #[serde(default)]
     pub help: String,
-    /// `none` or `officer`.
-    #[serde(default)]
+    /// `none` or `officer`, as the file says it; see [`CommandDef::approval`].
+    #[serde(default, rename = "approval")]
+    pub declared_approval: Option<Approval>,
+    /// The policy in force: the declared one, or `officer` for a command that changes AWS
+    /// and names none (SPEC §7.7: never `none` by omission).
+    #[serde(skip)]
     pub approval: Approval,
     #[serde(default)]
     pub aliases: Vec<String>,
@@ -154,6 +158,8 @@ pub struct CommandSet {
     by_word: HashMap<String, Arc<CommandDef>>,
     /// Where the set came from, for messages.
     pub source: String,
+    /// What an operator should know about the files (defaults applied), for `check-config`.
+    pub notes: Vec<String>,
 }
 
 impl CommandSet {
@@ -214,6 +220,7 @@ impl CommandSet {
             });
         }
         let mut commands = Vec::new();
+        let mut notes = Vec::new();
         let mut by_word: HashMap<String, Arc<CommandDef>> = HashMap::new();
         let mut origin: BTreeMap<String, String> = BTreeMap::new();
         for (file, text) in files {
@@ -221,10 +228,23 @@ impl CommandSet {
                 file: file.clone(),
                 message: e.message().replace('\n', " ").trim().to_string(),
             })?;
+            let mut def = def;
             def.validate().map_err(|message| DefinitionError {
                 file: file.clone(),
                 message,
             })?;
+            let changes_aws = def
+                .action
+                .parse::<ActionKind>()
+                .is_ok_and(|kind| kind.changes_aws());
+            def.approval = match def.declared_approval {
+                Some(approval) => approval,
+                None if changes_aws => {
+                    notes.push(format!("{file}: `{}` changes AWS and names no `approval`, so it needs an officer's approval (write approval = \"officer\" to say so, or \"none\" to run it without)", def.name));
+                    Approval::Officer
+                }
+                None => Approval::None,
+            };
             let def = Arc::new(def);
             for word in std::iter::once(&def.name).chain(&def.aliases) {
                 if let Some(other) = origin.get(word) {
@@ -249,6 +269,7 @@ impl CommandSet {
             commands,
             by_word,
             source: source.to_string(),
+            notes,
         })
     }
 

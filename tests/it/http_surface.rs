@@ -406,3 +406,33 @@ async fn requests_from_another_workspace_or_app_are_refused_and_change_nothing()
     // The same workspace and app are served as usual.
     assert!(app.slash("help").reply().await.contains("rollback"));
 }
+
+#[tokio::test]
+async fn drbot_healthcheck_exits_0_while_serve_is_ready_and_1_when_nothing_answers() {
+    let app = spawn_app().await;
+    let check = |listen: String| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_drbot"))
+            .arg("healthcheck")
+            .env("DRBOT_LISTEN", listen)
+            .output()
+            .unwrap()
+    };
+    // As in the image: serve listens on 0.0.0.0, the check asks loopback.
+    let ready = check(format!("0.0.0.0:{}", app.addr.port()));
+    assert!(
+        ready.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ready.stderr)
+    );
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = free.local_addr().unwrap().port();
+    drop(free);
+    let down = check(format!("127.0.0.1:{port}"));
+    assert!(!down.status.success());
+    let err = String::from_utf8_lossy(&down.stderr);
+    assert!(
+        err.contains(&format!("http://127.0.0.1:{port}/readyz")),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+}

@@ -228,3 +228,47 @@ async fn an_operator_can_replace_the_commands_with_a_directory() {
     let alias = app.slash("help waiting").reply().await;
     assert!(alias.contains("`/dr approvals`"), "{alias}");
 }
+
+#[tokio::test]
+async fn a_command_file_that_changes_aws_and_names_no_approval_needs_an_officer() {
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(repo_root().join("commands")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            // An operator's copy of `rollback` that forgot its approval line.
+            let text = std::fs::read_to_string(&path)
+                .unwrap()
+                .replace("approval = \"officer\"\n", "");
+            std::fs::write(dir.path().join(path.file_name().unwrap()), text).unwrap();
+        }
+    }
+    let commands = dir.path().to_str().unwrap();
+    let app = spawn_app_with_args(CONFIG, &["--commands", commands]).await;
+    let out = app
+        .cli(&[
+            "check-config",
+            "--config",
+            "drbot.toml",
+            "--commands",
+            commands,
+        ])
+        .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.lines().any(|l| l.starts_with("note: ")
+            && l.contains("rollback.toml: `rollback` changes AWS and names no `approval`, so it needs an officer's approval")),
+        "{stdout}"
+    );
+    let help = app.slash("help rollback").reply().await;
+    assert!(help.contains("security officer must approve"), "{help}");
+    let reply = app.slash("rollback api").reply().await;
+    assert!(
+        reply.contains("The approval request will appear"),
+        "{reply}"
+    );
+}

@@ -269,3 +269,39 @@ async fn unblock_removes_exactly_the_named_addresses() {
         "{answers:?}"
     );
 }
+
+#[tokio::test]
+async fn a_cloudfront_set_is_written_in_us_east_1_whatever_aws_region_says() {
+    let set = crate::support::aws::seed_cloudfront_set().await;
+    let config = format!(
+        "[approval]\nofficers = [\"U0SECOFF1\"]\n\n[[waf.ip_sets]]\nname = \"edge\"\nscope = \"CLOUDFRONT\"\nipv4_set = {{ name = \"{}\", id = \"{}\" }}\n",
+        set.0, set.1
+    );
+    // drbot runs in another region; CLOUDFRONT sets still live in us-east-1.
+    let app = spawn_app_custom(&config, &[], &[("AWS_REGION", "eu-west-1")]).await;
+    let ts = ask(&app, "block-ip 203.0.113.9 --reason edge", REQUESTER).await;
+    react(&app, &ts, "white_check_mark", OFFICER).await;
+    let done = wait_for_any_event(
+        &app,
+        &["request.executed", "request.failed", "request.void"],
+    )
+    .await;
+    assert_eq!(done["kind"], "request.executed", "{done}");
+    assert_eq!(
+        crate::support::aws::cloudfront_addresses(&set).await,
+        ["203.0.113.9/32"]
+    );
+}
+
+#[tokio::test]
+async fn a_block_for_longer_than_ten_years_is_refused_before_anything_is_planned() {
+    let sets = seed_ip_sets(false, vec![]).await;
+    let app = spawn_app_with(&config(&sets, "")).await;
+    let reply = app
+        .slash("block-ip 203.0.113.8 --for 95000000d")
+        .reply()
+        .await;
+    assert!(reply.contains("too long: at most 3650d"), "{reply}");
+    assert!(app.events_of_kind("approval.requested").await.is_empty());
+    assert!(sets.v4_addresses().await.is_empty());
+}

@@ -371,6 +371,45 @@ async fn addresses(set: &(String, String)) -> Vec<String> {
     list
 }
 
+/// A `CLOUDFRONT`-scope v4 set, created where AWS keeps them (us-east-1); its addresses.
+pub async fn seed_cloudfront_set() -> (String, String) {
+    use aws_sdk_wafv2::types::{IpAddressVersion, Scope};
+    let name = unique("block-cf");
+    let out = cloudfront_waf()
+        .await
+        .create_ip_set()
+        .name(&name)
+        .scope(Scope::Cloudfront)
+        .ip_address_version(IpAddressVersion::Ipv4)
+        .set_addresses(Some(vec![]))
+        .send()
+        .await
+        .unwrap();
+    (name, out.summary().unwrap().id().unwrap().to_string())
+}
+
+pub async fn cloudfront_addresses(set: &(String, String)) -> Vec<String> {
+    let got = cloudfront_waf()
+        .await
+        .get_ip_set()
+        .name(&set.0)
+        .id(&set.1)
+        .scope(aws_sdk_wafv2::types::Scope::Cloudfront)
+        .send()
+        .await
+        .unwrap();
+    got.ip_set().unwrap().addresses().to_vec()
+}
+
+async fn cloudfront_waf() -> aws_sdk_wafv2::Client {
+    let config = sdk_config()
+        .await
+        .to_builder()
+        .region(aws_config::Region::new("us-east-1"))
+        .build();
+    aws_sdk_wafv2::Client::new(&config)
+}
+
 /// Creates the sets; the v4 set starts with `initial`.
 pub async fn seed_ip_sets(with_v6: bool, initial: Vec<String>) -> SeededSets {
     use aws_sdk_wafv2::types::{IpAddressVersion, Scope};
