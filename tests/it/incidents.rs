@@ -106,13 +106,23 @@ async fn opening_an_incident_makes_the_channel_invites_pins_and_tells_the_office
                 .unwrap_or_else(|| c.params["users"][0].as_str().unwrap().to_string())
         })
         .collect();
+    // Each officer's DM is a lane of its own: they go out side by side, in any order.
+    let mut dm_users = dm_users;
+    dm_users.sort();
     assert_eq!(dm_users, [OFFICER, OFFICER_2]);
-    let dms: Vec<_> = app
-        .slack
-        .calls("chat.postMessage")
-        .into_iter()
-        .filter(|c| c.params["channel"].as_str().unwrap_or("").starts_with('D'))
-        .collect();
+    let mut dms = Vec::new();
+    for _ in 0..200 {
+        dms = app
+            .slack
+            .calls("chat.postMessage")
+            .into_iter()
+            .filter(|c| c.params["channel"].as_str().unwrap_or("").starts_with('D'))
+            .collect();
+        if dms.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
     assert_eq!(dms.len(), 2);
     assert!(dms[0].params["text"]
         .as_str()
