@@ -24,7 +24,7 @@ use crate::app::App;
 use crate::store::{AfterPost, Anchor, AnchorState, Claimed, NewEvent, Outgoing, StoreError};
 
 /// How many lanes are sent to at once.
-const LANES_AT_ONCE: usize = 16;
+const LANES_AT_ONCE: usize = 32;
 /// How often the store is looked at when nothing woke the worker (other replicas' rows,
 /// retries coming due).
 const POLL: Duration = Duration::from_millis(200);
@@ -54,8 +54,9 @@ pub async fn run(app: Arc<App>, mut stop: watch::Receiver<bool>) {
     let pace: Arc<DashMap<String, Bucket>> = Arc::default();
     let mut sending = JoinSet::new();
     loop {
+        // Claims go in batches (each claim is a write): when half the lanes are free.
         let room = LANES_AT_ONCE.saturating_sub(sending.len());
-        if room > 0 {
+        if room >= LANES_AT_ONCE / 2 || sending.is_empty() {
             match app.store.claim_outbox(room as i64).await {
                 Ok(rows) => {
                     for row in rows {
@@ -74,7 +75,9 @@ pub async fn run(app: Arc<App>, mut stop: watch::Receiver<bool>) {
         }
         tokio::select! {
             _ = app.store.outbox_wake().notified() => {}
-            Some(_) = sending.join_next(), if !sending.is_empty() => {}
+            Some(_) = sending.join_next(), if !sending.is_empty() => {
+                while sending.try_join_next().is_some() {}
+            }
             _ = tokio::time::sleep(POLL) => {}
             _ = stop.changed() => break,
         }
