@@ -232,6 +232,12 @@ fn default_rds_poll() -> HumanDuration {
 pub struct RdsDatabase {
     pub name: String,
     pub instance: String,
+    /// Restores go into this DB subnet group instead of the source's.
+    #[serde(default)]
+    pub restore_subnet_group: Option<String>,
+    /// Restores get these VPC security groups instead of the source's.
+    #[serde(default)]
+    pub restore_security_groups: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -14,7 +14,7 @@ use serde_json::json;
 
 use super::rds_restore::finish_restore;
 use super::PlanFailure;
-use crate::aws::rds::RdsRecovery;
+use crate::aws::rds::{Placement, RdsRecovery};
 use crate::config::{RdsDatabase, Settings};
 use crate::database::{self, DATABASE_RPO};
 use crate::gate::execute::Run;
@@ -36,6 +36,8 @@ pub struct PitrPlan {
     pub restore_time: Option<DateTime<Utc>>,
     pub new_instance: String,
     pub class: String,
+    /// Where the new instance goes (shown to the officers, bound by the plan's hash).
+    pub placement: Placement,
 }
 
 pub fn parse(cmd: &ParsedCommand, settings: &Settings) -> Result<PitrArgs, String> {
@@ -126,6 +128,10 @@ pub async fn plan(
         },
         new_instance,
         class: source.class.clone(),
+        placement: source.placement.clone().with_overrides(
+            db.restore_subnet_group.as_ref(),
+            db.restore_security_groups.as_ref(),
+        ),
     };
     let loss = now - point;
     let rpo = chrono::Duration::from_std(DATABASE_RPO).unwrap_or_default();
@@ -146,12 +152,14 @@ pub async fn plan(
         Some(t) => format!("{} UTC", t.format("%Y-%m-%d %H:%M:%S")),
     };
     let summary = format!(
-        "*Point-in-time restore* of `{}` (instance `{}`) to {when} into a *NEW* instance `{}` (class `{}`).\n• Data written after the restore point is not in the new instance: a data-loss window of {} — {verdict}.\n• The original instance is not touched; afterwards switch the application's connection settings to the new endpoint.",
+        "*Point-in-time restore* of `{}` (instance `{}`) to {when} into a *NEW* instance `{}` (class `{}`).\n• Data written after the restore point is not in the new instance: a data-loss window of {} — {verdict}.\n• Placed like `{}`: {}.\n• The original instance is not touched; afterwards switch the application's connection settings to the new endpoint.",
         plan.database,
         plan.instance,
         plan.new_instance,
         plan.class,
         database::human(loss),
+        plan.instance,
+        plan.placement.describe(),
     );
     Ok((plan, summary))
 }
@@ -203,6 +211,7 @@ pub async fn execute(run: &Run<'_>) {
             &approved.new_instance,
             approved.restore_time,
             &approved.class,
+            &approved.placement,
         )
         .await
     {

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::PlanFailure;
-use crate::aws::rds::RdsRecovery;
+use crate::aws::rds::{Placement, RdsRecovery};
 use crate::config::{RdsDatabase, Settings};
 use crate::database::{self, Waited};
 use crate::gate::execute::Run;
@@ -36,6 +36,8 @@ pub struct RestorePlan {
     pub engine: String,
     /// When the snapshot was taken: the restore point, for the incident's RPO report.
     pub snapshot_created: Option<String>,
+    /// Where the new instance goes (shown to the officers, bound by the plan's hash).
+    pub placement: Placement,
 }
 
 pub fn parse(cmd: &ParsedCommand, settings: &Settings) -> Result<RestoreArgs, String> {
@@ -97,14 +99,25 @@ pub async fn plan(
         class: source.class.clone(),
         engine: source.engine.clone(),
         snapshot_created: snapshot.created.map(crate::clock::rfc3339),
+        placement: source.placement.clone().with_overrides(
+            db.restore_subnet_group.as_ref(),
+            db.restore_security_groups.as_ref(),
+        ),
     };
     let taken = snapshot
         .created
         .map(|t| format!(" (taken {} UTC)", t.format("%Y-%m-%d %H:%M")))
         .unwrap_or_default();
     let summary = format!(
-        "*Restore* snapshot `{}`{taken} of `{}` into a *NEW* instance `{}` (class `{}`, engine `{}`).\n• The original instance `{}` is not touched.\n• Afterwards the application's connection settings must be switched to the new endpoint (the plan's \"update connection strings\" step); drbot reports the endpoint when the instance is available.",
-        plan.snapshot, plan.database, plan.new_instance, plan.class, plan.engine, plan.instance
+        "*Restore* snapshot `{}`{taken} of `{}` into a *NEW* instance `{}` (class `{}`, engine `{}`).\n• Placed like `{}`: {}.\n• The original instance `{}` is not touched.\n• Afterwards the application's connection settings must be switched to the new endpoint (the plan's \"update connection strings\" step); drbot reports the endpoint when the instance is available.",
+        plan.snapshot,
+        plan.database,
+        plan.new_instance,
+        plan.class,
+        plan.engine,
+        plan.instance,
+        plan.placement.describe(),
+        plan.instance
     );
     Ok((plan, summary))
 }
@@ -141,7 +154,12 @@ pub async fn execute(run: &Run<'_>) {
         return;
     }
     match rds
-        .restore_snapshot(&approved.snapshot, &approved.new_instance, &approved.class)
+        .restore_snapshot(
+            &approved.snapshot,
+            &approved.new_instance,
+            &approved.class,
+            &approved.placement,
+        )
         .await
     {
         Ok(request_id) => {

@@ -7,6 +7,7 @@ use aws_sdk_rds::operation::RequestId;
 use aws_sdk_rds::primitives::DateTime as AwsTime;
 use aws_sdk_rds::types::Tag;
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
 use super::AwsError;
 
@@ -20,6 +21,119 @@ pub struct Instance {
     pub latest_restorable: Option<DateTime<Utc>>,
     pub created: Option<DateTime<Utc>>,
     pub endpoint: Option<String>,
+    /// Where it runs: a restore from it is placed the same way.
+    pub placement: Placement,
+}
+
+/// Where a restored instance goes (SPEC §5): like its source — subnet group, security
+/// groups, parameter and option groups, Multi-AZ, storage type and tags — unless
+/// `drbot.toml` overrides the subnet group or security groups. A restore is always created
+/// not publicly accessible and with deletion protection on, whatever the source.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Placement {
+    pub subnet_group: Option<String>,
+    pub security_groups: Vec<String>,
+    pub parameter_group: Option<String>,
+    pub option_group: Option<String>,
+    pub multi_az: bool,
+    pub storage_type: Option<String>,
+    pub tags: Vec<(String, String)>,
+}
+
+impl Placement {
+    /// The source's placement with `drbot.toml`'s overrides.
+    pub fn with_overrides(
+        mut self,
+        subnet_group: Option<&String>,
+        security_groups: Option<&Vec<String>>,
+    ) -> Placement {
+        if let Some(group) = subnet_group {
+            self.subnet_group = Some(group.clone());
+        }
+        if let Some(groups) = security_groups {
+            self.security_groups = groups.clone();
+        }
+        self
+    }
+
+    /// One line for the approval request.
+    pub fn describe(&self) -> String {
+        let or_default = |v: &Option<String>| {
+            v.as_deref()
+                .map(|v| format!("`{v}`"))
+                .unwrap_or_else(|| "the default".to_string())
+        };
+        let groups = if self.security_groups.is_empty() {
+            "the VPC's default".to_string()
+        } else {
+            self.security_groups
+                .iter()
+                .map(|g| format!("`{g}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        format!(
+            "subnet group {}, security groups {groups}, parameter group {}, option group {}, Multi-AZ {}, storage {}, {} tag(s) copied; *not publicly accessible*, deletion protection on",
+            or_default(&self.subnet_group),
+            or_default(&self.parameter_group),
+            or_default(&self.option_group),
+            if self.multi_az { "yes" } else { "no" },
+            or_default(&self.storage_type),
+            self.tags.len()
+        )
+    }
+
+    fn tags(&self) -> Option<Vec<Tag>> {
+        Some(
+            self.tags
+                .iter()
+                .map(|(k, v)| Tag::builder().key(k).value(v).build())
+                .collect(),
+        )
+    }
+
+    fn security_group_ids(&self) -> Option<Vec<String>> {
+        (!self.security_groups.is_empty()).then(|| self.security_groups.clone())
+    }
+}
+
+/// The placement of instance `db`, as RDS describes it.
+fn placement_of(db: &aws_sdk_rds::types::DbInstance) -> Placement {
+    Placement {
+        subnet_group: db
+            .db_subnet_group()
+            .and_then(|g| g.db_subnet_group_name())
+            .map(str::to_string),
+        security_groups: db
+            .vpc_security_groups()
+            .iter()
+            .filter_map(|g| g.vpc_security_group_id())
+            .map(str::to_string)
+            .collect(),
+        // AWS's own default groups (`default.postgres13`, `default:postgres-13`) are what a
+        // restore gets anyway when none is named; naming them adds nothing.
+        parameter_group: db
+            .db_parameter_groups()
+            .first()
+            .and_then(|p| p.db_parameter_group_name())
+            .filter(|name| !name.starts_with("default."))
+            .map(str::to_string),
+        option_group: db
+            .option_group_memberships()
+            .first()
+            .and_then(|o| o.option_group_name())
+            .filter(|name| !name.starts_with("default:"))
+            .map(str::to_string),
+        multi_az: db.multi_az().unwrap_or(false),
+        storage_type: db.storage_type().map(str::to_string),
+        // `aws:` tags belong to AWS and cannot be set.
+        tags: db
+            .tag_list()
+            .iter()
+            .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or("").to_string())))
+            .filter(|(k, _)| !k.starts_with("aws:"))
+            .collect(),
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,6 +167,7 @@ pub trait RdsRecovery {
         snapshot: &str,
         new_instance: &str,
         class: &str,
+        placement: &Placement,
     ) -> Result<String, AwsError>;
     /// `at = None` restores to the latest restorable time.
     async fn restore_to_time(
@@ -61,6 +176,7 @@ pub trait RdsRecovery {
         new_instance: &str,
         at: Option<DateTime<Utc>>,
         class: &str,
+        placement: &Placement,
     ) -> Result<String, AwsError>;
 }
 
@@ -101,6 +217,7 @@ impl RdsRecovery for aws_sdk_rds::Client {
                     None => a.to_string(),
                 }
             }),
+            placement: placement_of(db),
         }))
     }
 
@@ -185,12 +302,22 @@ impl RdsRecovery for aws_sdk_rds::Client {
         snapshot: &str,
         new_instance: &str,
         class: &str,
+        placement: &Placement,
     ) -> Result<String, AwsError> {
         let out = self
             .restore_db_instance_from_db_snapshot()
             .db_snapshot_identifier(snapshot)
             .db_instance_identifier(new_instance)
             .db_instance_class(class)
+            .set_db_subnet_group_name(placement.subnet_group.clone())
+            .set_vpc_security_group_ids(placement.security_group_ids())
+            .set_db_parameter_group_name(placement.parameter_group.clone())
+            .set_option_group_name(placement.option_group.clone())
+            .multi_az(placement.multi_az)
+            .set_storage_type(placement.storage_type.clone())
+            .set_tags(placement.tags())
+            .publicly_accessible(false)
+            .deletion_protection(true)
             .send()
             .await
             .map_err(|e| {
@@ -209,12 +336,22 @@ impl RdsRecovery for aws_sdk_rds::Client {
         new_instance: &str,
         at: Option<DateTime<Utc>>,
         class: &str,
+        placement: &Placement,
     ) -> Result<String, AwsError> {
         let mut call = self
             .restore_db_instance_to_point_in_time()
             .source_db_instance_identifier(source)
             .target_db_instance_identifier(new_instance)
-            .db_instance_class(class);
+            .db_instance_class(class)
+            .set_db_subnet_group_name(placement.subnet_group.clone())
+            .set_vpc_security_group_ids(placement.security_group_ids())
+            .set_db_parameter_group_name(placement.parameter_group.clone())
+            .set_option_group_name(placement.option_group.clone())
+            .multi_az(placement.multi_az)
+            .set_storage_type(placement.storage_type.clone())
+            .set_tags(placement.tags())
+            .publicly_accessible(false)
+            .deletion_protection(true);
         call = match at {
             Some(t) => call.restore_time(AwsTime::from_secs(t.timestamp())),
             None => call.use_latest_restorable_time(true),

@@ -383,3 +383,143 @@ async fn a_snapshot_of_a_stopped_instance_is_refused() {
     );
     assert!(app.events_of_kind("aws.call").await.is_empty());
 }
+
+/// The `drbot.toml` block of `db` with restore overrides.
+fn placed_config(db: &SeededDatabase, subnet_group: &str, security_group: &str) -> String {
+    config(db).replace(
+        &db.config(),
+        &format!(
+            "{}restore_subnet_group = \"{subnet_group}\"\nrestore_security_groups = [\"{security_group}\"]\n",
+            db.config()
+        ),
+    )
+}
+
+#[tokio::test]
+async fn restores_are_placed_like_the_source_never_public_and_the_officers_see_where() {
+    let db = seed_database(1).await;
+    // The source: Multi-AZ, tagged for its team.
+    let rds = rds().await;
+    let arn = rds
+        .describe_db_instances()
+        .db_instance_identifier(&db.instance)
+        .send()
+        .await
+        .unwrap()
+        .db_instances()[0]
+        .db_instance_arn()
+        .unwrap()
+        .to_string();
+    rds.add_tags_to_resource()
+        .resource_name(&arn)
+        .tags(
+            aws_sdk_rds::types::Tag::builder()
+                .key("team")
+                .value("payments")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    rds.modify_db_instance()
+        .db_instance_identifier(&db.instance)
+        .multi_az(true)
+        .apply_immediately(true)
+        .send()
+        .await
+        .unwrap();
+    db.snapshot(&format!("{}-nightly", db.instance)).await;
+    let (subnet_group, security_group) = crate::support::aws::seed_network().await;
+    let proxy = crate::support::aws::CountingProxy::start().await;
+    let url = proxy.url();
+    let app = spawn_app_custom(
+        &placed_config(&db, &subnet_group, &security_group),
+        &[],
+        &[("AWS_ENDPOINT_URL", &url)],
+    )
+    .await;
+
+    let new = format!("{}-rst", db.instance);
+    let ts = ask(
+        &app,
+        &format!("restore main --snapshot {}-nightly --as {new}", db.instance),
+        REQUESTER,
+    )
+    .await;
+    let text = posted_message(&app, &ts).params["text"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        text.contains(&format!(
+            "Placed like `{}`: subnet group `{subnet_group}`, security groups `{security_group}`",
+            db.instance
+        )),
+        "{text}"
+    );
+    assert!(text.contains("Multi-AZ yes"), "{text}");
+    assert!(text.contains("1 tag(s) copied"), "{text}");
+    assert!(
+        text.contains("*not publicly accessible*, deletion protection on"),
+        "{text}"
+    );
+    react(&app, &ts, "white_check_mark", OFFICER).await;
+    let done = wait_for_any_event(
+        &app,
+        &["request.executed", "request.failed", "request.void"],
+    )
+    .await;
+    assert_eq!(done["kind"], "request.executed", "{done}");
+    let sent = proxy.params("RestoreDBInstanceFromDBSnapshot");
+    assert_eq!(sent.len(), 1);
+    let p = &sent[0];
+    assert_eq!(p["DBSubnetGroupName"], subnet_group, "{p:?}");
+    assert_eq!(
+        p["VpcSecurityGroupIds.VpcSecurityGroupId.1"], security_group,
+        "{p:?}"
+    );
+    assert_eq!(p["PubliclyAccessible"], "false", "{p:?}");
+    assert_eq!(p["DeletionProtection"], "true", "{p:?}");
+    assert_eq!(p["MultiAZ"], "true", "{p:?}");
+    assert_eq!(p["Tags.Tag.1.Key"], "team", "{p:?}");
+    assert_eq!(p["Tags.Tag.1.Value"], "payments", "{p:?}");
+
+    // A point-in-time restore of the same database is placed the same way.
+    let pitr = format!("{}-pitr", db.instance);
+    let ts = ask(
+        &app,
+        &format!("pitr main --time latest --as {pitr}"),
+        REQUESTER,
+    )
+    .await;
+    let text = posted_message(&app, &ts).params["text"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        text.contains(&format!("subnet group `{subnet_group}`")),
+        "{text}"
+    );
+    react(&app, &ts, "white_check_mark", OFFICER).await;
+    for _ in 0..200 {
+        if !proxy.params("RestoreDBInstanceToPointInTime").is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let sent = proxy.params("RestoreDBInstanceToPointInTime");
+    assert_eq!(
+        sent.len(),
+        1,
+        "{:#?}",
+        app.events().await.iter().rev().take(4).collect::<Vec<_>>()
+    );
+    let p = &sent[0];
+    assert_eq!(p["DBSubnetGroupName"], subnet_group, "{p:?}");
+    assert_eq!(
+        p["VpcSecurityGroupIds.VpcSecurityGroupId.1"], security_group,
+        "{p:?}"
+    );
+    assert_eq!(p["PubliclyAccessible"], "false", "{p:?}");
+    assert_eq!(p["DeletionProtection"], "true", "{p:?}");
+}

@@ -148,17 +148,21 @@ pub struct CountingProxy {
     pub addr: SocketAddr,
     seen: Arc<Mutex<Vec<(String, std::time::Instant)>>>,
     hooks: Arc<Mutex<Vec<(String, Hook)>>>,
+    /// Each request's form parameters (query protocols: RDS, EC2), by operation.
+    bodies: Arc<Mutex<Vec<(String, Vec<(String, String)>)>>>,
 }
 
 impl CountingProxy {
     pub async fn start() -> Self {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let hooks = Arc::new(Mutex::new(Vec::new()));
+        let bodies = Arc::new(Mutex::new(Vec::new()));
         let state = (
             seen.clone(),
             moto_endpoint(),
             reqwest::Client::new(),
             hooks.clone(),
+            bodies.clone(),
         );
         let router = Router::new().fallback(any(forward)).with_state(state);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -166,7 +170,23 @@ impl CountingProxy {
         tokio::spawn(async move {
             axum::serve(listener, router).await.unwrap();
         });
-        Self { addr, seen, hooks }
+        Self {
+            addr,
+            seen,
+            hooks,
+            bodies,
+        }
+    }
+
+    /// The form parameters of each call of `operation` that went through (query protocols).
+    pub fn params(&self, operation: &str) -> Vec<std::collections::HashMap<String, String>> {
+        self.bodies
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(op, _)| op == operation)
+            .map(|(_, params)| params.iter().cloned().collect())
+            .collect()
     }
 
     /// Runs `hook` once, just before the next `operation` is forwarded to moto.
@@ -232,6 +252,7 @@ type ProxyState = (
     String,
     reqwest::Client,
     Arc<Mutex<Vec<(String, Hook)>>>,
+    Arc<Mutex<Vec<(String, Vec<(String, String)>)>>>,
 );
 
 /// The operation of an AWS request: `X-Amz-Target` (JSON protocols) or `Action=` (query protocols).
@@ -246,7 +267,7 @@ fn operation_of(headers: &HeaderMap, body: &Bytes) -> String {
 }
 
 async fn forward(
-    State((seen, moto, client, hooks)): State<ProxyState>,
+    State((seen, moto, client, hooks, bodies)): State<ProxyState>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -256,6 +277,12 @@ async fn forward(
     seen.lock()
         .unwrap()
         .push((operation.clone(), std::time::Instant::now()));
+    bodies.lock().unwrap().push((
+        operation.clone(),
+        url::form_urlencoded::parse(&body)
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+    ));
     let hook = {
         let mut hooks = hooks.lock().unwrap();
         hooks
@@ -519,6 +546,84 @@ pub async fn seed_database(retention: i32) -> SeededDatabase {
         .await
         .unwrap();
     SeededDatabase { instance }
+}
+
+/// A VPC with two subnets, a DB subnet group over them and a security group, in moto
+/// (EC2 through its query API, which moto serves unsigned): (subnet group, security group).
+pub async fn seed_network() -> (String, String) {
+    let ec2 = |params: Vec<(&'static str, String)>| async move {
+        let mut form = url::form_urlencoded::Serializer::new(String::new());
+        form.append_pair("Version", "2016-11-15");
+        for (k, v) in &params {
+            form.append_pair(k, v);
+        }
+        reqwest::Client::new()
+            .post(moto_endpoint())
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header(
+                "authorization",
+                "AWS4-HMAC-SHA256 Credential=testing/20261127/us-east-1/ec2/aws4_request, SignedHeaders=host, Signature=0",
+            )
+            .body(form.finish())
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let between = |text: &str, tag: &str| {
+        let open = format!("<{tag}>");
+        let start = text
+            .find(&open)
+            .unwrap_or_else(|| panic!("no {tag} in {text}"))
+            + open.len();
+        let end = text[start..].find('<').unwrap() + start;
+        text[start..end].to_string()
+    };
+    let vpc = between(
+        &ec2(vec![
+            ("Action", "CreateVpc".into()),
+            ("CidrBlock", "10.42.0.0/16".into()),
+        ])
+        .await,
+        "vpcId",
+    );
+    let mut subnets = Vec::new();
+    for (i, zone) in ["us-east-1a", "us-east-1b"].iter().enumerate() {
+        let answer = ec2(vec![
+            ("Action", "CreateSubnet".into()),
+            ("VpcId", vpc.clone()),
+            ("CidrBlock", format!("10.42.{i}.0/24")),
+            ("AvailabilityZone", zone.to_string()),
+        ])
+        .await;
+        subnets.push(between(&answer, "subnetId"));
+    }
+    let group = between(
+        &ec2(vec![
+            ("Action", "CreateSecurityGroup".into()),
+            ("GroupName", unique("db-sg")),
+            (
+                "GroupDescription",
+                "database access from the application".into(),
+            ),
+            ("VpcId", vpc.clone()),
+        ])
+        .await,
+        "groupId",
+    );
+    let subnet_group = unique("db-private").replace('_', "-");
+    rds()
+        .await
+        .create_db_subnet_group()
+        .db_subnet_group_name(&subnet_group)
+        .db_subnet_group_description("private subnets")
+        .set_subnet_ids(Some(subnets))
+        .send()
+        .await
+        .unwrap();
+    (subnet_group, group)
 }
 
 /// How drbot writes times (RFC 3339, milliseconds, `Z`).

@@ -26,6 +26,8 @@ pub fn posted_message(app: &TestApp, ts: &str) -> crate::support::standin::Call 
 
 /// [`ask`] in `channel` (e.g. an incident channel).
 pub async fn ask_in(app: &TestApp, text: &str, user: &str, channel: &str) -> String {
+    // Only a post made after this command counts (earlier requests' posts are older).
+    let before = app.slack.calls("chat.postMessage").len();
     let reply = app
         .slash(text)
         .as_user(user)
@@ -40,6 +42,7 @@ pub async fn ask_in(app: &TestApp, text: &str, user: &str, channel: &str) -> Str
             .slack
             .calls("chat.postMessage")
             .into_iter()
+            .skip(before)
             .rev()
             .find(|c| {
                 c.params["text"]
