@@ -18,6 +18,9 @@ pub struct App {
     pub aws: AwsClients,
     /// Wakes the job worker when a job is queued.
     pub jobs: tokio::sync::Notify,
+    /// Serving: the store is migrated, Slack authenticated and the workers started (until
+    /// shutdown begins). `/readyz` answers 503 otherwise.
+    pub ready: std::sync::atomic::AtomicBool,
 }
 
 impl App {

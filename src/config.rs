@@ -625,6 +625,8 @@ pub struct Environment {
     pub app_token: Option<Secret>,
     /// `serve --socket-mode`: Slack's traffic arrives over Socket Mode, not HTTP.
     pub socket_mode: bool,
+    /// A separate address for `/metrics` (then not served on `listen`).
+    pub metrics_listen: Option<SocketAddr>,
     pub bot_token: Secret,
     pub slack_api_url: String,
     pub listen: SocketAddr,
@@ -708,12 +710,20 @@ impl Environment {
             name: "DRBOT_LISTEN",
             message: format!("'{listen_raw}' is not an address like 127.0.0.1:3000"),
         })?;
+        let metrics_listen = match non_empty("DRBOT_METRICS_LISTEN") {
+            None => None,
+            Some(raw) => Some(raw.parse().map_err(|_| EnvError::Invalid {
+                name: "DRBOT_METRICS_LISTEN",
+                message: format!("'{raw}' is not an address like 127.0.0.1:9100"),
+            })?),
+        };
         let database_url =
             non_empty("DRBOT_DATABASE_URL").unwrap_or_else(|| "sqlite://drbot.db".to_string());
         Ok(Self {
             signing_secret: signing_secret.map(Secret::new),
             app_token: app_token.map(Secret::new),
             socket_mode,
+            metrics_listen,
             bot_token: Secret::new(bot_token),
             slack_api_url: slack_api_url.trim_end_matches('/').to_string(),
             listen,

@@ -82,7 +82,7 @@ const ACK_BUDGET: std::time::Duration = std::time::Duration::from_secs(2);
 const STORE_FAILED: &str = ":warning: drbot could not record this request in its audit log, so it did nothing. Try again in a moment; if it keeps failing, tell whoever runs drbot.";
 
 fn replayed() -> Reply {
-    crate::metrics::inc("drbot_slack_replays_refused_total", String::new());
+    crate::metrics::REPLAYS_REFUSED.inc();
     tracing::warn!("refused a replayed slash command (its signature was already used)");
     Reply {
         text: "this signed request was already received; drbot does not act on a request twice"
@@ -125,20 +125,16 @@ pub async fn handle_command(app: &Arc<App>, request: CommandRequest) -> Reply {
     }
     let refused = matches!(outcome, Outcome::Refused { .. });
     span.record("outcome", if refused { "refused" } else { "accepted" });
-    metrics::inc(
-        "drbot_commands_total",
-        format!(
-            "command=\"{}\",outcome=\"{}\"",
+    metrics::COMMANDS
+        .with_label_values(&[
             // Only configured names: a label per mistyped word would grow without bound.
-            metrics::label(
-                command_name
-                    .as_deref()
-                    .filter(|n| app.commands.get(n).is_some())
-                    .unwrap_or("unknown")
-            ),
-            if refused { "refused" } else { "accepted" }
-        ),
-    );
+            command_name
+                .as_deref()
+                .filter(|n| app.commands.get(n).is_some())
+                .unwrap_or("unknown"),
+            if refused { "refused" } else { "accepted" },
+        ])
+        .inc();
     let text = request.text.trim();
     let incident_id = incident.as_ref().map(|i| i.id.clone());
     let accepted = NewEvent::new(
@@ -640,14 +636,12 @@ pub async fn handle_event(app: &Arc<App>, callback: SlackPushEventCallback) -> R
         }
     };
     let fresh = stored.is_some();
-    metrics::inc(
-        "drbot_slack_events_total",
-        format!(
-            "type=\"{}\",delivery=\"{}\"",
-            metrics::label(&event_type),
-            if fresh { "new" } else { "duplicate" }
-        ),
-    );
+    metrics::SLACK_EVENTS
+        .with_label_values(&[
+            known_event(&event_type),
+            if fresh { "new" } else { "duplicate" },
+        ])
+        .inc();
     if !fresh {
         tracing::info!(event_type, "duplicate delivery ignored");
         return Ok(());
@@ -750,10 +744,9 @@ async fn handle_reaction_like(
         Handled::Done(_) => "new",
         Handled::Later => "deferred",
     };
-    metrics::inc(
-        "drbot_slack_events_total",
-        format!("type=\"{event_type}\",delivery=\"{delivery}\""),
-    );
+    metrics::SLACK_EVENTS
+        .with_label_values(&[known_event(event_type), delivery])
+        .inc();
     match verdict {
         Handled::Duplicate => tracing::info!(event_type, "duplicate delivery ignored"),
         Handled::Done(follow) if !follow.is_empty() => {
@@ -817,6 +810,14 @@ pub async fn handle_interaction(app: &Arc<App>, event: SlackInteractionEvent) ->
     app.store.append(event).await.map(|_| ()).map_err(|e| {
         tracing::error!(error = %e, "could not record an interaction");
     })
+}
+
+/// An event type as a metric label: the ones drbot subscribes to, else `other`.
+fn known_event(event_type: &str) -> &str {
+    match event_type {
+        "reaction_added" | "reaction_removed" | "app_mention" | "url_verification" => event_type,
+        _ => "other",
+    }
 }
 
 fn str_at(v: &serde_json::Value, key: &str) -> Option<String> {

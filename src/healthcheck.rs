@@ -40,7 +40,7 @@ fn ask(addr: SocketAddr) -> Result<u16, std::io::Error> {
     stream.write_all(
         format!("GET /readyz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
     )?;
-    let mut head = vec![0u8; 64];
+    let mut head = [0u8; 64];
     let mut read = 0;
     while read < 12 {
         let n = stream.read(&mut head[read..])?;

@@ -1,93 +1,214 @@
-//! Process-wide counters, rendered in the Prometheus text format at `/metrics`.
+//! Process metrics in the Prometheus text format at `/metrics` (the `prometheus` crate):
+//! counters of what drbot answered and sent, histograms of how long it took, and gauges read
+//! from the store when scraped (so every replica reports the shared truth).
+//!
+//! Label values come from a closed set (configured command names, event types Slack
+//! defines, Web API methods, AWS operations): a label per mistyped word would grow without
+//! bound.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::LazyLock;
+use std::time::Duration;
 
-use dashmap::DashMap;
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
+    Registry, TextEncoder,
+};
 
-static COUNTERS: LazyLock<DashMap<(&'static str, String), AtomicU64>> = LazyLock::new(DashMap::new);
+static REGISTRY: LazyLock<Registry> = LazyLock::new(Registry::new);
 
-const HELP: &[(&str, &str)] = &[
-    (
-        "drbot_http_requests_total",
-        "HTTP requests answered, by path and status",
-    ),
-    (
-        "drbot_slack_signature_failures_total",
-        "Slack requests refused for a missing, wrong or stale signature",
-    ),
-    (
-        "drbot_slack_replays_refused_total",
-        "Signed Slack requests refused because the same signature was already used",
-    ),
-    (
-        "drbot_slack_foreign_refused_total",
-        "Signed Slack requests refused because they came from another workspace or app",
-    ),
-    (
-        "drbot_slack_rate_limited_total",
-        "Slack Web API calls answered 429 (drbot waited Retry-After and tried again)",
-    ),
-    (
-        "drbot_commands_total",
-        "Slash commands, by command and outcome",
-    ),
-    (
-        "drbot_slack_sent_total",
-        "Slack Web API writes the outbox made, by method",
-    ),
-    (
-        "drbot_slack_retries_total",
-        "Slack writes the outbox will try again (429, 5xx, no answer), by method",
-    ),
-    (
-        "drbot_slack_undelivered_total",
-        "Slack writes recorded as failed after their deadline or a final error, by method",
-    ),
-    (
-        "drbot_slack_events_total",
-        "Events API deliveries, by type and whether they were new or duplicates",
-    ),
+fn register<C: prometheus::core::Collector + Clone + 'static>(c: C) -> C {
+    REGISTRY
+        .register(Box::new(c.clone()))
+        .expect("each metric is registered once");
+    c
+}
+
+fn counter(name: &str, help: &str) -> IntCounter {
+    register(IntCounter::new(name, help).expect("a valid metric"))
+}
+
+fn counter_vec(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    register(IntCounterVec::new(Opts::new(name, help), labels).expect("a valid metric"))
+}
+
+fn gauge(name: &str, help: &str) -> IntGauge {
+    register(IntGauge::new(name, help).expect("a valid metric"))
+}
+
+/// Buckets from 250 µs to 60 s: acknowledgements sit at the low end, AWS calls and the
+/// re-check before a change at the high end.
+const SECONDS: &[f64] = &[
+    0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    30.0, 60.0,
 ];
 
-/// Adds one to `name{labels}`; `labels` is already in `k="v",…` form (or empty).
-pub fn inc(name: &'static str, labels: String) {
-    COUNTERS
-        .entry((name, labels))
-        .or_insert_with(|| AtomicU64::new(0))
-        .fetch_add(1, Ordering::Relaxed);
-}
+pub static HTTP_REQUESTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter_vec(
+        "drbot_http_requests_total",
+        "HTTP requests answered, by path and status",
+        &["path", "status"],
+    )
+});
+pub static SIGNATURE_FAILURES: LazyLock<IntCounter> = LazyLock::new(|| {
+    counter(
+        "drbot_slack_signature_failures_total",
+        "Slack requests refused for a missing, wrong or stale signature",
+    )
+});
+pub static REPLAYS_REFUSED: LazyLock<IntCounter> = LazyLock::new(|| {
+    counter(
+        "drbot_slack_replays_refused_total",
+        "Signed Slack requests refused because the same signature was already used",
+    )
+});
+pub static FOREIGN_REFUSED: LazyLock<IntCounter> = LazyLock::new(|| {
+    counter(
+        "drbot_slack_foreign_refused_total",
+        "Slack requests refused because they came from another workspace or app",
+    )
+});
+pub static SLACK_RATE_LIMITED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter_vec(
+        "drbot_slack_rate_limited_total",
+        "Slack Web API calls answered 429 (drbot waited Retry-After and tried again), by method",
+        &["method"],
+    )
+});
+pub static SLACK_SENT: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter_vec(
+        "drbot_slack_sent_total",
+        "Slack Web API writes the outbox made, by method",
+        &["method"],
+    )
+});
+pub static SLACK_RETRIES: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter_vec(
+        "drbot_slack_retries_total",
+        "Slack writes the outbox will try again (429, 5xx, no answer), by method",
+        &["method"],
+    )
+});
+pub static SLACK_UNDELIVERED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter_vec(
+        "drbot_slack_undelivered_total",
+        "Slack writes recorded as failed after their deadline or a final error, by method",
+        &["method"],
+    )
+});
+pub static COMMANDS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter_vec(
+        "drbot_commands_total",
+        "Slash commands, by command and outcome",
+        &["command", "outcome"],
+    )
+});
+pub static SLACK_EVENTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter_vec(
+        "drbot_slack_events_total",
+        "Events API deliveries, by type and whether they were new or duplicates",
+        &["type", "delivery"],
+    )
+});
 
-/// Quotes a label value for the exposition format.
-pub fn label(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
-pub fn render() -> String {
-    let mut lines: Vec<(&'static str, String, u64)> = COUNTERS
-        .iter()
-        .map(|e| {
-            (
-                e.key().0,
-                e.key().1.clone(),
-                e.value().load(Ordering::Relaxed),
+pub static ACK_SECONDS: LazyLock<HistogramVec> = LazyLock::new(|| {
+    register(
+        HistogramVec::new(
+            HistogramOpts::new(
+                "drbot_ack_seconds",
+                "Time from a Slack request's arrival to drbot's answer, by endpoint",
             )
-        })
-        .collect();
-    lines.sort();
-    let mut out = String::new();
-    for (name, help) in HELP {
-        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} counter\n"));
-        for (n, labels, value) in lines.iter().filter(|l| l.0 == *name) {
-            if labels.is_empty() {
-                out.push_str(&format!("{n} {value}\n"));
-            } else {
-                out.push_str(&format!("{n}{{{labels}}} {value}\n"));
-            }
-        }
+            .buckets(SECONDS.to_vec()),
+            &["path"],
+        )
+        .expect("a valid metric"),
+    )
+});
+pub static APPROVAL_TO_AWS_SECONDS: LazyLock<Histogram> = LazyLock::new(|| {
+    register(
+        Histogram::with_opts(
+            HistogramOpts::new(
+                "drbot_approval_to_aws_seconds",
+                "Time from the approval that decided a request to its first mutating AWS call (includes the re-check)",
+            )
+            .buckets(SECONDS.to_vec()),
+        )
+        .expect("a valid metric"),
+    )
+});
+pub static AWS_CALL_SECONDS: LazyLock<HistogramVec> = LazyLock::new(|| {
+    register(
+        HistogramVec::new(
+            HistogramOpts::new(
+                "drbot_aws_call_seconds",
+                "Duration of AWS calls that change something, by operation and outcome",
+            )
+            .buckets(SECONDS.to_vec()),
+            &["operation", "outcome"],
+        )
+        .expect("a valid metric"),
+    )
+});
+
+pub static PENDING_APPROVALS: LazyLock<IntGauge> = LazyLock::new(|| {
+    gauge(
+        "drbot_pending_approvals",
+        "Approval requests waiting for an officer (read from the store at each scrape)",
+    )
+});
+pub static OPEN_INCIDENTS: LazyLock<IntGauge> = LazyLock::new(|| {
+    gauge(
+        "drbot_open_incidents",
+        "Incidents not yet resolved (read from the store at each scrape)",
+    )
+});
+pub static QUEUED_SLACK: LazyLock<IntGauge> = LazyLock::new(|| {
+    gauge(
+        "drbot_slack_queued_messages",
+        "Slack messages waiting in the outbox (read from the store at each scrape)",
+    )
+});
+
+/// Records one AWS call that changes something.
+pub fn aws_call(operation: &str, ok: bool, took: Duration) {
+    AWS_CALL_SECONDS
+        .with_label_values(&[operation, if ok { "ok" } else { "error" }])
+        .observe(took.as_secs_f64());
+}
+
+/// Makes every metric appear from the start (at zero), so dashboards and alerts see them
+/// before the first event.
+pub fn init() {
+    for c in [&*SIGNATURE_FAILURES, &*REPLAYS_REFUSED, &*FOREIGN_REFUSED] {
+        c.inc_by(0);
     }
-    out
+    LazyLock::force(&HTTP_REQUESTS);
+    LazyLock::force(&SLACK_RATE_LIMITED);
+    LazyLock::force(&SLACK_SENT);
+    LazyLock::force(&SLACK_RETRIES);
+    LazyLock::force(&SLACK_UNDELIVERED);
+    LazyLock::force(&COMMANDS);
+    LazyLock::force(&SLACK_EVENTS);
+    LazyLock::force(&ACK_SECONDS);
+    LazyLock::force(&APPROVAL_TO_AWS_SECONDS);
+    LazyLock::force(&AWS_CALL_SECONDS);
+    LazyLock::force(&PENDING_APPROVALS);
+    LazyLock::force(&OPEN_INCIDENTS);
+    LazyLock::force(&QUEUED_SLACK);
+}
+
+/// The exposition text, with the gauges read from `store` first.
+pub async fn render(store: &crate::store::Store) -> String {
+    match store.gauges().await {
+        Ok((pending, incidents, queued)) => {
+            PENDING_APPROVALS.set(pending);
+            OPEN_INCIDENTS.set(incidents);
+            QUEUED_SLACK.set(queued);
+        }
+        Err(e) => tracing::warn!(error = %e, "could not read the gauges from the store"),
+    }
+    let mut out = Vec::new();
+    if let Err(e) = TextEncoder::new().encode(&REGISTRY.gather(), &mut out) {
+        tracing::error!(error = %e, "could not encode the metrics");
+    }
+    String::from_utf8(out).unwrap_or_default()
 }

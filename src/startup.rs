@@ -33,6 +33,8 @@ pub enum StartupError {
 pub struct Application {
     app: Arc<App>,
     listener: tokio::net::TcpListener,
+    /// `/metrics` on its own address (`DRBOT_METRICS_LISTEN`), off the public listener.
+    metrics_listener: Option<tokio::net::TcpListener>,
     /// HTTP from Slack, verified with this secret; or Socket Mode with this app token.
     transport: Transport,
 }
@@ -74,6 +76,7 @@ impl Application {
             slack,
             aws: AwsClients::from_env().await,
             jobs: tokio::sync::Notify::new(),
+            ready: Default::default(),
         });
         crate::workers::recover(&app).await?;
         let transport = match (env.app_token, env.signing_secret) {
@@ -81,9 +84,19 @@ impl Application {
             (_, Some(secret)) => Transport::Http(secret),
             _ => unreachable!("Environment::for_transport requires one or the other"),
         };
+        let metrics_listener = match env.metrics_listen {
+            Some(addr) => Some(
+                tokio::net::TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| StartupError::Bind { addr, source })?,
+            ),
+            None => None,
+        };
+        crate::metrics::init();
         Ok(Self {
             app,
             listener,
+            metrics_listener,
             transport,
         })
     }
@@ -100,10 +113,23 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartupError> {
         let addr = self.local_addr();
+        let with_metrics = self.metrics_listener.is_none();
         let router = match &self.transport {
-            Transport::Http(secret) => http::router(self.app.clone(), Some(secret.expose())),
-            Transport::SocketMode(_) => http::router(self.app.clone(), None),
+            Transport::Http(secret) => {
+                http::router(self.app.clone(), Some(secret.expose()), with_metrics)
+            }
+            Transport::SocketMode(_) => http::router(self.app.clone(), None, with_metrics),
         };
+        if let Some(listener) = self.metrics_listener {
+            let metrics_addr = listener.local_addr().ok();
+            tracing::info!(addr = ?metrics_addr, "metrics listening");
+            let metrics = http::metrics_router(self.app.clone());
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, metrics).await {
+                    tracing::error!(error = %e, "the metrics listener stopped");
+                }
+            });
+        }
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let workers = [
             tokio::spawn(crate::workers::run_jobs(self.app.clone(), stop_rx.clone())),
@@ -123,6 +149,17 @@ impl Application {
                     .map_err(StartupError::Slack)?,
             ),
             Transport::Http(_) => None,
+        };
+        // Store migrated, Slack authenticated, workers started: ready until shutdown begins.
+        self.app
+            .ready
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        let stopping = self.app.clone();
+        let shutdown = async move {
+            shutdown.await;
+            stopping
+                .ready
+                .store(false, std::sync::atomic::Ordering::Relaxed);
         };
         tracing::info!(%addr, commands = self.app.commands.all().len(), "listening");
         crate::memory::release_startup_code();

@@ -199,14 +199,16 @@ impl EcsRollback for aws_sdk_ecs::Client {
         family_revision: &str,
     ) -> Result<String, AwsError> {
         let resource = format!("{cluster}/{service}");
-        let out = self
-            .update_service()
-            .cluster(cluster)
-            .service(service)
-            .task_definition(family_revision)
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk("UpdateService", &resource, &e))?;
+        let out = super::timed(
+            "UpdateService",
+            self.update_service()
+                .cluster(cluster)
+                .service(service)
+                .task_definition(family_revision)
+                .send(),
+        )
+        .await
+        .map_err(|e| AwsError::from_sdk("UpdateService", &resource, &e))?;
         Ok(out.request_id().unwrap_or("unknown").to_string())
     }
 }

@@ -18,6 +18,18 @@ pub struct AwsClients {
     pub wafv2_cloudfront: aws_sdk_wafv2::Client,
 }
 
+/// Runs one AWS call that changes something and records its duration by operation and
+/// outcome (`drbot_aws_call_seconds`).
+pub(crate) async fn timed<T, E>(
+    operation: &'static str,
+    call: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T, E> {
+    let started = std::time::Instant::now();
+    let out = call.await;
+    crate::metrics::aws_call(operation, out.is_ok(), started.elapsed());
+    out
+}
+
 /// Where AWS serves `CLOUDFRONT`-scope WAF resources.
 pub const CLOUDFRONT_REGION: &str = "us-east-1";
 

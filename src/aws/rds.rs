@@ -291,9 +291,11 @@ impl RdsRecovery for aws_sdk_rds::Client {
         for (k, v) in tags {
             call = call.tags(Tag::builder().key(k).value(v).build());
         }
-        let out = call.send().await.map_err(|e| {
-            AwsError::from_sdk("CreateDBSnapshot", &format!("instance {instance}"), &e)
-        })?;
+        let out = super::timed("CreateDBSnapshot", call.send())
+            .await
+            .map_err(|e| {
+                AwsError::from_sdk("CreateDBSnapshot", &format!("instance {instance}"), &e)
+            })?;
         Ok(out.request_id().unwrap_or("unknown").to_string())
     }
 
@@ -304,7 +306,7 @@ impl RdsRecovery for aws_sdk_rds::Client {
         class: &str,
         placement: &Placement,
     ) -> Result<String, AwsError> {
-        let out = self
+        let call = self
             .restore_db_instance_from_db_snapshot()
             .db_snapshot_identifier(snapshot)
             .db_instance_identifier(new_instance)
@@ -317,8 +319,8 @@ impl RdsRecovery for aws_sdk_rds::Client {
             .set_storage_type(placement.storage_type.clone())
             .set_tags(placement.tags())
             .publicly_accessible(false)
-            .deletion_protection(true)
-            .send()
+            .deletion_protection(true);
+        let out = super::timed("RestoreDBInstanceFromDBSnapshot", call.send())
             .await
             .map_err(|e| {
                 AwsError::from_sdk(
@@ -356,13 +358,15 @@ impl RdsRecovery for aws_sdk_rds::Client {
             Some(t) => call.restore_time(AwsTime::from_secs(t.timestamp())),
             None => call.use_latest_restorable_time(true),
         };
-        let out = call.send().await.map_err(|e| {
-            AwsError::from_sdk(
-                "RestoreDBInstanceToPointInTime",
-                &format!("instance {source}"),
-                &e,
-            )
-        })?;
+        let out = super::timed("RestoreDBInstanceToPointInTime", call.send())
+            .await
+            .map_err(|e| {
+                AwsError::from_sdk(
+                    "RestoreDBInstanceToPointInTime",
+                    &format!("instance {source}"),
+                    &e,
+                )
+            })?;
         Ok(out.request_id().unwrap_or("unknown").to_string())
     }
 }

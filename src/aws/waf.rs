@@ -74,15 +74,17 @@ impl WafBlocklist for aws_sdk_wafv2::Client {
         addresses: Vec<String>,
         lock_token: &str,
     ) -> Result<String, WriteError> {
-        let answer = self
-            .update_ip_set()
-            .name(&set.name)
-            .id(&set.id)
-            .scope(Scope::from(scope.as_str()))
-            .set_addresses(Some(addresses))
-            .lock_token(lock_token)
-            .send()
-            .await;
+        let answer = super::timed(
+            "UpdateIPSet",
+            self.update_ip_set()
+                .name(&set.name)
+                .id(&set.id)
+                .scope(Scope::from(scope.as_str()))
+                .set_addresses(Some(addresses))
+                .lock_token(lock_token)
+                .send(),
+        )
+        .await;
         match answer {
             Ok(out) => Ok(out.request_id().unwrap_or("unknown").to_string()),
             Err(e)

@@ -127,6 +127,10 @@ pub async fn thread(app: &Arc<App>, request: &Request, text: &str) {
 pub struct Run<'a> {
     pub app: &'a Arc<App>,
     pub request: &'a Request,
+    /// When execution began (right after the deciding approval was committed).
+    pub started: std::time::Instant,
+    /// The approval → first AWS change time was recorded.
+    pub timed: std::sync::atomic::AtomicBool,
 }
 
 impl Run<'_> {
@@ -150,6 +154,11 @@ impl Run<'_> {
         aws_request_id: &str,
         extra: serde_json::Value,
     ) {
+        if self.request.decided_by.is_some()
+            && !self.timed.swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            crate::metrics::APPROVAL_TO_AWS_SECONDS.observe(self.started.elapsed().as_secs_f64());
+        }
         let mut detail =
             json!({"operation": operation, "resource": resource, "aws_request_id": aws_request_id});
         if let (Some(d), Some(e)) = (detail.as_object_mut(), extra.as_object()) {
@@ -348,6 +357,8 @@ pub async fn run(app: Arc<App>, request_id: i64) {
     let run = Run {
         app: &app,
         request: &request,
+        started: std::time::Instant::now(),
+        timed: Default::default(),
     };
     match request.action.parse::<ActionKind>() {
         Ok(action) => actions::execute(action, &run).await,

@@ -489,10 +489,9 @@ where
             | Err(SlackClientError::ProtocolError(_)) => return outcome,
             Err(_) if repeat == Repeat::Never => return outcome,
             Err(SlackClientError::RateLimitError(limited)) => {
-                crate::metrics::inc(
-                    "drbot_slack_rate_limited_total",
-                    format!("method=\"{method}\""),
-                );
+                crate::metrics::SLACK_RATE_LIMITED
+                    .with_label_values(&[method])
+                    .inc();
                 limited.retry_after.unwrap_or(Duration::from_secs(1))
             }
             Err(SlackClientError::HttpError(h)) if h.status_code.is_server_error() => backoff,

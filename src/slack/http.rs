@@ -29,16 +29,22 @@ use crate::slack::client::Client;
 pub const MAX_BODY: usize = 64 * 1024;
 
 /// Builds the router for `serve`: Slack's endpoints when a signing secret is given (HTTP
-/// transport); health, readiness and metrics always (in Socket Mode only those).
-pub fn router(app: Arc<App>, signing_secret: Option<&str>) -> Router {
+/// transport); health and readiness always (in Socket Mode only those); `/metrics` unless
+/// it has a listener of its own (`DRBOT_METRICS_LISTEN`).
+pub fn router(app: Arc<App>, signing_secret: Option<&str>, with_metrics: bool) -> Router {
     let mut router = Router::new();
     if let Some(signing_secret) = signing_secret {
         router = router.merge(slack_routes(&app, signing_secret));
     }
+    if with_metrics {
+        router = router.route(
+            "/metrics",
+            get(|State(app): State<Arc<App>>| async move { metrics::render(&app.store).await }),
+        );
+    }
     router
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
-        .route("/metrics", get(|| async { metrics::render() }))
         .layer(middleware::from_fn(limit_body))
         .layer(middleware::from_fn(count_requests))
         .with_state(app)
@@ -90,7 +96,7 @@ fn refuse_request(
         // The body could not be read as text, so it was never verified.
         || err.downcast_ref::<std::io::Error>().is_some();
     if unsigned {
-        metrics::inc("drbot_slack_signature_failures_total", String::new());
+        metrics::SIGNATURE_FAILURES.inc();
         tracing::warn!(reason = %first_line(&err.to_string()), "refused a Slack request: bad or missing signature");
         StatusCode::UNAUTHORIZED
     } else {
@@ -155,10 +161,14 @@ async fn count_requests(request: Request, next: Next) -> Response {
     };
     let started = Instant::now();
     let response = next.run(request).await;
-    metrics::inc(
-        "drbot_http_requests_total",
-        format!("path=\"{path}\",status=\"{}\"", response.status().as_u16()),
-    );
+    metrics::HTTP_REQUESTS
+        .with_label_values(&[path, response.status().as_str()])
+        .inc();
+    if path.starts_with("/slack/") {
+        metrics::ACK_SECONDS
+            .with_label_values(&[path])
+            .observe(started.elapsed().as_secs_f64());
+    }
     tracing::debug!(
         path,
         status = response.status().as_u16(),
@@ -169,11 +179,27 @@ async fn count_requests(request: Request, next: Next) -> Response {
 }
 
 async fn ready(State(app): State<Arc<App>>) -> Response {
-    if app.store.ping().await {
+    if !app.ready.load(std::sync::atomic::Ordering::Relaxed) {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not serving (starting or stopping)\n",
+        )
+            .into_response()
+    } else if app.store.ping().await {
         (StatusCode::OK, "ready\n").into_response()
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n").into_response()
     }
+}
+
+/// `/metrics` alone, for `DRBOT_METRICS_LISTEN`.
+pub fn metrics_router(app: Arc<App>) -> Router {
+    Router::new()
+        .route(
+            "/metrics",
+            get(|State(app): State<Arc<App>>| async move { metrics::render(&app.store).await }),
+        )
+        .with_state(app)
 }
 
 /// A signed request seen before (the same timestamp and signature) is refused, so a
@@ -198,7 +224,7 @@ async fn refuse_replay(app: &App, headers: &HeaderMap) -> Option<Response> {
     match app.store.within(REPLAY_CHECK_BUDGET).first_use(&key).await {
         Ok(true) => None,
         Ok(false) => {
-            metrics::inc("drbot_slack_replays_refused_total", String::new());
+            metrics::REPLAYS_REFUSED.inc();
             tracing::warn!("refused a replayed Slack request (its signature was already used)");
             Some(
                 (
@@ -223,7 +249,7 @@ async fn refuse_replay(app: &App, headers: &HeaderMap) -> Option<Response> {
 
 /// A request from another workspace or app: refused, nothing recorded.
 fn foreign(why: &str) -> Response {
-    metrics::inc("drbot_slack_foreign_refused_total", String::new());
+    metrics::FOREIGN_REFUSED.inc();
     tracing::warn!(reason = %why, "refused a Slack request from another workspace or app");
     (StatusCode::FORBIDDEN, format!("{why}\n")).into_response()
 }

@@ -101,7 +101,7 @@ async fn deliver(app: Arc<App>, slack: SlackApi, pace: Arc<DashMap<String, Bucke
                     _ => None,
                 };
                 tx.outbox_sent(row.id, ts, after).await?;
-                crate::metrics::inc("drbot_slack_sent_total", format!("method=\"{method}\""));
+                crate::metrics::SLACK_SENT.with_label_values(&[method]).inc();
             }
             Attempt::Later {
                 wait,
@@ -114,10 +114,9 @@ async fn deliver(app: Arc<App>, slack: SlackApi, pace: Arc<DashMap<String, Bucke
                         .await?;
                 } else {
                     tracing::warn!(wait_ms = wait.as_millis() as u64, error = %error, "Slack message will be sent again");
-                    crate::metrics::inc(
-                        "drbot_slack_retries_total",
-                        format!("method=\"{method}\""),
-                    );
+                    crate::metrics::SLACK_RETRIES
+                        .with_label_values(&[method])
+                        .inc();
                     tx.outbox_retry(row.id, at, uncertain, error).await?;
                 }
             }
@@ -143,10 +142,9 @@ async fn fail(
 ) -> Result<(), StoreError> {
     let method = row.message.method();
     tracing::error!(error = %error, "a Slack message could not be sent");
-    crate::metrics::inc(
-        "drbot_slack_undelivered_total",
-        format!("method=\"{method}\""),
-    );
+    crate::metrics::SLACK_UNDELIVERED
+        .with_label_values(&[method])
+        .inc();
     let channel = match &row.message {
         Outgoing::Post { channel, .. }
         | Outgoing::Update { channel, .. }
@@ -352,10 +350,9 @@ async fn already_posted(
 fn later(row: &Claimed, e: SlackError) -> Attempt {
     match e {
         SlackError::RateLimited { retry_after, .. } => {
-            crate::metrics::inc(
-                "drbot_slack_rate_limited_total",
-                format!("method=\"{}\"", row.message.method()),
-            );
+            crate::metrics::SLACK_RATE_LIMITED
+                .with_label_values(&[row.message.method()])
+                .inc();
             Attempt::Later {
                 wait: retry_after
                     .unwrap_or(Duration::from_secs(1))

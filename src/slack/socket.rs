@@ -83,7 +83,7 @@ async fn app_of(state: &SlackClientEventsUserState) -> Arc<App> {
 
 /// A refusal of a foreign workspace or app, counted like its HTTP twin.
 fn foreign(why: &str) {
-    crate::metrics::inc("drbot_slack_foreign_refused_total", String::new());
+    crate::metrics::FOREIGN_REFUSED.inc();
     tracing::warn!(reason = %why, "refused a Socket Mode envelope from another workspace or app");
 }
 

@@ -457,6 +457,19 @@ impl Store {
         Ok((waiting, failed))
     }
 
+    /// Pending approvals, open incidents and queued Slack messages (the `/metrics` gauges).
+    pub async fn gauges(&self) -> Result<(i64, i64, i64), StoreError> {
+        let row = sqlx::query(
+            "SELECT CAST((SELECT COUNT(*) FROM requests WHERE state = 'pending') AS BIGINT),
+                    CAST((SELECT COUNT(*) FROM incidents WHERE status = 'open') AS BIGINT),
+                    CAST((SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'sending')) AS BIGINT)",
+        )
+        .fetch_one(self.pool())
+        .await
+        .context("reading the gauges")?;
+        Ok((row.get(0), row.get(1), row.get(2)))
+    }
+
     /// Forgets messages sent before `before` (RFC 3339); failed ones are kept as evidence.
     pub async fn forget_sent_before(&self, before: &str) -> Result<(), StoreError> {
         let before = before.to_string();

@@ -436,3 +436,59 @@ async fn drbot_healthcheck_exits_0_while_serve_is_ready_and_1_when_nothing_answe
     );
     assert_eq!(err.lines().count(), 1, "{err}");
 }
+
+#[tokio::test]
+async fn metrics_show_latencies_and_the_stores_gauges_and_can_move_off_the_public_listener() {
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let metrics_addr = free.local_addr().unwrap();
+    drop(free);
+    let app = spawn_app_custom(
+        CONFIG,
+        &[],
+        &[("DRBOT_METRICS_LISTEN", &metrics_addr.to_string())],
+    )
+    .await;
+    // Off the public listener...
+    assert_eq!(
+        app.http
+            .get(app.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    app.slash("help").reply().await;
+    app.slash("incident open ddos Flood").reply().await;
+    // ...and on its own.
+    let scrape = || async {
+        reqwest::get(format!("http://{metrics_addr}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let mut metrics = scrape().await;
+    for _ in 0..100 {
+        if metrics.contains("drbot_open_incidents 1") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        metrics = scrape().await;
+    }
+    for expected in [
+        "# TYPE drbot_ack_seconds histogram",
+        "drbot_ack_seconds_count{path=\"/slack/commands\"} 2",
+        "drbot_commands_total{command=\"help\",outcome=\"accepted\"} 1",
+        "# TYPE drbot_approval_to_aws_seconds histogram",
+        "drbot_open_incidents 1",
+        "drbot_pending_approvals 0",
+        "# TYPE drbot_slack_queued_messages gauge",
+    ] {
+        assert!(
+            metrics.contains(expected),
+            "{expected} missing from:\n{metrics}"
+        );
+    }
+}

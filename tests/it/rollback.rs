@@ -115,6 +115,17 @@ async fn an_officer_approves_a_rollback_and_drbot_follows_it_to_stable() {
         app.slack.violations()
     );
     assert!(app.warnings().is_empty(), "{:#?}", app.warnings());
+    // The change is timed: approval → AWS, and the AWS call itself.
+    let metrics = app.metrics().await;
+    assert!(
+        metrics.contains("drbot_approval_to_aws_seconds_count 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics
+            .contains("drbot_aws_call_seconds_count{operation=\"UpdateService\",outcome=\"ok\"} 1"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]

@@ -149,8 +149,10 @@ pub struct CountingProxy {
     seen: Arc<Mutex<Vec<(String, std::time::Instant)>>>,
     hooks: Arc<Mutex<Vec<(String, Hook)>>>,
     /// Each request's form parameters (query protocols: RDS, EC2), by operation.
-    bodies: Arc<Mutex<Vec<(String, Vec<(String, String)>)>>>,
+    bodies: Bodies,
 }
+
+type Bodies = Arc<Mutex<Vec<(String, Vec<(String, String)>)>>>;
 
 impl CountingProxy {
     pub async fn start() -> Self {
@@ -252,7 +254,7 @@ type ProxyState = (
     String,
     reqwest::Client,
     Arc<Mutex<Vec<(String, Hook)>>>,
-    Arc<Mutex<Vec<(String, Vec<(String, String)>)>>>,
+    Bodies,
 );
 
 /// The operation of an AWS request: `X-Amz-Target` (JSON protocols) or `Action=` (query protocols).
