@@ -62,6 +62,17 @@ pub enum Command {
     /// Exit 0 when the local `serve` (at DRBOT_LISTEN) answers `/readyz` with 200; for
     /// container health checks in an image without curl.
     Healthcheck,
+    /// Print the least-privilege IAM policy (JSON) for the configured resources.
+    IamPolicy {
+        #[arg(long, default_value_os_t = default_config_path())]
+        config: PathBuf,
+        /// The AWS account id in the ARNs (default: AWS_ACCOUNT_ID, else `*`).
+        #[arg(long)]
+        account: Option<String>,
+        /// The region in the ARNs (default: AWS_REGION, else `*`).
+        #[arg(long)]
+        region: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -182,6 +193,33 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         Command::Healthcheck => crate::healthcheck::run().map_err(Failure),
+        Command::IamPolicy {
+            config,
+            account,
+            region,
+        } => {
+            let settings = Settings::load(&config)?;
+            let from_env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+            let account = account
+                .or_else(|| from_env("AWS_ACCOUNT_ID"))
+                .unwrap_or_else(|| "*".to_string());
+            if account != "*"
+                && !(account.len() == 12 && account.chars().all(|c| c.is_ascii_digit()))
+            {
+                return Err(Failure(format!(
+                    "--account: '{account}' is not a 12-digit AWS account id"
+                )));
+            }
+            let region = region
+                .or_else(|| from_env("AWS_REGION"))
+                .unwrap_or_else(|| "*".to_string());
+            let policy = crate::iam::policy(&settings, &crate::iam::Scope { account, region });
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&policy).expect("a JSON value serialises")
+            );
+            Ok(())
+        }
         Command::Audit {
             command: AuditCommand::Verify,
         } => {

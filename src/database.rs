@@ -63,6 +63,12 @@ pub fn parse_new_instance(cmd: &ParsedCommand, db: &RdsDatabase) -> Result<Optio
                 "`--as {id}` is the original instance; a restore always creates a NEW instance"
             ));
         }
+        if !crate::iam::restore_name_allowed(&db.instance, id) {
+            return Err(format!(
+                "`--as {id}`: a restored instance is named `{0}-…` or `drbot-…` (drbot's IAM policy allows exactly those names); e.g. `--as {0}-recovered`",
+                db.instance
+            ));
+        }
     }
     Ok(new_instance)
 }

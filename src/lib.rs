@@ -30,6 +30,7 @@ pub mod dispatch;
 pub mod duration;
 pub mod gate;
 pub mod healthcheck;
+pub mod iam;
 pub mod incident;
 pub mod memory;
 pub mod metrics;

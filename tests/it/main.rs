@@ -7,6 +7,7 @@ mod audit;
 mod aws_check;
 mod config;
 mod http_surface;
+mod iam;
 mod incidents;
 mod injection;
 mod manifest;

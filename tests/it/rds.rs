@@ -179,6 +179,10 @@ async fn restores_with_a_bad_snapshot_or_name_are_refused() {
             format!("restore main --snapshot x --as {}", db.instance),
             "a restore always creates a NEW instance",
         ),
+        (
+            format!("restore main --snapshot x --as {}", other.instance),
+            "a restored instance is named",
+        ),
     ] {
         let reply = app.slash(&text).reply().await;
         assert!(reply.contains(expected), "{text}: {reply}");
@@ -190,9 +194,23 @@ async fn restores_with_a_bad_snapshot_or_name_are_refused() {
     ))
     .reply()
     .await;
+    // A name drbot may use, already taken by an instance.
+    let taken = format!("{}-taken", db.instance);
+    rds()
+        .await
+        .create_db_instance()
+        .db_instance_identifier(&taken)
+        .db_instance_class("db.t3.micro")
+        .engine("postgres")
+        .master_username("drbot")
+        .master_user_password("not-a-real-password-1")
+        .allocated_storage(20)
+        .send()
+        .await
+        .unwrap();
     app.slash(&format!(
-        "restore main --snapshot {}-ours --as {}",
-        db.instance, other.instance
+        "restore main --snapshot {}-ours --as {taken}",
+        db.instance
     ))
     .reply()
     .await;
@@ -211,10 +229,9 @@ async fn restores_with_a_bad_snapshot_or_name_are_refused() {
         "{answers:?}"
     );
     assert!(
-        answers.iter().any(|a| a.contains(&format!(
-            "an instance named `{}` already exists",
-            other.instance
-        ))),
+        answers
+            .iter()
+            .any(|a| a.contains(&format!("an instance named `{taken}` already exists"))),
         "{answers:?}"
     );
     assert!(app.events_of_kind("approval.requested").await.is_empty());
