@@ -90,17 +90,34 @@ pub fn policy(settings: &Settings, scope: &Scope) -> Value {
                 )
             })
             .collect();
+        let mut clusters: Vec<String> = settings
+            .ecs
+            .services
+            .iter()
+            .map(|s| {
+                format!(
+                    "arn:aws:ecs:{region}:{account}:cluster/{}",
+                    cluster_name(&s.cluster)
+                )
+            })
+            .collect();
+        clusters.sort();
+        clusters.dedup();
+        // Both actions also name the cluster in the request: only the configured ones.
+        let in_clusters = json!({"ArnEquals": {"ecs:cluster": clusters}});
         statements.push(json!({
             "Sid": "ReadConfiguredServices",
             "Effect": "Allow",
             "Action": ["ecs:DescribeServices"],
             "Resource": services,
+            "Condition": in_clusters,
         }));
         statements.push(json!({
             "Sid": "RollBackConfiguredServices",
             "Effect": "Allow",
             "Action": ["ecs:UpdateService"],
             "Resource": services,
+            "Condition": in_clusters,
         }));
         statements.push(json!({
             "Sid": "ReadTaskDefinitions",

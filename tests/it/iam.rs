@@ -225,6 +225,20 @@ async fn the_policy_allows_each_call_on_the_configured_resources_and_nothing_els
             "{action} on {resource} is not allowed by:\n{policy:#}"
         );
     }
+    // The service actions are also held to the configured clusters.
+    let rollback = policy["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| list(&s["Action"]).contains(&"ecs:UpdateService".to_string()))
+        .unwrap();
+    assert_eq!(
+        rollback["Condition"]["ArnEquals"]["ecs:cluster"],
+        serde_json::json!([
+            arn("ecs", REGION, "cluster/aifai-edge"),
+            arn("ecs", REGION, "cluster/aifai-prod")
+        ])
+    );
     let other_db = arn("rds", REGION, "db:payroll-db");
     let denied = [
         (

@@ -19,4 +19,5 @@ mod slack_delivery;
 mod socket_mode;
 mod status;
 mod store;
+mod tls;
 mod waf;
