@@ -744,9 +744,13 @@ pub fn database_url_from_process() -> String {
         .unwrap_or_else(|| "sqlite://drbot.db".to_string())
 }
 
-/// Default location of the configuration file.
+/// Default location of the configuration file: `DRBOT_CONFIG` when set (the image sets
+/// `/etc/drbot/drbot.toml`, where the file is mounted), else `drbot.toml` here.
 pub fn default_config_path() -> PathBuf {
-    PathBuf::from("drbot.toml")
+    std::env::var_os("DRBOT_CONFIG")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("drbot.toml"))
 }
 
 #[cfg(test)]

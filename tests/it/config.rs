@@ -221,3 +221,26 @@ async fn serve_with_slack_unreachable_says_so_in_one_line() {
     );
     assert!(!line.contains(BOT_TOKEN));
 }
+
+#[test]
+fn drbot_config_names_the_file_when_config_is_not_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mounted.toml");
+    std::fs::write(&path, crate::support::CONFIG).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_drbot"))
+        .arg("check-config")
+        .current_dir(dir.path())
+        .env("DRBOT_CONFIG", &path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("{}: ok", path.display())),
+        "{stdout}"
+    );
+}
