@@ -189,7 +189,27 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             } else {
                 "all events".to_string()
             };
-            print!("{}", timeline::render(format, &title, &events, &report));
+            let head = store.head().await?;
+            // The scenario's RTO for an incident still open (a resolved one records its own).
+            let rto_fallback = events
+                .iter()
+                .find(|e| e.kind == "incident.opened")
+                .and_then(|e| serde_json::from_str::<serde_json::Value>(&e.detail).ok())
+                .and_then(|d| d["scenario"].as_str().map(str::to_string))
+                .and_then(|id| {
+                    let commands = CommandSet::embedded().ok()?;
+                    let scenarios = ScenarioSet::embedded(&commands).ok()?;
+                    scenarios.get(&id)?.rto.seconds()
+                });
+            let export = timeline::Export {
+                title,
+                events: &events,
+                report: &report,
+                head,
+                names: timeline::names::Names::new(store.names().await?),
+                summary: filter.and_then(|_| timeline::summary::summarise(&events, rto_fallback)),
+            };
+            print!("{}", timeline::render(format, &export));
             Ok(())
         }
         Command::Healthcheck => crate::healthcheck::run().map_err(Failure),

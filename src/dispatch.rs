@@ -34,6 +34,9 @@ pub struct CommandRequest {
     pub replay_key: Option<String>,
 }
 
+/// How long a read command (`status`, `blocked`) may take to answer inline.
+const INLINE_READ: std::time::Duration = std::time::Duration::from_millis(1200);
+
 /// The immediate answer to a slash command (Slack shows it only to the user).
 #[derive(Debug, Clone)]
 pub struct Reply {
@@ -509,7 +512,9 @@ async fn run(
         action if action.reads_aws() => {
             let app2 = app.clone();
             let mut task = tokio::spawn(async move { actions::read(&app2, action).await });
-            match tokio::time::timeout(std::time::Duration::from_millis(2000), &mut task).await {
+            // A read answers inline only while the record still fits in the acknowledgement
+            // budget; slower, it answers through `response_url` (and is recorded now).
+            match tokio::time::timeout(INLINE_READ, &mut task).await {
                 Ok(Ok(text)) => Outcome::Reply(text),
                 Ok(Err(_)) => Outcome::Reply(":warning: drbot failed while reading AWS; see its logs.".to_string()),
                 Err(_) => {

@@ -137,7 +137,11 @@ impl Application {
                 self.app.clone(),
                 stop_rx.clone(),
             )),
-            tokio::spawn(crate::workers::run_heartbeat(self.app.clone(), stop_rx)),
+            tokio::spawn(crate::workers::run_heartbeat(
+                self.app.clone(),
+                stop_rx.clone(),
+            )),
+            tokio::spawn(crate::slack::names::run(self.app.clone(), stop_rx)),
         ];
         // The outbox stops last: what shutdown itself says still goes out.
         let (outbox_stop, outbox_rx) = tokio::sync::watch::channel(false);

@@ -119,6 +119,8 @@ pub async fn run(app: &Arc<App>, open: &OpenIncident, job: i64) -> Result<(), St
             "title": open.title,
             "rto": scenario.rto_text(),
             "rpo": scenario.rpo_text(),
+            "rto_secs": scenario.rto.seconds(),
+            "rpo_secs": scenario.rpo.seconds(),
             "origin_channel": open.channel,
             "started_at": crate::clock::rfc3339(record.started_at),
         }))

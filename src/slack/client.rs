@@ -378,6 +378,40 @@ impl SlackApi {
             .map(|_| ())
     }
 
+    /// The name people know `user` by: display name, else real name, else handle.
+    pub async fn user_name(&self, user: &str) -> Result<Option<String>, SlackError> {
+        let session = self.client.open_session(&self.token);
+        let request = SlackApiUsersInfoRequest::new(user.into());
+        let answer = call("users.info", self.repeat(Repeat::Safe), || {
+            session.users_info(&request)
+        })
+        .await
+        .map_err(|e| api_error("users.info", e))?;
+        let u = answer.user;
+        let profile = u.profile.as_ref();
+        Ok([
+            profile.and_then(|p| p.display_name.clone()),
+            profile.and_then(|p| p.real_name.clone()),
+            u.real_name.clone(),
+            u.name.clone(),
+        ]
+        .into_iter()
+        .flatten()
+        .find(|n| !n.trim().is_empty()))
+    }
+
+    /// A channel's name (without `#`).
+    pub async fn channel_name(&self, channel: &str) -> Result<Option<String>, SlackError> {
+        let session = self.client.open_session(&self.token);
+        let request = SlackApiConversationsInfoRequest::new(channel.into());
+        let answer = call("conversations.info", self.repeat(Repeat::Safe), || {
+            session.conversations_info(&request)
+        })
+        .await
+        .map_err(|e| api_error("conversations.info", e))?;
+        Ok(answer.channel.name.filter(|n| !n.trim().is_empty()))
+    }
+
     /// The id of the direct-message channel with `user`.
     pub async fn open_direct(&self, user: &str) -> Result<String, SlackError> {
         let session = self.client.open_session(&self.token);

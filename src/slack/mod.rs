@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod http;
+pub mod names;
 pub mod outbox;
 pub mod socket;
 pub mod text;

@@ -219,6 +219,15 @@ impl Store {
         rows.iter().map(row_to_event).collect()
     }
 
+    /// The chain's newest event: its sequence number and hash.
+    pub async fn head(&self) -> Result<Option<(i64, String)>, StoreError> {
+        let row = sqlx::query("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1")
+            .fetch_optional(self.pool())
+            .await
+            .context("reading the chain's head")?;
+        Ok(row.map(|r| (r.get(0), r.get(1))))
+    }
+
     /// Re-computes the chain over every stored event, in order, streaming.
     pub async fn verify(&self) -> Result<VerifyReport, StoreError> {
         use futures_util::TryStreamExt;

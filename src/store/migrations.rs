@@ -57,6 +57,16 @@ CREATE INDEX outbox_by_state ON outbox (state, id);
     };
 }
 
+/// Display names of users and channels, as Slack gave them (exports).
+const NAMES: &str = r#"
+CREATE TABLE names (
+    id      TEXT PRIMARY KEY,
+    kind    TEXT NOT NULL,
+    name    TEXT NOT NULL,
+    read_at TEXT NOT NULL
+);
+"#;
+
 const SQLITE: &[(i64, &str)] = &[
     (
         1,
@@ -178,6 +188,7 @@ CREATE INDEX incidents_by_status ON incidents (status, started_at);
     (5, OWNERS_AND_REPLICAS),
     (6, SEEN_REQUESTS),
     (7, outbox!("INTEGER PRIMARY KEY AUTOINCREMENT")),
+    (8, NAMES),
 ];
 
 const POSTGRES: &[(i64, &str)] = &[
@@ -303,6 +314,7 @@ CREATE INDEX incidents_by_status ON incidents (status, started_at);
     (5, OWNERS_AND_REPLICAS),
     (6, SEEN_REQUESTS),
     (7, outbox!("BIGSERIAL PRIMARY KEY")),
+    (8, NAMES),
 ];
 
 pub async fn run(backend: Backend, conn: &mut AnyConnection) -> Result<(), StoreError> {

@@ -13,6 +13,7 @@ mod events;
 mod incidents;
 mod jobs;
 mod migrations;
+mod names;
 mod outbox;
 mod replicas;
 mod requests;

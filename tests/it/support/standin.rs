@@ -75,7 +75,18 @@ struct Recorded {
     violations: Vec<String>,
     next_ts: u64,
     channel_names: std::collections::HashSet<String>,
+    /// Channels drbot created: id → name (for `conversations.info`).
+    created: HashMap<String, String>,
 }
+
+/// The people of the stand-in workspace, as `users.info` describes them.
+pub const PEOPLE: &[(&str, &str)] = &[
+    ("U0ONCALL1", "Dana Smith"),
+    ("U0SECOFF1", "Sam Okafor"),
+    ("U0SECOFF2", "Lee Chen"),
+    ("U0OUTSIDER", "Alex Outsider"),
+    (BOT_USER, "drbot"),
+];
 
 #[derive(Clone)]
 pub struct SlackStandIn {
@@ -390,7 +401,31 @@ fn answer_call(
                 }
                 return (false, Json(answer).into_response());
             }
-            json!({"ok": true, "channel": {"id": format!("CINC{:06}", state.next_ts), "name": name, "is_channel": true, "created": 1764220000}})
+            let id = format!("CINC{:06}", state.next_ts);
+            state.created.insert(id.clone(), name.clone());
+            json!({"ok": true, "channel": {"id": id, "name": name, "is_channel": true, "created": 1764220000}})
+        }
+        "users.info" => {
+            let id = params.get("user").and_then(|u| u.as_str()).unwrap_or("");
+            match PEOPLE.iter().find(|(u, _)| *u == id) {
+                Some((id, name)) => json!({"ok": true, "user": {"id": id, "team_id": "T0DRBOT",
+                    "name": name.to_lowercase().replace(' ', "."), "real_name": name,
+                    "profile": {"display_name": name, "real_name": name}}}),
+                None => json!({"ok": false, "error": "user_not_found"}),
+            }
+        }
+        "conversations.info" => {
+            let id = params.get("channel").and_then(|c| c.as_str()).unwrap_or("");
+            let name = match id {
+                "C0123OPS" => Some("ops".to_string()),
+                other => state.created.get(other).cloned(),
+            };
+            match name {
+                Some(name) => {
+                    json!({"ok": true, "channel": {"id": id, "name": name, "is_channel": true, "created": 1764220000}})
+                }
+                None => json!({"ok": false, "error": "channel_not_found"}),
+            }
         }
         "conversations.open" => {
             json!({"ok": true, "channel": {"id": format!("D{:09}", state.next_ts)}})

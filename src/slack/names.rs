@@ -1,0 +1,73 @@
+//! Learning the display names of the people and channels in drbot's log, for exports that
+//! say "Dana Smith (U0REQUEST)". Beside the request path: a loop reads the events recorded
+//! since it last looked, asks Slack (`users.info`, `conversations.info`) about ids it has
+//! no name for, and stores the answers with the time they were read. Failures are logged
+//! (the id is asked about again at the next start); an export without a name shows the id.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::app::App;
+use crate::timeline::names::{ids_in, is_slack_id, is_user};
+
+/// How often the log is looked at.
+const EVERY: Duration = Duration::from_secs(2);
+/// Events read per look.
+const BATCH: i64 = 500;
+
+pub async fn run(app: Arc<App>, mut stop: watch::Receiver<bool>) {
+    // Names already in the store, and ids asked about by this process.
+    let mut known: HashSet<String> = match app.store.names().await {
+        Ok(names) => names.into_keys().collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read the known names");
+            HashSet::new()
+        }
+    };
+    let mut cursor = 0;
+    loop {
+        match app.store.events_after(cursor, BATCH).await {
+            Ok(events) => {
+                let full = events.len() as i64 == BATCH;
+                for (seq, actor, channel, text) in events {
+                    cursor = seq;
+                    let mut ids = vec![actor, channel];
+                    ids.extend(ids_in(&text));
+                    for id in ids {
+                        if is_slack_id(&id) && known.insert(id.clone()) {
+                            learn(&app, &id).await;
+                        }
+                    }
+                }
+                if full {
+                    continue;
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "could not read events to learn names from"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(EVERY) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+async fn learn(app: &App, id: &str) {
+    let (kind, answer) = if is_user(id) {
+        ("user", app.slack.user_name(id).await)
+    } else {
+        ("channel", app.slack.channel_name(id).await)
+    };
+    match answer {
+        Ok(Some(name)) => {
+            if let Err(e) = app.store.record_name(id, kind, &name).await {
+                tracing::warn!(error = %e, "could not record a name");
+            }
+        }
+        Ok(None) => {}
+        Err(e) => tracing::debug!(id, error = %e, "no name for this id"),
+    }
+}

@@ -1,0 +1,182 @@
+//! The header an incident export opens with: the scenario and its targets, when it was
+//! opened and resolved, recovery time against the RTO, the data-loss window against the RPO
+//! where a restore ran, each change with its requester, approvers and approval wait, and the
+//! people involved. Computed from the incident's own events (their details hold every
+//! number), so an export needs nothing but the store.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::store::StoredEvent;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub incident: String,
+    pub title: String,
+    pub scenario: String,
+    pub rto: String,
+    pub rpo: String,
+    pub opened_at: DateTime<Utc>,
+    pub opened_by: String,
+    /// `None` while the incident is open.
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub rto_secs: Option<i64>,
+    pub rpo_secs: Option<i64>,
+    /// Until resolution, or until the last event of an open incident.
+    pub recovery_secs: i64,
+    /// `Some(true)`: met; `Some(false)`: missed; `None`: no numeric RTO or still open.
+    pub rto_met: Option<bool>,
+    /// Time to spare (positive) or over (negative) against the RTO.
+    pub rto_margin_secs: Option<i64>,
+    pub restore_point: Option<String>,
+    pub data_loss_secs: Option<i64>,
+    pub actions: Vec<Action>,
+    /// Everyone who acted in the incident (Slack ids), in order of first appearance.
+    pub people: Vec<String>,
+}
+
+/// One change asked for during the incident.
+#[derive(Debug, Clone, Serialize)]
+pub struct Action {
+    pub label: String,
+    pub command: String,
+    pub requester: String,
+    pub requested_at: DateTime<Utc>,
+    /// When it was approved (or rejected, expired, cancelled), if it was.
+    pub decided_at: Option<DateTime<Utc>>,
+    pub approvers: Vec<String>,
+    pub wait_secs: Option<i64>,
+    /// executed, failed, void, rejected, expired, cancelled, interrupted, or pending.
+    pub outcome: String,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+pub fn at(e: &StoredEvent) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(&e.at)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+fn detail(e: &StoredEvent) -> Value {
+    serde_json::from_str(&e.detail).unwrap_or(Value::Null)
+}
+
+fn text(v: &Value, key: &str) -> String {
+    v.get(key).and_then(Value::as_str).unwrap_or("").to_string()
+}
+
+/// The summary of an incident's events; `None` when they hold no `incident.opened`.
+/// `rto_fallback` (seconds) is the scenario's RTO for an incident still open.
+pub fn summarise(events: &[StoredEvent], rto_fallback: Option<u64>) -> Option<Summary> {
+    let opened = events.iter().find(|e| e.kind == "incident.opened")?;
+    let opened_detail = detail(opened);
+    let opened_at = at(opened)?;
+    let resolved = events.iter().find(|e| e.kind == "incident.resolved");
+    let resolved_detail = resolved.map(detail).unwrap_or(Value::Null);
+    let resolved_at = resolved.and_then(at);
+    let end = resolved_at
+        .or_else(|| events.iter().filter_map(at).max())
+        .unwrap_or(opened_at);
+    let recovery_secs = (end - opened_at).num_seconds().max(0);
+    let rto_secs = resolved_detail["rto_secs"]
+        .as_i64()
+        .or_else(|| opened_detail["rto_secs"].as_i64())
+        .or(rto_fallback.map(|s| s as i64));
+    let rpo_secs = resolved_detail["rpo_secs"]
+        .as_i64()
+        .or_else(|| opened_detail["rpo_secs"].as_i64());
+    let (rto_met, rto_margin_secs) = match (rto_secs, resolved_at) {
+        (Some(rto), Some(_)) => (Some(recovery_secs <= rto), Some(rto - recovery_secs)),
+        _ => (None, None),
+    };
+
+    let mut actions: Vec<Action> = Vec::new();
+    let mut people: Vec<String> = Vec::new();
+    for e in events {
+        if e.actor != "drbot" && !people.contains(&e.actor) {
+            people.push(e.actor.clone());
+        }
+        let d = detail(e);
+        let label = text(&d, "action_id");
+        let when = at(e);
+        match e.kind.as_str() {
+            "approval.requested" | "request.started" => {
+                if let Some(requested_at) = when {
+                    actions.push(Action {
+                        label,
+                        command: text(&d, "command"),
+                        requester: e.actor.clone(),
+                        requested_at,
+                        decided_at: (e.kind == "request.started").then_some(requested_at),
+                        approvers: Vec::new(),
+                        wait_secs: None,
+                        outcome: "pending".into(),
+                        finished_at: None,
+                    });
+                }
+            }
+            _ if label.is_empty() => {}
+            kind => {
+                let Some(action) = actions.iter_mut().find(|a| a.label == label) else {
+                    continue;
+                };
+                match kind {
+                    "approval.approve" | "approval.approved" => {
+                        if !action.approvers.contains(&e.actor) && e.actor != "drbot" {
+                            action.approvers.push(e.actor.clone());
+                        }
+                        if kind == "approval.approved" {
+                            action.decided_at = when;
+                        }
+                    }
+                    "approval.rejected" | "request.cancelled" | "approval.expired" => {
+                        action.decided_at = when;
+                        action.outcome = kind.rsplit('.').next().unwrap_or(kind).to_string();
+                        action.finished_at = when;
+                    }
+                    "request.executed"
+                    | "request.failed"
+                    | "request.void"
+                    | "request.interrupted" => {
+                        action.outcome = kind.rsplit('.').next().unwrap_or(kind).to_string();
+                        action.finished_at = when;
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    for a in &mut actions {
+        a.wait_secs = a
+            .decided_at
+            .map(|d| (d - a.requested_at).num_seconds().max(0));
+    }
+
+    Some(Summary {
+        incident: opened.incident.clone().unwrap_or_default(),
+        title: text(&opened_detail, "title"),
+        scenario: text(&opened_detail, "scenario"),
+        rto: text(&opened_detail, "rto"),
+        rpo: text(&opened_detail, "rpo"),
+        opened_at,
+        opened_by: opened.actor.clone(),
+        resolved_at,
+        rto_secs,
+        rpo_secs,
+        recovery_secs,
+        rto_met,
+        rto_margin_secs,
+        restore_point: resolved_detail["restore_point"]
+            .as_str()
+            .map(str::to_string),
+        data_loss_secs: resolved_detail["data_loss_secs"].as_i64(),
+        actions,
+        people,
+    })
+}
+
+/// `2h 05m`, `3m 20s`, `12s`.
+pub fn human(secs: i64) -> String {
+    crate::database::human(chrono::Duration::seconds(secs))
+}
