@@ -88,8 +88,52 @@ pub enum TimelineCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Re-compute the hash chain over every stored event.
-    Verify,
+    /// Re-compute the hash chain over every stored event, and check it against checkpoints
+    /// (given, and those drbot recorded), so a log cut short is detected too.
+    Verify {
+        /// A checkpoint kept elsewhere (e.g. the one drbot posted in Slack): `SEQ:HASH`.
+        #[arg(long, value_parser = parse_checkpoint)]
+        checkpoint: Vec<(i64, String)>,
+    },
+}
+
+fn parse_checkpoint(s: &str) -> Result<(i64, String), String> {
+    let (seq, hash) = s
+        .split_once(':')
+        .ok_or_else(|| format!("'{s}' is not SEQ:HASH (e.g. 1042:9f86d0…)"))?;
+    let seq = seq
+        .trim()
+        .parse::<i64>()
+        .map_err(|_| format!("'{seq}' is not an event number"))?;
+    let hash = hash.trim().to_ascii_lowercase();
+    if hash.len() != 64 || !hash.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(format!("'{hash}' is not a 64-digit hex hash"));
+    }
+    Ok((seq, hash))
+}
+
+/// Opens the store the offline commands read: it must exist (they never create one, so a
+/// mistyped path is an error, not an empty log that "verifies").
+async fn open_existing_store() -> Result<Store, Failure> {
+    let url = database_url_from_process();
+    if let Some(path) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    {
+        let path = path.split('?').next().unwrap_or(path);
+        if !Path::new(path).exists() {
+            return Err(Failure(format!(
+                "DRBOT_DATABASE_URL: there is no store at {path} (nothing was created; check the path)"
+            )));
+        }
+    }
+    crate::store::set_audit_key(
+        std::env::var("DRBOT_AUDIT_KEY")
+            .ok()
+            .filter(|k| !k.is_empty())
+            .as_deref(),
+    );
+    Ok(Store::open(&url).await?)
 }
 
 /// A failure to report: one line, exit 1.
@@ -177,7 +221,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Timeline {
             command: TimelineCommand::Export { incident, format },
         } => {
-            let store = Store::open(&database_url_from_process()).await?;
+            let store = open_existing_store().await?;
             let filter = (incident != "all").then_some(incident.as_str());
             let events = store.events(filter).await?;
             if filter.is_some() && events.is_empty() {
@@ -210,6 +254,8 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                 summary: filter.and_then(|_| timeline::summary::summarise(&events, rto_fallback)),
             };
             print!("{}", timeline::render(format, &export));
+            // Every export is a checkpoint of the head it showed.
+            store.checkpoint("export", None).await?;
             Ok(())
         }
         Command::Healthcheck => crate::healthcheck::run().map_err(Failure),
@@ -241,18 +287,60 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         Command::Audit {
-            command: AuditCommand::Verify,
+            command: AuditCommand::Verify { checkpoint },
         } => {
-            let store = Store::open(&database_url_from_process()).await?;
-            match store.verify().await? {
-                VerifyReport::Intact { count } => {
-                    println!("audit chain intact: {count} events verified");
-                    Ok(())
+            let store = open_existing_store().await?;
+            let count = match store.verify().await? {
+                VerifyReport::Intact { count } => count,
+                VerifyReport::Broken { seq, reason, checked } => {
+                    return Err(Failure(format!(
+                        "audit chain broken at event {seq}: {reason} ({checked} events before it verified)"
+                    )))
                 }
-                VerifyReport::Broken { seq, reason, checked } => Err(Failure(format!(
-                    "audit chain broken at event {seq}: {reason} ({checked} events before it verified)"
-                ))),
+            };
+            let recorded = store.checkpoints().await?;
+            let mut checked = 0;
+            for (seq, hash, signature, source) in checkpoint
+                .iter()
+                .map(|(s, h)| (*s, h.clone(), None, "given".to_string()))
+                .chain(recorded.iter().map(|c| {
+                    (
+                        c.seq,
+                        c.hash.clone(),
+                        c.signature.clone(),
+                        format!("recorded {} ({})", c.at, c.reason),
+                    )
+                }))
+            {
+                if let (Some(sig), Some(key)) = (&signature, crate::store::audit_key()) {
+                    if *sig != crate::store::sign_checkpoint(key, seq, &hash) {
+                        return Err(Failure(format!(
+                            "checkpoint {seq}:{hash} ({source}) does not carry a valid signature: the checkpoints were tampered with"
+                        )));
+                    }
+                }
+                match store.hash_of(seq).await? {
+                    None => {
+                        return Err(Failure(format!(
+                            "the log is cut short: checkpoint {seq}:{hash} ({source}) is past its last event ({count} events); events after it were removed"
+                        )))
+                    }
+                    Some(found) if found != hash => {
+                        return Err(Failure(format!(
+                            "event {seq} does not match checkpoint {seq}:{hash} ({source}): the log was rewritten"
+                        )))
+                    }
+                    Some(_) => checked += 1,
+                }
             }
+            if checked == 0 {
+                println!("audit chain intact: {count} events verified");
+            } else {
+                println!(
+                    "audit chain intact: {count} events verified; {checked} checkpoint(s) match"
+                );
+            }
+            Ok(())
         }
     }
 }

@@ -30,6 +30,32 @@ pub struct Settings {
     pub incidents: IncidentSettings,
     #[serde(default)]
     pub store: StoreSettings,
+    #[serde(default)]
+    pub audit: AuditSettings,
+}
+
+/// Checkpoints of the audit chain (SPEC §12).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSettings {
+    /// Where checkpoints are posted (a channel id); without it they are only recorded.
+    #[serde(default)]
+    pub checkpoint_channel: Option<String>,
+    #[serde(default = "default_checkpoint_every")]
+    pub checkpoint_every: HumanDuration,
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        Self {
+            checkpoint_channel: None,
+            checkpoint_every: default_checkpoint_every(),
+        }
+    }
+}
+
+fn default_checkpoint_every() -> HumanDuration {
+    HumanDuration::from_secs(15 * 60)
 }
 
 /// How replicas sharing one PostgreSQL store watch each other (SPEC §9).
@@ -627,6 +653,8 @@ pub struct Environment {
     pub socket_mode: bool,
     /// A separate address for `/metrics` (then not served on `listen`).
     pub metrics_listen: Option<SocketAddr>,
+    /// Keys the audit chain (HMAC) and signs its checkpoints.
+    pub audit_key: Option<Secret>,
     pub bot_token: Secret,
     pub slack_api_url: String,
     pub listen: SocketAddr,
@@ -724,6 +752,7 @@ impl Environment {
             app_token: app_token.map(Secret::new),
             socket_mode,
             metrics_listen,
+            audit_key: non_empty("DRBOT_AUDIT_KEY").map(Secret::new),
             bot_token: Secret::new(bot_token),
             slack_api_url: slack_api_url.trim_end_matches('/').to_string(),
             listen,

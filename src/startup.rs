@@ -28,6 +28,8 @@ pub enum StartupError {
     },
     #[error("the HTTP server stopped: {0}")]
     Serve(std::io::Error),
+    #[error("DRBOT_AUDIT_KEY is not set, but the audit chain is keyed from event {0}: set the same key (events appended without it would break the chain)")]
+    AuditKeyMissing(i64),
 }
 
 pub struct Application {
@@ -56,6 +58,22 @@ impl Application {
             .await?
             .with_lease(settings.store.lease.as_duration());
         tracing::info!(store = %redact_url(&env.database_url), "store open and migrated");
+        crate::store::set_audit_key(env.audit_key.as_ref().map(|k| k.expose()));
+        match (env.audit_key.is_some(), store.keyed_from().await?) {
+            (true, None) => {
+                store
+                    .append(crate::store::NewEvent::new(
+                        crate::store::KEYED_FROM,
+                        "drbot",
+                        "",
+                        "the audit chain is keyed from here on (DRBOT_AUDIT_KEY): its hashes cannot be recomputed without the key".to_string(),
+                    ))
+                    .await?;
+                tracing::info!("the audit chain is keyed from now on");
+            }
+            (false, Some(seq)) => return Err(StartupError::AuditKeyMissing(seq)),
+            _ => {}
+        }
 
         let client = build_client(&env.slack_api_url)?;
         let mut slack = SlackApi::new(client, &env.bot_token, &env.slack_api_url);
@@ -187,6 +205,18 @@ impl Application {
         .await
         {
             tracing::error!(error = %e, "could not mark unfinished requests interrupted");
+        }
+        // The head at shutdown, recorded and posted (SPEC §12).
+        if let Err(e) = self
+            .app
+            .store
+            .checkpoint(
+                "shutdown",
+                self.app.settings.audit.checkpoint_channel.as_deref(),
+            )
+            .await
+        {
+            tracing::error!(error = %e, "could not record the shutdown checkpoint");
         }
         // A moment for the outbox to send what is due (what it cannot is sent at the next
         // start, or by another replica).

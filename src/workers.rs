@@ -194,11 +194,46 @@ pub async fn run_expiry(app: Arc<App>, mut stop: watch::Receiver<bool>) {
         if let Err(e) = remind_incidents(&app).await {
             tracing::error!(error = %e, "could not check incidents for reminders");
         }
+        if let Err(e) = checkpoint_due(&app).await {
+            tracing::error!(error = %e, "could not record an audit checkpoint");
+        }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_millis(500)) => {}
             _ = stop.changed() => return,
         }
     }
+}
+
+/// Records and posts a checkpoint of the chain's head every `audit.checkpoint_every` (when
+/// the log grew since the last one).
+async fn checkpoint_due(app: &Arc<App>) -> Result<(), StoreError> {
+    let every = chrono::Duration::seconds(app.settings.audit.checkpoint_every.as_secs() as i64);
+    let last = app
+        .store
+        .checkpoints()
+        .await?
+        .into_iter()
+        .max_by(|a, b| a.at.cmp(&b.at));
+    let head = app.store.head().await?;
+    let due = match (&last, &head) {
+        (_, None) => false,
+        (None, Some(_)) => true,
+        (Some(last), Some((seq, _))) => {
+            *seq > last.seq
+                && chrono::DateTime::parse_from_rfc3339(&last.at)
+                    .map(|t| crate::clock::now() - t.with_timezone(&chrono::Utc) >= every)
+                    .unwrap_or(true)
+        }
+    };
+    if due {
+        app.store
+            .checkpoint(
+                "scheduled",
+                app.settings.audit.checkpoint_channel.as_deref(),
+            )
+            .await?;
+    }
+    Ok(())
 }
 
 async fn expire_due(app: &Arc<App>) -> Result<(), StoreError> {

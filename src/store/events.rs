@@ -100,6 +100,37 @@ pub fn canonical(e: &StoredEvent) -> String {
     .expect("serialising strings and integers cannot fail")
 }
 
+/// The kind of the event from which the chain is keyed (`DRBOT_AUDIT_KEY`): it and every
+/// event after it are hashed with the key.
+pub const KEYED_FROM: &str = "audit.keyed";
+
+static AUDIT_KEY: std::sync::OnceLock<Option<Vec<u8>>> = std::sync::OnceLock::new();
+
+/// Sets this process's audit key (`DRBOT_AUDIT_KEY`) once, before anything is appended.
+pub fn set_audit_key(key: Option<&str>) {
+    let _ = AUDIT_KEY.set(key.map(|k| k.as_bytes().to_vec()));
+}
+
+/// The audit key of this process, if any.
+pub fn audit_key() -> Option<&'static [u8]> {
+    AUDIT_KEY.get().and_then(|k| k.as_deref())
+}
+
+/// `HMAC-SHA256(key, prev_hash ‖ canonical)` in lowercase hex: only whoever holds the key
+/// can compute it, so write access to the database is not enough to forge the chain.
+pub fn keyed_hash(key: &[u8], prev_hash: &str, canonical: &str) -> String {
+    use hmac::Mac;
+    let mut mac = hmac::Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(prev_hash.as_bytes());
+    mac.update(canonical.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// The signature of a checkpoint (`seq:hash`) under the audit key.
+pub fn sign_checkpoint(key: &[u8], seq: i64, hash: &str) -> String {
+    keyed_hash(key, "checkpoint", &format!("{seq}:{hash}"))
+}
+
 /// `sha256(prev_hash ‖ canonical)` in lowercase hex.
 pub fn chain_hash(prev_hash: &str, canonical: &str) -> String {
     let mut h = Sha256::new();
@@ -219,6 +250,16 @@ impl Store {
         rows.iter().map(row_to_event).collect()
     }
 
+    /// The sequence number of the event from which the chain is keyed, if it is.
+    pub async fn keyed_from(&self) -> Result<Option<i64>, StoreError> {
+        let row = sqlx::query("SELECT seq FROM events WHERE kind = $1 ORDER BY seq LIMIT 1")
+            .bind(KEYED_FROM)
+            .fetch_optional(self.pool())
+            .await
+            .context("looking for the keyed part of the chain")?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
     /// The chain's newest event: its sequence number and hash.
     pub async fn head(&self) -> Result<Option<(i64, String)>, StoreError> {
         let row = sqlx::query("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1")
@@ -238,6 +279,8 @@ impl Store {
         let mut prev = GENESIS_HASH.to_string();
         let mut expected_seq = 1;
         let mut count = 0;
+        // Once an `audit.keyed` event is met, every hash must carry the key.
+        let mut keyed = false;
         while let Some(row) = rows.try_next().await.context("reading the event log")? {
             let seq: i64 = row
                 .try_get(0)
@@ -267,7 +310,20 @@ impl Store {
                     "its previous-hash does not match the event before it".to_string(),
                 ));
             }
-            let recomputed = chain_hash(&event.prev_hash, &canonical(&event));
+            if event.kind == KEYED_FROM {
+                keyed = true;
+            }
+            let recomputed = if keyed {
+                let Some(key) = audit_key() else {
+                    return Ok(broken(
+                        "the chain is keyed from here on: set DRBOT_AUDIT_KEY to verify it"
+                            .to_string(),
+                    ));
+                };
+                keyed_hash(key, &event.prev_hash, &canonical(&event))
+            } else {
+                chain_hash(&event.prev_hash, &canonical(&event))
+            };
             if recomputed != event.hash {
                 return Ok(broken(
                     "its content does not match its hash (edited after it was written)".to_string(),
@@ -376,7 +432,10 @@ pub(crate) fn chained(seq: i64, prev_hash: String, event: NewEvent) -> StoredEve
         prev_hash,
         hash: String::new(),
     };
-    stored.hash = chain_hash(&stored.prev_hash, &canonical(&stored));
+    stored.hash = match audit_key() {
+        Some(key) => keyed_hash(key, &stored.prev_hash, &canonical(&stored)),
+        None => chain_hash(&stored.prev_hash, &canonical(&stored)),
+    };
     stored
 }
 

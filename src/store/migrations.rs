@@ -67,6 +67,19 @@ CREATE TABLE names (
 );
 "#;
 
+/// Checkpoints of the chain's head (SPEC §12): what `audit verify` checks a cut-off tail
+/// against.
+const CHECKPOINTS: &str = r#"
+CREATE TABLE checkpoints (
+    seq       BIGINT NOT NULL,
+    hash      TEXT   NOT NULL,
+    signature TEXT,
+    at        TEXT   NOT NULL,
+    reason    TEXT   NOT NULL
+);
+CREATE INDEX checkpoints_by_seq ON checkpoints (seq);
+"#;
+
 const SQLITE: &[(i64, &str)] = &[
     (
         1,
@@ -189,6 +202,7 @@ CREATE INDEX incidents_by_status ON incidents (status, started_at);
     (6, SEEN_REQUESTS),
     (7, outbox!("INTEGER PRIMARY KEY AUTOINCREMENT")),
     (8, NAMES),
+    (9, CHECKPOINTS),
 ];
 
 const POSTGRES: &[(i64, &str)] = &[
@@ -315,6 +329,7 @@ CREATE INDEX incidents_by_status ON incidents (status, started_at);
     (6, SEEN_REQUESTS),
     (7, outbox!("BIGSERIAL PRIMARY KEY")),
     (8, NAMES),
+    (9, CHECKPOINTS),
 ];
 
 pub async fn run(backend: Backend, conn: &mut AnyConnection) -> Result<(), StoreError> {

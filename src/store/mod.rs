@@ -9,6 +9,7 @@
 //! whose operations run on the writer task ([`writer`]), which commits them in groups.
 
 mod blocks;
+mod checkpoints;
 mod events;
 mod incidents;
 mod jobs;
@@ -27,7 +28,11 @@ use sqlx::{AnyConnection, AnyPool, Connection, Executor};
 use tokio::sync::{mpsc, oneshot};
 
 pub use blocks::{Block, NewBlock};
-pub use events::{canonical, chain_hash, NewEvent, StoredEvent, VerifyReport, GENESIS_HASH};
+pub use checkpoints::Checkpoint;
+pub use events::{
+    audit_key, canonical, chain_hash, keyed_hash, set_audit_key, sign_checkpoint, NewEvent,
+    StoredEvent, VerifyReport, GENESIS_HASH, KEYED_FROM,
+};
 pub use incidents::{Incident, NewIncident};
 pub use jobs::Job;
 pub use outbox::{
