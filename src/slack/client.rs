@@ -459,11 +459,28 @@ impl SlackApi {
                 .messages
             }
             Some(ts) => {
-                let request = SlackApiConversationsRepliesRequest::new(channel.into(), ts.into())
-                    .with_oldest(oldest.into())
-                    .with_limit(200);
+                // slack-morphism's request type has no `include_all_metadata`; the same GET
+                // with it, so replies come back with drbot's row ids.
+                let params = vec![
+                    ("channel", Some(channel.to_string())),
+                    ("ts", Some(ts.to_string())),
+                    ("oldest", Some(oldest.to_string())),
+                    ("limit", Some("200".to_string())),
+                    ("include_all_metadata", Some("true".to_string())),
+                ];
                 call("conversations.replies", self.repeat(Repeat::Safe), || {
-                    session.conversations_replies(&request)
+                    let params = &params;
+                    let session = &session;
+                    async move {
+                        session
+                            .http_session_api
+                            .http_get::<SlackApiConversationsRepliesResponse, _, _>(
+                                "conversations.replies",
+                                params,
+                                None,
+                            )
+                            .await
+                    }
                 })
                 .await
                 .map_err(|e| api_error("conversations.replies", e))?

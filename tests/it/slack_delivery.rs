@@ -186,3 +186,44 @@ async fn a_message_slack_refuses_is_recorded_as_failed_counted_and_shown_in_stat
     assert!(status.contains("could not send"), "{status}");
     assert!(status.contains("channel_not_found"), "{status}");
 }
+
+#[tokio::test]
+async fn a_thread_reply_whose_answer_was_lost_is_found_in_the_thread_and_not_posted_again() {
+    let svc = seed_service(2, 1).await;
+    let app = spawn_app_with(&config(&svc)).await;
+    let ts = ask(&app, "rollback api", REQUESTER).await;
+    // The first post after the approval is the note in the request's thread: Slack makes
+    // it, but its answer never arrives.
+    app.slack
+        .fail_times("chat.postMessage", Failure::AnswerLost, 1);
+    react(&app, &ts, "white_check_mark", OFFICER).await;
+    let done = wait_for_any_event(&app, &["request.executed", "request.failed"]).await;
+    assert_eq!(done["kind"], "request.executed", "{done}");
+    let mut notes = Vec::new();
+    for _ in 0..400 {
+        notes = app
+            .slack
+            .calls("chat.postMessage")
+            .into_iter()
+            .filter(|c| {
+                c.answer["ok"] == true
+                    && c.params["thread_ts"] == ts.as_str()
+                    && c.params["text"]
+                        .as_str()
+                        .unwrap_or("")
+                        .starts_with("Approved.")
+            })
+            .collect();
+        if !app.slack.calls("conversations.replies").is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let looked = app.slack.calls("conversations.replies");
+    assert!(
+        !looked.is_empty(),
+        "drbot looked in the thread before posting again"
+    );
+    assert_eq!(looked[0].params["include_all_metadata"], "true");
+    assert_eq!(notes.len(), 1, "the note is in the thread once");
+}
