@@ -551,11 +551,13 @@ async fn run(
                 return refuse(reason);
             }
             let title = cmd.text("title").unwrap_or_default();
+            let drill = cmd.flag("drill").is_some();
             Outcome::Queue {
                 kind: "incident_open",
                 payload: json!({
                     "scenario": scenario,
                     "title": title,
+                    "drill": drill,
                     "user": request.user,
                     "channel": request.channel,
                     "response_url": request.response_url,

@@ -42,8 +42,13 @@ pub fn summary(incident: &Incident, scenario: &Scenario, settings: &IncidentSett
     } else {
         ":white_check_mark:"
     };
+    let drill = if incident.drill {
+        ":test_tube: *DRILL* — a test of the plan, not a real incident. "
+    } else {
+        ""
+    };
     let mut out = format!(
-        "{state} *Incident {}* — {}\nScenario: *{}* (`{}`) · Impact: {}\nRTO target: *{}* · RPO target: *{}*\nOpened by <@{}> · clock started {} UTC{}\n\n*Recovery checklist*\n",
+        "{drill}{state} *Incident {}* — {}\nScenario: *{}* (`{}`) · Impact: {}\nRTO target: *{}* · RPO target: *{}*\nOpened by <@{}> · clock started {} UTC{}\n\n*Recovery checklist*\n",
         incident.id,
         crate::slack::text::escape(&incident.title),
         scenario.title,

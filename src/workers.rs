@@ -383,7 +383,11 @@ async fn remind_incidents(app: &Arc<App>) -> Result<(), StoreError> {
             }
         }
         let notice_after = chrono::Duration::seconds(settings.user_notice_after.as_secs() as i64);
-        if incident.notice_at.is_none() && now - incident.started_at >= notice_after {
+        // A drill tells no users anything.
+        if !incident.drill
+            && incident.notice_at.is_none()
+            && now - incident.started_at >= notice_after
+        {
             let done: Vec<String> = scenario
                 .steps
                 .iter()
@@ -436,6 +440,7 @@ async fn run_job(app: &Arc<App>, job: Job) {
                 user: field(&job, "user").to_string(),
                 channel: field(&job, "channel").to_string(),
                 response_url: field(&job, "response_url").to_string(),
+                drill: job.payload["drill"].as_bool().unwrap_or(false),
             };
             let span = tracing::info_span!("job", id = job.id, kind = "incident_open");
             if let Err(e) = actions::incident_open::run(app, &open, job.id)

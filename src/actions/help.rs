@@ -71,15 +71,21 @@ fn one(def: &CommandDef) -> String {
     if !def.flags.is_empty() {
         out.push_str("\n*Flags*\n");
         for flag in &def.flags {
-            let value = if flag.value_name.is_empty() {
+            let value = if flag.kind == crate::router::ValueKind::Switch {
+                String::new()
+            } else if flag.value_name.is_empty() {
                 flag.kind.describe().to_string()
             } else {
                 format!("<{}>", flag.value_name)
             };
             out.push_str(&format!(
-                "• `--{} {}` — {}\n",
+                "• `--{}{}` — {}\n",
                 flag.name,
-                value,
+                if value.is_empty() {
+                    String::new()
+                } else {
+                    format!(" {value}")
+                },
                 if flag.help.is_empty() {
                     flag.kind.describe()
                 } else {

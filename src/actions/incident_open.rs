@@ -21,6 +21,8 @@ pub struct OpenIncident {
     pub user: String,
     pub channel: String,
     pub response_url: String,
+    /// A drill: DRILL in the channel name, messages, timeline and exports; no users' notice.
+    pub drill: bool,
 }
 
 /// Checks the scenario on the acknowledgement path.
@@ -51,7 +53,12 @@ pub async fn run(app: &Arc<App>, open: &OpenIncident, job: i64) -> Result<(), St
     let prefix = &app.settings.slack.incident_channel_prefix;
     let mut created = None;
     for attempt in 1..=20 {
-        let name = incident::channel_name(prefix, now, &open.title, attempt);
+        let title = if open.drill {
+            format!("drill {}", open.title)
+        } else {
+            open.title.clone()
+        };
+        let name = incident::channel_name(prefix, now, &title, attempt);
         if app.store.incident_exists(&name).await? {
             continue;
         }
@@ -105,6 +112,7 @@ pub async fn run(app: &Arc<App>, open: &OpenIncident, job: i64) -> Result<(), St
             origin_channel: open.channel.clone(),
             channel_id: channel.clone(),
             steps: scenario.steps.len(),
+            drill: open.drill,
         })
         .await?;
     tx.append(
@@ -112,13 +120,19 @@ pub async fn run(app: &Arc<App>, open: &OpenIncident, job: i64) -> Result<(), St
             "incident.opened",
             &open.user,
             &channel,
-            format!("incident {id} opened: {} ({})", open.title, scenario.title),
+            format!(
+                "{}incident {id} opened: {} ({})",
+                if open.drill { "DRILL " } else { "" },
+                open.title,
+                scenario.title
+            ),
         )
         .detail(json!({
             "scenario": scenario.id,
             "title": open.title,
             "rto": scenario.rto_text(),
             "rpo": scenario.rpo_text(),
+            "drill": open.drill,
             "rto_secs": scenario.rto.seconds(),
             "rpo_secs": scenario.rpo.seconds(),
             "origin_channel": open.channel,
@@ -157,8 +171,13 @@ pub async fn run(app: &Arc<App>, open: &OpenIncident, job: i64) -> Result<(), St
         message: Anchor::Row(summary_key),
     })
     .await?;
+    let drill = if open.drill {
+        ":test_tube: *DRILL* — "
+    } else {
+        ""
+    };
     let alert = format!(
-        ":rotating_light: *Security officer notice* — incident *{id}* opened by <@{}>: {} ({}, RTO {}). Join <#{channel}>.",
+        "{drill}:rotating_light: *Security officer notice* — incident *{id}* opened by <@{}>: {} ({}, RTO {}). Join <#{channel}>.",
         open.user,
         crate::slack::text::escape(&open.title),
         scenario.title,
@@ -190,7 +209,7 @@ pub async fn run(app: &Arc<App>, open: &OpenIncident, job: i64) -> Result<(), St
     )
     .await?;
     let announce = format!(
-        ":rotating_light: Incident *{id}* opened by <@{}>: {} — scenario *{}*, RTO {}, RPO {}. Follow it in <#{channel}>.",
+        "{drill}:rotating_light: Incident *{id}* opened by <@{}>: {} — scenario *{}*, RTO {}, RPO {}. Follow it in <#{channel}>.",
         open.user,
         crate::slack::text::escape(&open.title),
         scenario.title,

@@ -124,6 +124,8 @@ pub enum ValueKind {
     ActionId,
     /// A command name (for `help`).
     Command,
+    /// A flag that takes no value: present or not (`--drill`).
+    Switch,
 }
 
 impl ValueKind {
@@ -139,6 +141,7 @@ impl ValueKind {
             ValueKind::Time => "an RFC 3339 time (2026-11-27T05:00:00Z) or `latest`",
             ValueKind::ActionId => "an action id like A-12",
             ValueKind::Command => "a command name",
+            ValueKind::Switch => "nothing (a switch)",
         }
     }
 }

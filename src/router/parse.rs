@@ -22,6 +22,8 @@ pub enum Value {
     Address(IpNet),
     Time(TimeSpec),
     ActionId(u64),
+    /// A switch flag that was given.
+    Switch,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -168,6 +170,17 @@ pub fn parse(text: &str, set: &CommandSet, settings: &Settings) -> Result<Parsed
                     Some(&def),
                 ));
             }
+            if flag.kind == ValueKind::Switch {
+                if inline.is_some() {
+                    return Err(Refusal::new(
+                        format!("`--{}` takes no value", flag.name),
+                        Some(&def),
+                    ));
+                }
+                flags.insert(flag.name.clone(), Value::Switch);
+                i += 1;
+                continue;
+            }
             let raw = match inline {
                 Some(v) => v,
                 None => {
@@ -242,6 +255,8 @@ fn check(kind: ValueKind, raw: &str, settings: &Settings) -> Result<Value, Strin
     let word = || Value::Word(raw.to_string());
     match kind {
         ValueKind::Word | ValueKind::Text | ValueKind::Command => Ok(word()),
+        // Only as a flag, where no value is read.
+        ValueKind::Switch => Ok(Value::Switch),
         ValueKind::Integer => raw
             .parse::<u64>()
             .map(Value::Integer)

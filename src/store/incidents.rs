@@ -24,6 +24,8 @@ pub struct Incident {
     pub last_update_at: DateTime<Utc>,
     pub last_reminder_at: Option<DateTime<Utc>>,
     pub notice_at: Option<DateTime<Utc>>,
+    /// A drill, not a real incident: no users' notice, counted as a test.
+    pub drill: bool,
 }
 
 impl Incident {
@@ -41,9 +43,10 @@ pub struct NewIncident {
     pub origin_channel: String,
     pub channel_id: String,
     pub steps: usize,
+    pub drill: bool,
 }
 
-const COLUMNS: &str = "id, scenario, title, opened_by, origin_channel, channel_id, started_at, status, resolved_at, summary, checklist_ts, steps_done, last_update_at, last_reminder_at, notice_at";
+const COLUMNS: &str = "id, scenario, title, opened_by, origin_channel, channel_id, started_at, status, resolved_at, summary, checklist_ts, steps_done, last_update_at, last_reminder_at, notice_at, drill";
 
 fn time(row: &sqlx::any::AnyRow, i: usize) -> Option<DateTime<Utc>> {
     row.get::<Option<String>, _>(i)
@@ -68,6 +71,7 @@ fn row_to_incident(row: &sqlx::any::AnyRow) -> Incident {
         last_update_at: time(row, 12).unwrap_or_else(crate::clock::now),
         last_reminder_at: time(row, 13),
         notice_at: time(row, 14),
+        drill: row.get::<i64, _>(15) != 0,
     }
 }
 
@@ -78,8 +82,8 @@ impl StoreTx<'_> {
         self.run(move |c| Box::pin(async move {
         let now = crate::clock::now_rfc3339();
         let row = sqlx::query(&format!(
-            "INSERT INTO incidents (id, scenario, title, opened_by, origin_channel, channel_id, started_at, status, steps_done, last_update_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 'open', $8, $7) RETURNING {COLUMNS}"
+            "INSERT INTO incidents (id, scenario, title, opened_by, origin_channel, channel_id, started_at, status, steps_done, last_update_at, drill)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'open', $8, $7, $9) RETURNING {COLUMNS}"
         ))
         .bind(&new.id)
         .bind(&new.scenario)
@@ -89,6 +93,7 @@ impl StoreTx<'_> {
         .bind(&new.channel_id)
         .bind(&now)
         .bind(serde_json::to_string(&vec![false; new.steps]).unwrap_or_default())
+        .bind(new.drill as i64)
         .fetch_one(c.conn())
         .await
         .context("opening an incident")?;

@@ -80,6 +80,9 @@ CREATE TABLE checkpoints (
 CREATE INDEX checkpoints_by_seq ON checkpoints (seq);
 "#;
 
+/// Drills (the plan's DR tests and tabletop exercises) are incidents marked so.
+const DRILLS: &str = "ALTER TABLE incidents ADD COLUMN drill BIGINT NOT NULL DEFAULT 0;";
+
 const SQLITE: &[(i64, &str)] = &[
     (
         1,
@@ -203,6 +206,7 @@ CREATE INDEX incidents_by_status ON incidents (status, started_at);
     (7, outbox!("INTEGER PRIMARY KEY AUTOINCREMENT")),
     (8, NAMES),
     (9, CHECKPOINTS),
+    (10, DRILLS),
 ];
 
 const POSTGRES: &[(i64, &str)] = &[
@@ -330,6 +334,7 @@ CREATE INDEX incidents_by_status ON incidents (status, started_at);
     (7, outbox!("BIGSERIAL PRIMARY KEY")),
     (8, NAMES),
     (9, CHECKPOINTS),
+    (10, DRILLS),
 ];
 
 pub async fn run(backend: Backend, conn: &mut AnyConnection) -> Result<(), StoreError> {

@@ -132,7 +132,19 @@ fn rpo_verdict(s: &Summary) -> Option<String> {
 /// The summary as lines of (label, value), the value plain text (names resolved).
 fn summary_lines(s: &Summary, names: &Names) -> Vec<(&'static str, String)> {
     let mut lines = vec![
-        ("Incident", format!("{} — {}", s.incident, s.title)),
+        (
+            "Incident",
+            format!(
+                "{}{} — {}",
+                if s.drill {
+                    "DRILL (a test of the plan, not a real incident): "
+                } else {
+                    ""
+                },
+                s.incident,
+                s.title
+            ),
+        ),
         (
             "Scenario",
             format!("{} (RTO {}, RPO {})", s.scenario, s.rto, s.rpo),

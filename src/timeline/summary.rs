@@ -13,6 +13,8 @@ use crate::store::StoredEvent;
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
     pub incident: String,
+    /// A drill (the plan's DR test or tabletop exercise), not a real incident.
+    pub drill: bool,
     pub title: String,
     pub scenario: String,
     pub rto: String,
@@ -155,6 +157,7 @@ pub fn summarise(events: &[StoredEvent], rto_fallback: Option<u64>) -> Option<Su
 
     Some(Summary {
         incident: opened.incident.clone().unwrap_or_default(),
+        drill: opened_detail["drill"].as_bool().unwrap_or(false),
         title: text(&opened_detail, "title"),
         scenario: text(&opened_detail, "scenario"),
         rto: text(&opened_detail, "rto"),

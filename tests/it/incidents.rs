@@ -649,3 +649,61 @@ pub fn visible_text(html: &str) -> String {
         .replace("&#39;", "'")
         .replace("&amp;", "&")
 }
+
+#[tokio::test]
+async fn a_drill_is_marked_everywhere_and_tells_no_users() {
+    let app = spawn_app_with(&format!(
+        "{CONFIG}\n[incidents]\nuser_notice_after = \"2s\"\n"
+    ))
+    .await;
+    let help = app.slash("help incident open").reply().await;
+    assert!(help.contains("`--drill`"), "{help}");
+    let (real, _) = open(&app, "ddos Real flood").await;
+    let (drill, drill_channel) = open(&app, "region-failure Quarterly DR test --drill").await;
+    assert!(drill.contains("-drill-quarterly-dr-test"), "{drill}");
+    let summary = app
+        .slack
+        .calls("chat.postMessage")
+        .into_iter()
+        .find(|c| c.params["channel"] == drill_channel.as_str())
+        .map(|c| c.params["text"].as_str().unwrap().to_string());
+    let summary = match summary {
+        Some(s) => s,
+        None => {
+            app.slack.wait_for("pins.add", 2).await;
+            app.slack
+                .calls("chat.postMessage")
+                .into_iter()
+                .find(|c| c.params["channel"] == drill_channel.as_str())
+                .unwrap()
+                .params["text"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        }
+    };
+    assert!(summary.contains("*DRILL*"), "{summary}");
+    // The real incident's users' notice comes; the drill's never does.
+    let notice = wait_for_event(&app, "incident.notice").await;
+    assert_eq!(notice["incident"], real.as_str());
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let notices = app.events_of_kind("incident.notice").await;
+    assert!(
+        notices.iter().all(|n| n["incident"] == real.as_str()),
+        "{notices:#?}"
+    );
+    let opened = app
+        .events_of_kind("incident.opened")
+        .await
+        .into_iter()
+        .find(|e| e["incident"] == drill.as_str())
+        .unwrap();
+    assert!(opened["text"]
+        .as_str()
+        .unwrap()
+        .starts_with("DRILL incident"));
+    assert_eq!(opened["detail"]["drill"], true);
+    let json: Value = serde_json::from_str(&export(&app, &drill, "json").await).unwrap();
+    assert_eq!(json["summary"]["drill"], true);
+    assert!(export(&app, &drill, "html").await.contains("DRILL"));
+}

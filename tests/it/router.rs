@@ -26,7 +26,7 @@ async fn help_for_one_command_shows_its_usage_flags_and_approval_rule() {
     }
     let two_words = app.slash("help incident open").reply().await;
     assert!(
-        two_words.contains("`/dr incident open <scenario> <title…>`"),
+        two_words.contains("`/dr incident open <scenario> <title…> [--drill]`"),
         "{two_words}"
     );
 
