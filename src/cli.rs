@@ -62,6 +62,18 @@ pub enum Command {
     /// Exit 0 when the local `serve` (at DRBOT_LISTEN) answers `/readyz` with 200; for
     /// container health checks in an image without curl.
     Healthcheck,
+    /// The quarterly DR review: incidents and drills of the period with RTO/RPO achieved
+    /// against their targets, approval times, and charts.
+    Report {
+        /// First day, `YYYY-MM-DD` (default: the start of this quarter).
+        #[arg(long)]
+        from: Option<String>,
+        /// Last day, `YYYY-MM-DD` (default: today).
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long, value_enum, default_value = "html")]
+        format: Format,
+    },
     /// Print the least-privilege IAM policy (JSON) for the configured resources.
     IamPolicy {
         #[arg(long, default_value_os_t = default_config_path())]
@@ -259,6 +271,21 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         Command::Healthcheck => crate::healthcheck::run().map_err(Failure),
+        Command::Report { from, to, format } => {
+            let period =
+                crate::report::Period::parse(from.as_deref(), to.as_deref(), crate::clock::now())
+                    .map_err(Failure)?;
+            let store = open_existing_store().await?;
+            let events = store.events(None).await?;
+            let scenarios = CommandSet::embedded()
+                .ok()
+                .and_then(|c| ScenarioSet::embedded(&c).ok());
+            let report = crate::report::build(&events, period, |id| {
+                scenarios.as_ref()?.get(id)?.rto.seconds()
+            });
+            print!("{}", crate::report::render(format, &report));
+            Ok(())
+        }
         Command::IamPolicy {
             config,
             account,

@@ -34,6 +34,7 @@ pub mod iam;
 pub mod incident;
 pub mod memory;
 pub mod metrics;
+pub mod report;
 pub mod router;
 pub mod scenarios;
 pub mod slack;

@@ -14,6 +14,7 @@ mod injection;
 mod manifest;
 mod rds;
 mod replicas;
+mod report;
 mod rollback;
 mod router;
 mod slack_delivery;
