@@ -37,6 +37,33 @@ pub struct CommandRequest {
 /// How long a read command (`status`, `blocked`) may take to answer inline.
 const INLINE_READ: std::time::Duration = std::time::Duration::from_millis(1200);
 
+impl CommandRequest {
+    /// The command as Slack delivered it (over HTTP or Socket Mode), with its replay key.
+    pub fn from_event(event: &SlackCommandEvent, replay_key: String) -> Self {
+        CommandRequest {
+            user: event.user_id.to_string(),
+            channel: event.channel_id.to_string(),
+            text: event.text.clone().unwrap_or_default(),
+            response_url: event.response_url.0.to_string(),
+            replay_key: Some(replay_key),
+        }
+    }
+
+    /// The span a command is handled in; the router records what it found into it.
+    pub fn span(&self, transport: &'static str) -> tracing::Span {
+        tracing::info_span!(
+            "slack.command",
+            transport,
+            user = %self.user,
+            channel = %self.channel,
+            command = tracing::field::Empty,
+            outcome = tracing::field::Empty,
+            incident = tracing::field::Empty,
+            action_id = tracing::field::Empty,
+        )
+    }
+}
+
 /// The immediate answer to a slash command (Slack shows it only to the user).
 #[derive(Debug, Clone)]
 pub struct Reply {

@@ -97,6 +97,23 @@ impl Placement {
     }
 }
 
+/// Applies `placement` to a restore request: both restore builders take the same settings,
+/// and a restore is never publicly accessible and always protected from deletion.
+macro_rules! placed {
+    ($call:expr, $p:expr) => {
+        $call
+            .set_db_subnet_group_name($p.subnet_group.clone())
+            .set_vpc_security_group_ids($p.security_group_ids())
+            .set_db_parameter_group_name($p.parameter_group.clone())
+            .set_option_group_name($p.option_group.clone())
+            .multi_az($p.multi_az)
+            .set_storage_type($p.storage_type.clone())
+            .set_tags($p.tags())
+            .publicly_accessible(false)
+            .deletion_protection(true)
+    };
+}
+
 /// The placement of instance `db`, as RDS describes it.
 fn placement_of(db: &aws_sdk_rds::types::DbInstance) -> Placement {
     Placement {
@@ -306,20 +323,13 @@ impl RdsRecovery for aws_sdk_rds::Client {
         class: &str,
         placement: &Placement,
     ) -> Result<String, AwsError> {
-        let call = self
-            .restore_db_instance_from_db_snapshot()
-            .db_snapshot_identifier(snapshot)
-            .db_instance_identifier(new_instance)
-            .db_instance_class(class)
-            .set_db_subnet_group_name(placement.subnet_group.clone())
-            .set_vpc_security_group_ids(placement.security_group_ids())
-            .set_db_parameter_group_name(placement.parameter_group.clone())
-            .set_option_group_name(placement.option_group.clone())
-            .multi_az(placement.multi_az)
-            .set_storage_type(placement.storage_type.clone())
-            .set_tags(placement.tags())
-            .publicly_accessible(false)
-            .deletion_protection(true);
+        let call = placed!(
+            self.restore_db_instance_from_db_snapshot()
+                .db_snapshot_identifier(snapshot)
+                .db_instance_identifier(new_instance)
+                .db_instance_class(class),
+            placement
+        );
         let out = super::timed("RestoreDBInstanceFromDBSnapshot", call.send())
             .await
             .map_err(|e| {
@@ -340,20 +350,13 @@ impl RdsRecovery for aws_sdk_rds::Client {
         class: &str,
         placement: &Placement,
     ) -> Result<String, AwsError> {
-        let mut call = self
-            .restore_db_instance_to_point_in_time()
-            .source_db_instance_identifier(source)
-            .target_db_instance_identifier(new_instance)
-            .db_instance_class(class)
-            .set_db_subnet_group_name(placement.subnet_group.clone())
-            .set_vpc_security_group_ids(placement.security_group_ids())
-            .set_db_parameter_group_name(placement.parameter_group.clone())
-            .set_option_group_name(placement.option_group.clone())
-            .multi_az(placement.multi_az)
-            .set_storage_type(placement.storage_type.clone())
-            .set_tags(placement.tags())
-            .publicly_accessible(false)
-            .deletion_protection(true);
+        let mut call = placed!(
+            self.restore_db_instance_to_point_in_time()
+                .source_db_instance_identifier(source)
+                .target_db_instance_identifier(new_instance)
+                .db_instance_class(class),
+            placement
+        );
         call = match at {
             Some(t) => call.restore_time(AwsTime::from_secs(t.timestamp())),
             None => call.use_latest_restorable_time(true),

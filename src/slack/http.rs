@@ -265,23 +265,9 @@ async fn slash_command(
     if let Some(why) = app.foreign(event.team_id.as_ref(), None) {
         return foreign(&why);
     }
-    let span = tracing::info_span!(
-        "slack.command",
-        user = %event.user_id,
-        channel = %event.channel_id,
-        command = tracing::field::Empty,
-        outcome = tracing::field::Empty,
-        incident = tracing::field::Empty,
-        action_id = tracing::field::Empty,
-    );
-    let request = crate::dispatch::CommandRequest {
-        user: event.user_id.to_string(),
-        channel: event.channel_id.to_string(),
-        text: event.text.clone().unwrap_or_default(),
-        response_url: event.response_url.0.to_string(),
-        // Claimed with the command's own record (one write, not two).
-        replay_key: Some(replay_key(&headers)),
-    };
+    // The replay key is claimed with the command's own record (one write, not two).
+    let request = crate::dispatch::CommandRequest::from_event(&event, replay_key(&headers));
+    let span = request.span("http");
     let reply = crate::dispatch::handle_command(&app, request)
         .instrument(span)
         .await;

@@ -101,24 +101,10 @@ async fn on_command(
         foreign(&why);
         return Ok(reply(format!(":no_entry: {why}")));
     }
-    let span = tracing::info_span!(
-        "slack.command",
-        transport = "socket",
-        user = %event.user_id,
-        channel = %event.channel_id,
-        command = tracing::field::Empty,
-        outcome = tracing::field::Empty,
-        incident = tracing::field::Empty,
-        action_id = tracing::field::Empty,
-    );
-    let request = crate::dispatch::CommandRequest {
-        user: event.user_id.to_string(),
-        channel: event.channel_id.to_string(),
-        text: event.text.clone().unwrap_or_default(),
-        response_url: event.response_url.0.to_string(),
-        // A command delivered again (after a reconnect) has the same trigger id.
-        replay_key: Some(format!("socket:{}", event.trigger_id)),
-    };
+    // A command delivered again (after a reconnect) has the same trigger id.
+    let request =
+        crate::dispatch::CommandRequest::from_event(&event, format!("socket:{}", event.trigger_id));
+    let span = request.span("socket");
     let answer = crate::dispatch::handle_command(&app, request)
         .instrument(span)
         .await;

@@ -6,32 +6,13 @@
 
 use serde_json::Value;
 
-use crate::incidents::visible_text;
+use crate::incidents::{export, visible_text};
 use crate::support::aws::seed_service;
 use crate::support::flow::*;
 use crate::support::*;
 
 const HOSTILE: &str =
     "<script>alert(1)</script> <!channel> *all* [docs](http://evil.example) | # _x_";
-
-async fn export(app: &TestApp, incident: &str, format: &str) -> String {
-    let out = app
-        .cli(&[
-            "timeline",
-            "export",
-            "--incident",
-            incident,
-            "--format",
-            format,
-        ])
-        .await;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
 
 #[tokio::test]
 async fn an_incident_exports_with_names_rendered_text_a_summary_and_a_picture() {

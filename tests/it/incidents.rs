@@ -21,7 +21,8 @@ async fn open(app: &TestApp, text: &str) -> (String, String) {
     open_incident(app, text).await
 }
 
-async fn export(app: &TestApp, incident: &str, format: &str) -> String {
+/// `drbot timeline export` of `incident` in `format`, asserting success.
+pub async fn export(app: &TestApp, incident: &str, format: &str) -> String {
     let out = app
         .cli(&[
             "timeline",

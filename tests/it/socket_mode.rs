@@ -80,7 +80,7 @@ async fn acked_text(app: &TestApp, envelope: &str) -> String {
     ack["payload"]["text"].as_str().unwrap_or("").to_string()
 }
 
-/// The approval request once it is posted with its reactions; its ts.
+/// The approval request once it is posted and drbot added its reactions; its ts.
 async fn posted_request(app: &TestApp, label: &str) -> String {
     for _ in 0..400 {
         let posted = app.slack.calls("chat.postMessage").into_iter().find(|c| {
@@ -90,8 +90,18 @@ async fn posted_request(app: &TestApp, label: &str) -> String {
                     .unwrap_or("")
                     .contains(&format!("*{label} · approval needed*"))
         });
+        // Posted and recorded: drbot adds its reactions once it has stored the message.
         if let Some(post) = posted {
-            return post.answer["ts"].as_str().unwrap().to_string();
+            let ts = post.answer["ts"].as_str().unwrap().to_string();
+            let reacted = app
+                .slack
+                .calls("reactions.add")
+                .iter()
+                .filter(|c| c.params["timestamp"] == ts.as_str() && c.answer["ok"] == true)
+                .count();
+            if reacted >= app.settings_reaction_count() {
+                return ts;
+            }
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
