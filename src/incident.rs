@@ -136,22 +136,6 @@ pub async fn queue_summary_update(
     .await
 }
 
-/// [`queue_summary_update`] in a transaction of its own.
-pub async fn refresh_summary(app: &Arc<App>, incident: &Incident) {
-    let queued = async {
-        let Some(scenario) = app.scenarios.get(&incident.scenario) else {
-            return Ok(());
-        };
-        let mut tx = app.store.begin().await?;
-        queue_summary_update(&mut tx, scenario, &app.settings.incidents, incident).await?;
-        tx.commit().await
-    }
-    .await;
-    if let Err(e) = queued {
-        tracing::warn!(error = %e, "could not queue the update of the incident summary");
-    }
-}
-
 /// Ticks the first open checklist step performed by `/dr <command>` in `incident_id`.
 pub async fn tick(app: &Arc<App>, incident_id: &str, command: &str) {
     let ticked =

@@ -12,7 +12,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
 use crate::store::StoredEvent;
-use crate::timeline::mrkdwn::{esc, md_escape};
+use crate::timeline::mrkdwn::{esc, md_row};
+use crate::timeline::rto_verdict;
 use crate::timeline::summary::{human, summarise, Summary};
 use crate::timeline::Format;
 
@@ -203,12 +204,6 @@ fn approvals_text(a: &Approvals) -> String {
 
 /// One row per incident: id, scenario, opened, recovery, RTO verdict, RPO verdict.
 fn row(s: &Summary) -> [String; 6] {
-    let rto = match (s.rto_met, s.rto_margin_secs, s.resolved_at) {
-        (Some(true), Some(m), _) => format!("met ({} to spare)", human(m)),
-        (Some(false), Some(m), _) => format!("missed by {}", human(-m)),
-        (_, _, None) => "still open".to_string(),
-        _ => "no numeric target".to_string(),
-    };
     let rpo = match (s.data_loss_secs, s.rpo_secs) {
         (Some(loss), Some(rpo)) if loss <= rpo => {
             format!("{} (within {})", human(loss), human(rpo))
@@ -222,7 +217,7 @@ fn row(s: &Summary) -> [String; 6] {
         s.scenario.clone(),
         s.opened_at.format("%Y-%m-%d %H:%M").to_string(),
         human(s.recovery_secs),
-        rto,
+        rto_verdict(s),
         rpo,
     ]
 }
@@ -249,16 +244,7 @@ fn markdown(r: &Report) -> String {
         }
         let _ = writeln!(out, "| {} |\n|{}", HEADERS.join(" | "), "---|".repeat(6));
         for s in list.iter() {
-            let cells = row(s);
-            let _ = writeln!(
-                out,
-                "| {} |",
-                cells
-                    .iter()
-                    .map(|c| md_escape(c))
-                    .collect::<Vec<_>>()
-                    .join(" | ")
-            );
+            let _ = writeln!(out, "{}", md_row(&row(s)));
         }
     }
     out.push_str("\n## Restore tests\n\n_No restore tests are recorded in this period (drbot does not run them yet)._\n");

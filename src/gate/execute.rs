@@ -97,19 +97,6 @@ pub async fn queue_thread(
     .await
 }
 
-/// [`queue_refresh`] in a transaction of its own.
-pub async fn refresh(app: &Arc<App>, request_id: i64, note: &str) {
-    let queued = async {
-        let mut tx = app.store.begin().await?;
-        queue_refresh(&mut tx, &app.settings.approval, request_id, note).await?;
-        tx.commit().await
-    }
-    .await;
-    if let Err(e) = queued {
-        tracing::error!(error = %e, "could not queue the update of a request message");
-    }
-}
-
 /// [`queue_thread`] in a transaction of its own.
 pub async fn thread(app: &Arc<App>, request: &Request, text: &str) {
     let queued = async {
@@ -320,13 +307,20 @@ async fn finish(app: &Arc<App>, request: &Request, to: RequestState, outcome: &s
                 .incident(request.incident.clone()),
             )
             .await?;
+            // The final message and its note commit with the outcome.
+            queue_refresh(
+                &mut tx,
+                &app.settings.approval,
+                request.id,
+                &format!("*{}* — {outcome}", to.as_str()),
+            )
+            .await?;
         }
         tx.commit().await.map(|_| moved)
     }
     .await;
     match done {
         Ok(true) => {
-            refresh(app, request.id, &format!("*{}* — {outcome}", to.as_str())).await;
             if let (RequestState::Executed, Some(incident)) = (to, &request.incident) {
                 if let Ok(cmd) =
                     crate::router::parse(&request.command, &app.commands, &app.settings)

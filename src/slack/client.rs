@@ -177,17 +177,9 @@ impl SlackApi {
         self.identity.as_ref()
     }
 
-    /// Posts `text` in `channel`, in the thread of `thread_ts` when given; returns the ts.
-    pub async fn post_message(
-        &self,
-        channel: &str,
-        text: &str,
-        thread_ts: Option<&str>,
-    ) -> Result<String, SlackError> {
-        self.post_blocks(channel, text, None, thread_ts, None).await
-    }
-
-    /// [`Self::post_message`] with Block Kit blocks (`text` stays the notification text).
+    /// Posts `text` (with Block Kit `blocks` when given; `text` stays the notification text)
+    /// in `channel`, in the thread of `thread_ts` when given, marked with its outbox row;
+    /// returns the ts.
     pub async fn post_blocks(
         &self,
         channel: &str,
@@ -244,16 +236,6 @@ impl SlackApi {
         .await
         .map_err(|e| api_error("chat.postEphemeral", e))?;
         Ok(())
-    }
-
-    /// Replaces the text of message `ts` in `channel`.
-    pub async fn update_message(
-        &self,
-        channel: &str,
-        ts: &str,
-        text: &str,
-    ) -> Result<(), SlackError> {
-        self.update_blocks(channel, ts, text, None).await
     }
 
     /// Replaces message `ts`: its text and, when given, its blocks (an empty list removes
@@ -362,20 +344,6 @@ impl SlackApi {
             Err(SlackClientError::ApiError(api)) if api.code == "already_pinned" => Ok(()),
             Err(e) => Err(api_error("pins.add", e)),
         }
-    }
-
-    /// Sends `text` to `user` as a direct message.
-    pub async fn direct_message(&self, user: &str, text: &str) -> Result<(), SlackError> {
-        let session = self.client.open_session(&self.token);
-        let open = SlackApiConversationsOpenRequest::new().with_users(vec![user.into()]);
-        let opened = call("conversations.open", self.repeat(Repeat::Safe), || {
-            session.conversations_open(&open)
-        })
-        .await
-        .map_err(|e| api_error("conversations.open", e))?;
-        self.post_message(opened.channel.id.as_ref(), text, None)
-            .await
-            .map(|_| ())
     }
 
     /// The name people know `user` by: display name, else real name, else handle.

@@ -80,24 +80,11 @@ impl Store {
     /// Jobs that were running on a replica that is gone run again (at start-up on SQLite:
     /// every running job, since the one process that ran them stopped).
     pub async fn requeue_orphaned_jobs(&self, liveness: Liveness) -> Result<u64, StoreError> {
-        let mut tx = self.begin().await?;
-        let cutoff = tx.cutoff(liveness);
-        let replica = tx.replica();
-        let done = tx
-            .run(move |c| {
-                Box::pin(async move {
-                    sqlx::query(&format!(
-                        "UPDATE jobs SET state = 'queued', owner = NULL WHERE state = 'running' AND {}",
-                        super::replicas::orphaned(1, &replica)
-                    ))
-                    .bind(cutoff)
-                    .execute(c.conn())
-                    .await
-                    .context("re-queueing jobs")
-                })
-            })
-            .await?;
-        tx.commit().await?;
-        Ok(done.rows_affected())
+        self.release_orphaned(
+            liveness,
+            "UPDATE jobs SET state = 'queued', owner = NULL WHERE state = 'running'",
+            "re-queueing jobs",
+        )
+        .await
     }
 }

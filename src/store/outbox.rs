@@ -403,25 +403,12 @@ impl Store {
     /// Rows being sent by replicas that are gone are sent again, carefully (Slack may have
     /// them already).
     pub async fn requeue_orphaned_outbox(&self, liveness: Liveness) -> Result<u64, StoreError> {
-        let mut tx = self.begin().await?;
-        let cutoff = tx.cutoff(liveness);
-        let replica = tx.replica();
-        let done = tx
-            .run(move |c| {
-                Box::pin(async move {
-                    sqlx::query(&format!(
-                        "UPDATE outbox SET state = 'pending', owner = NULL, uncertain = 1 WHERE state = 'sending' AND {}",
-                        super::replicas::orphaned(1, &replica)
-                    ))
-                    .bind(cutoff)
-                    .execute(c.conn())
-                    .await
-                    .context("re-queueing Slack messages")
-                })
-            })
-            .await?;
-        tx.commit().await?;
-        Ok(done.rows_affected())
+        self.release_orphaned(
+            liveness,
+            "UPDATE outbox SET state = 'pending', owner = NULL, uncertain = 1 WHERE state = 'sending'",
+            "re-queueing Slack messages",
+        )
+        .await
     }
 
     /// How many messages wait to be sent, and the recent ones that could not be.

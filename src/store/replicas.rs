@@ -44,6 +44,32 @@ pub enum Liveness {
 }
 
 impl Store {
+    /// Runs `update` (an `UPDATE … WHERE …`) on the rows also owned by no live replica,
+    /// in a transaction of its own; returns how many it changed.
+    pub(crate) async fn release_orphaned(
+        &self,
+        liveness: Liveness,
+        update: &'static str,
+        context: &'static str,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.begin().await?;
+        let cutoff = tx.cutoff(liveness);
+        let replica = tx.replica();
+        let done = tx
+            .run(move |c| {
+                Box::pin(async move {
+                    sqlx::query(&format!("{update} AND {}", orphaned(1, &replica)))
+                        .bind(cutoff)
+                        .execute(c.conn())
+                        .await
+                        .context(context)
+                })
+            })
+            .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected())
+    }
+
     /// The heartbeat cutoff: owners whose last heartbeat is older are taken for dead.
     pub(crate) fn cutoff(&self, liveness: Liveness) -> String {
         let now = crate::clock::now();

@@ -100,7 +100,7 @@ pub fn render(format: Format, export: &Export) -> String {
 }
 
 /// The RTO verdict: "met with 59m 59s to spare", "missed by 1h 05m", "still open".
-fn rto_verdict(s: &Summary) -> String {
+pub fn rto_verdict(s: &Summary) -> String {
     match (s.rto_met, s.rto_margin_secs, s.resolved_at) {
         (Some(true), Some(margin), _) => format!("met with {} to spare", human(margin)),
         (Some(false), Some(margin), _) => format!("missed by {}", human(-margin)),
@@ -212,16 +212,7 @@ fn markdown(x: &Export) -> String {
         if !s.actions.is_empty() {
             out.push_str("\n| action | command | requested by | approved by | approval wait | outcome |\n|---|---|---|---|---|---|\n");
             for a in &s.actions {
-                let cells = action_cells(a, &x.names);
-                let _ = writeln!(
-                    out,
-                    "| {} |",
-                    cells
-                        .iter()
-                        .map(|c| md_escape(c))
-                        .collect::<Vec<_>>()
-                        .join(" | ")
-                );
+                let _ = writeln!(out, "{}", mrkdwn::md_row(&action_cells(a, &x.names)));
             }
         }
         out.push_str("\n## Events\n\n");

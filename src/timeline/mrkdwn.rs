@@ -357,6 +357,18 @@ pub fn md_escape(s: &str) -> String {
     out
 }
 
+/// One Markdown table row of `cells`, each escaped.
+pub fn md_row(cells: &[String]) -> String {
+    format!(
+        "| {} |",
+        cells
+            .iter()
+            .map(|c| md_escape(c))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    )
+}
+
 /// Inline code that cannot be closed early by backticks inside it.
 fn md_code(s: &str) -> String {
     let longest = s.split(|c| c != '`').map(str::len).max().unwrap_or(0);

@@ -533,19 +533,7 @@ async fn a_request_that_could_not_be_posted_is_posted_at_restart_and_early_react
 
 /// A click on one of the request message's buttons, as Slack posts it.
 async fn click(app: &TestApp, ts: &str, action_id: &str, user: &str) -> reqwest::Response {
-    let payload = serde_json::json!({
-        "type": "block_actions",
-        "team": {"id": "T0DRBOT", "domain": "drbot-test"},
-        "user": {"id": user, "team_id": "T0DRBOT", "username": "someone"},
-        "api_app_id": "A0DRBOT",
-        "token": "deprecated-verification-token",
-        "trigger_id": format!("trigger-{user}-{action_id}"),
-        "container": {"type": "message", "message_ts": ts, "channel_id": OPS_CHANNEL, "is_ephemeral": false},
-        "channel": {"id": OPS_CHANNEL, "name": "ops"},
-        "actions": [{"type": "button", "action_id": action_id, "block_id": "b", "value": "A-1",
-                     "text": {"type": "plain_text", "text": "Approve"},
-                     "action_ts": format!("{}.{}", now_unix(), user.len())}]
-    });
+    let payload = button_click(ts, action_id, user);
     let body = url::form_urlencoded::Serializer::new(String::new())
         .append_pair("payload", &payload.to_string())
         .finish();

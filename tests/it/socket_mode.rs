@@ -41,23 +41,6 @@ fn command(app: &TestApp, text: &str, user: &str, trigger: &str) -> Value {
     })
 }
 
-/// A click on one of the request message's buttons, as Socket Mode delivers it.
-fn click(ts: &str, action_id: &str, user: &str) -> Value {
-    json!({
-        "type": "block_actions",
-        "team": {"id": "T0DRBOT", "domain": "drbot-test"},
-        "user": {"id": user, "team_id": "T0DRBOT", "username": "someone"},
-        "api_app_id": "A0DRBOT",
-        "token": "deprecated-verification-token",
-        "trigger_id": format!("trigger-{user}-{action_id}"),
-        "container": {"type": "message", "message_ts": ts, "channel_id": OPS_CHANNEL, "is_ephemeral": false},
-        "channel": {"id": OPS_CHANNEL, "name": "ops"},
-        "actions": [{"type": "button", "action_id": action_id, "block_id": "b", "value": "A-1",
-                     "text": {"type": "plain_text", "text": "Approve"},
-                     "action_ts": format!("{}.{}", now_unix(), user.len())}]
-    })
-}
-
 async fn spawn_socket_app(config: &str) -> TestApp {
     let app = spawn_app_custom(
         config,
@@ -151,7 +134,7 @@ async fn a_rollback_asked_and_approved_over_socket_mode_survives_a_dropped_conne
     socket.wait_connected().await;
 
     // A click by someone who is not an officer changes nothing and is told why.
-    let outsider = socket.send("interactive", click(&ts, APPROVE, "U0OUTSIDER"));
+    let outsider = socket.send("interactive", button_click(&ts, APPROVE, "U0OUTSIDER"));
     assert!(socket.ack(&outsider).await.is_some());
     wait_for_ephemeral(&app, "U0OUTSIDER").await;
 
@@ -182,7 +165,7 @@ async fn an_officer_approves_with_the_button_over_socket_mode() {
     );
     acked_text(&app, &ask).await;
     let ts = posted_request(&app, "A-1").await;
-    let clicked = socket.send("interactive", click(&ts, APPROVE, OFFICER));
+    let clicked = socket.send("interactive", button_click(&ts, APPROVE, OFFICER));
     assert!(socket.ack(&clicked).await.is_some());
     let done = wait_for_any_event(&app, &["request.executed", "request.failed"]).await;
     assert_eq!(done["kind"], "request.executed", "{done}");

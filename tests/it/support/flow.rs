@@ -223,3 +223,21 @@ pub async fn open_incident(app: &TestApp, text: &str) -> (String, String) {
     }
     panic!("no channel created");
 }
+
+/// A click on one of the request message's buttons, as Slack sends it (the `payload` of
+/// `/slack/interactions`, or a Socket Mode `interactive` envelope).
+pub fn button_click(ts: &str, action_id: &str, user: &str) -> Value {
+    json!({
+        "type": "block_actions",
+        "team": {"id": "T0DRBOT", "domain": "drbot-test"},
+        "user": {"id": user, "team_id": "T0DRBOT", "username": "someone"},
+        "api_app_id": "A0DRBOT",
+        "token": "deprecated-verification-token",
+        "trigger_id": format!("trigger-{user}-{action_id}"),
+        "container": {"type": "message", "message_ts": ts, "channel_id": OPS_CHANNEL, "is_ephemeral": false},
+        "channel": {"id": OPS_CHANNEL, "name": "ops"},
+        "actions": [{"type": "button", "action_id": action_id, "block_id": "b", "value": "A-1",
+                     "text": {"type": "plain_text", "text": "Approve"},
+                     "action_ts": format!("{}.{}", now_unix(), user.len())}]
+    })
+}
