@@ -74,6 +74,11 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "html")]
         format: Format,
     },
+    /// Evidence for an auditor.
+    Evidence {
+        #[command(subcommand)]
+        command: EvidenceCommand,
+    },
     /// Print the least-privilege IAM policy (JSON) for the configured resources.
     IamPolicy {
         #[arg(long, default_value_os_t = default_config_path())]
@@ -95,6 +100,23 @@ pub enum TimelineCommand {
         incident: String,
         #[arg(long, value_enum, default_value = "md")]
         format: Format,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EvidenceCommand {
+    /// Write one archive (tar) with the period's timelines (md/json/html), the audit log,
+    /// the review report, the checkpoints, the chain's verification and a SHA-256 manifest.
+    Export {
+        /// First day, `YYYY-MM-DD` (default: the start of this quarter).
+        #[arg(long)]
+        from: Option<String>,
+        /// Last day, `YYYY-MM-DD` (default: today).
+        #[arg(long)]
+        to: Option<String>,
+        /// The archive to write (e.g. `evidence-2026q4.tar`); never overwritten.
+        #[arg(long)]
+        out: PathBuf,
     },
 }
 
@@ -317,57 +339,211 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             command: AuditCommand::Verify { checkpoint },
         } => {
             let store = open_existing_store().await?;
-            let count = match store.verify().await? {
-                VerifyReport::Intact { count } => count,
-                VerifyReport::Broken { seq, reason, checked } => {
-                    return Err(Failure(format!(
-                        "audit chain broken at event {seq}: {reason} ({checked} events before it verified)"
-                    )))
-                }
-            };
-            let recorded = store.checkpoints().await?;
-            let mut checked = 0;
-            for (seq, hash, signature, source) in checkpoint
-                .iter()
-                .map(|(s, h)| (*s, h.clone(), None, "given".to_string()))
-                .chain(recorded.iter().map(|c| {
-                    (
-                        c.seq,
-                        c.hash.clone(),
-                        c.signature.clone(),
-                        format!("recorded {} ({})", c.at, c.reason),
-                    )
-                }))
-            {
-                if let (Some(sig), Some(key)) = (&signature, crate::store::audit_key()) {
-                    if *sig != crate::store::sign_checkpoint(key, seq, &hash) {
-                        return Err(Failure(format!(
-                            "checkpoint {seq}:{hash} ({source}) does not carry a valid signature: the checkpoints were tampered with"
-                        )));
-                    }
-                }
-                match store.hash_of(seq).await? {
-                    None => {
-                        return Err(Failure(format!(
-                            "the log is cut short: checkpoint {seq}:{hash} ({source}) is past its last event ({count} events); events after it were removed"
-                        )))
-                    }
-                    Some(found) if found != hash => {
-                        return Err(Failure(format!(
-                            "event {seq} does not match checkpoint {seq}:{hash} ({source}): the log was rewritten"
-                        )))
-                    }
-                    Some(_) => checked += 1,
-                }
-            }
-            if checked == 0 {
-                println!("audit chain intact: {count} events verified");
-            } else {
-                println!(
-                    "audit chain intact: {count} events verified; {checked} checkpoint(s) match"
-                );
-            }
+            println!("{}", verify(&store, &checkpoint).await?);
             Ok(())
         }
+        Command::Evidence {
+            command: EvidenceCommand::Export { from, to, out },
+        } => evidence_export(from, to, out).await,
+    }
+}
+
+/// Re-computes the chain and checks it against the `given` and the recorded checkpoints;
+/// the line to print when intact.
+async fn verify(store: &Store, given: &[(i64, String)]) -> Result<String, Failure> {
+    let count = match store.verify().await? {
+        VerifyReport::Intact { count } => count,
+        VerifyReport::Broken {
+            seq,
+            reason,
+            checked,
+        } => {
+            return Err(Failure(format!(
+                "audit chain broken at event {seq}: {reason} ({checked} events before it verified)"
+            )))
+        }
+    };
+    let recorded = store.checkpoints().await?;
+    let mut checked = 0;
+    for (seq, hash, signature, source) in given
+        .iter()
+        .map(|(s, h)| (*s, h.clone(), None, "given".to_string()))
+        .chain(recorded.iter().map(|c| {
+            (
+                c.seq,
+                c.hash.clone(),
+                c.signature.clone(),
+                format!("recorded {} ({})", c.at, c.reason),
+            )
+        }))
+    {
+        if let (Some(sig), Some(key)) = (&signature, crate::store::audit_key()) {
+            if *sig != crate::store::sign_checkpoint(key, seq, &hash) {
+                return Err(Failure(format!(
+                    "checkpoint {seq}:{hash} ({source}) does not carry a valid signature: the checkpoints were tampered with"
+                )));
+            }
+        }
+        match store.hash_of(seq).await? {
+            None => {
+                return Err(Failure(format!(
+                    "the log is cut short: checkpoint {seq}:{hash} ({source}) is past its last event ({count} events); events after it were removed"
+                )))
+            }
+            Some(found) if found != hash => {
+                return Err(Failure(format!(
+                    "event {seq} does not match checkpoint {seq}:{hash} ({source}): the log was rewritten"
+                )))
+            }
+            Some(_) => checked += 1,
+        }
+    }
+    Ok(if checked == 0 {
+        format!("audit chain intact: {count} events verified")
+    } else {
+        format!("audit chain intact: {count} events verified; {checked} checkpoint(s) match")
+    })
+}
+
+/// `drbot evidence export`: see `evidence.rs`. A chain that does not verify is still
+/// exported (the auditor must see it), with the failure in `verification.txt`, and exit 1.
+async fn evidence_export(
+    from: Option<String>,
+    to: Option<String>,
+    out: PathBuf,
+) -> Result<(), Failure> {
+    use crate::evidence::{manifest, tar, File};
+    let period = crate::report::Period::parse(from.as_deref(), to.as_deref(), crate::clock::now())
+        .map_err(Failure)?;
+    if out.exists() {
+        return Err(Failure(format!(
+            "--out: {} already exists; evidence is never overwritten (choose another name)",
+            out.display()
+        )));
+    }
+    let store = open_existing_store().await?;
+    // The archive's own checkpoint: what it holds can be checked against the live log later.
+    let checkpoint = store.checkpoint("evidence export", None).await?;
+    let verification = verify(&store, &[]).await;
+    let events = store.events(None).await?;
+    let names = store.names().await?;
+    let report_check = store.verify().await?;
+    let head = store.head().await?;
+    let scenarios = CommandSet::embedded()
+        .ok()
+        .and_then(|c| ScenarioSet::embedded(&c).ok());
+    let rto_of = |id: &str| scenarios.as_ref()?.get(id)?.rto.seconds();
+    let report = crate::report::build(&events, period, rto_of);
+    let mut files = Vec::new();
+    for format in [Format::Html, Format::Md, Format::Json] {
+        files.push(File::new(
+            format!("report.{}", format.extension()),
+            crate::report::render(format, &report),
+        ));
+    }
+    let in_period: Vec<String> = report
+        .incidents
+        .iter()
+        .chain(&report.drills)
+        .map(|s| s.incident.clone())
+        .collect();
+    for id in &in_period {
+        let evs: Vec<_> = events
+            .iter()
+            .filter(|e| e.incident.as_deref() == Some(id.as_str()))
+            .cloned()
+            .collect();
+        let scenario = evs
+            .iter()
+            .find(|e| e.kind == "incident.opened")
+            .and_then(|e| serde_json::from_str::<serde_json::Value>(&e.detail).ok())
+            .and_then(|d| d["scenario"].as_str().map(str::to_string))
+            .unwrap_or_default();
+        for format in [Format::Md, Format::Json, Format::Html] {
+            let export = timeline::Export {
+                title: format!("incident {id}"),
+                events: &evs,
+                report: &report_check,
+                head: head.clone(),
+                names: timeline::names::Names::new(names.clone()),
+                summary: timeline::summary::summarise(&evs, rto_of(&scenario)),
+            };
+            files.push(File::new(
+                format!("timelines/{id}.{}", format.extension()),
+                timeline::render(format, &export),
+            ));
+        }
+    }
+    let period_events: Vec<_> = events
+        .iter()
+        .filter(|e| {
+            chrono::DateTime::parse_from_rfc3339(&e.at)
+                .map(|t| {
+                    let t = t.with_timezone(&chrono::Utc);
+                    t >= period.from && t < period.to
+                })
+                .unwrap_or(false)
+        })
+        .cloned()
+        .collect();
+    let log = timeline::Export {
+        title: "the audit log of the period".to_string(),
+        events: &period_events,
+        report: &report_check,
+        head: head.clone(),
+        names: timeline::names::Names::new(names),
+        summary: None,
+    };
+    files.push(File::new(
+        "audit-log.json",
+        timeline::render(Format::Json, &log),
+    ));
+    files.push(File::new(
+        "checkpoints.json",
+        serde_json::to_string_pretty(&store.checkpoints().await?)? + "\n",
+    ));
+    let verified = match &verification {
+        Ok(line) => format!("{line}\n"),
+        Err(Failure(why)) => format!("VERIFICATION FAILED: {why}\n"),
+    };
+    files.push(File::new("verification.txt", verified.clone()));
+    let header = format!(
+        "drbot evidence, {} to {} (UTC), exported {}\n{} incident(s) and drill(s); {} event(s) in the period\nchain head at export: {}\n{}keyed chain: {}",
+        period.from.format("%Y-%m-%d"),
+        (period.to - chrono::Duration::days(1)).format("%Y-%m-%d"),
+        crate::clock::now_rfc3339(),
+        in_period.len(),
+        period_events.len(),
+        checkpoint
+            .as_ref()
+            .map(|c| format!("{}:{}", c.seq, c.hash))
+            .unwrap_or_else(|| "empty log".to_string()),
+        verified,
+        if crate::store::audit_key().is_some() { "yes (DRBOT_AUDIT_KEY)" } else { "no" },
+    );
+    let listed = manifest(&files, &header);
+    files.push(listed);
+    let root = format!(
+        "drbot-evidence-{}-{}",
+        period.from.format("%Y%m%d"),
+        (period.to - chrono::Duration::days(1)).format("%Y%m%d")
+    );
+    let bytes = tar(&root, &files, crate::clock::now().timestamp());
+    std::fs::write(&out, bytes)
+        .map_err(|e| Failure(format!("--out: cannot write {}: {e}", out.display())))?;
+    match verification {
+        Ok(line) => {
+            println!(
+                "{}: {} files ({} incident(s) and drill(s)); {line}",
+                out.display(),
+                files.len(),
+                in_period.len()
+            );
+            Ok(())
+        }
+        Err(Failure(why)) => Err(Failure(format!(
+            "{} written, but the audit chain does NOT verify: {why}",
+            out.display()
+        ))),
     }
 }

@@ -32,6 +32,112 @@ pub struct Settings {
     pub store: StoreSettings,
     #[serde(default)]
     pub audit: AuditSettings,
+    #[serde(default)]
+    pub drills: DrillSettings,
+}
+
+/// The plan's tests (SPEC §12): the scheduled restore test.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DrillSettings {
+    #[serde(default)]
+    pub restore_test: Option<RestoreTestSettings>,
+}
+
+/// `[drills.restore_test]`: the plan's monthly restore test, on schedule.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestoreTestSettings {
+    /// The `[[rds.databases]]` names tested on schedule.
+    #[serde(default)]
+    pub databases: Vec<String>,
+    #[serde(default = "default_restore_test_every")]
+    pub every: HumanDuration,
+    #[serde(default)]
+    pub pick: SnapshotPick,
+    /// Only snapshots taken inside this window before the test are picked.
+    #[serde(default = "default_restore_test_every")]
+    pub window: HumanDuration,
+    /// The drill instance is deleted this long after its checks.
+    #[serde(default = "default_keep_for")]
+    pub keep_for: HumanDuration,
+    /// Where scheduled results are posted (a channel id); default the first of
+    /// `slack.command_channels`, else `audit.checkpoint_channel`.
+    #[serde(default)]
+    pub channel: Option<String>,
+}
+
+impl Default for RestoreTestSettings {
+    fn default() -> Self {
+        Self {
+            databases: Vec::new(),
+            every: default_restore_test_every(),
+            pick: SnapshotPick::default(),
+            window: default_restore_test_every(),
+            keep_for: default_keep_for(),
+            channel: None,
+        }
+    }
+}
+
+fn default_restore_test_every() -> HumanDuration {
+    HumanDuration::from_secs(30 * 86_400)
+}
+
+fn default_keep_for() -> HumanDuration {
+    HumanDuration::from_secs(2 * 3600)
+}
+
+/// Which snapshot a restore test restores.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SnapshotPick {
+    Latest,
+    #[default]
+    Random,
+}
+
+impl SnapshotPick {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SnapshotPick::Latest => "latest",
+            SnapshotPick::Random => "random",
+        }
+    }
+}
+
+/// `[rds.retention]`: how many daily, weekly and monthly snapshots the plan keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionSettings {
+    #[serde(default = "seven")]
+    pub daily: u32,
+    #[serde(default = "four")]
+    pub weekly: u32,
+    #[serde(default = "twelve")]
+    pub monthly: u32,
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        Self {
+            daily: 7,
+            weekly: 4,
+            monthly: 12,
+        }
+    }
+}
+
+fn seven() -> u32 {
+    7
+}
+
+fn four() -> u32 {
+    4
+}
+
+fn twelve() -> u32 {
+    12
 }
 
 /// Checkpoints of the audit chain (SPEC §12).
@@ -233,6 +339,10 @@ pub struct RdsSettings {
     /// First wait between polls; doubles up to 60s.
     #[serde(default = "default_rds_poll")]
     pub poll_interval: HumanDuration,
+    /// The plan's retention policy; when given, drbot also checks it daily. `/dr backups`
+    /// uses the plan's own (7 daily, 4 weekly, 12 monthly) when it is not given.
+    #[serde(default)]
+    pub retention: Option<RetentionSettings>,
 }
 
 impl Default for RdsSettings {
@@ -241,6 +351,7 @@ impl Default for RdsSettings {
             databases: Vec::new(),
             wait_timeout: default_rds_wait(),
             poll_interval: default_rds_poll(),
+            retention: None,
         }
     }
 }
@@ -535,6 +646,52 @@ impl Settings {
                 format!("{} must be between 1 and 128", self.waf.min_prefix_v6),
             ));
         }
+        let retention = self.rds.retention.unwrap_or_default();
+        if retention.daily > 366 || retention.weekly > 520 || retention.monthly > 120 {
+            return Err(invalid(
+                "rds.retention",
+                "at most 366 daily, 520 weekly and 120 monthly snapshots".to_string(),
+            ));
+        }
+        if let Some(test) = &self.drills.restore_test {
+            for name in &test.databases {
+                if self.database(name).is_none() {
+                    return Err(invalid(
+                        "drills.restore_test.databases",
+                        format!("'{name}' is not a [[rds.databases]] name"),
+                    ));
+                }
+            }
+            if test.every.as_secs() < 3600 {
+                return Err(invalid(
+                    "drills.restore_test.every",
+                    format!(
+                        "{} is too often: at least 1h (each test restores a whole instance)",
+                        test.every
+                    ),
+                ));
+            }
+            if test.window.as_secs() == 0 {
+                return Err(invalid(
+                    "drills.restore_test.window",
+                    "0s leaves no snapshot to pick; e.g. \"30d\"".to_string(),
+                ));
+            }
+            if !test.databases.is_empty() && self.ops_channel().is_none() {
+                return Err(invalid(
+                    "drills.restore_test.channel",
+                    "scheduled restore tests need a channel for their requests and results: set `channel`, or `slack.command_channels`".to_string(),
+                ));
+            }
+            if let Some(channel) = &test.channel {
+                if !is_slack_id(channel, &['C', 'G']) {
+                    return Err(invalid(
+                        "drills.restore_test.channel",
+                        format!("'{channel}' is not a Slack channel ID (like C0123OPS)"),
+                    ));
+                }
+            }
+        }
         if !(2..=600).contains(&self.store.lease.as_secs()) {
             return Err(invalid(
                 "store.lease",
@@ -550,6 +707,18 @@ impl Settings {
     /// The configured `/dr` name of every ECS service.
     pub fn service(&self, name: &str) -> Option<&EcsService> {
         self.ecs.services.iter().find(|s| s.name == name)
+    }
+
+    /// Where drbot posts what nobody asked for in a channel (scheduled restore tests and
+    /// backup checks): `drills.restore_test.channel`, else the first command channel, else
+    /// the checkpoint channel.
+    pub fn ops_channel(&self) -> Option<&str> {
+        self.drills
+            .restore_test
+            .as_ref()
+            .and_then(|t| t.channel.as_deref())
+            .or(self.slack.command_channels.first().map(String::as_str))
+            .or(self.audit.checkpoint_channel.as_deref())
     }
 
     pub fn database(&self, name: &str) -> Option<&RdsDatabase> {

@@ -516,7 +516,7 @@ async fn run(
             Ok(text) => Outcome::Reply(text),
             Err(reason) => refuse(reason),
         },
-        action if action.changes_aws() => match actions::validate(action, cmd, &app.settings) {
+        action if action.changes_aws_with(cmd) => match actions::validate(action, cmd, &app.settings) {
             Err(reason) => refuse(reason),
             Ok(()) => Outcome::Queue {
                 kind: "plan",
@@ -527,7 +527,7 @@ async fn run(
                     &request.response_url,
                     incident.map(|i| i.id.as_str()),
                 ),
-                reply: match cmd.def.approval {
+                reply: match cmd.approval() {
                     Approval::Officer => format!(
                         "Planning `/dr {}`: reading the current state from AWS. The approval request will appear in this channel.",
                         escape(request.text.trim())
@@ -536,9 +536,24 @@ async fn run(
                 },
             },
         },
-        action if action.reads_aws() => {
+        action if action.reads_aws() || action == ActionKind::Report => {
+            if let Err(reason) = actions::validate(action, cmd, &app.settings) {
+                return refuse(reason);
+            }
+            if action == ActionKind::Report {
+                if let Err(reason) = actions::report::period(cmd) {
+                    return refuse(reason);
+                }
+            }
             let app2 = app.clone();
-            let mut task = tokio::spawn(async move { actions::read(&app2, action).await });
+            let cmd2 = cmd.clone();
+            let asker = crate::gate::request::Asker {
+                user: request.user.clone(),
+                channel: request.channel.clone(),
+                response_url: request.response_url.clone(),
+                incident: incident.map(|i| i.id.clone()),
+            };
+            let mut task = tokio::spawn(async move { actions::read(&app2, action, &cmd2, &asker).await });
             // A read answers inline only while the record still fits in the acknowledgement
             // budget; slower, it answers through `response_url` (and is recorded now).
             match tokio::time::timeout(INLINE_READ, &mut task).await {

@@ -40,6 +40,9 @@ pub const OPERATIONS: &[(&str, &str, &str)] = &[
         "restore_db_instance_to_point_in_time",
         "rds:RestoreDBInstanceToPointInTime",
     ),
+    ("rds", "delete_db_instance", "rds:DeleteDBInstance"),
+    ("rds", "copy_db_snapshot", "rds:CopyDBSnapshot"),
+    ("rds", "delete_db_snapshot", "rds:DeleteDBSnapshot"),
     ("wafv2", "get_ip_set", "wafv2:GetIPSet"),
     ("wafv2", "update_ip_set", "wafv2:UpdateIPSet"),
 ];
@@ -134,7 +137,13 @@ pub fn policy(settings: &Settings, scope: &Scope) -> Value {
         let mut restored = Vec::new();
         let mut snapshots = Vec::new();
         let mut drbot_snapshots = Vec::new();
+        let mut drills = Vec::new();
+        let mut retention_copies = Vec::new();
         for db in &settings.rds.databases {
+            drills.push(arn("db", &format!("drbot-drill-{}-*", db.instance)));
+            for tier in ["weekly", "monthly"] {
+                retention_copies.push(arn("snapshot", &format!("drbot-{tier}-{}-*", db.instance)));
+            }
             instances.push(arn("db", &db.instance));
             for pattern in restored_patterns(&db.instance) {
                 let a = arn("db", &pattern);
@@ -195,9 +204,34 @@ pub fn policy(settings: &Settings, scope: &Scope) -> Value {
             ],
             "Resource": restore,
         }));
+        // Restore tests delete their own instance: named so and tagged so, nothing else.
+        statements.push(json!({
+            "Sid": "DeleteRestoreTestInstances",
+            "Effect": "Allow",
+            "Action": ["rds:DeleteDBInstance"],
+            "Resource": drills,
+            "Condition": {"StringEquals": {"aws:ResourceTag/drbot:drill": "restore-test"}},
+        }));
+        // Retention: copies of the databases' snapshots into drbot's weekly/monthly ones,
+        // and deleting only those.
+        let mut copy = snapshots.clone();
+        copy.extend(retention_copies.iter().cloned());
+        statements.push(json!({
+            "Sid": "CopyToRetentionSnapshots",
+            "Effect": "Allow",
+            "Action": ["rds:CopyDBSnapshot"],
+            "Resource": copy,
+        }));
+        statements.push(json!({
+            "Sid": "DeleteOwnRetentionSnapshots",
+            "Effect": "Allow",
+            "Action": ["rds:DeleteDBSnapshot"],
+            "Resource": retention_copies.clone(),
+        }));
         // Tags given at creation (drbot's snapshots, the source's tags on a restore).
         let mut tagged = drbot_snapshots.clone();
         tagged.extend(restored.iter().cloned());
+        tagged.extend(retention_copies.iter().cloned());
         statements.push(json!({
             "Sid": "TagWhatDrbotCreates",
             "Effect": "Allow",

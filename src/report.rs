@@ -2,8 +2,9 @@
 //! alone — every incident and drill of the period with its recovery time against the
 //! scenario's RTO and its data-loss window against the RPO, the RTO achievement rate, how
 //! long approvals took, and a chart of recovery time per incident against its target.
-//! Restore tests and backup compliance have sections of their own, which say plainly that
-//! nothing of the kind is recorded yet.
+//! Restore tests (success rate, durations and their trend, against the database RTO) and
+//! backup compliance (the latest check of each database) come from their recorded events
+//! (`drill.restore_test`, `backups.checked`).
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -83,10 +84,119 @@ pub struct Report {
     pub rto_measured: usize,
     pub rto_met: usize,
     pub approvals: Approvals,
-    /// Restore tests recorded in the period (none are recorded by this build).
-    pub restore_tests: Vec<serde_json::Value>,
-    /// Backup compliance checks recorded in the period (none by this build).
-    pub backup_checks: Vec<serde_json::Value>,
+    /// Restore tests recorded in the period, oldest first.
+    pub restore_tests: Vec<RestoreTest>,
+    /// The RTO a database restore is measured against (the `db-corruption` scenario's).
+    pub restore_rto_secs: Option<i64>,
+    /// The latest backup check of each database in the period.
+    pub backup_checks: Vec<BackupCheck>,
+}
+
+/// One restore test, as recorded (`drill.restore_test`).
+#[derive(Debug, Clone, Serialize)]
+pub struct RestoreTest {
+    pub at: DateTime<Utc>,
+    pub action_id: String,
+    pub database: String,
+    pub snapshot: String,
+    pub pick: String,
+    pub scheduled: bool,
+    pub passed: bool,
+    pub restore_secs: Option<i64>,
+    pub error: Option<String>,
+}
+
+/// A database's latest backup compliance check in the period (`backups.checked`).
+#[derive(Debug, Clone, Serialize)]
+pub struct BackupCheck {
+    pub at: DateTime<Utc>,
+    pub database: String,
+    pub compliant: bool,
+    /// Held of slots, per tier: `[daily, weekly, monthly]`.
+    pub held: [u64; 3],
+    pub slots: [u64; 3],
+    pub missing: Vec<String>,
+    /// How many checks of this database the period holds, and how many were compliant.
+    pub checks: usize,
+    pub compliant_checks: usize,
+}
+
+fn restore_tests(events: &[StoredEvent], period: Period) -> Vec<RestoreTest> {
+    events
+        .iter()
+        .filter(|e| e.kind == "drill.restore_test")
+        .filter_map(|e| {
+            let at = DateTime::parse_from_rfc3339(&e.at)
+                .ok()?
+                .with_timezone(&Utc);
+            if at < period.from || at >= period.to {
+                return None;
+            }
+            let d: serde_json::Value = serde_json::from_str(&e.detail).ok()?;
+            let text = |k: &str| d[k].as_str().unwrap_or_default().to_string();
+            Some(RestoreTest {
+                at,
+                action_id: text("action_id"),
+                database: text("database"),
+                snapshot: text("snapshot"),
+                pick: text("pick"),
+                scheduled: d["scheduled"].as_bool().unwrap_or(false),
+                passed: d["passed"].as_bool().unwrap_or(false),
+                restore_secs: d["restore_seconds"].as_i64(),
+                error: d["error"].as_str().map(str::to_string),
+            })
+        })
+        .collect()
+}
+
+fn backup_checks(events: &[StoredEvent], period: Period) -> Vec<BackupCheck> {
+    let mut latest: BTreeMap<String, BackupCheck> = BTreeMap::new();
+    for e in events.iter().filter(|e| e.kind == "backups.checked") {
+        let Some(at) = DateTime::parse_from_rfc3339(&e.at)
+            .ok()
+            .map(|t| t.with_timezone(&Utc))
+        else {
+            continue;
+        };
+        if at < period.from || at >= period.to {
+            continue;
+        }
+        let Ok(d) = serde_json::from_str::<serde_json::Value>(&e.detail) else {
+            continue;
+        };
+        let tiers = ["daily", "weekly", "monthly"];
+        let num = |t: &str, k: &str| d[t][k].as_u64().unwrap_or(0);
+        let compliant = d["compliant"].as_bool().unwrap_or(false);
+        let database = d["database"].as_str().unwrap_or_default().to_string();
+        let (checks, compliant_checks) = latest
+            .get(&database)
+            .map(|c| (c.checks, c.compliant_checks))
+            .unwrap_or((0, 0));
+        latest.insert(
+            database.clone(),
+            BackupCheck {
+                at,
+                database,
+                compliant,
+                held: tiers.map(|t| num(t, "held")),
+                slots: tiers.map(|t| num(t, "slots")),
+                missing: tiers
+                    .iter()
+                    .flat_map(|t| {
+                        d[*t]["missing"]
+                            .as_array()
+                            .cloned()
+                            .unwrap_or_default()
+                            .into_iter()
+                            .filter_map(move |v| v.as_str().map(|s| format!("{t} {s}")))
+                    })
+                    .collect(),
+                checks: checks + 1,
+                compliant_checks: compliant_checks + usize::from(compliant),
+            },
+        );
+    }
+    latest.into_values().collect()
 }
 
 /// Builds the report from every stored event.
@@ -155,10 +265,115 @@ pub fn build(
         },
         incidents,
         drills,
-        restore_tests: Vec::new(),
-        backup_checks: Vec::new(),
+        restore_tests: restore_tests(events, period),
+        restore_rto_secs: rto_of("db-corruption").map(|s| s as i64),
+        backup_checks: backup_checks(events, period),
     }
 }
+
+/// "3 of 4 passed (75%); restore time median 12m 10s, longest 20m 00s (RTO 4h 00m)".
+pub fn restore_tests_text(r: &Report) -> String {
+    let tests = &r.restore_tests;
+    if tests.is_empty() {
+        return "no restore tests recorded".to_string();
+    }
+    let passed = tests.iter().filter(|t| t.passed).count();
+    let mut times: Vec<i64> = tests.iter().filter_map(|t| t.restore_secs).collect();
+    times.sort();
+    let mut text = format!(
+        "{passed} of {} passed ({:.0}%)",
+        tests.len(),
+        100.0 * passed as f64 / tests.len() as f64
+    );
+    if let (Some(median), Some(longest)) = (times.get(times.len() / 2), times.last()) {
+        text.push_str(&format!(
+            "; restore time median {}, longest {}",
+            human(*median),
+            human(*longest)
+        ));
+        if let Some(rto) = r.restore_rto_secs {
+            text.push_str(&format!(" (database RTO {})", human(rto)));
+        }
+    }
+    text
+}
+
+/// "2 of 2 databases compliant at their latest check".
+pub fn backups_text(r: &Report) -> String {
+    if r.backup_checks.is_empty() {
+        return "no backup checks recorded".to_string();
+    }
+    let ok = r.backup_checks.iter().filter(|c| c.compliant).count();
+    format!(
+        "{ok} of {} database(s) compliant at their latest check",
+        r.backup_checks.len()
+    )
+}
+
+fn restore_row(t: &RestoreTest) -> [String; 6] {
+    [
+        t.at.format("%Y-%m-%d %H:%M").to_string(),
+        t.database.clone(),
+        format!("{} ({})", t.snapshot, t.pick),
+        t.restore_secs
+            .map(human)
+            .unwrap_or_else(|| "not restored".to_string()),
+        if t.passed {
+            "passed".to_string()
+        } else {
+            format!(
+                "FAILED{}",
+                t.error
+                    .as_deref()
+                    .map(|e| format!(": {e}"))
+                    .unwrap_or_default()
+            )
+        },
+        if t.scheduled {
+            "schedule".to_string()
+        } else {
+            t.action_id.clone()
+        },
+    ]
+}
+
+const RESTORE_HEADERS: [&str; 6] = [
+    "tested (UTC)",
+    "database",
+    "snapshot (pick)",
+    "restore time",
+    "result",
+    "by",
+];
+
+fn backup_row(c: &BackupCheck) -> [String; 6] {
+    let tiers = |i: usize| format!("{} of {}", c.held[i], c.slots[i]);
+    [
+        c.database.clone(),
+        c.at.format("%Y-%m-%d %H:%M").to_string(),
+        if c.compliant {
+            "compliant".to_string()
+        } else {
+            "GAPS".to_string()
+        },
+        format!("{} / {} / {}", tiers(0), tiers(1), tiers(2)),
+        if c.missing.is_empty() {
+            "none".to_string()
+        } else {
+            c.missing.join(", ")
+        },
+        format!("{} of {}", c.compliant_checks, c.checks),
+    ]
+}
+
+const BACKUP_HEADERS: [&str; 6] = [
+    "database",
+    "latest check (UTC)",
+    "verdict",
+    "held daily / weekly / monthly",
+    "missing",
+    "compliant checks",
+];
 
 pub fn render(format: Format, r: &Report) -> String {
     match format {
@@ -168,7 +383,7 @@ pub fn render(format: Format, r: &Report) -> String {
     }
 }
 
-fn period_text(r: &Report) -> String {
+pub fn period_text(r: &Report) -> String {
     format!(
         "{} to {}",
         r.from.format("%Y-%m-%d"),
@@ -176,7 +391,7 @@ fn period_text(r: &Report) -> String {
     )
 }
 
-fn rto_rate(r: &Report) -> String {
+pub fn rto_rate(r: &Report) -> String {
     if r.rto_measured == 0 {
         "no resolved incident with a numeric RTO".to_string()
     } else {
@@ -189,7 +404,7 @@ fn rto_rate(r: &Report) -> String {
     }
 }
 
-fn approvals_text(a: &Approvals) -> String {
+pub fn approvals_text(a: &Approvals) -> String {
     match (a.median_secs, a.p90_secs, a.max_secs) {
         (Some(m), Some(p), Some(x)) => format!(
             "{} approved change(s): median wait {}, 90th percentile {}, longest {}",
@@ -236,6 +451,8 @@ fn markdown(r: &Report) -> String {
     let _ = writeln!(out, "- **RTO achievement:** {}", rto_rate(r));
     let _ = writeln!(out, "- **Approvals:** {}", approvals_text(&r.approvals));
     let _ = writeln!(out, "- **Drills (tests of the plan):** {}", r.drills.len());
+    let _ = writeln!(out, "- **Restore tests:** {}", restore_tests_text(r));
+    let _ = writeln!(out, "- **Backup compliance:** {}", backups_text(r));
     for (title, list) in [("Incidents", &r.incidents), ("Drills", &r.drills)] {
         let _ = writeln!(out, "\n## {title}\n");
         if list.is_empty() {
@@ -247,8 +464,92 @@ fn markdown(r: &Report) -> String {
             let _ = writeln!(out, "{}", md_row(&row(s)));
         }
     }
-    out.push_str("\n## Restore tests\n\n_No restore tests are recorded in this period (drbot does not run them yet)._\n");
-    out.push_str("\n## Backup compliance\n\n_No backup compliance checks are recorded in this period (drbot does not run them yet)._\n");
+    let _ = writeln!(out, "\n## Restore tests\n\n**{}**\n", restore_tests_text(r));
+    if !r.restore_tests.is_empty() {
+        let _ = writeln!(
+            out,
+            "| {} |\n|{}",
+            RESTORE_HEADERS.join(" | "),
+            "---|".repeat(6)
+        );
+        for t in &r.restore_tests {
+            let _ = writeln!(out, "{}", md_row(&restore_row(t)));
+        }
+    }
+    let _ = writeln!(out, "\n## Backup compliance\n\n**{}**\n", backups_text(r));
+    if !r.backup_checks.is_empty() {
+        let _ = writeln!(
+            out,
+            "| {} |\n|{}",
+            BACKUP_HEADERS.join(" | "),
+            "---|".repeat(6)
+        );
+        for c in &r.backup_checks {
+            let _ = writeln!(out, "{}", md_row(&backup_row(c)));
+        }
+    }
+    out
+}
+
+/// Restore-test durations over time, as bars (red when the test failed).
+fn restore_chart(r: &Report) -> String {
+    let timed: Vec<&RestoreTest> = r
+        .restore_tests
+        .iter()
+        .filter(|t| t.restore_secs.is_some())
+        .collect();
+    if timed.is_empty() {
+        return "<p>No restore test durations to chart.</p>".to_string();
+    }
+    let scale = timed
+        .iter()
+        .filter_map(|t| t.restore_secs)
+        .max()
+        .unwrap_or(1)
+        .max(1) as f64;
+    let (bottom, height, step) = (150.0, 120.0, (760.0 / timed.len() as f64).min(60.0));
+    let mut svg = String::from("<svg class=\"chart restore-tests\" viewBox=\"0 0 900 190\" width=\"100%\" role=\"img\" aria-label=\"Restore-test duration over time\"><title>Restore-test duration over time</title>");
+    for (i, t) in timed.iter().enumerate() {
+        let secs = t.restore_secs.unwrap_or(0);
+        let h = (secs as f64 / scale * height).max(2.0);
+        let x = 80.0 + i as f64 * step;
+        let fill = if t.passed { "#333" } else { "#a00" };
+        let _ = write!(
+            svg,
+            "<rect class=\"restore\" x=\"{x:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{h:.1}\" fill=\"{fill}\"><title>{} {}: {}</title></rect><text x=\"{x:.1}\" y=\"{:.1}\" font-size=\"10\">{}</text>",
+            bottom - h,
+            (step * 0.7).max(4.0),
+            esc(&t.database),
+            t.at.format("%Y-%m-%d"),
+            human(secs),
+            bottom + 14.0,
+            t.at.format("%m-%d")
+        );
+    }
+    let _ = write!(
+        svg,
+        "<text x=\"0\" y=\"{:.1}\" font-size=\"11\">{}</text><text x=\"80\" y=\"185\" font-size=\"11\" fill=\"#333\">bars: time until the restored instance was available, oldest first · red: failed{}</text></svg>",
+        bottom - height + 10.0,
+        human(scale as i64),
+        r.restore_rto_secs.map(|rto| format!(" · database RTO {}", human(rto))).unwrap_or_default()
+    );
+    svg
+}
+
+fn html_table<const N: usize>(headers: [&str; N], rows: Vec<[String; N]>, class: &str) -> String {
+    let mut out = String::from("<table><thead><tr>");
+    for h in headers {
+        let _ = write!(out, "<th>{}</th>", esc(h));
+    }
+    out.push_str("</tr></thead><tbody>");
+    for row in rows {
+        let _ = write!(out, "<tr class=\"{class}\">");
+        for c in row {
+            let _ = write!(out, "<td>{}</td>", esc(&c));
+        }
+        out.push_str("</tr>");
+    }
+    out.push_str("</tbody></table>");
     out
 }
 
@@ -309,10 +610,12 @@ fn html(r: &Report) -> String {
     let mut body = String::new();
     let _ = write!(
         body,
-        "<dl><dt>RTO achievement</dt><dd>{}</dd><dt>Approvals</dt><dd>{}</dd><dt>Drills (tests of the plan)</dt><dd>{}</dd></dl>",
+        "<dl><dt>RTO achievement</dt><dd>{}</dd><dt>Approvals</dt><dd>{}</dd><dt>Drills (tests of the plan)</dt><dd>{}</dd><dt>Restore tests</dt><dd>{}</dd><dt>Backup compliance</dt><dd>{}</dd></dl>",
         esc(&rto_rate(r)),
         esc(&approvals_text(&r.approvals)),
-        r.drills.len()
+        r.drills.len(),
+        esc(&restore_tests_text(r)),
+        esc(&backups_text(r))
     );
     for (title, list) in [("Incidents", &r.incidents), ("Drills", &r.drills)] {
         let _ = write!(body, "<h2>{title}</h2>");
@@ -344,8 +647,35 @@ fn html(r: &Report) -> String {
             chart(list)
         );
     }
-    body.push_str("<h2>Restore tests</h2><p>No restore tests are recorded in this period (drbot does not run them yet).</p>");
-    body.push_str("<h2>Backup compliance</h2><p>No backup compliance checks are recorded in this period (drbot does not run them yet).</p>");
+    let _ = write!(
+        body,
+        "<h2>Restore tests</h2><p><strong>{}</strong></p>",
+        esc(&restore_tests_text(r))
+    );
+    if !r.restore_tests.is_empty() {
+        body.push_str(&html_table(
+            RESTORE_HEADERS,
+            r.restore_tests.iter().map(restore_row).collect(),
+            "restore-test",
+        ));
+        let _ = write!(
+            body,
+            "<figure><figcaption>Restore-test duration over time</figcaption>{}</figure>",
+            restore_chart(r)
+        );
+    }
+    let _ = write!(
+        body,
+        "<h2>Backup compliance</h2><p><strong>{}</strong></p>",
+        esc(&backups_text(r))
+    );
+    if !r.backup_checks.is_empty() {
+        body.push_str(&html_table(
+            BACKUP_HEADERS,
+            r.backup_checks.iter().map(backup_row).collect(),
+            "backup-check",
+        ));
+    }
     format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>DR review: {p}</title>\n<style>body{{font-family:system-ui,sans-serif;margin:2em;color:#111}}table{{border-collapse:collapse;width:100%}}th,td{{border:1px solid #999;padding:4px 6px;text-align:left;font-size:14px}}th{{background:#eee}}dl{{display:grid;grid-template-columns:max-content auto;gap:2px 12px}}dt{{font-weight:bold}}dd{{margin:0}}figure{{margin:1em 0}}figcaption{{font-size:12px;color:#444}}@media print{{figure,tr{{page-break-inside:avoid}}}}</style></head>\n<body><h1>DR review: {p}</h1>\n{body}\n</body></html>\n",
         p = esc(&period_text(r)),

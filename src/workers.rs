@@ -17,6 +17,10 @@ use crate::gate::{self, request::Asker};
 use crate::router::{self, Approval};
 use crate::store::{Backend, Job, Liveness, NewEvent, Outgoing, RequestState, StoreError, Whose};
 
+/// The requester of what drbot's schedule runs (restore tests): approved by the
+/// configuration (`[drills.restore_test]`), not by an officer.
+pub const SCHEDULER: &str = "drbot";
+
 /// The payload of a `plan` job: the slash command as it arrived.
 pub fn plan_payload(
     text: &str,
@@ -197,11 +201,77 @@ pub async fn run_expiry(app: Arc<App>, mut stop: watch::Receiver<bool>) {
         if let Err(e) = checkpoint_due(&app).await {
             tracing::error!(error = %e, "could not record an audit checkpoint");
         }
+        if let Err(e) = schedule_due(&app).await {
+            tracing::error!(error = %e, "could not start scheduled restore tests or backup checks");
+        }
+        if let Err(e) = actions::rds_restore_test::delete_due(&app).await {
+            tracing::error!(error = %e, "could not delete restore-test instances");
+        }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_millis(500)) => {}
             _ = stop.changed() => return,
         }
     }
+}
+
+/// Starts what the configuration schedules, each once across replicas and restarts (the
+/// `schedule` table): the restore test of each `[drills.restore_test]` database every
+/// `every` (queued as the command `drill restore-test <db>` from drbot, approved by the
+/// configuration), and the daily backup check of each database when `[rds.retention]` is
+/// set. The first run is at once.
+async fn schedule_due(app: &Arc<App>) -> Result<(), StoreError> {
+    let now = crate::clock::now();
+    if let (Some(test), Some(channel)) = (
+        &app.settings.drills.restore_test,
+        app.settings.ops_channel(),
+    ) {
+        for name in &test.databases {
+            let mut tx = app.store.begin().await?;
+            if tx
+                .claim_schedule(
+                    &format!("restore_test:{name}"),
+                    test.every.as_duration(),
+                    now,
+                )
+                .await?
+            {
+                let mut payload = plan_payload(
+                    &format!("drill restore-test {name} --pick {}", test.pick.as_str()),
+                    SCHEDULER,
+                    channel,
+                    "",
+                    None,
+                );
+                payload["scheduled"] = json!(true);
+                tx.enqueue("plan", &payload).await?;
+                tx.commit().await?;
+                tracing::info!(database = %name, "scheduled restore test queued");
+                app.jobs.notify_one();
+            }
+        }
+    }
+    if app.settings.rds.retention.is_some() {
+        for db in &app.settings.rds.databases {
+            let mut tx = app.store.begin().await?;
+            let due = tx
+                .claim_schedule(
+                    &format!("backups:{}", db.name),
+                    Duration::from_secs(86_400),
+                    now,
+                )
+                .await?;
+            tx.commit().await?;
+            if due {
+                let (app, db) = (app.clone(), db.clone());
+                tokio::spawn(async move {
+                    if let Err(e) = actions::rds_backups::check_scheduled(&app, &db).await {
+                        tracing::error!(error = %e, "could not record the daily backup check");
+                    }
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Records and posts a checkpoint of the chain's head every `audit.checkpoint_every` (when
@@ -516,21 +586,31 @@ async fn plan(app: &Arc<App>, job: &Job) -> Result<(), StoreError> {
             } else {
                 ""
             };
-            tx.send_slack(Outgoing::Respond {
-                url: asker.response_url.clone(),
-                text: format!(
+            tx.send_slack(answer(
+                &asker,
+                format!(
                     ":warning: Could not plan `/dr {}`: {}. Nothing was changed.{hint}",
                     crate::slack::text::escape(text),
                     crate::slack::text::escape(&e.to_string())
                 ),
-            })
+            ))
             .await?;
             tx.commit().await?;
             return Ok(());
         }
     };
     planned.command = text.trim().to_string();
-    match cmd.def.approval {
+    // Only drbot's own schedule queues `scheduled` jobs; what it runs is approved by the
+    // configuration. Everything typed in Slack goes through the command's approval.
+    let scheduled = job.payload["scheduled"].as_bool() == Some(true)
+        && asker.user == SCHEDULER
+        && action == ActionKind::RdsRestoreTest;
+    let approval = if scheduled {
+        Approval::None
+    } else {
+        cmd.approval()
+    };
+    match approval {
         Approval::Officer => {
             gate::request::open(app, &asker, planned, Some(job.id)).await?;
         }
@@ -574,10 +654,19 @@ async fn refuse(
             crate::slack::text::escape(usage)
         ));
     }
-    tx.send_slack(Outgoing::Respond {
-        url: asker.response_url.clone(),
-        text: reply,
-    })
-    .await?;
+    tx.send_slack(answer(asker, reply)).await?;
     tx.commit().await
+}
+
+/// The answer to whoever asked: through `response_url`, or in the channel for drbot's own
+/// schedule (no slash command, so no `response_url`).
+fn answer(asker: &Asker, text: String) -> Outgoing {
+    if asker.response_url.is_empty() {
+        Outgoing::post(&asker.channel, text)
+    } else {
+        Outgoing::Respond {
+            url: asker.response_url.clone(),
+            text,
+        }
+    }
 }

@@ -31,9 +31,16 @@ pub fn reply(cmd: &ParsedCommand, set: &CommandSet) -> Result<String, String> {
 fn list(set: &CommandSet) -> String {
     let mut out = String::from("*drbot — disaster-recovery commands*\n");
     for def in set.all() {
-        let gate = match def.approval {
-            Approval::Officer => "  _(needs officer approval)_",
-            Approval::None => "",
+        let raised = def
+            .flags
+            .iter()
+            .find(|f| f.approval == Some(Approval::Officer));
+        let gate = match (def.approval, raised) {
+            (Approval::Officer, _) => "  _(needs officer approval)_".to_string(),
+            (Approval::None, Some(flag)) => {
+                format!("  _(`--{}` needs officer approval)_", flag.name)
+            }
+            (Approval::None, None) => String::new(),
         };
         out.push_str(&format!(
             "• `/dr {}` — {}{}\n",
@@ -92,6 +99,9 @@ fn one(def: &CommandDef) -> String {
                     &flag.help
                 }
             ));
+            if flag.approval == Some(Approval::Officer) {
+                out.push_str("  _(needs a security officer's approval)_\n");
+            }
         }
     }
     out.push_str(&format!(
@@ -99,7 +109,14 @@ fn one(def: &CommandDef) -> String {
         match def.approval {
             Approval::Officer =>
                 "a security officer must approve with a reaction before anything changes",
-            Approval::None => "none",
+            Approval::None => match def
+                .flags
+                .iter()
+                .find(|f| f.approval == Some(Approval::Officer))
+            {
+                Some(_) => "none; the flags marked so need a security officer's approval",
+                None => "none",
+            },
         }
     ));
     if !def.aliases.is_empty() {

@@ -20,9 +20,12 @@ pub mod incident_list;
 pub mod incident_open;
 pub mod incident_resolve;
 pub mod incident_update;
+pub mod rds_backups;
 pub mod rds_pitr;
 pub mod rds_restore;
+pub mod rds_restore_test;
 pub mod rds_snapshot;
+pub mod report;
 pub mod status;
 pub mod timeline;
 pub mod waf_block;
@@ -41,6 +44,9 @@ pub enum ActionKind {
     RdsSnapshot,
     RdsRestore,
     RdsPitr,
+    RdsRestoreTest,
+    RdsBackups,
+    Report,
     IncidentOpen,
     IncidentUpdate,
     IncidentResolve,
@@ -51,7 +57,7 @@ pub enum ActionKind {
 }
 
 impl ActionKind {
-    pub const ALL: [ActionKind; 16] = [
+    pub const ALL: [ActionKind; 19] = [
         ActionKind::Help,
         ActionKind::Status,
         ActionKind::EcsRollback,
@@ -61,6 +67,9 @@ impl ActionKind {
         ActionKind::RdsSnapshot,
         ActionKind::RdsRestore,
         ActionKind::RdsPitr,
+        ActionKind::RdsRestoreTest,
+        ActionKind::RdsBackups,
+        ActionKind::Report,
         ActionKind::IncidentOpen,
         ActionKind::IncidentUpdate,
         ActionKind::IncidentResolve,
@@ -82,6 +91,9 @@ impl ActionKind {
             ActionKind::RdsSnapshot => "rds_snapshot",
             ActionKind::RdsRestore => "rds_restore",
             ActionKind::RdsPitr => "rds_pitr",
+            ActionKind::RdsRestoreTest => "rds_restore_test",
+            ActionKind::RdsBackups => "rds_backups",
+            ActionKind::Report => "report",
             ActionKind::IncidentOpen => "incident_open",
             ActionKind::IncidentUpdate => "incident_update",
             ActionKind::IncidentResolve => "incident_resolve",
@@ -106,6 +118,9 @@ impl ActionKind {
                 | ActionKind::RdsSnapshot
                 | ActionKind::RdsRestore
                 | ActionKind::RdsPitr
+                | ActionKind::RdsRestoreTest
+                | ActionKind::RdsBackups
+                | ActionKind::Report
                 | ActionKind::Approvals
                 | ActionKind::Cancel
                 | ActionKind::IncidentOpen
@@ -129,12 +144,22 @@ impl ActionKind {
                 | ActionKind::RdsSnapshot
                 | ActionKind::RdsRestore
                 | ActionKind::RdsPitr
+                | ActionKind::RdsRestoreTest
         )
+    }
+
+    /// Whether this command, with the flags it was given, changes AWS (`backups` reads;
+    /// `backups --enforce` changes).
+    pub fn changes_aws_with(self, cmd: &ParsedCommand) -> bool {
+        self.changes_aws() || (self == ActionKind::RdsBackups && cmd.flag("enforce").is_some())
     }
 
     /// Read-only actions that call AWS: answered inline when quick, else via `response_url`.
     pub fn reads_aws(self) -> bool {
-        matches!(self, ActionKind::WafBlocked | ActionKind::Status)
+        matches!(
+            self,
+            ActionKind::WafBlocked | ActionKind::Status | ActionKind::RdsBackups
+        )
     }
 }
 
@@ -171,6 +196,8 @@ pub fn validate(
         ActionKind::RdsSnapshot => rds_snapshot::parse(cmd, settings).map(|_| ()),
         ActionKind::RdsRestore => rds_restore::parse(cmd, settings).map(|_| ()),
         ActionKind::RdsPitr => rds_pitr::parse(cmd, settings).map(|_| ()),
+        ActionKind::RdsRestoreTest => rds_restore_test::parse(cmd, settings).map(|_| ()),
+        ActionKind::RdsBackups => rds_backups::parse(cmd, settings).map(|_| ()),
         _ => Ok(()),
     }
 }
@@ -221,6 +248,17 @@ pub async fn plan(
             let (plan, summary) = rds_pitr::plan(&app.aws.rds, &args).await?;
             Ok(planned(command, action, &plan, summary))
         }
+        ActionKind::RdsRestoreTest => {
+            let args = rds_restore_test::parse(cmd, &app.settings).map_err(PlanFailure::Invalid)?;
+            let (plan, summary) =
+                rds_restore_test::plan(&app.aws.rds, &args, &app.settings).await?;
+            Ok(planned(command, action, &plan, summary))
+        }
+        ActionKind::RdsBackups => {
+            let args = rds_backups::parse(cmd, &app.settings).map_err(PlanFailure::Invalid)?;
+            let (plan, summary) = rds_backups::plan(&app.aws.rds, &args, &app.settings).await?;
+            Ok(planned(command, action, &plan, summary))
+        }
         other => Err(PlanFailure::Invalid(format!(
             "`{}` has no planner",
             other.name()
@@ -229,10 +267,17 @@ pub async fn plan(
 }
 
 /// Runs a read-only action that calls AWS and returns the answer's text.
-pub async fn read(app: &Arc<App>, action: ActionKind) -> String {
+pub async fn read(
+    app: &Arc<App>,
+    action: ActionKind,
+    cmd: &ParsedCommand,
+    asker: &Asker,
+) -> String {
     match action {
         ActionKind::WafBlocked => waf_blocked::reply(app).await,
         ActionKind::Status => status::reply(app).await,
+        ActionKind::RdsBackups => rds_backups::reply(app, cmd, &asker.user, &asker.channel).await,
+        ActionKind::Report => report::post(app, cmd, &asker.user, &asker.channel).await,
         other => format!("`{}` is not a read action", other.name()),
     }
 }
@@ -260,6 +305,8 @@ pub async fn execute(action: ActionKind, run: &Run<'_>) {
         ActionKind::RdsSnapshot => rds_snapshot::execute(run).await,
         ActionKind::RdsRestore => rds_restore::execute(run).await,
         ActionKind::RdsPitr => rds_pitr::execute(run).await,
+        ActionKind::RdsRestoreTest => rds_restore_test::execute(run).await,
+        ActionKind::RdsBackups => rds_backups::execute(run).await,
         other => {
             run.finish(
                 RequestState::Failed,

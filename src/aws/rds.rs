@@ -1,7 +1,8 @@
 //! RDS behind a port named for database recovery. IAM: `rds:DescribeDBInstances`,
 //! `rds:DescribeDBSnapshots`, `rds:DescribeDBInstanceAutomatedBackups`,
 //! `rds:CreateDBSnapshot`, `rds:AddTagsToResource`, `rds:RestoreDBInstanceFromDBSnapshot`,
-//! `rds:RestoreDBInstanceToPointInTime`.
+//! `rds:RestoreDBInstanceToPointInTime`; for restore tests `rds:DeleteDBInstance` (drill
+//! instances only); for retention `rds:CopyDBSnapshot`, `rds:DeleteDBSnapshot` (drbot's own).
 
 use aws_sdk_rds::operation::RequestId;
 use aws_sdk_rds::primitives::DateTime as AwsTime;
@@ -17,6 +18,9 @@ pub struct Instance {
     pub status: String,
     pub class: String,
     pub engine: String,
+    pub engine_version: String,
+    pub allocated_storage_gib: i32,
+    pub encrypted: bool,
     pub backup_retention_days: i32,
     pub latest_restorable: Option<DateTime<Utc>>,
     pub created: Option<DateTime<Utc>>,
@@ -159,6 +163,26 @@ pub struct Snapshot {
     pub instance: String,
     pub status: String,
     pub created: Option<DateTime<Utc>>,
+    /// `automated` (kept for the instance's backup retention, at most 35 days) or `manual`.
+    pub kind: String,
+    pub engine: String,
+    pub engine_version: String,
+    pub allocated_storage_gib: i32,
+    pub encrypted: bool,
+    pub tags: Vec<(String, String)>,
+}
+
+impl Snapshot {
+    pub fn is_automated(&self) -> bool {
+        self.kind == "automated"
+    }
+
+    pub fn tag(&self, key: &str) -> Option<&str> {
+        self.tags
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 fn time(t: Option<&AwsTime>) -> Option<DateTime<Utc>> {
@@ -186,6 +210,25 @@ pub trait RdsRecovery {
         class: &str,
         placement: &Placement,
     ) -> Result<String, AwsError>;
+    /// A restore test's instance: placed like a restore, but deletable (drbot deletes it
+    /// after its checks), with `tags` added to the source's.
+    async fn restore_for_drill(
+        &self,
+        snapshot: &str,
+        new_instance: &str,
+        class: &str,
+        placement: &Placement,
+    ) -> Result<String, AwsError>;
+    /// Deletes an instance without a final snapshot (only ever a restore test's own).
+    async fn delete_instance(&self, id: &str) -> Result<String, AwsError>;
+    /// Copies a snapshot to a manual one in the same region.
+    async fn copy_snapshot(
+        &self,
+        source: &str,
+        target: &str,
+        tags: &[(String, String)],
+    ) -> Result<String, AwsError>;
+    async fn delete_snapshot(&self, id: &str) -> Result<String, AwsError>;
     /// `at = None` restores to the latest restorable time.
     async fn restore_to_time(
         &self,
@@ -225,6 +268,9 @@ impl RdsRecovery for aws_sdk_rds::Client {
             status: db.db_instance_status().unwrap_or_default().to_string(),
             class: db.db_instance_class().unwrap_or_default().to_string(),
             engine: db.engine().unwrap_or_default().to_string(),
+            engine_version: db.engine_version().unwrap_or_default().to_string(),
+            allocated_storage_gib: db.allocated_storage().unwrap_or(0),
+            encrypted: db.storage_encrypted().unwrap_or(false),
             backup_retention_days: db.backup_retention_period().unwrap_or(0),
             latest_restorable: time(db.latest_restorable_time()),
             created: time(db.instance_create_time()),
@@ -284,15 +330,90 @@ impl RdsRecovery for aws_sdk_rds::Client {
     }
 
     async fn snapshots_of(&self, instance: &str) -> Result<Vec<Snapshot>, AwsError> {
-        let out = self
-            .describe_db_snapshots()
-            .db_instance_identifier(instance)
-            .send()
+        let mut snapshots = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let out = self
+                .describe_db_snapshots()
+                .db_instance_identifier(instance)
+                .set_marker(marker.take())
+                .send()
+                .await
+                .map_err(|e| {
+                    AwsError::from_sdk("DescribeDBSnapshots", &format!("instance {instance}"), &e)
+                })?;
+            snapshots.extend(out.db_snapshots().iter().map(to_snapshot));
+            match out.marker() {
+                Some(next) if !next.is_empty() => marker = Some(next.to_string()),
+                _ => return Ok(snapshots),
+            }
+        }
+    }
+
+    async fn restore_for_drill(
+        &self,
+        snapshot: &str,
+        new_instance: &str,
+        class: &str,
+        placement: &Placement,
+    ) -> Result<String, AwsError> {
+        let call = placed!(
+            self.restore_db_instance_from_db_snapshot()
+                .db_snapshot_identifier(snapshot)
+                .db_instance_identifier(new_instance)
+                .db_instance_class(class),
+            placement
+        )
+        .deletion_protection(false);
+        let out = super::timed("RestoreDBInstanceFromDBSnapshot", call.send())
             .await
             .map_err(|e| {
-                AwsError::from_sdk("DescribeDBSnapshots", &format!("instance {instance}"), &e)
+                AwsError::from_sdk(
+                    "RestoreDBInstanceFromDBSnapshot",
+                    &format!("snapshot {snapshot}"),
+                    &e,
+                )
             })?;
-        Ok(out.db_snapshots().iter().map(to_snapshot).collect())
+        Ok(out.request_id().unwrap_or("unknown").to_string())
+    }
+
+    async fn delete_instance(&self, id: &str) -> Result<String, AwsError> {
+        let call = self
+            .delete_db_instance()
+            .db_instance_identifier(id)
+            .skip_final_snapshot(true)
+            .delete_automated_backups(true);
+        let out = super::timed("DeleteDBInstance", call.send())
+            .await
+            .map_err(|e| AwsError::from_sdk("DeleteDBInstance", &format!("instance {id}"), &e))?;
+        Ok(out.request_id().unwrap_or("unknown").to_string())
+    }
+
+    async fn copy_snapshot(
+        &self,
+        source: &str,
+        target: &str,
+        tags: &[(String, String)],
+    ) -> Result<String, AwsError> {
+        let mut call = self
+            .copy_db_snapshot()
+            .source_db_snapshot_identifier(source)
+            .target_db_snapshot_identifier(target);
+        for (k, v) in tags {
+            call = call.tags(Tag::builder().key(k).value(v).build());
+        }
+        let out = super::timed("CopyDBSnapshot", call.send())
+            .await
+            .map_err(|e| AwsError::from_sdk("CopyDBSnapshot", &format!("snapshot {source}"), &e))?;
+        Ok(out.request_id().unwrap_or("unknown").to_string())
+    }
+
+    async fn delete_snapshot(&self, id: &str) -> Result<String, AwsError> {
+        let call = self.delete_db_snapshot().db_snapshot_identifier(id);
+        let out = super::timed("DeleteDBSnapshot", call.send())
+            .await
+            .map_err(|e| AwsError::from_sdk("DeleteDBSnapshot", &format!("snapshot {id}"), &e))?;
+        Ok(out.request_id().unwrap_or("unknown").to_string())
     }
 
     async fn create_snapshot(
@@ -379,6 +500,17 @@ fn to_snapshot(s: &aws_sdk_rds::types::DbSnapshot) -> Snapshot {
         id: s.db_snapshot_identifier().unwrap_or_default().to_string(),
         instance: s.db_instance_identifier().unwrap_or_default().to_string(),
         status: s.status().unwrap_or_default().to_string(),
-        created: time(s.snapshot_create_time()),
+        // A copy's own create time is when it was copied; what it holds is from the original.
+        created: time(s.original_snapshot_create_time()).or(time(s.snapshot_create_time())),
+        kind: s.snapshot_type().unwrap_or("manual").to_string(),
+        engine: s.engine().unwrap_or_default().to_string(),
+        engine_version: s.engine_version().unwrap_or_default().to_string(),
+        allocated_storage_gib: s.allocated_storage().unwrap_or(0),
+        encrypted: s.encrypted().unwrap_or(false),
+        tags: s
+            .tag_list()
+            .iter()
+            .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or("").to_string())))
+            .collect(),
     }
 }

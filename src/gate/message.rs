@@ -72,8 +72,8 @@ pub fn render(request: &Request, approval: &ApprovalSettings) -> String {
         state => format!("{} *{} · {}*", icon(state), request.label(), state.as_str()),
     };
     let mut out = format!(
-        "{header} — requested by <@{}> with `/dr {}`\n{}\nPlan `{}` · ",
-        request.requester,
+        "{header} — requested by {} with `/dr {}`\n{}\nPlan `{}` · ",
+        crate::slack::text::mention(&request.requester),
         crate::slack::text::escape(&request.command),
         request.summary,
         &request.plan_hash[..12.min(request.plan_hash.len())]

@@ -94,6 +94,10 @@ pub struct FlagDef {
     pub value_name: String,
     #[serde(default)]
     pub help: String,
+    /// A flag that makes the command change AWS may raise its approval (`backups
+    /// --enforce` needs an officer; `backups` alone does not).
+    #[serde(default)]
+    pub approval: Option<Approval>,
 }
 
 fn yes() -> bool {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use ipnet::IpNet;
 
-use super::definition::{CommandDef, CommandSet, ValueKind};
+use super::definition::{Approval, CommandDef, CommandSet, ValueKind};
 use super::tokenize::tokenize;
 use crate::config::Settings;
 use crate::duration::HumanDuration;
@@ -51,6 +51,20 @@ pub struct ParsedCommand {
 }
 
 impl ParsedCommand {
+    /// The approval in force: the command's, raised by any flag given that names one.
+    pub fn approval(&self) -> Approval {
+        let raised = self
+            .def
+            .flags
+            .iter()
+            .any(|f| f.approval == Some(Approval::Officer) && self.flags.contains_key(&f.name));
+        if raised {
+            Approval::Officer
+        } else {
+            self.def.approval
+        }
+    }
+
     pub fn arg(&self, name: &str) -> Option<&Value> {
         self.args.get(name).and_then(|v| v.first())
     }

@@ -215,6 +215,52 @@ impl SlackApi {
 }
 
 impl SlackApi {
+    /// Shares a file in `channel` with `comment` (Slack's three-step upload).
+    pub async fn upload(
+        &self,
+        channel: &str,
+        filename: &str,
+        title: &str,
+        content: &str,
+        comment: &str,
+    ) -> Result<(), SlackError> {
+        let session = self.client.open_session(&self.token);
+        let ask =
+            SlackApiFilesGetUploadUrlExternalRequest::new(filename.to_string(), content.len());
+        let target = call(
+            "files.getUploadURLExternal",
+            self.repeat(Repeat::Safe),
+            || session.get_upload_url_external(&ask),
+        )
+        .await
+        .map_err(|e| api_error("files.getUploadURLExternal", e))?;
+        let body = SlackApiFilesUploadViaUrlRequest::new(
+            target.upload_url.clone(),
+            content.as_bytes().to_vec(),
+            "application/octet-stream".to_string(),
+        );
+        call("files.upload (content)", self.repeat(Repeat::Safe), || {
+            session.files_upload_via_url(&body)
+        })
+        .await
+        .map_err(|e| api_error("files.upload (content)", e))?;
+        let complete =
+            SlackApiFilesCompleteUploadExternalRequest::new(vec![SlackApiFilesComplete::new(
+                target.file_id.clone(),
+            )
+            .with_title(title.to_string())])
+            .with_channel_id(channel.into())
+            .with_initial_comment(comment.to_string());
+        call(
+            "files.completeUploadExternal",
+            self.repeat(Repeat::OnlyIfRefused),
+            || session.files_complete_upload_external(&complete),
+        )
+        .await
+        .map_err(|e| api_error("files.completeUploadExternal", e))?;
+        Ok(())
+    }
+
     /// A message only `user` sees, in `channel`.
     pub async fn post_ephemeral(
         &self,

@@ -151,7 +151,8 @@ async fn fail(
         | Outgoing::Ephemeral { channel, .. }
         | Outgoing::React { channel, .. }
         | Outgoing::Pin { channel, .. }
-        | Outgoing::Invite { channel, .. } => channel.clone(),
+        | Outgoing::Invite { channel, .. }
+        | Outgoing::Upload { channel, .. } => channel.clone(),
         Outgoing::Direct { user, .. } => user.clone(),
         Outgoing::Respond { .. } => String::new(),
     };
@@ -204,7 +205,10 @@ async fn attempt(
     }
     if matches!(
         row.message,
-        Outgoing::Post { .. } | Outgoing::Ephemeral { .. } | Outgoing::Direct { .. }
+        Outgoing::Post { .. }
+            | Outgoing::Ephemeral { .. }
+            | Outgoing::Direct { .. }
+            | Outgoing::Upload { .. }
     ) {
         let wait = take_token(pace, &row.message.lane());
         if !wait.is_zero() {
@@ -255,6 +259,16 @@ async fn attempt(
             .post_blocks(&resolved.message, text, None, None, Some(row.id))
             .await
             .map(Some),
+        Outgoing::Upload {
+            channel,
+            filename,
+            title,
+            content,
+            comment,
+        } => slack
+            .upload(channel, filename, title, content, comment)
+            .await
+            .map(|_| None),
     };
     match sent {
         Ok(ts) => Attempt::Sent(ts),

@@ -32,3 +32,13 @@ mod tests {
         );
     }
 }
+
+/// How a requester is named in a message: a Slack user as a mention; drbot's own schedule
+/// by name (it is not a Slack user).
+pub fn mention(user: &str) -> String {
+    if user == crate::workers::SCHEDULER {
+        "drbot's schedule".to_string()
+    } else {
+        format!("<@{user}>")
+    }
+}

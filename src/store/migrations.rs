@@ -83,6 +83,26 @@ CREATE INDEX checkpoints_by_seq ON checkpoints (seq);
 /// Drills (the plan's DR tests and tabletop exercises) are incidents marked so.
 const DRILLS: &str = "ALTER TABLE incidents ADD COLUMN drill BIGINT NOT NULL DEFAULT 0;";
 
+/// Restore tests' instances until drbot deletes them, and when each scheduled task last ran
+/// (restore tests, backup checks), so a schedule fires once across replicas and restarts.
+const RESTORE_TESTS: &str = r#"
+CREATE TABLE drill_instances (
+    instance      TEXT PRIMARY KEY,
+    database_name TEXT NOT NULL,
+    request_id    BIGINT NOT NULL,
+    channel       TEXT NOT NULL,
+    delete_after  TEXT NOT NULL,
+    state         TEXT NOT NULL,
+    owner         TEXT,
+    created_at    TEXT NOT NULL,
+    ended_at      TEXT
+);
+CREATE TABLE schedule (
+    name     TEXT PRIMARY KEY,
+    last_run TEXT NOT NULL
+);
+"#;
+
 const SQLITE: &[(i64, &str)] = &[
     (
         1,
@@ -207,6 +227,7 @@ CREATE INDEX incidents_by_status ON incidents (status, started_at);
     (8, NAMES),
     (9, CHECKPOINTS),
     (10, DRILLS),
+    (11, RESTORE_TESTS),
 ];
 
 const POSTGRES: &[(i64, &str)] = &[
@@ -335,6 +356,7 @@ CREATE INDEX incidents_by_status ON incidents (status, started_at);
     (8, NAMES),
     (9, CHECKPOINTS),
     (10, DRILLS),
+    (11, RESTORE_TESTS),
 ];
 
 pub async fn run(backend: Backend, conn: &mut AnyConnection) -> Result<(), StoreError> {

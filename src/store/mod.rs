@@ -10,6 +10,7 @@
 
 mod blocks;
 mod checkpoints;
+mod drills;
 mod events;
 mod incidents;
 mod jobs;
@@ -29,6 +30,7 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use blocks::{Block, NewBlock};
 pub use checkpoints::Checkpoint;
+pub use drills::DrillInstance;
 pub use events::{
     audit_key, canonical, chain_hash, keyed_hash, set_audit_key, sign_checkpoint, NewEvent,
     StoredEvent, VerifyReport, GENESIS_HASH, KEYED_FROM,

@@ -81,6 +81,15 @@ pub enum Outgoing {
         user: String,
         text: String,
     },
+    /// A file shared in `channel` with `comment` (files.getUploadURLExternal, the upload,
+    /// files.completeUploadExternal): the full report of `/dr report`.
+    Upload {
+        channel: String,
+        filename: String,
+        title: String,
+        content: String,
+        comment: String,
+    },
 }
 
 impl Outgoing {
@@ -103,7 +112,8 @@ impl Outgoing {
             | Outgoing::Ephemeral { channel, .. }
             | Outgoing::React { channel, .. }
             | Outgoing::Pin { channel, .. }
-            | Outgoing::Invite { channel, .. } => channel.clone(),
+            | Outgoing::Invite { channel, .. }
+            | Outgoing::Upload { channel, .. } => channel.clone(),
             Outgoing::Direct { user, .. } => format!("dm:{user}"),
             // A response_url is a capability: the lane names it by a digest, not the URL.
             Outgoing::Respond { url, .. } => {
@@ -125,6 +135,7 @@ impl Outgoing {
             Outgoing::Invite { .. } => "conversations.invite",
             Outgoing::Respond { .. } => "response_url",
             Outgoing::Direct { .. } => "chat.postMessage (DM)",
+            Outgoing::Upload { .. } => "files.completeUploadExternal",
         }
     }
 }

@@ -24,6 +24,17 @@ pub enum Format {
     Html,
 }
 
+impl Format {
+    /// The file name extension of this format.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Md => "md",
+            Format::Json => "json",
+            Format::Html => "html",
+        }
+    }
+}
+
 /// What an export shows.
 pub struct Export<'a> {
     pub title: String,

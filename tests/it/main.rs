@@ -6,6 +6,7 @@ mod support;
 mod audit;
 mod aws_check;
 mod config;
+mod evidence;
 mod exports;
 mod http_surface;
 mod iam;

@@ -22,6 +22,13 @@ const SESSION_FUNCTIONS: &[(&str, &str)] = &[
     ("conversations_replies", "conversations.replies"),
     ("users_info", "users.info"),
     ("bots_info", "bots.info"),
+    ("get_upload_url_external", "files.getUploadURLExternal"),
+    // The content goes to the URL files.getUploadURLExternal gave (same scope).
+    ("files_upload_via_url", "files.getUploadURLExternal"),
+    (
+        "files_complete_upload_external",
+        "files.completeUploadExternal",
+    ),
 ];
 
 fn rust_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {

@@ -37,6 +37,8 @@ pub const METHOD_SCOPES: &[(&str, Option<&str>)] = &[
     ("conversations.replies", Some("channels:history")),
     ("users.info", Some("users:read")),
     ("bots.info", Some("users:read")),
+    ("files.getUploadURLExternal", Some("files:write")),
+    ("files.completeUploadExternal", Some("files:write")),
 ];
 
 /// A recorded Web API call.
@@ -98,6 +100,7 @@ pub struct SlackStandIn {
 
 #[derive(Clone)]
 struct Shared {
+    addr: SocketAddr,
     state: Arc<Mutex<Recorded>>,
     scopes: Arc<HashSet<String>>,
     socket: super::socket_mode::SocketModeStandIn,
@@ -110,7 +113,10 @@ impl SlackStandIn {
             ..Default::default()
         }));
         let socket = super::socket_mode::SocketModeStandIn::start().await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
         let shared = Shared {
+            addr,
             state: state.clone(),
             scopes: Arc::new(super::manifest_bot_scopes().into_iter().collect()),
             socket: socket.clone(),
@@ -118,9 +124,8 @@ impl SlackStandIn {
         let router = Router::new()
             .route("/api/{method}", any(web_api))
             .route("/response/{id}", post(response_url))
+            .route("/upload/{id}", post(upload))
             .with_state(shared);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
         tokio::spawn(async move {
             axum::serve(listener, router).await.unwrap();
         });
@@ -427,6 +432,13 @@ fn answer_call(
                 None => json!({"ok": false, "error": "channel_not_found"}),
             }
         }
+        "files.getUploadURLExternal" => {
+            let id = format!("F{:09}", state.next_ts);
+            json!({"ok": true, "file_id": id, "upload_url": format!("http://{}/upload/{id}", shared.addr)})
+        }
+        "files.completeUploadExternal" => {
+            json!({"ok": true, "files": params.get("files").cloned().unwrap_or(json!([]))})
+        }
         "conversations.open" => {
             json!({"ok": true, "channel": {"id": format!("D{:09}", state.next_ts)}})
         }
@@ -467,6 +479,18 @@ fn answer_call(
         last.answer = answer.clone();
     }
     (lose_answer, Json(answer).into_response())
+}
+
+/// The file content of an upload, recorded as a call of method `upload`.
+async fn upload(State(shared): State<Shared>, Path(id): Path<String>, body: Bytes) -> Response {
+    shared.state.lock().unwrap().calls.push(Call {
+        method: "upload".to_string(),
+        params: json!({"file_id": id, "content": String::from_utf8_lossy(&body)}),
+        authorization: None,
+        answer: json!({"ok": true}),
+        at: std::time::Instant::now(),
+    });
+    (StatusCode::OK, "OK - 200").into_response()
 }
 
 async fn response_url(

@@ -1,0 +1,340 @@
+//! `/dr backups <database> [--enforce]` and the daily check (SPEC §6, §12): the snapshots
+//! RDS holds against `[rds.retention]` (the plan's 7 daily / 4 weekly / 12 monthly; see
+//! `retention.rs` for the rules). Without `--enforce` a read, recorded as
+//! `backups.checked`; with it (officer) drbot copies the at-risk weekly/monthly snapshots
+//! to manual `drbot-weekly-…`/`drbot-monthly-…` ones and deletes only its own retention
+//! copies that hold no kept slot (checked again right before each `DeleteDBSnapshot`).
+//!
+//! AWS calls: DescribeDBInstances, DescribeDBSnapshots (read, plan, re-check),
+//! CopyDBSnapshot, DeleteDBSnapshot (execute). IAM: `rds:CopyDBSnapshot`,
+//! `rds:DeleteDBSnapshot` on `drbot-weekly-<instance>-*`/`drbot-monthly-<instance>-*`.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::PlanFailure;
+use crate::app::App;
+use crate::aws::rds::RdsRecovery;
+use crate::aws::AwsError;
+use crate::config::{RdsDatabase, Settings};
+use crate::database::{self, Waited};
+use crate::gate::execute::Run;
+use crate::retention::{self, Copy, Deletion, Inventory, Policy, RETENTION_TAG};
+use crate::router::ParsedCommand;
+use crate::store::{NewEvent, Outgoing, RequestState, StoreError};
+
+#[derive(Debug, Clone)]
+pub struct BackupsArgs {
+    pub db: RdsDatabase,
+    pub enforce: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnforcePlan {
+    pub database: String,
+    pub instance: String,
+    pub copies: Vec<Copy>,
+    pub deletions: Vec<Deletion>,
+}
+
+pub fn parse(cmd: &ParsedCommand, settings: &Settings) -> Result<BackupsArgs, String> {
+    Ok(BackupsArgs {
+        db: database::parse_database(cmd, settings)?,
+        enforce: cmd.flag("enforce").is_some(),
+    })
+}
+
+/// The policy in force: `[rds.retention]`, else the plan's own.
+fn policy(settings: &Settings) -> Policy {
+    settings.rds.retention.unwrap_or_default().into()
+}
+
+/// Reads RDS and takes the inventory of `db`.
+pub async fn inventory(
+    rds: &impl RdsRecovery,
+    db: &RdsDatabase,
+    settings: &Settings,
+) -> Result<Result<Inventory, String>, AwsError> {
+    let Some(instance) = rds.instance(&db.instance).await? else {
+        return Ok(Err(format!(
+            "instance `{}` of database `{}` does not exist",
+            db.instance, db.name
+        )));
+    };
+    let snapshots = rds.snapshots_of(&db.instance).await?;
+    Ok(Ok(retention::inventory(
+        &db.name,
+        &db.instance,
+        instance.backup_retention_days,
+        policy(settings),
+        &snapshots,
+        crate::clock::now(),
+    )))
+}
+
+/// `/dr backups <database>`: the inventory, recorded as evidence.
+pub async fn reply(app: &Arc<App>, cmd: &ParsedCommand, user: &str, channel: &str) -> String {
+    let args = match parse(cmd, &app.settings) {
+        Ok(args) => args,
+        Err(why) => return format!(":no_entry: {}.", crate::slack::text::escape(&why)),
+    };
+    match inventory(&app.aws.rds, &args.db, &app.settings).await {
+        Ok(Ok(inv)) => {
+            if let Err(e) = record_check(app, &inv, user, channel, false).await {
+                tracing::error!(error = %e, "could not record a backup check");
+            }
+            inv.describe()
+        }
+        Ok(Err(why)) => format!(":no_entry: {}.", crate::slack::text::escape(&why)),
+        Err(e) => format!(
+            ":warning: Could not read RDS: {}",
+            crate::slack::text::escape(&e.to_string())
+        ),
+    }
+}
+
+async fn record_check(
+    app: &Arc<App>,
+    inv: &Inventory,
+    actor: &str,
+    channel: &str,
+    scheduled: bool,
+) -> Result<(), StoreError> {
+    let mut detail = inv.record();
+    detail["scheduled"] = json!(scheduled);
+    let missing = inv.missing().len();
+    app.store
+        .append(
+            NewEvent::new(
+                "backups.checked",
+                actor,
+                channel,
+                format!(
+                    "backups of {} {}: {} slot(s) missing, {} at risk",
+                    inv.database,
+                    if inv.compliant() {
+                        "compliant"
+                    } else {
+                        "not compliant"
+                    },
+                    missing,
+                    inv.copies.len()
+                ),
+            )
+            .detail(detail),
+        )
+        .await
+        .map(|_| ())
+}
+
+/// The daily check: recorded, and posted to the ops channel when something is missing.
+pub async fn check_scheduled(app: &Arc<App>, db: &RdsDatabase) -> Result<(), StoreError> {
+    let channel = app.settings.ops_channel().unwrap_or("").to_string();
+    match inventory(&app.aws.rds, db, &app.settings).await {
+        Ok(Ok(inv)) => {
+            record_check(app, &inv, "drbot", &channel, true).await?;
+            if !inv.compliant() && !channel.is_empty() {
+                app.store
+                    .send_slack(vec![Outgoing::post(
+                        &channel,
+                        format!(":calendar: Daily backup check: {}", inv.describe()),
+                    )])
+                    .await?;
+            }
+        }
+        Ok(Err(why)) => tracing::warn!(database = %db.name, why, "daily backup check not made"),
+        Err(e) => {
+            tracing::warn!(database = %db.name, error = %e, "daily backup check: could not read RDS")
+        }
+    }
+    Ok(())
+}
+
+/// `--enforce`: what would be copied and deleted.
+pub async fn plan(
+    rds: &impl RdsRecovery,
+    args: &BackupsArgs,
+    settings: &Settings,
+) -> Result<(EnforcePlan, String), PlanFailure> {
+    let inv = inventory(rds, &args.db, settings)
+        .await?
+        .map_err(PlanFailure::Invalid)?;
+    if inv.copies.is_empty() && inv.deletions.is_empty() {
+        return Err(PlanFailure::Invalid(format!(
+            "nothing to enforce for `{}`: no weekly or monthly slot is held only by an automated snapshot, and none of drbot's copies is past retention. {}",
+            args.db.name,
+            inv.describe()
+        )));
+    }
+    let plan = EnforcePlan {
+        database: args.db.name.clone(),
+        instance: args.db.instance.clone(),
+        copies: inv.copies.clone(),
+        deletions: inv.deletions.clone(),
+    };
+    let mut summary = format!(
+        "*Enforce retention* of `{}` (instance `{}`, the plan's {} daily / {} weekly / {} monthly):",
+        plan.database, plan.instance, inv.policy.daily, inv.policy.weekly, inv.policy.monthly
+    );
+    for c in &plan.copies {
+        summary.push_str(&format!(
+            "\n• copy `{}` → `{}` (keeps the {} slot {})",
+            c.source,
+            c.target,
+            c.tier.as_str(),
+            c.slot
+        ));
+    }
+    for d in &plan.deletions {
+        summary.push_str(&format!(
+            "\n• delete drbot's own `{}`{} (past retention, holds no kept slot)",
+            d.snapshot,
+            d.taken
+                .as_deref()
+                .map(|t| format!(" taken {}", &t[..10.min(t.len())]))
+                .unwrap_or_default()
+        ));
+    }
+    summary.push_str("\n• Nothing else is deleted: only snapshots named `drbot-weekly-…`/`drbot-monthly-…` and tagged `drbot:retention`.");
+    Ok((plan, summary))
+}
+
+pub async fn execute(run: &Run<'_>) {
+    let Some(approved) = run.approved_plan::<EnforcePlan>().await else {
+        return;
+    };
+    let app = run.app;
+    let rds = &app.aws.rds;
+    let Some(db) = app.settings.database(&approved.database).cloned() else {
+        return run
+            .finish(
+                RequestState::Void,
+                &format!(
+                    "not executed: database `{}` is no longer configured",
+                    approved.database
+                ),
+            )
+            .await;
+    };
+    let args = BackupsArgs { db, enforce: true };
+    if !run
+        .recheck(
+            plan(rds, &args, &app.settings).await,
+            "the snapshots changed since the plan",
+        )
+        .await
+    {
+        return;
+    }
+    let mut done = Vec::new();
+    let mut problems = Vec::new();
+    for copy in &approved.copies {
+        let tags = vec![
+            (RETENTION_TAG.to_string(), copy.tier.as_str().to_string()),
+            ("drbot:source-snapshot".to_string(), copy.source.clone()),
+            (
+                "drbot:requested-by".to_string(),
+                run.request.requester.clone(),
+            ),
+        ];
+        match rds.copy_snapshot(&copy.source, &copy.target, &tags).await {
+            Ok(request_id) => {
+                run.record_aws_call(
+                    "CopyDBSnapshot",
+                    &format!("snapshot {}", copy.source),
+                    &request_id,
+                    json!({"target": copy.target, "tier": copy.tier, "slot": copy.slot}),
+                )
+                .await;
+                done.push(copy.target.clone());
+            }
+            Err(e) => {
+                run.record_aws_error(&e).await;
+                problems.push(format!("copy of `{}` failed: {e}", copy.source));
+            }
+        }
+    }
+    let mut deleted = Vec::new();
+    for deletion in &approved.deletions {
+        // Checked again right before: still drbot's own retention copy of this instance.
+        match rds.snapshot(&deletion.snapshot).await {
+            Ok(Some(s)) if retention::is_drbot_copy(&approved.instance, &s) => {}
+            Ok(Some(_)) => {
+                problems.push(format!(
+                    "`{}` is not drbot's retention copy any more; left alone",
+                    deletion.snapshot
+                ));
+                continue;
+            }
+            Ok(None) => continue,
+            Err(e) => {
+                run.record_aws_error(&e).await;
+                problems.push(format!("could not re-read `{}`: {e}", deletion.snapshot));
+                continue;
+            }
+        }
+        match rds.delete_snapshot(&deletion.snapshot).await {
+            Ok(request_id) => {
+                run.record_aws_call(
+                    "DeleteDBSnapshot",
+                    &format!("snapshot {}", deletion.snapshot),
+                    &request_id,
+                    json!({"reason": "past retention"}),
+                )
+                .await;
+                deleted.push(deletion.snapshot.clone());
+            }
+            Err(e) => {
+                run.record_aws_error(&e).await;
+                problems.push(format!("delete of `{}` failed: {e}", deletion.snapshot));
+            }
+        }
+    }
+    let settings = &app.settings.rds;
+    for target in &done {
+        let waited = run
+            .following(|progress| {
+                database::wait_for_snapshot(
+                    rds,
+                    target,
+                    settings.poll_interval.as_duration(),
+                    settings.wait_timeout.as_duration(),
+                    move |line| {
+                        let _ = progress.send(line);
+                    },
+                )
+            })
+            .await;
+        match waited {
+            Ok(Waited::Available) => {}
+            Ok(Waited::Failed(why)) | Ok(Waited::TimedOut(why)) => problems.push(why),
+            Err(e) => problems.push(format!("following `{target}` failed: {e}")),
+        }
+    }
+    let mut outcome = format!(
+        "{} copied ({}), {} deleted ({})",
+        done.len(),
+        names(&done),
+        deleted.len(),
+        names(&deleted)
+    );
+    if problems.is_empty() {
+        run.finish(RequestState::Executed, &outcome).await;
+    } else {
+        outcome.push_str(&format!("; problems: {}", problems.join("; ")));
+        run.finish(RequestState::Failed, &outcome).await;
+    }
+}
+
+fn names(list: &[String]) -> String {
+    if list.is_empty() {
+        "none".to_string()
+    } else {
+        list.iter()
+            .map(|n| format!("`{n}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
