@@ -42,6 +42,30 @@ impl App {
         }
     }
 
+    /// RDS in the region of `db` (SPEC §5 `region`).
+    pub fn rds_for(&self, db: &crate::config::RdsDatabase) -> aws_sdk_rds::Client {
+        self.aws
+            .rds_in(self.settings.region_of(db.region.as_deref()).as_deref())
+    }
+
+    /// RDS in the region of the configured database `name` (the default region when it is
+    /// no longer configured).
+    pub fn rds_named(&self, name: &str) -> aws_sdk_rds::Client {
+        match self.settings.database(name) {
+            Some(db) => self.rds_for(db),
+            None => self.aws.rds.clone(),
+        }
+    }
+
+    /// ECS in the region of `service`.
+    pub fn ecs_for(&self, service: &crate::config::EcsService) -> aws_sdk_ecs::Client {
+        self.aws.ecs_in(
+            self.settings
+                .region_of(service.region.as_deref())
+                .as_deref(),
+        )
+    }
+
     /// The bot's own Slack user id (from `auth.test`).
     pub fn bot_user_id(&self) -> &str {
         self.slack

@@ -34,7 +34,117 @@ pub struct Settings {
     pub audit: AuditSettings,
     #[serde(default)]
     pub drills: DrillSettings,
+    #[serde(default)]
+    pub regions: RegionSettings,
+    #[serde(default)]
+    pub dns: DnsSettings,
 }
+
+/// `[regions]`: where resources live unless they name another region (SPEC §5).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegionSettings {
+    /// Default: `AWS_REGION`.
+    #[serde(default)]
+    pub primary: Option<String>,
+    /// The plan's backup region (region failure).
+    #[serde(default)]
+    pub backup: Option<String>,
+}
+
+/// `[[dns.records]]`: Route 53 records `/dr dns failover` may switch.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsSettings {
+    #[serde(default)]
+    pub records: Vec<DnsRecord>,
+    /// How long a change is followed (GetChange) before it is reported as not in sync.
+    #[serde(default = "default_dns_timeout")]
+    pub sync_timeout: HumanDuration,
+}
+
+impl Default for DnsSettings {
+    fn default() -> Self {
+        Self {
+            records: Vec::new(),
+            sync_timeout: default_dns_timeout(),
+        }
+    }
+}
+
+fn default_dns_timeout() -> HumanDuration {
+    HumanDuration::from_secs(10 * 60)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+pub enum RecordType {
+    #[serde(rename = "CNAME")]
+    Cname,
+    /// An alias A record (to a load balancer).
+    #[serde(rename = "A")]
+    A,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsRecord {
+    /// The name used in `/dr dns failover`.
+    pub name: String,
+    pub zone_id: String,
+    /// The record's DNS name, e.g. `www.analyticalfire.com.`.
+    pub record: String,
+    #[serde(rename = "type")]
+    pub kind: RecordType,
+    pub primary: String,
+    pub backup: String,
+    /// CNAME only.
+    #[serde(default = "default_ttl_dns")]
+    pub ttl: i64,
+    /// Alias A only: the hosted zone of each target (the load balancer's canonical zone).
+    #[serde(default)]
+    pub primary_alias_zone: Option<String>,
+    #[serde(default)]
+    pub backup_alias_zone: Option<String>,
+}
+
+fn default_ttl_dns() -> i64 {
+    60
+}
+
+impl DnsRecord {
+    /// The target for `primary` or `backup`, with its alias zone.
+    pub fn target(&self, side: &str) -> Option<(&str, Option<&str>)> {
+        match side {
+            "primary" => Some((self.primary.as_str(), self.primary_alias_zone.as_deref())),
+            "backup" => Some((self.backup.as_str(), self.backup_alias_zone.as_deref())),
+            _ => None,
+        }
+    }
+}
+
+/// `[waf.web_acl]`: the web ACL `/dr waf rate-limit` adds drbot's rate-based rule to.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebAclRef {
+    pub name: String,
+    pub id: String,
+    #[serde(default = "regional")]
+    pub scope: WafScope,
+    /// Requests per 5 minutes per client IP when `--limit` is not given.
+    #[serde(default = "default_rate_limit")]
+    pub rate_limit: i64,
+}
+
+fn regional() -> WafScope {
+    WafScope::Regional
+}
+
+fn default_rate_limit() -> i64 {
+    2000
+}
+
+/// WAF's bounds for a rate-based rule's limit (requests per 5 minutes).
+pub const RATE_LIMIT_RANGE: std::ops::RangeInclusive<i64> = 10..=2_000_000_000;
 
 /// The plan's tests (SPEC §12): the scheduled restore test.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -326,6 +436,16 @@ pub struct EcsService {
     pub name: String,
     pub cluster: String,
     pub service: String,
+    /// `primary` (default), `backup` or a region name.
+    #[serde(default)]
+    pub region: Option<String>,
+    /// `/dr scale` refuses a desired count above this.
+    #[serde(default = "default_max_desired")]
+    pub max_desired: i32,
+}
+
+fn default_max_desired() -> i32 {
+    50
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -375,6 +495,35 @@ pub struct RdsDatabase {
     /// Restores get these VPC security groups instead of the source's.
     #[serde(default)]
     pub restore_security_groups: Option<Vec<String>>,
+    /// `primary` (default), `backup` or a region name.
+    #[serde(default)]
+    pub region: Option<String>,
+    /// SSM parameter the application reads its database host from (`/dr cutover`).
+    #[serde(default)]
+    pub cutover_parameter: Option<String>,
+    /// `[[ecs.services]]` names redeployed after a cutover.
+    #[serde(default)]
+    pub cutover_services: Vec<String>,
+    /// Where a restore in another region (`restore … --region`) is placed: that region's
+    /// subnet group, security groups and instance class (the source may be unreachable).
+    #[serde(default)]
+    pub backup_placement: Option<BackupPlacement>,
+    /// The KMS key (in the target region) for copies of an encrypted snapshot to another
+    /// region (`/dr snapshot copy`).
+    #[serde(default)]
+    pub copy_kms_key: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupPlacement {
+    #[serde(default)]
+    pub subnet_group: Option<String>,
+    #[serde(default)]
+    pub security_groups: Vec<String>,
+    /// Default: the source instance's class, when it can be read.
+    #[serde(default)]
+    pub class: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -382,6 +531,8 @@ pub struct RdsDatabase {
 pub struct WafSettings {
     #[serde(default)]
     pub ip_sets: Vec<WafIpSets>,
+    #[serde(default)]
+    pub web_acl: Option<WebAclRef>,
     /// CIDRs that may never be blocked.
     #[serde(default)]
     pub never_block: Vec<String>,
@@ -395,6 +546,7 @@ impl Default for WafSettings {
     fn default() -> Self {
         Self {
             ip_sets: Vec::new(),
+            web_acl: None,
             never_block: Vec::new(),
             min_prefix_v4: default_min_prefix_v4(),
             min_prefix_v6: default_min_prefix_v6(),
@@ -646,6 +798,108 @@ impl Settings {
                 format!("{} must be between 1 and 128", self.waf.min_prefix_v6),
             ));
         }
+        for (key, region) in [
+            ("regions.primary", &self.regions.primary),
+            ("regions.backup", &self.regions.backup),
+        ] {
+            if let Some(r) = region {
+                if !is_region_name(r) {
+                    return Err(invalid(
+                        key,
+                        format!("'{r}' is not an AWS region name (like us-west-2)"),
+                    ));
+                }
+            }
+        }
+        for (what, name, region) in self
+            .ecs
+            .services
+            .iter()
+            .map(|s| ("ecs.services.region", &s.name, &s.region))
+            .chain(
+                self.rds
+                    .databases
+                    .iter()
+                    .map(|d| ("rds.databases.region", &d.name, &d.region)),
+            )
+        {
+            if let Some(r) = region {
+                self.region_named(r)
+                    .map_err(|why| invalid(what, format!("'{name}': {why}")))?;
+            }
+        }
+        for svc in &self.ecs.services {
+            if svc.max_desired < 1 {
+                return Err(invalid(
+                    "ecs.services.max_desired",
+                    format!("'{}': {} must be at least 1", svc.name, svc.max_desired),
+                ));
+            }
+        }
+        for db in &self.rds.databases {
+            for svc in &db.cutover_services {
+                if self.service(svc).is_none() {
+                    return Err(invalid(
+                        "rds.databases.cutover_services",
+                        format!("'{}': '{svc}' is not an [[ecs.services]] name", db.name),
+                    ));
+                }
+            }
+            if let Some(p) = &db.cutover_parameter {
+                if !p.starts_with('/') && p.contains('/') || p.trim().is_empty() {
+                    return Err(invalid(
+                        "rds.databases.cutover_parameter",
+                        format!(
+                            "'{p}' is not an SSM parameter name (like /aifai/prod/DATABASE_HOST)"
+                        ),
+                    ));
+                }
+            }
+        }
+        unique_names(self.dns.records.iter().map(|r| r.name.as_str()))
+            .map_err(|name| invalid("dns.records.name", format!("'{name}' is configured twice")))?;
+        for r in &self.dns.records {
+            if !is_command_word(&r.name) {
+                return Err(invalid(
+                    "dns.records.name",
+                    format!(
+                        "'{}' must be lowercase letters, digits, hyphens or underscores",
+                        r.name
+                    ),
+                ));
+            }
+            if r.kind == RecordType::A
+                && (r.primary_alias_zone.is_none() || r.backup_alias_zone.is_none())
+            {
+                return Err(invalid("dns.records", format!("'{}': an alias A record needs primary_alias_zone and backup_alias_zone (the load balancers' hosted zones)", r.name)));
+            }
+            if r.kind == RecordType::Cname && !(1..=172_800).contains(&r.ttl) {
+                return Err(invalid(
+                    "dns.records.ttl",
+                    format!(
+                        "'{}': {} must be between 1 and 172800 seconds",
+                        r.name, r.ttl
+                    ),
+                ));
+            }
+            if r.primary == r.backup {
+                return Err(invalid(
+                    "dns.records",
+                    format!("'{}': primary and backup are the same target", r.name),
+                ));
+            }
+        }
+        if let Some(acl) = &self.waf.web_acl {
+            if !RATE_LIMIT_RANGE.contains(&acl.rate_limit) {
+                return Err(invalid(
+                    "waf.web_acl.rate_limit",
+                    format!(
+                        "{} must be between 10 and 2000000000 requests per 5 minutes",
+                        acl.rate_limit
+                    ),
+                ));
+            }
+        }
         let retention = self.rds.retention.unwrap_or_default();
         if retention.daily > 366 || retention.weekly > 520 || retention.monthly > 120 {
             return Err(invalid(
@@ -707,6 +961,36 @@ impl Settings {
     /// The configured `/dr` name of every ECS service.
     pub fn service(&self, name: &str) -> Option<&EcsService> {
         self.ecs.services.iter().find(|s| s.name == name)
+    }
+
+    /// The region a resource's `region` key names: `primary` (or none) is `[regions]
+    /// primary` (`None`: the SDK's `AWS_REGION`), `backup` is `[regions] backup`, anything
+    /// else a region name.
+    pub fn region_named(&self, name: &str) -> Result<Option<String>, String> {
+        match name {
+            "primary" => Ok(self.regions.primary.clone()),
+            "backup" => self
+                .regions
+                .backup
+                .clone()
+                .map(Some)
+                .ok_or_else(|| "`backup` needs [regions] backup".to_string()),
+            other if is_region_name(other) => Ok(Some(other.to_string())),
+            other => Err(format!(
+                "'{other}' is not `primary`, `backup` or an AWS region name"
+            )),
+        }
+    }
+
+    /// The region of a resource whose `region` key is `region` (`None`: the default one).
+    pub fn region_of(&self, region: Option<&str>) -> Option<String> {
+        self.region_named(region.unwrap_or("primary"))
+            .ok()
+            .flatten()
+    }
+
+    pub fn dns_record(&self, name: &str) -> Option<&DnsRecord> {
+        self.dns.records.iter().find(|r| r.name == name)
     }
 
     /// Where drbot posts what nobody asked for in a channel (scheduled restore tests and
@@ -773,6 +1057,17 @@ fn is_command_word(value: &str) -> bool {
         && value
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
+/// `us-east-1`, `eu-central-2`, `ap-southeast-3`, `us-gov-west-1`…
+pub fn is_region_name(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.len() >= 3
+        && parts.len() <= 4
+        && parts[..parts.len() - 1]
+            .iter()
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
+        && parts[parts.len() - 1].parse::<u8>().is_ok()
 }
 
 fn line_and_column(text: &str, offset: usize) -> (usize, usize) {

@@ -43,6 +43,21 @@ pub const OPERATIONS: &[(&str, &str, &str)] = &[
     ("rds", "delete_db_instance", "rds:DeleteDBInstance"),
     ("rds", "copy_db_snapshot", "rds:CopyDBSnapshot"),
     ("rds", "delete_db_snapshot", "rds:DeleteDBSnapshot"),
+    (
+        "route53",
+        "list_resource_record_sets",
+        "route53:ListResourceRecordSets",
+    ),
+    (
+        "route53",
+        "change_resource_record_sets",
+        "route53:ChangeResourceRecordSets",
+    ),
+    ("route53", "get_change", "route53:GetChange"),
+    ("ssm", "get_parameter", "ssm:GetParameter"),
+    ("ssm", "put_parameter", "ssm:PutParameter"),
+    ("wafv2", "get_web_acl", "wafv2:GetWebACL"),
+    ("wafv2", "update_web_acl", "wafv2:UpdateWebACL"),
     ("wafv2", "get_ip_set", "wafv2:GetIPSet"),
     ("wafv2", "update_ip_set", "wafv2:UpdateIPSet"),
 ];
@@ -80,10 +95,19 @@ pub fn policy(settings: &Settings, scope: &Scope) -> Value {
     let (account, region) = (&scope.account, &scope.region);
     let mut statements = Vec::new();
 
-    if !settings.ecs.services.is_empty() {
-        let services: Vec<String> = settings
-            .ecs
-            .services
+    // Services in another region have a statement of their own (below).
+    let here: Vec<&crate::config::EcsService> = settings
+        .ecs
+        .services
+        .iter()
+        .filter(|s| {
+            settings
+                .region_of(s.region.as_deref())
+                .is_none_or(|r| r == *region)
+        })
+        .collect();
+    if !here.is_empty() {
+        let services: Vec<String> = here
             .iter()
             .map(|s| {
                 format!(
@@ -93,9 +117,7 @@ pub fn policy(settings: &Settings, scope: &Scope) -> Value {
                 )
             })
             .collect();
-        let mut clusters: Vec<String> = settings
-            .ecs
-            .services
+        let mut clusters: Vec<String> = here
             .iter()
             .map(|s| {
                 format!(
@@ -122,6 +144,8 @@ pub fn policy(settings: &Settings, scope: &Scope) -> Value {
             "Resource": services,
             "Condition": in_clusters,
         }));
+    }
+    if !settings.ecs.services.is_empty() {
         statements.push(json!({
             "Sid": "ReadTaskDefinitions",
             "Effect": "Allow",
@@ -132,7 +156,27 @@ pub fn policy(settings: &Settings, scope: &Scope) -> Value {
     }
 
     if !settings.rds.databases.is_empty() {
-        let arn = |kind: &str, name: &str| format!("arn:aws:rds:{region}:{account}:{kind}:{name}");
+        // Every region a database lives in or is restored/copied to (SPEC §5 [regions]).
+        let mut rds_regions = vec![region.clone()];
+        for r in settings
+            .rds
+            .databases
+            .iter()
+            .filter_map(|d| d.region.as_deref())
+            .filter_map(|r| settings.region_named(r).ok().flatten())
+            .chain(settings.regions.primary.clone())
+            .chain(settings.regions.backup.clone())
+        {
+            if !rds_regions.contains(&r) {
+                rds_regions.push(r);
+            }
+        }
+        let arn_in = |region: &str, kind: &str, name: &str| {
+            format!("arn:aws:rds:{region}:{account}:{kind}:{name}")
+        };
+        let each = |kind: &str, name: &str| -> Vec<String> {
+            rds_regions.iter().map(|r| arn_in(r, kind, name)).collect()
+        };
         let mut instances = Vec::new();
         let mut restored = Vec::new();
         let mut snapshots = Vec::new();
@@ -140,21 +184,23 @@ pub fn policy(settings: &Settings, scope: &Scope) -> Value {
         let mut drills = Vec::new();
         let mut retention_copies = Vec::new();
         for db in &settings.rds.databases {
-            drills.push(arn("db", &format!("drbot-drill-{}-*", db.instance)));
+            drills.extend(each("db", &format!("drbot-drill-{}-*", db.instance)));
             for tier in ["weekly", "monthly"] {
-                retention_copies.push(arn("snapshot", &format!("drbot-{tier}-{}-*", db.instance)));
+                retention_copies
+                    .extend(each("snapshot", &format!("drbot-{tier}-{}-*", db.instance)));
             }
-            instances.push(arn("db", &db.instance));
+            instances.extend(each("db", &db.instance));
             for pattern in restored_patterns(&db.instance) {
-                let a = arn("db", &pattern);
-                if !restored.contains(&a) {
-                    restored.push(a);
+                for a in each("db", &pattern) {
+                    if !restored.contains(&a) {
+                        restored.push(a);
+                    }
                 }
             }
             for pattern in snapshot_patterns(&db.instance) {
-                snapshots.push(arn("snapshot", &pattern));
+                snapshots.extend(each("snapshot", &pattern));
             }
-            drbot_snapshots.push(arn("snapshot", &format!("drbot-{}-*", db.instance)));
+            drbot_snapshots.extend(each("snapshot", &format!("drbot-{}-*", db.instance)));
         }
         let described: Vec<String> = instances.iter().chain(&restored).cloned().collect();
         statements.push(json!({
@@ -171,7 +217,7 @@ pub fn policy(settings: &Settings, scope: &Scope) -> Value {
             "Action": ["rds:DescribeDBSnapshots"],
             "Resource": snapshot_reads,
         }));
-        let mut backups = vec![arn("auto-backup", "*")];
+        let mut backups = each("auto-backup", "*");
         backups.extend(instances.iter().cloned());
         statements.push(json!({
             "Sid": "ReadTheirBackupWindows",
@@ -193,7 +239,7 @@ pub fn policy(settings: &Settings, scope: &Scope) -> Value {
         restore.extend(restored.iter().cloned());
         restore.extend(snapshots.iter().cloned());
         for kind in ["subgrp", "pg", "og", "secgrp"] {
-            restore.push(arn(kind, "*"));
+            restore.extend(each(kind, "*"));
         }
         statements.push(json!({
             "Sid": "RestoreIntoNewInstances",
@@ -214,8 +260,10 @@ pub fn policy(settings: &Settings, scope: &Scope) -> Value {
         }));
         // Retention: copies of the databases' snapshots into drbot's weekly/monthly ones,
         // and deleting only those.
+        // Retention copies, and cross-region copies (drbot's own names) of the snapshots.
         let mut copy = snapshots.clone();
         copy.extend(retention_copies.iter().cloned());
+        copy.extend(drbot_snapshots.iter().cloned());
         statements.push(json!({
             "Sid": "CopyToRetentionSnapshots",
             "Effect": "Allow",
@@ -237,6 +285,121 @@ pub fn policy(settings: &Settings, scope: &Scope) -> Value {
             "Effect": "Allow",
             "Action": ["rds:AddTagsToResource"],
             "Resource": tagged,
+        }));
+    }
+
+    // Scale and cutover redeploys are UpdateService on the configured services (above);
+    // services in another region get their own ARNs here.
+    let other_region_services: Vec<String> = settings
+        .ecs
+        .services
+        .iter()
+        .filter_map(|s| {
+            let r = settings.region_of(s.region.as_deref())?;
+            (r != *region).then(|| {
+                format!(
+                    "arn:aws:ecs:{r}:{account}:service/{}/{}",
+                    cluster_name(&s.cluster),
+                    s.service
+                )
+            })
+        })
+        .collect();
+    if !other_region_services.is_empty() {
+        statements.push(json!({
+            "Sid": "ServicesInOtherRegions",
+            "Effect": "Allow",
+            "Action": ["ecs:DescribeServices", "ecs:UpdateService"],
+            "Resource": other_region_services,
+        }));
+    }
+
+    let zones: Vec<String> = {
+        let mut z: Vec<String> = settings
+            .dns
+            .records
+            .iter()
+            .map(|r| {
+                format!(
+                    "arn:aws:route53:::hostedzone/{}",
+                    r.zone_id.trim_start_matches("/hostedzone/")
+                )
+            })
+            .collect();
+        z.sort();
+        z.dedup();
+        z
+    };
+    if !zones.is_empty() {
+        let names: Vec<String> = settings
+            .dns
+            .records
+            .iter()
+            .map(|r| r.record.trim_end_matches('.').to_ascii_lowercase())
+            .collect();
+        statements.push(json!({
+            "Sid": "ReadFailoverRecords",
+            "Effect": "Allow",
+            "Action": ["route53:ListResourceRecordSets"],
+            "Resource": zones,
+        }));
+        statements.push(json!({
+            "Sid": "FailOverConfiguredRecords",
+            "Effect": "Allow",
+            "Action": ["route53:ChangeResourceRecordSets"],
+            "Resource": zones,
+            "Condition": {"ForAllValues:StringEquals": {"route53:ChangeResourceRecordSetsNormalizedRecordNames": names}},
+        }));
+        statements.push(json!({
+            "Sid": "FollowDnsChanges",
+            "Effect": "Allow",
+            "Action": ["route53:GetChange"],
+            "Resource": "arn:aws:route53:::change/*",
+        }));
+    }
+
+    let parameters: Vec<String> = settings
+        .rds
+        .databases
+        .iter()
+        .filter_map(|d| {
+            let name = d.cutover_parameter.as_ref()?;
+            let r = settings
+                .region_of(d.region.as_deref())
+                .unwrap_or_else(|| region.clone());
+            Some(format!(
+                "arn:aws:ssm:{r}:{account}:parameter/{}",
+                name.trim_start_matches('/')
+            ))
+        })
+        .collect();
+    if !parameters.is_empty() {
+        statements.push(json!({
+            "Sid": "CutOverConnectionSettings",
+            "Effect": "Allow",
+            "Action": ["ssm:GetParameter", "ssm:PutParameter"],
+            "Resource": parameters,
+        }));
+    }
+
+    if let Some(acl) = &settings.waf.web_acl {
+        let (r, kind) = match acl.scope {
+            WafScope::Regional => (region.clone(), "regional"),
+            WafScope::Cloudfront => (crate::aws::CLOUDFRONT_REGION.to_string(), "global"),
+        };
+        // UpdateWebACL is also checked against every resource the ACL's rules reference
+        // (IP sets, rule groups, managed rule groups, regex sets), whatever they are.
+        statements.push(json!({
+            "Sid": "RateLimitInConfiguredWebAcl",
+            "Effect": "Allow",
+            "Action": ["wafv2:GetWebACL", "wafv2:UpdateWebACL"],
+            "Resource": [
+                format!("arn:aws:wafv2:{r}:{account}:{kind}/webacl/{}/{}", acl.name, acl.id),
+                format!("arn:aws:wafv2:{r}:{account}:{kind}/ipset/*/*"),
+                format!("arn:aws:wafv2:{r}:{account}:{kind}/rulegroup/*/*"),
+                format!("arn:aws:wafv2:{r}:{account}:{kind}/managedruleset/*/*"),
+                format!("arn:aws:wafv2:{r}:{account}:{kind}/regexpatternset/*/*"),
+            ],
         }));
     }
 

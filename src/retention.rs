@@ -454,6 +454,7 @@ mod tests {
     fn snap(id: &str, kind: &str, created: &str, tags: &[(&str, &str)]) -> Snapshot {
         Snapshot {
             id: id.to_string(),
+            arn: format!("arn:aws:rds:us-east-1:123456789012:snapshot:{id}"),
             instance: "db".to_string(),
             status: "available".to_string(),
             created: Some(at(created)),

@@ -301,15 +301,38 @@ pub async fn follow(
     ecs: &impl EcsRollback,
     plan: &RollbackPlan,
     timing: Follow,
-    mut progress: impl FnMut(String),
+    progress: impl FnMut(String),
 ) -> Result<Rollout, AwsError> {
     let target = plan.target.pinned();
+    follow_service(
+        ecs,
+        &plan.cluster,
+        &plan.ecs_service,
+        |state| judge(state, &target),
+        &format!("deploying `{target}`"),
+        timing,
+        progress,
+    )
+    .await
+}
+
+/// Polls `cluster/service` with backoff until `verdict` says stable or failed, or time is
+/// up; `doing` names the work in progress lines (scale and cutover follow the same way).
+pub async fn follow_service(
+    ecs: &impl EcsRollback,
+    cluster: &str,
+    service: &str,
+    verdict: impl Fn(&ServiceState) -> Verdict,
+    doing: &str,
+    timing: Follow,
+    mut progress: impl FnMut(String),
+) -> Result<Rollout, AwsError> {
     let started = tokio::time::Instant::now();
     let mut last_report = started;
     let mut wait = timing.first_poll;
     loop {
-        let state = ecs.service_state(&plan.cluster, &plan.ecs_service).await?;
-        match judge(&state, &target) {
+        let state = ecs.service_state(cluster, service).await?;
+        match verdict(&state) {
             Verdict::Stable => return Ok(Rollout::Stable),
             Verdict::Failed(why) => return Ok(Rollout::Failed(why)),
             Verdict::InProgress(now) => {
@@ -317,13 +340,25 @@ pub async fn follow(
                     return Ok(Rollout::TimedOut { last: now });
                 }
                 if last_report.elapsed() >= timing.progress_every {
-                    progress(format!("still deploying `{target}`: {now}"));
+                    progress(format!("still {doing}: {now}"));
                     last_report = tokio::time::Instant::now();
                 }
             }
         }
         tokio::time::sleep(wait.min(timing.timeout.saturating_sub(started.elapsed()))).await;
         wait = (wait * 2).min(timing.max_poll);
+    }
+}
+
+impl Follow {
+    /// The timing of `[ecs]`: first poll, doubling to 30 s, up to `rollout_timeout`.
+    pub fn of(settings: &crate::config::EcsSettings) -> Follow {
+        Follow {
+            first_poll: settings.poll_interval.as_duration(),
+            max_poll: Duration::from_secs(30),
+            timeout: settings.rollout_timeout.as_duration(),
+            progress_every: Duration::from_secs(30),
+        }
     }
 }
 
@@ -339,7 +374,15 @@ pub async fn execute(run: &Run<'_>) {
         approved.service
     ))
     .await;
-    let ecs = &app.aws.ecs;
+    let client = app
+        .settings
+        .service(&approved.service)
+        .map(|s| {
+            app.aws
+                .ecs_in(app.settings.region_of(s.region.as_deref()).as_deref())
+        })
+        .unwrap_or_else(|| app.aws.ecs.clone());
+    let ecs = &client;
     match recheck(ecs, &approved, &app.settings).await {
         Err(PlanError::Invalid(why)) => {
             run.record(
@@ -414,12 +457,7 @@ pub async fn execute(run: &Run<'_>) {
     }
 
     let ecs_settings = &app.settings.ecs;
-    let timing = Follow {
-        first_poll: ecs_settings.poll_interval.as_duration(),
-        max_poll: Duration::from_secs(30),
-        timeout: ecs_settings.rollout_timeout.as_duration(),
-        progress_every: Duration::from_secs(30),
-    };
+    let timing = Follow::of(ecs_settings);
     let outcome = run
         .following(|progress| {
             follow(ecs, &approved, timing, move |line| {

@@ -14,22 +14,27 @@ use crate::store::RequestState;
 
 pub mod approvals;
 pub mod cancel;
+pub mod dns_failover;
 pub mod ecs_rollback;
+pub mod ecs_scale;
 pub mod help;
 pub mod incident_list;
 pub mod incident_open;
 pub mod incident_resolve;
 pub mod incident_update;
 pub mod rds_backups;
+pub mod rds_cutover;
 pub mod rds_pitr;
 pub mod rds_restore;
 pub mod rds_restore_test;
 pub mod rds_snapshot;
+pub mod rds_snapshot_copy;
 pub mod report;
 pub mod status;
 pub mod timeline;
 pub mod waf_block;
 pub mod waf_blocked;
+pub mod waf_rate_limit;
 pub mod waf_unblock;
 
 /// Every action the router can dispatch to.
@@ -47,6 +52,11 @@ pub enum ActionKind {
     RdsRestoreTest,
     RdsBackups,
     Report,
+    EcsScale,
+    RdsSnapshotCopy,
+    RdsCutover,
+    DnsFailover,
+    WafRateLimit,
     IncidentOpen,
     IncidentUpdate,
     IncidentResolve,
@@ -57,7 +67,7 @@ pub enum ActionKind {
 }
 
 impl ActionKind {
-    pub const ALL: [ActionKind; 19] = [
+    pub const ALL: [ActionKind; 24] = [
         ActionKind::Help,
         ActionKind::Status,
         ActionKind::EcsRollback,
@@ -70,6 +80,11 @@ impl ActionKind {
         ActionKind::RdsRestoreTest,
         ActionKind::RdsBackups,
         ActionKind::Report,
+        ActionKind::EcsScale,
+        ActionKind::RdsSnapshotCopy,
+        ActionKind::RdsCutover,
+        ActionKind::DnsFailover,
+        ActionKind::WafRateLimit,
         ActionKind::IncidentOpen,
         ActionKind::IncidentUpdate,
         ActionKind::IncidentResolve,
@@ -94,6 +109,11 @@ impl ActionKind {
             ActionKind::RdsRestoreTest => "rds_restore_test",
             ActionKind::RdsBackups => "rds_backups",
             ActionKind::Report => "report",
+            ActionKind::EcsScale => "ecs_scale",
+            ActionKind::RdsSnapshotCopy => "rds_snapshot_copy",
+            ActionKind::RdsCutover => "rds_cutover",
+            ActionKind::DnsFailover => "dns_failover",
+            ActionKind::WafRateLimit => "waf_rate_limit",
             ActionKind::IncidentOpen => "incident_open",
             ActionKind::IncidentUpdate => "incident_update",
             ActionKind::IncidentResolve => "incident_resolve",
@@ -121,6 +141,11 @@ impl ActionKind {
                 | ActionKind::RdsRestoreTest
                 | ActionKind::RdsBackups
                 | ActionKind::Report
+                | ActionKind::EcsScale
+                | ActionKind::RdsSnapshotCopy
+                | ActionKind::RdsCutover
+                | ActionKind::DnsFailover
+                | ActionKind::WafRateLimit
                 | ActionKind::Approvals
                 | ActionKind::Cancel
                 | ActionKind::IncidentOpen
@@ -145,6 +170,11 @@ impl ActionKind {
                 | ActionKind::RdsRestore
                 | ActionKind::RdsPitr
                 | ActionKind::RdsRestoreTest
+                | ActionKind::EcsScale
+                | ActionKind::RdsSnapshotCopy
+                | ActionKind::RdsCutover
+                | ActionKind::DnsFailover
+                | ActionKind::WafRateLimit
         )
     }
 
@@ -198,6 +228,11 @@ pub fn validate(
         ActionKind::RdsPitr => rds_pitr::parse(cmd, settings).map(|_| ()),
         ActionKind::RdsRestoreTest => rds_restore_test::parse(cmd, settings).map(|_| ()),
         ActionKind::RdsBackups => rds_backups::parse(cmd, settings).map(|_| ()),
+        ActionKind::EcsScale => ecs_scale::parse(cmd, settings).map(|_| ()),
+        ActionKind::RdsSnapshotCopy => rds_snapshot_copy::parse(cmd, settings).map(|_| ()),
+        ActionKind::RdsCutover => rds_cutover::parse(cmd, settings).map(|_| ()),
+        ActionKind::DnsFailover => dns_failover::parse(cmd, settings).map(|_| ()),
+        ActionKind::WafRateLimit => waf_rate_limit::parse(cmd, settings).map(|_| ()),
         _ => Ok(()),
     }
 }
@@ -213,7 +248,12 @@ pub async fn plan(
     match action {
         ActionKind::EcsRollback => {
             let args = ecs_rollback::parse(cmd, &app.settings).map_err(PlanFailure::Invalid)?;
-            let plan = ecs_rollback::plan(&app.aws.ecs, &args).await?;
+            let ecs = app.aws.ecs_in(
+                app.settings
+                    .region_of(args.service.region.as_deref())
+                    .as_deref(),
+            );
+            let plan = ecs_rollback::plan(&ecs, &args).await?;
             Ok(planned(
                 command,
                 action,
@@ -233,30 +273,81 @@ pub async fn plan(
         }
         ActionKind::RdsSnapshot => {
             let db = rds_snapshot::parse(cmd, &app.settings).map_err(PlanFailure::Invalid)?;
-            let (plan, summary) =
-                rds_snapshot::plan(&app.aws.rds, &db, &asker.user, asker.incident.as_deref())
-                    .await?;
+            let (plan, summary) = rds_snapshot::plan(
+                &app.rds_for(&db),
+                &db,
+                &asker.user,
+                asker.incident.as_deref(),
+            )
+            .await?;
             Ok(planned(command, action, &plan, summary))
         }
         ActionKind::RdsRestore => {
             let args = rds_restore::parse(cmd, &app.settings).map_err(PlanFailure::Invalid)?;
-            let (plan, summary) = rds_restore::plan(&app.aws.rds, &args).await?;
+            let source = app.rds_for(&args.db);
+            let target = match &args.region {
+                Some(r) => app.aws.rds_in(Some(r)),
+                None => source.clone(),
+            };
+            let (plan, summary) = rds_restore::plan(&source, &target, &args).await?;
             Ok(planned(command, action, &plan, summary))
         }
         ActionKind::RdsPitr => {
             let args = rds_pitr::parse(cmd, &app.settings).map_err(PlanFailure::Invalid)?;
-            let (plan, summary) = rds_pitr::plan(&app.aws.rds, &args).await?;
+            let (plan, summary) = rds_pitr::plan(&app.rds_for(&args.db), &args).await?;
             Ok(planned(command, action, &plan, summary))
         }
         ActionKind::RdsRestoreTest => {
             let args = rds_restore_test::parse(cmd, &app.settings).map_err(PlanFailure::Invalid)?;
             let (plan, summary) =
-                rds_restore_test::plan(&app.aws.rds, &args, &app.settings).await?;
+                rds_restore_test::plan(&app.rds_for(&args.db), &args, &app.settings).await?;
             Ok(planned(command, action, &plan, summary))
         }
         ActionKind::RdsBackups => {
             let args = rds_backups::parse(cmd, &app.settings).map_err(PlanFailure::Invalid)?;
-            let (plan, summary) = rds_backups::plan(&app.aws.rds, &args, &app.settings).await?;
+            let (plan, summary) =
+                rds_backups::plan(&app.rds_for(&args.db), &args, &app.settings).await?;
+            Ok(planned(command, action, &plan, summary))
+        }
+        ActionKind::EcsScale => {
+            let args = ecs_scale::parse(cmd, &app.settings).map_err(PlanFailure::Invalid)?;
+            let (plan, summary) =
+                ecs_scale::plan(&app.ecs_for(&args.service), &args, &app.settings).await?;
+            Ok(planned(command, action, &plan, summary))
+        }
+        ActionKind::RdsSnapshotCopy => {
+            let args =
+                rds_snapshot_copy::parse(cmd, &app.settings).map_err(PlanFailure::Invalid)?;
+            let from = app.rds_for(&args.db);
+            let to = app.aws.rds_in(Some(&args.to_region));
+            let (plan, summary) = rds_snapshot_copy::plan(
+                &from,
+                &to,
+                &args,
+                app.aws.default_region().as_deref(),
+                (&asker.user, asker.incident.as_deref()),
+                None,
+            )
+            .await?;
+            Ok(planned(command, action, &plan, summary))
+        }
+        ActionKind::RdsCutover => {
+            let args = rds_cutover::parse(cmd, &app.settings).map_err(PlanFailure::Invalid)?;
+            let ssm = app
+                .aws
+                .ssm_in(app.settings.region_of(args.db.region.as_deref()).as_deref());
+            let (plan, summary) =
+                rds_cutover::plan(&app.rds_for(&args.db), &ssm, &args, &app.settings).await?;
+            Ok(planned(command, action, &plan, summary))
+        }
+        ActionKind::DnsFailover => {
+            let args = dns_failover::parse(cmd, &app.settings).map_err(PlanFailure::Invalid)?;
+            let (plan, summary) = dns_failover::plan(&app.aws.route53, &args).await?;
+            Ok(planned(command, action, &plan, summary))
+        }
+        ActionKind::WafRateLimit => {
+            let args = waf_rate_limit::parse(cmd, &app.settings).map_err(PlanFailure::Invalid)?;
+            let (plan, summary) = waf_rate_limit::plan(app.aws.waf(args.acl.scope), &args).await?;
             Ok(planned(command, action, &plan, summary))
         }
         other => Err(PlanFailure::Invalid(format!(
@@ -307,6 +398,11 @@ pub async fn execute(action: ActionKind, run: &Run<'_>) {
         ActionKind::RdsPitr => rds_pitr::execute(run).await,
         ActionKind::RdsRestoreTest => rds_restore_test::execute(run).await,
         ActionKind::RdsBackups => rds_backups::execute(run).await,
+        ActionKind::EcsScale => ecs_scale::execute(run).await,
+        ActionKind::RdsSnapshotCopy => rds_snapshot_copy::execute(run).await,
+        ActionKind::RdsCutover => rds_cutover::execute(run).await,
+        ActionKind::DnsFailover => dns_failover::execute(run).await,
+        ActionKind::WafRateLimit => waf_rate_limit::execute(run).await,
         other => {
             run.finish(
                 RequestState::Failed,

@@ -80,7 +80,7 @@ pub async fn reply(app: &Arc<App>, cmd: &ParsedCommand, user: &str, channel: &st
         Ok(args) => args,
         Err(why) => return format!(":no_entry: {}.", crate::slack::text::escape(&why)),
     };
-    match inventory(&app.aws.rds, &args.db, &app.settings).await {
+    match inventory(&app.rds_for(&args.db), &args.db, &app.settings).await {
         Ok(Ok(inv)) => {
             if let Err(e) = record_check(app, &inv, user, channel, false).await {
                 tracing::error!(error = %e, "could not record a backup check");
@@ -132,7 +132,7 @@ async fn record_check(
 /// The daily check: recorded, and posted to the ops channel when something is missing.
 pub async fn check_scheduled(app: &Arc<App>, db: &RdsDatabase) -> Result<(), StoreError> {
     let channel = app.settings.ops_channel().unwrap_or("").to_string();
-    match inventory(&app.aws.rds, db, &app.settings).await {
+    match inventory(&app.rds_for(db), db, &app.settings).await {
         Ok(Ok(inv)) => {
             record_check(app, &inv, "drbot", &channel, true).await?;
             if !inv.compliant() && !channel.is_empty() {
@@ -206,7 +206,8 @@ pub async fn execute(run: &Run<'_>) {
         return;
     };
     let app = run.app;
-    let rds = &app.aws.rds;
+    let client = app.rds_named(&approved.database);
+    let rds = &client;
     let Some(db) = app.settings.database(&approved.database).cloned() else {
         return run
             .finish(

@@ -169,7 +169,8 @@ pub async fn execute(run: &Run<'_>) {
         return;
     };
     let app = run.app;
-    let rds = &app.aws.rds;
+    let client = app.rds_named(&approved.database);
+    let rds = &client;
     let Some(db) = app.settings.database(&approved.database).cloned() else {
         return run
             .finish(
@@ -241,5 +242,5 @@ pub async fn execute(run: &Run<'_>) {
         }
     }
     let extra = point.map(|p| format!("Restore point {} UTC", p.format("%Y-%m-%d %H:%M:%S")));
-    finish_restore(run, &approved.new_instance, extra).await;
+    finish_restore(run, rds, &approved.new_instance, extra).await;
 }

@@ -24,6 +24,9 @@ pub struct RestoreArgs {
     pub db: RdsDatabase,
     pub snapshot: String,
     pub new_instance: Option<String>,
+    /// `--region`: restore in this region (a snapshot copied there) instead of the
+    /// database's own.
+    pub region: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,6 +41,9 @@ pub struct RestorePlan {
     pub snapshot_created: Option<String>,
     /// Where the new instance goes (shown to the officers, bound by the plan's hash).
     pub placement: Placement,
+    /// The region of the restore when it is not the database's own (`--region`).
+    #[serde(default)]
+    pub region: Option<String>,
 }
 
 pub fn parse(cmd: &ParsedCommand, settings: &Settings) -> Result<RestoreArgs, String> {
@@ -48,27 +54,114 @@ pub fn parse(cmd: &ParsedCommand, settings: &Settings) -> Result<RestoreArgs, St
         .ok_or("missing `--snapshot <id>`: which snapshot to restore")?
         .to_string();
     let new_instance = database::parse_new_instance(cmd, &db)?;
+    let region = match cmd.flag("region").and_then(Value::as_word) {
+        None => None,
+        Some(name) => {
+            let region = settings
+                .region_named(name)
+                .map_err(|why| format!("`--region {name}`: {why}"))?;
+            // The database's own region is no `--region` at all.
+            (region != settings.region_of(db.region.as_deref()))
+                .then_some(region)
+                .flatten()
+        }
+    };
+    if region.is_some()
+        && db
+            .backup_placement
+            .as_ref()
+            .and_then(|p| p.subnet_group.as_ref())
+            .is_none()
+    {
+        return Err(format!(
+            "a restore of `{}` in another region needs that region's placement: set `backup_placement = {{ subnet_group = \"…\", security_groups = [\"sg-…\"] }}` for it in drbot.toml (a restore never lands in a default VPC)",
+            db.name
+        ));
+    }
     Ok(RestoreArgs {
         db,
         snapshot,
         new_instance,
+        region,
     })
 }
 
+/// `source` is RDS in the database's region, `rds` in the region of the restore (the same
+/// unless `--region`).
 pub async fn plan(
+    source_rds: &impl RdsRecovery,
     rds: &impl RdsRecovery,
     args: &RestoreArgs,
 ) -> Result<(RestorePlan, String), PlanFailure> {
     let db = &args.db;
-    let source = rds.instance(&db.instance).await?.ok_or_else(|| {
+    let (class, engine, placement) = match &args.region {
+        None => {
+            let source = source_rds.instance(&db.instance).await?.ok_or_else(|| {
+                PlanFailure::Invalid(format!(
+                    "instance `{}` of database `{}` does not exist",
+                    db.instance, db.name
+                ))
+            })?;
+            (
+                source.class.clone(),
+                source.engine.clone(),
+                source.placement.clone().with_overrides(
+                    db.restore_subnet_group.as_ref(),
+                    db.restore_security_groups.as_ref(),
+                ),
+            )
+        }
+        Some(region) => {
+            // The source region may be the one that failed: its instance is read when it
+            // answers, and the restore is placed by the backup placement either way.
+            let source = source_rds.instance(&db.instance).await.ok().flatten();
+            let backup = db.backup_placement.clone().unwrap_or_default();
+            let class = backup
+                .class
+                .clone()
+                .or(source.as_ref().map(|s| s.class.clone()))
+                .ok_or_else(|| {
+                    PlanFailure::Invalid(format!(
+                        "`{}` cannot be read in its own region and `backup_placement.class` is not set: drbot does not know which instance class to restore into in {region}",
+                        db.instance
+                    ))
+                })?;
+            let placement = Placement {
+                subnet_group: backup.subnet_group.clone(),
+                security_groups: backup.security_groups.clone(),
+                multi_az: source.as_ref().is_some_and(|s| s.placement.multi_az),
+                storage_type: source
+                    .as_ref()
+                    .and_then(|s| s.placement.storage_type.clone()),
+                tags: source
+                    .as_ref()
+                    .map(|s| s.placement.tags.clone())
+                    .unwrap_or_default(),
+                ..Placement::default()
+            };
+            (
+                class,
+                source.map(|s| s.engine).unwrap_or_default(),
+                placement,
+            )
+        }
+    };
+    let in_region = args
+        .region
+        .as_deref()
+        .map(|r| format!(" in {r}"))
+        .unwrap_or_default();
+    let snapshot = rds.snapshot(&args.snapshot).await?.ok_or_else(|| {
         PlanFailure::Invalid(format!(
-            "instance `{}` of database `{}` does not exist",
-            db.instance, db.name
+            "snapshot `{}` does not exist{in_region}",
+            args.snapshot
         ))
     })?;
-    let snapshot = rds.snapshot(&args.snapshot).await?.ok_or_else(|| {
-        PlanFailure::Invalid(format!("snapshot `{}` does not exist", args.snapshot))
-    })?;
+    let engine = if engine.is_empty() {
+        snapshot.engine.clone()
+    } else {
+        engine
+    };
     if snapshot.instance != db.instance {
         return Err(PlanFailure::Invalid(format!(
             "snapshot `{}` belongs to instance `{}`, not `{}`",
@@ -96,28 +189,28 @@ pub async fn plan(
         instance: db.instance.clone(),
         snapshot: snapshot.id.clone(),
         new_instance,
-        class: source.class.clone(),
-        engine: source.engine.clone(),
+        class,
+        engine,
         snapshot_created: snapshot.created.map(crate::clock::rfc3339),
-        placement: source.placement.clone().with_overrides(
-            db.restore_subnet_group.as_ref(),
-            db.restore_security_groups.as_ref(),
-        ),
+        placement,
+        region: args.region.clone(),
     };
     let taken = snapshot
         .created
         .map(|t| format!(" (taken {} UTC)", t.format("%Y-%m-%d %H:%M")))
         .unwrap_or_default();
     let summary = format!(
-        "*Restore* snapshot `{}`{taken} of `{}` into a *NEW* instance `{}` (class `{}`, engine `{}`).\n• Placed like `{}`: {}.\n• The original instance `{}` is not touched.\n• Afterwards the application's connection settings must be switched to the new endpoint (the plan's \"update connection strings\" step); drbot reports the endpoint when the instance is available.",
+        "*Restore* snapshot `{}`{taken} of `{}` into a *NEW* instance `{}`{in_region} (class `{}`, engine `{}`).\n• Placed {}: {}.\n• The original instance `{}` is not touched.\n• Afterwards the application's connection settings must be switched to the new endpoint (the plan's \"update connection strings\" step; `/dr cutover {} --to {}`); drbot reports the endpoint when the instance is available.",
         plan.snapshot,
         plan.database,
         plan.new_instance,
         plan.class,
         plan.engine,
-        plan.instance,
+        if plan.region.is_some() { "by `backup_placement`".to_string() } else { format!("like `{}`", plan.instance) },
         plan.placement.describe(),
-        plan.instance
+        plan.instance,
+        plan.database,
+        plan.new_instance,
     );
     Ok((plan, summary))
 }
@@ -127,7 +220,20 @@ pub async fn execute(run: &Run<'_>) {
         return;
     };
     let app = run.app;
-    let rds = &app.aws.rds;
+    let source = app.aws.rds_in(
+        app.settings
+            .region_of(
+                app.settings
+                    .database(&approved.database)
+                    .and_then(|d| d.region.as_deref()),
+            )
+            .as_deref(),
+    );
+    let target = match &approved.region {
+        Some(r) => app.aws.rds_in(Some(r)),
+        None => source.clone(),
+    };
+    let rds = &target;
     let Some(db) = app.settings.database(&approved.database).cloned() else {
         return run
             .finish(
@@ -143,10 +249,11 @@ pub async fn execute(run: &Run<'_>) {
         db,
         snapshot: approved.snapshot.clone(),
         new_instance: Some(approved.new_instance.clone()),
+        region: approved.region.clone(),
     };
     if !run
         .recheck(
-            plan(rds, &args).await,
+            plan(&source, rds, &args).await,
             "the source instance changed since the plan",
         )
         .await
@@ -183,13 +290,17 @@ pub async fn execute(run: &Run<'_>) {
                 .await;
         }
     }
-    finish_restore(run, &approved.new_instance, None).await;
+    finish_restore(run, rds, &approved.new_instance, None).await;
 }
 
 /// Follows a new instance to `available` and reports its endpoint.
-pub async fn finish_restore(run: &Run<'_>, new_instance: &str, extra: Option<String>) {
+pub async fn finish_restore(
+    run: &Run<'_>,
+    rds: &impl RdsRecovery,
+    new_instance: &str,
+    extra: Option<String>,
+) {
     let app = run.app;
-    let rds = &app.aws.rds;
     let settings = &app.settings.rds;
     let waited = run
         .following(|progress| {

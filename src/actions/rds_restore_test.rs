@@ -277,7 +277,8 @@ pub async fn execute(run: &Run<'_>) {
         return;
     };
     let app = run.app;
-    let rds = &app.aws.rds;
+    let client = app.rds_named(&approved.database);
+    let rds = &client;
     let Some(db) = app.settings.database(&approved.database).cloned() else {
         return run
             .finish(
@@ -535,7 +536,8 @@ pub async fn delete_due(app: &Arc<App>) -> Result<(), StoreError> {
         due
     };
     for drill in due {
-        let rds = &app.aws.rds;
+        let client = app.rds_named(&drill.database);
+        let rds = &client;
         let (state, kind, text, detail) = match rds.instance(&drill.instance).await {
             Err(e) => {
                 tracing::warn!(instance = %drill.instance, error = %e, "could not read a drill instance; will retry");

@@ -78,7 +78,8 @@ pub async fn execute(run: &Run<'_>) {
         return;
     };
     let app = run.app;
-    let rds = &app.aws.rds;
+    let client = app.rds_named(&plan.database);
+    let rds = &client;
     match rds.instance(&plan.instance).await {
         Ok(Some(i)) if i.status == "available" => {}
         Ok(Some(i)) => {

@@ -16,8 +16,23 @@ use crate::store::RequestState;
 
 pub async fn reply(app: &App) -> String {
     let settings = &app.settings;
+    let region_label = |region: Option<&str>| {
+        if settings.regions.backup.is_none() && region.is_none() {
+            String::new()
+        } else {
+            format!(
+                " [{}]",
+                settings
+                    .region_of(region)
+                    .or(app.aws.default_region())
+                    .unwrap_or_else(|| "default region".to_string())
+            )
+        }
+    };
     let services = join_all(settings.ecs.services.iter().map(|svc| async move {
-        match app.aws.ecs.service_state(&svc.cluster, &svc.service).await {
+        let ecs = app.ecs_for(svc);
+        let svc_label = format!("{}{}", svc.name, region_label(svc.region.as_deref()));
+        match ecs.service_state(&svc.cluster, &svc.service).await {
             Ok(state) => {
                 let rollout = state
                     .deployments
@@ -32,22 +47,22 @@ pub async fn reply(app: &App) -> String {
                 };
                 format!(
                     "• `{}`: `{}`, running {}/{}, rollout {}{deploying}",
-                    svc.name, state.task_definition, state.running, state.desired, rollout
+                    svc_label, state.task_definition, state.running, state.desired, rollout
                 )
             }
-            Err(e) => format!("• `{}`: :warning: {e}", svc.name),
+            Err(e) => format!("• `{}`: :warning: {e}", svc_label),
         }
     }));
     let databases = join_all(settings.rds.databases.iter().map(|db| async move {
-        let (instance, snapshots) = tokio::join!(
-            app.aws.rds.instance(&db.instance),
-            app.aws.rds.snapshots_of(&db.instance)
-        );
+        let rds = app.rds_for(db);
+        let (instance, snapshots) =
+            tokio::join!(rds.instance(&db.instance), rds.snapshots_of(&db.instance));
         let now = crate::clock::now();
         let head = match instance {
             Ok(Some(i)) => format!(
-                "• `{}` (`{}`): {}, latest restorable {}",
+                "• `{}`{} (`{}`): {}, latest restorable {}",
                 db.name,
+                region_label(db.region.as_deref()),
                 db.instance,
                 i.status,
                 i.latest_restorable
@@ -109,6 +124,22 @@ pub async fn reply(app: &App) -> String {
         .unwrap_or_default();
 
     let mut out = String::from("*drbot status*\n");
+    if settings.regions.primary.is_some() || settings.regions.backup.is_some() {
+        out.push_str(&format!(
+            "*Regions*: primary {}, backup {}\n",
+            settings
+                .regions
+                .primary
+                .clone()
+                .or(app.aws.default_region())
+                .unwrap_or_else(|| "the default".to_string()),
+            settings
+                .regions
+                .backup
+                .as_deref()
+                .unwrap_or("none configured")
+        ));
+    }
     let mut section = |title: &str, lines: Vec<String>| {
         out.push_str(&format!("*{title}*\n"));
         if lines.is_empty() {

@@ -1,5 +1,6 @@
-//! ECS behind a small port named for what a rollback needs. IAM: `ecs:DescribeServices`,
-//! `ecs:DescribeTaskDefinition`, `ecs:ListTaskDefinitions`, `ecs:UpdateService`.
+//! ECS behind a small port named for what a rollback, a scale and a cutover need. IAM:
+//! `ecs:DescribeServices`, `ecs:DescribeTaskDefinition`, `ecs:ListTaskDefinitions`,
+//! `ecs:UpdateService`.
 
 use aws_sdk_ecs::operation::RequestId;
 use aws_sdk_ecs::types::{SortOrder, TaskDefinitionStatus};
@@ -78,6 +79,57 @@ pub trait EcsRollback {
         service: &str,
         family_revision: &str,
     ) -> Result<String, AwsError>;
+}
+
+/// The ECS calls a scale or a cutover makes.
+#[allow(async_fn_in_trait)]
+pub trait EcsCapacity {
+    /// Sets the desired count; returns the AWS request id.
+    async fn set_desired(
+        &self,
+        cluster: &str,
+        service: &str,
+        desired: i32,
+    ) -> Result<String, AwsError>;
+    /// Forces a new deployment of the same task definition (new tasks read new settings).
+    async fn redeploy(&self, cluster: &str, service: &str) -> Result<String, AwsError>;
+}
+
+impl EcsCapacity for aws_sdk_ecs::Client {
+    async fn set_desired(
+        &self,
+        cluster: &str,
+        service: &str,
+        desired: i32,
+    ) -> Result<String, AwsError> {
+        let resource = format!("{cluster}/{service}");
+        let out = super::timed(
+            "UpdateService",
+            self.update_service()
+                .cluster(cluster)
+                .service(service)
+                .desired_count(desired)
+                .send(),
+        )
+        .await
+        .map_err(|e| AwsError::from_sdk("UpdateService", &resource, &e))?;
+        Ok(out.request_id().unwrap_or("unknown").to_string())
+    }
+
+    async fn redeploy(&self, cluster: &str, service: &str) -> Result<String, AwsError> {
+        let resource = format!("{cluster}/{service}");
+        let out = super::timed(
+            "UpdateService",
+            self.update_service()
+                .cluster(cluster)
+                .service(service)
+                .force_new_deployment(true)
+                .send(),
+        )
+        .await
+        .map_err(|e| AwsError::from_sdk("UpdateService", &resource, &e))?;
+        Ok(out.request_id().unwrap_or("unknown").to_string())
+    }
 }
 
 impl EcsRollback for aws_sdk_ecs::Client {

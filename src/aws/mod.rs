@@ -1,16 +1,28 @@
 //! AWS access. Only this module imports `aws_sdk_*`; credentials, region and endpoint come
 //! from the SDK's default chain (`AWS_ENDPOINT_URL` points every client at an emulator).
 
+pub mod dns;
 pub mod ecs;
+pub mod params;
 pub mod rds;
 pub mod reachability;
 pub mod waf;
+pub mod web_acl;
 
-/// One client per service, built from the default chain.
+use std::sync::Arc;
+
+use dashmap::DashMap;
+
+/// One client per service, built from the default chain; clients for other regions are
+/// made on first use from the same configuration (`AWS_ENDPOINT_URL` still applies).
 #[derive(Clone, Debug)]
 pub struct AwsClients {
+    config: aws_config::SdkConfig,
     pub ecs: aws_sdk_ecs::Client,
     pub rds: aws_sdk_rds::Client,
+    /// Route 53 is global.
+    pub route53: aws_sdk_route53::Client,
+    regional: Arc<DashMap<String, Regional>>,
     /// WAF for `REGIONAL` sets, in the configured region.
     pub wafv2: aws_sdk_wafv2::Client,
     /// WAF for `CLOUDFRONT` sets: AWS serves them from us-east-1 only, whatever
@@ -33,12 +45,22 @@ pub(crate) async fn timed<T, E>(
 /// Where AWS serves `CLOUDFRONT`-scope WAF resources.
 pub const CLOUDFRONT_REGION: &str = "us-east-1";
 
+/// The clients of one region other than the default.
+#[derive(Clone, Debug)]
+struct Regional {
+    ecs: aws_sdk_ecs::Client,
+    rds: aws_sdk_rds::Client,
+    ssm: aws_sdk_ssm::Client,
+}
+
 impl AwsClients {
     pub async fn from_env() -> Self {
         let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
         Self {
             ecs: aws_sdk_ecs::Client::new(&config),
             rds: aws_sdk_rds::Client::new(&config),
+            route53: aws_sdk_route53::Client::new(&config),
+            regional: Arc::new(DashMap::new()),
             wafv2: aws_sdk_wafv2::Client::new(&config),
             wafv2_cloudfront: aws_sdk_wafv2::Client::new(
                 &config
@@ -46,6 +68,59 @@ impl AwsClients {
                     .region(aws_config::Region::new(CLOUDFRONT_REGION))
                     .build(),
             ),
+            config,
+        }
+    }
+
+    /// The region the default clients use (`AWS_REGION`).
+    pub fn default_region(&self) -> Option<String> {
+        self.config.region().map(|r| r.to_string())
+    }
+
+    fn regional(&self, region: &str) -> Regional {
+        self.regional
+            .entry(region.to_string())
+            .or_insert_with(|| {
+                let config = self
+                    .config
+                    .to_builder()
+                    .region(aws_config::Region::new(region.to_string()))
+                    .build();
+                Regional {
+                    ecs: aws_sdk_ecs::Client::new(&config),
+                    rds: aws_sdk_rds::Client::new(&config),
+                    ssm: aws_sdk_ssm::Client::new(&config),
+                }
+            })
+            .clone()
+    }
+
+    /// RDS in `region` (`None`: the default region).
+    pub fn rds_in(&self, region: Option<&str>) -> aws_sdk_rds::Client {
+        match region {
+            Some(r) if Some(r) != self.default_region().as_deref() => self.regional(r).rds,
+            _ => self.rds.clone(),
+        }
+    }
+
+    /// ECS in `region` (`None`: the default region).
+    pub fn ecs_in(&self, region: Option<&str>) -> aws_sdk_ecs::Client {
+        match region {
+            Some(r) if Some(r) != self.default_region().as_deref() => self.regional(r).ecs,
+            _ => self.ecs.clone(),
+        }
+    }
+
+    /// SSM Parameter Store in `region` (`None`: the default region).
+    pub fn ssm_in(&self, region: Option<&str>) -> aws_sdk_ssm::Client {
+        match region {
+            Some(r) => self.regional(r).ssm,
+            None => {
+                let default = self
+                    .default_region()
+                    .unwrap_or_else(|| "us-east-1".to_string());
+                self.regional(&default).ssm
+            }
         }
     }
 

@@ -160,6 +160,7 @@ fn placement_of(db: &aws_sdk_rds::types::DbInstance) -> Placement {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Snapshot {
     pub id: String,
+    pub arn: String,
     pub instance: String,
     pub status: String,
     pub created: Option<DateTime<Utc>>,
@@ -229,6 +230,15 @@ pub trait RdsRecovery {
         tags: &[(String, String)],
     ) -> Result<String, AwsError>;
     async fn delete_snapshot(&self, id: &str) -> Result<String, AwsError>;
+    /// Copies the snapshot `source_arn` of `source_region` into this client's region.
+    async fn copy_snapshot_from(
+        &self,
+        source_arn: &str,
+        source_region: &str,
+        target: &str,
+        tags: &[(String, String)],
+        kms_key: Option<&str>,
+    ) -> Result<String, AwsError>;
     /// `at = None` restores to the latest restorable time.
     async fn restore_to_time(
         &self,
@@ -408,6 +418,34 @@ impl RdsRecovery for aws_sdk_rds::Client {
         Ok(out.request_id().unwrap_or("unknown").to_string())
     }
 
+    async fn copy_snapshot_from(
+        &self,
+        source_arn: &str,
+        source_region: &str,
+        target: &str,
+        tags: &[(String, String)],
+        kms_key: Option<&str>,
+    ) -> Result<String, AwsError> {
+        let mut call = self
+            .copy_db_snapshot()
+            .source_db_snapshot_identifier(source_arn)
+            .target_db_snapshot_identifier(target)
+            .set_kms_key_id(kms_key.map(str::to_string));
+        for (k, v) in tags {
+            call = call.tags(Tag::builder().key(k).value(v).build());
+        }
+        let out = super::timed("CopyDBSnapshot", call.send())
+            .await
+            .map_err(|e| {
+                AwsError::from_sdk(
+                    "CopyDBSnapshot",
+                    &format!("snapshot {source_arn} ({source_region})"),
+                    &e,
+                )
+            })?;
+        Ok(out.request_id().unwrap_or("unknown").to_string())
+    }
+
     async fn delete_snapshot(&self, id: &str) -> Result<String, AwsError> {
         let call = self.delete_db_snapshot().db_snapshot_identifier(id);
         let out = super::timed("DeleteDBSnapshot", call.send())
@@ -498,6 +536,7 @@ impl RdsRecovery for aws_sdk_rds::Client {
 fn to_snapshot(s: &aws_sdk_rds::types::DbSnapshot) -> Snapshot {
     Snapshot {
         id: s.db_snapshot_identifier().unwrap_or_default().to_string(),
+        arn: s.db_snapshot_arn().unwrap_or_default().to_string(),
         instance: s.db_instance_identifier().unwrap_or_default().to_string(),
         status: s.status().unwrap_or_default().to_string(),
         // A copy's own create time is when it was copied; what it holds is from the original.

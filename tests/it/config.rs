@@ -57,7 +57,7 @@ async fn the_example_configuration_is_valid() {
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.contains("ok (1 services, 1 databases, 1 IP sets, 2 officers)"),
+        stdout.contains("ok (2 services, 1 databases, 1 IP sets, 2 officers)"),
         "{stdout}"
     );
 }

@@ -25,9 +25,33 @@ name = "web"
 cluster = "arn:aws:ecs:eu-west-1:123456789012:cluster/aifai-edge"
 service = "aifai-web"
 
+[[ecs.services]]
+name = "api-dr"
+cluster = "aifai-dr"
+service = "aifai-backend-service"
+region = "backup"
+
+[regions]
+backup = "us-west-2"
+
 [[rds.databases]]
 name = "main"
 instance = "aifai-db"
+cutover_parameter = "/aifai/prod/DATABASE_HOST"
+cutover_services = ["api"]
+backup_placement = { subnet_group = "aifai-db-dr", class = "db.t3.medium" }
+
+[[dns.records]]
+name = "app"
+zone_id = "Z0123456789ABC"
+record = "www.analyticalfire.com."
+type = "CNAME"
+primary = "primary-alb.us-east-1.elb.amazonaws.com"
+backup = "backup-alb.us-west-2.elb.amazonaws.com"
+
+[waf.web_acl]
+name = "aifai-web"
+id = "44444444-4444-4444-4444-444444444444"
 
 [[waf.ip_sets]]
 name = "blocklist"
@@ -196,6 +220,17 @@ async fn the_policy_allows_each_call_on_the_configured_resources_and_nothing_els
         "us-east-1",
         "global/ipset/drbot-edge-v4/33333333-3333-3333-3333-333333333333",
     );
+    let backup_copy = arn("rds", "us-west-2", "snapshot:drbot-aifai-db-20261127060509");
+    let backup_restored = arn("rds", "us-west-2", "db:aifai-db-restored-202611270600");
+    let dr_service = arn("ecs", "us-west-2", "service/aifai-dr/aifai-backend-service");
+    let parameter = format!("arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/aifai/prod/DATABASE_HOST");
+    let web_acl = arn(
+        "wafv2",
+        REGION,
+        "regional/webacl/aifai-web/44444444-4444-4444-4444-444444444444",
+    );
+    let drill = arn("rds", REGION, "db:drbot-drill-aifai-db-202611270600");
+    let weekly = arn("rds", REGION, "snapshot:drbot-weekly-aifai-db-2026w48");
     let allowed = [
         ("ecs:DescribeServices", service.as_str()),
         ("ecs:UpdateService", service.as_str()),
@@ -218,6 +253,31 @@ async fn the_policy_allows_each_call_on_the_configured_resources_and_nothing_els
         ("wafv2:UpdateIPSet", v4.as_str()),
         ("wafv2:UpdateIPSet", v6.as_str()),
         ("wafv2:UpdateIPSet", cloudfront.as_str()),
+        // The rest of the plan: the backup region, DNS, the cutover parameter, the web ACL.
+        ("rds:CopyDBSnapshot", backup_copy.as_str()),
+        ("rds:RestoreDBInstanceFromDBSnapshot", backup_copy.as_str()),
+        (
+            "rds:RestoreDBInstanceFromDBSnapshot",
+            backup_restored.as_str(),
+        ),
+        ("rds:DescribeDBSnapshots", backup_copy.as_str()),
+        ("ecs:UpdateService", dr_service.as_str()),
+        ("ecs:DescribeServices", dr_service.as_str()),
+        (
+            "route53:ListResourceRecordSets",
+            "arn:aws:route53:::hostedzone/Z0123456789ABC",
+        ),
+        (
+            "route53:ChangeResourceRecordSets",
+            "arn:aws:route53:::hostedzone/Z0123456789ABC",
+        ),
+        ("route53:GetChange", "arn:aws:route53:::change/C0123"),
+        ("ssm:GetParameter", parameter.as_str()),
+        ("ssm:PutParameter", parameter.as_str()),
+        ("wafv2:GetWebACL", web_acl.as_str()),
+        ("wafv2:UpdateWebACL", web_acl.as_str()),
+        ("rds:DeleteDBInstance", drill.as_str()),
+        ("rds:DeleteDBSnapshot", weekly.as_str()),
     ];
     for (action, resource) in allowed {
         assert!(
@@ -273,6 +333,20 @@ async fn the_policy_allows_each_call_on_the_configured_resources_and_nothing_els
             arn("wafv2", REGION, "regional/ipset/office-allowlist/4444"),
         ),
         ("wafv2:DeleteIPSet", v4.clone()),
+        (
+            "ssm:PutParameter",
+            format!("arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/aifai/prod/ADMIN_PASSWORD"),
+        ),
+        (
+            "route53:ChangeResourceRecordSets",
+            "arn:aws:route53:::hostedzone/ZOTHERZONE".to_string(),
+        ),
+        ("rds:DeleteDBSnapshot", mine.clone()),
+        ("rds:DeleteDBInstance", restored.clone()),
+        (
+            "wafv2:UpdateWebACL",
+            arn("wafv2", REGION, "regional/webacl/other-acl/5555"),
+        ),
         ("iam:PassRole", "*".to_string()),
     ];
     for (action, resource) in denied {

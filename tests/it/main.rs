@@ -13,6 +13,7 @@ mod iam;
 mod incidents;
 mod injection;
 mod manifest;
+mod plan_commands;
 mod rds;
 mod replicas;
 mod report;

@@ -36,6 +36,31 @@ pub async fn ecs() -> aws_sdk_ecs::Client {
     aws_sdk_ecs::Client::new(&sdk_config().await)
 }
 
+/// The SDK configuration for `region` (moto keeps each region apart).
+pub async fn config_in(region: &str) -> aws_config::SdkConfig {
+    sdk_config()
+        .await
+        .to_builder()
+        .region(aws_config::Region::new(region.to_string()))
+        .build()
+}
+
+pub async fn ecs_in(region: &str) -> aws_sdk_ecs::Client {
+    aws_sdk_ecs::Client::new(&config_in(region).await)
+}
+
+pub async fn rds_in(region: &str) -> aws_sdk_rds::Client {
+    aws_sdk_rds::Client::new(&config_in(region).await)
+}
+
+pub async fn route53() -> aws_sdk_route53::Client {
+    aws_sdk_route53::Client::new(&sdk_config().await)
+}
+
+pub async fn ssm() -> aws_sdk_ssm::Client {
+    aws_sdk_ssm::Client::new(&sdk_config().await)
+}
+
 /// An ECS service on revision `revisions` of a fresh family with images `app:1`…
 pub struct SeededService {
     pub cluster: String,
@@ -94,7 +119,19 @@ impl SeededService {
 
 /// Registers `revisions` revisions and a service on the last one with `desired` tasks.
 pub async fn seed_service(revisions: i32, desired: i32) -> SeededService {
-    let ecs = ecs().await;
+    seed_service_with(ecs().await, revisions, desired).await
+}
+
+/// [`seed_service`] in another region.
+pub async fn seed_service_in(region: &str, revisions: i32, desired: i32) -> SeededService {
+    seed_service_with(ecs_in(region).await, revisions, desired).await
+}
+
+async fn seed_service_with(
+    ecs: aws_sdk_ecs::Client,
+    revisions: i32,
+    desired: i32,
+) -> SeededService {
     let cluster = unique("cluster");
     let service = unique("svc");
     let family = unique("fam");
@@ -553,6 +590,11 @@ pub async fn seed_database(retention: i32) -> SeededDatabase {
 /// A VPC with two subnets, a DB subnet group over them and a security group, in moto
 /// (EC2 through its query API, which moto serves unsigned): (subnet group, security group).
 pub async fn seed_network() -> (String, String) {
+    seed_network_in("us-east-1").await
+}
+
+/// [`seed_network`] in `region`.
+pub async fn seed_network_in(region: &'static str) -> (String, String) {
     let ec2 = |params: Vec<(&'static str, String)>| async move {
         let mut form = url::form_urlencoded::Serializer::new(String::new());
         form.append_pair("Version", "2016-11-15");
@@ -564,7 +606,7 @@ pub async fn seed_network() -> (String, String) {
             .header("content-type", "application/x-www-form-urlencoded")
             .header(
                 "authorization",
-                "AWS4-HMAC-SHA256 Credential=testing/20261127/us-east-1/ec2/aws4_request, SignedHeaders=host, Signature=0",
+                format!("AWS4-HMAC-SHA256 Credential=testing/20261127/{region}/ec2/aws4_request, SignedHeaders=host, Signature=0"),
             )
             .body(form.finish())
             .send()
@@ -592,7 +634,10 @@ pub async fn seed_network() -> (String, String) {
         "vpcId",
     );
     let mut subnets = Vec::new();
-    for (i, zone) in ["us-east-1a", "us-east-1b"].iter().enumerate() {
+    for (i, zone) in [format!("{region}a"), format!("{region}b")]
+        .iter()
+        .enumerate()
+    {
         let answer = ec2(vec![
             ("Action", "CreateSubnet".into()),
             ("VpcId", vpc.clone()),
@@ -616,7 +661,7 @@ pub async fn seed_network() -> (String, String) {
         "groupId",
     );
     let subnet_group = unique("db-private").replace('_', "-");
-    rds()
+    rds_in(region)
         .await
         .create_db_subnet_group()
         .db_subnet_group_name(&subnet_group)

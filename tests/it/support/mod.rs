@@ -118,6 +118,8 @@ pub struct TestApp {
     env: Vec<(String, String)>,
 }
 
+static TRIGGER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
 /// Starts drbot with the default configuration.
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(CONFIG).await
@@ -591,7 +593,14 @@ impl Slash<'_> {
             .append_pair("api_app_id", "A0DRBOT")
             .append_pair("is_enterprise_install", "false")
             .append_pair("response_url", &response_url)
-            .append_pair("trigger_id", "1337.42.abcdef")
+            // Slack's trigger ids are unique per invocation, so no two bodies are the same.
+            .append_pair(
+                "trigger_id",
+                &format!(
+                    "1337.{}.abcdef",
+                    TRIGGER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                ),
+            )
             .finish()
     }
 

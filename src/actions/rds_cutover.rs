@@ -1,0 +1,298 @@
+//! `/dr cutover <database> --to <instance>`: the plan's "update application configuration,
+//! update connection strings, restart application". The new instance must be available;
+//! its endpoint host is written to the database's `cutover_parameter` (SSM
+//! `PutParameter --overwrite`; the previous value and version are recorded and shown for
+//! undo), then each `cutover_services` entry gets a new deployment (its new tasks read the
+//! new host), followed until stable.
+//!
+//! AWS calls: DescribeDBInstances, GetParameter (plan, re-check), PutParameter,
+//! UpdateService with forceNewDeployment (execute), DescribeServices (follow).
+//! IAM: `ssm:GetParameter`, `ssm:PutParameter` on the configured parameters,
+//! `ecs:UpdateService` on the configured services. Undo: `/dr cutover <database> --to
+//! <the previous instance>` (the previous value is in the result). Approval: `officer`.
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::ecs_rollback::{follow_service, judge, Follow, Rollout};
+use super::PlanFailure;
+use crate::aws::ecs::{EcsCapacity, EcsRollback};
+use crate::aws::params::ConnectionSettings;
+use crate::aws::rds::RdsRecovery;
+use crate::config::{RdsDatabase, Settings};
+use crate::database;
+use crate::gate::execute::Run;
+use crate::router::{ParsedCommand, Value};
+use crate::store::RequestState;
+
+#[derive(Debug, Clone)]
+pub struct CutoverArgs {
+    pub db: RdsDatabase,
+    pub parameter: String,
+    pub to: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CutoverPlan {
+    pub database: String,
+    pub parameter: String,
+    pub region: Option<String>,
+    pub to: String,
+    pub current_value: String,
+    pub current_version: i64,
+    pub kind: String,
+    pub new_value: String,
+    /// `(name, cluster, service)` redeployed afterwards.
+    pub services: Vec<(String, String, String)>,
+}
+
+pub fn parse(cmd: &ParsedCommand, settings: &Settings) -> Result<CutoverArgs, String> {
+    let db = database::parse_database(cmd, settings)?;
+    let parameter = db.cutover_parameter.clone().ok_or_else(|| {
+        format!(
+            "`{}` has no `cutover_parameter` in drbot.toml: drbot does not know where the application reads its database host",
+            db.name
+        )
+    })?;
+    let to = cmd
+        .flag("to")
+        .and_then(Value::as_word)
+        .ok_or("missing `--to <instance>`: the instance the application should use")?
+        .to_string();
+    database::check_identifier(&to)?;
+    Ok(CutoverArgs { db, parameter, to })
+}
+
+pub async fn plan(
+    rds: &impl RdsRecovery,
+    ssm: &impl ConnectionSettings,
+    args: &CutoverArgs,
+    settings: &Settings,
+) -> Result<(CutoverPlan, String), PlanFailure> {
+    let db = &args.db;
+    let instance = rds
+        .instance(&args.to)
+        .await?
+        .ok_or_else(|| PlanFailure::Invalid(format!("instance `{}` does not exist", args.to)))?;
+    if instance.status != "available" {
+        return Err(PlanFailure::Invalid(format!(
+            "instance `{}` is `{}`; a cutover needs it `available`",
+            args.to, instance.status
+        )));
+    }
+    let host = instance
+        .endpoint
+        .as_deref()
+        .map(|e| e.rsplit_once(':').map(|(h, _)| h).unwrap_or(e).to_string())
+        .ok_or_else(|| {
+            PlanFailure::Invalid(format!("instance `{}` reports no endpoint yet", args.to))
+        })?;
+    let current = ssm.parameter(&args.parameter).await?.ok_or_else(|| {
+        PlanFailure::Invalid(format!(
+            "SSM parameter `{}` does not exist; create it with the application's current database host first",
+            args.parameter
+        ))
+    })?;
+    if current.value == host {
+        return Err(PlanFailure::Invalid(format!(
+            "`{}` already holds `{host}` (instance `{}`): the application already uses it",
+            args.parameter, args.to
+        )));
+    }
+    let services = db
+        .cutover_services
+        .iter()
+        .filter_map(|name| settings.service(name))
+        .map(|s| (s.name.clone(), s.cluster.clone(), s.service.clone()))
+        .collect::<Vec<_>>();
+    let plan = CutoverPlan {
+        database: db.name.clone(),
+        parameter: args.parameter.clone(),
+        region: settings.region_of(db.region.as_deref()),
+        to: args.to.clone(),
+        current_value: current.value.clone(),
+        current_version: current.version,
+        kind: current.kind.clone(),
+        new_value: host,
+        services,
+    };
+    let redeploy = if plan.services.is_empty() {
+        "no `cutover_services` to redeploy: restart the application yourself".to_string()
+    } else {
+        format!(
+            "then a new deployment of {} (new tasks read the new host), followed until stable",
+            plan.services
+                .iter()
+                .map(|(n, _, _)| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    let summary = format!(
+        "*Cut over* `{}` to instance `{}`:\n• `{}` (version {}): `{}` → `{}`\n• {redeploy}.\n• Undo: the previous value stays as version {} of the parameter; `/dr cutover {} --to <previous instance>` puts it back.",
+        plan.database,
+        plan.to,
+        plan.parameter,
+        plan.current_version,
+        plan.current_value,
+        plan.new_value,
+        plan.current_version,
+        plan.database,
+    );
+    Ok((plan, summary))
+}
+
+pub async fn execute(run: &Run<'_>) {
+    let Some(approved) = run.approved_plan::<CutoverPlan>().await else {
+        return;
+    };
+    let app = run.app;
+    let Some(db) = app.settings.database(&approved.database).cloned() else {
+        return run
+            .finish(
+                RequestState::Void,
+                &format!(
+                    "not executed: database `{}` is no longer configured",
+                    approved.database
+                ),
+            )
+            .await;
+    };
+    let rds = app.rds_for(&db);
+    let ssm = app.aws.ssm_in(approved.region.as_deref());
+    let args = CutoverArgs {
+        db,
+        parameter: approved.parameter.clone(),
+        to: approved.to.clone(),
+    };
+    if !run
+        .recheck(
+            plan(&rds, &ssm, &args, &app.settings).await,
+            "the parameter or the instance changed since the plan",
+        )
+        .await
+    {
+        return;
+    }
+    match ssm
+        .overwrite(&approved.parameter, &approved.new_value, &approved.kind)
+        .await
+    {
+        Ok((version, request_id)) => {
+            run.record_aws_call(
+                "PutParameter",
+                &format!("parameter {}", approved.parameter),
+                &request_id,
+                json!({"new_version": version, "previous_version": approved.current_version, "previous_value": approved.current_value, "new_value": approved.new_value}),
+            )
+            .await;
+            run.thread(&format!(
+                "PutParameter sent: `{}` is now `{}` (version {version}; the previous value is version {}). AWS request id `{request_id}`.",
+                approved.parameter, approved.new_value, approved.current_version
+            ))
+            .await;
+        }
+        Err(e) => {
+            run.record_aws_error(&e).await;
+            return run
+                .finish(
+                    RequestState::Failed,
+                    &format!("PutParameter failed, nothing was changed: {e}"),
+                )
+                .await;
+        }
+    }
+    let undo = format!(
+        "previous value `{}` is version {} of `{}`",
+        approved.current_value, approved.current_version, approved.parameter
+    );
+    let mut problems = Vec::new();
+    for (name, cluster, service) in &approved.services {
+        let Some(svc) = app.settings.service(name).cloned() else {
+            problems.push(format!("`{name}` is no longer configured; not redeployed"));
+            continue;
+        };
+        let ecs = app.ecs_for(&svc);
+        let state = match ecs.service_state(cluster, service).await {
+            Ok(state) => state,
+            Err(e) => {
+                run.record_aws_error(&e).await;
+                problems.push(format!("could not read `{name}`: {e}"));
+                continue;
+            }
+        };
+        match ecs.redeploy(cluster, service).await {
+            Ok(request_id) => {
+                run.record_aws_call(
+                    "UpdateService",
+                    &format!("{cluster}/{service}"),
+                    &request_id,
+                    json!({"force_new_deployment": true, "reason": "cutover"}),
+                )
+                .await;
+            }
+            Err(e) => {
+                run.record_aws_error(&e).await;
+                problems.push(format!("redeploying `{name}` failed: {e}"));
+                continue;
+            }
+        }
+        let target = state.task_definition.clone();
+        let doing = format!("redeploying `{name}`");
+        let outcome = run
+            .following(|progress| {
+                follow_service(
+                    &ecs,
+                    cluster,
+                    service,
+                    |s| judge(s, &target),
+                    &doing,
+                    Follow::of(&app.settings.ecs),
+                    move |line| {
+                        let _ = progress.send(line);
+                    },
+                )
+            })
+            .await;
+        match outcome {
+            Ok(Rollout::Stable) => {
+                run.thread(&format!("`{name}` redeployed and stable on `{target}`."))
+                    .await
+            }
+            Ok(Rollout::Failed(why)) => problems.push(format!("`{name}`: {why}")),
+            Ok(Rollout::TimedOut { last }) => problems.push(format!(
+                "`{name}` not stable after {} ({last})",
+                app.settings.ecs.rollout_timeout
+            )),
+            Err(e) => problems.push(format!("following `{name}` failed: {e}")),
+        }
+    }
+    if problems.is_empty() {
+        run.finish(
+            RequestState::Executed,
+            &format!(
+                "`{}` now points to `{}` ({}); {} redeployed ({undo})",
+                approved.parameter,
+                approved.new_value,
+                approved.to,
+                if approved.services.is_empty() {
+                    "nothing".to_string()
+                } else {
+                    format!("{} service(s)", approved.services.len())
+                }
+            ),
+        )
+        .await
+    } else {
+        run.finish(
+            RequestState::Failed,
+            &format!(
+                "`{}` now points to `{}`, but: {} ({undo})",
+                approved.parameter,
+                approved.new_value,
+                problems.join("; ")
+            ),
+        )
+        .await
+    }
+}

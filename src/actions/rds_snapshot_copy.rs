@@ -1,0 +1,276 @@
+//! `/dr snapshot copy <database> --to-region <region> [--snapshot <id>|latest]`: the plan's
+//! cross-region backup. `CopyDBSnapshot` in the target region from the source snapshot's
+//! ARN (with `copy_kms_key` when the source is encrypted), named
+//! `drbot-<instance>-<UTC yyyymmddhhmmss>` and tagged like snapshots (requester, incident)
+//! plus its source; followed until available there.
+//!
+//! AWS calls: DescribeDBSnapshots (plan, re-check: source region; target region),
+//! CopyDBSnapshot (execute, target region), DescribeDBSnapshots (follow, target region).
+//! IAM: `rds:DescribeDBSnapshots`, `rds:CopyDBSnapshot`, `rds:AddTagsToResource` in both
+//! regions (and `kms:CreateGrant`/`kms:DescribeKey` on the key for encrypted copies).
+//! Undo: delete the copy (not done by drbot). Approval: none (commands/snapshot-copy.toml).
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::PlanFailure;
+use crate::aws::rds::{RdsRecovery, Snapshot};
+use crate::config::{RdsDatabase, Settings};
+use crate::database;
+use crate::gate::execute::Run;
+use crate::router::{ParsedCommand, Value};
+use crate::store::RequestState;
+
+#[derive(Debug, Clone)]
+pub struct CopyArgs {
+    pub db: RdsDatabase,
+    /// `None`: the default region (`AWS_REGION`).
+    pub from_region: Option<String>,
+    pub to_region: String,
+    /// `None`: the newest available snapshot.
+    pub snapshot: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CopyPlan {
+    pub database: String,
+    pub instance: String,
+    pub from_region: String,
+    pub to_region: String,
+    pub snapshot: String,
+    pub snapshot_arn: String,
+    pub snapshot_taken: Option<String>,
+    pub target: String,
+    pub kms_key: Option<String>,
+    pub tags: Vec<(String, String)>,
+}
+
+pub fn parse(cmd: &ParsedCommand, settings: &Settings) -> Result<CopyArgs, String> {
+    let db = database::parse_database(cmd, settings)?;
+    let to = cmd
+        .flag("to-region")
+        .and_then(Value::as_word)
+        .ok_or("missing `--to-region <region>`: `backup`, or a region name like us-west-2")?;
+    let to_region = settings
+        .region_named(to)
+        .map_err(|why| format!("`--to-region {to}`: {why}"))?
+        .ok_or_else(|| format!("`--to-region {to}`: [regions] primary is not set, so name the region (like us-east-1)"))?;
+    let from_region = settings.region_of(db.region.as_deref());
+    let snapshot = match cmd.flag("snapshot").and_then(Value::as_word) {
+        None | Some("latest") => None,
+        Some(id) => Some(id.to_string()),
+    };
+    Ok(CopyArgs {
+        db,
+        from_region,
+        to_region,
+        snapshot,
+    })
+}
+
+/// `from` is the source region's RDS, `to` the target region's; `default_region` names the
+/// source region when the database names none.
+pub async fn plan(
+    from: &impl RdsRecovery,
+    to: &impl RdsRecovery,
+    args: &CopyArgs,
+    default_region: Option<&str>,
+    asker: (&str, Option<&str>),
+    fixed_target: Option<&str>,
+) -> Result<(CopyPlan, String), PlanFailure> {
+    let db = &args.db;
+    let from_region = args
+        .from_region
+        .clone()
+        .or(default_region.map(str::to_string))
+        .ok_or_else(|| {
+            PlanFailure::Invalid(
+                "the source region is unknown: set AWS_REGION or [regions] primary".to_string(),
+            )
+        })?;
+    if from_region == args.to_region {
+        return Err(PlanFailure::Invalid(format!(
+            "`{}` already lives in {from_region}; `--to-region` must be another region (e.g. `backup`)",
+            db.name
+        )));
+    }
+    let mut snapshots: Vec<Snapshot> = from
+        .snapshots_of(&db.instance)
+        .await?
+        .into_iter()
+        .filter(|s| s.status == "available")
+        .collect();
+    snapshots.sort_by_key(|s| s.created);
+    let snapshot = match &args.snapshot {
+        Some(id) => snapshots
+            .iter()
+            .find(|s| &s.id == id)
+            .cloned()
+            .ok_or_else(|| {
+                PlanFailure::Invalid(format!(
+                    "snapshot `{id}` of `{}` is not available in {from_region}",
+                    db.instance
+                ))
+            })?,
+        None => snapshots.last().cloned().ok_or_else(|| {
+            PlanFailure::Invalid(format!(
+                "`{}` has no available snapshot in {from_region}; take one with `/dr snapshot {}`",
+                db.instance, db.name
+            ))
+        })?,
+    };
+    let kms_key = match (snapshot.encrypted, &db.copy_kms_key) {
+        (true, None) => {
+            return Err(PlanFailure::Invalid(format!(
+                "snapshot `{}` is encrypted: a copy to {} needs a KMS key there; set `copy_kms_key` for `{}` in drbot.toml",
+                snapshot.id, args.to_region, db.name
+            )))
+        }
+        (true, Some(key)) => Some(key.clone()),
+        (false, _) => None,
+    };
+    let target = fixed_target
+        .map(str::to_string)
+        .unwrap_or_else(|| database::snapshot_name(&db.instance, crate::clock::now()));
+    if to.snapshot(&target).await?.is_some() {
+        return Err(PlanFailure::Invalid(format!(
+            "a snapshot named `{target}` already exists in {}; ask again in a second",
+            args.to_region
+        )));
+    }
+    let (requester, incident) = asker;
+    let mut tags = vec![
+        ("drbot:requested-by".to_string(), requester.to_string()),
+        ("drbot:source-snapshot".to_string(), snapshot.id.clone()),
+        ("drbot:source-region".to_string(), from_region.clone()),
+    ];
+    if let Some(incident) = incident {
+        tags.push(("drbot:incident".to_string(), incident.to_string()));
+    }
+    let plan = CopyPlan {
+        database: db.name.clone(),
+        instance: db.instance.clone(),
+        from_region,
+        to_region: args.to_region.clone(),
+        snapshot: snapshot.id.clone(),
+        snapshot_arn: snapshot.arn.clone(),
+        snapshot_taken: snapshot.created.map(crate::clock::rfc3339),
+        target,
+        kms_key,
+        tags,
+    };
+    let summary = format!(
+        "*Copy snapshot* `{}`{} of `{}` from {} to *{}* as `{}`{}.",
+        plan.snapshot,
+        snapshot
+            .created
+            .map(|t| format!(" (taken {} UTC)", t.format("%Y-%m-%d %H:%M")))
+            .unwrap_or_default(),
+        plan.database,
+        plan.from_region,
+        plan.to_region,
+        plan.target,
+        plan.kms_key
+            .as_deref()
+            .map(|k| format!(", encrypted there with `{k}`"))
+            .unwrap_or_default()
+    );
+    Ok((plan, summary))
+}
+
+pub async fn execute(run: &Run<'_>) {
+    let Some(approved) = run.approved_plan::<CopyPlan>().await else {
+        return;
+    };
+    let app = run.app;
+    let Some(db) = app.settings.database(&approved.database).cloned() else {
+        return run
+            .finish(
+                RequestState::Void,
+                &format!(
+                    "not executed: database `{}` is no longer configured",
+                    approved.database
+                ),
+            )
+            .await;
+    };
+    let from = app.aws.rds_in(Some(&approved.from_region));
+    let to = app.aws.rds_in(Some(&approved.to_region));
+    let args = CopyArgs {
+        db,
+        from_region: Some(approved.from_region.clone()),
+        to_region: approved.to_region.clone(),
+        snapshot: Some(approved.snapshot.clone()),
+    };
+    let requester = approved
+        .tags
+        .iter()
+        .find(|(k, _)| k == "drbot:requested-by")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    let fresh = plan(
+        &from,
+        &to,
+        &args,
+        None,
+        (&requester, run.request.incident.as_deref()),
+        Some(&approved.target),
+    )
+    .await;
+    if !run
+        .recheck(fresh, "the snapshot changed since the plan")
+        .await
+    {
+        return;
+    }
+    match to
+        .copy_snapshot_from(
+            &approved.snapshot_arn,
+            &approved.from_region,
+            &approved.target,
+            &approved.tags,
+            approved.kms_key.as_deref(),
+        )
+        .await
+    {
+        Ok(request_id) => {
+            run.record_aws_call(
+                "CopyDBSnapshot",
+                &format!("snapshot {} ({})", approved.snapshot, approved.from_region),
+                &request_id,
+                json!({"target": approved.target, "to_region": approved.to_region, "snapshot_taken": approved.snapshot_taken}),
+            )
+            .await;
+            run.thread(&format!(
+                "CopyDBSnapshot sent: `{}` → `{}` in {} (AWS request id `{request_id}`). Waiting until the copy is available…",
+                approved.snapshot, approved.target, approved.to_region
+            ))
+            .await;
+        }
+        Err(e) => {
+            run.record_aws_error(&e).await;
+            return run
+                .finish(RequestState::Failed, &format!("CopyDBSnapshot failed: {e}"))
+                .await;
+        }
+    }
+    let settings = &app.settings.rds;
+    let waited = run
+        .following(|progress| {
+            database::wait_for_snapshot(
+                &to,
+                &approved.target,
+                settings.poll_interval.as_duration(),
+                settings.wait_timeout.as_duration(),
+                move |line| {
+                    let _ = progress.send(line);
+                },
+            )
+        })
+        .await;
+    let available = format!(
+        "copy `{}` is available in {}; restore it there with `/dr restore {} --region {} --snapshot {}`",
+        approved.target, approved.to_region, approved.database, approved.to_region, approved.target
+    );
+    database::finish_waited(run, waited, available, "CopyDBSnapshot was sent").await;
+}
