@@ -74,6 +74,17 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "html")]
         format: Format,
     },
+    /// The whole product in a browser, without Slack or AWS: drbot against the AWS emulator
+    /// at AWS_ENDPOINT_URL (seeded with the plan's estate) and a Slack-like console. Start it
+    /// with `scripts/sandbox`, which installs and starts the emulator.
+    Sandbox {
+        /// The console's port on 127.0.0.1.
+        #[arg(long, default_value_t = 3000)]
+        port: u16,
+        /// Where the sandbox keeps its store and configuration (wiped at each start).
+        #[arg(long, default_value = ".sandbox")]
+        dir: PathBuf,
+    },
     /// Evidence for an auditor.
     Evidence {
         #[command(subcommand)]
@@ -345,6 +356,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Evidence {
             command: EvidenceCommand::Export { from, to, out },
         } => evidence_export(from, to, out).await,
+        Command::Sandbox { port, dir } => crate::sandbox::run(port, dir).await.map_err(Failure),
     }
 }
 

@@ -38,6 +38,7 @@ pub mod metrics;
 pub mod report;
 pub mod retention;
 pub mod router;
+pub mod sandbox;
 pub mod scenarios;
 pub mod slack;
 pub mod startup;

@@ -19,6 +19,7 @@ mod replicas;
 mod report;
 mod rollback;
 mod router;
+mod sandbox;
 mod slack_delivery;
 mod socket_mode;
 mod status;

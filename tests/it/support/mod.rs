@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod aws;
+pub mod browser;
 pub mod flow;
 pub mod postgres;
 pub mod socket_mode;
