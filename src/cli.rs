@@ -251,7 +251,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                 println!("note: {note}");
             }
             if aws {
-                let clients = AwsClients::from_env().await;
+                let clients = AwsClients::from_env(settings.aws.call_timeout.as_duration()).await;
                 let problems = reachability::check(&clients, &settings).await;
                 if let Some(first) = problems.first() {
                     for p in &problems[1..] {

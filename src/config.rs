@@ -37,7 +37,31 @@ pub struct Settings {
     #[serde(default)]
     pub regions: RegionSettings,
     #[serde(default)]
+    pub aws: AwsSettings,
+    #[serde(default)]
     pub dns: DnsSettings,
+}
+
+/// `[aws]`: how drbot calls AWS.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AwsSettings {
+    /// Each attempt of an AWS call is given up after this long (then reported: for a
+    /// change, "outcome unknown — check AWS").
+    #[serde(default = "default_call_timeout")]
+    pub call_timeout: HumanDuration,
+}
+
+impl Default for AwsSettings {
+    fn default() -> Self {
+        Self {
+            call_timeout: default_call_timeout(),
+        }
+    }
+}
+
+fn default_call_timeout() -> HumanDuration {
+    HumanDuration::from_secs(30)
 }
 
 /// `[regions]`: where resources live unless they name another region (SPEC §5).
@@ -899,6 +923,12 @@ impl Settings {
                     ),
                 ));
             }
+        }
+        if !(1..=600).contains(&self.aws.call_timeout.as_secs()) {
+            return Err(invalid(
+                "aws.call_timeout",
+                format!("{} must be between 1s and 10m", self.aws.call_timeout),
+            ));
         }
         let retention = self.rds.retention.unwrap_or_default();
         if retention.daily > 366 || retention.weekly > 520 || retention.monthly > 120 {

@@ -86,13 +86,14 @@ impl Application {
                 addr: env.listen,
                 source,
             })?;
+        let aws = AwsClients::from_env(settings.aws.call_timeout.as_duration()).await;
         let app = Arc::new(App {
             settings: Arc::new(settings),
             commands: Arc::new(commands),
             scenarios: Arc::new(scenarios),
             store,
             slack,
-            aws: AwsClients::from_env().await,
+            aws,
             jobs: tokio::sync::Notify::new(),
             ready: Default::default(),
         });

@@ -179,7 +179,7 @@ pub async fn execute(run: &Run<'_>) {
             return run
                 .finish(
                     RequestState::Failed,
-                    &format!("ChangeResourceRecordSets failed: {e}"),
+                    &e.outcome(&format!("where `{}` points in zone `{}` (Route 53 console, or ListResourceRecordSets)", approved.record, approved.zone_id)),
                 )
                 .await;
         }

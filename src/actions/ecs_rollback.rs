@@ -438,7 +438,7 @@ pub async fn execute(run: &Run<'_>) {
         Err(e) => {
             run.record_aws_error(&e).await;
             return run
-                .finish(RequestState::Failed, &format!("UpdateService failed: {e}"))
+                .finish(RequestState::Failed, &e.outcome(&format!("which task definition `{resource}` runs now (ECS console, or DescribeServices)")))
                 .await;
         }
         Ok(request_id) => {

@@ -178,7 +178,12 @@ pub async fn execute(run: &Run<'_>) {
         Err(e) => {
             run.record_aws_error(&e).await;
             return run
-                .finish(RequestState::Failed, &format!("UpdateService failed: {e}"))
+                .finish(
+                    RequestState::Failed,
+                    &e.outcome(&format!(
+                        "the desired count of `{resource}` (ECS console, or DescribeServices)"
+                    )),
+                )
                 .await;
         }
     }

@@ -197,7 +197,7 @@ pub async fn execute(run: &Run<'_>) {
             return run
                 .finish(
                     RequestState::Failed,
-                    &format!("PutParameter failed, nothing was changed: {e}"),
+                    &e.outcome(&format!("the value and version of `{}` (Systems Manager → Parameter Store); nothing was redeployed", approved.parameter)),
                 )
                 .await;
         }

@@ -236,7 +236,10 @@ pub async fn execute(run: &Run<'_>) {
             return run
                 .finish(
                     RequestState::Failed,
-                    &format!("RestoreDBInstanceToPointInTime failed: {e}"),
+                    &e.outcome(&format!(
+                        "whether instance `{}` exists (RDS console, or DescribeDBInstances)",
+                        approved.new_instance
+                    )),
                 )
                 .await;
         }

@@ -285,7 +285,10 @@ pub async fn execute(run: &Run<'_>) {
             return run
                 .finish(
                     RequestState::Failed,
-                    &format!("RestoreDBInstanceFromDBSnapshot failed: {e}"),
+                    &e.outcome(&format!(
+                        "whether instance `{}` exists (RDS console, or DescribeDBInstances)",
+                        approved.new_instance
+                    )),
                 )
                 .await;
         }

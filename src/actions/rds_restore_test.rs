@@ -371,7 +371,7 @@ pub async fn execute(run: &Run<'_>) {
                 &approved,
                 started,
                 None,
-                Err(format!("RestoreDBInstanceFromDBSnapshot failed: {e}")),
+                Err(e.outcome(&format!("whether instance `{}` exists (it would be deleted after `keep_for` all the same)", approved.new_instance))),
                 keep_for,
             )
             .await;

@@ -131,7 +131,10 @@ pub async fn execute(run: &Run<'_>) {
             return run
                 .finish(
                     RequestState::Failed,
-                    &format!("CreateDBSnapshot failed: {e}"),
+                    &e.outcome(&format!(
+                        "whether snapshot `{}` exists (RDS console, or DescribeDBSnapshots)",
+                        plan.snapshot
+                    )),
                 )
                 .await;
         }

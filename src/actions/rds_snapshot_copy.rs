@@ -250,7 +250,13 @@ pub async fn execute(run: &Run<'_>) {
         Err(e) => {
             run.record_aws_error(&e).await;
             return run
-                .finish(RequestState::Failed, &format!("CopyDBSnapshot failed: {e}"))
+                .finish(
+                    RequestState::Failed,
+                    &e.outcome(&format!(
+                        "whether snapshot `{}` exists in {} (RDS console, or DescribeDBSnapshots)",
+                        approved.target, approved.to_region
+                    )),
+                )
                 .await;
         }
     }

@@ -216,7 +216,14 @@ pub async fn execute(run: &Run<'_>) {
                 return run
                     .finish(
                         RequestState::Failed,
-                        &format!("UpdateIPSet failed: {e}{partial}"),
+                        &format!(
+                            "{}{partial}",
+                            e.outcome(&format!(
+                                "whether IP set `{}` holds {} (WAF console, or `/dr blocked`)",
+                                set_ref.name,
+                                cidrs.join(", ")
+                            ))
+                        ),
                     )
                     .await;
             }

@@ -170,7 +170,7 @@ pub async fn execute(run: &Run<'_>) {
             Err(WriteError::Aws(e)) => {
                 run.record_aws_error(&e).await;
                 return run
-                    .finish(RequestState::Failed, &format!("UpdateWebACL failed: {e}"))
+                    .finish(RequestState::Failed, &e.outcome(&format!("whether web ACL `{}` holds the rule `{DRBOT_RULE}` (WAF console, or GetWebACL)", acl.name)))
                     .await;
             }
         }

@@ -147,7 +147,7 @@ pub async fn execute(run: &Run<'_>) {
             Err(e) => {
                 run.record_aws_error(&e).await;
                 return run
-                    .finish(RequestState::Failed, &format!("UpdateIPSet failed: {e}"))
+                    .finish(RequestState::Failed, &e.outcome("the addresses of the IP set (WAF console, or GetIPSet); `/dr blocked` reads it"))
                     .await;
             }
         };

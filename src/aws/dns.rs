@@ -111,6 +111,7 @@ impl DnsFailover for aws_sdk_route53::Client {
             message: format!("the change could not be built: {e}"),
             request_id: None,
             throttled: false,
+            unknown: false,
         };
         let mut set = ResourceRecordSet::builder()
             .name(name)
@@ -141,15 +142,14 @@ impl DnsFailover for aws_sdk_route53::Client {
             .changes(change)
             .build()
             .map_err(fail)?;
-        let out = super::timed(
-            "ChangeResourceRecordSets",
-            self.change_resource_record_sets()
-                .hosted_zone_id(zone)
-                .change_batch(batch)
-                .send(),
-        )
-        .await
-        .map_err(|e| AwsError::from_sdk("ChangeResourceRecordSets", &resource, &e))?;
+        let call = self
+            .change_resource_record_sets()
+            .hosted_zone_id(zone)
+            .change_batch(batch);
+        let out = super::mutate("ChangeResourceRecordSets", &resource, || {
+            super::once!(aws_sdk_route53, call.clone())
+        })
+        .await?;
         let id = out
             .change_info()
             .map(|c| c.id().to_string())

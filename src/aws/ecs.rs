@@ -103,31 +103,29 @@ impl EcsCapacity for aws_sdk_ecs::Client {
         desired: i32,
     ) -> Result<String, AwsError> {
         let resource = format!("{cluster}/{service}");
-        let out = super::timed(
-            "UpdateService",
-            self.update_service()
-                .cluster(cluster)
-                .service(service)
-                .desired_count(desired)
-                .send(),
-        )
-        .await
-        .map_err(|e| AwsError::from_sdk("UpdateService", &resource, &e))?;
+        let call = self
+            .update_service()
+            .cluster(cluster)
+            .service(service)
+            .desired_count(desired);
+        let out = super::mutate("UpdateService", &resource, || {
+            super::once!(aws_sdk_ecs, call.clone())
+        })
+        .await?;
         Ok(out.request_id().unwrap_or("unknown").to_string())
     }
 
     async fn redeploy(&self, cluster: &str, service: &str) -> Result<String, AwsError> {
         let resource = format!("{cluster}/{service}");
-        let out = super::timed(
-            "UpdateService",
-            self.update_service()
-                .cluster(cluster)
-                .service(service)
-                .force_new_deployment(true)
-                .send(),
-        )
-        .await
-        .map_err(|e| AwsError::from_sdk("UpdateService", &resource, &e))?;
+        let call = self
+            .update_service()
+            .cluster(cluster)
+            .service(service)
+            .force_new_deployment(true);
+        let out = super::mutate("UpdateService", &resource, || {
+            super::once!(aws_sdk_ecs, call.clone())
+        })
+        .await?;
         Ok(out.request_id().unwrap_or("unknown").to_string())
     }
 }
@@ -251,16 +249,15 @@ impl EcsRollback for aws_sdk_ecs::Client {
         family_revision: &str,
     ) -> Result<String, AwsError> {
         let resource = format!("{cluster}/{service}");
-        let out = super::timed(
-            "UpdateService",
-            self.update_service()
-                .cluster(cluster)
-                .service(service)
-                .task_definition(family_revision)
-                .send(),
-        )
-        .await
-        .map_err(|e| AwsError::from_sdk("UpdateService", &resource, &e))?;
+        let call = self
+            .update_service()
+            .cluster(cluster)
+            .service(service)
+            .task_definition(family_revision);
+        let out = super::mutate("UpdateService", &resource, || {
+            super::once!(aws_sdk_ecs, call.clone())
+        })
+        .await?;
         Ok(out.request_id().unwrap_or("unknown").to_string())
     }
 }

@@ -54,8 +54,19 @@ struct Regional {
 }
 
 impl AwsClients {
-    pub async fn from_env() -> Self {
-        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    /// Clients from the SDK's default chain; each attempt of a call is given up after
+    /// `call_timeout` (a call that hangs is an error, never a request stuck `executing`).
+    pub async fn from_env(call_timeout: std::time::Duration) -> Self {
+        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest())
+            .await
+            .to_builder()
+            .timeout_config(
+                aws_config::timeout::TimeoutConfig::builder()
+                    .connect_timeout(std::time::Duration::from_secs(5).min(call_timeout))
+                    .operation_attempt_timeout(call_timeout)
+                    .build(),
+            )
+            .build();
         Self {
             ecs: aws_sdk_ecs::Client::new(&config),
             rds: aws_sdk_rds::Client::new(&config),
@@ -170,32 +181,49 @@ pub struct AwsError {
     pub message: String,
     pub request_id: Option<String>,
     pub throttled: bool,
+    /// For a call that changes something: AWS may have done it (a 5xx, a timeout, a
+    /// connection lost after the request was sent, an answer that could not be read).
+    pub unknown: bool,
 }
 
 impl AwsError {
-    pub fn from_sdk<E, R>(
+    pub fn from_sdk<E>(
         operation: &'static str,
         resource: &str,
-        err: &aws_sdk_ecs::error::SdkError<E, R>,
+        err: &aws_sdk_ecs::error::SdkError<E, aws_sdk_ecs::config::http::HttpResponse>,
     ) -> Self
     where
         E: aws_sdk_ecs::error::ProvideErrorMetadata + std::error::Error,
     {
-        let (request_id, throttled) = match err {
-            aws_sdk_ecs::error::SdkError::ServiceError(service) => {
+        use aws_sdk_ecs::error::SdkError;
+        let (request_id, throttled, unknown) = match err {
+            SdkError::ServiceError(service) => {
                 let code = service.err().code().unwrap_or_default();
+                let throttled = code.contains("Throttl")
+                    || code == "TooManyRequestsException"
+                    || code == "RequestLimitExceeded"
+                    || code == "SlowDown";
                 (
                     service
                         .err()
                         .meta()
                         .extra("aws_request_id")
                         .map(str::to_string),
-                    code.contains("Throttl")
-                        || code == "TooManyRequestsException"
-                        || code == "RequestLimitExceeded",
+                    throttled,
+                    // A throttled or refused (4xx) request was not carried out; a 5xx may
+                    // have been.
+                    !throttled && service.raw().status().is_server_error(),
                 )
             }
-            _ => (None, false),
+            // Refused before it was sent: nothing happened.
+            SdkError::ConstructionFailure(_) => (None, false, false),
+            // The connection could not even be opened: nothing was sent.
+            SdkError::DispatchFailure(d)
+                if format!("{:?}", d.as_connector_error()).contains("Connection refused") =>
+            {
+                (None, false, false)
+            }
+            _ => (None, false, true),
         };
         Self {
             operation,
@@ -203,6 +231,7 @@ impl AwsError {
             message: describe_error(err),
             request_id,
             throttled,
+            unknown,
         }
     }
 
@@ -213,6 +242,93 @@ impl AwsError {
             message: message.to_string(),
             request_id: None,
             throttled: false,
+            unknown: false,
+        }
+    }
+}
+
+/// How often a change AWS throttled is tried again (each try once, no SDK retries).
+pub const MUTATION_ATTEMPTS: u32 = 5;
+
+/// Sends a call that changes something exactly as drbot means to: the SDK's own retries
+/// are off for it (`attempt` builds the request with [`once!`]), so a request AWS may have
+/// carried out is never sent again by itself; only an answer that AWS *throttled* it (it
+/// was not carried out) is tried again, up to [`MUTATION_ATTEMPTS`] times with backoff.
+/// Anything else comes back as it is, `unknown` when AWS may have done it.
+pub(crate) async fn mutate<T, E, F, Fut>(
+    operation: &'static str,
+    resource: &str,
+    mut attempt: F,
+) -> Result<T, AwsError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<
+        Output = Result<
+            T,
+            aws_sdk_ecs::error::SdkError<E, aws_sdk_ecs::config::http::HttpResponse>,
+        >,
+    >,
+    E: aws_sdk_ecs::error::ProvideErrorMetadata + std::error::Error,
+{
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        match timed(operation, attempt()).await {
+            Ok(out) => return Ok(out),
+            Err(e) => {
+                let error = AwsError::from_sdk(operation, resource, &e);
+                if error.throttled && tries < MUTATION_ATTEMPTS {
+                    let wait = 200u64 * 2u64.pow(tries - 1) + jitter_ms(100);
+                    tracing::warn!(
+                        operation,
+                        tries,
+                        wait_ms = wait,
+                        "AWS throttled a change; trying it again"
+                    );
+                    tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+                    continue;
+                }
+                let mut error = error;
+                if error.throttled {
+                    error.message = format!(
+                        "{} (throttled {tries} times; not carried out)",
+                        error.message
+                    );
+                }
+                return Err(error);
+            }
+        }
+    }
+}
+
+fn jitter_ms(max: u64) -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos() as u64 % max.max(1))
+        .unwrap_or(0)
+}
+
+/// A request with the SDK's retries off, sent once (see [`mutate`]): `once!(aws_sdk_ecs, builder)`.
+macro_rules! once {
+    ($sdk:ident, $builder:expr) => {
+        $builder
+            .customize()
+            .config_override(
+                $sdk::config::Config::builder()
+                    .retry_config($sdk::config::retry::RetryConfig::disabled()),
+            )
+            .send()
+    };
+}
+pub(crate) use once;
+
+impl AwsError {
+    /// What to tell people about a change that failed: done or not, and where to look.
+    pub fn outcome(&self, check: &str) -> String {
+        if self.unknown {
+            format!("outcome unknown — check AWS: {check} ({self})")
+        } else {
+            format!("failed: {self}; nothing was changed")
         }
     }
 }

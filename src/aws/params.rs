@@ -60,17 +60,16 @@ impl ConnectionSettings for aws_sdk_ssm::Client {
         value: &str,
         kind: &str,
     ) -> Result<(i64, String), AwsError> {
-        let out = super::timed(
-            "PutParameter",
-            self.put_parameter()
-                .name(name)
-                .value(value)
-                .r#type(ParameterType::from(kind))
-                .overwrite(true)
-                .send(),
-        )
-        .await
-        .map_err(|e| AwsError::from_sdk("PutParameter", name, &e))?;
+        let call = self
+            .put_parameter()
+            .name(name)
+            .value(value)
+            .r#type(ParameterType::from(kind))
+            .overwrite(true);
+        let out = super::mutate("PutParameter", name, || {
+            super::once!(aws_sdk_ssm, call.clone())
+        })
+        .await?;
         Ok((
             out.version(),
             out.request_id().unwrap_or("unknown").to_string(),

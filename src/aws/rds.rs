@@ -375,15 +375,12 @@ impl RdsRecovery for aws_sdk_rds::Client {
             placement
         )
         .deletion_protection(false);
-        let out = super::timed("RestoreDBInstanceFromDBSnapshot", call.send())
-            .await
-            .map_err(|e| {
-                AwsError::from_sdk(
-                    "RestoreDBInstanceFromDBSnapshot",
-                    &format!("snapshot {snapshot}"),
-                    &e,
-                )
-            })?;
+        let out = super::mutate(
+            "RestoreDBInstanceFromDBSnapshot",
+            &format!("snapshot {snapshot}"),
+            || super::once!(aws_sdk_rds, call.clone()),
+        )
+        .await?;
         Ok(out.request_id().unwrap_or("unknown").to_string())
     }
 
@@ -393,9 +390,10 @@ impl RdsRecovery for aws_sdk_rds::Client {
             .db_instance_identifier(id)
             .skip_final_snapshot(true)
             .delete_automated_backups(true);
-        let out = super::timed("DeleteDBInstance", call.send())
-            .await
-            .map_err(|e| AwsError::from_sdk("DeleteDBInstance", &format!("instance {id}"), &e))?;
+        let out = super::mutate("DeleteDBInstance", &format!("instance {id}"), || {
+            super::once!(aws_sdk_rds, call.clone())
+        })
+        .await?;
         Ok(out.request_id().unwrap_or("unknown").to_string())
     }
 
@@ -412,9 +410,10 @@ impl RdsRecovery for aws_sdk_rds::Client {
         for (k, v) in tags {
             call = call.tags(Tag::builder().key(k).value(v).build());
         }
-        let out = super::timed("CopyDBSnapshot", call.send())
-            .await
-            .map_err(|e| AwsError::from_sdk("CopyDBSnapshot", &format!("snapshot {source}"), &e))?;
+        let out = super::mutate("CopyDBSnapshot", &format!("snapshot {source}"), || {
+            super::once!(aws_sdk_rds, call.clone())
+        })
+        .await?;
         Ok(out.request_id().unwrap_or("unknown").to_string())
     }
 
@@ -434,23 +433,20 @@ impl RdsRecovery for aws_sdk_rds::Client {
         for (k, v) in tags {
             call = call.tags(Tag::builder().key(k).value(v).build());
         }
-        let out = super::timed("CopyDBSnapshot", call.send())
-            .await
-            .map_err(|e| {
-                AwsError::from_sdk(
-                    "CopyDBSnapshot",
-                    &format!("snapshot {source_arn} ({source_region})"),
-                    &e,
-                )
-            })?;
+        let resource = format!("snapshot {source_arn} ({source_region})");
+        let out = super::mutate("CopyDBSnapshot", &resource, || {
+            super::once!(aws_sdk_rds, call.clone())
+        })
+        .await?;
         Ok(out.request_id().unwrap_or("unknown").to_string())
     }
 
     async fn delete_snapshot(&self, id: &str) -> Result<String, AwsError> {
         let call = self.delete_db_snapshot().db_snapshot_identifier(id);
-        let out = super::timed("DeleteDBSnapshot", call.send())
-            .await
-            .map_err(|e| AwsError::from_sdk("DeleteDBSnapshot", &format!("snapshot {id}"), &e))?;
+        let out = super::mutate("DeleteDBSnapshot", &format!("snapshot {id}"), || {
+            super::once!(aws_sdk_rds, call.clone())
+        })
+        .await?;
         Ok(out.request_id().unwrap_or("unknown").to_string())
     }
 
@@ -467,11 +463,10 @@ impl RdsRecovery for aws_sdk_rds::Client {
         for (k, v) in tags {
             call = call.tags(Tag::builder().key(k).value(v).build());
         }
-        let out = super::timed("CreateDBSnapshot", call.send())
-            .await
-            .map_err(|e| {
-                AwsError::from_sdk("CreateDBSnapshot", &format!("instance {instance}"), &e)
-            })?;
+        let out = super::mutate("CreateDBSnapshot", &format!("instance {instance}"), || {
+            super::once!(aws_sdk_rds, call.clone())
+        })
+        .await?;
         Ok(out.request_id().unwrap_or("unknown").to_string())
     }
 
@@ -489,15 +484,12 @@ impl RdsRecovery for aws_sdk_rds::Client {
                 .db_instance_class(class),
             placement
         );
-        let out = super::timed("RestoreDBInstanceFromDBSnapshot", call.send())
-            .await
-            .map_err(|e| {
-                AwsError::from_sdk(
-                    "RestoreDBInstanceFromDBSnapshot",
-                    &format!("snapshot {snapshot}"),
-                    &e,
-                )
-            })?;
+        let out = super::mutate(
+            "RestoreDBInstanceFromDBSnapshot",
+            &format!("snapshot {snapshot}"),
+            || super::once!(aws_sdk_rds, call.clone()),
+        )
+        .await?;
         Ok(out.request_id().unwrap_or("unknown").to_string())
     }
 
@@ -520,15 +512,12 @@ impl RdsRecovery for aws_sdk_rds::Client {
             Some(t) => call.restore_time(AwsTime::from_secs(t.timestamp())),
             None => call.use_latest_restorable_time(true),
         };
-        let out = super::timed("RestoreDBInstanceToPointInTime", call.send())
-            .await
-            .map_err(|e| {
-                AwsError::from_sdk(
-                    "RestoreDBInstanceToPointInTime",
-                    &format!("instance {source}"),
-                    &e,
-                )
-            })?;
+        let out = super::mutate(
+            "RestoreDBInstanceToPointInTime",
+            &format!("instance {source}"),
+            || super::once!(aws_sdk_rds, call.clone()),
+        )
+        .await?;
         Ok(out.request_id().unwrap_or("unknown").to_string())
     }
 }

@@ -1,7 +1,6 @@
 //! WAF IP sets behind a port named for blocking. IAM: `wafv2:GetIPSet`, `wafv2:UpdateIPSet`
 //! on the configured IP sets.
 
-use aws_sdk_wafv2::operation::update_ip_set::UpdateIPSetError;
 use aws_sdk_wafv2::operation::RequestId;
 use aws_sdk_wafv2::types::Scope;
 
@@ -74,32 +73,23 @@ impl WafBlocklist for aws_sdk_wafv2::Client {
         addresses: Vec<String>,
         lock_token: &str,
     ) -> Result<String, WriteError> {
-        let answer = super::timed(
-            "UpdateIPSet",
-            self.update_ip_set()
-                .name(&set.name)
-                .id(&set.id)
-                .scope(Scope::from(scope.as_str()))
-                .set_addresses(Some(addresses))
-                .lock_token(lock_token)
-                .send(),
-        )
-        .await;
-        match answer {
+        let call = self
+            .update_ip_set()
+            .name(&set.name)
+            .id(&set.id)
+            .scope(Scope::from(scope.as_str()))
+            .set_addresses(Some(addresses))
+            .lock_token(lock_token);
+        match super::mutate("UpdateIPSet", &resource(set), || {
+            super::once!(aws_sdk_wafv2, call.clone())
+        })
+        .await
+        {
             Ok(out) => Ok(out.request_id().unwrap_or("unknown").to_string()),
-            Err(e)
-                if matches!(
-                    e.as_service_error(),
-                    Some(UpdateIPSetError::WafOptimisticLockException(_))
-                ) =>
-            {
+            Err(e) if e.message.starts_with("WAFOptimisticLockException") => {
                 Err(WriteError::Conflict)
             }
-            Err(e) => Err(WriteError::Aws(AwsError::from_sdk(
-                "UpdateIPSet",
-                &resource(set),
-                &e,
-            ))),
+            Err(e) => Err(WriteError::Aws(e)),
         }
     }
 }

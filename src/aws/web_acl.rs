@@ -2,7 +2,6 @@
 //! rate-based rule and passes every other rule back exactly as it read it. IAM:
 //! `wafv2:GetWebACL`, `wafv2:UpdateWebACL` (the configured web ACL only).
 
-use aws_sdk_wafv2::operation::update_web_acl::UpdateWebACLError;
 use aws_sdk_wafv2::operation::RequestId;
 use aws_sdk_wafv2::types::{
     BlockAction, RateBasedStatement, RateBasedStatementAggregateKeyType, Rule, RuleAction, Scope,
@@ -145,40 +144,31 @@ impl RateLimit for aws_sdk_wafv2::Client {
             })?;
             rules.push(rule);
         }
-        let answer = super::timed(
-            "UpdateWebACL",
-            self.update_web_acl()
-                .name(&acl.name)
-                .id(&acl.id)
-                .scope(Scope::from(acl.scope.as_str()))
-                .set_default_action(current.default_action().cloned())
-                .set_description(current.description().map(str::to_string))
-                .set_rules(Some(rules))
-                .set_visibility_config(current.visibility_config().cloned())
-                .set_custom_response_bodies(current.custom_response_bodies().cloned())
-                .set_captcha_config(current.captcha_config().cloned())
-                .set_challenge_config(current.challenge_config().cloned())
-                .set_token_domains(Some(current.token_domains().to_vec()).filter(|d| !d.is_empty()))
-                .set_association_config(current.association_config().cloned())
-                .lock_token(token)
-                .send(),
-        )
-        .await;
-        match answer {
+        let call = self
+            .update_web_acl()
+            .name(&acl.name)
+            .id(&acl.id)
+            .scope(Scope::from(acl.scope.as_str()))
+            .set_default_action(current.default_action().cloned())
+            .set_description(current.description().map(str::to_string))
+            .set_rules(Some(rules))
+            .set_visibility_config(current.visibility_config().cloned())
+            .set_custom_response_bodies(current.custom_response_bodies().cloned())
+            .set_captcha_config(current.captcha_config().cloned())
+            .set_challenge_config(current.challenge_config().cloned())
+            .set_token_domains(Some(current.token_domains().to_vec()).filter(|d| !d.is_empty()))
+            .set_association_config(current.association_config().cloned())
+            .lock_token(token);
+        match super::mutate("UpdateWebACL", &resource(acl), || {
+            super::once!(aws_sdk_wafv2, call.clone())
+        })
+        .await
+        {
             Ok(out) => Ok(out.request_id().unwrap_or("unknown").to_string()),
-            Err(e)
-                if matches!(
-                    e.as_service_error(),
-                    Some(UpdateWebACLError::WafOptimisticLockException(_))
-                ) =>
-            {
+            Err(e) if e.message.starts_with("WAFOptimisticLockException") => {
                 Err(WriteError::Conflict)
             }
-            Err(e) => Err(WriteError::Aws(AwsError::from_sdk(
-                "UpdateWebACL",
-                &resource(acl),
-                &e,
-            ))),
+            Err(e) => Err(WriteError::Aws(e)),
         }
     }
 }

@@ -167,7 +167,7 @@ impl Run<'_> {
         self.record(
             "aws.error",
             format!("{}: {e}", self.request.label()),
-            json!({"operation": e.operation, "resource": e.resource, "request_id": e.request_id, "throttled": e.throttled}),
+            json!({"operation": e.operation, "resource": e.resource, "request_id": e.request_id, "throttled": e.throttled, "outcome_unknown": e.unknown}),
         )
         .await;
     }

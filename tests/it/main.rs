@@ -5,7 +5,9 @@ mod support;
 
 mod audit;
 mod aws_check;
+mod aws_faults;
 mod config;
+mod crash;
 mod evidence;
 mod exports;
 mod http_surface;

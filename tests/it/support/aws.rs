@@ -187,7 +187,26 @@ pub struct CountingProxy {
     hooks: Arc<Mutex<Vec<(String, Hook)>>>,
     /// Each request's form parameters (query protocols: RDS, EC2), by operation.
     bodies: Bodies,
+    faults: Faults,
+    /// Calls that reached moto (not answered by a fault).
+    forwarded: Arc<Mutex<Vec<String>>>,
+    after: Arc<Mutex<Vec<(String, Hook)>>>,
 }
+
+/// What the proxy does to a call instead of (or after) forwarding it, as AWS and networks do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Answers 400 `ThrottlingException` (`Throttling` on query protocols); not forwarded.
+    Throttle,
+    /// Answers 500 `InternalFailure`; not forwarded.
+    ServerError,
+    /// Never answers; not forwarded.
+    Hang,
+    /// Forwards it (AWS does it), then drops the connection without an answer.
+    ResetAfterForward,
+}
+
+type Faults = Arc<Mutex<Vec<(String, Fault, usize)>>>;
 
 type Bodies = Arc<Mutex<Vec<(String, Vec<(String, String)>)>>>;
 
@@ -196,13 +215,19 @@ impl CountingProxy {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let hooks = Arc::new(Mutex::new(Vec::new()));
         let bodies = Arc::new(Mutex::new(Vec::new()));
-        let state = (
-            seen.clone(),
-            moto_endpoint(),
-            reqwest::Client::new(),
-            hooks.clone(),
-            bodies.clone(),
-        );
+        let faults: Faults = Arc::new(Mutex::new(Vec::new()));
+        let forwarded = Arc::new(Mutex::new(Vec::new()));
+        let after = Arc::new(Mutex::new(Vec::new()));
+        let state = ProxyState {
+            seen: seen.clone(),
+            moto: moto_endpoint(),
+            client: reqwest::Client::new(),
+            hooks: hooks.clone(),
+            bodies: bodies.clone(),
+            faults: faults.clone(),
+            forwarded: forwarded.clone(),
+            after: after.clone(),
+        };
         let router = Router::new().fallback(any(forward)).with_state(state);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -214,7 +239,40 @@ impl CountingProxy {
             seen,
             hooks,
             bodies,
+            faults,
+            forwarded,
+            after,
         }
+    }
+
+    /// Applies `fault` to the next `times` calls of `operation`.
+    pub fn fail(&self, operation: &str, fault: Fault, times: usize) {
+        self.faults
+            .lock()
+            .unwrap()
+            .push((operation.to_string(), fault, times));
+    }
+
+    /// How many calls of `operation` reached moto.
+    pub fn forwarded(&self, operation: &str) -> usize {
+        self.forwarded
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|op| *op == operation)
+            .count()
+    }
+
+    /// Runs `hook` once, right after moto answered the next `operation` (before drbot sees it).
+    pub fn after_next<F, Fut>(&self, operation: &str, hook: F)
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        self.after
+            .lock()
+            .unwrap()
+            .push((operation.to_string(), Box::new(move || Box::pin(hook()))));
     }
 
     /// The form parameters of each call of `operation` that went through (query protocols).
@@ -286,13 +344,57 @@ impl CountingProxy {
     }
 }
 
-type ProxyState = (
-    Arc<Mutex<Vec<(String, std::time::Instant)>>>,
-    String,
-    reqwest::Client,
-    Arc<Mutex<Vec<(String, Hook)>>>,
-    Bodies,
-);
+#[derive(Clone)]
+struct ProxyState {
+    seen: Arc<Mutex<Vec<(String, std::time::Instant)>>>,
+    moto: String,
+    client: reqwest::Client,
+    hooks: Arc<Mutex<Vec<(String, Hook)>>>,
+    bodies: Bodies,
+    faults: Faults,
+    forwarded: Arc<Mutex<Vec<String>>>,
+    after: Arc<Mutex<Vec<(String, Hook)>>>,
+}
+
+/// The error AWS sends for `fault`, in the protocol of the request.
+fn fault_answer(headers: &HeaderMap, fault: Fault) -> Response {
+    let (status, code, message) = match fault {
+        Fault::Throttle => (
+            StatusCode::BAD_REQUEST,
+            "ThrottlingException",
+            "Rate exceeded",
+        ),
+        _ => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalFailure",
+            "We encountered an internal error. Please try again.",
+        ),
+    };
+    if headers.contains_key("x-amz-target") {
+        Response::builder()
+            .status(status)
+            .header("content-type", "application/x-amz-json-1.1")
+            .header("x-amzn-errortype", code)
+            .header("x-amzn-requestid", "fault-injected")
+            .body(axum::body::Body::from(
+                serde_json::json!({"__type": code, "message": message}).to_string(),
+            ))
+            .unwrap()
+    } else {
+        let code = if fault == Fault::Throttle {
+            "Throttling"
+        } else {
+            code
+        };
+        Response::builder()
+            .status(status)
+            .header("content-type", "text/xml")
+            .body(axum::body::Body::from(format!(
+                "<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>fault-injected</RequestId></ErrorResponse>"
+            )))
+            .unwrap()
+    }
+}
 
 /// The operation of an AWS request: `X-Amz-Target` (JSON protocols) or `Action=` (query protocols).
 fn operation_of(headers: &HeaderMap, body: &Bytes) -> String {
@@ -306,13 +408,35 @@ fn operation_of(headers: &HeaderMap, body: &Bytes) -> String {
 }
 
 async fn forward(
-    State((seen, moto, client, hooks, bodies)): State<ProxyState>,
+    State(state): State<ProxyState>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let ProxyState {
+        seen,
+        moto,
+        client,
+        hooks,
+        bodies,
+        faults,
+        forwarded,
+        after,
+    } = state;
     let operation = operation_of(&headers, &body);
+    let fault = {
+        let mut faults = faults.lock().unwrap();
+        let hit = faults
+            .iter_mut()
+            .find(|(op, _, left)| *op == operation && *left > 0)
+            .map(|f| {
+                f.2 -= 1;
+                f.1
+            });
+        faults.retain(|(_, _, left)| *left > 0);
+        hit
+    };
     seen.lock()
         .unwrap()
         .push((operation.clone(), std::time::Instant::now()));
@@ -322,41 +446,76 @@ async fn forward(
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
     ));
-    let hook = {
-        let mut hooks = hooks.lock().unwrap();
-        hooks
-            .iter()
-            .position(|(op, _)| *op == operation)
-            .map(|i| hooks.remove(i).1)
-    };
-    if let Some(hook) = hook {
-        hook().await;
-    }
-    let url = format!(
-        "{moto}{}",
-        uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
-    );
-    let mut request = client.request(method, url).body(body);
-    for (name, value) in headers.iter() {
-        if name != "host" && name != "content-length" {
-            request = request.header(name, value);
+    // The rest runs on its own task: once a request reached the proxy, it reaches moto even
+    // if drbot dies meanwhile (as a request already on the wire reaches AWS).
+    let work = tokio::spawn(async move {
+        let hook = {
+            let mut hooks = hooks.lock().unwrap();
+            hooks
+                .iter()
+                .position(|(op, _)| *op == operation)
+                .map(|i| hooks.remove(i).1)
+        };
+        if let Some(hook) = hook {
+            hook().await;
         }
-    }
-    match request.send().await {
-        Ok(answer) => {
-            let status = StatusCode::from_u16(answer.status().as_u16()).unwrap();
-            let mut out = Response::builder().status(status);
-            for (name, value) in answer.headers().iter() {
-                if name != "content-length" && name != "transfer-encoding" {
-                    out = out.header(name, value);
-                }
+        match fault {
+            Some(Fault::Throttle | Fault::ServerError) => {
+                return fault_answer(&headers, fault.unwrap());
             }
-            out.body(axum::body::Body::from(
-                answer.bytes().await.unwrap_or_default(),
-            ))
-            .unwrap()
+            Some(Fault::Hang) => {
+                tokio::time::sleep(std::time::Duration::from_secs(600)).await;
+                return (StatusCode::GATEWAY_TIMEOUT, "hung").into_response();
+            }
+            _ => {}
         }
-        Err(e) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
+        forwarded.lock().unwrap().push(operation.clone());
+        let url = format!(
+            "{moto}{}",
+            uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
+        );
+        let mut request = client.request(method, url).body(body);
+        for (name, value) in headers.iter() {
+            if name != "host" && name != "content-length" {
+                request = request.header(name, value);
+            }
+        }
+        let answer = request.send().await;
+        let after_hook = {
+            let mut after = after.lock().unwrap();
+            after
+                .iter()
+                .position(|(op, _)| *op == operation)
+                .map(|i| after.remove(i).1)
+        };
+        if let Some(hook) = after_hook {
+            hook().await;
+        }
+        if fault == Some(Fault::ResetAfterForward) {
+            // The change is made; the caller never hears back (the connection is dropped).
+            panic!("fault injected: connection reset after forwarding {operation}");
+        }
+        match answer {
+            Ok(answer) => {
+                let status = StatusCode::from_u16(answer.status().as_u16()).unwrap();
+                let mut out = Response::builder().status(status);
+                for (name, value) in answer.headers().iter() {
+                    if name != "content-length" && name != "transfer-encoding" {
+                        out = out.header(name, value);
+                    }
+                }
+                out.body(axum::body::Body::from(
+                    answer.bytes().await.unwrap_or_default(),
+                ))
+                .unwrap()
+            }
+            Err(e) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
+        }
+    });
+    match work.await {
+        Ok(response) => response,
+        // The injected reset: the connection is dropped without an answer.
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
     }
 }
 
