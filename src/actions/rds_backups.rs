@@ -208,16 +208,8 @@ pub async fn execute(run: &Run<'_>) {
     let app = run.app;
     let client = app.rds_named(&approved.database);
     let rds = &client;
-    let Some(db) = app.settings.database(&approved.database).cloned() else {
-        return run
-            .finish(
-                RequestState::Void,
-                &format!(
-                    "not executed: database `{}` is no longer configured",
-                    approved.database
-                ),
-            )
-            .await;
+    let Some(db) = run.database(&approved.database).await else {
+        return;
     };
     let args = BackupsArgs { db, enforce: true };
     if !run

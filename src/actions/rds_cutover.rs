@@ -147,16 +147,8 @@ pub async fn execute(run: &Run<'_>) {
         return;
     };
     let app = run.app;
-    let Some(db) = app.settings.database(&approved.database).cloned() else {
-        return run
-            .finish(
-                RequestState::Void,
-                &format!(
-                    "not executed: database `{}` is no longer configured",
-                    approved.database
-                ),
-            )
-            .await;
+    let Some(db) = run.database(&approved.database).await else {
+        return;
     };
     let rds = app.rds_for(&db);
     let ssm = app.aws.ssm_in(approved.region.as_deref());

@@ -234,16 +234,8 @@ pub async fn execute(run: &Run<'_>) {
         None => source.clone(),
     };
     let rds = &target;
-    let Some(db) = app.settings.database(&approved.database).cloned() else {
-        return run
-            .finish(
-                RequestState::Void,
-                &format!(
-                    "not executed: database `{}` is no longer configured",
-                    approved.database
-                ),
-            )
-            .await;
+    let Some(db) = run.database(&approved.database).await else {
+        return;
     };
     let args = RestoreArgs {
         db,

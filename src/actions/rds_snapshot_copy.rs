@@ -183,16 +183,8 @@ pub async fn execute(run: &Run<'_>) {
         return;
     };
     let app = run.app;
-    let Some(db) = app.settings.database(&approved.database).cloned() else {
-        return run
-            .finish(
-                RequestState::Void,
-                &format!(
-                    "not executed: database `{}` is no longer configured",
-                    approved.database
-                ),
-            )
-            .await;
+    let Some(db) = run.database(&approved.database).await else {
+        return;
     };
     let from = app.aws.rds_in(Some(&approved.from_region));
     let to = app.aws.rds_in(Some(&approved.to_region));

@@ -206,6 +206,20 @@ impl Run<'_> {
         outcome
     }
 
+    /// The configured database `name`; when it was removed from `drbot.toml` since the
+    /// plan, the run ends void (nothing is done to a resource drbot no longer manages).
+    pub async fn database(&self, name: &str) -> Option<crate::config::RdsDatabase> {
+        let db = self.app.settings.database(name).cloned();
+        if db.is_none() {
+            self.finish(
+                RequestState::Void,
+                &format!("not executed: database `{name}` is no longer configured"),
+            )
+            .await;
+        }
+        db
+    }
+
     /// The approved plan, decoded; an unreadable plan ends the run as failed.
     pub async fn approved_plan<T: serde::de::DeserializeOwned>(&self) -> Option<T> {
         match self.plan() {

@@ -674,3 +674,83 @@ async fn regions_snapshots_records_and_acls_that_are_not_configured_are_refused_
         "{answers:?}"
     );
 }
+
+#[tokio::test]
+async fn dns_failover_switches_an_alias_a_record_to_the_backup_load_balancer() {
+    use aws_sdk_route53::types::*;
+    let record = format!("{}.analyticalfire.test.", unique("api"));
+    let zone = seed_zone(&format!("cname-{record}"), "unused.example.com").await;
+    let alias = |target: &str, zone_id: &str| {
+        ResourceRecordSet::builder()
+            .name(&record)
+            .r#type(RrType::A)
+            .alias_target(
+                AliasTarget::builder()
+                    .dns_name(target)
+                    .hosted_zone_id(zone_id)
+                    .evaluate_target_health(true)
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+            .unwrap()
+    };
+    route53()
+        .await
+        .change_resource_record_sets()
+        .hosted_zone_id(&zone)
+        .change_batch(
+            ChangeBatch::builder()
+                .changes(
+                    Change::builder()
+                        .action(ChangeAction::Upsert)
+                        .resource_record_set(alias(
+                            "primary-alb.us-east-1.elb.amazonaws.com",
+                            "Z35SXDOTRQ7X7K",
+                        ))
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let config = format!(
+        "{}\n[[dns.records]]\nname = \"api\"\nzone_id = \"{zone}\"\nrecord = \"{record}\"\ntype = \"A\"\nprimary = \"primary-alb.us-east-1.elb.amazonaws.com\"\nbackup = \"backup-alb.us-west-2.elb.amazonaws.com\"\nprimary_alias_zone = \"Z35SXDOTRQ7X7K\"\nbackup_alias_zone = \"Z1H1FL5HABSF5\"\n",
+        base()
+    );
+    let app = spawn_app_with(&config).await;
+    let ts = ask(&app, "dns failover api --to backup", REQUESTER).await;
+    let request = posted_message(&app, &ts).params["text"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        request.contains("alias A")
+            && request.contains("now: `primary-alb.us-east-1.elb.amazonaws.com"),
+        "{request}"
+    );
+    react(&app, &ts, "white_check_mark", OFFICER).await;
+    assert_eq!(done(&app).await["kind"], "request.executed");
+    let out = route53()
+        .await
+        .list_resource_record_sets()
+        .hosted_zone_id(&zone)
+        .send()
+        .await
+        .unwrap();
+    let now = out
+        .resource_record_sets()
+        .iter()
+        .find(|r| r.name() == record && r.r#type() == &RrType::A)
+        .and_then(|r| r.alias_target())
+        .map(|a| (a.dns_name().to_string(), a.hosted_zone_id().to_string()))
+        .unwrap();
+    assert!(
+        now.0.starts_with("backup-alb.us-west-2.elb.amazonaws.com"),
+        "{now:?}"
+    );
+    assert_eq!(now.1, "Z1H1FL5HABSF5");
+}
