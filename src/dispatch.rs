@@ -445,16 +445,6 @@ async fn decide(
             )
         }
     };
-    if !action.is_available() {
-        return (
-            refuse(format!(
-                "`/dr {}` is defined, but its action (`{}`) is not available in this version of drbot yet; nothing was done",
-                def.name,
-                action.name()
-            )),
-            name,
-        );
-    }
     (run(app, action, &cmd, request, incident).await, name)
 }
 

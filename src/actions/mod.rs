@@ -123,38 +123,6 @@ impl ActionKind {
             ActionKind::Cancel => "cancel",
         }
     }
-
-    /// Whether this build implements the action. Commands whose action is not available
-    /// yet are refused with a clear message; `tests/it/router.rs` lists them.
-    pub fn is_available(self) -> bool {
-        matches!(
-            self,
-            ActionKind::Help
-                | ActionKind::Status
-                | ActionKind::EcsRollback
-                | ActionKind::WafBlock
-                | ActionKind::WafUnblock
-                | ActionKind::WafBlocked
-                | ActionKind::RdsSnapshot
-                | ActionKind::RdsRestore
-                | ActionKind::RdsPitr
-                | ActionKind::RdsRestoreTest
-                | ActionKind::RdsBackups
-                | ActionKind::Report
-                | ActionKind::EcsScale
-                | ActionKind::RdsSnapshotCopy
-                | ActionKind::RdsCutover
-                | ActionKind::DnsFailover
-                | ActionKind::WafRateLimit
-                | ActionKind::Approvals
-                | ActionKind::Cancel
-                | ActionKind::IncidentOpen
-                | ActionKind::IncidentUpdate
-                | ActionKind::IncidentResolve
-                | ActionKind::IncidentList
-                | ActionKind::Timeline
-        )
-    }
 }
 
 impl ActionKind {
@@ -254,22 +222,17 @@ pub async fn plan(
                     .as_deref(),
             );
             let plan = ecs_rollback::plan(&ecs, &args).await?;
-            Ok(planned(
-                command,
-                action,
-                &plan,
-                ecs_rollback::describe(&plan),
-            ))
+            planned(command, action, &plan, ecs_rollback::describe(&plan))
         }
         ActionKind::WafBlock => {
             let args = waf_block::parse(cmd, &app.settings).map_err(PlanFailure::Invalid)?;
             let (plan, summary) = waf_block::plan(app.aws.waf(args.set.scope), &args).await?;
-            Ok(planned(command, action, &plan, summary))
+            planned(command, action, &plan, summary)
         }
         ActionKind::WafUnblock => {
             let args = waf_unblock::parse(cmd, &app.settings).map_err(PlanFailure::Invalid)?;
             let (plan, summary) = waf_unblock::plan(app.aws.waf(args.set.scope), &args).await?;
-            Ok(planned(command, action, &plan, summary))
+            planned(command, action, &plan, summary)
         }
         ActionKind::RdsSnapshot => {
             let db = rds_snapshot::parse(cmd, &app.settings).map_err(PlanFailure::Invalid)?;
@@ -280,7 +243,7 @@ pub async fn plan(
                 asker.incident.as_deref(),
             )
             .await?;
-            Ok(planned(command, action, &plan, summary))
+            planned(command, action, &plan, summary)
         }
         ActionKind::RdsRestore => {
             let args = rds_restore::parse(cmd, &app.settings).map_err(PlanFailure::Invalid)?;
@@ -290,30 +253,30 @@ pub async fn plan(
                 None => source.clone(),
             };
             let (plan, summary) = rds_restore::plan(&source, &target, &args).await?;
-            Ok(planned(command, action, &plan, summary))
+            planned(command, action, &plan, summary)
         }
         ActionKind::RdsPitr => {
             let args = rds_pitr::parse(cmd, &app.settings).map_err(PlanFailure::Invalid)?;
             let (plan, summary) = rds_pitr::plan(&app.rds_for(&args.db), &args).await?;
-            Ok(planned(command, action, &plan, summary))
+            planned(command, action, &plan, summary)
         }
         ActionKind::RdsRestoreTest => {
             let args = rds_restore_test::parse(cmd, &app.settings).map_err(PlanFailure::Invalid)?;
             let (plan, summary) =
                 rds_restore_test::plan(&app.rds_for(&args.db), &args, &app.settings).await?;
-            Ok(planned(command, action, &plan, summary))
+            planned(command, action, &plan, summary)
         }
         ActionKind::RdsBackups => {
             let args = rds_backups::parse(cmd, &app.settings).map_err(PlanFailure::Invalid)?;
             let (plan, summary) =
                 rds_backups::plan(&app.rds_for(&args.db), &args, &app.settings).await?;
-            Ok(planned(command, action, &plan, summary))
+            planned(command, action, &plan, summary)
         }
         ActionKind::EcsScale => {
             let args = ecs_scale::parse(cmd, &app.settings).map_err(PlanFailure::Invalid)?;
             let (plan, summary) =
                 ecs_scale::plan(&app.ecs_for(&args.service), &args, &app.settings).await?;
-            Ok(planned(command, action, &plan, summary))
+            planned(command, action, &plan, summary)
         }
         ActionKind::RdsSnapshotCopy => {
             let args =
@@ -329,7 +292,7 @@ pub async fn plan(
                 None,
             )
             .await?;
-            Ok(planned(command, action, &plan, summary))
+            planned(command, action, &plan, summary)
         }
         ActionKind::RdsCutover => {
             let args = rds_cutover::parse(cmd, &app.settings).map_err(PlanFailure::Invalid)?;
@@ -338,17 +301,17 @@ pub async fn plan(
                 .ssm_in(app.settings.region_of(args.db.region.as_deref()).as_deref());
             let (plan, summary) =
                 rds_cutover::plan(&app.rds_for(&args.db), &ssm, &args, &app.settings).await?;
-            Ok(planned(command, action, &plan, summary))
+            planned(command, action, &plan, summary)
         }
         ActionKind::DnsFailover => {
             let args = dns_failover::parse(cmd, &app.settings).map_err(PlanFailure::Invalid)?;
             let (plan, summary) = dns_failover::plan(&app.aws.route53, &args).await?;
-            Ok(planned(command, action, &plan, summary))
+            planned(command, action, &plan, summary)
         }
         ActionKind::WafRateLimit => {
             let args = waf_rate_limit::parse(cmd, &app.settings).map_err(PlanFailure::Invalid)?;
             let (plan, summary) = waf_rate_limit::plan(app.aws.waf(args.acl.scope), &args).await?;
-            Ok(planned(command, action, &plan, summary))
+            planned(command, action, &plan, summary)
         }
         other => Err(PlanFailure::Invalid(format!(
             "`{}` has no planner",
@@ -373,18 +336,25 @@ pub async fn read(
     }
 }
 
+/// The plan as the gate stores and hashes it. A plan that cannot be serialised is refused
+/// (its hash would bind nothing), never stored as `null`.
 fn planned<T: serde::Serialize>(
     command: String,
     action: ActionKind,
     plan: &T,
     summary: String,
-) -> Planned {
-    Planned {
+) -> Result<Planned, PlanFailure> {
+    let plan = serde_json::to_value(plan).map_err(|e| {
+        PlanFailure::Invalid(format!(
+            "drbot could not record its plan ({e}); nothing was asked"
+        ))
+    })?;
+    Ok(Planned {
         command,
         action: action.name().to_string(),
-        plan: serde_json::to_value(plan).unwrap_or_default(),
+        plan,
         summary,
-    }
+    })
 }
 
 /// Executes a request whose plan was made by [`plan`].

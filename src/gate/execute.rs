@@ -128,8 +128,23 @@ impl Run<'_> {
         let event = NewEvent::new(kind, "drbot", &self.request.channel, text)
             .detail(detail)
             .incident(self.request.incident.clone());
-        if let Err(e) = self.app.store.append(event).await {
-            tracing::error!(error = %e, kind, "could not record an execution step");
+        // What happened in AWS must reach the audit log: a store that is briefly away
+        // (PostgreSQL restarting, a busy writer) is waited for, up to a minute.
+        let mut wait = std::time::Duration::from_millis(100);
+        let started = std::time::Instant::now();
+        loop {
+            match self.app.store.append(event.clone()).await {
+                Ok(_) => return,
+                Err(e) if started.elapsed() < std::time::Duration::from_secs(60) => {
+                    tracing::warn!(error = %e, kind, "could not record an execution step yet; trying again");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(std::time::Duration::from_secs(5));
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, kind, action_id = %self.request.label(), "could not record an execution step within a minute; it is missing from the audit log");
+                    return;
+                }
+            }
         }
     }
 

@@ -158,28 +158,33 @@ async fn decide<'a>(
 
     if !r.added {
         // A withdrawn approval counts only while the request is still pending.
-        let text = if matches!(kind, Kind::Approve) && request.state == RequestState::Pending {
-            if tx.remove_approval(request.id, &r.user, &base).await? {
-                format!("{label}: <@{}> withdrew their approval", r.user)
+        let (kind, text) =
+            if matches!(kind, Kind::Approve) && request.state == RequestState::Pending {
+                if tx.remove_approval(request.id, &r.user, &base).await? {
+                    (
+                        "approval.withdrawn",
+                        format!("{label}: <@{}> withdrew their approval", r.user),
+                    )
+                } else {
+                    (
+                        "approval.ignored",
+                        format!(
+                            "{label}: :{}: removed by <@{}> (no approval of theirs to withdraw)",
+                            r.name, r.user
+                        ),
+                    )
+                }
             } else {
-                format!(
-                    "{label}: :{}: removed by <@{}> (no approval of theirs to withdraw)",
-                    r.name, r.user
+                (
+                    "approval.ignored",
+                    format!(
+                        "{label}: :{}: removed by <@{}> after the request was {} (changes nothing)",
+                        r.name,
+                        r.user,
+                        request.state.as_str()
+                    ),
                 )
-            }
-        } else {
-            format!(
-                "{label}: :{}: removed by <@{}> after the request was {} (changes nothing)",
-                r.name,
-                r.user,
-                request.state.as_str()
-            )
-        };
-        let kind = if text.contains("withdrew") {
-            "approval.withdrawn"
-        } else {
-            "approval.ignored"
-        };
+            };
         tx.append(record(kind, text)).await?;
         return Ok(Some(Some((tx, follow))));
     }
