@@ -754,3 +754,54 @@ async fn dns_failover_switches_an_alias_a_record_to_the_backup_load_balancer() {
     );
     assert_eq!(now.1, "Z1H1FL5HABSF5");
 }
+
+#[tokio::test]
+async fn a_cutover_to_an_instance_that_is_not_available_is_refused_before_any_change() {
+    let db = seed_database(1).await;
+    let stopped = seed_database(1).await;
+    rds()
+        .await
+        .stop_db_instance()
+        .db_instance_identifier(&stopped.instance)
+        .send()
+        .await
+        .unwrap();
+    let parameter = format!("/{}/DATABASE_HOST", unique("aifai"));
+    ssm()
+        .await
+        .put_parameter()
+        .name(&parameter)
+        .value("old-db.internal")
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .send()
+        .await
+        .unwrap();
+    let proxy = CountingProxy::start().await;
+    let config = format!(
+        "{}\n{}cutover_parameter = \"{parameter}\"\n",
+        base(),
+        db.config()
+    );
+    let app = spawn_app_custom(&config, &[], &[("AWS_ENDPOINT_URL", &proxy.url())]).await;
+    let reply = app
+        .slash(&format!("cutover main --to {}", stopped.instance))
+        .reply()
+        .await;
+    assert!(reply.starts_with("Planning"), "{reply}");
+    let answers = wait_for_responses(&app, 1).await;
+    assert!(
+        answers
+            .iter()
+            .any(|a| a.contains("is `stopped`; a cutover needs it `available`")),
+        "{answers:?}"
+    );
+    assert_eq!(proxy.count("PutParameter"), 0);
+    let value = ssm()
+        .await
+        .get_parameter()
+        .name(&parameter)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(value.parameter().unwrap().value(), Some("old-db.internal"));
+}
