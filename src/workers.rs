@@ -226,6 +226,16 @@ async fn schedule_due(app: &Arc<App>) -> Result<(), StoreError> {
         app.settings.ops_channel(),
     ) {
         for name in &test.databases {
+            let task = format!("restore_test:{name}");
+            // Checked by a read first: the loop runs every half second, a write (and its
+            // fsync) only when the task is due.
+            if !app
+                .store
+                .schedule_due(&task, test.every.as_duration(), now)
+                .await?
+            {
+                continue;
+            }
             let mut tx = app.store.begin().await?;
             if tx
                 .claim_schedule(
@@ -251,15 +261,14 @@ async fn schedule_due(app: &Arc<App>) -> Result<(), StoreError> {
         }
     }
     if app.settings.rds.retention.is_some() {
+        let day = Duration::from_secs(86_400);
         for db in &app.settings.rds.databases {
+            let task = format!("backups:{}", db.name);
+            if !app.store.schedule_due(&task, day, now).await? {
+                continue;
+            }
             let mut tx = app.store.begin().await?;
-            let due = tx
-                .claim_schedule(
-                    &format!("backups:{}", db.name),
-                    Duration::from_secs(86_400),
-                    now,
-                )
-                .await?;
+            let due = tx.claim_schedule(&task, day, now).await?;
             tx.commit().await?;
             if due {
                 let (app, db) = (app.clone(), db.clone());

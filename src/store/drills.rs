@@ -232,6 +232,24 @@ impl Store {
         Ok(rows.iter().map(row_to_drill).collect())
     }
 
+    /// Whether scheduled task `name` is due (never ran, or last ran `every` ago or longer).
+    /// A read: the claim that follows ([`StoreTx::claim_schedule`]) decides who runs it.
+    pub async fn schedule_due(
+        &self,
+        name: &str,
+        every: std::time::Duration,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let row = sqlx::query("SELECT last_run FROM schedule WHERE name = $1")
+            .bind(name)
+            .fetch_optional(self.pool())
+            .await
+            .context("reading the schedule")?;
+        let due_before =
+            crate::clock::rfc3339(now - chrono::Duration::seconds(every.as_secs() as i64));
+        Ok(row.is_none_or(|r| r.get::<String, _>(0) <= due_before))
+    }
+
     /// The record of drill instance `instance`, whatever its state.
     pub async fn drill_instance(
         &self,
