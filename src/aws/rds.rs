@@ -212,7 +212,7 @@ pub trait RdsRecovery {
         placement: &Placement,
     ) -> Result<String, AwsError>;
     /// A restore test's instance: placed like a restore, but deletable (drbot deletes it
-    /// after its checks), with `tags` added to the source's.
+    /// after its checks).
     async fn restore_for_drill(
         &self,
         snapshot: &str,
@@ -367,21 +367,7 @@ impl RdsRecovery for aws_sdk_rds::Client {
         class: &str,
         placement: &Placement,
     ) -> Result<String, AwsError> {
-        let call = placed!(
-            self.restore_db_instance_from_db_snapshot()
-                .db_snapshot_identifier(snapshot)
-                .db_instance_identifier(new_instance)
-                .db_instance_class(class),
-            placement
-        )
-        .deletion_protection(false);
-        let out = super::mutate(
-            "RestoreDBInstanceFromDBSnapshot",
-            &format!("snapshot {snapshot}"),
-            || super::once!(aws_sdk_rds, call.clone()),
-        )
-        .await?;
-        Ok(out.request_id().unwrap_or("unknown").to_string())
+        restore_from_snapshot(self, snapshot, new_instance, class, placement, false).await
     }
 
     async fn delete_instance(&self, id: &str) -> Result<String, AwsError> {
@@ -477,20 +463,7 @@ impl RdsRecovery for aws_sdk_rds::Client {
         class: &str,
         placement: &Placement,
     ) -> Result<String, AwsError> {
-        let call = placed!(
-            self.restore_db_instance_from_db_snapshot()
-                .db_snapshot_identifier(snapshot)
-                .db_instance_identifier(new_instance)
-                .db_instance_class(class),
-            placement
-        );
-        let out = super::mutate(
-            "RestoreDBInstanceFromDBSnapshot",
-            &format!("snapshot {snapshot}"),
-            || super::once!(aws_sdk_rds, call.clone()),
-        )
-        .await?;
-        Ok(out.request_id().unwrap_or("unknown").to_string())
+        restore_from_snapshot(self, snapshot, new_instance, class, placement, true).await
     }
 
     async fn restore_to_time(
@@ -520,6 +493,33 @@ impl RdsRecovery for aws_sdk_rds::Client {
         .await?;
         Ok(out.request_id().unwrap_or("unknown").to_string())
     }
+}
+
+/// `RestoreDBInstanceFromDBSnapshot` placed by `placement`; `protected` keeps deletion
+/// protection on (a real restore), off for a restore test drbot deletes afterwards.
+async fn restore_from_snapshot(
+    rds: &aws_sdk_rds::Client,
+    snapshot: &str,
+    new_instance: &str,
+    class: &str,
+    placement: &Placement,
+    protected: bool,
+) -> Result<String, AwsError> {
+    let call = placed!(
+        rds.restore_db_instance_from_db_snapshot()
+            .db_snapshot_identifier(snapshot)
+            .db_instance_identifier(new_instance)
+            .db_instance_class(class),
+        placement
+    )
+    .deletion_protection(protected);
+    let out = super::mutate(
+        "RestoreDBInstanceFromDBSnapshot",
+        &format!("snapshot {snapshot}"),
+        || super::once!(aws_sdk_rds, call.clone()),
+    )
+    .await?;
+    Ok(out.request_id().unwrap_or("unknown").to_string())
 }
 
 fn to_snapshot(s: &aws_sdk_rds::types::DbSnapshot) -> Snapshot {
