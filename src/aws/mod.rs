@@ -53,11 +53,24 @@ struct Regional {
     ssm: aws_sdk_ssm::Client,
 }
 
+/// The SDK's default configuration chain, with its HTTPS client on rustls and ring (CA
+/// certificates from the system, as the default client).
+pub fn sdk_defaults() -> aws_config::ConfigLoader {
+    use aws_smithy_http_client::tls;
+    let https = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https();
+    aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(https)
+}
+
 impl AwsClients {
     /// Clients from the SDK's default chain; each attempt of a call is given up after
     /// `call_timeout` (a call that hangs is an error, never a request stuck `executing`).
     pub async fn from_env(call_timeout: std::time::Duration) -> Self {
-        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest())
+        let config = sdk_defaults()
+            .load()
             .await
             .to_builder()
             .timeout_config(

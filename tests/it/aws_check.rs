@@ -23,7 +23,7 @@ fn unique(prefix: &str) -> String {
 
 async fn seed() -> Seeded {
     moto_endpoint();
-    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let config = drbot::aws::sdk_defaults().load().await;
     let ecs = aws_sdk_ecs::Client::new(&config);
     let rds = aws_sdk_rds::Client::new(&config);
     let waf = aws_sdk_wafv2::Client::new(&config);

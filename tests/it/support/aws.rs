@@ -29,7 +29,7 @@ pub fn unique(prefix: &str) -> String {
 
 pub async fn sdk_config() -> aws_config::SdkConfig {
     moto_endpoint();
-    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+    drbot::aws::sdk_defaults().load().await
 }
 
 pub async fn ecs() -> aws_sdk_ecs::Client {
