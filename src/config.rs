@@ -13,6 +13,10 @@ use serde::Deserialize;
 
 use crate::duration::HumanDuration;
 
+/// The requester of what drbot's schedule runs (restore tests): approved by the
+/// configuration (`[drills.restore_test]`), not by an officer.
+pub const SCHEDULER: &str = "drbot";
+
 /// The whole of `drbot.toml`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

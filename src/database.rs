@@ -86,22 +86,6 @@ pub fn snapshot_name(instance: &str, now: DateTime<Utc>) -> String {
     format!("drbot-{instance}-{}", now.format("%Y%m%d%H%M%S"))
 }
 
-/// A duration as people read it: `2h 05m`, `3m 20s`.
-pub fn human(d: chrono::Duration) -> String {
-    if d > chrono::Duration::zero() && d < chrono::Duration::seconds(1) {
-        return "<1s".to_string();
-    }
-    let secs = d.num_seconds().max(0);
-    let (h, m, s) = (secs / 3600, (secs % 3600) / 60, secs % 60);
-    if h > 0 {
-        format!("{h}h {m:02}m")
-    } else if m > 0 {
-        format!("{m}m {s:02}s")
-    } else {
-        format!("{s}s")
-    }
-}
-
 /// How following something on RDS ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Waited {
@@ -145,7 +129,9 @@ pub async fn wait_for_instance(
         if last.elapsed() >= Duration::from_secs(60) {
             progress(format!(
                 "`{id}` is `{status}` ({} so far)",
-                human(chrono::Duration::from_std(started.elapsed()).unwrap_or_default())
+                crate::duration::human(
+                    chrono::Duration::from_std(started.elapsed()).unwrap_or_default()
+                )
             ));
             last = tokio::time::Instant::now();
         }

@@ -91,6 +91,22 @@ impl<'de> serde::Deserialize<'de> for HumanDuration {
     }
 }
 
+/// A duration as people read it: `2h 05m`, `3m 20s`.
+pub fn human(d: chrono::Duration) -> String {
+    if d > chrono::Duration::zero() && d < chrono::Duration::seconds(1) {
+        return "<1s".to_string();
+    }
+    let secs = d.num_seconds().max(0);
+    let (h, m, s) = (secs / 3600, (secs % 3600) / 60, secs % 60);
+    if h > 0 {
+        format!("{h}h {m:02}m")
+    } else if m > 0 {
+        format!("{m}m {s:02}s")
+    } else {
+        format!("{s}s")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

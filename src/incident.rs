@@ -102,7 +102,7 @@ pub fn outage_notice(
     let eta = match scenario.rto.seconds() {
         Some(s) => format!(
             "Our recovery target is {} from the start of the incident ({} UTC).",
-            crate::database::human(chrono::Duration::seconds(s as i64)),
+            crate::duration::human(chrono::Duration::seconds(s as i64)),
             (incident.started_at + chrono::Duration::seconds(s as i64)).format("%Y-%m-%d %H:%M")
         ),
         None => "We will share an estimate as soon as we have one.".to_string(),

@@ -1,22 +1,22 @@
 //! drbot: a Slack ChatOps bot that runs a disaster-recovery plan on AWS.
 //!
 //! # Layout
-//! - [`cli`]: the command line (`serve`, `check-config`, `timeline export`, `audit verify`).
-//! - [`startup`]: wires the store, the Slack client and the HTTP listener.
-//! - [`slack::http`]: the endpoints; signature check, body limit, acknowledgement.
-//! - [`slack::client`]: the Web API client (slack-morphism) pointed at `DRBOT_SLACK_API_URL`.
-//! - [`dispatch`]: from a verified request to an action, recorded in the event log.
-//! - [`router`]: `commands/*.toml` definitions, tokenizer and typed parser.
-//! - [`actions`]: one file per action (parse/plan/execute).
-//! - [`gate`]: the approval gate: requests, reactions, exactly-once execution.
-//! - [`blocklist`]: CIDR rules and read–modify–write of WAF IP sets (block-ip & co.).
-//! - [`database`]: RDS naming rules, the database RPO, following snapshots and restores.
-//! - [`scenarios`], [`incident`]: the plan's scenarios; incident channels and checklists.
-//! - [`workers`]: planning queued commands, expiring requests, start-up recovery.
-//! - [`store`]: the SQLite store, its migrations and the hash-chained event log.
-//! - [`timeline`]: Markdown, JSON and HTML exports.
-//! - [`aws`]: the only module that talks to the AWS SDK.
-//! - [`config`], [`duration`], [`clock`], [`metrics`], [`telemetry`].
+//! Dependencies point one way, down this list (`tests/it/layers.rs` fails on any that
+//! points up); a module may use those of its own layer.
+//! 1. Server and workers: [`server`] (the HTTP endpoints and Socket Mode; slash commands,
+//!    events and interactions, each in its file), [`workers`] (planning jobs, expiry,
+//!    reminders, schedules, the Slack outbox, learning names), [`startup`], [`cli`],
+//!    [`sandbox`], [`healthcheck`].
+//! 2. Actions: [`actions`] (one file per action and its registry), with the helpers of
+//!    each family beside them: [`blocklist`] (WAF), [`database`] (RDS), [`incident`],
+//!    [`timeline`], [`report`], [`retention`], [`evidence`], [`iam`].
+//! 3. The approval gate: [`gate`] (requests, reactions, exactly-once execution of a run).
+//! 4. [`app`]: what a running drbot holds (settings, store, clients).
+//! 5. [`scenarios`]: the plan's scenarios.
+//! 6. Peers: [`router`] (`commands/*.toml`, the parser and `ActionKind`), [`aws`] (the only
+//!    module that talks to the AWS SDK), [`slack`] (the Web API client, mrkdwn text).
+//! 7. [`metrics`], then [`store`] (SQLite or PostgreSQL, the writer, the hash-chained log).
+//! 8. [`config`], then [`clock`], [`duration`], [`memory`], [`telemetry`].
 
 pub mod actions;
 pub mod app;
@@ -26,7 +26,6 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod database;
-pub mod dispatch;
 pub mod duration;
 pub mod evidence;
 pub mod gate;
@@ -40,6 +39,7 @@ pub mod retention;
 pub mod router;
 pub mod sandbox;
 pub mod scenarios;
+pub mod server;
 pub mod slack;
 pub mod startup;
 pub mod store;

@@ -59,7 +59,7 @@ impl Target {
 
     pub fn describe(self) -> String {
         match self {
-            Target::Within(s) => crate::database::human(chrono::Duration::seconds(s as i64)),
+            Target::Within(s) => crate::duration::human(chrono::Duration::seconds(s as i64)),
             Target::Immediate => "immediate".to_string(),
             Target::None => "n/a".to_string(),
         }

@@ -10,8 +10,8 @@ use crate::aws::AwsClients;
 use crate::config::{Environment, Settings};
 use crate::router::CommandSet;
 use crate::scenarios::ScenarioSet;
+use crate::server::http;
 use crate::slack::client::{build_client, SlackApi, SlackError};
-use crate::slack::http;
 use crate::store::{redact_url, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -160,14 +160,14 @@ impl Application {
                 self.app.clone(),
                 stop_rx.clone(),
             )),
-            tokio::spawn(crate::slack::names::run(self.app.clone(), stop_rx)),
+            tokio::spawn(crate::workers::names::run(self.app.clone(), stop_rx)),
         ];
         // The outbox stops last: what shutdown itself says still goes out.
         let (outbox_stop, outbox_rx) = tokio::sync::watch::channel(false);
-        let outbox = tokio::spawn(crate::slack::outbox::run(self.app.clone(), outbox_rx));
+        let outbox = tokio::spawn(crate::workers::outbox::run(self.app.clone(), outbox_rx));
         let socket = match &self.transport {
             Transport::SocketMode(token) => Some(
-                crate::slack::socket::Socket::connect(self.app.clone(), token)
+                crate::server::socket::Socket::connect(self.app.clone(), token)
                     .await
                     .map_err(StartupError::Slack)?,
             ),

@@ -22,10 +22,8 @@ pub fn settings() -> &'static Settings {
 /// (what the acknowledgement runs before anything reaches AWS).
 pub fn command(text: &str) {
     if let Ok(cmd) = drbot::router::parse(text, commands(), settings()) {
-        if let Ok(action) = cmd.def.action.parse::<drbot::actions::ActionKind>() {
-            let _ = drbot::actions::validate(action, &cmd, settings());
-            let _ = action.changes_aws_with(&cmd);
-            let _ = cmd.approval();
-        }
+        let _ = drbot::actions::validate(&cmd, settings());
+        let _ = cmd.def.action.changes_aws_with(&cmd);
+        let _ = cmd.approval();
     }
 }

@@ -15,7 +15,7 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Ok(form) = serde_urlencoded_like(data) {
         if let Ok(event) = serde_json::from_value::<SlackCommandEvent>(form) {
-            let request = drbot::dispatch::CommandRequest::from_event(&event, "fuzz".into());
+            let request = drbot::server::commands::CommandRequest::from_event(&event, "fuzz".into());
             common::command(&request.text);
         }
     }

@@ -9,7 +9,7 @@ pub fn reply(open: &[Incident], recent: &[Incident]) -> String {
     } else {
         out.push_str("*Open incidents*\n");
         for i in open {
-            let age = crate::database::human(crate::clock::now() - i.started_at);
+            let age = crate::duration::human(crate::clock::now() - i.started_at);
             out.push_str(&format!(
                 "• *{}* <#{}> — {} (`{}`), opened by <@{}>, {age} ago\n",
                 i.id, i.channel_id, i.title, i.scenario, i.opened_by
@@ -21,7 +21,7 @@ pub fn reply(open: &[Incident], recent: &[Incident]) -> String {
         for i in recent {
             let took = i
                 .resolved_at
-                .map(|r| crate::database::human(r - i.started_at))
+                .map(|r| crate::duration::human(r - i.started_at))
                 .unwrap_or_default();
             out.push_str(&format!(
                 "• *{}* — {} (`{}`), lasted {took}\n",

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-use crate::database::human;
+use crate::duration::human;
 use crate::scenarios::{Scenario, Target};
 use crate::store::{Incident, NewEvent, Outgoing, Store, StoreError, StoredEvent};
 

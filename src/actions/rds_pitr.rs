@@ -136,12 +136,12 @@ pub async fn plan(
     let loss = now - point;
     let rpo = chrono::Duration::from_std(DATABASE_RPO).unwrap_or_default();
     let verdict = if loss <= rpo {
-        format!("within the database RPO of {}", database::human(rpo))
+        format!("within the database RPO of {}", crate::duration::human(rpo))
     } else {
         format!(
             "*exceeds the database RPO of {} by {}*",
-            database::human(rpo),
-            database::human(loss - rpo)
+            crate::duration::human(rpo),
+            crate::duration::human(loss - rpo)
         )
     };
     let when = match plan.restore_time {
@@ -157,7 +157,7 @@ pub async fn plan(
         plan.instance,
         plan.new_instance,
         plan.class,
-        database::human(loss),
+        crate::duration::human(loss),
         plan.instance,
         plan.placement.describe(),
     );
@@ -238,4 +238,35 @@ pub async fn execute(run: &Run<'_>) {
     }
     let extra = point.map(|p| format!("Restore point {} UTC", p.format("%Y-%m-%d %H:%M:%S")));
     finish_restore(run, rds, &approved.new_instance, extra).await;
+}
+
+/// This action's entry in the registry (`crate::actions::registry`).
+pub struct Entry;
+
+impl super::Action for Entry {
+    fn validate(
+        &self,
+        cmd: &crate::router::ParsedCommand,
+        settings: &crate::config::Settings,
+    ) -> Result<(), String> {
+        parse(cmd, settings).map(|_| ())
+    }
+
+    fn plan<'a>(
+        &'a self,
+        app: &'a std::sync::Arc<crate::app::App>,
+        cmd: &'a crate::router::ParsedCommand,
+        asker: &'a crate::gate::request::Asker,
+    ) -> futures_util::future::BoxFuture<'a, Result<crate::gate::Planned, super::PlanFailure>> {
+        let _ = asker;
+        Box::pin(async move {
+            let args = parse(cmd, &app.settings).map_err(super::PlanFailure::Invalid)?;
+            let (plan, summary) = plan(&app.rds_for(&args.db), &args).await?;
+            super::planned(cmd, &plan, summary)
+        })
+    }
+
+    fn execute<'a>(&'a self, run: &'a Run<'a>) -> futures_util::future::BoxFuture<'a, ()> {
+        Box::pin(execute(run))
+    }
 }

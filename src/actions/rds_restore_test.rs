@@ -438,7 +438,10 @@ async fn record_result(
         approved.database, approved.snapshot, approved.new_instance
     );
     if let (Some(took), true) = (took, why.is_none()) {
-        text.push_str(&format!(", available after {}", database::human(took)));
+        text.push_str(&format!(
+            ", available after {}",
+            crate::duration::human(took)
+        ));
     }
     text.push('.');
     for c in &checks {
@@ -472,7 +475,7 @@ async fn record_result(
                     approved.database,
                     if passed { "passed" } else { "failed" },
                     approved.snapshot,
-                    took.map(database::human)
+                    took.map(crate::duration::human)
                         .unwrap_or_else(|| "not restored".into())
                 ),
             )
@@ -490,7 +493,7 @@ async fn record_result(
                 "passed": passed,
                 "checks": checks,
                 "error": why,
-                "scheduled": run.request.requester == crate::workers::SCHEDULER,
+                "scheduled": run.request.requester == crate::config::SCHEDULER,
             }))
             .incident(run.request.incident.clone()),
         )
@@ -616,4 +619,35 @@ pub async fn delete_due(app: &Arc<App>) -> Result<(), StoreError> {
         tx.commit().await?;
     }
     Ok(())
+}
+
+/// This action's entry in the registry (`crate::actions::registry`).
+pub struct Entry;
+
+impl super::Action for Entry {
+    fn validate(
+        &self,
+        cmd: &crate::router::ParsedCommand,
+        settings: &crate::config::Settings,
+    ) -> Result<(), String> {
+        parse(cmd, settings).map(|_| ())
+    }
+
+    fn plan<'a>(
+        &'a self,
+        app: &'a std::sync::Arc<crate::app::App>,
+        cmd: &'a crate::router::ParsedCommand,
+        asker: &'a crate::gate::request::Asker,
+    ) -> futures_util::future::BoxFuture<'a, Result<crate::gate::Planned, super::PlanFailure>> {
+        let _ = asker;
+        Box::pin(async move {
+            let args = parse(cmd, &app.settings).map_err(super::PlanFailure::Invalid)?;
+            let (plan, summary) = plan(&app.rds_for(&args.db), &args, &app.settings).await?;
+            super::planned(cmd, &plan, summary)
+        })
+    }
+
+    fn execute<'a>(&'a self, run: &'a Run<'a>) -> futures_util::future::BoxFuture<'a, ()> {
+        Box::pin(execute(run))
+    }
 }

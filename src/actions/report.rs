@@ -79,3 +79,25 @@ pub async fn post(app: &Arc<App>, cmd: &ParsedCommand, user: &str, channel: &str
         }
     }
 }
+
+/// This action's entry in the registry (`crate::actions::registry`).
+pub struct Entry;
+
+impl super::Action for Entry {
+    fn validate(
+        &self,
+        cmd: &crate::router::ParsedCommand,
+        _settings: &crate::config::Settings,
+    ) -> Result<(), String> {
+        period(cmd).map(|_| ())
+    }
+
+    fn read<'a>(
+        &'a self,
+        app: &'a std::sync::Arc<crate::app::App>,
+        cmd: &'a crate::router::ParsedCommand,
+        asker: &'a crate::gate::request::Asker,
+    ) -> futures_util::future::BoxFuture<'a, String> {
+        Box::pin(post(app, cmd, &asker.user, &asker.channel))
+    }
+}

@@ -11,7 +11,7 @@ use crate::app::App;
 use crate::aws::ecs::EcsRollback;
 use crate::aws::rds::RdsRecovery;
 use crate::aws::waf::WafBlocklist;
-use crate::database::{self, DATABASE_RPO};
+use crate::database::DATABASE_RPO;
 use crate::store::RequestState;
 
 pub async fn reply(app: &App) -> String {
@@ -92,7 +92,7 @@ pub async fn reply(app: &App) -> String {
                     format!(
                         ", newest snapshot `{}` {} old{flag}",
                         snap.id,
-                        database::human(age)
+                        crate::duration::human(age)
                     )
                 }
                 None => ", no snapshots :warning:".to_string(),
@@ -166,7 +166,7 @@ pub async fn reply(app: &App) -> String {
                         i.id,
                         i.channel_id,
                         i.scenario,
-                        database::human(crate::clock::now() - i.started_at)
+                        crate::duration::human(crate::clock::now() - i.started_at)
                     )
                 })
                 .collect::<Vec<_>>()
@@ -218,5 +218,19 @@ async fn slack_delivery(app: &App) -> String {
             }
             out
         }
+    }
+}
+
+/// This action's entry in the registry (`crate::actions::registry`).
+pub struct Entry;
+
+impl super::Action for Entry {
+    fn read<'a>(
+        &'a self,
+        app: &'a std::sync::Arc<crate::app::App>,
+        _cmd: &'a crate::router::ParsedCommand,
+        _asker: &'a crate::gate::request::Asker,
+    ) -> futures_util::future::BoxFuture<'a, String> {
+        Box::pin(reply(app))
     }
 }

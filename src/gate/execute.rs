@@ -5,12 +5,10 @@
 use std::sync::Arc;
 
 use serde_json::json;
-use tracing::Instrument;
 
 use super::reactions::FollowUp;
 use super::request::anchor;
 use super::{message, plan_hash};
-use crate::actions::{self, ActionKind};
 use crate::app::App;
 use crate::config::ApprovalSettings;
 use crate::store::{NewEvent, Outgoing, Request, RequestState, StoreError, StoreTx};
@@ -45,17 +43,6 @@ pub async fn queue_follow_up(
         }
     }
     Ok(execute)
-}
-
-/// Starts the executions a committed decision asked for.
-pub async fn follow_up(app: Arc<App>, follow: Vec<FollowUp>) {
-    for step in follow {
-        if let FollowUp::Execute { request_id } = step {
-            let app = app.clone();
-            let span = tracing::info_span!("action", action_id = %format!("A-{request_id}"));
-            tokio::spawn(run(app, request_id).instrument(span));
-        }
-    }
 }
 
 /// Queues in `tx` the request message re-rendered from the store (as `tx` sees it) and
@@ -118,9 +105,27 @@ pub struct Run<'a> {
     pub started: std::time::Instant,
     /// The approval → first AWS change time was recorded.
     pub timed: std::sync::atomic::AtomicBool,
+    /// The state the run ended in, once it has.
+    ended: std::sync::Mutex<Option<RequestState>>,
 }
 
-impl Run<'_> {
+impl<'a> Run<'a> {
+    /// A run of `request` (already `executing`), starting now.
+    pub fn new(app: &'a Arc<App>, request: &'a Request) -> Self {
+        Run {
+            app,
+            request,
+            started: std::time::Instant::now(),
+            timed: Default::default(),
+            ended: Default::default(),
+        }
+    }
+
+    /// The state this run moved its request to, if it ended it.
+    pub fn ended(&self) -> Option<RequestState> {
+        *self.ended.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Appends an event of this request (actor `drbot`).
     pub async fn record(&self, kind: &str, text: String, detail: serde_json::Value) {
         let mut detail = detail;
@@ -194,7 +199,9 @@ impl Run<'_> {
 
     /// Ends the run: `executing` → `to`, recorded, message updated.
     pub async fn finish(&self, to: RequestState, outcome: &str) {
-        finish(self.app, self.request, to, outcome).await;
+        if finish(self.app, self.request, to, outcome).await {
+            *self.ended.lock().unwrap_or_else(|e| e.into_inner()) = Some(to);
+        }
     }
 
     /// Runs `work` (a follow loop) while posting the lines it reports in the request's
@@ -257,12 +264,12 @@ impl Run<'_> {
     /// AWS could not be read; `true` means go ahead.
     pub async fn recheck<T: serde::Serialize>(
         &self,
-        fresh: Result<(T, String), crate::actions::PlanFailure>,
+        fresh: Result<(T, String), super::PlanFailure>,
         what_changed: &str,
     ) -> bool {
         let label = self.request.label();
         match fresh {
-            Err(crate::actions::PlanFailure::Invalid(why)) => {
+            Err(super::PlanFailure::Invalid(why)) => {
                 self.record(
                     "recheck.changed",
                     format!("{label}: AWS no longer matches the plan: {why}"),
@@ -273,7 +280,7 @@ impl Run<'_> {
                     .await;
                 false
             }
-            Err(crate::actions::PlanFailure::Aws(e)) => {
+            Err(super::PlanFailure::Aws(e)) => {
                 self.record_aws_error(&e).await;
                 self.finish(
                     RequestState::Failed,
@@ -311,8 +318,9 @@ impl Run<'_> {
     }
 }
 
-/// Moves the request from `executing` to `to`, records it, updates the message.
-async fn finish(app: &Arc<App>, request: &Request, to: RequestState, outcome: &str) {
+/// Moves the request from `executing` to `to`, records it, updates the message; true when
+/// this call moved it.
+async fn finish(app: &Arc<App>, request: &Request, to: RequestState, outcome: &str) -> bool {
     let done = async {
         let mut tx = app.store.begin().await?;
         let moved = tx
@@ -349,48 +357,14 @@ async fn finish(app: &Arc<App>, request: &Request, to: RequestState, outcome: &s
     }
     .await;
     match done {
-        Ok(true) => {
-            if let (RequestState::Executed, Some(incident)) = (to, &request.incident) {
-                if let Ok(cmd) =
-                    crate::router::parse(&request.command, &app.commands, &app.settings)
-                {
-                    crate::incident::tick(app, incident, &cmd.def.name).await;
-                }
-            }
-        }
+        Ok(true) => true,
         Ok(false) => {
-            tracing::warn!(action_id = %request.label(), "request left executing by someone else")
+            tracing::warn!(action_id = %request.label(), "request left executing by someone else");
+            false
         }
         Err(e) => {
-            tracing::error!(action_id = %request.label(), error = %e, "could not record the outcome")
-        }
-    }
-}
-
-/// Executes request `id` (already `executing`).
-pub async fn run(app: Arc<App>, request_id: i64) {
-    let request = match app.store.request(request_id).await {
-        Ok(Some(r)) if r.state == RequestState::Executing => r,
-        Ok(_) => return,
-        Err(e) => {
-            tracing::error!(error = %e, "could not read an approved request");
-            return;
-        }
-    };
-    let run = Run {
-        app: &app,
-        request: &request,
-        started: std::time::Instant::now(),
-        timed: Default::default(),
-    };
-    match request.action.parse::<ActionKind>() {
-        Ok(action) => actions::execute(action, &run).await,
-        Err(()) => {
-            run.finish(
-                RequestState::Failed,
-                &format!("this drbot cannot execute `{}`", request.action),
-            )
-            .await
+            tracing::error!(action_id = %request.label(), error = %e, "could not record the outcome");
+            false
         }
     }
 }

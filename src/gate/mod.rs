@@ -18,14 +18,26 @@ use sha2::{Digest, Sha256};
 /// A change planned by an action, ready to be put to the officers.
 #[derive(Debug, Clone)]
 pub struct Planned {
-    /// The `/dr` command name (e.g. `rollback`).
+    /// The `/dr` command's name (e.g. `rollback`).
+    pub name: String,
+    /// The command as typed, without `/dr` (the planning job sets it).
     pub command: String,
-    /// The `ActionKind` name (e.g. `ecs_rollback`).
-    pub action: String,
+    /// The action that made the plan and executes it.
+    pub action: crate::router::ActionKind,
     /// The plan as JSON: exactly what the approval binds to.
     pub plan: serde_json::Value,
     /// The plan as officers read it.
     pub summary: String,
+}
+
+/// Why an action could not be planned.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanFailure {
+    /// Cannot be done as asked; shown to the user with the usage.
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Aws(#[from] crate::aws::AwsError),
 }
 
 /// The hash an approval is bound to.

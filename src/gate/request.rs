@@ -37,7 +37,8 @@ pub async fn open(
     let request = tx
         .create_request(NewRequest {
             command: planned.command.clone(),
-            action: planned.action.clone(),
+            command_name: planned.name.clone(),
+            action: planned.action.name().to_string(),
             requester: asker.user.clone(),
             channel: asker.channel.clone(),
             incident: asker.incident.clone(),
@@ -63,7 +64,7 @@ pub async fn open(
         .detail(json!({
             "action_id": request.label(),
             "command": planned.command,
-            "action": planned.action,
+            "action": planned.action.name(),
             "plan": planned.plan,
             "plan_hash": hash,
             "expires_at": crate::clock::rfc3339(expires_at),
@@ -93,7 +94,8 @@ pub async fn open_ungated(
     let request = tx
         .create_request(NewRequest {
             command: planned.command.clone(),
-            action: planned.action.clone(),
+            command_name: planned.name.clone(),
+            action: planned.action.name().to_string(),
             requester: asker.user.clone(),
             channel: asker.channel.clone(),
             incident: asker.incident.clone(),
@@ -119,7 +121,7 @@ pub async fn open_ungated(
         .detail(json!({
             "action_id": request.label(),
             "command": planned.command,
-            "action": planned.action,
+            "action": planned.action.name(),
             "plan": planned.plan,
             "plan_hash": hash,
         }))

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use include_dir::{include_dir, Dir};
 use serde::Deserialize;
 
-use crate::actions::ActionKind;
+use super::ActionKind;
 
 pub(crate) static EMBEDDED: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/commands");
 
@@ -18,8 +18,8 @@ pub(crate) static EMBEDDED: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/commands
 pub struct CommandDef {
     /// What the user types after `/dr`; one or two words (`incident open`).
     pub name: String,
-    /// Which Rust action runs it (see `ActionKind`).
-    pub action: String,
+    /// Which Rust action runs it.
+    pub action: ActionKind,
     /// One line for the command list.
     pub summary: String,
     /// The synopsis without `/dr`, e.g. `rollback <service> [--to <revision>]`.
@@ -240,10 +240,7 @@ impl CommandSet {
                 file: file.clone(),
                 message,
             })?;
-            let changes_aws = def
-                .action
-                .parse::<ActionKind>()
-                .is_ok_and(|kind| kind.changes_aws());
+            let changes_aws = def.action.changes_aws();
             def.approval = match def.declared_approval {
                 Some(approval) => approval,
                 None if changes_aws => {
@@ -315,17 +312,6 @@ impl CommandDef {
                 ));
             }
         }
-        self.action.parse::<ActionKind>().map_err(|_| {
-            format!(
-                "action '{}' does not exist; known actions: {}",
-                self.action,
-                ActionKind::ALL
-                    .iter()
-                    .map(|a| a.name())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-        })?;
         if self.summary.trim().is_empty() || self.usage.trim().is_empty() {
             return Err("summary and usage must not be empty".to_string());
         }

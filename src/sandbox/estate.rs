@@ -27,7 +27,8 @@ fn fail(what: &str) -> impl Fn(String) -> String + '_ {
 /// The SDK's configuration from the environment (`scripts/sandbox` points it at moto), in
 /// `region`.
 pub async fn config_for(region: &str) -> aws_config::SdkConfig {
-    crate::aws::sdk_defaults().load()
+    crate::aws::sdk_defaults()
+        .load()
         .await
         .to_builder()
         .region(aws_config::Region::new(region.to_string()))

@@ -1,9 +1,6 @@
-//! Slack at its HTTP boundary: incoming requests (`http`), the Web API client (`client`) and
-//! the outbox worker that sends what drbot queued (`outbox`).
+//! Slack's Web API: the client (slack-morphism, pointed at `DRBOT_SLACK_API_URL`) and
+//! how drbot writes text for Slack. Incoming requests are `crate::server`; the outbox that
+//! sends what drbot queued is `crate::workers::outbox`.
 
 pub mod client;
-pub mod http;
-pub mod names;
-pub mod outbox;
-pub mod socket;
 pub mod text;

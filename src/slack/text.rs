@@ -36,7 +36,7 @@ mod tests {
 /// How a requester is named in a message: a Slack user as a mention; drbot's own schedule
 /// by name (it is not a Slack user).
 pub fn mention(user: &str) -> String {
-    if user == crate::workers::SCHEDULER {
+    if user == crate::config::SCHEDULER {
         "drbot's schedule".to_string()
     } else {
         format!("<@{user}>")

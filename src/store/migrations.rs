@@ -228,7 +228,13 @@ CREATE INDEX incidents_by_status ON incidents (status, started_at);
     (9, CHECKPOINTS),
     (10, DRILLS),
     (11, RESTORE_TESTS),
+    (12, COMMAND_NAMES),
 ];
+
+/// The command's name (`rollback`) beside its text, so nothing has to parse the text again
+/// to know which command a request was.
+const COMMAND_NAMES: &str =
+    "ALTER TABLE requests ADD COLUMN command_name TEXT NOT NULL DEFAULT '';";
 
 const POSTGRES: &[(i64, &str)] = &[
     (
@@ -357,6 +363,7 @@ CREATE INDEX incidents_by_status ON incidents (status, started_at);
     (9, CHECKPOINTS),
     (10, DRILLS),
     (11, RESTORE_TESTS),
+    (12, COMMAND_NAMES),
 ];
 
 pub async fn run(backend: Backend, conn: &mut AnyConnection) -> Result<(), StoreError> {

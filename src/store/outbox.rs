@@ -1,6 +1,6 @@
 //! The Slack outbox (SPEC §10): every message drbot sends is first a row here, written in
 //! the transaction of the state change that causes it, and sent later by the outbox worker
-//! (`crate::slack::outbox`). Rows of one lane (a channel, a DM, a `response_url`) go out in
+//! (`crate::workers::outbox`). Rows of one lane (a channel, a DM, a `response_url`) go out in
 //! order, one at a time, whichever replica sends them.
 //!
 //! A row is `pending` until a replica claims it (`sending`, with its `owner`), then `sent`

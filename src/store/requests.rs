@@ -55,7 +55,10 @@ impl RequestState {
 /// A request to create.
 #[derive(Debug, Clone)]
 pub struct NewRequest {
+    /// The command as typed, without `/dr`.
     pub command: String,
+    /// Its name in `commands/` (`rollback`).
+    pub command_name: String,
     pub action: String,
     pub requester: String,
     pub channel: String,
@@ -75,7 +78,10 @@ pub struct NewRequest {
 #[derive(Debug, Clone)]
 pub struct Request {
     pub id: i64,
+    /// The command as typed, without `/dr`.
     pub command: String,
+    /// Its name in `commands/` (`rollback`); empty for requests stored before it was kept.
+    pub command_name: String,
     pub action: String,
     pub requester: String,
     pub channel: String,
@@ -99,7 +105,7 @@ impl Request {
     }
 }
 
-const COLUMNS: &str = "id, command, action, requester, channel, incident, response_url, plan, plan_hash, summary, state, created_at, expires_at, message_ts, decided_by, outcome";
+const COLUMNS: &str = "id, command, action, requester, channel, incident, response_url, plan, plan_hash, summary, state, created_at, expires_at, message_ts, decided_by, outcome, command_name";
 
 fn row_to_request(row: &sqlx::any::AnyRow) -> Result<Request, StoreError> {
     let id: i64 = row.get(0);
@@ -129,6 +135,7 @@ fn row_to_request(row: &sqlx::any::AnyRow) -> Result<Request, StoreError> {
         message_ts: row.get(13),
         decided_by: row.get(14),
         outcome: row.get(15),
+        command_name: row.get(16),
     })
 }
 
@@ -163,8 +170,8 @@ impl StoreTx<'_> {
         let replica = self.replica();
         self.run(move |c| Box::pin(async move {
         let row = sqlx::query(&format!(
-            "INSERT INTO requests (command, action, requester, channel, incident, response_url, plan, plan_hash, summary, state, created_at, expires_at, owner)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $12, $10, $11, $13) RETURNING {COLUMNS}"
+            "INSERT INTO requests (command, action, requester, channel, incident, response_url, plan, plan_hash, summary, state, created_at, expires_at, owner, command_name)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $12, $10, $11, $13, $14) RETURNING {COLUMNS}"
         ))
         .bind(&new.command)
         .bind(&new.action)
@@ -179,6 +186,7 @@ impl StoreTx<'_> {
         .bind(crate::clock::rfc3339(new.expires_at))
         .bind(new.state.as_str())
         .bind(replica)
+        .bind(&new.command_name)
         .fetch_one(c.conn())
         .await
         .context("creating an approval request")?;

@@ -1,5 +1,5 @@
 //! People and places by name in exports: "Dana Smith (U0REQUEST)", "#ops (C0123OPS)". The
-//! names come from the store (learned from Slack by `crate::slack::names`); an id without
+//! names come from the store (learned from Slack by `crate::workers::names`); an id without
 //! one is shown as itself, never an error.
 
 use std::collections::HashMap;

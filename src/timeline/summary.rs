@@ -181,5 +181,5 @@ pub fn summarise(events: &[StoredEvent], rto_fallback: Option<u64>) -> Option<Su
 
 /// `2h 05m`, `3m 20s`, `12s`.
 pub fn human(secs: i64) -> String {
-    crate::database::human(chrono::Duration::seconds(secs))
+    crate::duration::human(chrono::Duration::seconds(secs))
 }

@@ -14,6 +14,7 @@ mod http_surface;
 mod iam;
 mod incidents;
 mod injection;
+mod layers;
 mod manifest;
 mod plan_commands;
 mod rds;

@@ -9,6 +9,9 @@ use serde_json::json;
 use tokio::sync::watch;
 use tracing::Instrument;
 
+pub mod names;
+pub mod outbox;
+
 use crate::actions::{self, ActionKind, PlanFailure};
 use crate::app::App;
 use crate::blocklist;
@@ -17,9 +20,7 @@ use crate::gate::{self, request::Asker};
 use crate::router::{self, Approval};
 use crate::store::{Backend, Job, Liveness, NewEvent, Outgoing, RequestState, StoreError, Whose};
 
-/// The requester of what drbot's schedule runs (restore tests): approved by the
-/// configuration (`[drills.restore_test]`), not by an officer.
-pub const SCHEDULER: &str = "drbot";
+use crate::config::SCHEDULER;
 
 /// The payload of a `plan` job: the slash command as it arrived.
 pub fn plan_payload(
@@ -439,7 +440,7 @@ async fn remind_incidents(app: &Arc<App>) -> Result<(), StoreError> {
         let interval = chrono::Duration::seconds(settings.reminder_interval.as_secs() as i64);
         if now - quiet_since >= interval {
             let silent =
-                crate::database::human(now - incident.last_update_at.max(incident.started_at));
+                crate::duration::human(now - incident.last_update_at.max(incident.started_at));
             let text = format!(
                 ":bell: Incident *{}*: no status update for {silent}. The plan asks for one every {}: `/dr incident update <what is happening>`.",
                 incident.id, settings.reminder_interval
@@ -566,18 +567,8 @@ async fn plan(app: &Arc<App>, job: &Job) -> Result<(), StoreError> {
         }
     };
     let usage = cmd.def.usage.clone();
-    let Ok(action) = cmd.def.action.parse::<ActionKind>() else {
-        return refuse(
-            app,
-            job,
-            &asker,
-            text,
-            &format!("`/dr {}` names an unknown action", cmd.def.name),
-            Some(&usage),
-        )
-        .await;
-    };
-    let mut planned = match actions::plan(app, action, &cmd, &asker).await {
+    let action = cmd.def.action;
+    let mut planned = match actions::plan(app, &cmd, &asker).await {
         Ok(planned) => planned,
         Err(PlanFailure::Invalid(why)) => {
             return refuse(app, job, &asker, text, &why, Some(&usage)).await
@@ -627,7 +618,7 @@ async fn plan(app: &Arc<App>, job: &Job) -> Result<(), StoreError> {
             let request = gate::request::open_ungated(app, &asker, planned, Some(job.id)).await?;
             // Following a snapshot can take an hour: it runs beside the job worker.
             let span = tracing::info_span!("action", action_id = %request.label());
-            tokio::spawn(gate::execute::run(app.clone(), request.id).instrument(span));
+            tokio::spawn(actions::run(app.clone(), request.id).instrument(span));
         }
     }
     Ok(())

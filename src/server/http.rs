@@ -266,9 +266,9 @@ async fn slash_command(
         return foreign(&why);
     }
     // The replay key is claimed with the command's own record (one write, not two).
-    let request = crate::dispatch::CommandRequest::from_event(&event, replay_key(&headers));
+    let request = crate::server::commands::CommandRequest::from_event(&event, replay_key(&headers));
     let span = request.span("http");
-    let reply = crate::dispatch::handle_command(&app, request)
+    let reply = crate::server::commands::handle_command(&app, request)
         .instrument(span)
         .await;
     if reply.replayed {
@@ -301,7 +301,7 @@ async fn push_event(
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.parse::<u32>().ok());
             let span = tracing::info_span!("slack.event", event_id = %callback.event_id, retry = retry.unwrap_or(0));
-            match crate::dispatch::handle_event(&app, callback)
+            match crate::server::events::handle_event(&app, callback)
                 .instrument(span)
                 .await
             {
@@ -335,7 +335,7 @@ async fn interaction(
         return foreign(&why);
     }
     let span = tracing::info_span!("slack.interaction");
-    match crate::dispatch::handle_interaction(&app, event)
+    match crate::server::interactions::handle_interaction(&app, event)
         .instrument(span)
         .await
     {

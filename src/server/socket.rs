@@ -14,13 +14,13 @@ use std::sync::Arc;
 use slack_morphism::prelude::*;
 use tracing::Instrument;
 
-use super::client::{Client, SlackError};
 use crate::app::App;
 use crate::config::Secret;
+use crate::slack::client::{Client, SlackError};
 
 /// A running Socket Mode listener.
 pub struct Socket {
-    listener: SlackClientSocketModeListener<super::client::Connector>,
+    listener: SlackClientSocketModeListener<crate::slack::client::Connector>,
 }
 
 impl Socket {
@@ -102,10 +102,12 @@ async fn on_command(
         return Ok(reply(format!(":no_entry: {why}")));
     }
     // A command delivered again (after a reconnect) has the same trigger id.
-    let request =
-        crate::dispatch::CommandRequest::from_event(&event, format!("socket:{}", event.trigger_id));
+    let request = crate::server::commands::CommandRequest::from_event(
+        &event,
+        format!("socket:{}", event.trigger_id),
+    );
     let span = request.span("socket");
-    let answer = crate::dispatch::handle_command(&app, request)
+    let answer = crate::server::commands::handle_command(&app, request)
         .instrument(span)
         .await;
     Ok(reply(answer.text))
@@ -122,7 +124,7 @@ async fn on_event(
         return Ok(());
     }
     let span = tracing::info_span!("slack.event", transport = "socket", event_id = %event.event_id);
-    crate::dispatch::handle_event(&app, event)
+    crate::server::events::handle_event(&app, event)
         .instrument(span)
         .await
         .map_err(|()| Box::new(NotRecorded("the event was not recorded".into())).into())
@@ -144,7 +146,7 @@ async fn on_interaction(
         return Ok(());
     }
     let span = tracing::info_span!("slack.interaction", transport = "socket");
-    crate::dispatch::handle_interaction(&app, event)
+    crate::server::interactions::handle_interaction(&app, event)
         .instrument(span)
         .await
         .map_err(|()| Box::new(NotRecorded("the click was not recorded".into())).into())

@@ -19,8 +19,8 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
-use super::client::{SlackApi, SlackError};
 use crate::app::App;
+use crate::slack::client::{SlackApi, SlackError};
 use crate::store::{AfterPost, Anchor, AnchorState, Claimed, NewEvent, Outgoing, StoreError};
 
 /// How many lanes are sent to at once.

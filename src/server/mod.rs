@@ -1,0 +1,9 @@
+//! What Slack sends drbot, by surface: the HTTP endpoints ([`http`]) and Socket Mode
+//! ([`socket`]) verify and acknowledge; slash commands ([`commands`]), Events API
+//! deliveries ([`events`]) and Block Kit interactions ([`interactions`]) are handled.
+
+pub mod commands;
+pub mod events;
+pub mod http;
+pub mod interactions;
+pub mod socket;
