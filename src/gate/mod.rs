@@ -6,12 +6,14 @@
 //! - [`reactions`]: `reaction_added` / `reaction_removed` → verdicts, in one transaction
 //!   with the event's dedupe and its audit entry.
 //! - [`execute`]: re-check, execute, follow, report.
+//! - [`verdict`]: the approval policy, a pure function of request, reaction, settings, time.
 //! - [`message`]: how a request reads in Slack, in each state.
 
 pub mod execute;
 pub mod message;
 pub mod reactions;
 pub mod request;
+pub mod verdict;
 
 use sha2::{Digest, Sha256};
 

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use serde_json::json;
 
 use super::base_reaction;
+use super::verdict::{self, verdict, Verdict};
 use crate::app::App;
 use crate::store::{NewEvent, Request, RequestState, StoreError, StoreTx};
 
@@ -51,12 +52,6 @@ pub enum FollowUp {
     Execute { request_id: i64 },
 }
 
-enum Kind {
-    Approve,
-    Reject,
-    Other,
-}
-
 /// A decision not yet committed, and its follow-ups.
 type Decided<'a> = (StoreTx<'a>, Vec<FollowUp>);
 
@@ -75,20 +70,14 @@ pub async fn handle(app: &Arc<App>, r: &Reaction) -> Result<Handled, StoreError>
     }
 }
 
-/// `None`: a repeated delivery; `Some(None)`: try later; `Some(Some(..))`: decided.
+/// `None`: a repeated delivery; `Some(None)`: try later; `Some(Some(..))`: decided. The
+/// policy is [`verdict`]; this applies it.
 async fn decide<'a>(
     app: &'a Arc<App>,
     r: &Reaction,
 ) -> Result<Option<Option<Decided<'a>>>, StoreError> {
     let approval = &app.settings.approval;
     let base = base_reaction(&r.name).to_string();
-    let kind = if approval.approve_reactions.contains(&base) {
-        Kind::Approve
-    } else if approval.reject_reactions.contains(&base) {
-        Kind::Reject
-    } else {
-        Kind::Other
-    };
     let verb = if r.added { "added" } else { "removed" };
     let mut tx = app.store.begin().await?;
     if !tx.first_delivery(&r.event_id).await? {
@@ -102,7 +91,7 @@ async fn decide<'a>(
         let on_drbot = r.item_user.as_deref() == Some(app.bot_user_id());
         if r.added
             && on_drbot
-            && !matches!(kind, Kind::Other)
+            && verdict::kind(&r.name, approval) != verdict::Kind::Other
             && tx.has_unposted_request(&r.channel).await?
         {
             // Dropping `tx` forgets the delivery id too.
@@ -135,117 +124,54 @@ async fn decide<'a>(
         text,
     };
 
-    // drbot's own reactions (it adds the approve/reject ones itself).
-    if r.user == app.bot_user_id() {
-        tx.append(record(
-            "approval.ignored",
-            format!("{label}: drbot's own :{}: {verb} (ignored)", r.name),
-        ))
-        .await?;
-        return Ok(Some(Some((tx, follow))));
-    }
-    if matches!(kind, Kind::Other) {
-        tx.append(record(
-            "approval.ignored",
-            format!(
-                "{label}: :{}: {verb} by <@{}> is not an approval reaction",
-                r.name, r.user
-            ),
-        ))
-        .await?;
-        return Ok(Some(Some((tx, follow))));
-    }
-
-    if !r.added {
-        // A withdrawn approval counts only while the request is still pending.
-        let (kind, text) =
-            if matches!(kind, Kind::Approve) && request.state == RequestState::Pending {
-                if tx.remove_approval(request.id, &r.user, &base).await? {
-                    (
-                        "approval.withdrawn",
-                        format!("{label}: <@{}> withdrew their approval", r.user),
-                    )
-                } else {
-                    (
-                        "approval.ignored",
-                        format!(
-                            "{label}: :{}: removed by <@{}> (no approval of theirs to withdraw)",
-                            r.name, r.user
-                        ),
-                    )
-                }
+    match verdict(
+        &request,
+        r,
+        approval,
+        app.bot_user_id(),
+        crate::clock::now(),
+    ) {
+        Verdict::Ignore { audit, tell: told } => {
+            tx.append(record("approval.ignored", audit)).await?;
+            follow.extend(told.map(tell));
+        }
+        Verdict::Withdraw => {
+            let (kind, text) = if tx.remove_approval(request.id, &r.user, &base).await? {
+                (
+                    "approval.withdrawn",
+                    format!("{label}: <@{}> withdrew their approval", r.user),
+                )
             } else {
                 (
                     "approval.ignored",
                     format!(
-                        "{label}: :{}: removed by <@{}> after the request was {} (changes nothing)",
-                        r.name,
-                        r.user,
-                        request.state.as_str()
+                        "{label}: :{}: removed by <@{}> (no approval of theirs to withdraw)",
+                        r.name, r.user
                     ),
                 )
             };
-        tx.append(record(kind, text)).await?;
-        return Ok(Some(Some((tx, follow))));
-    }
-
-    if request.state != RequestState::Pending {
-        let why = format!(
-            "{label} is already {}; your :{}: changes nothing.",
-            request.state.as_str(),
-            r.name
-        );
-        tx.append(record(
-            "approval.ignored",
-            format!(
-                "{label}: :{}: by <@{}> after it was {}",
-                r.name,
-                r.user,
-                request.state.as_str()
-            ),
-        ))
-        .await?;
-        follow.push(tell(why));
-        return Ok(Some(Some((tx, follow))));
-    }
-    let now = crate::clock::now();
-    if now >= request.expires_at {
-        let expired = expire_in(&mut tx, &request).await?;
-        tx.append(record(
-            "approval.ignored",
-            format!("{label}: :{}: by <@{}> after expiry", r.name, r.user),
-        ))
-        .await?;
-        follow.push(tell(format!(
-            "{label} expired at {}; nothing was done. Ask again with `/dr {}`.",
-            request.expires_at.format("%H:%M:%S UTC"),
-            crate::slack::text::escape(&request.command)
-        )));
-        if expired {
-            follow.push(FollowUp::Refresh {
-                request_id: request.id,
-                note: format!("{label} expired unanswered; nothing was done."),
-            });
+            tx.append(record(kind, text)).await?;
         }
-        return Ok(Some(Some((tx, follow))));
-    }
-
-    let is_officer = app.settings.is_officer(&r.user);
-    let is_requester = r.user == request.requester;
-    match kind {
-        Kind::Reject => {
-            if !(is_officer || is_requester) {
-                tx.append(record(
-                    "approval.ignored",
-                    format!(
-                        "{label}: reject by <@{}> refused: not an officer or the requester",
-                        r.user
-                    ),
-                ))
-                .await?;
-                follow.push(tell(format!("Only a security officer or the requester can reject {label}; your :{}: changes nothing.", r.name)));
-                return Ok(Some(Some((tx, follow))));
+        Verdict::Expired => {
+            let expired = expire_in(&mut tx, &request).await?;
+            tx.append(record(
+                "approval.ignored",
+                format!("{label}: :{}: by <@{}> after expiry", r.name, r.user),
+            ))
+            .await?;
+            follow.push(tell(format!(
+                "{label} expired at {}; nothing was done. Ask again with `/dr {}`.",
+                request.expires_at.format("%H:%M:%S UTC"),
+                crate::slack::text::escape(&request.command)
+            )));
+            if expired {
+                follow.push(FollowUp::Refresh {
+                    request_id: request.id,
+                    note: format!("{label} expired unanswered; nothing was done."),
+                });
             }
+        }
+        Verdict::Reject => {
             tx.transition(
                 request.id,
                 &[RequestState::Pending],
@@ -264,42 +190,17 @@ async fn decide<'a>(
                 note: format!("Rejected by <@{}>. Nothing was done.", r.user),
             });
         }
-        Kind::Approve => {
-            let self_approval = is_requester && !app.settings.approval.allow_self_approval;
-            if !is_officer || self_approval {
-                let (why, tell_text) = if self_approval {
-                    (
-                        "the requester may not approve their own request".to_string(),
-                        format!("You asked for {label}, so you cannot approve it; another security officer must."),
-                    )
-                } else {
-                    (
-                        "not a security officer".to_string(),
-                        format!(
-                            "Only security officers can approve {label} ({}); your :{}: changes nothing.",
-                            app.settings.approval.officers.iter().map(|o| format!("<@{o}>")).collect::<Vec<_>>().join(", "),
-                            r.name
-                        ),
-                    )
-                };
-                tx.append(record(
-                    "approval.ignored",
-                    format!("{label}: approval by <@{}> refused: {why}", r.user),
-                ))
-                .await?;
-                follow.push(tell(tell_text));
-                return Ok(Some(Some((tx, follow))));
-            }
+        Verdict::Approve => {
             tx.add_approval(request.id, &r.user, &base).await?;
             let approvers = tx.approvers(request.id).await?;
-            let needed = app.settings.approval.required_approvals;
-            if approvers.len() < needed {
+            if !verdict::enough(approvers.len(), approval) {
                 tx.append(record(
                     "approval.approve",
                     format!(
-                        "{label}: approved by <@{}> ({} of {needed})",
+                        "{label}: approved by <@{}> ({} of {})",
                         r.user,
-                        approvers.len()
+                        approvers.len(),
+                        approval.required_approvals
                     ),
                 ))
                 .await?;
@@ -341,7 +242,6 @@ async fn decide<'a>(
                 .await?;
             }
         }
-        Kind::Other => unreachable!("handled above"),
     }
     Ok(Some(Some((tx, follow))))
 }
