@@ -14,6 +14,12 @@ use crate::aws::waf::WafBlocklist;
 use crate::database::DATABASE_RPO;
 use crate::store::RequestState;
 
+/// A part of the answer the store could not give: said so, never shown as "none".
+fn unreadable(e: &crate::store::StoreError) -> String {
+    tracing::error!(error = %e, "could not read the store for /dr status");
+    ":warning: drbot could not read its store; try again in a moment".to_string()
+}
+
 pub async fn reply(app: &App) -> String {
     let settings = &app.settings;
     let region_label = |region: Option<&str>| {
@@ -116,12 +122,8 @@ pub async fn reply(app: &App) -> String {
             })
     }));
     let (services, databases, blocked) = tokio::join!(services, databases, blocked);
-    let incidents = app.store.open_incidents().await.unwrap_or_default();
-    let pending = app
-        .store
-        .requests_in_state(RequestState::Pending)
-        .await
-        .unwrap_or_default();
+    let incidents = app.store.open_incidents().await;
+    let pending = app.store.requests_in_state(RequestState::Pending).await;
 
     let mut out = String::from("*drbot status*\n");
     if settings.regions.primary.is_some() || settings.regions.backup.is_some() {
@@ -155,10 +157,10 @@ pub async fn reply(app: &App) -> String {
     section("Blocked addresses", blocked);
     out.push_str(&format!(
         "*Open incidents*: {}\n",
-        if incidents.is_empty() {
-            "none".to_string()
-        } else {
-            incidents
+        match &incidents {
+            Err(e) => unreadable(e),
+            Ok(incidents) if incidents.is_empty() => "none".to_string(),
+            Ok(incidents) => incidents
                 .iter()
                 .map(|i| {
                     format!(
@@ -170,15 +172,15 @@ pub async fn reply(app: &App) -> String {
                     )
                 })
                 .collect::<Vec<_>>()
-                .join(", ")
+                .join(", "),
         }
     ));
     out.push_str(&format!(
         "*Pending approvals*: {}\n",
-        if pending.is_empty() {
-            "none".to_string()
-        } else {
-            pending
+        match &pending {
+            Err(e) => unreadable(e),
+            Ok(pending) if pending.is_empty() => "none".to_string(),
+            Ok(pending) => pending
                 .iter()
                 .map(|r| {
                     format!(
@@ -188,7 +190,7 @@ pub async fn reply(app: &App) -> String {
                     )
                 })
                 .collect::<Vec<_>>()
-                .join(", ")
+                .join(", "),
         }
     ));
     out.push_str(&slack_delivery(app).await);

@@ -195,6 +195,7 @@ pub async fn execute(run: &Run<'_>) {
         .map(|s| crate::clock::now() + chrono::Duration::seconds(s as i64));
     let mut added_total = Vec::new();
     let mut reported = Vec::new();
+    let mut unrecorded: Vec<String> = Vec::new();
     for (set_ref, cidrs) in blocklist::by_set(&set, &approved.cidrs) {
         let written = match blocklist::modify(
             app.aws.waf(set.scope),
@@ -239,14 +240,26 @@ pub async fn execute(run: &Run<'_>) {
         }
         // drbot owns (and may later lift) what it added, and what it had blocked before.
         let mut owned: Vec<String> = written.added.clone();
-        let held = app.store.active_blocks().await.unwrap_or_default();
+        let held = match app.store.active_blocks().await {
+            Ok(held) => Some(held),
+            Err(e) => {
+                tracing::error!(error = %e, "could not read the blocks drbot holds; addresses already in the set are left as they are");
+                None
+            }
+        };
         for cidr in &cidrs {
             if !owned.contains(cidr) {
-                if held
-                    .iter()
-                    .any(|b| &b.cidr == cidr && b.set_id == set_ref.id)
-                {
+                let ours = held.as_ref().map(|held| {
+                    held.iter()
+                        .any(|b| &b.cidr == cidr && b.set_id == set_ref.id)
+                });
+                if ours == Some(true) {
                     owned.push(cidr.clone());
+                } else if ours.is_none() {
+                    reported.push(format!(
+                        "`{cidr}` was already in `{}`; drbot could not read its store to tell whether it added it, so it is left as it is and not lifted by drbot",
+                        set_ref.name
+                    ));
                 } else {
                     reported.push(format!(
                         "`{cidr}` was already in `{}` (not added by drbot; left as it is)",
@@ -255,30 +268,34 @@ pub async fn execute(run: &Run<'_>) {
                 }
             }
         }
-        let stored = async {
-            let mut tx = app.store.begin().await?;
-            for cidr in &owned {
-                tx.add_block(&NewBlock {
-                    cidr: cidr.clone(),
-                    ip_set: set.name.clone(),
-                    set_name: set_ref.name.clone(),
-                    set_id: set_ref.id.clone(),
-                    scope: set.scope.as_str().to_string(),
-                    requested_by: run.request.requester.clone(),
-                    approved_by: run.request.decided_by.clone(),
-                    reason: approved.reason.clone(),
-                    channel: run.request.channel.clone(),
-                    incident: run.request.incident.clone(),
-                    request_id: Some(run.request.id),
-                    expires_at,
-                })
-                .await?;
-            }
-            tx.commit().await
-        }
-        .await;
+        let stored =
+            crate::store::persist("blocks", crate::gate::execute::STORE_PATIENCE, || async {
+                let mut tx = app.store.begin().await?;
+                for cidr in &owned {
+                    tx.add_block(&NewBlock {
+                        cidr: cidr.clone(),
+                        ip_set: set.name.clone(),
+                        set_name: set_ref.name.clone(),
+                        set_id: set_ref.id.clone(),
+                        scope: set.scope.as_str().to_string(),
+                        requested_by: run.request.requester.clone(),
+                        approved_by: run.request.decided_by.clone(),
+                        reason: approved.reason.clone(),
+                        channel: run.request.channel.clone(),
+                        incident: run.request.incident.clone(),
+                        request_id: Some(run.request.id),
+                        expires_at,
+                    })
+                    .await?;
+                }
+                tx.commit().await
+            })
+            .await;
         if let Err(e) = stored {
-            tracing::error!(error = %e, "could not remember blocks");
+            // The addresses are blocked, but drbot has no record to lift them by: it must
+            // not promise an undo it cannot do.
+            tracing::error!(error = %e, "could not record the blocks drbot added; they will not be lifted automatically");
+            unrecorded.extend(owned.iter().cloned());
         }
         if written.conflicts > 0 {
             run.thread(&format!(
@@ -301,7 +318,15 @@ pub async fn execute(run: &Run<'_>) {
                 .join(", ")
         )
     };
-    if let Some(at) = expires_at {
+    if !unrecorded.is_empty() {
+        outcome.push_str(&format!(
+            ". :warning: drbot could not record {} in its store, so it will not lift {} or list {} in `/dr blocked`; lift {} with `/dr unblock` when due",
+            unrecorded.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", "),
+            if unrecorded.len() == 1 { "it" } else { "them" },
+            if unrecorded.len() == 1 { "it" } else { "them" },
+            if unrecorded.len() == 1 { "it" } else { "them" },
+        ));
+    } else if let Some(at) = expires_at {
         outcome.push_str(&format!(
             "; lifted automatically at {}",
             at.format("%Y-%m-%d %H:%M:%S UTC")

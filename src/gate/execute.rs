@@ -97,6 +97,9 @@ pub async fn thread(app: &Arc<App>, request: &Request, text: &str) {
     }
 }
 
+/// How long an execution waits for a store that is away before giving up on a write.
+pub const STORE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// One execution of one request: what an action's `execute` reports through.
 pub struct Run<'a> {
     pub app: &'a Arc<App>,
@@ -133,23 +136,14 @@ impl<'a> Run<'a> {
         let event = NewEvent::new(kind, "drbot", &self.request.channel, text)
             .detail(detail)
             .incident(self.request.incident.clone());
-        // What happened in AWS must reach the audit log: a store that is briefly away
-        // (PostgreSQL restarting, a busy writer) is waited for, up to a minute.
-        let mut wait = std::time::Duration::from_millis(100);
-        let started = std::time::Instant::now();
-        loop {
-            match self.app.store.append(event.clone()).await {
-                Ok(_) => return,
-                Err(e) if started.elapsed() < std::time::Duration::from_secs(60) => {
-                    tracing::warn!(error = %e, kind, "could not record an execution step yet; trying again");
-                    tokio::time::sleep(wait).await;
-                    wait = (wait * 2).min(std::time::Duration::from_secs(5));
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, kind, action_id = %self.request.label(), "could not record an execution step within a minute; it is missing from the audit log");
-                    return;
-                }
-            }
+        // What happened in AWS must reach the audit log: a store that is briefly away is
+        // waited for, up to a minute.
+        let appended = crate::store::persist(kind, STORE_PATIENCE, || {
+            self.app.store.append(event.clone())
+        })
+        .await;
+        if let Err(e) = appended {
+            tracing::error!(error = %e, kind, action_id = %self.request.label(), "could not record an execution step within a minute; it is missing from the audit log");
         }
     }
 

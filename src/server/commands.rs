@@ -15,7 +15,7 @@ use crate::metrics;
 use crate::router::{self, Approval, CommandDef, Effect, ParsedCommand, Value};
 use crate::slack::text::escape;
 use crate::store::{Incident, NewEvent, RequestState, StoreError};
-use crate::workers;
+use crate::workers::jobs::Work;
 
 /// A slash command as Slack sent it.
 #[derive(Debug, Clone)]
@@ -79,11 +79,7 @@ enum Outcome {
     /// Answer with this text.
     Reply(String),
     /// Work after the acknowledgement, as a durable job.
-    Queue {
-        kind: &'static str,
-        payload: serde_json::Value,
-        reply: String,
-    },
+    Queue { work: Work, reply: String },
     /// Withdraw a pending request.
     Cancel(u64),
     /// A status update to the channel's incident.
@@ -218,11 +214,7 @@ pub async fn handle_command(app: &Arc<App>, request: CommandRequest) -> Reply {
             );
             recorded
         }
-        Outcome::Queue {
-            kind,
-            payload,
-            reply,
-        } => {
+        Outcome::Queue { work, reply } => {
             let queued = async {
                 let mut tx = store.begin().await?;
                 if let Some(key) = key {
@@ -231,7 +223,7 @@ pub async fn handle_command(app: &Arc<App>, request: CommandRequest) -> Reply {
                     }
                 }
                 tx.append(accepted).await?;
-                tx.enqueue(kind, &payload).await?;
+                work.enqueue(&mut tx).await?;
                 tx.commit().await
             }
             .await;
@@ -492,14 +484,14 @@ async fn run(
         action if action.changes_aws_with(cmd) => match actions::validate(cmd, &app.settings) {
             Err(reason) => refuse(reason),
             Ok(()) => Outcome::Queue {
-                kind: "plan",
-                payload: workers::plan_payload(
-                    &request.text,
-                    &request.user,
-                    &request.channel,
-                    &request.response_url,
-                    incident.map(|i| i.id.as_str()),
-                ),
+                work: Work::Plan {
+                    text: request.text.clone(),
+                    user: request.user.clone(),
+                    channel: request.channel.clone(),
+                    response_url: request.response_url.clone(),
+                    incident: incident.map(|i| i.id.clone()),
+                    scheduled: false,
+                },
                 reply: match cmd.approval() {
                     Approval::Officer => format!(
                         "Planning `/dr {}`: reading the current state from AWS. The approval request will appear in this channel.",
@@ -563,15 +555,14 @@ async fn run(
             let title = cmd.text("title").unwrap_or_default();
             let drill = cmd.flag("drill").is_some();
             Outcome::Queue {
-                kind: "incident_open",
-                payload: json!({
-                    "scenario": scenario,
-                    "title": title,
-                    "drill": drill,
-                    "user": request.user,
-                    "channel": request.channel,
-                    "response_url": request.response_url,
-                }),
+                work: Work::IncidentOpen {
+                    scenario: scenario.clone(),
+                    title,
+                    drill,
+                    user: request.user.clone(),
+                    channel: request.channel.clone(),
+                    response_url: request.response_url.clone(),
+                },
                 reply: format!("Opening a `{scenario}` incident: creating its channel and notifying the security officers…"),
             }
         }
@@ -585,7 +576,13 @@ async fn run(
         },
         ActionKind::IncidentList => {
             let (open, recent) = tokio::join!(app.store.open_incidents(), app.store.recent_incidents(5));
-            Outcome::Reply(actions::incident_list::reply(&open.unwrap_or_default(), &recent.unwrap_or_default()))
+            match (open, recent) {
+                (Ok(open), Ok(recent)) => Outcome::Reply(actions::incident_list::reply(&open, &recent)),
+                (Err(e), _) | (_, Err(e)) => {
+                    tracing::error!(error = %e, "could not list incidents");
+                    Outcome::Reply(":warning: drbot could not read its store; try again in a moment.".to_string())
+                }
+            }
         }
         ActionKind::Timeline => {
             let wanted = cmd.text("incident").or_else(|| incident.map(|i| i.id.clone()));

@@ -395,3 +395,30 @@ pub fn redact_url(url: &str) -> String {
         _ => url.to_string(),
     }
 }
+
+/// Runs `write` until it succeeds or `patience` has passed, waiting 100 ms, then twice as
+/// long each time (at most 5 s): a store that is briefly away (PostgreSQL restarting, a
+/// busy writer) is waited for where what happened must reach it (after an AWS change).
+pub async fn persist<T, F, Fut>(
+    what: &str,
+    patience: std::time::Duration,
+    mut write: F,
+) -> Result<T, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, StoreError>>,
+{
+    let started = std::time::Instant::now();
+    let mut wait = std::time::Duration::from_millis(100);
+    loop {
+        match write().await {
+            Ok(done) => return Ok(done),
+            Err(e) if started.elapsed() + wait < patience => {
+                tracing::warn!(error = %e, what, "could not write to the store yet; trying again");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(std::time::Duration::from_secs(5));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}

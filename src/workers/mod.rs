@@ -9,8 +9,11 @@ use serde_json::json;
 use tokio::sync::watch;
 use tracing::Instrument;
 
+pub mod jobs;
 pub mod names;
 pub mod outbox;
+
+use jobs::Work;
 
 use crate::actions::{self, ActionKind, PlanFailure};
 use crate::app::App;
@@ -21,17 +24,6 @@ use crate::router::{self, Approval};
 use crate::store::{Backend, Job, Liveness, NewEvent, Outgoing, RequestState, StoreError, Whose};
 
 use crate::config::SCHEDULER;
-
-/// The payload of a `plan` job: the slash command as it arrived.
-pub fn plan_payload(
-    text: &str,
-    user: &str,
-    channel: &str,
-    response_url: &str,
-    incident: Option<&str>,
-) -> serde_json::Value {
-    json!({"text": text, "user": user, "channel": channel, "response_url": response_url, "incident": incident})
-}
 
 /// At start-up, before serving: this replica announces itself, then takes over what the
 /// replicas that are gone left unfinished. On SQLite (one process) that is everything; on
@@ -246,15 +238,16 @@ async fn schedule_due(app: &Arc<App>) -> Result<(), StoreError> {
                 )
                 .await?
             {
-                let mut payload = plan_payload(
-                    &format!("drill restore-test {name} --pick {}", test.pick.as_str()),
-                    SCHEDULER,
-                    channel,
-                    "",
-                    None,
-                );
-                payload["scheduled"] = json!(true);
-                tx.enqueue("plan", &payload).await?;
+                Work::Plan {
+                    text: format!("drill restore-test {name} --pick {}", test.pick.as_str()),
+                    user: SCHEDULER.to_string(),
+                    channel: channel.to_string(),
+                    response_url: String::new(),
+                    incident: None,
+                    scheduled: true,
+                }
+                .enqueue(&mut tx)
+                .await?;
                 tx.commit().await?;
                 tracing::info!(database = %name, "scheduled restore test queued");
                 app.jobs.notify_one();
@@ -506,59 +499,92 @@ async fn remind_incidents(app: &Arc<App>) -> Result<(), StoreError> {
 }
 
 async fn run_job(app: &Arc<App>, job: Job) {
-    match job.kind.as_str() {
-        "plan" => {
-            let span = tracing::info_span!("job", id = job.id, kind = "plan");
-            if let Err(e) = plan(app, &job).instrument(span).await {
-                tracing::error!(error = %e, job = job.id, "planning failed; the job runs again at the next start");
-            }
-        }
-        "incident_open" => {
-            let open = actions::incident_open::OpenIncident {
-                scenario: field(&job, "scenario").to_string(),
-                title: field(&job, "title").to_string(),
-                user: field(&job, "user").to_string(),
-                channel: field(&job, "channel").to_string(),
-                response_url: field(&job, "response_url").to_string(),
-                drill: job.payload["drill"].as_bool().unwrap_or(false),
+    let work = match Work::of(&job) {
+        Ok(work) => work,
+        Err(unreadable) => return drop_unreadable(app, &job, &unreadable).await,
+    };
+    let span = tracing::info_span!("job", id = job.id, kind = work.kind());
+    let done = match work {
+        Work::Plan {
+            text,
+            user,
+            channel,
+            response_url,
+            incident,
+            scheduled,
+        } => {
+            let asker = Asker {
+                user,
+                channel,
+                response_url,
+                incident,
             };
-            let span = tracing::info_span!("job", id = job.id, kind = "incident_open");
-            if let Err(e) = actions::incident_open::run(app, &open, job.id)
+            plan(app, job.id, &asker, &text, scheduled)
                 .instrument(span)
                 .await
-            {
-                tracing::error!(error = %e, job = job.id, "opening an incident failed; the job runs again at the next start");
-            }
         }
-        other => tracing::error!(kind = other, "unknown job kind"),
+        Work::IncidentOpen {
+            scenario,
+            title,
+            drill,
+            user,
+            channel,
+            response_url,
+        } => {
+            let open = actions::incident_open::OpenIncident {
+                scenario,
+                title,
+                user,
+                channel,
+                response_url,
+                drill,
+            };
+            actions::incident_open::run(app, &open, job.id)
+                .instrument(span)
+                .await
+        }
+    };
+    if let Err(e) = done {
+        tracing::error!(error = %e, job = job.id, "a job failed; it runs again at the next start");
     }
 }
 
-fn field<'a>(job: &'a Job, name: &str) -> &'a str {
-    job.payload.get(name).and_then(|v| v.as_str()).unwrap_or("")
+/// A job that does not read back (written by another version, or damaged): recorded and
+/// set aside, never run with guessed fields.
+async fn drop_unreadable(app: &Arc<App>, job: &Job, unreadable: &jobs::UnreadableJob) {
+    tracing::error!(error = %unreadable, "set aside an unreadable job");
+    let dropped = async {
+        let mut tx = app.store.begin().await?;
+        tx.append(
+            NewEvent::new("job.unreadable", "drbot", "", unreadable.to_string())
+                .detail(json!({"job": job.id, "kind": job.kind})),
+        )
+        .await?;
+        tx.finish_job(job.id).await?;
+        tx.commit().await
+    }
+    .await;
+    if let Err(e) = dropped {
+        tracing::error!(error = %e, job = job.id, "could not set aside an unreadable job");
+    }
 }
 
 /// Plans one command against AWS and opens its approval request (or, for a command
 /// whose policy is `none`, runs it at once), or says why not.
-async fn plan(app: &Arc<App>, job: &Job) -> Result<(), StoreError> {
-    let asker = Asker {
-        user: field(job, "user").to_string(),
-        channel: field(job, "channel").to_string(),
-        response_url: field(job, "response_url").to_string(),
-        incident: job
-            .payload
-            .get("incident")
-            .and_then(|v| v.as_str())
-            .map(str::to_string),
-    };
-    let text = field(job, "text");
+async fn plan(
+    app: &Arc<App>,
+    job: i64,
+    asker: &Asker,
+    text: &str,
+    scheduled: bool,
+) -> Result<(), StoreError> {
     let cmd = match router::parse(text, &app.commands, &app.settings) {
         Ok(cmd) => cmd,
         Err(refusal) => {
             return refuse(
                 app,
                 job,
-                &asker,
+                asker,
                 text,
                 &refusal.reason,
                 refusal.usage.as_deref(),
@@ -568,10 +594,10 @@ async fn plan(app: &Arc<App>, job: &Job) -> Result<(), StoreError> {
     };
     let usage = cmd.def.usage.clone();
     let action = cmd.def.action;
-    let mut planned = match actions::plan(app, &cmd, &asker).await {
+    let mut planned = match actions::plan(app, &cmd, asker).await {
         Ok(planned) => planned,
         Err(PlanFailure::Invalid(why)) => {
-            return refuse(app, job, &asker, text, &why, Some(&usage)).await
+            return refuse(app, job, asker, text, &why, Some(&usage)).await
         }
         Err(PlanFailure::Aws(e)) => {
             let mut tx = app.store.begin().await?;
@@ -580,14 +606,14 @@ async fn plan(app: &Arc<App>, job: &Job) -> Result<(), StoreError> {
                     .detail(json!({"operation": e.operation, "resource": e.resource, "request_id": e.request_id, "throttled": e.throttled})),
             )
             .await?;
-            tx.finish_job(job.id).await?;
+            tx.finish_job(job).await?;
             let hint = if e.throttled {
                 " AWS is throttling; try again in a minute."
             } else {
                 ""
             };
             tx.send_slack(answer(
-                &asker,
+                asker,
                 format!(
                     ":warning: Could not plan `/dr {}`: {}. Nothing was changed.{hint}",
                     crate::slack::text::escape(text),
@@ -602,9 +628,7 @@ async fn plan(app: &Arc<App>, job: &Job) -> Result<(), StoreError> {
     planned.command = text.trim().to_string();
     // Only drbot's own schedule queues `scheduled` jobs; what it runs is approved by the
     // configuration. Everything typed in Slack goes through the command's approval.
-    let scheduled = job.payload["scheduled"].as_bool() == Some(true)
-        && asker.user == SCHEDULER
-        && action == ActionKind::RdsRestoreTest;
+    let scheduled = scheduled && asker.user == SCHEDULER && action == ActionKind::RdsRestoreTest;
     let approval = if scheduled {
         Approval::None
     } else {
@@ -612,10 +636,10 @@ async fn plan(app: &Arc<App>, job: &Job) -> Result<(), StoreError> {
     };
     match approval {
         Approval::Officer => {
-            gate::request::open(app, &asker, planned, Some(job.id)).await?;
+            gate::request::open(app, asker, planned, Some(job)).await?;
         }
         Approval::None => {
-            let request = gate::request::open_ungated(app, &asker, planned, Some(job.id)).await?;
+            let request = gate::request::open_ungated(app, asker, planned, Some(job)).await?;
             // Following a snapshot can take an hour: it runs beside the job worker.
             let span = tracing::info_span!("action", action_id = %request.label());
             tokio::spawn(actions::run(app.clone(), request.id).instrument(span));
@@ -626,7 +650,7 @@ async fn plan(app: &Arc<App>, job: &Job) -> Result<(), StoreError> {
 
 async fn refuse(
     app: &Arc<App>,
-    job: &Job,
+    job: i64,
     asker: &Asker,
     text: &str,
     why: &str,
@@ -643,7 +667,7 @@ async fn refuse(
         .detail(json!({"reason": why, "text": text, "stage": "plan"})),
     )
     .await?;
-    tx.finish_job(job.id).await?;
+    tx.finish_job(job).await?;
     let mut reply = format!(
         ":no_entry: {}. Nothing was changed.",
         crate::slack::text::escape(why)
