@@ -1,9 +1,66 @@
-//! Time in UTC, formatted one way everywhere (RFC 3339, milliseconds, `Z`).
+//! Time in UTC, formatted one way everywhere (RFC 3339, milliseconds, `Z`), and drbot's
+//! one notion of "now": the system clock, moved forward by an offset that only tests set.
+//! Request expiry, reminders, the users' notice, timed unblocks, checkpoints and schedules
+//! all read [`now`] and the loops that run them wake when it moves ([`moved`]), so a test
+//! moves time instead of sleeping. Signature freshness is Slack's real time, never this.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::OnceLock;
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use tokio::sync::watch;
+
+/// How far drbot's time is ahead of the system clock, in milliseconds.
+static OFFSET_MS: AtomicI64 = AtomicI64::new(0);
+
+fn offset_watch() -> &'static watch::Sender<i64> {
+    static MOVED: OnceLock<watch::Sender<i64>> = OnceLock::new();
+    MOVED.get_or_init(|| watch::channel(0).0)
+}
 
 pub fn now() -> DateTime<Utc> {
+    Utc::now() + chrono::Duration::milliseconds(OFFSET_MS.load(Ordering::Relaxed))
+}
+
+/// The system clock, unmoved: for what is measured against other machines' clocks.
+pub fn wall() -> DateTime<Utc> {
     Utc::now()
+}
+
+/// Sets drbot's time `ms` milliseconds ahead of the system clock. Time only moves forward:
+/// a smaller offset than the current one is ignored.
+pub fn set_offset_ms(ms: i64) {
+    let before = OFFSET_MS.fetch_max(ms, Ordering::Relaxed);
+    if ms > before {
+        offset_watch().send_replace(ms);
+    }
+}
+
+/// Moves drbot's time forward by `by`.
+pub fn advance(by: chrono::Duration) {
+    set_offset_ms(OFFSET_MS.load(Ordering::Relaxed) + by.num_milliseconds().max(0));
+}
+
+/// A receiver that changes whenever time is moved: the timer loops select on it beside
+/// their sleep, so moved time is acted on at once.
+pub fn moved() -> watch::Receiver<i64> {
+    offset_watch().subscribe()
+}
+
+/// For tests that start the real binary: follows `path`, a file holding how many
+/// milliseconds drbot's time is ahead of the system clock (`DRBOT_TEST_CLOCK`). Read every
+/// 20 ms; a missing or unreadable file changes nothing.
+pub fn follow_file(path: std::path::PathBuf) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            if let Ok(text) = tokio::fs::read_to_string(&path).await {
+                if let Ok(ms) = text.trim().parse::<i64>() {
+                    set_offset_ms(ms);
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
 }
 
 pub fn rfc3339(t: DateTime<Utc>) -> String {
@@ -12,4 +69,26 @@ pub fn rfc3339(t: DateTime<Utc>) -> String {
 
 pub fn now_rfc3339() -> String {
     rfc3339(now())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_moves_forward_only_and_wakes_the_loops() {
+        let mut rx = moved();
+        let before = now();
+        advance(chrono::Duration::hours(2));
+        assert!(now() - before >= chrono::Duration::hours(2));
+        assert!(rx.has_changed().unwrap());
+        rx.mark_unchanged();
+        set_offset_ms(0);
+        assert!(
+            now() - before >= chrono::Duration::hours(2),
+            "time never goes back"
+        );
+        assert!(!rx.has_changed().unwrap());
+        assert!(now() - wall() > chrono::Duration::hours(2) - chrono::Duration::seconds(1));
+    }
 }

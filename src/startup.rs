@@ -149,6 +149,19 @@ impl Application {
                 }
             });
         }
+        if let Some(path) = std::env::var_os("DRBOT_TEST_CLOCK") {
+            // Tests only: drbot's time follows this file (milliseconds ahead of the system
+            // clock), so timers are tested by moving time instead of waiting.
+            tracing::warn!(file = ?path, "drbot's time is moved by DRBOT_TEST_CLOCK; never set it in production");
+            let path = std::path::PathBuf::from(path);
+            if let Some(ms) = std::fs::read_to_string(&path)
+                .ok()
+                .and_then(|t| t.trim().parse::<i64>().ok())
+            {
+                crate::clock::set_offset_ms(ms);
+            }
+            crate::clock::follow_file(path);
+        }
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let workers = [
             tokio::spawn(crate::workers::run_jobs(self.app.clone(), stop_rx.clone())),

@@ -170,11 +170,14 @@ pub async fn run_heartbeat(app: Arc<App>, mut stop: watch::Receiver<bool>) {
 /// turns true.
 pub async fn run_expiry(app: Arc<App>, mut stop: watch::Receiver<bool>) {
     let mut last_pruned = std::time::Instant::now();
+    let mut moved = crate::clock::moved();
     loop {
         if last_pruned.elapsed() >= Duration::from_secs(60) {
             last_pruned = std::time::Instant::now();
-            // Signatures older than Slack's 5-minute window cannot be replayed anyway.
-            let before = crate::clock::rfc3339(crate::clock::now() - chrono::Duration::minutes(10));
+            // Signatures older than Slack's 5-minute window cannot be replayed anyway (by
+            // Slack's clock, the real one).
+            let before =
+                crate::clock::rfc3339(crate::clock::wall() - chrono::Duration::minutes(10));
             if let Err(e) = app.store.forget_seen_before(&before).await {
                 tracing::error!(error = %e, "could not forget old request signatures");
             }
@@ -202,6 +205,7 @@ pub async fn run_expiry(app: Arc<App>, mut stop: watch::Receiver<bool>) {
         }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            _ = moved.changed() => {}
             _ = stop.changed() => return,
         }
     }

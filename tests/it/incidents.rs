@@ -10,7 +10,7 @@ use crate::support::aws::{seed_database, seed_service};
 use crate::support::flow::*;
 use crate::support::*;
 
-const FAST: &str = "[incidents]\nreminder_interval = \"2s\"\nuser_notice_after = \"3s\"\n";
+const TIMERS: &str = "[incidents]\nreminder_interval = \"30m\"\nuser_notice_after = \"15m\"\n";
 
 fn today() -> String {
     chrono::Utc::now().format("%Y%m%d").to_string()
@@ -224,8 +224,20 @@ async fn updates_and_commands_land_in_their_own_incident_timeline() {
 
 #[tokio::test]
 async fn reminders_and_the_users_notice_come_on_time_and_not_again_after_a_restart() {
-    let mut app = spawn_app_with(&format!("{CONFIG}\n{FAST}")).await;
+    let mut app = spawn_app_with(&format!("{CONFIG}\n{TIMERS}")).await;
     let (id, channel) = open(&app, "ddos Flood").await;
+    // Ten quiet minutes: neither yet.
+    app.advance_clock(Duration::from_secs(10 * 60));
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let early = kinds_of(&app, &id).await;
+    assert!(
+        !early
+            .iter()
+            .any(|k| k == "incident.reminder" || k == "incident.notice"),
+        "{early:?}"
+    );
+    // Half an hour without an update: the reminder, and the users' notice (due at 15 min).
+    app.advance_clock(Duration::from_secs(21 * 60));
     wait_for_event(&app, "incident.reminder").await;
     let notice = wait_for_event(&app, "incident.notice").await;
     let text = notice["detail"]["notice"].as_str().unwrap();
@@ -249,7 +261,8 @@ async fn reminders_and_the_users_notice_come_on_time_and_not_again_after_a_resta
 
     app.kill().await;
     app.restart().await;
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    app.advance_clock(Duration::from_secs(60));
+    tokio::time::sleep(Duration::from_millis(150)).await;
     let kinds = kinds_of(&app, &id).await;
     assert_eq!(
         kinds.iter().filter(|k| *k == "incident.notice").count(),
@@ -266,7 +279,8 @@ async fn reminders_and_the_users_notice_come_on_time_and_not_again_after_a_resta
         .iter()
         .filter(|k| *k == "incident.reminder")
         .count();
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    app.advance_clock(Duration::from_secs(20 * 60));
+    tokio::time::sleep(Duration::from_millis(150)).await;
     let after = kinds_of(&app, &id)
         .await
         .iter()
@@ -276,6 +290,20 @@ async fn reminders_and_the_users_notice_come_on_time_and_not_again_after_a_resta
         before, after,
         "reminded within the interval after an update"
     );
+    // Half an hour after the update, the next reminder.
+    app.advance_clock(Duration::from_secs(11 * 60));
+    for _ in 0..40 {
+        let now = kinds_of(&app, &id)
+            .await
+            .iter()
+            .filter(|k| *k == "incident.reminder")
+            .count();
+        if now > before {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no reminder half an hour after the update");
 }
 
 #[tokio::test]
@@ -654,7 +682,7 @@ pub fn visible_text(html: &str) -> String {
 #[tokio::test]
 async fn a_drill_is_marked_everywhere_and_tells_no_users() {
     let app = spawn_app_with(&format!(
-        "{CONFIG}\n[incidents]\nuser_notice_after = \"2s\"\n"
+        "{CONFIG}\n[incidents]\nuser_notice_after = \"15m\"\n"
     ))
     .await;
     let help = app.slash("help incident open").reply().await;
@@ -685,9 +713,11 @@ async fn a_drill_is_marked_everywhere_and_tells_no_users() {
     };
     assert!(summary.contains("*DRILL*"), "{summary}");
     // The real incident's users' notice comes; the drill's never does.
+    app.advance_clock(std::time::Duration::from_secs(16 * 60));
     let notice = wait_for_event(&app, "incident.notice").await;
     assert_eq!(notice["incident"], real.as_str());
-    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    app.advance_clock(std::time::Duration::from_secs(60 * 60));
+    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
     let notices = app.events_of_kind("incident.notice").await;
     assert!(
         notices.iter().all(|n| n["incident"] == real.as_str()),

@@ -205,8 +205,10 @@ async fn a_rejected_request_stays_rejected_when_an_officer_approves_afterwards()
 #[tokio::test]
 async fn an_unanswered_request_expires_and_a_late_approval_changes_nothing() {
     let svc = seed_service(2, 1).await;
-    let app = spawn_app_with(&config(&svc, "ttl = \"2s\"")).await;
+    let app = spawn_app_with(&config(&svc, "ttl = \"15m\"")).await;
     let ts = ask(&app, "rollback api", REQUESTER).await;
+    // Nobody answers for a quarter of an hour.
+    app.advance_clock(Duration::from_secs(15 * 60));
     let expired = wait_for_event(&app, "approval.expired").await;
     assert_eq!(expired["detail"]["action_id"], "A-1");
     for _ in 0..50 {

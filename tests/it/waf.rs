@@ -178,12 +178,17 @@ async fn a_concurrent_writer_is_kept_when_the_lock_token_goes_stale() {
 async fn a_timed_block_is_lifted_when_its_time_is_up() {
     let sets = seed_ip_sets(false, vec!["198.51.100.1/32".into()]).await;
     let app = spawn_app_with(&config(&sets, "")).await;
-    let done = ask_and_approve(&app, "block-ip 203.0.113.7 --for 3s --reason probe").await;
+    let done = ask_and_approve(&app, "block-ip 203.0.113.7 --for 2h --reason probe").await;
     assert_eq!(done["kind"], "request.executed");
     assert!(sets
         .v4_addresses()
         .await
         .contains(&"203.0.113.7/32".to_string()));
+    // An hour later it still holds; two hours later it is lifted.
+    app.advance_clock(Duration::from_secs(3600));
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert!(app.events_of_kind("waf.lifted").await.is_empty());
+    app.advance_clock(Duration::from_secs(3601));
     let lifted = wait_for_event(&app, "waf.lifted").await;
     assert_eq!(lifted["detail"]["cidr"], "203.0.113.7/32");
     assert_eq!(
@@ -208,10 +213,10 @@ async fn a_timed_block_is_lifted_when_its_time_is_up() {
 async fn a_timed_block_due_during_a_restart_is_lifted_once_afterwards() {
     let sets = seed_ip_sets(false, vec![]).await;
     let mut app = spawn_app_with(&config(&sets, "")).await;
-    let done = ask_and_approve(&app, "block-ip 203.0.113.9 --for 3s").await;
+    let done = ask_and_approve(&app, "block-ip 203.0.113.9 --for 30m").await;
     assert_eq!(done["kind"], "request.executed");
     app.kill().await;
-    tokio::time::sleep(Duration::from_millis(3500)).await;
+    app.advance_clock(Duration::from_secs(31 * 60));
     assert_eq!(
         sets.v4_addresses().await,
         ["203.0.113.9/32"],
@@ -220,7 +225,11 @@ async fn a_timed_block_due_during_a_restart_is_lifted_once_afterwards() {
     app.restart().await;
     wait_for_event(&app, "waf.lifted").await;
     assert!(sets.v4_addresses().await.is_empty());
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Later passes of the timer loop (woken by moving time) do not lift it again.
+    for _ in 0..3 {
+        app.advance_clock(Duration::from_secs(60));
+        tokio::time::sleep(Duration::from_millis(60)).await;
+    }
     assert_eq!(
         app.events_of_kind("waf.lifted").await.len(),
         1,

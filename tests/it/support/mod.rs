@@ -182,6 +182,10 @@ pub fn serve_env(dir: &Path, slack: &SlackStandIn) -> Vec<(String, String)> {
         ("DRBOT_LOG_FORMAT".into(), "json".into()),
         ("RUST_LOG".into(), "info".into()),
         ("AWS_EC2_METADATA_DISABLED".into(), "true".into()),
+        (
+            "DRBOT_TEST_CLOCK".into(),
+            dir.join("clock").to_string_lossy().into_owned(),
+        ),
     ]
 }
 
@@ -309,6 +313,19 @@ impl TestApp {
             .unwrap_or_else(|| database_url(self.dir.path()))
     }
 
+    /// Moves drbot's time forward by `by` (it follows `DRBOT_TEST_CLOCK`, a file in its
+    /// folder, every 20 ms; its timer loop wakes when time moves). Kept across restarts.
+    pub fn advance_clock(&self, by: Duration) {
+        let path = self.dir.path().join("clock");
+        let now: i64 = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+            .unwrap_or(0);
+        let tmp = self.dir.path().join("clock.tmp");
+        std::fs::write(&tmp, (now + by.as_millis() as i64).to_string()).unwrap();
+        std::fs::rename(&tmp, &path).unwrap();
+    }
+
     /// A direct connection to the bot's store (as someone with database access would have).
     pub async fn db(&self) -> sqlx::AnyConnection {
         use sqlx::Connection;
@@ -348,10 +365,12 @@ impl TestApp {
         count("approve_reactions", 2) + count("reject_reactions", 1)
     }
 
-    /// Log lines at WARN or ERROR: on a happy path there should be none.
+    /// Log lines at WARN or ERROR: on a happy path there should be none (but the warning
+    /// that the suite's `DRBOT_TEST_CLOCK` is set).
     pub fn warnings(&self) -> Vec<String> {
         self.logs()
             .into_iter()
+            .filter(|l| !l.contains("DRBOT_TEST_CLOCK"))
             .filter(|l| l.contains("\"level\":\"WARN\"") || l.contains("\"level\":\"ERROR\""))
             .collect()
     }
