@@ -9,7 +9,7 @@ use crate::config::{database_url_from_process, default_config_path, Environment,
 use crate::router::CommandSet;
 use crate::scenarios::ScenarioSet;
 use crate::startup::{shutdown_signal, Application};
-use crate::store::{Store, VerifyReport};
+use crate::store::{EventKind, Store, VerifyReport};
 use crate::timeline::{self, Format};
 
 #[derive(Debug, Parser)]
@@ -282,7 +282,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             // The scenario's RTO for an incident still open (a resolved one records its own).
             let rto_fallback = events
                 .iter()
-                .find(|e| e.kind == "incident.opened")
+                .find(|e| e.kind == EventKind::IncidentOpened)
                 .and_then(|e| serde_json::from_str::<serde_json::Value>(&e.detail).ok())
                 .and_then(|d| d["scenario"].as_str().map(str::to_string))
                 .and_then(|id| {
@@ -467,7 +467,7 @@ async fn evidence_export(
             .collect();
         let scenario = evs
             .iter()
-            .find(|e| e.kind == "incident.opened")
+            .find(|e| e.kind == EventKind::IncidentOpened)
             .and_then(|e| serde_json::from_str::<serde_json::Value>(&e.detail).ok())
             .and_then(|d| d["scenario"].as_str().map(str::to_string))
             .unwrap_or_default();

@@ -10,7 +10,7 @@ use serde_json::json;
 use crate::app::App;
 use crate::config::IncidentSettings;
 use crate::scenarios::Scenario;
-use crate::store::{Anchor, Incident, NewEvent, Outgoing, StoreError, StoreTx};
+use crate::store::{Anchor, EventKind, Incident, NewEvent, Outgoing, StoreError, StoreTx};
 
 /// `<prefix>-YYYYMMDD-<slug>`: lowercase letters, digits and hyphens, at most 80 characters.
 pub fn channel_name(prefix: &str, now: DateTime<Utc>, title: &str, attempt: u32) -> String {
@@ -158,7 +158,7 @@ pub async fn tick(app: &Arc<App>, incident_id: &str, command: &str) {
                 .await?;
             tx.append(
                 NewEvent::new(
-                    "incident.step_done",
+                    EventKind::IncidentStepDone,
                     "drbot",
                     &incident.channel_id,
                     format!("checklist step {} done: {}", i + 1, scenario.steps[i].text),

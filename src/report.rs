@@ -12,7 +12,7 @@ use std::fmt::Write;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
-use crate::store::StoredEvent;
+use crate::store::{EventKind, StoredEvent};
 use crate::timeline::mrkdwn::{esc, md_row};
 use crate::timeline::rto_verdict;
 use crate::timeline::summary::{human, summarise, Summary};
@@ -124,7 +124,7 @@ pub struct BackupCheck {
 fn restore_tests(events: &[StoredEvent], period: Period) -> Vec<RestoreTest> {
     events
         .iter()
-        .filter(|e| e.kind == "drill.restore_test")
+        .filter(|e| e.kind == EventKind::DrillRestoreTest)
         .filter_map(|e| {
             let at = DateTime::parse_from_rfc3339(&e.at)
                 .ok()?
@@ -151,7 +151,10 @@ fn restore_tests(events: &[StoredEvent], period: Period) -> Vec<RestoreTest> {
 
 fn backup_checks(events: &[StoredEvent], period: Period) -> Vec<BackupCheck> {
     let mut latest: BTreeMap<String, BackupCheck> = BTreeMap::new();
-    for e in events.iter().filter(|e| e.kind == "backups.checked") {
+    for e in events
+        .iter()
+        .filter(|e| e.kind == EventKind::BackupsChecked)
+    {
         let Some(at) = DateTime::parse_from_rfc3339(&e.at)
             .ok()
             .map(|t| t.with_timezone(&Utc))
@@ -216,7 +219,7 @@ pub fn build(
     for evs in by_incident.values() {
         let scenario = evs
             .iter()
-            .find(|e| e.kind == "incident.opened")
+            .find(|e| e.kind == EventKind::IncidentOpened)
             .and_then(|e| serde_json::from_str::<serde_json::Value>(&e.detail).ok())
             .and_then(|d| d["scenario"].as_str().map(str::to_string))
             .unwrap_or_default();

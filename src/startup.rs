@@ -63,7 +63,7 @@ impl Application {
             (true, None) => {
                 store
                     .append(crate::store::NewEvent::new(
-                        crate::store::KEYED_FROM,
+                        crate::store::EventKind::AuditKeyed,
                         "drbot",
                         "",
                         "the audit chain is keyed from here on (DRBOT_AUDIT_KEY): its hashes cannot be recomputed without the key".to_string(),

@@ -6,7 +6,7 @@
 use serde_json::json;
 
 use crate::config::Settings;
-use crate::store::{NewEvent, RequestState, Store, StoreError};
+use crate::store::{EventKind, NewEvent, RequestState, Store, StoreError};
 
 /// What became of the cancellation.
 pub enum Cancelled {
@@ -55,7 +55,7 @@ pub async fn run(
     tx.append(command).await?;
     tx.append(
         NewEvent::new(
-            "request.cancelled",
+            EventKind::Request(RequestState::Cancelled),
             user,
             channel,
             format!("{label} cancelled by <@{user}>"),

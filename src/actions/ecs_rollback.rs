@@ -19,7 +19,7 @@ use crate::aws::AwsError;
 use crate::config::{EcsService, Settings};
 use crate::gate::execute::Run;
 use crate::router::{ParsedCommand, Value};
-use crate::store::RequestState;
+use crate::store::{EventKind, RequestState};
 
 /// The typed arguments.
 #[derive(Debug, Clone)]
@@ -386,7 +386,7 @@ pub async fn execute(run: &Run<'_>) {
     match recheck(ecs, &approved, &app.settings).await {
         Err(PlanError::Invalid(why)) => {
             run.record(
-                "recheck.changed",
+                EventKind::RecheckChanged,
                 format!("{label}: AWS no longer matches the plan: {why}"),
                 json!({}),
             )
@@ -407,7 +407,7 @@ pub async fn execute(run: &Run<'_>) {
         Ok(now) if !run.still_matches(&now) => {
             let why = drift(&approved, &now);
             run.record(
-                "recheck.changed",
+                EventKind::RecheckChanged,
                 format!("{label}: AWS no longer matches the plan: {why}"),
                 json!({}),
             )
@@ -421,7 +421,7 @@ pub async fn execute(run: &Run<'_>) {
         }
         Ok(_) => {
             run.record(
-                "recheck.ok",
+                EventKind::RecheckOk,
                 format!("{label}: AWS still matches the approved plan"),
                 json!({}),
             )

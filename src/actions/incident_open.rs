@@ -12,7 +12,7 @@ use serde_json::json;
 use crate::app::App;
 use crate::incident;
 use crate::slack::client::SlackError;
-use crate::store::{AfterPost, Anchor, NewEvent, NewIncident, Outgoing, StoreError};
+use crate::store::{AfterPost, Anchor, EventKind, NewEvent, NewIncident, Outgoing, StoreError};
 
 /// The job's input.
 pub struct OpenIncident {
@@ -72,7 +72,7 @@ pub async fn run(app: &Arc<App>, open: &OpenIncident, job: i64) -> Result<(), St
                 let mut tx = app.store.begin().await?;
                 tx.append(
                     NewEvent::new(
-                        "incident.failed",
+                        EventKind::IncidentFailed,
                         &open.user,
                         &open.channel,
                         format!("could not create the incident channel: {e}"),
@@ -117,7 +117,7 @@ pub async fn run(app: &Arc<App>, open: &OpenIncident, job: i64) -> Result<(), St
         .await?;
     tx.append(
         NewEvent::new(
-            "incident.opened",
+            EventKind::IncidentOpened,
             &open.user,
             &channel,
             format!(
@@ -192,7 +192,7 @@ pub async fn run(app: &Arc<App>, open: &OpenIncident, job: i64) -> Result<(), St
     }
     tx.append(
         NewEvent::new(
-            "incident.notified",
+            EventKind::IncidentNotified,
             "drbot",
             &channel,
             format!(

@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::duration::human;
 use crate::scenarios::{Scenario, Target};
-use crate::store::{Incident, NewEvent, Outgoing, Store, StoreError, StoredEvent};
+use crate::store::{EventKind, Incident, NewEvent, Outgoing, Store, StoreError, StoredEvent};
 
 /// The report and its figures.
 pub struct Report {
@@ -23,7 +23,7 @@ pub struct Report {
 fn restore_point(events: &[StoredEvent]) -> Option<(DateTime<Utc>, String)> {
     events
         .iter()
-        .filter(|e| e.kind == "aws.call")
+        .filter(|e| e.kind == EventKind::AwsCall)
         .filter_map(|e| {
             let detail: serde_json::Value = serde_json::from_str(&e.detail).ok()?;
             let op = detail["operation"].as_str()?;
@@ -147,7 +147,7 @@ pub async fn resolve(
     tx.append(command).await?;
     tx.append(
         NewEvent::new(
-            "incident.resolved",
+            EventKind::IncidentResolved,
             user,
             &incident.channel_id,
             report.record.clone(),

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::store::{Incident, NewEvent, Outgoing, Store, StoreError};
+use crate::store::{EventKind, Incident, NewEvent, Outgoing, Store, StoreError};
 
 /// Records the command and the update, and queues its announcement, in one transaction.
 pub async fn record(
@@ -17,7 +17,7 @@ pub async fn record(
     tx.append(command).await?;
     tx.append(
         NewEvent::new(
-            "incident.update",
+            EventKind::IncidentUpdate,
             user,
             &incident.channel_id,
             text.to_string(),

@@ -23,7 +23,7 @@ use crate::database::{self, Waited};
 use crate::gate::execute::Run;
 use crate::retention::{self, Copy, Deletion, Inventory, Policy, RETENTION_TAG};
 use crate::router::ParsedCommand;
-use crate::store::{NewEvent, Outgoing, RequestState, StoreError};
+use crate::store::{EventKind, NewEvent, Outgoing, RequestState, StoreError};
 
 #[derive(Debug, Clone)]
 pub struct BackupsArgs {
@@ -108,7 +108,7 @@ async fn record_check(
     app.store
         .append(
             NewEvent::new(
-                "backups.checked",
+                EventKind::BackupsChecked,
                 actor,
                 channel,
                 format!(

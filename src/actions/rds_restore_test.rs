@@ -25,7 +25,7 @@ use crate::config::{RdsDatabase, Settings, SnapshotPick};
 use crate::database::{self, Waited};
 use crate::gate::execute::Run;
 use crate::router::{ParsedCommand, Value};
-use crate::store::{Liveness, NewEvent, Outgoing, RequestState, StoreError};
+use crate::store::{EventKind, Liveness, NewEvent, Outgoing, RequestState, StoreError};
 
 /// The tag that marks an instance as a restore test's own (checked before deleting it).
 pub const DRILL_TAG: (&str, &str) = ("drbot:drill", "restore-test");
@@ -466,7 +466,7 @@ async fn record_result(
         let mut tx = app.store.begin().await?;
         tx.append(
             NewEvent::new(
-                "drill.restore_test",
+                EventKind::DrillRestoreTest,
                 "drbot",
                 &run.request.channel,
                 format!(
@@ -547,7 +547,7 @@ pub async fn delete_due(app: &Arc<App>) -> Result<(), StoreError> {
             }
             Ok(None) => (
                 "gone",
-                "drill.deleted",
+                EventKind::DrillDeleted,
                 format!("drill instance {} was already gone", drill.instance),
                 json!({"instance": drill.instance}),
             ),
@@ -560,7 +560,7 @@ pub async fn delete_due(app: &Arc<App>) -> Result<(), StoreError> {
                 if !found.id.starts_with(DRILL_PREFIX) || !tagged {
                     (
                         "refused",
-                        "drill.delete_refused",
+                        EventKind::DrillDeleteRefused,
                         format!(
                             "drill instance {} was NOT deleted: it is not named `{DRILL_PREFIX}…` and tagged `{}={}` any more",
                             drill.instance, DRILL_TAG.0, DRILL_TAG.1
@@ -570,7 +570,7 @@ pub async fn delete_due(app: &Arc<App>) -> Result<(), StoreError> {
                 } else if found.status == "deleting" {
                     (
                         "deleted",
-                        "drill.deleted",
+                        EventKind::DrillDeleted,
                         format!("drill instance {} is being deleted", drill.instance),
                         json!({"instance": drill.instance}),
                     )
@@ -578,7 +578,7 @@ pub async fn delete_due(app: &Arc<App>) -> Result<(), StoreError> {
                     match rds.delete_instance(&drill.instance).await {
                         Ok(request_id) => (
                             "deleted",
-                            "drill.deleted",
+                            EventKind::DrillDeleted,
                             format!(
                                 "drill instance {} deleted (AWS request id {request_id})",
                                 drill.instance

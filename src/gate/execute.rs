@@ -11,7 +11,7 @@ use super::request::anchor;
 use super::{message, plan_hash};
 use crate::app::App;
 use crate::config::ApprovalSettings;
-use crate::store::{NewEvent, Outgoing, Request, RequestState, StoreError, StoreTx};
+use crate::store::{EventKind, NewEvent, Outgoing, Request, RequestState, StoreError, StoreTx};
 
 /// Queues in `tx` the Slack side of `follow` (what the reactor is told, the re-rendered
 /// request message and the note in its thread), so it commits with the decision; returns
@@ -130,20 +130,20 @@ impl<'a> Run<'a> {
     }
 
     /// Appends an event of this request (actor `drbot`).
-    pub async fn record(&self, kind: &str, text: String, detail: serde_json::Value) {
+    pub async fn record(&self, kind: EventKind, text: String, detail: serde_json::Value) {
         let mut detail = detail;
         detail["action_id"] = json!(self.request.label());
-        let event = NewEvent::new(kind, "drbot", &self.request.channel, text)
+        let event = NewEvent::new(kind.clone(), "drbot", &self.request.channel, text)
             .detail(detail)
             .incident(self.request.incident.clone());
         // What happened in AWS must reach the audit log: a store that is briefly away is
         // waited for, up to a minute.
-        let appended = crate::store::persist(kind, STORE_PATIENCE, || {
+        let appended = crate::store::persist(&kind.as_str(), STORE_PATIENCE, || {
             self.app.store.append(event.clone())
         })
         .await;
         if let Err(e) = appended {
-            tracing::error!(error = %e, kind, action_id = %self.request.label(), "could not record an execution step within a minute; it is missing from the audit log");
+            tracing::error!(error = %e, kind = %kind, action_id = %self.request.label(), "could not record an execution step within a minute; it is missing from the audit log");
         }
     }
 
@@ -166,7 +166,7 @@ impl<'a> Run<'a> {
             d.extend(e.clone());
         }
         self.record(
-            "aws.call",
+            EventKind::AwsCall,
             format!(
                 "{}: {operation} {resource} (AWS request id {aws_request_id})",
                 self.request.label()
@@ -179,7 +179,7 @@ impl<'a> Run<'a> {
     /// Records a failed AWS call.
     pub async fn record_aws_error(&self, e: &crate::aws::AwsError) {
         self.record(
-            "aws.error",
+            EventKind::AwsError,
             format!("{}: {e}", self.request.label()),
             json!({"operation": e.operation, "resource": e.resource, "request_id": e.request_id, "throttled": e.throttled, "outcome_unknown": e.unknown}),
         )
@@ -265,7 +265,7 @@ impl<'a> Run<'a> {
         match fresh {
             Err(super::PlanFailure::Invalid(why)) => {
                 self.record(
-                    "recheck.changed",
+                    EventKind::RecheckChanged,
                     format!("{label}: AWS no longer matches the plan: {why}"),
                     json!({}),
                 )
@@ -285,7 +285,7 @@ impl<'a> Run<'a> {
             }
             Ok((now, _)) if !self.still_matches(&now) => {
                 self.record(
-                    "recheck.changed",
+                    EventKind::RecheckChanged,
                     format!("{label}: AWS no longer matches the plan: {what_changed}"),
                     json!({}),
                 )
@@ -296,7 +296,7 @@ impl<'a> Run<'a> {
             }
             Ok(_) => {
                 self.record(
-                    "recheck.ok",
+                    EventKind::RecheckOk,
                     format!("{label}: AWS still matches the approved plan"),
                     json!({}),
                 )
@@ -329,7 +329,7 @@ async fn finish(app: &Arc<App>, request: &Request, to: RequestState, outcome: &s
         if moved {
             tx.append(
                 NewEvent::new(
-                    &format!("request.{}", to.as_str()),
+                    EventKind::Request(to),
                     "drbot",
                     &request.channel,
                     format!("{} {}: {outcome}", request.label(), to.as_str()),

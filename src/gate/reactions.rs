@@ -9,7 +9,7 @@ use serde_json::json;
 use super::base_reaction;
 use super::verdict::{self, verdict, Verdict};
 use crate::app::App;
-use crate::store::{NewEvent, Request, RequestState, StoreError, StoreTx};
+use crate::store::{EventKind, NewEvent, Request, RequestState, StoreError, StoreTx};
 
 /// A `reaction_added` / `reaction_removed` as drbot needs it.
 #[derive(Debug, Clone)]
@@ -100,7 +100,7 @@ async fn decide<'a>(
         // Not a request message: recorded in the general log, nothing else.
         tx.append(
             NewEvent::new(
-                &format!("slack.reaction_{verb}"),
+                EventKind::Slack(format!("reaction_{verb}")),
                 &r.user,
                 &r.channel,
                 format!(":{}: {verb} by <@{}>", r.name, r.user),
@@ -113,7 +113,7 @@ async fn decide<'a>(
     let label = request.label();
     let mut detail = detail;
     detail["action_id"] = json!(label);
-    let record = |kind: &str, text: String| {
+    let record = |kind: EventKind, text: String| {
         NewEvent::new(kind, &r.user, &r.channel, text)
             .detail(detail.clone())
             .incident(request.incident.clone())
@@ -132,18 +132,18 @@ async fn decide<'a>(
         crate::clock::now(),
     ) {
         Verdict::Ignore { audit, tell: told } => {
-            tx.append(record("approval.ignored", audit)).await?;
+            tx.append(record(EventKind::ApprovalIgnored, audit)).await?;
             follow.extend(told.map(tell));
         }
         Verdict::Withdraw => {
             let (kind, text) = if tx.remove_approval(request.id, &r.user, &base).await? {
                 (
-                    "approval.withdrawn",
+                    EventKind::ApprovalWithdrawn,
                     format!("{label}: <@{}> withdrew their approval", r.user),
                 )
             } else {
                 (
-                    "approval.ignored",
+                    EventKind::ApprovalIgnored,
                     format!(
                         "{label}: :{}: removed by <@{}> (no approval of theirs to withdraw)",
                         r.name, r.user
@@ -155,7 +155,7 @@ async fn decide<'a>(
         Verdict::Expired => {
             let expired = expire_in(&mut tx, &request).await?;
             tx.append(record(
-                "approval.ignored",
+                EventKind::ApprovalIgnored,
                 format!("{label}: :{}: by <@{}> after expiry", r.name, r.user),
             ))
             .await?;
@@ -181,7 +181,7 @@ async fn decide<'a>(
             )
             .await?;
             tx.append(record(
-                "approval.rejected",
+                EventKind::ApprovalRejected,
                 format!("{label} rejected by <@{}>", r.user),
             ))
             .await?;
@@ -195,7 +195,7 @@ async fn decide<'a>(
             let approvers = tx.approvers(request.id).await?;
             if !verdict::enough(approvers.len(), approval) {
                 tx.append(record(
-                    "approval.approve",
+                    EventKind::ApprovalApprove,
                     format!(
                         "{label}: approved by <@{}> ({} of {})",
                         r.user,
@@ -217,7 +217,7 @@ async fn decide<'a>(
                 .await?;
             if won {
                 tx.append(record(
-                    "approval.approved",
+                    EventKind::ApprovalApproved,
                     format!(
                         "{label} approved by {}; executing",
                         approvers
@@ -233,7 +233,7 @@ async fn decide<'a>(
                 });
             } else {
                 tx.append(record(
-                    "approval.ignored",
+                    EventKind::ApprovalIgnored,
                     format!(
                         "{label}: approval by <@{}> arrived after the decision",
                         r.user
@@ -262,7 +262,7 @@ pub async fn expire_in(
         .await?;
     if done {
         tx.append(
-            NewEvent::new("approval.expired", "drbot", &request.channel, format!("{} expired unanswered", request.label()))
+            NewEvent::new(EventKind::ApprovalExpired, "drbot", &request.channel, format!("{} expired unanswered", request.label()))
                 .detail(json!({"action_id": request.label(), "expires_at": crate::clock::rfc3339(request.expires_at)}))
                 .incident(request.incident.clone()),
         )

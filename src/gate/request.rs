@@ -9,7 +9,8 @@ use serde_json::json;
 use super::{message, plan_hash, Planned};
 use crate::app::App;
 use crate::store::{
-    AfterPost, Anchor, NewEvent, NewRequest, Outgoing, Request, RequestState, StoreError, StoreTx,
+    AfterPost, Anchor, EventKind, NewEvent, NewRequest, Outgoing, Request, RequestState,
+    StoreError, StoreTx,
 };
 
 /// Who asked, where, and how to answer them.
@@ -52,7 +53,7 @@ pub async fn open(
         .await?;
     tx.append(
         NewEvent::new(
-            "approval.requested",
+            EventKind::ApprovalRequested,
             &asker.user,
             &asker.channel,
             format!(
@@ -109,7 +110,7 @@ pub async fn open_ungated(
         .await?;
     tx.append(
         NewEvent::new(
-            "request.started",
+            EventKind::RequestStarted,
             &asker.user,
             &asker.channel,
             format!(

@@ -14,7 +14,7 @@ use crate::app::App;
 use crate::metrics;
 use crate::router::{self, Approval, CommandDef, Effect, ParsedCommand, Value};
 use crate::slack::text::escape;
-use crate::store::{Incident, NewEvent, RequestState, StoreError};
+use crate::store::{EventKind, Incident, NewEvent, RequestState, StoreError};
 use crate::workers::jobs::Work;
 
 /// A slash command as Slack sent it.
@@ -160,7 +160,7 @@ pub async fn handle_command(app: &Arc<App>, request: CommandRequest) -> Reply {
     let text = request.text.trim();
     let incident_id = incident.as_ref().map(|i| i.id.clone());
     let accepted = NewEvent::new(
-        "command.accepted",
+        EventKind::CommandAccepted,
         &request.user,
         &request.channel,
         format!("/dr {text}"),
@@ -169,7 +169,7 @@ pub async fn handle_command(app: &Arc<App>, request: CommandRequest) -> Reply {
     .incident(incident_id.clone());
     let refused_event = |reason: &str| {
         NewEvent::new(
-            "command.refused",
+            EventKind::CommandRefused,
             &request.user,
             &request.channel,
             format!("/dr {text} (refused: {reason})"),

@@ -13,7 +13,7 @@ use crate::gate::{
     reactions::{Handled, Reaction},
 };
 use crate::metrics;
-use crate::store::NewEvent;
+use crate::store::{EventKind, NewEvent};
 
 /// An Events API delivery: recorded once per `event_id`, then acted on.
 /// `Err(())` means it could not be recorded and Slack should deliver it again.
@@ -50,7 +50,8 @@ pub async fn handle_event(app: &Arc<App>, callback: SlackPushEventCallback) -> R
         "type": event_type,
         "event": slim(&raw),
     });
-    let event = NewEvent::new(&format!("slack.{event_type}"), &user, &channel, text).detail(detail);
+    let event =
+        NewEvent::new(EventKind::Slack(event_type.clone()), &user, &channel, text).detail(detail);
     let stored = match app
         .store
         .append_once(callback.event_id.as_ref(), event)

@@ -8,7 +8,7 @@ use slack_morphism::prelude::*;
 
 use super::events::{handle_reaction_like, request_button};
 use crate::app::App;
-use crate::store::NewEvent;
+use crate::store::{EventKind, NewEvent};
 
 /// A Block Kit interaction. The Approve and Reject buttons of a request go through the
 /// gate exactly as the approve and reject reactions do (officer, not the requester, not
@@ -47,7 +47,7 @@ pub async fn handle_interaction(app: &Arc<App>, event: SlackInteractionEvent) ->
         })
         .unwrap_or_default();
     let event = NewEvent::new(
-        "slack.interaction",
+        EventKind::SlackInteraction,
         &user,
         &channel,
         format!("{kind} interaction"),

@@ -7,6 +7,7 @@ use sha2::{Digest, Sha256};
 use sqlx::Row;
 
 use super::writer::chain_tail;
+use super::EventKind;
 use super::{QueryContext, Store, StoreError, StoreTx, WriteConn};
 
 /// The `prev_hash` of the first event.
@@ -28,12 +29,12 @@ pub struct NewEvent {
 }
 
 impl NewEvent {
-    pub fn new(kind: &str, actor: &str, channel: &str, text: impl Into<String>) -> Self {
+    pub fn new(kind: EventKind, actor: &str, channel: &str, text: impl Into<String>) -> Self {
         Self {
             actor: actor.to_string(),
             channel: channel.to_string(),
             incident: None,
-            kind: kind.to_string(),
+            kind: kind.as_str().into_owned(),
             text: text.into(),
             detail: serde_json::Value::Object(Default::default()),
         }

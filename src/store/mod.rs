@@ -14,6 +14,7 @@ mod drills;
 mod events;
 mod incidents;
 mod jobs;
+mod kinds;
 mod migrations;
 mod names;
 mod outbox;
@@ -37,6 +38,7 @@ pub use events::{
 };
 pub use incidents::{Incident, NewIncident};
 pub use jobs::Job;
+pub use kinds::EventKind;
 pub use outbox::{
     epoch_ms, AfterPost, Anchor, AnchorState, Claimed, Outgoing, Undelivered, DELIVERY_DEADLINE,
 };

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::store::StoredEvent;
+use crate::store::{EventKind, StoredEvent};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
@@ -71,10 +71,14 @@ fn text(v: &Value, key: &str) -> String {
 /// The summary of an incident's events; `None` when they hold no `incident.opened`.
 /// `rto_fallback` (seconds) is the scenario's RTO for an incident still open.
 pub fn summarise(events: &[StoredEvent], rto_fallback: Option<u64>) -> Option<Summary> {
-    let opened = events.iter().find(|e| e.kind == "incident.opened")?;
+    let opened = events
+        .iter()
+        .find(|e| e.kind == EventKind::IncidentOpened)?;
     let opened_detail = detail(opened);
     let opened_at = at(opened)?;
-    let resolved = events.iter().find(|e| e.kind == "incident.resolved");
+    let resolved = events
+        .iter()
+        .find(|e| e.kind == EventKind::IncidentResolved);
     let resolved_detail = resolved.map(detail).unwrap_or(Value::Null);
     let resolved_at = resolved.and_then(at);
     let end = resolved_at
@@ -110,7 +114,7 @@ pub fn summarise(events: &[StoredEvent], rto_fallback: Option<u64>) -> Option<Su
                         command: text(&d, "command"),
                         requester: e.actor.clone(),
                         requested_at,
-                        decided_at: (e.kind == "request.started").then_some(requested_at),
+                        decided_at: (e.kind == EventKind::RequestStarted).then_some(requested_at),
                         approvers: Vec::new(),
                         wait_secs: None,
                         outcome: "pending".into(),

@@ -21,7 +21,9 @@ use crate::blocklist;
 use crate::config::{WafIpSetRef, WafScope};
 use crate::gate::{self, request::Asker};
 use crate::router::{self, Approval};
-use crate::store::{Backend, Job, Liveness, NewEvent, Outgoing, RequestState, StoreError, Whose};
+use crate::store::{
+    Backend, EventKind, Job, Liveness, NewEvent, Outgoing, RequestState, StoreError, Whose,
+};
 
 use crate::config::SCHEDULER;
 
@@ -101,7 +103,7 @@ pub async fn interrupt_executing(
         {
             tx.append(
                 NewEvent::new(
-                    "request.interrupted",
+                    EventKind::Request(RequestState::Interrupted),
                     "drbot",
                     &request.channel,
                     format!("{} interrupted: {outcome}", request.label()),
@@ -380,7 +382,7 @@ async fn lift_due_blocks(app: &Arc<App>) -> Result<(), StoreError> {
         tx.end_blocks(&block.set_id, &block.cidr, "lifted").await?;
         tx.append(
             NewEvent::new(
-                "waf.lifted",
+                EventKind::WafLifted,
                 "drbot",
                 &block.channel,
                 format!(
@@ -446,7 +448,7 @@ async fn remind_incidents(app: &Arc<App>) -> Result<(), StoreError> {
             if tx.claim_reminder(&incident).await? {
                 tx.append(
                     NewEvent::new(
-                        "incident.reminder",
+                        EventKind::IncidentReminder,
                         "drbot",
                         &incident.channel_id,
                         format!("reminder: no status update for {silent}"),
@@ -477,7 +479,7 @@ async fn remind_incidents(app: &Arc<App>) -> Result<(), StoreError> {
             if tx.claim_notice(&incident.id).await? {
                 tx.append(
                     NewEvent::new(
-                        "incident.notice",
+                        EventKind::IncidentNotice,
                         "drbot",
                         &incident.channel_id,
                         format!(
@@ -560,8 +562,13 @@ async fn drop_unreadable(app: &Arc<App>, job: &Job, unreadable: &jobs::Unreadabl
     let dropped = async {
         let mut tx = app.store.begin().await?;
         tx.append(
-            NewEvent::new("job.unreadable", "drbot", "", unreadable.to_string())
-                .detail(json!({"job": job.id, "kind": job.kind})),
+            NewEvent::new(
+                EventKind::JobUnreadable,
+                "drbot",
+                "",
+                unreadable.to_string(),
+            )
+            .detail(json!({"job": job.id, "kind": job.kind})),
         )
         .await?;
         tx.finish_job(job.id).await?;
@@ -606,7 +613,7 @@ async fn plan(
         Err(PlanFailure::Aws(e)) => {
             let mut tx = app.store.begin().await?;
             tx.append(
-                NewEvent::new("aws.error", &asker.user, &asker.channel, format!("planning `/dr {text}`: {e}"))
+                NewEvent::new(EventKind::AwsError, &asker.user, &asker.channel, format!("planning `/dr {text}`: {e}"))
                     .detail(json!({"operation": e.operation, "resource": e.resource, "request_id": e.request_id, "throttled": e.throttled})),
             )
             .await?;
@@ -663,7 +670,7 @@ async fn refuse(
     let mut tx = app.store.begin().await?;
     tx.append(
         NewEvent::new(
-            "command.refused",
+            EventKind::CommandRefused,
             &asker.user,
             &asker.channel,
             format!("/dr {text} (refused: {why})"),

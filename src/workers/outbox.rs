@@ -21,7 +21,9 @@ use tracing::Instrument;
 
 use crate::app::App;
 use crate::slack::client::{SlackApi, SlackError};
-use crate::store::{AfterPost, Anchor, AnchorState, Claimed, NewEvent, Outgoing, StoreError};
+use crate::store::{
+    AfterPost, Anchor, AnchorState, Claimed, EventKind, NewEvent, Outgoing, StoreError,
+};
 
 /// How many lanes are sent to at once.
 const LANES_AT_ONCE: usize = 32;
@@ -158,7 +160,7 @@ async fn fail(
     };
     tx.append(
         NewEvent::new(
-            "slack.undelivered",
+            EventKind::SlackUndelivered,
             "drbot",
             &channel,
             format!("a Slack message ({method}) could not be sent: {error}"),

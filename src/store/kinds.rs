@@ -1,0 +1,95 @@
+//! Every kind of event drbot writes to its log, as one enum: what is written and what the
+//! exports and reports look for are the same names. Stored as the dotted name
+//! (`command.accepted`).
+
+use super::RequestState;
+
+macro_rules! event_kinds {
+    ($($variant:ident = $name:literal,)*) => {
+        /// The kind of an event in the log.
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub enum EventKind {
+            $($variant,)*
+            /// A request moved to this state (`request.executed`, `request.void`, …).
+            Request(RequestState),
+            /// An Events API delivery of this type, recorded as received (`slack.app_mention`).
+            Slack(String),
+        }
+
+        impl EventKind {
+            /// The dotted name stored in the log.
+            pub fn as_str(&self) -> std::borrow::Cow<'static, str> {
+                match self {
+                    $(EventKind::$variant => std::borrow::Cow::Borrowed($name),)*
+                    EventKind::Request(state) => format!("request.{}", state.as_str()).into(),
+                    EventKind::Slack(kind) => format!("slack.{kind}").into(),
+                }
+            }
+        }
+    };
+}
+
+event_kinds! {
+    CommandAccepted = "command.accepted",
+    CommandRefused = "command.refused",
+    ApprovalRequested = "approval.requested",
+    ApprovalApprove = "approval.approve",
+    ApprovalApproved = "approval.approved",
+    ApprovalRejected = "approval.rejected",
+    ApprovalWithdrawn = "approval.withdrawn",
+    ApprovalIgnored = "approval.ignored",
+    ApprovalExpired = "approval.expired",
+    RequestStarted = "request.started",
+    RecheckOk = "recheck.ok",
+    RecheckChanged = "recheck.changed",
+    AwsCall = "aws.call",
+    AwsError = "aws.error",
+    WafLifted = "waf.lifted",
+    BackupsChecked = "backups.checked",
+    DrillRestoreTest = "drill.restore_test",
+    DrillDeleted = "drill.deleted",
+    DrillDeleteRefused = "drill.delete_refused",
+    IncidentOpened = "incident.opened",
+    IncidentNotified = "incident.notified",
+    IncidentFailed = "incident.failed",
+    IncidentUpdate = "incident.update",
+    IncidentStepDone = "incident.step_done",
+    IncidentReminder = "incident.reminder",
+    IncidentNotice = "incident.notice",
+    IncidentResolved = "incident.resolved",
+    JobUnreadable = "job.unreadable",
+    AuditKeyed = "audit.keyed",
+    SlackInteraction = "slack.interaction",
+    SlackUndelivered = "slack.undelivered",
+}
+
+impl std::fmt::Display for EventKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.as_str())
+    }
+}
+
+impl PartialEq<EventKind> for String {
+    fn eq(&self, other: &EventKind) -> bool {
+        *self == other.as_str()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_are_stored_by_their_dotted_names() {
+        assert_eq!(EventKind::CommandAccepted.as_str(), "command.accepted");
+        assert_eq!(
+            EventKind::Request(RequestState::Void).as_str(),
+            "request.void"
+        );
+        assert_eq!(
+            EventKind::Slack("app_mention".into()).as_str(),
+            "slack.app_mention"
+        );
+        assert!("drill.deleted".to_string() == EventKind::DrillDeleted);
+    }
+}
