@@ -16,8 +16,21 @@ use crate::metrics;
 use crate::store::{EventKind, NewEvent};
 
 /// An Events API delivery: recorded once per `event_id`, then acted on.
-/// `Err(())` means it could not be recorded and Slack should deliver it again.
-pub async fn handle_event(app: &Arc<App>, callback: SlackPushEventCallback) -> Result<(), ()> {
+/// Why Slack should deliver an event (or a click) again: drbot answers it with a 5xx (or
+/// leaves it unacknowledged in Socket Mode) and nothing of it took effect.
+#[derive(Debug, thiserror::Error)]
+pub enum DeliverAgain {
+    #[error("it could not be recorded: {0}")]
+    NotRecorded(#[from] crate::store::StoreError),
+    #[error("it reacts to a request still being posted")]
+    RequestNotPostedYet,
+}
+
+/// An Events API delivery: recorded once per `event_id`, then acted on.
+pub async fn handle_event(
+    app: &Arc<App>,
+    callback: SlackPushEventCallback,
+) -> Result<(), DeliverAgain> {
     let raw = serde_json::to_value(&callback.event).unwrap_or(serde_json::Value::Null);
     let event_type = raw
         .get("type")
@@ -60,7 +73,7 @@ pub async fn handle_event(app: &Arc<App>, callback: SlackPushEventCallback) -> R
         Ok(stored) => stored,
         Err(e) => {
             tracing::error!(error = %e, "could not record a Slack event");
-            return Err(());
+            return Err(e.into());
         }
     };
     let fresh = stored.is_some();
@@ -136,7 +149,7 @@ async fn handle_reaction(
     event_id: &str,
     event_type: &str,
     raw: &serde_json::Value,
-) -> Result<(), ()> {
+) -> Result<(), DeliverAgain> {
     let text = |pointer: &str| {
         raw.pointer(pointer)
             .and_then(|v| v.as_str())
@@ -163,9 +176,10 @@ pub(super) async fn handle_reaction_like(
     app: &Arc<App>,
     reaction: &Reaction,
     event_type: &str,
-) -> Result<(), ()> {
+) -> Result<(), DeliverAgain> {
     let verdict = gate::reactions::handle(app, reaction).await.map_err(|e| {
         tracing::error!(error = %e, "could not record a reaction");
+        DeliverAgain::from(e)
     })?;
     let delivery = match &verdict {
         Handled::Duplicate => "duplicate",
@@ -186,7 +200,7 @@ pub(super) async fn handle_reaction_like(
                 event_type,
                 "reaction on a request still being posted; Slack will deliver it again"
             );
-            return Err(());
+            return Err(DeliverAgain::RequestNotPostedYet);
         }
     }
     Ok(())

@@ -307,7 +307,7 @@ async fn push_event(
             {
                 Ok(()) => StatusCode::OK.into_response(),
                 // Not recorded: let Slack deliver it again rather than lose it.
-                Err(()) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+                Err(_) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
             }
         }
         SlackPushEvent::AppRateLimited(limited) => {
@@ -340,6 +340,6 @@ async fn interaction(
         .await
     {
         Ok(()) => StatusCode::OK.into_response(),
-        Err(()) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+        Err(_) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
     }
 }

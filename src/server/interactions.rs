@@ -6,14 +6,17 @@ use std::sync::Arc;
 use serde_json::json;
 use slack_morphism::prelude::*;
 
-use super::events::{handle_reaction_like, request_button};
+use super::events::{handle_reaction_like, request_button, DeliverAgain};
 use crate::app::App;
 use crate::store::{EventKind, NewEvent};
 
 /// A Block Kit interaction. The Approve and Reject buttons of a request go through the
 /// gate exactly as the approve and reject reactions do (officer, not the requester, not
 /// expired, the plan re-checked before execution); anything else is recorded.
-pub async fn handle_interaction(app: &Arc<App>, event: SlackInteractionEvent) -> Result<(), ()> {
+pub async fn handle_interaction(
+    app: &Arc<App>,
+    event: SlackInteractionEvent,
+) -> Result<(), DeliverAgain> {
     let raw = serde_json::to_value(&event).unwrap_or(serde_json::Value::Null);
     if let Some(button) = request_button(app, &raw) {
         return handle_reaction_like(app, &button, "button").await;
@@ -55,5 +58,6 @@ pub async fn handle_interaction(app: &Arc<App>, event: SlackInteractionEvent) ->
     .detail(json!({ "type": kind, "actions": actions }));
     app.store.append(event).await.map(|_| ()).map_err(|e| {
         tracing::error!(error = %e, "could not record an interaction");
+        DeliverAgain::from(e)
     })
 }

@@ -127,7 +127,7 @@ async fn on_event(
     crate::server::events::handle_event(&app, event)
         .instrument(span)
         .await
-        .map_err(|()| Box::new(NotRecorded("the event was not recorded".into())).into())
+        .map_err(|e| Box::new(NotRecorded(format!("the event was not taken: {e}"))).into())
 }
 
 async fn on_interaction(
@@ -149,5 +149,5 @@ async fn on_interaction(
     crate::server::interactions::handle_interaction(&app, event)
         .instrument(span)
         .await
-        .map_err(|()| Box::new(NotRecorded("the click was not recorded".into())).into())
+        .map_err(|e| Box::new(NotRecorded(format!("the click was not taken: {e}"))).into())
 }
