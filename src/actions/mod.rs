@@ -82,6 +82,59 @@ pub trait Action: Sync {
     }
 }
 
+/// The registry entry of an action that changes AWS, from its file's `parse`,
+/// `plan_command` and `execute` (and `read_command` for one that reads without a flag).
+macro_rules! changes_aws {
+    () => {
+        /// This action's entry in the registry (`crate::actions::registry`).
+        pub struct Entry;
+
+        impl super::Action for Entry {
+            $crate::actions::changes_aws!(@steps);
+        }
+    };
+    (reads) => {
+        /// This action's entry in the registry (`crate::actions::registry`).
+        pub struct Entry;
+
+        impl super::Action for Entry {
+            $crate::actions::changes_aws!(@steps);
+
+            fn read<'a>(
+                &'a self,
+                app: &'a std::sync::Arc<$crate::app::App>,
+                cmd: &'a $crate::router::ParsedCommand,
+                asker: &'a $crate::gate::request::Asker,
+            ) -> futures_util::future::BoxFuture<'a, String> {
+                Box::pin(read_command(app, cmd, asker))
+            }
+        }
+    };
+    (@steps) => {
+        fn validate(
+            &self,
+            cmd: &$crate::router::ParsedCommand,
+            settings: &$crate::config::Settings,
+        ) -> Result<(), String> {
+            parse(cmd, settings).map(|_| ())
+        }
+
+        fn plan<'a>(
+            &'a self,
+            app: &'a std::sync::Arc<$crate::app::App>,
+            cmd: &'a $crate::router::ParsedCommand,
+            asker: &'a $crate::gate::request::Asker,
+        ) -> futures_util::future::BoxFuture<'a, Result<$crate::gate::Planned, $crate::gate::PlanFailure>> {
+            Box::pin(plan_command(app, cmd, asker))
+        }
+
+        fn execute<'a>(&'a self, run: &'a $crate::gate::execute::Run<'a>) -> futures_util::future::BoxFuture<'a, ()> {
+            Box::pin(execute(run))
+        }
+    };
+}
+pub(crate) use changes_aws;
+
 /// Actions answered from drbot's own state by the command handler (help, incidents, the
 /// approval queue): nothing to plan, read or execute.
 struct Local;

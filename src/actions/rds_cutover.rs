@@ -289,36 +289,18 @@ pub async fn execute(run: &Run<'_>) {
     }
 }
 
-/// This action's entry in the registry (`crate::actions::registry`).
-pub struct Entry;
-
-impl super::Action for Entry {
-    fn validate(
-        &self,
-        cmd: &crate::router::ParsedCommand,
-        settings: &crate::config::Settings,
-    ) -> Result<(), String> {
-        parse(cmd, settings).map(|_| ())
-    }
-
-    fn plan<'a>(
-        &'a self,
-        app: &'a std::sync::Arc<crate::app::App>,
-        cmd: &'a crate::router::ParsedCommand,
-        asker: &'a crate::gate::request::Asker,
-    ) -> futures_util::future::BoxFuture<'a, Result<crate::gate::Planned, super::PlanFailure>> {
-        let _ = asker;
-        Box::pin(async move {
-            let args = parse(cmd, &app.settings).map_err(super::PlanFailure::Invalid)?;
-            let ssm = app
-                .aws
-                .ssm_in(app.settings.region_of(args.db.region.as_deref()).as_deref());
-            let (plan, summary) = plan(&app.rds_for(&args.db), &ssm, &args, &app.settings).await?;
-            super::planned(cmd, &plan, summary)
-        })
-    }
-
-    fn execute<'a>(&'a self, run: &'a Run<'a>) -> futures_util::future::BoxFuture<'a, ()> {
-        Box::pin(execute(run))
-    }
+/// Plans `cmd` against AWS: the registry's `plan` for this action.
+async fn plan_command(
+    app: &std::sync::Arc<crate::app::App>,
+    cmd: &crate::router::ParsedCommand,
+    _asker: &crate::gate::request::Asker,
+) -> Result<crate::gate::Planned, super::PlanFailure> {
+    let args = parse(cmd, &app.settings).map_err(super::PlanFailure::Invalid)?;
+    let ssm = app
+        .aws
+        .ssm_in(app.settings.region_of(args.db.region.as_deref()).as_deref());
+    let (plan, summary) = plan(&app.rds_for(&args.db), &ssm, &args, &app.settings).await?;
+    super::planned(cmd, &plan, summary)
 }
+
+super::changes_aws!();

@@ -329,38 +329,20 @@ pub async fn finish_restore(
     database::finish_waited(run, waited, available, "the restore was started").await;
 }
 
-/// This action's entry in the registry (`crate::actions::registry`).
-pub struct Entry;
-
-impl super::Action for Entry {
-    fn validate(
-        &self,
-        cmd: &crate::router::ParsedCommand,
-        settings: &crate::config::Settings,
-    ) -> Result<(), String> {
-        parse(cmd, settings).map(|_| ())
-    }
-
-    fn plan<'a>(
-        &'a self,
-        app: &'a std::sync::Arc<crate::app::App>,
-        cmd: &'a crate::router::ParsedCommand,
-        asker: &'a crate::gate::request::Asker,
-    ) -> futures_util::future::BoxFuture<'a, Result<crate::gate::Planned, super::PlanFailure>> {
-        let _ = asker;
-        Box::pin(async move {
-            let args = parse(cmd, &app.settings).map_err(super::PlanFailure::Invalid)?;
-            let source = app.rds_for(&args.db);
-            let target = match &args.region {
-                Some(r) => app.aws.rds_in(Some(r)),
-                None => source.clone(),
-            };
-            let (plan, summary) = plan(&source, &target, &args).await?;
-            super::planned(cmd, &plan, summary)
-        })
-    }
-
-    fn execute<'a>(&'a self, run: &'a Run<'a>) -> futures_util::future::BoxFuture<'a, ()> {
-        Box::pin(execute(run))
-    }
+/// Plans `cmd` against AWS: the registry's `plan` for this action.
+async fn plan_command(
+    app: &std::sync::Arc<crate::app::App>,
+    cmd: &crate::router::ParsedCommand,
+    _asker: &crate::gate::request::Asker,
+) -> Result<crate::gate::Planned, super::PlanFailure> {
+    let args = parse(cmd, &app.settings).map_err(super::PlanFailure::Invalid)?;
+    let source = app.rds_for(&args.db);
+    let target = match &args.region {
+        Some(r) => app.aws.rds_in(Some(r)),
+        None => source.clone(),
+    };
+    let (plan, summary) = plan(&source, &target, &args).await?;
+    super::planned(cmd, &plan, summary)
 }
+
+super::changes_aws!();

@@ -273,43 +273,25 @@ pub async fn execute(run: &Run<'_>) {
     database::finish_waited(run, waited, available, "CopyDBSnapshot was sent").await;
 }
 
-/// This action's entry in the registry (`crate::actions::registry`).
-pub struct Entry;
-
-impl super::Action for Entry {
-    fn validate(
-        &self,
-        cmd: &crate::router::ParsedCommand,
-        settings: &crate::config::Settings,
-    ) -> Result<(), String> {
-        parse(cmd, settings).map(|_| ())
-    }
-
-    fn plan<'a>(
-        &'a self,
-        app: &'a std::sync::Arc<crate::app::App>,
-        cmd: &'a crate::router::ParsedCommand,
-        asker: &'a crate::gate::request::Asker,
-    ) -> futures_util::future::BoxFuture<'a, Result<crate::gate::Planned, super::PlanFailure>> {
-        let _ = asker;
-        Box::pin(async move {
-            let args = parse(cmd, &app.settings).map_err(super::PlanFailure::Invalid)?;
-            let from = app.rds_for(&args.db);
-            let to = app.aws.rds_in(Some(&args.to_region));
-            let (plan, summary) = plan(
-                &from,
-                &to,
-                &args,
-                app.aws.default_region().as_deref(),
-                (&asker.user, asker.incident.as_deref()),
-                None,
-            )
-            .await?;
-            super::planned(cmd, &plan, summary)
-        })
-    }
-
-    fn execute<'a>(&'a self, run: &'a Run<'a>) -> futures_util::future::BoxFuture<'a, ()> {
-        Box::pin(execute(run))
-    }
+/// Plans `cmd` against AWS: the registry's `plan` for this action.
+async fn plan_command(
+    app: &std::sync::Arc<crate::app::App>,
+    cmd: &crate::router::ParsedCommand,
+    asker: &crate::gate::request::Asker,
+) -> Result<crate::gate::Planned, super::PlanFailure> {
+    let args = parse(cmd, &app.settings).map_err(super::PlanFailure::Invalid)?;
+    let from = app.rds_for(&args.db);
+    let to = app.aws.rds_in(Some(&args.to_region));
+    let (plan, summary) = plan(
+        &from,
+        &to,
+        &args,
+        app.aws.default_region().as_deref(),
+        (&asker.user, asker.incident.as_deref()),
+        None,
+    )
+    .await?;
+    super::planned(cmd, &plan, summary)
 }
+
+super::changes_aws!();
