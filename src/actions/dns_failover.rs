@@ -39,7 +39,14 @@ pub struct FailoverPlan {
     pub target: RecordValue,
 }
 
-pub fn parse(cmd: &ParsedCommand, settings: &Settings) -> Result<FailoverArgs, String> {
+pub fn parse(
+    cmd: &ParsedCommand,
+    settings: &Settings,
+) -> Result<FailoverArgs, crate::router::Invalid> {
+    parse_args(cmd, settings).map_err(crate::router::Invalid)
+}
+
+fn parse_args(cmd: &ParsedCommand, settings: &Settings) -> Result<FailoverArgs, String> {
     let name = cmd
         .arg("record")
         .and_then(Value::as_word)
@@ -247,7 +254,7 @@ async fn plan_command(
     cmd: &crate::router::ParsedCommand,
     _asker: &crate::gate::request::Asker,
 ) -> Result<crate::gate::Planned, super::PlanFailure> {
-    let args = parse(cmd, &app.settings).map_err(super::PlanFailure::Invalid)?;
+    let args = parse(cmd, &app.settings)?;
     let (plan, summary) = plan(&app.aws.route53, &args).await?;
     super::planned(cmd, &plan, summary)
 }

@@ -49,7 +49,11 @@ pub enum PlanError {
     Aws(#[from] AwsError),
 }
 
-pub fn parse(cmd: &ParsedCommand, settings: &Settings) -> Result<Rollback, String> {
+pub fn parse(cmd: &ParsedCommand, settings: &Settings) -> Result<Rollback, crate::router::Invalid> {
+    parse_args(cmd, settings).map_err(crate::router::Invalid)
+}
+
+fn parse_args(cmd: &ParsedCommand, settings: &Settings) -> Result<Rollback, String> {
     let name = cmd
         .arg("service")
         .and_then(Value::as_word)
@@ -501,7 +505,7 @@ async fn plan_command(
     cmd: &crate::router::ParsedCommand,
     _asker: &crate::gate::request::Asker,
 ) -> Result<crate::gate::Planned, super::PlanFailure> {
-    let args = parse(cmd, &app.settings).map_err(super::PlanFailure::Invalid)?;
+    let args = parse(cmd, &app.settings)?;
     let ecs = app.aws.ecs_in(
         app.settings
             .region_of(args.service.region.as_deref())

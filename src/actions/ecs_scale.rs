@@ -35,7 +35,14 @@ pub struct ScalePlan {
     pub desired: i32,
 }
 
-pub fn parse(cmd: &ParsedCommand, settings: &Settings) -> Result<ScaleArgs, String> {
+pub fn parse(
+    cmd: &ParsedCommand,
+    settings: &Settings,
+) -> Result<ScaleArgs, crate::router::Invalid> {
+    parse_args(cmd, settings).map_err(crate::router::Invalid)
+}
+
+fn parse_args(cmd: &ParsedCommand, settings: &Settings) -> Result<ScaleArgs, String> {
     let name = cmd
         .arg("service")
         .and_then(Value::as_word)
@@ -245,7 +252,7 @@ async fn plan_command(
     cmd: &crate::router::ParsedCommand,
     _asker: &crate::gate::request::Asker,
 ) -> Result<crate::gate::Planned, super::PlanFailure> {
-    let args = parse(cmd, &app.settings).map_err(super::PlanFailure::Invalid)?;
+    let args = parse(cmd, &app.settings)?;
     let (plan, summary) = plan(&app.ecs_for(&args.service), &args, &app.settings).await?;
     super::planned(cmd, &plan, summary)
 }

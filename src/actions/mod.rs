@@ -12,7 +12,7 @@ use crate::config::Settings;
 use crate::gate::execute::Run;
 use crate::gate::request::Asker;
 use crate::gate::Planned;
-use crate::router::ParsedCommand;
+use crate::router::{Invalid, ParsedCommand};
 use crate::store::RequestState;
 
 pub use crate::gate::PlanFailure;
@@ -47,7 +47,7 @@ pub mod waf_unblock;
 pub trait Action: Sync {
     /// Offline checks of the arguments, run on the acknowledgement path so bad input is
     /// refused at once and never reaches AWS.
-    fn validate(&self, _cmd: &ParsedCommand, _settings: &Settings) -> Result<(), String> {
+    fn validate(&self, _cmd: &ParsedCommand, _settings: &Settings) -> Result<(), Invalid> {
         Ok(())
     }
 
@@ -115,7 +115,7 @@ macro_rules! changes_aws {
             &self,
             cmd: &$crate::router::ParsedCommand,
             settings: &$crate::config::Settings,
-        ) -> Result<(), String> {
+        ) -> Result<(), $crate::router::Invalid> {
             parse(cmd, settings).map(|_| ())
         }
 
@@ -181,7 +181,7 @@ impl From<ecs_rollback::PlanError> for PlanFailure {
 }
 
 /// Offline checks of a command's arguments (see [`Action::validate`]).
-pub fn validate(cmd: &ParsedCommand, settings: &Settings) -> Result<(), String> {
+pub fn validate(cmd: &ParsedCommand, settings: &Settings) -> Result<(), Invalid> {
     registry(cmd.def.action).validate(cmd, settings)
 }
 

@@ -39,7 +39,14 @@ pub struct EnforcePlan {
     pub deletions: Vec<Deletion>,
 }
 
-pub fn parse(cmd: &ParsedCommand, settings: &Settings) -> Result<BackupsArgs, String> {
+pub fn parse(
+    cmd: &ParsedCommand,
+    settings: &Settings,
+) -> Result<BackupsArgs, crate::router::Invalid> {
+    parse_args(cmd, settings).map_err(crate::router::Invalid)
+}
+
+fn parse_args(cmd: &ParsedCommand, settings: &Settings) -> Result<BackupsArgs, String> {
     Ok(BackupsArgs {
         db: database::parse_database(cmd, settings)?,
         enforce: cmd.flag("enforce").is_some(),
@@ -78,7 +85,7 @@ pub async fn inventory(
 pub async fn reply(app: &Arc<App>, cmd: &ParsedCommand, user: &str, channel: &str) -> String {
     let args = match parse(cmd, &app.settings) {
         Ok(args) => args,
-        Err(why) => return format!(":no_entry: {}.", crate::slack::text::escape(&why)),
+        Err(why) => return format!(":no_entry: {}.", crate::slack::text::escape(&why.0)),
     };
     match inventory(&app.rds_for(&args.db), &args.db, &app.settings).await {
         Ok(Ok(inv)) => {
@@ -338,7 +345,7 @@ async fn plan_command(
     cmd: &crate::router::ParsedCommand,
     _asker: &crate::gate::request::Asker,
 ) -> Result<crate::gate::Planned, super::PlanFailure> {
-    let args = parse(cmd, &app.settings).map_err(super::PlanFailure::Invalid)?;
+    let args = parse(cmd, &app.settings)?;
     let (plan, summary) = plan(&app.rds_for(&args.db), &args, &app.settings).await?;
     super::planned(cmd, &plan, summary)
 }

@@ -46,7 +46,14 @@ pub struct CutoverPlan {
     pub services: Vec<(String, String, String)>,
 }
 
-pub fn parse(cmd: &ParsedCommand, settings: &Settings) -> Result<CutoverArgs, String> {
+pub fn parse(
+    cmd: &ParsedCommand,
+    settings: &Settings,
+) -> Result<CutoverArgs, crate::router::Invalid> {
+    parse_args(cmd, settings).map_err(crate::router::Invalid)
+}
+
+fn parse_args(cmd: &ParsedCommand, settings: &Settings) -> Result<CutoverArgs, String> {
     let db = database::parse_database(cmd, settings)?;
     let parameter = db.cutover_parameter.clone().ok_or_else(|| {
         format!(
@@ -295,7 +302,7 @@ async fn plan_command(
     cmd: &crate::router::ParsedCommand,
     _asker: &crate::gate::request::Asker,
 ) -> Result<crate::gate::Planned, super::PlanFailure> {
-    let args = parse(cmd, &app.settings).map_err(super::PlanFailure::Invalid)?;
+    let args = parse(cmd, &app.settings)?;
     let ssm = app
         .aws
         .ssm_in(app.settings.region_of(args.db.region.as_deref()).as_deref());

@@ -40,7 +40,11 @@ pub struct PitrPlan {
     pub placement: Placement,
 }
 
-pub fn parse(cmd: &ParsedCommand, settings: &Settings) -> Result<PitrArgs, String> {
+pub fn parse(cmd: &ParsedCommand, settings: &Settings) -> Result<PitrArgs, crate::router::Invalid> {
+    parse_args(cmd, settings).map_err(crate::router::Invalid)
+}
+
+fn parse_args(cmd: &ParsedCommand, settings: &Settings) -> Result<PitrArgs, String> {
     let db = database::parse_database(cmd, settings)?;
     let time = match cmd.flag("time") {
         Some(Value::Time(t)) => *t,
@@ -246,7 +250,7 @@ async fn plan_command(
     cmd: &crate::router::ParsedCommand,
     _asker: &crate::gate::request::Asker,
 ) -> Result<crate::gate::Planned, super::PlanFailure> {
-    let args = parse(cmd, &app.settings).map_err(super::PlanFailure::Invalid)?;
+    let args = parse(cmd, &app.settings)?;
     let (plan, summary) = plan(&app.rds_for(&args.db), &args).await?;
     super::planned(cmd, &plan, summary)
 }

@@ -46,7 +46,14 @@ pub struct RestorePlan {
     pub region: Option<String>,
 }
 
-pub fn parse(cmd: &ParsedCommand, settings: &Settings) -> Result<RestoreArgs, String> {
+pub fn parse(
+    cmd: &ParsedCommand,
+    settings: &Settings,
+) -> Result<RestoreArgs, crate::router::Invalid> {
+    parse_args(cmd, settings).map_err(crate::router::Invalid)
+}
+
+fn parse_args(cmd: &ParsedCommand, settings: &Settings) -> Result<RestoreArgs, String> {
     let db = database::parse_database(cmd, settings)?;
     let snapshot = cmd
         .flag("snapshot")
@@ -335,7 +342,7 @@ async fn plan_command(
     cmd: &crate::router::ParsedCommand,
     _asker: &crate::gate::request::Asker,
 ) -> Result<crate::gate::Planned, super::PlanFailure> {
-    let args = parse(cmd, &app.settings).map_err(super::PlanFailure::Invalid)?;
+    let args = parse(cmd, &app.settings)?;
     let source = app.rds_for(&args.db);
     let target = match &args.region {
         Some(r) => app.aws.rds_in(Some(r)),

@@ -61,7 +61,14 @@ pub struct RestoreTestPlan {
     pub keep_for: String,
 }
 
-pub fn parse(cmd: &ParsedCommand, settings: &Settings) -> Result<RestoreTestArgs, String> {
+pub fn parse(
+    cmd: &ParsedCommand,
+    settings: &Settings,
+) -> Result<RestoreTestArgs, crate::router::Invalid> {
+    parse_args(cmd, settings).map_err(crate::router::Invalid)
+}
+
+fn parse_args(cmd: &ParsedCommand, settings: &Settings) -> Result<RestoreTestArgs, String> {
     let db = database::parse_database(cmd, settings)?;
     let pick = match cmd.flag("pick").and_then(Value::as_word) {
         None => configured(settings).pick,
@@ -627,7 +634,7 @@ async fn plan_command(
     cmd: &crate::router::ParsedCommand,
     _asker: &crate::gate::request::Asker,
 ) -> Result<crate::gate::Planned, super::PlanFailure> {
-    let args = parse(cmd, &app.settings).map_err(super::PlanFailure::Invalid)?;
+    let args = parse(cmd, &app.settings)?;
     let (plan, summary) = plan(&app.rds_for(&args.db), &args, &app.settings).await?;
     super::planned(cmd, &plan, summary)
 }

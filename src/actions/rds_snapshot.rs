@@ -26,7 +26,14 @@ pub struct SnapshotPlan {
     pub tags: Vec<(String, String)>,
 }
 
-pub fn parse(cmd: &ParsedCommand, settings: &Settings) -> Result<RdsDatabase, String> {
+pub fn parse(
+    cmd: &ParsedCommand,
+    settings: &Settings,
+) -> Result<RdsDatabase, crate::router::Invalid> {
+    parse_args(cmd, settings).map_err(crate::router::Invalid)
+}
+
+fn parse_args(cmd: &ParsedCommand, settings: &Settings) -> Result<RdsDatabase, String> {
     database::parse_database(cmd, settings)
 }
 
@@ -163,7 +170,7 @@ async fn plan_command(
     cmd: &crate::router::ParsedCommand,
     asker: &crate::gate::request::Asker,
 ) -> Result<crate::gate::Planned, super::PlanFailure> {
-    let db = parse(cmd, &app.settings).map_err(super::PlanFailure::Invalid)?;
+    let db = parse(cmd, &app.settings)?;
     let (plan, summary) = plan(
         &app.rds_for(&db),
         &db,

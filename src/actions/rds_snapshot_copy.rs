@@ -45,7 +45,11 @@ pub struct CopyPlan {
     pub tags: Vec<(String, String)>,
 }
 
-pub fn parse(cmd: &ParsedCommand, settings: &Settings) -> Result<CopyArgs, String> {
+pub fn parse(cmd: &ParsedCommand, settings: &Settings) -> Result<CopyArgs, crate::router::Invalid> {
+    parse_args(cmd, settings).map_err(crate::router::Invalid)
+}
+
+fn parse_args(cmd: &ParsedCommand, settings: &Settings) -> Result<CopyArgs, String> {
     let db = database::parse_database(cmd, settings)?;
     let to = cmd
         .flag("to-region")
@@ -279,7 +283,7 @@ async fn plan_command(
     cmd: &crate::router::ParsedCommand,
     asker: &crate::gate::request::Asker,
 ) -> Result<crate::gate::Planned, super::PlanFailure> {
-    let args = parse(cmd, &app.settings).map_err(super::PlanFailure::Invalid)?;
+    let args = parse(cmd, &app.settings)?;
     let from = app.rds_for(&args.db);
     let to = app.aws.rds_in(Some(&args.to_region));
     let (plan, summary) = plan(

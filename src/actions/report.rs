@@ -88,8 +88,8 @@ impl super::Action for Entry {
         &self,
         cmd: &crate::router::ParsedCommand,
         _settings: &crate::config::Settings,
-    ) -> Result<(), String> {
-        period(cmd).map(|_| ())
+    ) -> Result<(), crate::router::Invalid> {
+        period(cmd).map(|_| ()).map_err(crate::router::Invalid)
     }
 
     fn read<'a>(

@@ -40,7 +40,14 @@ pub struct BlockPlan {
     pub for_secs: Option<u64>,
 }
 
-pub fn parse(cmd: &ParsedCommand, settings: &Settings) -> Result<BlockArgs, String> {
+pub fn parse(
+    cmd: &ParsedCommand,
+    settings: &Settings,
+) -> Result<BlockArgs, crate::router::Invalid> {
+    parse_args(cmd, settings).map_err(crate::router::Invalid)
+}
+
+fn parse_args(cmd: &ParsedCommand, settings: &Settings) -> Result<BlockArgs, String> {
     let set = blocklist::default_set(settings)?.clone();
     let mut seen = BTreeSet::new();
     let mut cidrs = Vec::new();
@@ -344,7 +351,7 @@ async fn plan_command(
     cmd: &crate::router::ParsedCommand,
     _asker: &crate::gate::request::Asker,
 ) -> Result<crate::gate::Planned, super::PlanFailure> {
-    let args = parse(cmd, &app.settings).map_err(super::PlanFailure::Invalid)?;
+    let args = parse(cmd, &app.settings)?;
     let (plan, summary) = plan(app.aws.waf(args.set.scope), &args).await?;
     super::planned(cmd, &plan, summary)
 }

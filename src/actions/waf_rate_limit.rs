@@ -36,7 +36,14 @@ pub struct RateLimitPlan {
     pub limit: Option<i64>,
 }
 
-pub fn parse(cmd: &ParsedCommand, settings: &Settings) -> Result<RateLimitArgs, String> {
+pub fn parse(
+    cmd: &ParsedCommand,
+    settings: &Settings,
+) -> Result<RateLimitArgs, crate::router::Invalid> {
+    parse_args(cmd, settings).map_err(crate::router::Invalid)
+}
+
+fn parse_args(cmd: &ParsedCommand, settings: &Settings) -> Result<RateLimitArgs, String> {
     let on = match cmd.arg("state").and_then(Value::as_word) {
         Some("on") => true,
         Some("off") => false,
@@ -198,7 +205,7 @@ async fn plan_command(
     cmd: &crate::router::ParsedCommand,
     _asker: &crate::gate::request::Asker,
 ) -> Result<crate::gate::Planned, super::PlanFailure> {
-    let args = parse(cmd, &app.settings).map_err(super::PlanFailure::Invalid)?;
+    let args = parse(cmd, &app.settings)?;
     let (plan, summary) = plan(app.aws.waf(args.acl.scope), &args).await?;
     super::planned(cmd, &plan, summary)
 }

@@ -30,7 +30,14 @@ pub struct UnblockPlan {
     pub cidrs: Vec<Cidr>,
 }
 
-pub fn parse(cmd: &ParsedCommand, settings: &Settings) -> Result<UnblockArgs, String> {
+pub fn parse(
+    cmd: &ParsedCommand,
+    settings: &Settings,
+) -> Result<UnblockArgs, crate::router::Invalid> {
+    parse_args(cmd, settings).map_err(crate::router::Invalid)
+}
+
+fn parse_args(cmd: &ParsedCommand, settings: &Settings) -> Result<UnblockArgs, String> {
     let set = blocklist::default_set(settings)?.clone();
     let mut seen = BTreeSet::new();
     let mut cidrs = Vec::new();
@@ -194,7 +201,7 @@ async fn plan_command(
     cmd: &crate::router::ParsedCommand,
     _asker: &crate::gate::request::Asker,
 ) -> Result<crate::gate::Planned, super::PlanFailure> {
-    let args = parse(cmd, &app.settings).map_err(super::PlanFailure::Invalid)?;
+    let args = parse(cmd, &app.settings)?;
     let (plan, summary) = plan(app.aws.waf(args.set.scope), &args).await?;
     super::planned(cmd, &plan, summary)
 }

@@ -42,6 +42,12 @@ pub enum PlanFailure {
     Aws(#[from] crate::aws::AwsError),
 }
 
+impl From<crate::router::Invalid> for PlanFailure {
+    fn from(why: crate::router::Invalid) -> Self {
+        PlanFailure::Invalid(why.0)
+    }
+}
+
 /// The hash an approval is bound to.
 pub fn plan_hash(plan: &serde_json::Value) -> String {
     hex::encode(Sha256::digest(plan.to_string().as_bytes()))

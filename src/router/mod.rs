@@ -6,6 +6,18 @@ pub mod definition;
 pub mod parse;
 pub mod tokenize;
 
+/// Why a command cannot be done as typed: said to the user with the command's usage, and
+/// nothing reaches AWS.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Invalid(pub String);
+
+impl From<String> for Invalid {
+    fn from(why: String) -> Self {
+        Invalid(why)
+    }
+}
+
 pub use action::{ActionKind, Effect, UnknownAction};
 pub use definition::{Approval, CommandDef, CommandSet, DefinitionError, ValueKind};
 pub use parse::{parse, ParsedCommand, Refusal, TimeSpec, Value};

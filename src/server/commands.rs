@@ -482,7 +482,7 @@ async fn run(
             Err(reason) => refuse(reason),
         },
         action if action.changes_aws_with(cmd) => match actions::validate(cmd, &app.settings) {
-            Err(reason) => refuse(reason),
+            Err(reason) => refuse(reason.0),
             Ok(()) => Outcome::Queue {
                 work: Work::Plan {
                     text: request.text.clone(),
@@ -503,7 +503,7 @@ async fn run(
         },
         action if action.effect() == Effect::Reads => {
             if let Err(reason) = actions::validate(cmd, &app.settings) {
-                return refuse(reason);
+                return refuse(reason.0);
             }
             let app2 = app.clone();
             let cmd2 = cmd.clone();
