@@ -97,7 +97,7 @@ async fn wait_for_kind(app: &TestApp, kind: &str, secs: u64) -> Value {
 async fn an_officer_approved_restore_test_restores_checks_records_and_deletes_its_instance() {
     let db = seed_database(7).await;
     db.snapshot(&format!("{}-nightly", db.instance)).await;
-    let app = spawn_app_with(&config(&db, "[drills.restore_test]\nkeep_for = \"2s\"\n")).await;
+    let app = spawn_app_with(&config(&db, "[drills.restore_test]\nkeep_for = \"1h\"\n")).await;
 
     let ts = ask(&app, "drill restore-test main --pick latest", REQUESTER).await;
     let request = posted_message(&app, &ts).params["text"]
@@ -112,7 +112,7 @@ async fn an_officer_approved_restore_test_restores_checks_records_and_deletes_it
         )),
         "{request}"
     );
-    assert!(request.contains("deleted 2s after its checks"), "{request}");
+    assert!(request.contains("deleted 1h after its checks"), "{request}");
 
     react(&app, &ts, "white_check_mark", OFFICER).await;
     let done = wait_for_any_event(
@@ -171,7 +171,10 @@ async fn an_officer_approved_restore_test_restores_checks_records_and_deletes_it
         last_update(&app)
     );
 
-    // After keep_for it is deleted, and only it.
+    // Kept for the hour asked, then deleted, and only it.
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert!(app.events_of_kind("drill.deleted").await.is_empty());
+    app.advance_clock(Duration::from_secs(3601));
     let deleted = wait_for_kind(&app, "drill.deleted", 15).await;
     assert_eq!(deleted["detail"]["instance"], drill.as_str(), "{deleted}");
     assert_eq!(deleted["detail"]["operation"], "DeleteDBInstance");
@@ -194,7 +197,7 @@ async fn an_officer_approved_restore_test_restores_checks_records_and_deletes_it
 async fn a_drill_instance_whose_tag_was_removed_is_never_deleted() {
     let db = seed_database(7).await;
     db.snapshot(&format!("{}-nightly", db.instance)).await;
-    let app = spawn_app_with(&config(&db, "[drills.restore_test]\nkeep_for = \"4s\"\n")).await;
+    let app = spawn_app_with(&config(&db, "[drills.restore_test]\nkeep_for = \"1h\"\n")).await;
     let done = ask_and_approve(&app, "drill restore-test main").await;
     assert_eq!(done["kind"], "request.executed", "{done}");
     let result = wait_for_kind(&app, "drill.restore_test", 10).await;
@@ -223,6 +226,7 @@ async fn a_drill_instance_whose_tag_was_removed_is_never_deleted() {
         .await
         .unwrap();
 
+    app.advance_clock(Duration::from_secs(3601));
     let refused = wait_for_kind(&app, "drill.delete_refused", 15).await;
     assert_eq!(refused["detail"]["instance"], drill.as_str(), "{refused}");
     assert_eq!(
@@ -245,7 +249,7 @@ async fn the_scheduled_restore_test_runs_without_an_officer_once_across_restarts
     db.snapshot(&format!("{}-nightly", db.instance)).await;
     let mut app = spawn_app_with(&config(
         &db,
-        "[drills.restore_test]\ndatabases = [\"main\"]\nevery = \"30d\"\npick = \"random\"\nwindow = \"30d\"\nkeep_for = \"1s\"\n",
+        "[drills.restore_test]\ndatabases = [\"main\"]\nevery = \"30d\"\npick = \"random\"\nwindow = \"30d\"\nkeep_for = \"1h\"\n",
     ))
     .await;
     let result = wait_for_kind(&app, "drill.restore_test", 30).await;
@@ -267,11 +271,13 @@ async fn the_scheduled_restore_test_runs_without_an_officer_once_across_restarts
         })
         .expect("the request message names the schedule");
     assert_eq!(message.params["channel"], OPS_CHANNEL);
+    app.advance_clock(Duration::from_secs(3601));
     wait_for_kind(&app, "drill.deleted", 15).await;
 
-    // A restart does not run it again before `every` has passed.
+    // A restart a day later does not run it again (`every` is 30 days).
     app.restart().await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    app.advance_clock(Duration::from_secs(86_400));
+    tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(app.events_of_kind("drill.restore_test").await.len(), 1);
 }
 
