@@ -499,23 +499,19 @@ pub async fn execute(run: &Run<'_>) {
     }
 }
 
-/// Plans `cmd` against AWS: the registry's `plan` for this action.
-async fn plan_command(
-    app: &std::sync::Arc<crate::app::App>,
-    cmd: &crate::router::ParsedCommand,
-    _asker: &crate::gate::request::Asker,
-) -> Result<crate::gate::Planned, super::PlanFailure> {
-    let args = parse(cmd, &app.settings)?;
-    let ecs = app.aws.ecs_in(
-        app.settings
-            .region_of(args.service.region.as_deref())
-            .as_deref(),
-    );
-    let plan = plan(&ecs, &args).await?;
-    super::planned(cmd, &plan, describe(&plan))
+// This action's entry in the registry: its `parse` and `execute`, and how it plans.
+super::changes_aws! {
+    plan(app, cmd, _asker) {
+        let args = parse(cmd, &app.settings)?;
+        let ecs = app.aws.ecs_in(
+            app.settings
+                .region_of(args.service.region.as_deref())
+                .as_deref(),
+        );
+        let plan = plan(&ecs, &args).await?;
+        super::planned(cmd, &plan, describe(&plan))
+    }
 }
-
-super::changes_aws!();
 
 #[cfg(test)]
 mod tests {

@@ -82,58 +82,80 @@ pub trait Action: Sync {
     }
 }
 
-/// The registry entry of an action that changes AWS, from its file's `parse`,
-/// `plan_command` and `execute` (and `read_command` for one that reads without a flag).
+/// The registry entry of an action that changes AWS: `validate` is the file's `parse`,
+/// `execute` its `execute`; the invocation gives the body of `plan` (and of `read`, for an
+/// action that reads without a flag and changes with one).
 macro_rules! changes_aws {
-    () => {
+    (
+        plan($app:ident, $cmd:ident, $asker:ident) { $($plan:tt)* }
+        $(read($rapp:ident, $rcmd:ident, $rasker:ident) { $($read:tt)* })?
+    ) => {
         /// This action's entry in the registry (`crate::actions::registry`).
         pub struct Entry;
 
         impl super::Action for Entry {
-            $crate::actions::changes_aws!(@steps);
-        }
-    };
-    (reads) => {
-        /// This action's entry in the registry (`crate::actions::registry`).
-        pub struct Entry;
+            fn validate(
+                &self,
+                cmd: &$crate::router::ParsedCommand,
+                settings: &$crate::config::Settings,
+            ) -> Result<(), $crate::router::Invalid> {
+                parse(cmd, settings).map(|_| ())
+            }
 
-        impl super::Action for Entry {
-            $crate::actions::changes_aws!(@steps);
+            fn plan<'a>(
+                &'a self,
+                $app: &'a std::sync::Arc<$crate::app::App>,
+                $cmd: &'a $crate::router::ParsedCommand,
+                $asker: &'a $crate::gate::request::Asker,
+            ) -> futures_util::future::BoxFuture<
+                'a,
+                Result<$crate::gate::Planned, $crate::gate::PlanFailure>,
+            > {
+                Box::pin(async move { $($plan)* })
+            }
 
+            $(
             fn read<'a>(
                 &'a self,
-                app: &'a std::sync::Arc<$crate::app::App>,
-                cmd: &'a $crate::router::ParsedCommand,
-                asker: &'a $crate::gate::request::Asker,
+                $rapp: &'a std::sync::Arc<$crate::app::App>,
+                $rcmd: &'a $crate::router::ParsedCommand,
+                $rasker: &'a $crate::gate::request::Asker,
             ) -> futures_util::future::BoxFuture<'a, String> {
-                Box::pin(read_command(app, cmd, asker))
+                Box::pin(async move { $($read)* })
             }
-        }
-    };
-    (@steps) => {
-        fn validate(
-            &self,
-            cmd: &$crate::router::ParsedCommand,
-            settings: &$crate::config::Settings,
-        ) -> Result<(), $crate::router::Invalid> {
-            parse(cmd, settings).map(|_| ())
-        }
+            )?
 
-        fn plan<'a>(
-            &'a self,
-            app: &'a std::sync::Arc<$crate::app::App>,
-            cmd: &'a $crate::router::ParsedCommand,
-            asker: &'a $crate::gate::request::Asker,
-        ) -> futures_util::future::BoxFuture<'a, Result<$crate::gate::Planned, $crate::gate::PlanFailure>> {
-            Box::pin(plan_command(app, cmd, asker))
-        }
-
-        fn execute<'a>(&'a self, run: &'a $crate::gate::execute::Run<'a>) -> futures_util::future::BoxFuture<'a, ()> {
-            Box::pin(execute(run))
+            fn execute<'a>(
+                &'a self,
+                run: &'a $crate::gate::execute::Run<'a>,
+            ) -> futures_util::future::BoxFuture<'a, ()> {
+                Box::pin(execute(run))
+            }
         }
     };
 }
 pub(crate) use changes_aws;
+
+/// The registry entry of a read-only action that calls AWS: the invocation gives the body
+/// of `read`; nothing to validate beyond the router's typed arguments.
+macro_rules! reads_aws {
+    (read($app:ident, $cmd:ident, $asker:ident) { $($read:tt)* }) => {
+        /// This action's entry in the registry (`crate::actions::registry`).
+        pub struct Entry;
+
+        impl super::Action for Entry {
+            fn read<'a>(
+                &'a self,
+                $app: &'a std::sync::Arc<$crate::app::App>,
+                $cmd: &'a $crate::router::ParsedCommand,
+                $asker: &'a $crate::gate::request::Asker,
+            ) -> futures_util::future::BoxFuture<'a, String> {
+                Box::pin(async move { $($read)* })
+            }
+        }
+    };
+}
+pub(crate) use reads_aws;
 
 /// Actions answered from drbot's own state by the command handler (help, incidents, the
 /// approval queue): nothing to plan, read or execute.

@@ -339,24 +339,14 @@ fn names(list: &[String]) -> String {
     }
 }
 
-/// Plans `cmd` against AWS: the registry's `plan` for this action.
-async fn plan_command(
-    app: &std::sync::Arc<crate::app::App>,
-    cmd: &crate::router::ParsedCommand,
-    _asker: &crate::gate::request::Asker,
-) -> Result<crate::gate::Planned, super::PlanFailure> {
-    let args = parse(cmd, &app.settings)?;
-    let (plan, summary) = plan(&app.rds_for(&args.db), &args, &app.settings).await?;
-    super::planned(cmd, &plan, summary)
+// This action's entry in the registry: its `parse` and `execute`, and how it plans.
+super::changes_aws! {
+    plan(app, cmd, _asker) {
+        let args = parse(cmd, &app.settings)?;
+        let (plan, summary) = plan(&app.rds_for(&args.db), &args, &app.settings).await?;
+        super::planned(cmd, &plan, summary)
+    }
+    read(app, cmd, asker) {
+        reply(app, cmd, &asker.user, &asker.channel).await
+    }
 }
-
-/// The registry's `read` for this action (without `--enforce`, a read).
-async fn read_command(
-    app: &std::sync::Arc<crate::app::App>,
-    cmd: &crate::router::ParsedCommand,
-    asker: &crate::gate::request::Asker,
-) -> String {
-    reply(app, cmd, &asker.user, &asker.channel).await
-}
-
-super::changes_aws!(reads);

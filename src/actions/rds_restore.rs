@@ -336,20 +336,16 @@ pub async fn finish_restore(
     database::finish_waited(run, waited, available, "the restore was started").await;
 }
 
-/// Plans `cmd` against AWS: the registry's `plan` for this action.
-async fn plan_command(
-    app: &std::sync::Arc<crate::app::App>,
-    cmd: &crate::router::ParsedCommand,
-    _asker: &crate::gate::request::Asker,
-) -> Result<crate::gate::Planned, super::PlanFailure> {
-    let args = parse(cmd, &app.settings)?;
-    let source = app.rds_for(&args.db);
-    let target = match &args.region {
-        Some(r) => app.aws.rds_in(Some(r)),
-        None => source.clone(),
-    };
-    let (plan, summary) = plan(&source, &target, &args).await?;
-    super::planned(cmd, &plan, summary)
+// This action's entry in the registry: its `parse` and `execute`, and how it plans.
+super::changes_aws! {
+    plan(app, cmd, _asker) {
+        let args = parse(cmd, &app.settings)?;
+        let source = app.rds_for(&args.db);
+        let target = match &args.region {
+            Some(r) => app.aws.rds_in(Some(r)),
+            None => source.clone(),
+        };
+        let (plan, summary) = plan(&source, &target, &args).await?;
+        super::planned(cmd, &plan, summary)
+    }
 }
-
-super::changes_aws!();

@@ -164,21 +164,17 @@ pub async fn execute(run: &Run<'_>) {
     database::finish_waited(run, waited, available, "CreateDBSnapshot was sent").await;
 }
 
-/// Plans `cmd` against AWS: the registry's `plan` for this action.
-async fn plan_command(
-    app: &std::sync::Arc<crate::app::App>,
-    cmd: &crate::router::ParsedCommand,
-    asker: &crate::gate::request::Asker,
-) -> Result<crate::gate::Planned, super::PlanFailure> {
-    let db = parse(cmd, &app.settings)?;
-    let (plan, summary) = plan(
-        &app.rds_for(&db),
-        &db,
-        &asker.user,
-        asker.incident.as_deref(),
-    )
-    .await?;
-    super::planned(cmd, &plan, summary)
+// This action's entry in the registry: its `parse` and `execute`, and how it plans.
+super::changes_aws! {
+    plan(app, cmd, asker) {
+        let db = parse(cmd, &app.settings)?;
+        let (plan, summary) = plan(
+            &app.rds_for(&db),
+            &db,
+            &asker.user,
+            asker.incident.as_deref(),
+        )
+        .await?;
+        super::planned(cmd, &plan, summary)
+    }
 }
-
-super::changes_aws!();

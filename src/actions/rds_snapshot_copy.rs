@@ -277,25 +277,21 @@ pub async fn execute(run: &Run<'_>) {
     database::finish_waited(run, waited, available, "CopyDBSnapshot was sent").await;
 }
 
-/// Plans `cmd` against AWS: the registry's `plan` for this action.
-async fn plan_command(
-    app: &std::sync::Arc<crate::app::App>,
-    cmd: &crate::router::ParsedCommand,
-    asker: &crate::gate::request::Asker,
-) -> Result<crate::gate::Planned, super::PlanFailure> {
-    let args = parse(cmd, &app.settings)?;
-    let from = app.rds_for(&args.db);
-    let to = app.aws.rds_in(Some(&args.to_region));
-    let (plan, summary) = plan(
-        &from,
-        &to,
-        &args,
-        app.aws.default_region().as_deref(),
-        (&asker.user, asker.incident.as_deref()),
-        None,
-    )
-    .await?;
-    super::planned(cmd, &plan, summary)
+// This action's entry in the registry: its `parse` and `execute`, and how it plans.
+super::changes_aws! {
+    plan(app, cmd, asker) {
+        let args = parse(cmd, &app.settings)?;
+        let from = app.rds_for(&args.db);
+        let to = app.aws.rds_in(Some(&args.to_region));
+        let (plan, summary) = plan(
+            &from,
+            &to,
+            &args,
+            app.aws.default_region().as_deref(),
+            (&asker.user, asker.incident.as_deref()),
+            None,
+        )
+        .await?;
+        super::planned(cmd, &plan, summary)
+    }
 }
-
-super::changes_aws!();

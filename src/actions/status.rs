@@ -223,16 +223,9 @@ async fn slack_delivery(app: &App) -> String {
     }
 }
 
-/// This action's entry in the registry (`crate::actions::registry`).
-pub struct Entry;
-
-impl super::Action for Entry {
-    fn read<'a>(
-        &'a self,
-        app: &'a std::sync::Arc<crate::app::App>,
-        _cmd: &'a crate::router::ParsedCommand,
-        _asker: &'a crate::gate::request::Asker,
-    ) -> futures_util::future::BoxFuture<'a, String> {
-        Box::pin(reply(app))
+// This action's entry in the registry.
+super::reads_aws! {
+    read(app, _cmd, _asker) {
+        reply(app).await
     }
 }

@@ -199,15 +199,11 @@ pub async fn execute(run: &Run<'_>) {
     run.finish(RequestState::Executed, &done).await;
 }
 
-/// Plans `cmd` against AWS: the registry's `plan` for this action.
-async fn plan_command(
-    app: &std::sync::Arc<crate::app::App>,
-    cmd: &crate::router::ParsedCommand,
-    _asker: &crate::gate::request::Asker,
-) -> Result<crate::gate::Planned, super::PlanFailure> {
-    let args = parse(cmd, &app.settings)?;
-    let (plan, summary) = plan(app.aws.waf(args.acl.scope), &args).await?;
-    super::planned(cmd, &plan, summary)
+// This action's entry in the registry: its `parse` and `execute`, and how it plans.
+super::changes_aws! {
+    plan(app, cmd, _asker) {
+        let args = parse(cmd, &app.settings)?;
+        let (plan, summary) = plan(app.aws.waf(args.acl.scope), &args).await?;
+        super::planned(cmd, &plan, summary)
+    }
 }
-
-super::changes_aws!();
