@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::aws::waf::{WafBlocklist, WriteError};
 use crate::aws::AwsError;
 use crate::config::{Settings, WafIpSetRef, WafIpSets, WafScope};
+use crate::router::{ParsedCommand, Value};
 
 /// WAF's limit of addresses in one IP set.
 pub const MAX_ADDRESSES: usize = 10_000;
@@ -88,6 +89,34 @@ pub fn vet_for_blocking(cidr: &Cidr, settings: &Settings, set: &WafIpSets) -> Re
 }
 
 /// The IP sets `block-ip` writes to: the first `[[waf.ip_sets]]`.
+/// The distinct `<ip-or-cidr>` arguments of `cmd`, normalised, each vetted by `vet`
+/// against the default IP set, which is answered with them.
+pub fn addresses(
+    cmd: &ParsedCommand,
+    settings: &Settings,
+    vet: impl Fn(&Cidr, &WafIpSets) -> Result<(), String>,
+) -> Result<(WafIpSets, Vec<Cidr>), String> {
+    let set = default_set(settings)?.clone();
+    let mut seen = BTreeSet::new();
+    let mut cidrs = Vec::new();
+    for value in cmd.arg_all("ip-or-cidr") {
+        let typed = match value {
+            Value::Address(net) => net.to_string(),
+            Value::Word(w) => w.clone(),
+            _ => continue,
+        };
+        let cidr = normalise(&typed)?;
+        vet(&cidr, &set)?;
+        if seen.insert(cidr.cidr.clone()) {
+            cidrs.push(cidr);
+        }
+    }
+    if cidrs.is_empty() {
+        return Err("missing <ip-or-cidr>".into());
+    }
+    Ok((set, cidrs))
+}
+
 pub fn default_set(settings: &Settings) -> Result<&WafIpSets, String> {
     settings
         .waf

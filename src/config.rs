@@ -1023,6 +1023,10 @@ impl Settings {
             .flatten()
     }
 
+    pub fn ip_set(&self, name: &str) -> Option<&WafIpSets> {
+        self.waf.ip_sets.iter().find(|s| s.name == name)
+    }
+
     pub fn dns_record(&self, name: &str) -> Option<&DnsRecord> {
         self.dns.records.iter().find(|r| r.name == name)
     }

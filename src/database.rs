@@ -10,7 +10,6 @@ use crate::aws::AwsError;
 use crate::config::{RdsDatabase, Settings};
 use crate::gate::execute::Run;
 use crate::router::{ParsedCommand, Value};
-use crate::store::RequestState;
 
 /// The plan's database RPO (dr-plan.md: "Database: 1 hour (point-in-time recovery)").
 pub const DATABASE_RPO: Duration = Duration::from_secs(3600);
@@ -94,56 +93,77 @@ pub enum Waited {
     TimedOut(String),
 }
 
-/// Polls until the new instance is `available` (or failed, or out of time).
-pub async fn wait_for_instance(
-    rds: &impl RdsRecovery,
-    id: &str,
-    first_poll: Duration,
-    timeout: Duration,
-    mut progress: impl FnMut(String),
-) -> Result<Waited, AwsError> {
-    let started = tokio::time::Instant::now();
-    let mut last = started;
-    let mut wait = first_poll;
-    loop {
-        let status = rds
-            .instance(id)
-            .await?
-            .map(|i| i.status)
-            .unwrap_or_else(|| "not visible yet".to_string());
-        match status.as_str() {
-            "available" => return Ok(Waited::Available),
-            "failed"
-            | "incompatible-restore"
-            | "incompatible-parameters"
-            | "incompatible-network"
-            | "storage-full"
-            | "deleting" => return Ok(Waited::Failed(format!("instance `{id}` is `{status}`"))),
-            _ => {}
+/// Something new on RDS that drbot follows until it is available.
+#[derive(Debug, Clone, Copy)]
+pub enum Watched<'a> {
+    Instance(&'a str),
+    Snapshot(&'a str),
+}
+
+impl Watched<'_> {
+    async fn status(&self, rds: &impl RdsRecovery) -> Result<Option<String>, AwsError> {
+        Ok(match self {
+            Watched::Instance(id) => rds.instance(id).await?.map(|i| i.status),
+            Watched::Snapshot(id) => rds.snapshot(id).await?.map(|s| s.status),
+        })
+    }
+
+    /// A status from which it will not become available.
+    fn failed(&self, status: &str) -> bool {
+        match self {
+            Watched::Instance(_) => matches!(
+                status,
+                "failed"
+                    | "incompatible-restore"
+                    | "incompatible-parameters"
+                    | "incompatible-network"
+                    | "storage-full"
+                    | "deleting"
+            ),
+            Watched::Snapshot(_) => matches!(status, "failed" | "error" | "deleted"),
         }
-        if started.elapsed() >= timeout {
-            return Ok(Waited::TimedOut(format!(
-                "instance `{id}` is still `{status}`"
-            )));
-        }
-        if last.elapsed() >= Duration::from_secs(60) {
-            progress(format!(
-                "`{id}` is `{status}` ({} so far)",
-                crate::duration::human(
-                    chrono::Duration::from_std(started.elapsed()).unwrap_or_default()
-                )
-            ));
-            last = tokio::time::Instant::now();
-        }
-        tokio::time::sleep(wait.min(timeout.saturating_sub(started.elapsed()))).await;
-        wait = (wait * 2).min(Duration::from_secs(60));
     }
 }
 
-/// Polls until the snapshot is `available` (or failed, or out of time).
-pub async fn wait_for_snapshot(
+impl std::fmt::Display for Watched<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Watched::Instance(id) => write!(f, "instance `{id}`"),
+            Watched::Snapshot(id) => write!(f, "snapshot `{id}`"),
+        }
+    }
+}
+
+/// What to check in AWS when the outcome of creating instance `id` is unknown.
+pub fn instance_check(id: &str) -> String {
+    format!("whether instance `{id}` exists (RDS console, or DescribeDBInstances)")
+}
+
+/// Follows `watched` until it is available (or failed, or `[rds] wait_timeout` passed),
+/// posting how it stands in the request's thread once a minute.
+pub async fn follow(
+    run: &Run<'_>,
     rds: &impl RdsRecovery,
-    id: &str,
+    watched: Watched<'_>,
+) -> Result<Waited, AwsError> {
+    let settings = &run.app.settings.rds;
+    let (first_poll, timeout) = (
+        settings.poll_interval.as_duration(),
+        settings.wait_timeout.as_duration(),
+    );
+    run.following(|progress| {
+        wait_for(rds, watched, first_poll, timeout, move |line| {
+            let _ = progress.send(line);
+        })
+    })
+    .await
+}
+
+/// Polls until `watched` is `available` (or failed, or out of time), first after
+/// `first_poll`, then twice as long each time (at most a minute).
+pub async fn wait_for(
+    rds: &impl RdsRecovery,
+    watched: Watched<'_>,
     first_poll: Duration,
     timeout: Duration,
     mut progress: impl FnMut(String),
@@ -152,25 +172,20 @@ pub async fn wait_for_snapshot(
     let mut last = started;
     let mut wait = first_poll;
     loop {
-        let status = rds
-            .snapshot(id)
-            .await?
-            .map(|s| s.status)
-            .unwrap_or_else(|| "not visible yet".to_string());
-        match status.as_str() {
-            "available" => return Ok(Waited::Available),
-            "failed" | "error" | "deleted" => {
-                return Ok(Waited::Failed(format!("snapshot `{id}` is `{status}`")))
-            }
-            _ => {}
+        let status = (watched.status(rds).await?).unwrap_or_else(|| "not visible yet".to_string());
+        if status == "available" {
+            return Ok(Waited::Available);
+        }
+        if watched.failed(&status) {
+            return Ok(Waited::Failed(format!("{watched} is `{status}`")));
         }
         if started.elapsed() >= timeout {
-            return Ok(Waited::TimedOut(format!(
-                "snapshot `{id}` is still `{status}`"
-            )));
+            return Ok(Waited::TimedOut(format!("{watched} is still `{status}`")));
         }
         if last.elapsed() >= Duration::from_secs(60) {
-            progress(format!("snapshot `{id}` is `{status}`"));
+            let so_far = chrono::Duration::from_std(started.elapsed()).unwrap_or_default();
+            let so_far = crate::duration::human(so_far);
+            progress(format!("{watched} is `{status}` ({so_far} so far)"));
             last = tokio::time::Instant::now();
         }
         tokio::time::sleep(wait.min(timeout.saturating_sub(started.elapsed()))).await;
@@ -187,22 +202,15 @@ pub async fn finish_waited(
     started: &str,
 ) {
     let timeout = run.app.settings.rds.wait_timeout;
-    match waited {
-        Ok(Waited::Available) => run.finish(RequestState::Executed, &available).await,
-        Ok(Waited::Failed(why)) => run.finish(RequestState::Failed, &why).await,
-        Ok(Waited::TimedOut(why)) => {
-            run.finish(RequestState::Failed, &format!("{why} after {timeout}"))
-                .await
-        }
-        Err(e) => {
-            run.record_aws_error(&e).await;
-            run.finish(
-                RequestState::Failed,
-                &format!("{started}, but following it failed: {e}"),
-            )
-            .await
-        }
-    }
+    let followed = waited.map(|waited| match waited {
+        Waited::Available => Ok(available),
+        Waited::Failed(why) => Err(why),
+        Waited::TimedOut(why) => Err(format!("{why} after {timeout}")),
+    });
+    run.finish_followed(followed, |e| {
+        format!("{started}, but following it failed: {e}")
+    })
+    .await
 }
 
 #[cfg(test)]

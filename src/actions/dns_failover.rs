@@ -16,8 +16,8 @@ use serde_json::json;
 use super::PlanFailure;
 use crate::aws::dns::{same_name, DnsFailover, RecordValue};
 use crate::config::{DnsRecord, RecordType, Settings};
-use crate::gate::execute::Run;
-use crate::router::{ParsedCommand, Value};
+use crate::gate::execute::{Run, Sent};
+use crate::router::{Invalid, ParsedCommand, Value};
 use crate::store::RequestState;
 
 #[derive(Debug, Clone)]
@@ -39,14 +39,7 @@ pub struct FailoverPlan {
     pub target: RecordValue,
 }
 
-pub fn parse(
-    cmd: &ParsedCommand,
-    settings: &Settings,
-) -> Result<FailoverArgs, crate::router::Invalid> {
-    parse_args(cmd, settings).map_err(crate::router::Invalid)
-}
-
-fn parse_args(cmd: &ParsedCommand, settings: &Settings) -> Result<FailoverArgs, String> {
+pub fn parse(cmd: &ParsedCommand, settings: &Settings) -> Result<FailoverArgs, Invalid> {
     let name = cmd
         .arg("record")
         .and_then(Value::as_word)
@@ -67,11 +60,9 @@ fn parse_args(cmd: &ParsedCommand, settings: &Settings) -> Result<FailoverArgs, 
     let to = match cmd.flag("to").and_then(Value::as_word) {
         Some(side @ ("primary" | "backup")) => side.to_string(),
         Some(other) => {
-            return Err(format!(
-                "`--to {other}`: write `--to primary` or `--to backup`"
-            ))
+            return Err(format!("`--to {other}`: write `--to primary` or `--to backup`").into())
         }
-        None => return Err("missing `--to primary|backup`".to_string()),
+        None => return Err("missing `--to primary|backup`".into()),
     };
     Ok(FailoverArgs { record, to })
 }
@@ -128,21 +119,12 @@ pub async fn plan(
     Ok((plan, summary))
 }
 
-pub async fn execute(run: &Run<'_>) {
-    let Some(approved) = run.approved_plan::<FailoverPlan>().await else {
-        return;
-    };
+pub async fn execute(run: &Run<'_>, approved: FailoverPlan) {
     let app = run.app;
-    let Some(record) = app.settings.dns_record(&approved.name).cloned() else {
-        return run
-            .finish(
-                RequestState::Void,
-                &format!(
-                    "not executed: record `{}` is no longer configured",
-                    approved.name
-                ),
-            )
-            .await;
+    let record = app.settings.dns_record(&approved.name).cloned();
+    let what = format!("record `{}`", approved.name);
+    let Some(record) = run.configured(record, what).await else {
+        return;
     };
     let dns = &app.aws.route53;
     let args = FailoverArgs {
@@ -156,7 +138,7 @@ pub async fn execute(run: &Run<'_>) {
         return;
     }
     let comment = format!("drbot {}: failover to {}", run.request.label(), approved.to);
-    let change = match dns
+    let answer = dns
         .point(
             &approved.zone_id,
             &approved.record,
@@ -164,33 +146,24 @@ pub async fn execute(run: &Run<'_>) {
             &approved.target,
             &comment,
         )
-        .await
-    {
-        Ok((change, request_id)) => {
-            run.record_aws_call(
-                "ChangeResourceRecordSets",
-                &format!("{} {}", approved.zone_id, approved.record),
-                &request_id,
-                json!({"change_id": change, "previous": approved.current, "new": approved.target}),
-            )
-            .await;
-            run.thread(&format!(
-                "ChangeResourceRecordSets sent: `{}` → `{}` (change `{change}`, AWS request id `{request_id}`). Waiting for INSYNC…",
-                approved.record, approved.target.target
-            ))
-            .await;
-            change
-        }
-        Err(e) => {
-            run.record_aws_error(&e).await;
-            return run
-                .finish(
-                    RequestState::Failed,
-                    &e.outcome(&format!("where `{}` points in zone `{}` (Route 53 console, or ListResourceRecordSets)", approved.record, approved.zone_id)),
-                )
-                .await;
-        }
+        .await;
+    let sent = Sent {
+        operation: "ChangeResourceRecordSets",
+        resource: format!("{} {}", approved.zone_id, approved.record),
+        detail: json!({"change_id": answer.as_ref().map(|a| a.0.clone()).ok(), "previous": approved.current, "new": approved.target}),
     };
+    let check = format!(
+        "where `{}` points in zone `{}` (Route 53 console, or ListResourceRecordSets)",
+        approved.record, approved.zone_id
+    );
+    let Some((change, request_id)) = run.sent(answer, sent, &check).await else {
+        return;
+    };
+    run.thread(&format!(
+        "ChangeResourceRecordSets sent: `{}` → `{}` (change `{change}`, AWS request id `{request_id}`). Waiting for INSYNC…",
+        approved.record, approved.target.target
+    ))
+    .await;
     let timeout = app.settings.dns.sync_timeout.as_duration();
     let started = tokio::time::Instant::now();
     let mut wait = Duration::from_secs(2);

@@ -17,9 +17,9 @@ use serde_json::json;
 use crate::aws::ecs::{EcsRollback, ServiceState, TaskDefinition};
 use crate::aws::AwsError;
 use crate::config::{EcsService, Settings};
-use crate::gate::execute::Run;
-use crate::router::{ParsedCommand, Value};
-use crate::store::{EventKind, RequestState};
+use crate::gate::execute::{Run, Sent};
+use crate::gate::PlanFailure;
+use crate::router::{Invalid, ParsedCommand, Value};
 
 /// The typed arguments.
 #[derive(Debug, Clone)]
@@ -39,21 +39,7 @@ pub struct RollbackPlan {
     pub target: TaskDefinition,
 }
 
-/// Why no plan could be made.
-#[derive(Debug, thiserror::Error)]
-pub enum PlanError {
-    /// The request cannot be carried out as asked; shown to the user.
-    #[error("{0}")]
-    Invalid(String),
-    #[error(transparent)]
-    Aws(#[from] AwsError),
-}
-
-pub fn parse(cmd: &ParsedCommand, settings: &Settings) -> Result<Rollback, crate::router::Invalid> {
-    parse_args(cmd, settings).map_err(crate::router::Invalid)
-}
-
-fn parse_args(cmd: &ParsedCommand, settings: &Settings) -> Result<Rollback, String> {
+pub fn parse(cmd: &ParsedCommand, settings: &Settings) -> Result<Rollback, Invalid> {
     let name = cmd
         .arg("service")
         .and_then(Value::as_word)
@@ -67,23 +53,23 @@ fn parse_args(cmd: &ParsedCommand, settings: &Settings) -> Result<Rollback, Stri
         Some(Value::Integer(n)) => {
             Some(i32::try_from(*n).map_err(|_| format!("`--to {n}` is not a revision number"))?)
         }
-        Some(_) => return Err("`--to` needs a revision number".to_string()),
+        Some(_) => return Err("`--to` needs a revision number".into()),
     };
     if to == Some(0) {
-        return Err("revisions start at 1; `--to 0` is not a revision".to_string());
+        return Err("revisions start at 1; `--to 0` is not a revision".into());
     }
     Ok(Rollback { service, to })
 }
 
 /// Reads AWS and works out the exact change.
-pub async fn plan(ecs: &impl EcsRollback, args: &Rollback) -> Result<RollbackPlan, PlanError> {
+pub async fn plan(ecs: &impl EcsRollback, args: &Rollback) -> Result<RollbackPlan, PlanFailure> {
     let svc = &args.service;
     let state = ecs.service_state(&svc.cluster, &svc.service).await?;
     let current = ecs
         .task_definition(&state.task_definition)
         .await?
         .ok_or_else(|| {
-            PlanError::Invalid(format!(
+            PlanFailure::Invalid(format!(
                 "the service's task definition `{}` cannot be read",
                 state.task_definition
             ))
@@ -93,7 +79,7 @@ pub async fn plan(ecs: &impl EcsRollback, args: &Rollback) -> Result<RollbackPla
         None => {
             let revisions = ecs.active_revisions(&current.family).await?;
             previous_revision(&revisions, current.revision).ok_or_else(|| {
-                PlanError::Invalid(format!(
+                PlanFailure::Invalid(format!(
                     "`{}` runs `{}` and the family has no earlier ACTIVE revision to roll back to",
                     svc.name,
                     current.pinned()
@@ -102,7 +88,7 @@ pub async fn plan(ecs: &impl EcsRollback, args: &Rollback) -> Result<RollbackPla
         }
     };
     if target_revision == current.revision {
-        return Err(PlanError::Invalid(format!(
+        return Err(PlanFailure::Invalid(format!(
             "`{}` already runs `{}`; nothing to roll back",
             svc.name,
             current.pinned()
@@ -110,18 +96,18 @@ pub async fn plan(ecs: &impl EcsRollback, args: &Rollback) -> Result<RollbackPla
     }
     let wanted = format!("{}:{}", current.family, target_revision);
     let target = ecs.task_definition(&wanted).await?.ok_or_else(|| {
-        PlanError::Invalid(format!(
+        PlanFailure::Invalid(format!(
             "revision `{wanted}` does not exist in the `{}` family",
             current.family
         ))
     })?;
     if !target.active {
-        return Err(PlanError::Invalid(format!(
+        return Err(PlanFailure::Invalid(format!(
             "revision `{wanted}` is INACTIVE (deregistered); choose an ACTIVE revision"
         )));
     }
     if target.family != current.family {
-        return Err(PlanError::Invalid(format!(
+        return Err(PlanFailure::Invalid(format!(
             "revision `{wanted}` belongs to family `{}`, not `{}`",
             target.family, current.family
         )));
@@ -145,12 +131,12 @@ pub async fn recheck(
     ecs: &impl EcsRollback,
     approved: &RollbackPlan,
     settings: &Settings,
-) -> Result<RollbackPlan, PlanError> {
+) -> Result<RollbackPlan, PlanFailure> {
     let service = settings
         .service(&approved.service)
         .cloned()
         .ok_or_else(|| {
-            PlanError::Invalid(format!(
+            PlanFailure::Invalid(format!(
                 "service `{}` is no longer configured",
                 approved.service
             ))
@@ -367,12 +353,8 @@ impl Follow {
 }
 
 /// Runs an approved rollback: re-check, UpdateService, follow.
-pub async fn execute(run: &Run<'_>) {
-    let Some(approved) = run.approved_plan::<RollbackPlan>().await else {
-        return;
-    };
+pub async fn execute(run: &Run<'_>, approved: RollbackPlan) {
     let app = run.app;
-    let label = run.request.label();
     run.thread(&format!(
         "Approved. Re-reading `{}` before changing anything…",
         approved.service
@@ -387,78 +369,34 @@ pub async fn execute(run: &Run<'_>) {
         })
         .unwrap_or_else(|| app.aws.ecs.clone());
     let ecs = &client;
-    match recheck(ecs, &approved, &app.settings).await {
-        Err(PlanError::Invalid(why)) => {
-            run.record(
-                EventKind::RecheckChanged,
-                format!("{label}: AWS no longer matches the plan: {why}"),
-                json!({}),
-            )
-            .await;
-            return run
-                .finish(RequestState::Void, &format!("not executed: {why}"))
-                .await;
-        }
-        Err(PlanError::Aws(e)) => {
-            run.record_aws_error(&e).await;
-            return run
-                .finish(
-                    RequestState::Failed,
-                    &format!("could not re-read AWS, so nothing was changed: {e}"),
-                )
-                .await;
-        }
-        Ok(now) if !run.still_matches(&now) => {
-            let why = drift(&approved, &now);
-            run.record(
-                EventKind::RecheckChanged,
-                format!("{label}: AWS no longer matches the plan: {why}"),
-                json!({}),
-            )
-            .await;
-            return run
-                .finish(
-                    RequestState::Void,
-                    &format!("not executed: {why}. Ask again if the rollback is still needed."),
-                )
-                .await;
-        }
-        Ok(_) => {
-            run.record(
-                EventKind::RecheckOk,
-                format!("{label}: AWS still matches the approved plan"),
-                json!({}),
-            )
-            .await
-        }
+    let fresh = recheck(ecs, &approved, &app.settings).await;
+    let drifted = |now: &RollbackPlan| {
+        let why = drift(&approved, now);
+        format!("{why}. Ask again if the rollback is still needed.")
+    };
+    if !run.recheck_with(fresh, drifted).await {
+        return;
     }
 
     let target = approved.target.pinned();
     let resource = format!("{}/{}", approved.cluster, approved.ecs_service);
-    match ecs
+    let answer = ecs
         .roll_to(&approved.cluster, &approved.ecs_service, &target)
-        .await
-    {
-        Err(e) => {
-            run.record_aws_error(&e).await;
-            return run
-                .finish(RequestState::Failed, &e.outcome(&format!("which task definition `{resource}` runs now (ECS console, or DescribeServices)")))
-                .await;
-        }
-        Ok(request_id) => {
-            run.record_aws_call(
-                "UpdateService",
-                &resource,
-                &request_id,
-                json!({"task_definition": target}),
-            )
-            .await;
-            run.thread(&format!(
-                "UpdateService sent: `{resource}` → `{target}` (AWS request id `{request_id}`). Following the deployment…"
-            ))
-            .await;
-        }
-    }
+        .await;
+    let sent = Sent {
+        operation: "UpdateService",
+        resource: resource.clone(),
+        detail: json!({"task_definition": target}),
+    };
+    let check =
+        format!("which task definition `{resource}` runs now (ECS console, or DescribeServices)");
+    let Some(request_id) = run.sent(answer, sent, &check).await else {
+        return;
+    };
+    run.thread(&format!(
+        "UpdateService sent: `{resource}` → `{target}` (AWS request id `{request_id}`). Following the deployment…"
+    ))
+    .await;
 
     let ecs_settings = &app.settings.ecs;
     let timing = Follow::of(ecs_settings);
@@ -469,34 +407,18 @@ pub async fn execute(run: &Run<'_>) {
             })
         })
         .await;
-    match outcome {
-        Ok(Rollout::Stable) => {
-            run.finish(RequestState::Executed, &format!("`{}` is stable on `{target}`", approved.service))
-                .await
-        }
-        Ok(Rollout::Failed(why)) => {
-            run.finish(RequestState::Failed, &format!("the deployment of `{target}` failed: {why}"))
-                .await
-        }
-        Ok(Rollout::TimedOut { last }) => {
-            run.finish(
-                RequestState::Failed,
-                &format!(
-                    "`{target}` was not stable after {} ({last}); check the service in the ECS console",
-                    ecs_settings.rollout_timeout
-                ),
-            )
-            .await
-        }
-        Err(e) => {
-            run.record_aws_error(&e).await;
-            run.finish(
-                RequestState::Failed,
-                &format!("UpdateService was sent, but following the deployment failed: {e}"),
-            )
-            .await
-        }
-    }
+    let followed = outcome.map(|rollout| match rollout {
+        Rollout::Stable => Ok(format!("`{}` is stable on `{target}`", approved.service)),
+        Rollout::Failed(why) => Err(format!("the deployment of `{target}` failed: {why}")),
+        Rollout::TimedOut { last } => Err(format!(
+            "`{target}` was not stable after {} ({last}); check the service in the ECS console",
+            ecs_settings.rollout_timeout
+        )),
+    });
+    run.finish_followed(followed, |e| {
+        format!("UpdateService was sent, but following the deployment failed: {e}")
+    })
+    .await;
 }
 
 // This action's entry in the registry: its `parse` and `execute`, and how it plans.

@@ -15,9 +15,8 @@ use super::ecs_rollback::{follow_service, Follow, Rollout, Verdict};
 use super::PlanFailure;
 use crate::aws::ecs::{EcsCapacity, EcsRollback, ServiceState};
 use crate::config::{EcsService, Settings};
-use crate::gate::execute::Run;
-use crate::router::{ParsedCommand, Value};
-use crate::store::RequestState;
+use crate::gate::execute::{Run, Sent};
+use crate::router::{Invalid, ParsedCommand, Value};
 
 #[derive(Debug, Clone)]
 pub struct ScaleArgs {
@@ -35,14 +34,7 @@ pub struct ScalePlan {
     pub desired: i32,
 }
 
-pub fn parse(
-    cmd: &ParsedCommand,
-    settings: &Settings,
-) -> Result<ScaleArgs, crate::router::Invalid> {
-    parse_args(cmd, settings).map_err(crate::router::Invalid)
-}
-
-fn parse_args(cmd: &ParsedCommand, settings: &Settings) -> Result<ScaleArgs, String> {
+pub fn parse(cmd: &ParsedCommand, settings: &Settings) -> Result<ScaleArgs, Invalid> {
     let name = cmd
         .arg("service")
         .and_then(Value::as_word)
@@ -53,24 +45,24 @@ fn parse_args(cmd: &ParsedCommand, settings: &Settings) -> Result<ScaleArgs, Str
         .ok_or_else(|| format!("unknown service `{name}`"))?;
     let desired = match cmd.flag("desired") {
         Some(Value::Integer(n)) => *n,
-        Some(_) => return Err("`--desired` needs a whole number of tasks".to_string()),
+        Some(_) => return Err("`--desired` needs a whole number of tasks".into()),
         None => {
-            return Err(
-                "missing `--desired <n>`: how many tasks the service should run".to_string(),
-            )
+            return Err("missing `--desired <n>`: how many tasks the service should run".into())
         }
     };
     if desired > service.max_desired.max(0) as u64 {
         return Err(format!(
             "`--desired {desired}` is above `{}`'s maximum of {} (`max_desired` in drbot.toml)",
             service.name, service.max_desired
-        ));
+        )
+        .into());
     }
     if desired == 0 && cmd.flag("confirm-zero").is_none() {
         return Err(format!(
             "`--desired 0` takes `{}` down; if that is meant, say so: `--desired 0 --confirm-zero`",
             service.name
-        ));
+        )
+        .into());
     }
     Ok(ScaleArgs {
         service,
@@ -133,21 +125,12 @@ pub fn judge(state: &ServiceState, desired: i32) -> Verdict {
     }
 }
 
-pub async fn execute(run: &Run<'_>) {
-    let Some(approved) = run.approved_plan::<ScalePlan>().await else {
-        return;
-    };
+pub async fn execute(run: &Run<'_>, approved: ScalePlan) {
     let app = run.app;
-    let Some(service) = app.settings.service(&approved.service).cloned() else {
-        return run
-            .finish(
-                RequestState::Void,
-                &format!(
-                    "not executed: service `{}` is no longer configured",
-                    approved.service
-                ),
-            )
-            .await;
+    let service = app.settings.service(&approved.service).cloned();
+    let what = format!("service `{}`", approved.service);
+    let Some(service) = run.configured(service, what).await else {
+        return;
     };
     let ecs = app.aws.ecs_in(approved.region.as_deref());
     let args = ScaleArgs {
@@ -164,36 +147,23 @@ pub async fn execute(run: &Run<'_>) {
         return;
     }
     let resource = format!("{}/{}", approved.cluster, approved.ecs_service);
-    match ecs
+    let answer = ecs
         .set_desired(&approved.cluster, &approved.ecs_service, approved.desired)
-        .await
-    {
-        Ok(request_id) => {
-            run.record_aws_call(
-                "UpdateService",
-                &resource,
-                &request_id,
-                json!({"desired_count": approved.desired, "previous_desired_count": approved.current_desired}),
-            )
-            .await;
-            run.thread(&format!(
-                "UpdateService sent: `{resource}` desired {} → {} (AWS request id `{request_id}`). Following until the tasks run…",
-                approved.current_desired, approved.desired
-            ))
-            .await;
-        }
-        Err(e) => {
-            run.record_aws_error(&e).await;
-            return run
-                .finish(
-                    RequestState::Failed,
-                    &e.outcome(&format!(
-                        "the desired count of `{resource}` (ECS console, or DescribeServices)"
-                    )),
-                )
-                .await;
-        }
-    }
+        .await;
+    let sent = Sent {
+        operation: "UpdateService",
+        resource: resource.clone(),
+        detail: json!({"desired_count": approved.desired, "previous_desired_count": approved.current_desired}),
+    };
+    let check = format!("the desired count of `{resource}` (ECS console, or DescribeServices)");
+    let Some(request_id) = run.sent(answer, sent, &check).await else {
+        return;
+    };
+    run.thread(&format!(
+        "UpdateService sent: `{resource}` desired {} → {} (AWS request id `{request_id}`). Following until the tasks run…",
+        approved.current_desired, approved.desired
+    ))
+    .await;
     let settings = &app.settings.ecs;
     let desired = approved.desired;
     let doing = format!("scaling to {desired}");
@@ -216,34 +186,19 @@ pub async fn execute(run: &Run<'_>) {
         "undo: `/dr scale {} --desired {}`",
         approved.service, approved.current_desired
     );
-    match outcome {
-        Ok(Rollout::Stable) => {
-            run.finish(
-                RequestState::Executed,
-                &format!("`{}` runs {desired} task(s) ({undo})", approved.service),
-            )
-            .await
-        }
-        Ok(Rollout::Failed(why)) => run.finish(RequestState::Failed, &why).await,
-        Ok(Rollout::TimedOut { last }) => {
-            run.finish(
-                RequestState::Failed,
-                &format!(
-                    "the desired count is set, but `{}` did not reach {desired} running task(s) within {} ({last}); check capacity and the ECS events ({undo})",
-                    approved.service, settings.rollout_timeout
-                ),
-            )
-            .await
-        }
-        Err(e) => {
-            run.record_aws_error(&e).await;
-            run.finish(
-                RequestState::Failed,
-                &format!("UpdateService was sent, but following the service failed: {e} ({undo})"),
-            )
-            .await
-        }
-    }
+    let service = &approved.service;
+    let followed = outcome.map(|rollout| match rollout {
+        Rollout::Stable => Ok(format!("`{service}` runs {desired} task(s) ({undo})")),
+        Rollout::Failed(why) => Err(why),
+        Rollout::TimedOut { last } => Err(format!(
+            "the desired count is set, but `{service}` did not reach {desired} running task(s) within {} ({last}); check capacity and the ECS events ({undo})",
+            settings.rollout_timeout
+        )),
+    });
+    run.finish_followed(followed, |e| {
+        format!("UpdateService was sent, but following the service failed: {e} ({undo})")
+    })
+    .await;
 }
 
 // This action's entry in the registry: its `parse` and `execute`, and how it plans.

@@ -122,21 +122,13 @@ fn one(def: &CommandDef) -> String {
     if !def.aliases.is_empty() {
         out.push_str(&format!(
             "*Aliases:* {}\n",
-            def.aliases
-                .iter()
-                .map(|a| format!("`{a}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
+            crate::slack::text::codes(&def.aliases)
         ));
     }
     if !def.allowed_users.is_empty() {
         out.push_str(&format!(
             "*Who may run it:* {}\n",
-            def.allowed_users
-                .iter()
-                .map(|u| format!("<@{u}>"))
-                .collect::<Vec<_>>()
-                .join(", ")
+            crate::slack::text::mentions(&def.allowed_users)
         ));
     }
     if !def.examples.is_empty() {

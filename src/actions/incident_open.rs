@@ -197,11 +197,7 @@ pub async fn run(app: &Arc<App>, open: &OpenIncident, job: i64) -> Result<(), St
             &channel,
             format!(
                 "officers notified: {}",
-                officers
-                    .iter()
-                    .map(|o| format!("<@{o}>"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                crate::slack::text::mentions(&officers)
             ),
         )
         .detail(json!({"officers": officers}))

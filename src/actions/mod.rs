@@ -129,7 +129,12 @@ macro_rules! changes_aws {
                 &'a self,
                 run: &'a $crate::gate::execute::Run<'a>,
             ) -> futures_util::future::BoxFuture<'a, ()> {
-                Box::pin(execute(run))
+                Box::pin(async move {
+                    // An unreadable plan has ended the run as failed.
+                    if let Some(approved) = run.approved_plan().await {
+                        execute(run, approved).await
+                    }
+                })
             }
         }
     };
@@ -190,15 +195,6 @@ pub fn registry(kind: ActionKind) -> &'static dyn Action {
         | ActionKind::Timeline
         | ActionKind::Approvals
         | ActionKind::Cancel => &Local,
-    }
-}
-
-impl From<ecs_rollback::PlanError> for PlanFailure {
-    fn from(e: ecs_rollback::PlanError) -> Self {
-        match e {
-            ecs_rollback::PlanError::Invalid(why) => PlanFailure::Invalid(why),
-            ecs_rollback::PlanError::Aws(e) => PlanFailure::Aws(e),
-        }
     }
 }
 

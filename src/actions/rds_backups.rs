@@ -19,10 +19,10 @@ use crate::app::App;
 use crate::aws::rds::RdsRecovery;
 use crate::aws::AwsError;
 use crate::config::{RdsDatabase, Settings};
-use crate::database::{self, Waited};
+use crate::database::{self, Waited, Watched};
 use crate::gate::execute::Run;
 use crate::retention::{self, Copy, Deletion, Inventory, Policy, RETENTION_TAG};
-use crate::router::ParsedCommand;
+use crate::router::{Invalid, ParsedCommand};
 use crate::store::{EventKind, NewEvent, Outgoing, RequestState, StoreError};
 
 #[derive(Debug, Clone)]
@@ -39,14 +39,7 @@ pub struct EnforcePlan {
     pub deletions: Vec<Deletion>,
 }
 
-pub fn parse(
-    cmd: &ParsedCommand,
-    settings: &Settings,
-) -> Result<BackupsArgs, crate::router::Invalid> {
-    parse_args(cmd, settings).map_err(crate::router::Invalid)
-}
-
-fn parse_args(cmd: &ParsedCommand, settings: &Settings) -> Result<BackupsArgs, String> {
+pub fn parse(cmd: &ParsedCommand, settings: &Settings) -> Result<BackupsArgs, Invalid> {
     Ok(BackupsArgs {
         db: database::parse_database(cmd, settings)?,
         enforce: cmd.flag("enforce").is_some(),
@@ -208,16 +201,12 @@ pub async fn plan(
     Ok((plan, summary))
 }
 
-pub async fn execute(run: &Run<'_>) {
-    let Some(approved) = run.approved_plan::<EnforcePlan>().await else {
-        return;
-    };
+pub async fn execute(run: &Run<'_>, approved: EnforcePlan) {
     let app = run.app;
-    let client = app.rds_named(&approved.database);
-    let rds = &client;
-    let Some(db) = run.database(&approved.database).await else {
+    let Some((db, client)) = run.database_and_rds(&approved.database).await else {
         return;
     };
+    let rds = &client;
     let args = BackupsArgs { db, enforce: true };
     if !run
         .recheck(
@@ -239,7 +228,10 @@ pub async fn execute(run: &Run<'_>) {
                 run.request.requester.clone(),
             ),
         ];
-        match rds.copy_snapshot(&copy.source, &copy.target, &tags).await {
+        match rds
+            .copy_snapshot(&copy.source, None, &copy.target, &tags, None)
+            .await
+        {
             Ok(request_id) => {
                 run.record_aws_call(
                     "CopyDBSnapshot",
@@ -292,21 +284,8 @@ pub async fn execute(run: &Run<'_>) {
             }
         }
     }
-    let settings = &app.settings.rds;
     for target in &done {
-        let waited = run
-            .following(|progress| {
-                database::wait_for_snapshot(
-                    rds,
-                    target,
-                    settings.poll_interval.as_duration(),
-                    settings.wait_timeout.as_duration(),
-                    move |line| {
-                        let _ = progress.send(line);
-                    },
-                )
-            })
-            .await;
+        let waited = database::follow(run, rds, Watched::Snapshot(&target)).await;
         match waited {
             Ok(Waited::Available) => {}
             Ok(Waited::Failed(why)) | Ok(Waited::TimedOut(why)) => problems.push(why),
@@ -332,10 +311,7 @@ fn names(list: &[String]) -> String {
     if list.is_empty() {
         "none".to_string()
     } else {
-        list.iter()
-            .map(|n| format!("`{n}`"))
-            .collect::<Vec<_>>()
-            .join(", ")
+        crate::slack::text::codes(list)
     }
 }
 

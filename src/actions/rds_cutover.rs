@@ -21,8 +21,8 @@ use crate::aws::params::ConnectionSettings;
 use crate::aws::rds::RdsRecovery;
 use crate::config::{RdsDatabase, Settings};
 use crate::database;
-use crate::gate::execute::Run;
-use crate::router::{ParsedCommand, Value};
+use crate::gate::execute::{Run, Sent};
+use crate::router::{Invalid, ParsedCommand, Value};
 use crate::store::RequestState;
 
 #[derive(Debug, Clone)]
@@ -46,14 +46,7 @@ pub struct CutoverPlan {
     pub services: Vec<(String, String, String)>,
 }
 
-pub fn parse(
-    cmd: &ParsedCommand,
-    settings: &Settings,
-) -> Result<CutoverArgs, crate::router::Invalid> {
-    parse_args(cmd, settings).map_err(crate::router::Invalid)
-}
-
-fn parse_args(cmd: &ParsedCommand, settings: &Settings) -> Result<CutoverArgs, String> {
+pub fn parse(cmd: &ParsedCommand, settings: &Settings) -> Result<CutoverArgs, Invalid> {
     let db = database::parse_database(cmd, settings)?;
     let parameter = db.cutover_parameter.clone().ok_or_else(|| {
         format!(
@@ -149,10 +142,7 @@ pub async fn plan(
     Ok((plan, summary))
 }
 
-pub async fn execute(run: &Run<'_>) {
-    let Some(approved) = run.approved_plan::<CutoverPlan>().await else {
-        return;
-    };
+pub async fn execute(run: &Run<'_>, approved: CutoverPlan) {
     let app = run.app;
     let Some(db) = run.database(&approved.database).await else {
         return;
@@ -173,34 +163,26 @@ pub async fn execute(run: &Run<'_>) {
     {
         return;
     }
-    match ssm
+    let answer = ssm
         .overwrite(&approved.parameter, &approved.new_value, &approved.kind)
-        .await
-    {
-        Ok((version, request_id)) => {
-            run.record_aws_call(
-                "PutParameter",
-                &format!("parameter {}", approved.parameter),
-                &request_id,
-                json!({"new_version": version, "previous_version": approved.current_version, "previous_value": approved.current_value, "new_value": approved.new_value}),
-            )
-            .await;
-            run.thread(&format!(
-                "PutParameter sent: `{}` is now `{}` (version {version}; the previous value is version {}). AWS request id `{request_id}`.",
-                approved.parameter, approved.new_value, approved.current_version
-            ))
-            .await;
-        }
-        Err(e) => {
-            run.record_aws_error(&e).await;
-            return run
-                .finish(
-                    RequestState::Failed,
-                    &e.outcome(&format!("the value and version of `{}` (Systems Manager → Parameter Store); nothing was redeployed", approved.parameter)),
-                )
-                .await;
-        }
-    }
+        .await;
+    let sent = Sent {
+        operation: "PutParameter",
+        resource: format!("parameter {}", approved.parameter),
+        detail: json!({"new_version": answer.as_ref().map(|a| a.0).ok(), "previous_version": approved.current_version, "previous_value": approved.current_value, "new_value": approved.new_value}),
+    };
+    let check = format!(
+        "the value and version of `{}` (Systems Manager → Parameter Store); nothing was redeployed",
+        approved.parameter
+    );
+    let Some((version, request_id)) = run.sent(answer, sent, &check).await else {
+        return;
+    };
+    run.thread(&format!(
+        "PutParameter sent: `{}` is now `{}` (version {version}; the previous value is version {}). AWS request id `{request_id}`.",
+        approved.parameter, approved.new_value, approved.current_version
+    ))
+    .await;
     let undo = format!(
         "previous value `{}` is version {} of `{}`",
         approved.current_value, approved.current_version, approved.parameter

@@ -17,9 +17,8 @@ use super::PlanFailure;
 use crate::aws::rds::{Placement, RdsRecovery};
 use crate::config::{RdsDatabase, Settings};
 use crate::database::{self, DATABASE_RPO};
-use crate::gate::execute::Run;
-use crate::router::{ParsedCommand, TimeSpec, Value};
-use crate::store::RequestState;
+use crate::gate::execute::{Run, Sent};
+use crate::router::{Invalid, ParsedCommand, TimeSpec, Value};
 
 #[derive(Debug, Clone)]
 pub struct PitrArgs {
@@ -40,19 +39,15 @@ pub struct PitrPlan {
     pub placement: Placement,
 }
 
-pub fn parse(cmd: &ParsedCommand, settings: &Settings) -> Result<PitrArgs, crate::router::Invalid> {
-    parse_args(cmd, settings).map_err(crate::router::Invalid)
-}
-
-fn parse_args(cmd: &ParsedCommand, settings: &Settings) -> Result<PitrArgs, String> {
+pub fn parse(cmd: &ParsedCommand, settings: &Settings) -> Result<PitrArgs, Invalid> {
     let db = database::parse_database(cmd, settings)?;
     let time = match cmd.flag("time") {
         Some(Value::Time(t)) => *t,
-        _ => return Err("missing `--time <RFC3339>|latest`: the point to restore to".to_string()),
+        _ => return Err("missing `--time <RFC3339>|latest`: the point to restore to".into()),
     };
     if let TimeSpec::At(t) = time {
         if t > crate::clock::now() {
-            return Err(format!("`--time {}` is in the future", t.to_rfc3339()));
+            return Err(format!("`--time {}` is in the future", t.to_rfc3339()).into());
         }
     }
     let new_instance = database::parse_new_instance(cmd, &db)?;
@@ -168,16 +163,11 @@ pub async fn plan(
     Ok((plan, summary))
 }
 
-pub async fn execute(run: &Run<'_>) {
-    let Some(approved) = run.approved_plan::<PitrPlan>().await else {
+pub async fn execute(run: &Run<'_>, approved: PitrPlan) {
+    let Some((db, client)) = run.database_and_rds(&approved.database).await else {
         return;
     };
-    let app = run.app;
-    let client = app.rds_named(&approved.database);
     let rds = &client;
-    let Some(db) = run.database(&approved.database).await else {
-        return;
-    };
     let args = PitrArgs {
         db,
         time: approved.restore_time.map_or(TimeSpec::Latest, TimeSpec::At),
@@ -202,7 +192,7 @@ pub async fn execute(run: &Run<'_>) {
             .flatten()
             .and_then(|i| i.latest_restorable),
     };
-    match rds
+    let answer = rds
         .restore_to_time(
             &approved.instance,
             &approved.new_instance,
@@ -210,36 +200,22 @@ pub async fn execute(run: &Run<'_>) {
             &approved.class,
             &approved.placement,
         )
-        .await
-    {
-        Ok(request_id) => {
-            run.record_aws_call(
-                "RestoreDBInstanceToPointInTime",
-                &format!("instance {}", approved.instance),
-                &request_id,
-                json!({
-                    "new_instance": approved.new_instance,
-                    "restore_point": point.map(crate::clock::rfc3339),
-                    "use_latest_restorable_time": approved.restore_time.is_none(),
-                }),
-            )
-            .await;
-            run.thread(&format!("Point-in-time restore started into `{}` (AWS request id `{request_id}`). Waiting until it is available…", approved.new_instance))
-                .await;
-        }
-        Err(e) => {
-            run.record_aws_error(&e).await;
-            return run
-                .finish(
-                    RequestState::Failed,
-                    &e.outcome(&format!(
-                        "whether instance `{}` exists (RDS console, or DescribeDBInstances)",
-                        approved.new_instance
-                    )),
-                )
-                .await;
-        }
-    }
+        .await;
+    let sent = Sent {
+        operation: "RestoreDBInstanceToPointInTime",
+        resource: format!("instance {}", approved.instance),
+        detail: json!({
+            "new_instance": approved.new_instance,
+            "restore_point": point.map(crate::clock::rfc3339),
+            "use_latest_restorable_time": approved.restore_time.is_none(),
+        }),
+    };
+    let check = database::instance_check(&approved.new_instance);
+    let Some(request_id) = run.sent(answer, sent, &check).await else {
+        return;
+    };
+    run.thread(&format!("Point-in-time restore started into `{}` (AWS request id `{request_id}`). Waiting until it is available…", approved.new_instance))
+        .await;
     let extra = point.map(|p| format!("Restore point {} UTC", p.format("%Y-%m-%d %H:%M:%S")));
     finish_restore(run, rds, &approved.new_instance, extra).await;
 }

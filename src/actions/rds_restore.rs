@@ -14,10 +14,9 @@ use serde_json::json;
 use super::PlanFailure;
 use crate::aws::rds::{Placement, RdsRecovery};
 use crate::config::{RdsDatabase, Settings};
-use crate::database::{self, Waited};
-use crate::gate::execute::Run;
-use crate::router::{ParsedCommand, Value};
-use crate::store::RequestState;
+use crate::database::{self, Waited, Watched};
+use crate::gate::execute::{Run, Sent};
+use crate::router::{Invalid, ParsedCommand, Value};
 
 #[derive(Debug, Clone)]
 pub struct RestoreArgs {
@@ -46,14 +45,7 @@ pub struct RestorePlan {
     pub region: Option<String>,
 }
 
-pub fn parse(
-    cmd: &ParsedCommand,
-    settings: &Settings,
-) -> Result<RestoreArgs, crate::router::Invalid> {
-    parse_args(cmd, settings).map_err(crate::router::Invalid)
-}
-
-fn parse_args(cmd: &ParsedCommand, settings: &Settings) -> Result<RestoreArgs, String> {
+pub fn parse(cmd: &ParsedCommand, settings: &Settings) -> Result<RestoreArgs, Invalid> {
     let db = database::parse_database(cmd, settings)?;
     let snapshot = cmd
         .flag("snapshot")
@@ -83,7 +75,7 @@ fn parse_args(cmd: &ParsedCommand, settings: &Settings) -> Result<RestoreArgs, S
         return Err(format!(
             "a restore of `{}` in another region needs that region's placement: set `backup_placement = {{ subnet_group = \"…\", security_groups = [\"sg-…\"] }}` for it in drbot.toml (a restore never lands in a default VPC)",
             db.name
-        ));
+        ).into());
     }
     Ok(RestoreArgs {
         db,
@@ -222,10 +214,7 @@ pub async fn plan(
     Ok((plan, summary))
 }
 
-pub async fn execute(run: &Run<'_>) {
-    let Some(approved) = run.approved_plan::<RestorePlan>().await else {
-        return;
-    };
+pub async fn execute(run: &Run<'_>, approved: RestorePlan) {
     let app = run.app;
     let source = app.aws.rds_in(
         app.settings
@@ -259,39 +248,28 @@ pub async fn execute(run: &Run<'_>) {
     {
         return;
     }
-    match rds
+    let answer = rds
         .restore_snapshot(
             &approved.snapshot,
             &approved.new_instance,
             &approved.class,
             &approved.placement,
         )
-        .await
-    {
-        Ok(request_id) => {
-            run.record_aws_call(
-                "RestoreDBInstanceFromDBSnapshot",
-                &format!("snapshot {}", approved.snapshot),
-                &request_id,
-                json!({"new_instance": approved.new_instance, "restore_point": approved.snapshot_created}),
-            )
-            .await;
-            run.thread(&format!("Restore started into `{}` (AWS request id `{request_id}`). Waiting until it is available…", approved.new_instance))
-                .await;
-        }
-        Err(e) => {
-            run.record_aws_error(&e).await;
-            return run
-                .finish(
-                    RequestState::Failed,
-                    &e.outcome(&format!(
-                        "whether instance `{}` exists (RDS console, or DescribeDBInstances)",
-                        approved.new_instance
-                    )),
-                )
-                .await;
-        }
-    }
+        .await;
+    let sent = Sent {
+        operation: "RestoreDBInstanceFromDBSnapshot",
+        resource: format!("snapshot {}", approved.snapshot),
+        detail: json!({"new_instance": approved.new_instance, "restore_point": approved.snapshot_created}),
+    };
+    let check = database::instance_check(&approved.new_instance);
+    let Some(request_id) = run.sent(answer, sent, &check).await else {
+        return;
+    };
+    run.thread(&format!(
+        "Restore started into `{}` (AWS request id `{request_id}`). Waiting until it is available…",
+        approved.new_instance
+    ))
+    .await;
     finish_restore(run, rds, &approved.new_instance, None).await;
 }
 
@@ -302,21 +280,7 @@ pub async fn finish_restore(
     new_instance: &str,
     extra: Option<String>,
 ) {
-    let app = run.app;
-    let settings = &app.settings.rds;
-    let waited = run
-        .following(|progress| {
-            database::wait_for_instance(
-                rds,
-                new_instance,
-                settings.poll_interval.as_duration(),
-                settings.wait_timeout.as_duration(),
-                move |line| {
-                    let _ = progress.send(line);
-                },
-            )
-        })
-        .await;
+    let waited = database::follow(run, rds, Watched::Instance(new_instance)).await;
     let endpoint = match waited {
         Ok(Waited::Available) => rds
             .instance(new_instance)

@@ -22,9 +22,9 @@ use super::PlanFailure;
 use crate::app::App;
 use crate::aws::rds::{Placement, RdsRecovery, Snapshot};
 use crate::config::{RdsDatabase, Settings, SnapshotPick};
-use crate::database::{self, Waited};
+use crate::database::{self, Waited, Watched};
 use crate::gate::execute::Run;
-use crate::router::{ParsedCommand, Value};
+use crate::router::{Invalid, ParsedCommand, Value};
 use crate::store::{EventKind, Liveness, NewEvent, Outgoing, RequestState, StoreError};
 
 /// The tag that marks an instance as a restore test's own (checked before deleting it).
@@ -61,14 +61,7 @@ pub struct RestoreTestPlan {
     pub keep_for: String,
 }
 
-pub fn parse(
-    cmd: &ParsedCommand,
-    settings: &Settings,
-) -> Result<RestoreTestArgs, crate::router::Invalid> {
-    parse_args(cmd, settings).map_err(crate::router::Invalid)
-}
-
-fn parse_args(cmd: &ParsedCommand, settings: &Settings) -> Result<RestoreTestArgs, String> {
+pub fn parse(cmd: &ParsedCommand, settings: &Settings) -> Result<RestoreTestArgs, Invalid> {
     let db = database::parse_database(cmd, settings)?;
     let pick = match cmd.flag("pick").and_then(Value::as_word) {
         None => configured(settings).pick,
@@ -77,7 +70,7 @@ fn parse_args(cmd: &ParsedCommand, settings: &Settings) -> Result<RestoreTestArg
         Some(other) => {
             return Err(format!(
                 "`--pick {other}`: write `--pick latest` (the newest snapshot) or `--pick random` (any inside the window)"
-            ))
+            ).into())
         }
     };
     Ok(RestoreTestArgs { db, pick })
@@ -279,16 +272,12 @@ fn on_off(b: bool) -> String {
     if b { "on" } else { "off" }.to_string()
 }
 
-pub async fn execute(run: &Run<'_>) {
-    let Some(approved) = run.approved_plan::<RestoreTestPlan>().await else {
-        return;
-    };
+pub async fn execute(run: &Run<'_>, approved: RestoreTestPlan) {
     let app = run.app;
-    let client = app.rds_named(&approved.database);
-    let rds = &client;
-    let Some(db) = run.database(&approved.database).await else {
+    let Some((db, client)) = run.database_and_rds(&approved.database).await else {
         return;
     };
+    let rds = &client;
     let args = RestoreTestArgs {
         db,
         pick: approved.pick,
@@ -377,19 +366,7 @@ pub async fn execute(run: &Run<'_>) {
             return;
         }
     }
-    let waited = run
-        .following(|progress| {
-            database::wait_for_instance(
-                rds,
-                &approved.new_instance,
-                settings.poll_interval.as_duration(),
-                settings.wait_timeout.as_duration(),
-                move |line| {
-                    let _ = progress.send(line);
-                },
-            )
-        })
-        .await;
+    let waited = database::follow(run, rds, Watched::Instance(&approved.new_instance)).await;
     let available_at = crate::clock::now();
     let outcome = match waited {
         Ok(Waited::Available) => match rds.instance(&approved.new_instance).await {

@@ -13,9 +13,9 @@ use serde_json::json;
 use super::PlanFailure;
 use crate::aws::rds::RdsRecovery;
 use crate::config::{RdsDatabase, Settings};
-use crate::database;
-use crate::gate::execute::Run;
-use crate::router::ParsedCommand;
+use crate::database::{self, Watched};
+use crate::gate::execute::{Run, Sent};
+use crate::router::{Invalid, ParsedCommand};
 use crate::store::RequestState;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -26,15 +26,8 @@ pub struct SnapshotPlan {
     pub tags: Vec<(String, String)>,
 }
 
-pub fn parse(
-    cmd: &ParsedCommand,
-    settings: &Settings,
-) -> Result<RdsDatabase, crate::router::Invalid> {
-    parse_args(cmd, settings).map_err(crate::router::Invalid)
-}
-
-fn parse_args(cmd: &ParsedCommand, settings: &Settings) -> Result<RdsDatabase, String> {
-    database::parse_database(cmd, settings)
+pub fn parse(cmd: &ParsedCommand, settings: &Settings) -> Result<RdsDatabase, Invalid> {
+    Ok(database::parse_database(cmd, settings)?)
 }
 
 /// The instance must be `available`.
@@ -80,10 +73,7 @@ pub async fn plan(
     Ok((plan, summary))
 }
 
-pub async fn execute(run: &Run<'_>) {
-    let Some(plan) = run.approved_plan::<SnapshotPlan>().await else {
-        return;
-    };
+pub async fn execute(run: &Run<'_>, plan: SnapshotPlan) {
     let app = run.app;
     let client = app.rds_named(&plan.database);
     let rds = &client;
@@ -118,48 +108,24 @@ pub async fn execute(run: &Run<'_>) {
                 .await;
         }
     }
-    match rds
+    let answer = rds
         .create_snapshot(&plan.instance, &plan.snapshot, &plan.tags)
-        .await
-    {
-        Ok(request_id) => {
-            run.record_aws_call(
-                "CreateDBSnapshot",
-                &format!("instance {}", plan.instance),
-                &request_id,
-                json!({"snapshot": plan.snapshot}),
-            )
-            .await;
-            run.thread(&format!("CreateDBSnapshot sent: `{}` (AWS request id `{request_id}`). Waiting until it is available…", plan.snapshot))
-                .await;
-        }
-        Err(e) => {
-            run.record_aws_error(&e).await;
-            return run
-                .finish(
-                    RequestState::Failed,
-                    &e.outcome(&format!(
-                        "whether snapshot `{}` exists (RDS console, or DescribeDBSnapshots)",
-                        plan.snapshot
-                    )),
-                )
-                .await;
-        }
-    }
-    let settings = &app.settings.rds;
-    let waited = run
-        .following(|progress| {
-            database::wait_for_snapshot(
-                rds,
-                &plan.snapshot,
-                settings.poll_interval.as_duration(),
-                settings.wait_timeout.as_duration(),
-                move |line| {
-                    let _ = progress.send(line);
-                },
-            )
-        })
         .await;
+    let sent = Sent {
+        operation: "CreateDBSnapshot",
+        resource: format!("instance {}", plan.instance),
+        detail: json!({"snapshot": plan.snapshot}),
+    };
+    let check = format!(
+        "whether snapshot `{}` exists (RDS console, or DescribeDBSnapshots)",
+        plan.snapshot
+    );
+    let Some(request_id) = run.sent(answer, sent, &check).await else {
+        return;
+    };
+    run.thread(&format!("CreateDBSnapshot sent: `{}` (AWS request id `{request_id}`). Waiting until it is available…", plan.snapshot))
+        .await;
+    let waited = database::follow(run, rds, Watched::Snapshot(&plan.snapshot)).await;
     let available = format!("snapshot `{}` is available", plan.snapshot);
     database::finish_waited(run, waited, available, "CreateDBSnapshot was sent").await;
 }

@@ -16,10 +16,9 @@ use serde_json::json;
 use super::PlanFailure;
 use crate::aws::rds::{RdsRecovery, Snapshot};
 use crate::config::{RdsDatabase, Settings};
-use crate::database;
-use crate::gate::execute::Run;
-use crate::router::{ParsedCommand, Value};
-use crate::store::RequestState;
+use crate::database::{self, Watched};
+use crate::gate::execute::{Run, Sent};
+use crate::router::{Invalid, ParsedCommand, Value};
 
 #[derive(Debug, Clone)]
 pub struct CopyArgs {
@@ -45,11 +44,7 @@ pub struct CopyPlan {
     pub tags: Vec<(String, String)>,
 }
 
-pub fn parse(cmd: &ParsedCommand, settings: &Settings) -> Result<CopyArgs, crate::router::Invalid> {
-    parse_args(cmd, settings).map_err(crate::router::Invalid)
-}
-
-fn parse_args(cmd: &ParsedCommand, settings: &Settings) -> Result<CopyArgs, String> {
+pub fn parse(cmd: &ParsedCommand, settings: &Settings) -> Result<CopyArgs, Invalid> {
     let db = database::parse_database(cmd, settings)?;
     let to = cmd
         .flag("to-region")
@@ -182,10 +177,7 @@ pub async fn plan(
     Ok((plan, summary))
 }
 
-pub async fn execute(run: &Run<'_>) {
-    let Some(approved) = run.approved_plan::<CopyPlan>().await else {
-        return;
-    };
+pub async fn execute(run: &Run<'_>, approved: CopyPlan) {
     let app = run.app;
     let Some(db) = run.database(&approved.database).await else {
         return;
@@ -219,57 +211,33 @@ pub async fn execute(run: &Run<'_>) {
     {
         return;
     }
-    match to
-        .copy_snapshot_from(
+    let answer = to
+        .copy_snapshot(
             &approved.snapshot_arn,
-            &approved.from_region,
+            Some(&approved.from_region),
             &approved.target,
             &approved.tags,
             approved.kms_key.as_deref(),
         )
-        .await
-    {
-        Ok(request_id) => {
-            run.record_aws_call(
-                "CopyDBSnapshot",
-                &format!("snapshot {} ({})", approved.snapshot, approved.from_region),
-                &request_id,
-                json!({"target": approved.target, "to_region": approved.to_region, "snapshot_taken": approved.snapshot_taken}),
-            )
-            .await;
-            run.thread(&format!(
-                "CopyDBSnapshot sent: `{}` → `{}` in {} (AWS request id `{request_id}`). Waiting until the copy is available…",
-                approved.snapshot, approved.target, approved.to_region
-            ))
-            .await;
-        }
-        Err(e) => {
-            run.record_aws_error(&e).await;
-            return run
-                .finish(
-                    RequestState::Failed,
-                    &e.outcome(&format!(
-                        "whether snapshot `{}` exists in {} (RDS console, or DescribeDBSnapshots)",
-                        approved.target, approved.to_region
-                    )),
-                )
-                .await;
-        }
-    }
-    let settings = &app.settings.rds;
-    let waited = run
-        .following(|progress| {
-            database::wait_for_snapshot(
-                &to,
-                &approved.target,
-                settings.poll_interval.as_duration(),
-                settings.wait_timeout.as_duration(),
-                move |line| {
-                    let _ = progress.send(line);
-                },
-            )
-        })
         .await;
+    let sent = Sent {
+        operation: "CopyDBSnapshot",
+        resource: format!("snapshot {} ({})", approved.snapshot, approved.from_region),
+        detail: json!({"target": approved.target, "to_region": approved.to_region, "snapshot_taken": approved.snapshot_taken}),
+    };
+    let check = format!(
+        "whether snapshot `{}` exists in {} (RDS console, or DescribeDBSnapshots)",
+        approved.target, approved.to_region
+    );
+    let Some(request_id) = run.sent(answer, sent, &check).await else {
+        return;
+    };
+    run.thread(&format!(
+        "CopyDBSnapshot sent: `{}` → `{}` in {} (AWS request id `{request_id}`). Waiting until the copy is available…",
+        approved.snapshot, approved.target, approved.to_region
+    ))
+    .await;
+    let waited = database::follow(run, &to, Watched::Snapshot(&approved.target)).await;
     let available = format!(
         "copy `{}` is available in {}; restore it there with `/dr restore {} --region {} --snapshot {}`",
         approved.target, approved.to_region, approved.database, approved.to_region, approved.target

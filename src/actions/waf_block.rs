@@ -18,7 +18,7 @@ use crate::blocklist::{self, Cidr, MAX_ADDRESSES};
 use crate::config::{Settings, WafIpSets};
 use crate::duration::HumanDuration;
 use crate::gate::execute::Run;
-use crate::router::{ParsedCommand, Value};
+use crate::router::{Invalid, ParsedCommand, Value};
 use crate::store::{NewBlock, RequestState};
 
 /// The typed, vetted arguments.
@@ -40,32 +40,9 @@ pub struct BlockPlan {
     pub for_secs: Option<u64>,
 }
 
-pub fn parse(
-    cmd: &ParsedCommand,
-    settings: &Settings,
-) -> Result<BlockArgs, crate::router::Invalid> {
-    parse_args(cmd, settings).map_err(crate::router::Invalid)
-}
-
-fn parse_args(cmd: &ParsedCommand, settings: &Settings) -> Result<BlockArgs, String> {
-    let set = blocklist::default_set(settings)?.clone();
-    let mut seen = BTreeSet::new();
-    let mut cidrs = Vec::new();
-    for value in cmd.arg_all("ip-or-cidr") {
-        let typed = match value {
-            Value::Address(net) => net.to_string(),
-            Value::Word(w) => w.clone(),
-            _ => continue,
-        };
-        let cidr = blocklist::normalise(&typed)?;
-        blocklist::vet_for_blocking(&cidr, settings, &set)?;
-        if seen.insert(cidr.cidr.clone()) {
-            cidrs.push(cidr);
-        }
-    }
-    if cidrs.is_empty() {
-        return Err("missing <ip-or-cidr>".to_string());
-    }
+pub fn parse(cmd: &ParsedCommand, settings: &Settings) -> Result<BlockArgs, Invalid> {
+    let vet = |cidr: &Cidr, set: &WafIpSets| blocklist::vet_for_blocking(cidr, settings, set);
+    let (set, cidrs) = blocklist::addresses(cmd, settings, vet)?;
     let reason = cmd
         .flag("reason")
         .and_then(Value::as_word)
@@ -159,28 +136,12 @@ pub async fn plan(
 }
 
 /// Runs an approved block: re-check, read–modify–write each set, remember the blocks.
-pub async fn execute(run: &Run<'_>) {
-    let Some(approved) = run.approved_plan::<BlockPlan>().await else {
-        return;
-    };
+pub async fn execute(run: &Run<'_>, approved: BlockPlan) {
     let app = run.app;
-    let Some(set) = app
-        .settings
-        .waf
-        .ip_sets
-        .iter()
-        .find(|s| s.name == approved.ip_set)
-        .cloned()
-    else {
-        return run
-            .finish(
-                RequestState::Void,
-                &format!(
-                    "not executed: IP set `{}` is no longer configured",
-                    approved.ip_set
-                ),
-            )
-            .await;
+    let set = app.settings.ip_set(&approved.ip_set).cloned();
+    let what = format!("IP set `{}`", approved.ip_set);
+    let Some(set) = run.configured(set, what).await else {
+        return;
     };
     let args = BlockArgs {
         cidrs: approved.cidrs.clone(),
@@ -316,19 +277,12 @@ pub async fn execute(run: &Run<'_>) {
     let mut outcome = if added_total.is_empty() {
         "nothing new to block".to_string()
     } else {
-        format!(
-            "blocked {}",
-            added_total
-                .iter()
-                .map(|c| format!("`{c}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        )
+        format!("blocked {}", crate::slack::text::codes(&added_total))
     };
     if !unrecorded.is_empty() {
         outcome.push_str(&format!(
             ". :warning: drbot could not record {} in its store, so it will not lift {} or list {} in `/dr blocked`; lift {} with `/dr unblock` when due",
-            unrecorded.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", "),
+            crate::slack::text::codes(&unrecorded),
             if unrecorded.len() == 1 { "it" } else { "them" },
             if unrecorded.len() == 1 { "it" } else { "them" },
             if unrecorded.len() == 1 { "it" } else { "them" },

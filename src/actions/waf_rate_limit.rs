@@ -18,7 +18,7 @@ use crate::aws::waf::WriteError;
 use crate::aws::web_acl::{AclView, RateLimit, DRBOT_RULE};
 use crate::config::{Settings, WebAclRef, RATE_LIMIT_RANGE};
 use crate::gate::execute::Run;
-use crate::router::{ParsedCommand, Value};
+use crate::router::{Invalid, ParsedCommand, Value};
 use crate::store::RequestState;
 
 #[derive(Debug, Clone)]
@@ -36,19 +36,12 @@ pub struct RateLimitPlan {
     pub limit: Option<i64>,
 }
 
-pub fn parse(
-    cmd: &ParsedCommand,
-    settings: &Settings,
-) -> Result<RateLimitArgs, crate::router::Invalid> {
-    parse_args(cmd, settings).map_err(crate::router::Invalid)
-}
-
-fn parse_args(cmd: &ParsedCommand, settings: &Settings) -> Result<RateLimitArgs, String> {
+pub fn parse(cmd: &ParsedCommand, settings: &Settings) -> Result<RateLimitArgs, Invalid> {
     let on = match cmd.arg("state").and_then(Value::as_word) {
         Some("on") => true,
         Some("off") => false,
-        Some(other) => return Err(format!("`{other}`: write `on` or `off`")),
-        None => return Err("missing `on` or `off`".to_string()),
+        Some(other) => return Err(format!("`{other}`: write `on` or `off`").into()),
+        None => return Err("missing `on` or `off`".into()),
     };
     let acl = settings
         .waf
@@ -61,12 +54,12 @@ fn parse_args(cmd: &ParsedCommand, settings: &Settings) -> Result<RateLimitArgs,
         Some(Value::Integer(n)) => {
             return Err(format!(
                 "`--limit {n}` is outside what WAF allows: 10 to 2000000000 requests per 5 minutes per client IP"
-            ))
+            ).into())
         }
-        Some(_) => return Err("`--limit` needs a whole number of requests per 5 minutes".to_string()),
+        Some(_) => return Err("`--limit` needs a whole number of requests per 5 minutes".into()),
     };
     if !on && cmd.flag("limit").is_some() {
-        return Err("`--limit` goes with `on`; `off` removes drbot's rule".to_string());
+        return Err("`--limit` goes with `on`; `off` removes drbot's rule".into());
     }
     Ok(RateLimitArgs {
         acl,
@@ -125,10 +118,7 @@ pub async fn plan(
     Ok((plan, summary))
 }
 
-pub async fn execute(run: &Run<'_>) {
-    let Some(approved) = run.approved_plan::<RateLimitPlan>().await else {
-        return;
-    };
+pub async fn execute(run: &Run<'_>, approved: RateLimitPlan) {
     let app = run.app;
     let Some(acl) = app
         .settings

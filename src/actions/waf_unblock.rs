@@ -14,7 +14,7 @@ use crate::aws::waf::WafBlocklist;
 use crate::blocklist::{self, Cidr};
 use crate::config::{Settings, WafIpSets};
 use crate::gate::execute::Run;
-use crate::router::{ParsedCommand, Value};
+use crate::router::{Invalid, ParsedCommand};
 use crate::store::RequestState;
 
 #[derive(Debug, Clone)]
@@ -30,37 +30,16 @@ pub struct UnblockPlan {
     pub cidrs: Vec<Cidr>,
 }
 
-pub fn parse(
-    cmd: &ParsedCommand,
-    settings: &Settings,
-) -> Result<UnblockArgs, crate::router::Invalid> {
-    parse_args(cmd, settings).map_err(crate::router::Invalid)
-}
-
-fn parse_args(cmd: &ParsedCommand, settings: &Settings) -> Result<UnblockArgs, String> {
-    let set = blocklist::default_set(settings)?.clone();
-    let mut seen = BTreeSet::new();
-    let mut cidrs = Vec::new();
-    for value in cmd.arg_all("ip-or-cidr") {
-        let typed = match value {
-            Value::Address(net) => net.to_string(),
-            Value::Word(w) => w.clone(),
-            _ => continue,
-        };
-        let cidr = blocklist::normalise(&typed)?;
+pub fn parse(cmd: &ParsedCommand, settings: &Settings) -> Result<UnblockArgs, Invalid> {
+    let (set, cidrs) = blocklist::addresses(cmd, settings, |cidr, set| {
         if cidr.v6 && set.ipv6_set.is_none() {
             return Err(format!(
                 "`{}` is IPv6 but IP set `{}` has no ipv6_set configured",
                 cidr.cidr, set.name
             ));
         }
-        if seen.insert(cidr.cidr.clone()) {
-            cidrs.push(cidr);
-        }
-    }
-    if cidrs.is_empty() {
-        return Err("missing <ip-or-cidr>".to_string());
-    }
+        Ok(())
+    })?;
     Ok(UnblockArgs { cidrs, set })
 }
 
@@ -116,28 +95,12 @@ pub async fn plan(
     ))
 }
 
-pub async fn execute(run: &Run<'_>) {
-    let Some(approved) = run.approved_plan::<UnblockPlan>().await else {
-        return;
-    };
+pub async fn execute(run: &Run<'_>, approved: UnblockPlan) {
     let app = run.app;
-    let Some(set) = app
-        .settings
-        .waf
-        .ip_sets
-        .iter()
-        .find(|s| s.name == approved.ip_set)
-        .cloned()
-    else {
-        return run
-            .finish(
-                RequestState::Void,
-                &format!(
-                    "not executed: IP set `{}` is no longer configured",
-                    approved.ip_set
-                ),
-            )
-            .await;
+    let set = app.settings.ip_set(&approved.ip_set).cloned();
+    let what = format!("IP set `{}`", approved.ip_set);
+    let Some(set) = run.configured(set, what).await else {
+        return;
     };
     let mut removed_total = Vec::new();
     for (set_ref, cidrs) in blocklist::by_set(&set, &approved.cidrs) {
@@ -183,14 +146,7 @@ pub async fn execute(run: &Run<'_>) {
     let outcome = if removed_total.is_empty() {
         "nothing to remove: the addresses were already gone".to_string()
     } else {
-        format!(
-            "unblocked {}",
-            removed_total
-                .iter()
-                .map(|c| format!("`{c}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        )
+        format!("unblocked {}", crate::slack::text::codes(&removed_total))
     };
     run.finish(RequestState::Executed, &outcome).await;
 }

@@ -2,6 +2,8 @@
 //! `ecs:DescribeServices`, `ecs:DescribeTaskDefinition`, `ecs:ListTaskDefinitions`,
 //! `ecs:UpdateService`.
 
+use aws_sdk_ecs::operation::describe_task_definition::DescribeTaskDefinitionError;
+use aws_sdk_ecs::operation::update_service::builders::UpdateServiceFluentBuilder;
 use aws_sdk_ecs::operation::RequestId;
 use aws_sdk_ecs::types::{SortOrder, TaskDefinitionStatus};
 use serde::{Deserialize, Serialize};
@@ -102,31 +104,14 @@ impl EcsCapacity for aws_sdk_ecs::Client {
         service: &str,
         desired: i32,
     ) -> Result<String, AwsError> {
-        let resource = format!("{cluster}/{service}");
-        let call = self
-            .update_service()
-            .cluster(cluster)
-            .service(service)
-            .desired_count(desired);
-        let out = super::mutate("UpdateService", &resource, || {
-            super::once!(aws_sdk_ecs, call.clone())
-        })
-        .await?;
-        Ok(out.request_id().unwrap_or("unknown").to_string())
+        update_service(self, cluster, service, |call| call.desired_count(desired)).await
     }
 
     async fn redeploy(&self, cluster: &str, service: &str) -> Result<String, AwsError> {
-        let resource = format!("{cluster}/{service}");
-        let call = self
-            .update_service()
-            .cluster(cluster)
-            .service(service)
-            .force_new_deployment(true);
-        let out = super::mutate("UpdateService", &resource, || {
-            super::once!(aws_sdk_ecs, call.clone())
+        update_service(self, cluster, service, |call| {
+            call.force_new_deployment(true)
         })
-        .await?;
-        Ok(out.request_id().unwrap_or("unknown").to_string())
+        .await
     }
 }
 
@@ -179,21 +164,10 @@ impl EcsRollback for aws_sdk_ecs::Client {
             .task_definition(family_revision)
             .send()
             .await;
-        let out = match answer {
-            Ok(out) => out,
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_client_exception()) =>
-            {
-                return Ok(None)
-            }
-            Err(e) => {
-                return Err(AwsError::from_sdk(
-                    "DescribeTaskDefinition",
-                    family_revision,
-                    &e,
-                ))
-            }
+        let missing = |e: &DescribeTaskDefinitionError| e.is_client_exception();
+        let operation = "DescribeTaskDefinition";
+        let Some(out) = super::unless_missing(operation, family_revision, answer, missing)? else {
+            return Ok(None);
         };
         let Some(td) = out.task_definition() else {
             return Ok(None);
@@ -248,18 +222,23 @@ impl EcsRollback for aws_sdk_ecs::Client {
         service: &str,
         family_revision: &str,
     ) -> Result<String, AwsError> {
-        let resource = format!("{cluster}/{service}");
-        let call = self
-            .update_service()
-            .cluster(cluster)
-            .service(service)
-            .task_definition(family_revision);
-        let out = super::mutate("UpdateService", &resource, || {
-            super::once!(aws_sdk_ecs, call.clone())
+        update_service(self, cluster, service, |call| {
+            call.task_definition(family_revision)
         })
-        .await?;
-        Ok(out.request_id().unwrap_or("unknown").to_string())
+        .await
     }
+}
+
+/// `UpdateService` of `cluster/service`, with what `set` changes.
+async fn update_service(
+    ecs: &aws_sdk_ecs::Client,
+    cluster: &str,
+    service: &str,
+    set: impl FnOnce(UpdateServiceFluentBuilder) -> UpdateServiceFluentBuilder,
+) -> Result<String, AwsError> {
+    let resource = format!("{cluster}/{service}");
+    let call = set(ecs.update_service().cluster(cluster).service(service));
+    super::change!(aws_sdk_ecs, "UpdateService", resource, call)
 }
 
 #[cfg(test)]

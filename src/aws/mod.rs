@@ -335,6 +335,36 @@ macro_rules! once {
 }
 pub(crate) use once;
 
+/// The answer of a read; `None` when AWS answers that the thing asked for does not exist
+/// (`missing` recognises that error).
+pub(crate) fn unless_missing<T, E>(
+    operation: &'static str,
+    resource: &str,
+    answer: Result<T, aws_sdk_ecs::error::SdkError<E, aws_sdk_ecs::config::http::HttpResponse>>,
+    missing: impl Fn(&E) -> bool,
+) -> Result<Option<T>, AwsError>
+where
+    E: aws_sdk_ecs::error::ProvideErrorMetadata + std::error::Error,
+{
+    match answer {
+        Ok(out) => Ok(Some(out)),
+        Err(e) if e.as_service_error().is_some_and(&missing) => Ok(None),
+        Err(e) => Err(AwsError::from_sdk(operation, resource, &e)),
+    }
+}
+
+/// Sends the change `$call` with [`mutate`] (each attempt [`once!`]) and answers the AWS
+/// request id of the attempt that succeeded.
+macro_rules! change {
+    ($sdk:ident, $operation:literal, $resource:expr, $call:expr) => {{
+        let call = $call;
+        let out =
+            super::mutate($operation, &$resource, || super::once!($sdk, call.clone())).await?;
+        Ok(out.request_id().unwrap_or("unknown").to_string())
+    }};
+}
+pub(crate) use change;
+
 impl AwsError {
     /// What to tell people about a change that failed: done or not, and where to look.
     pub fn outcome(&self, check: &str) -> String {

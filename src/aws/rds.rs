@@ -4,6 +4,8 @@
 //! `rds:RestoreDBInstanceToPointInTime`; for restore tests `rds:DeleteDBInstance` (drill
 //! instances only); for retention `rds:CopyDBSnapshot`, `rds:DeleteDBSnapshot` (drbot's own).
 
+use aws_sdk_rds::operation::describe_db_instances::DescribeDBInstancesError;
+use aws_sdk_rds::operation::describe_db_snapshots::DescribeDBSnapshotsError;
 use aws_sdk_rds::operation::RequestId;
 use aws_sdk_rds::primitives::DateTime as AwsTime;
 use aws_sdk_rds::types::Tag;
@@ -70,11 +72,7 @@ impl Placement {
         let groups = if self.security_groups.is_empty() {
             "the VPC's default".to_string()
         } else {
-            self.security_groups
-                .iter()
-                .map(|g| format!("`{g}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
+            crate::slack::text::codes(&self.security_groups)
         };
         format!(
             "subnet group {}, security groups {groups}, parameter group {}, option group {}, Multi-AZ {}, storage {}, {} tag(s) copied; *not publicly accessible*, deletion protection on",
@@ -88,12 +86,7 @@ impl Placement {
     }
 
     fn tags(&self) -> Option<Vec<Tag>> {
-        Some(
-            self.tags
-                .iter()
-                .map(|(k, v)| Tag::builder().key(k).value(v).build())
-                .collect(),
-        )
+        tagged(&self.tags)
     }
 
     fn security_group_ids(&self) -> Option<Vec<String>> {
@@ -222,23 +215,17 @@ pub trait RdsRecovery {
     ) -> Result<String, AwsError>;
     /// Deletes an instance without a final snapshot (only ever a restore test's own).
     async fn delete_instance(&self, id: &str) -> Result<String, AwsError>;
-    /// Copies a snapshot to a manual one in the same region.
+    /// Copies snapshot `source` to a manual one, `target`, in this client's region:
+    /// from another region when `from_region` names one (`source` is then its ARN).
     async fn copy_snapshot(
         &self,
         source: &str,
-        target: &str,
-        tags: &[(String, String)],
-    ) -> Result<String, AwsError>;
-    async fn delete_snapshot(&self, id: &str) -> Result<String, AwsError>;
-    /// Copies the snapshot `source_arn` of `source_region` into this client's region.
-    async fn copy_snapshot_from(
-        &self,
-        source_arn: &str,
-        source_region: &str,
+        from_region: Option<&str>,
         target: &str,
         tags: &[(String, String)],
         kms_key: Option<&str>,
     ) -> Result<String, AwsError>;
+    async fn delete_snapshot(&self, id: &str) -> Result<String, AwsError>;
     /// `at = None` restores to the latest restorable time.
     async fn restore_to_time(
         &self,
@@ -257,21 +244,11 @@ impl RdsRecovery for aws_sdk_rds::Client {
             .db_instance_identifier(id)
             .send()
             .await;
-        let out = match answer {
-            Ok(out) => out,
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_db_instance_not_found_fault()) =>
-            {
-                return Ok(None)
-            }
-            Err(e) => {
-                return Err(AwsError::from_sdk(
-                    "DescribeDBInstances",
-                    &format!("instance {id}"),
-                    &e,
-                ))
-            }
+        let resource = format!("instance {id}");
+        let missing = |e: &DescribeDBInstancesError| e.is_db_instance_not_found_fault();
+        let Some(out) = super::unless_missing("DescribeDBInstances", &resource, answer, missing)?
+        else {
+            return Ok(None);
         };
         Ok(out.db_instances().first().map(|db| Instance {
             id: db.db_instance_identifier().unwrap_or(id).to_string(),
@@ -320,21 +297,11 @@ impl RdsRecovery for aws_sdk_rds::Client {
             .db_snapshot_identifier(id)
             .send()
             .await;
-        let out = match answer {
-            Ok(out) => out,
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_db_snapshot_not_found_fault()) =>
-            {
-                return Ok(None)
-            }
-            Err(e) => {
-                return Err(AwsError::from_sdk(
-                    "DescribeDBSnapshots",
-                    &format!("snapshot {id}"),
-                    &e,
-                ))
-            }
+        let resource = format!("snapshot {id}");
+        let missing = |e: &DescribeDBSnapshotsError| e.is_db_snapshot_not_found_fault();
+        let Some(out) = super::unless_missing("DescribeDBSnapshots", &resource, answer, missing)?
+        else {
+            return Ok(None);
         };
         Ok(out.db_snapshots().first().map(to_snapshot))
     }
@@ -376,64 +343,35 @@ impl RdsRecovery for aws_sdk_rds::Client {
             .db_instance_identifier(id)
             .skip_final_snapshot(true)
             .delete_automated_backups(true);
-        let out = super::mutate("DeleteDBInstance", &format!("instance {id}"), || {
-            super::once!(aws_sdk_rds, call.clone())
-        })
-        .await?;
-        Ok(out.request_id().unwrap_or("unknown").to_string())
+        let resource = format!("instance {id}");
+        super::change!(aws_sdk_rds, "DeleteDBInstance", resource, call)
     }
 
     async fn copy_snapshot(
         &self,
         source: &str,
-        target: &str,
-        tags: &[(String, String)],
-    ) -> Result<String, AwsError> {
-        let mut call = self
-            .copy_db_snapshot()
-            .source_db_snapshot_identifier(source)
-            .target_db_snapshot_identifier(target);
-        for (k, v) in tags {
-            call = call.tags(Tag::builder().key(k).value(v).build());
-        }
-        let out = super::mutate("CopyDBSnapshot", &format!("snapshot {source}"), || {
-            super::once!(aws_sdk_rds, call.clone())
-        })
-        .await?;
-        Ok(out.request_id().unwrap_or("unknown").to_string())
-    }
-
-    async fn copy_snapshot_from(
-        &self,
-        source_arn: &str,
-        source_region: &str,
+        from_region: Option<&str>,
         target: &str,
         tags: &[(String, String)],
         kms_key: Option<&str>,
     ) -> Result<String, AwsError> {
-        let mut call = self
+        let call = self
             .copy_db_snapshot()
-            .source_db_snapshot_identifier(source_arn)
+            .source_db_snapshot_identifier(source)
             .target_db_snapshot_identifier(target)
-            .set_kms_key_id(kms_key.map(str::to_string));
-        for (k, v) in tags {
-            call = call.tags(Tag::builder().key(k).value(v).build());
-        }
-        let resource = format!("snapshot {source_arn} ({source_region})");
-        let out = super::mutate("CopyDBSnapshot", &resource, || {
-            super::once!(aws_sdk_rds, call.clone())
-        })
-        .await?;
-        Ok(out.request_id().unwrap_or("unknown").to_string())
+            .set_kms_key_id(kms_key.map(str::to_string))
+            .set_tags(tagged(tags));
+        let resource = match from_region {
+            Some(region) => format!("snapshot {source} ({region})"),
+            None => format!("snapshot {source}"),
+        };
+        super::change!(aws_sdk_rds, "CopyDBSnapshot", resource, call)
     }
 
     async fn delete_snapshot(&self, id: &str) -> Result<String, AwsError> {
         let call = self.delete_db_snapshot().db_snapshot_identifier(id);
-        let out = super::mutate("DeleteDBSnapshot", &format!("snapshot {id}"), || {
-            super::once!(aws_sdk_rds, call.clone())
-        })
-        .await?;
-        Ok(out.request_id().unwrap_or("unknown").to_string())
+        let resource = format!("snapshot {id}");
+        super::change!(aws_sdk_rds, "DeleteDBSnapshot", resource, call)
     }
 
     async fn create_snapshot(
@@ -442,18 +380,13 @@ impl RdsRecovery for aws_sdk_rds::Client {
         snapshot: &str,
         tags: &[(String, String)],
     ) -> Result<String, AwsError> {
-        let mut call = self
+        let call = self
             .create_db_snapshot()
             .db_instance_identifier(instance)
-            .db_snapshot_identifier(snapshot);
-        for (k, v) in tags {
-            call = call.tags(Tag::builder().key(k).value(v).build());
-        }
-        let out = super::mutate("CreateDBSnapshot", &format!("instance {instance}"), || {
-            super::once!(aws_sdk_rds, call.clone())
-        })
-        .await?;
-        Ok(out.request_id().unwrap_or("unknown").to_string())
+            .db_snapshot_identifier(snapshot)
+            .set_tags(tagged(tags));
+        let resource = format!("instance {instance}");
+        super::change!(aws_sdk_rds, "CreateDBSnapshot", resource, call)
     }
 
     async fn restore_snapshot(
@@ -485,13 +418,13 @@ impl RdsRecovery for aws_sdk_rds::Client {
             Some(t) => call.restore_time(AwsTime::from_secs(t.timestamp())),
             None => call.use_latest_restorable_time(true),
         };
-        let out = super::mutate(
+        let resource = format!("instance {source}");
+        super::change!(
+            aws_sdk_rds,
             "RestoreDBInstanceToPointInTime",
-            &format!("instance {source}"),
-            || super::once!(aws_sdk_rds, call.clone()),
+            resource,
+            call
         )
-        .await?;
-        Ok(out.request_id().unwrap_or("unknown").to_string())
     }
 }
 
@@ -513,13 +446,13 @@ async fn restore_from_snapshot(
         placement
     )
     .deletion_protection(protected);
-    let out = super::mutate(
+    let resource = format!("snapshot {snapshot}");
+    super::change!(
+        aws_sdk_rds,
         "RestoreDBInstanceFromDBSnapshot",
-        &format!("snapshot {snapshot}"),
-        || super::once!(aws_sdk_rds, call.clone()),
+        resource,
+        call
     )
-    .await?;
-    Ok(out.request_id().unwrap_or("unknown").to_string())
 }
 
 fn to_snapshot(s: &aws_sdk_rds::types::DbSnapshot) -> Snapshot {
@@ -541,4 +474,13 @@ fn to_snapshot(s: &aws_sdk_rds::types::DbSnapshot) -> Snapshot {
             .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or("").to_string())))
             .collect(),
     }
+}
+
+/// Tags as RDS takes them.
+fn tagged(tags: &[(String, String)]) -> Option<Vec<Tag>> {
+    Some(
+        tags.iter()
+            .map(|(k, v)| Tag::builder().key(k).value(v).build())
+            .collect(),
+    )
 }

@@ -100,6 +100,30 @@ pub async fn thread(app: &Arc<App>, request: &Request, text: &str) {
 /// How long an execution waits for a store that is away before giving up on a write.
 pub const STORE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(60);
 
+/// A change sent to AWS, as the audit log records it.
+pub struct Sent {
+    pub operation: &'static str,
+    pub resource: String,
+    pub detail: serde_json::Value,
+}
+
+/// What AWS answers a change with: its request id, beside whatever else the call returns.
+pub trait Answered {
+    fn request_id(&self) -> &str;
+}
+
+impl Answered for String {
+    fn request_id(&self) -> &str {
+        self
+    }
+}
+
+impl<T> Answered for (T, String) {
+    fn request_id(&self) -> &str {
+        &self.1
+    }
+}
+
 /// One execution of one request: what an action's `execute` reports through.
 pub struct Run<'a> {
     pub app: &'a Arc<App>,
@@ -186,6 +210,30 @@ impl<'a> Run<'a> {
         .await;
     }
 
+    /// The answer to a change sent to AWS: recorded with its AWS request id, which is
+    /// answered; or, when it failed, recorded as an error and the request ended `failed`,
+    /// telling what to `check` in AWS when the outcome is unknown (`None`: the run is over).
+    pub async fn sent<T: Answered>(
+        &self,
+        answer: Result<T, crate::aws::AwsError>,
+        sent: Sent,
+        check: &str,
+    ) -> Option<T> {
+        match answer {
+            Ok(answer) => {
+                let request_id = answer.request_id();
+                self.record_aws_call(sent.operation, &sent.resource, request_id, sent.detail)
+                    .await;
+                Some(answer)
+            }
+            Err(e) => {
+                self.record_aws_error(&e).await;
+                self.finish(RequestState::Failed, &e.outcome(check)).await;
+                None
+            }
+        }
+    }
+
     /// Posts in the request's thread.
     pub async fn thread(&self, text: &str) {
         thread(self.app, self.request, text).await;
@@ -196,6 +244,25 @@ impl<'a> Run<'a> {
         if finish(self.app, self.request, to, outcome).await {
             *self.ended.lock().unwrap_or_else(|e| e.into_inner()) = Some(to);
         }
+    }
+
+    /// Ends a run that followed a change it sent: `executed` with the text of `Ok(Ok(_))`
+    /// (it got where it should), `failed` with the text of `Ok(Err(_))`; when following
+    /// it failed, the error is recorded and `lost` says what was already sent.
+    pub async fn finish_followed(
+        &self,
+        followed: Result<Result<String, String>, crate::aws::AwsError>,
+        lost: impl FnOnce(&crate::aws::AwsError) -> String,
+    ) {
+        let (to, outcome) = match followed {
+            Ok(Ok(done)) => (RequestState::Executed, done),
+            Ok(Err(why)) => (RequestState::Failed, why),
+            Err(e) => {
+                self.record_aws_error(&e).await;
+                (RequestState::Failed, lost(&e))
+            }
+        };
+        self.finish(to, &outcome).await;
     }
 
     /// Runs `work` (a follow loop) while posting the lines it reports in the request's
@@ -226,14 +293,27 @@ impl<'a> Run<'a> {
     /// plan, the run ends void (nothing is done to a resource drbot no longer manages).
     pub async fn database(&self, name: &str) -> Option<crate::config::RdsDatabase> {
         let db = self.app.settings.database(name).cloned();
-        if db.is_none() {
-            self.finish(
-                RequestState::Void,
-                &format!("not executed: database `{name}` is no longer configured"),
-            )
-            .await;
+        self.configured(db, format!("database `{name}`")).await
+    }
+
+    /// [`Self::database`], with an RDS client of its region.
+    pub async fn database_and_rds(
+        &self,
+        name: &str,
+    ) -> Option<(crate::config::RdsDatabase, aws_sdk_rds::Client)> {
+        let db = self.database(name).await?;
+        let rds = self.app.rds_for(&db);
+        Some((db, rds))
+    }
+
+    /// `found` in `drbot.toml`; when it was removed since the plan (`None`), the run ends
+    /// void, saying which `what` is gone: nothing is done to what drbot no longer manages.
+    pub async fn configured<T>(&self, found: Option<T>, what: String) -> Option<T> {
+        if found.is_none() {
+            let outcome = format!("not executed: {what} is no longer configured");
+            self.finish(RequestState::Void, &outcome).await;
         }
-        db
+        found
     }
 
     /// The approved plan, decoded; an unreadable plan ends the run as failed.
@@ -261,19 +341,19 @@ impl<'a> Run<'a> {
         fresh: Result<(T, String), super::PlanFailure>,
         what_changed: &str,
     ) -> bool {
+        self.recheck_with(fresh.map(|(plan, _)| plan), |_| what_changed.to_string())
+            .await
+    }
+
+    /// [`Self::recheck`] of a fresh plan, with `what_changed` saying how it differs from
+    /// the approved one.
+    pub async fn recheck_with<T: serde::Serialize>(
+        &self,
+        fresh: Result<T, super::PlanFailure>,
+        what_changed: impl FnOnce(&T) -> String,
+    ) -> bool {
         let label = self.request.label();
-        match fresh {
-            Err(super::PlanFailure::Invalid(why)) => {
-                self.record(
-                    EventKind::RecheckChanged,
-                    format!("{label}: AWS no longer matches the plan: {why}"),
-                    json!({}),
-                )
-                .await;
-                self.finish(RequestState::Void, &format!("not executed: {why}"))
-                    .await;
-                false
-            }
+        let why = match fresh {
             Err(super::PlanFailure::Aws(e)) => {
                 self.record_aws_error(&e).await;
                 self.finish(
@@ -281,29 +361,22 @@ impl<'a> Run<'a> {
                     &format!("could not re-read AWS, so nothing was changed: {e}"),
                 )
                 .await;
-                false
+                return false;
             }
-            Ok((now, _)) if !self.still_matches(&now) => {
-                self.record(
-                    EventKind::RecheckChanged,
-                    format!("{label}: AWS no longer matches the plan: {what_changed}"),
-                    json!({}),
-                )
-                .await;
-                self.finish(RequestState::Void, &format!("not executed: {what_changed}"))
-                    .await;
-                false
+            Ok(now) if self.still_matches(&now) => {
+                let text = format!("{label}: AWS still matches the approved plan");
+                self.record(EventKind::RecheckOk, text, json!({})).await;
+                return true;
             }
-            Ok(_) => {
-                self.record(
-                    EventKind::RecheckOk,
-                    format!("{label}: AWS still matches the approved plan"),
-                    json!({}),
-                )
-                .await;
-                true
-            }
-        }
+            Ok(now) => what_changed(&now),
+            Err(super::PlanFailure::Invalid(why)) => why,
+        };
+        let text = format!("{label}: AWS no longer matches the plan: {why}");
+        self.record(EventKind::RecheckChanged, text, json!({}))
+            .await;
+        self.finish(RequestState::Void, &format!("not executed: {why}"))
+            .await;
+        false
     }
 
     /// True when a fresh plan still has the approved plan's hash.

@@ -220,11 +220,7 @@ async fn decide<'a>(
                     EventKind::ApprovalApproved,
                     format!(
                         "{label} approved by {}; executing",
-                        approvers
-                            .iter()
-                            .map(|a| format!("<@{a}>"))
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        crate::slack::text::mentions(&approvers)
                     ),
                 ))
                 .await?;

@@ -31,9 +31,39 @@ pub async fn open(
     planned: Planned,
     job: Option<i64>,
 ) -> Result<Request, StoreError> {
+    let request = store(app, asker, planned, job, true).await?;
+    tracing::info!(action_id = %request.label(), "approval request stored and queued");
+    Ok(request)
+}
+
+/// For a command whose policy is `none`: stores it as an `executing` request (so it runs
+/// once and reports like any other) and posts its progress message.
+pub async fn open_ungated(
+    app: &Arc<App>,
+    asker: &Asker,
+    planned: Planned,
+    job: Option<i64>,
+) -> Result<Request, StoreError> {
+    store(app, asker, planned, job, false).await
+}
+
+/// Stores the request with its first event, finishing `job`, and queues its message: put to
+/// the officers (`gated`, with its buttons and reactions) or already executing.
+async fn store(
+    app: &Arc<App>,
+    asker: &Asker,
+    planned: Planned,
+    job: Option<i64>,
+    gated: bool,
+) -> Result<Request, StoreError> {
     let hash = plan_hash(&planned.plan);
-    let expires_at =
-        crate::clock::now() + chrono::Duration::seconds(app.settings.approval.ttl.as_secs() as i64);
+    let now = crate::clock::now();
+    let (expires_at, state) = if gated {
+        let ttl = chrono::Duration::seconds(app.settings.approval.ttl.as_secs() as i64);
+        (now + ttl, RequestState::Pending)
+    } else {
+        (now, RequestState::Executing)
+    };
     let mut tx = app.store.begin().await?;
     let request = tx
         .create_request(NewRequest {
@@ -48,104 +78,52 @@ pub async fn open(
             plan_hash: hash.clone(),
             summary: planned.summary.clone(),
             expires_at,
-            state: RequestState::Pending,
+            state,
         })
         .await?;
-    tx.append(
-        NewEvent::new(
-            EventKind::ApprovalRequested,
-            &asker.user,
-            &asker.channel,
-            format!(
-                "{} requested: {}",
-                request.label(),
-                first_line(&planned.summary)
-            ),
-        )
-        .detail(json!({
-            "action_id": request.label(),
-            "command": planned.command,
-            "action": planned.action.name(),
-            "plan": planned.plan,
-            "plan_hash": hash,
-            "expires_at": crate::clock::rfc3339(expires_at),
-        }))
-        .incident(request.incident.clone()),
-    )
-    .await?;
+    let mut detail = json!({
+        "action_id": request.label(),
+        "command": planned.command,
+        "action": planned.action.name(),
+        "plan": planned.plan,
+        "plan_hash": hash,
+    });
+    let (kind, what) = if gated {
+        detail["expires_at"] = json!(crate::clock::rfc3339(expires_at));
+        (EventKind::ApprovalRequested, "requested")
+    } else {
+        (EventKind::RequestStarted, "started (no approval required)")
+    };
+    let text = format!(
+        "{} {what}: {}",
+        request.label(),
+        first_line(&planned.summary)
+    );
+    let event = NewEvent::new(kind, &asker.user, &asker.channel, text)
+        .detail(detail)
+        .incident(request.incident.clone());
+    tx.append(event).await?;
     if let Some(job) = job {
         tx.finish_job(job).await?;
     }
-    queue_post(&mut tx, app, &request).await?;
-    tx.commit().await?;
-    tracing::info!(action_id = %request.label(), "approval request stored and queued");
-    Ok(request)
-}
-
-/// For a command whose policy is `none`: stores it as an `executing` request (so it runs
-/// once and reports like any other) and posts its progress message.
-pub async fn open_ungated(
-    app: &Arc<App>,
-    asker: &Asker,
-    planned: Planned,
-    job: Option<i64>,
-) -> Result<Request, StoreError> {
-    let hash = plan_hash(&planned.plan);
-    let mut tx = app.store.begin().await?;
-    let request = tx
-        .create_request(NewRequest {
-            command: planned.command.clone(),
-            command_name: planned.name.clone(),
-            action: planned.action.name().to_string(),
-            requester: asker.user.clone(),
-            channel: asker.channel.clone(),
-            incident: asker.incident.clone(),
-            response_url: asker.response_url.clone(),
-            plan: planned.plan.to_string(),
-            plan_hash: hash.clone(),
-            summary: planned.summary.clone(),
-            expires_at: crate::clock::now(),
-            state: RequestState::Executing,
-        })
-        .await?;
-    tx.append(
-        NewEvent::new(
-            EventKind::RequestStarted,
-            &asker.user,
-            &asker.channel,
-            format!(
-                "{} started (no approval required): {}",
-                request.label(),
-                first_line(&planned.summary)
-            ),
+    if gated {
+        queue_post(&mut tx, app, &request).await?;
+    } else {
+        let text = message::render(&request, &app.settings.approval);
+        tx.send_slack_keyed(
+            Outgoing::Post {
+                channel: request.channel.clone(),
+                text,
+                blocks: None,
+                thread: None,
+                after: Some(AfterPost::RequestMessage {
+                    request: request.id,
+                }),
+            },
+            Some(message_key(request.id)),
         )
-        .detail(json!({
-            "action_id": request.label(),
-            "command": planned.command,
-            "action": planned.action.name(),
-            "plan": planned.plan,
-            "plan_hash": hash,
-        }))
-        .incident(request.incident.clone()),
-    )
-    .await?;
-    if let Some(job) = job {
-        tx.finish_job(job).await?;
+        .await?;
     }
-    let text = message::render(&request, &app.settings.approval);
-    tx.send_slack_keyed(
-        Outgoing::Post {
-            channel: request.channel.clone(),
-            text,
-            blocks: None,
-            thread: None,
-            after: Some(AfterPost::RequestMessage {
-                request: request.id,
-            }),
-        },
-        Some(message_key(request.id)),
-    )
-    .await?;
     tx.commit().await?;
     Ok(request)
 }

@@ -134,12 +134,7 @@ pub fn verdict(
             ),
             tell: Some(format!(
                 "Only security officers can approve {label} ({}); your :{}: changes nothing.",
-                approval
-                    .officers
-                    .iter()
-                    .map(|o| format!("<@{o}>"))
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                crate::slack::text::mentions(&approval.officers),
                 r.name
             )),
         },
@@ -215,6 +210,8 @@ mod tests {
         }
     }
 
+    const CHECK: &str = "white_check_mark";
+
     /// What a verdict is, without its texts.
     fn shape(v: &Verdict) -> &'static str {
         match v {
@@ -233,16 +230,7 @@ mod tests {
         // (who, reaction, added, requester, state, seconds to expiry, self-approval allowed, verdict)
         let table: &[(&str, &str, bool, &str, RequestState, i64, bool, &str)] = &[
             // Officers approve; any configured approve reaction and skin tone counts.
-            (
-                OFFICER,
-                "white_check_mark",
-                true,
-                ONCALL,
-                Pending,
-                600,
-                false,
-                "approve",
-            ),
+            (OFFICER, CHECK, true, ONCALL, Pending, 600, false, "approve"),
             (
                 OFFICER,
                 "+1::skin-tone-3",
@@ -257,7 +245,7 @@ mod tests {
             // Nobody else does, and they are told why.
             (
                 OUTSIDER,
-                "white_check_mark",
+                CHECK,
                 true,
                 ONCALL,
                 Pending,
@@ -267,7 +255,7 @@ mod tests {
             ),
             (
                 ONCALL,
-                "white_check_mark",
+                CHECK,
                 true,
                 ONCALL,
                 Pending,
@@ -278,7 +266,7 @@ mod tests {
             // The requester approving their own request: only when allowed, and only if an officer.
             (
                 OFFICER,
-                "white_check_mark",
+                CHECK,
                 true,
                 OFFICER,
                 Pending,
@@ -286,19 +274,10 @@ mod tests {
                 false,
                 "ignore+tell",
             ),
-            (
-                OFFICER,
-                "white_check_mark",
-                true,
-                OFFICER,
-                Pending,
-                600,
-                true,
-                "approve",
-            ),
+            (OFFICER, CHECK, true, OFFICER, Pending, 600, true, "approve"),
             (
                 ONCALL,
-                "white_check_mark",
+                CHECK,
                 true,
                 ONCALL,
                 Pending,
@@ -321,43 +300,16 @@ mod tests {
             ),
             // Other emoji and drbot's own reactions change nothing, silently.
             (OFFICER, "eyes", true, ONCALL, Pending, 600, false, "ignore"),
-            (
-                BOT,
-                "white_check_mark",
-                true,
-                ONCALL,
-                Pending,
-                600,
-                false,
-                "ignore",
-            ),
+            (BOT, CHECK, true, ONCALL, Pending, 600, false, "ignore"),
             (BOT, "x", true, ONCALL, Pending, 600, false, "ignore"),
             // Expiry: at or after `expires_at`, whoever reacts.
-            (
-                OFFICER,
-                "white_check_mark",
-                true,
-                ONCALL,
-                Pending,
-                0,
-                false,
-                "expired",
-            ),
-            (
-                OFFICER,
-                "white_check_mark",
-                true,
-                ONCALL,
-                Pending,
-                -60,
-                false,
-                "expired",
-            ),
+            (OFFICER, CHECK, true, ONCALL, Pending, 0, false, "expired"),
+            (OFFICER, CHECK, true, ONCALL, Pending, -60, false, "expired"),
             (OUTSIDER, "x", true, ONCALL, Pending, -60, false, "expired"),
             // A decided request cannot be decided again.
             (
                 OFFICER,
-                "white_check_mark",
+                CHECK,
                 true,
                 ONCALL,
                 Executing,
@@ -367,7 +319,7 @@ mod tests {
             ),
             (
                 OFFICER,
-                "white_check_mark",
+                CHECK,
                 true,
                 ONCALL,
                 Executed,
@@ -387,7 +339,7 @@ mod tests {
             ),
             (
                 OFFICER,
-                "white_check_mark",
+                CHECK,
                 true,
                 ONCALL,
                 Rejected,
@@ -397,7 +349,7 @@ mod tests {
             ),
             (
                 OFFICER,
-                "white_check_mark",
+                CHECK,
                 true,
                 ONCALL,
                 Expired,
@@ -407,7 +359,7 @@ mod tests {
             ),
             (
                 OFFICER,
-                "white_check_mark",
+                CHECK,
                 true,
                 ONCALL,
                 Cancelled,
@@ -417,27 +369,13 @@ mod tests {
             ),
             // Removing an approval withdraws it only while pending; removing a reject does nothing.
             (
-                OFFICER,
-                "white_check_mark",
-                false,
-                ONCALL,
-                Pending,
-                600,
-                false,
-                "withdraw",
+                OFFICER, CHECK, false, ONCALL, Pending, 600, false, "withdraw",
             ),
             (
                 OUTSIDER, "+1", false, ONCALL, Pending, 600, false, "withdraw",
             ),
             (
-                OFFICER,
-                "white_check_mark",
-                false,
-                ONCALL,
-                Executing,
-                600,
-                false,
-                "ignore",
+                OFFICER, CHECK, false, ONCALL, Executing, 600, false, "ignore",
             ),
             (OFFICER, "x", false, ONCALL, Pending, 600, false, "ignore"),
             (

@@ -18,6 +18,12 @@ impl From<String> for Invalid {
     }
 }
 
+impl From<&str> for Invalid {
+    fn from(why: &str) -> Self {
+        Invalid(why.to_string())
+    }
+}
+
 pub use action::{ActionKind, Effect, UnknownAction};
 pub use definition::{Approval, CommandDef, CommandSet, DefinitionError, ValueKind};
 pub use parse::{parse, ParsedCommand, Refusal, TimeSpec, Value};

@@ -33,6 +33,24 @@ mod tests {
     }
 }
 
+/// Users as mentions, `<@U1>, <@U2>`.
+pub fn mentions<S: AsRef<str>>(users: &[S]) -> String {
+    listed(users, |u| format!("<@{u}>"))
+}
+
+/// Names in code spans, `` `a`, `b` ``.
+pub fn codes<S: AsRef<str>>(names: &[S]) -> String {
+    listed(names, |n| format!("`{n}`"))
+}
+
+fn listed<S: AsRef<str>>(items: &[S], each: impl Fn(&str) -> String) -> String {
+    items
+        .iter()
+        .map(|i| each(i.as_ref()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// How a requester is named in a message: a Slack user as a mention; drbot's own schedule
 /// by name (it is not a Slack user).
 pub fn mention(user: &str) -> String {

@@ -5,7 +5,9 @@
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
-use super::{Liveness, QueryContext, Store, StoreError, StoreTx};
+use super::replicas::Due;
+use super::statement::args;
+use super::{Liveness, Store, StoreError, StoreTx};
 
 #[derive(Debug, Clone)]
 pub struct NewBlock {
@@ -44,8 +46,8 @@ pub struct Block {
 
 const COLUMNS: &str = "id, cidr, ip_set, set_name, set_id, scope, requested_by, approved_by, reason, channel, incident, created_at, expires_at, state";
 
-fn row_to_block(row: &sqlx::any::AnyRow) -> Block {
-    Block {
+fn read(row: &sqlx::any::AnyRow) -> Result<Block, StoreError> {
+    Ok(Block {
         id: row.get(0),
         cidr: row.get(1),
         ip_set: row.get(2),
@@ -63,45 +65,36 @@ fn row_to_block(row: &sqlx::any::AnyRow) -> Block {
             .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
             .map(|t| t.with_timezone(&Utc)),
         state: row.get(13),
-    }
+    })
 }
 
 impl StoreTx<'_> {
     /// Records a block; an earlier active block of the same address in the same set is
     /// superseded (its timer no longer applies).
     pub async fn add_block(&mut self, block: &NewBlock) -> Result<(), StoreError> {
-        let block = block.clone();
-        self.run(move |c| Box::pin(async move {
         let now = crate::clock::now_rfc3339();
-        sqlx::query("UPDATE blocks SET state = 'superseded', ended_at = $3 WHERE set_id = $1 AND cidr = $2 AND state = 'active'")
-            .bind(&block.set_id)
-            .bind(&block.cidr)
-            .bind(&now)
-            .execute(c.conn())
-            .await
-            .context("superseding an earlier block")?;
-        sqlx::query(
-            "INSERT INTO blocks (cidr, ip_set, set_name, set_id, scope, requested_by, approved_by, reason, channel, incident, request_id, created_at, expires_at, state)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'active')",
-        )
-        .bind(&block.cidr)
-        .bind(&block.ip_set)
-        .bind(&block.set_name)
-        .bind(&block.set_id)
-        .bind(&block.scope)
-        .bind(&block.requested_by)
-        .bind(&block.approved_by)
-        .bind(&block.reason)
-        .bind(&block.channel)
-        .bind(&block.incident)
-        .bind(block.request_id)
-        .bind(&now)
-        .bind(block.expires_at.map(crate::clock::rfc3339))
-        .execute(c.conn())
-        .await
-        .context("recording a block")?;
-        Ok(())
-        })).await
+        let sql = "UPDATE blocks SET state = 'superseded', ended_at = $3 WHERE set_id = $1 AND cidr = $2 AND state = 'active'";
+        let args = args![&block.set_id, &block.cidr, &now];
+        self.execute("superseding an earlier block", sql, args)
+            .await?;
+        let sql = "INSERT INTO blocks (cidr, ip_set, set_name, set_id, scope, requested_by, approved_by, reason, channel, incident, request_id, created_at, expires_at, state)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'active')";
+        let args = args![
+            &block.cidr,
+            &block.ip_set,
+            &block.set_name,
+            &block.set_id,
+            &block.scope,
+            &block.requested_by,
+            block.approved_by.clone(),
+            block.reason.clone(),
+            &block.channel,
+            block.incident.clone(),
+            block.request_id,
+            now,
+            block.expires_at.map(crate::clock::rfc3339),
+        ];
+        self.execute("recording a block", sql, args).await.map(drop)
     }
 
     /// Ends the active blocks of `cidr` in set `set_id` (`removed` or `lifted`).
@@ -111,20 +104,9 @@ impl StoreTx<'_> {
         cidr: &str,
         state: &str,
     ) -> Result<u64, StoreError> {
-        let set_id = set_id.to_string();
-        let cidr = cidr.to_string();
-        let state = state.to_string();
-        self.run(move |c| Box::pin(async move {
-        let done = sqlx::query("UPDATE blocks SET state = $3, ended_at = $4 WHERE set_id = $1 AND cidr = $2 AND state IN ('active', 'lifting')")
-            .bind(set_id)
-            .bind(cidr)
-            .bind(state)
-            .bind(crate::clock::now_rfc3339())
-            .execute(c.conn())
-            .await
-            .context("ending a block")?;
-        Ok(done.rows_affected())
-        })).await
+        let sql = "UPDATE blocks SET state = $3, ended_at = $4 WHERE set_id = $1 AND cidr = $2 AND state IN ('active', 'lifting')";
+        let args = args![set_id, cidr, state, crate::clock::now_rfc3339()];
+        self.execute("ending a block", sql, args).await
     }
 
     /// Claims timed blocks that are due (active → lifting), plus any left `lifting` by a
@@ -135,48 +117,30 @@ impl StoreTx<'_> {
         now: DateTime<Utc>,
         liveness: Liveness,
     ) -> Result<Vec<Block>, StoreError> {
-        let replica = self.replica();
-        let cutoff = self.cutoff(liveness);
-        self.run(move |c| {
-            Box::pin(async move {
-                sqlx::query("UPDATE blocks SET state = 'lifting', owner = $2 WHERE state = 'active' AND expires_at IS NOT NULL AND expires_at <= $1")
-                    .bind(crate::clock::rfc3339(now))
-                    .bind(&replica)
-                    .execute(c.conn())
-                    .await
-                    .context("claiming due blocks")?;
-                sqlx::query(&format!(
-                    "UPDATE blocks SET owner = $1 WHERE state = 'lifting' AND {}",
-                    super::replicas::orphaned(2, &replica)
-                ))
-                .bind(&replica)
-                .bind(cutoff)
-                .execute(c.conn())
-                .await
-                .context("taking over blocks left half-lifted")?;
-                let rows = sqlx::query(&format!(
-                    "SELECT {COLUMNS} FROM blocks WHERE state = 'lifting' AND owner = $1 ORDER BY id"
-                ))
-                .bind(&replica)
-                .fetch_all(c.conn())
-                .await
-                .context("reading due blocks")?;
-                Ok(rows.iter().map(row_to_block).collect())
-            })
-        })
-        .await
+        self.claim_due(&DUE, now, liveness, read).await
     }
 }
+
+/// Timed blocks whose time is up.
+const DUE: Due = Due {
+    table: "blocks",
+    due: "state = 'active' AND expires_at IS NOT NULL AND expires_at <= $1",
+    claimed: "lifting",
+    columns: COLUMNS,
+    order: "id",
+    what: [
+        "claiming due blocks",
+        "taking over blocks left half-lifted",
+        "reading due blocks",
+    ],
+};
 
 impl Store {
     /// Blocks drbot still holds (active), oldest first.
     pub async fn active_blocks(&self) -> Result<Vec<Block>, StoreError> {
-        let rows = sqlx::query(&format!(
+        let sql = format!(
             "SELECT {COLUMNS} FROM blocks WHERE state IN ('active', 'lifting') ORDER BY id"
-        ))
-        .fetch_all(self.pool())
-        .await
-        .context("listing blocks")?;
-        Ok(rows.iter().map(row_to_block).collect())
+        );
+        self.fetch("listing blocks", &sql, args![], read).await
     }
 }

@@ -6,7 +6,8 @@
 use serde::Serialize;
 use sqlx::Row;
 
-use super::{audit_key, sign_checkpoint, Outgoing, QueryContext, Store, StoreError};
+use super::statement::args;
+use super::{audit_key, sign_checkpoint, Outgoing, Store, StoreError};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Checkpoint {
@@ -50,25 +51,11 @@ impl Store {
             at: crate::clock::now_rfc3339(),
             reason: reason.to_string(),
         };
-        let row = checkpoint.clone();
+        let sql = "INSERT INTO checkpoints (seq, hash, signature, at, reason) VALUES ($1, $2, $3, $4, $5)";
+        let c = &checkpoint;
+        let args = args![c.seq, &c.hash, c.signature.clone(), &c.at, &c.reason];
         let mut tx = self.begin().await?;
-        tx.run(move |c| {
-            Box::pin(async move {
-                sqlx::query(
-                    "INSERT INTO checkpoints (seq, hash, signature, at, reason) VALUES ($1, $2, $3, $4, $5)",
-                )
-                .bind(row.seq)
-                .bind(row.hash)
-                .bind(row.signature)
-                .bind(row.at)
-                .bind(row.reason)
-                .execute(c.conn())
-                .await
-                .context("recording a checkpoint")?;
-                Ok(())
-            })
-        })
-        .await?;
+        tx.execute("recording a checkpoint", sql, args).await?;
         if let Some(channel) = channel {
             tx.send_slack(Outgoing::post(channel, checkpoint.announcement()))
                 .await?;
@@ -79,31 +66,23 @@ impl Store {
 
     /// Every recorded checkpoint, oldest first.
     pub async fn checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT seq, hash, signature, at, reason FROM checkpoints ORDER BY seq, at",
-        )
-        .fetch_all(self.pool())
-        .await
-        .context("reading checkpoints")?;
-        Ok(rows
-            .into_iter()
-            .map(|r| Checkpoint {
+        let sql = "SELECT seq, hash, signature, at, reason FROM checkpoints ORDER BY seq, at";
+        let read = |r: &sqlx::any::AnyRow| {
+            Ok(Checkpoint {
                 seq: r.get(0),
                 hash: r.get(1),
                 signature: r.get(2),
                 at: r.get(3),
                 reason: r.get(4),
             })
-            .collect())
+        };
+        self.fetch("reading checkpoints", sql, args![], read).await
     }
 
     /// The hash of event `seq`, if the log holds it.
     pub async fn hash_of(&self, seq: i64) -> Result<Option<String>, StoreError> {
-        let row = sqlx::query("SELECT hash FROM events WHERE seq = $1")
-            .bind(seq)
-            .fetch_optional(self.pool())
-            .await
-            .context("reading an event's hash")?;
-        Ok(row.map(|r| r.get(0)))
+        let sql = "SELECT hash FROM events WHERE seq = $1";
+        let hashes = self.fetch("reading an event's hash", sql, args![seq], |r| Ok(r.get(0)));
+        Ok(hashes.await?.pop())
     }
 }

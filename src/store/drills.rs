@@ -5,7 +5,9 @@
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
-use super::{Liveness, QueryContext, Store, StoreError, StoreTx};
+use super::replicas::Due;
+use super::statement::args;
+use super::{Liveness, Store, StoreError, StoreTx};
 
 /// A restore test's instance that drbot created and will delete.
 #[derive(Debug, Clone)]
@@ -20,15 +22,15 @@ pub struct DrillInstance {
 
 const COLUMNS: &str = "instance, database_name, request_id, channel, delete_after, state";
 
-fn row_to_drill(r: &sqlx::any::AnyRow) -> DrillInstance {
-    DrillInstance {
+fn read(r: &sqlx::any::AnyRow) -> Result<DrillInstance, StoreError> {
+    Ok(DrillInstance {
         instance: r.get(0),
         database: r.get(1),
         request_id: r.get(2),
         channel: r.get(3),
         delete_after: r.get(4),
         state: r.get(5),
-    }
+    })
 }
 
 impl StoreTx<'_> {
@@ -43,30 +45,20 @@ impl StoreTx<'_> {
         channel: &str,
         delete_after: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let (instance, database, channel) = (
-            instance.to_string(),
-            database.to_string(),
-            channel.to_string(),
-        );
-        self.run(move |c| {
-            Box::pin(async move {
-                sqlx::query(
-                    "INSERT INTO drill_instances (instance, database_name, request_id, channel, delete_after, state, created_at)
-                     VALUES ($1, $2, $3, $4, $5, 'kept', $6)",
-                )
-                .bind(instance)
-                .bind(database)
-                .bind(request_id)
-                .bind(channel)
-                .bind(crate::clock::rfc3339(delete_after))
-                .bind(crate::clock::now_rfc3339())
-                .execute(c.conn())
-                .await
-                .context("recording a drill instance")?;
-                Ok(())
-            })
-        })
-        .await
+        let sql = "INSERT INTO drill_instances (instance, database_name, request_id, channel, delete_after, state, created_at)
+                   VALUES ($1, $2, $3, $4, $5, 'kept', $6)";
+        let delete_after = crate::clock::rfc3339(delete_after);
+        let args = args![
+            instance,
+            database,
+            request_id,
+            channel,
+            delete_after,
+            crate::clock::now_rfc3339()
+        ];
+        self.execute("recording a drill instance", sql, args)
+            .await
+            .map(drop)
     }
 
     /// Moves a kept drill instance's deletion to `at` (after its checks: `keep_for`).
@@ -75,21 +67,12 @@ impl StoreTx<'_> {
         instance: &str,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let instance = instance.to_string();
-        self.run(move |c| {
-            Box::pin(async move {
-                sqlx::query(
-                    "UPDATE drill_instances SET delete_after = $2 WHERE instance = $1 AND state = 'kept'",
-                )
-                .bind(instance)
-                .bind(crate::clock::rfc3339(at))
-                .execute(c.conn())
-                .await
-                .context("scheduling a drill instance's deletion")?;
-                Ok(())
-            })
-        })
-        .await
+        let sql =
+            "UPDATE drill_instances SET delete_after = $2 WHERE instance = $1 AND state = 'kept'";
+        let args = args![instance, crate::clock::rfc3339(at)];
+        self.execute("scheduling a drill instance's deletion", sql, args)
+            .await
+            .map(drop)
     }
 
     /// Claims the drill instances due for deletion (and those a stopped replica was
@@ -99,36 +82,7 @@ impl StoreTx<'_> {
         now: DateTime<Utc>,
         liveness: Liveness,
     ) -> Result<Vec<DrillInstance>, StoreError> {
-        let replica = self.replica();
-        let cutoff = self.cutoff(liveness);
-        self.run(move |c| {
-            Box::pin(async move {
-                sqlx::query("UPDATE drill_instances SET state = 'deleting', owner = $2 WHERE state = 'kept' AND delete_after <= $1")
-                    .bind(crate::clock::rfc3339(now))
-                    .bind(&replica)
-                    .execute(c.conn())
-                    .await
-                    .context("claiming due drill instances")?;
-                sqlx::query(&format!(
-                    "UPDATE drill_instances SET owner = $1 WHERE state = 'deleting' AND {}",
-                    super::replicas::orphaned(2, &replica)
-                ))
-                .bind(&replica)
-                .bind(cutoff)
-                .execute(c.conn())
-                .await
-                .context("taking over drill instances left half-deleted")?;
-                let rows = sqlx::query(&format!(
-                    "SELECT {COLUMNS} FROM drill_instances WHERE state = 'deleting' AND owner = $1 ORDER BY created_at"
-                ))
-                .bind(&replica)
-                .fetch_all(c.conn())
-                .await
-                .context("reading due drill instances")?;
-                Ok(rows.iter().map(row_to_drill).collect())
-            })
-        })
-        .await
+        self.claim_due(&DUE, now, liveness, read).await
     }
 
     /// Gives a claimed drill instance back, to be tried again at `at` (AWS was not reachable).
@@ -137,21 +91,11 @@ impl StoreTx<'_> {
         instance: &str,
         at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let instance = instance.to_string();
-        self.run(move |c| {
-            Box::pin(async move {
-                sqlx::query(
-                    "UPDATE drill_instances SET state = 'kept', owner = NULL, delete_after = $2 WHERE instance = $1 AND state = 'deleting'",
-                )
-                .bind(instance)
-                .bind(crate::clock::rfc3339(at))
-                .execute(c.conn())
-                .await
-                .context("giving back a drill instance")?;
-                Ok(())
-            })
-        })
-        .await
+        let sql = "UPDATE drill_instances SET state = 'kept', owner = NULL, delete_after = $2 WHERE instance = $1 AND state = 'deleting'";
+        let args = args![instance, crate::clock::rfc3339(at)];
+        self.execute("giving back a drill instance", sql, args)
+            .await
+            .map(drop)
     }
 
     /// Ends a drill instance's record: `deleted`, `gone` (AWS no longer had it) or
@@ -161,22 +105,11 @@ impl StoreTx<'_> {
         instance: &str,
         state: &'static str,
     ) -> Result<(), StoreError> {
-        let instance = instance.to_string();
-        self.run(move |c| {
-            Box::pin(async move {
-                sqlx::query(
-                    "UPDATE drill_instances SET state = $2, ended_at = $3 WHERE instance = $1",
-                )
-                .bind(instance)
-                .bind(state)
-                .bind(crate::clock::now_rfc3339())
-                .execute(c.conn())
-                .await
-                .context("ending a drill instance")?;
-                Ok(())
-            })
-        })
-        .await
+        let sql = "UPDATE drill_instances SET state = $2, ended_at = $3 WHERE instance = $1";
+        let args = args![instance, state, crate::clock::now_rfc3339()];
+        self.execute("ending a drill instance", sql, args)
+            .await
+            .map(drop)
     }
 
     /// Claims scheduled task `name` when it never ran or last ran `every` ago or longer;
@@ -187,49 +120,43 @@ impl StoreTx<'_> {
         every: std::time::Duration,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let name = name.to_string();
         let due_before = now - chrono::Duration::seconds(every.as_secs() as i64);
-        self.run(move |c| {
-            Box::pin(async move {
-                let inserted = sqlx::query(
-                    "INSERT INTO schedule (name, last_run) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
-                )
-                .bind(&name)
-                .bind(crate::clock::rfc3339(now))
-                .execute(c.conn())
-                .await
-                .context("claiming a scheduled task")?
-                .rows_affected();
-                if inserted > 0 {
-                    return Ok(true);
-                }
-                let updated = sqlx::query(
-                    "UPDATE schedule SET last_run = $2 WHERE name = $1 AND last_run <= $3",
-                )
-                .bind(&name)
-                .bind(crate::clock::rfc3339(now))
-                .bind(crate::clock::rfc3339(due_before))
-                .execute(c.conn())
-                .await
-                .context("claiming a scheduled task")?
-                .rows_affected();
-                Ok(updated > 0)
-            })
-        })
-        .await
+        let now = crate::clock::rfc3339(now);
+        let sql =
+            "INSERT INTO schedule (name, last_run) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING";
+        if self
+            .execute("claiming a scheduled task", sql, args![name, &now])
+            .await?
+            > 0
+        {
+            return Ok(true);
+        }
+        let sql = "UPDATE schedule SET last_run = $2 WHERE name = $1 AND last_run <= $3";
+        let args = args![name, now, crate::clock::rfc3339(due_before)];
+        Ok(self.execute("claiming a scheduled task", sql, args).await? > 0)
     }
 }
+
+/// Drill instances whose deletion is due.
+const DUE: Due = Due {
+    table: "drill_instances",
+    due: "state = 'kept' AND delete_after <= $1",
+    claimed: "deleting",
+    columns: COLUMNS,
+    order: "created_at",
+    what: [
+        "claiming due drill instances",
+        "taking over drill instances left half-deleted",
+        "reading due drill instances",
+    ],
+};
 
 impl Store {
     /// Drill instances drbot still holds.
     pub async fn kept_drill_instances(&self) -> Result<Vec<DrillInstance>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM drill_instances WHERE state IN ('kept', 'deleting') ORDER BY created_at"
-        ))
-        .fetch_all(self.pool())
-        .await
-        .context("listing drill instances")?;
-        Ok(rows.iter().map(row_to_drill).collect())
+        let sql = format!("SELECT {COLUMNS} FROM drill_instances WHERE state IN ('kept', 'deleting') ORDER BY created_at");
+        self.fetch("listing drill instances", &sql, args![], read)
+            .await
     }
 
     /// Whether scheduled task `name` is due (never ran, or last ran `every` ago or longer).
@@ -240,14 +167,13 @@ impl Store {
         every: std::time::Duration,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let row = sqlx::query("SELECT last_run FROM schedule WHERE name = $1")
-            .bind(name)
-            .fetch_optional(self.pool())
-            .await
-            .context("reading the schedule")?;
+        let sql = "SELECT last_run FROM schedule WHERE name = $1";
+        let last = self.fetch("reading the schedule", sql, args![name], |r| {
+            Ok(r.get::<String, _>(0))
+        });
         let due_before =
             crate::clock::rfc3339(now - chrono::Duration::seconds(every.as_secs() as i64));
-        Ok(row.is_none_or(|r| r.get::<String, _>(0) <= due_before))
+        Ok(last.await?.first().is_none_or(|last| *last <= due_before))
     }
 
     /// The record of drill instance `instance`, whatever its state.
@@ -255,13 +181,8 @@ impl Store {
         &self,
         instance: &str,
     ) -> Result<Option<DrillInstance>, StoreError> {
-        let row = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM drill_instances WHERE instance = $1"
-        ))
-        .bind(instance)
-        .fetch_optional(self.pool())
-        .await
-        .context("reading a drill instance")?;
-        Ok(row.as_ref().map(row_to_drill))
+        let sql = format!("SELECT {COLUMNS} FROM drill_instances WHERE instance = $1");
+        let found = self.fetch("reading a drill instance", &sql, args![instance], read);
+        Ok(found.await?.pop())
     }
 }

@@ -6,6 +6,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
+use super::statement::args;
 use super::writer::chain_tail;
 use super::EventKind;
 use super::{QueryContext, Store, StoreError, StoreTx, WriteConn};
@@ -198,21 +199,9 @@ impl Store {
     /// Forgets request keys older than `before` (a replay that old is refused for its stale
     /// timestamp anyway).
     pub async fn forget_seen_before(&self, before: &str) -> Result<u64, StoreError> {
-        let before = before.to_string();
-        let mut tx = self.begin().await?;
-        let done = tx
-            .run(move |c| {
-                Box::pin(async move {
-                    sqlx::query("DELETE FROM seen_requests WHERE seen_at < $1")
-                        .bind(before)
-                        .execute(c.conn())
-                        .await
-                        .context("forgetting old request signatures")
-                })
-            })
-            .await?;
-        tx.commit().await?;
-        Ok(done.rows_affected())
+        let sql = "DELETE FROM seen_requests WHERE seen_at < $1";
+        self.execute("forgetting old request signatures", sql, args![before])
+            .await
     }
 
     /// Appends `event` only if the Slack delivery `event_id` was never seen, in the same
@@ -234,40 +223,29 @@ impl Store {
     /// Events in chain order; `incident = None` means every event.
     pub async fn events(&self, incident: Option<&str>) -> Result<Vec<StoredEvent>, StoreError> {
         let sql = "SELECT seq, at, actor, channel, incident, kind, text, detail, prev_hash, hash FROM events";
-        let rows = match incident {
-            None => {
-                sqlx::query(&format!("{sql} ORDER BY seq"))
-                    .fetch_all(self.pool())
-                    .await
-            }
-            Some(id) => {
-                sqlx::query(&format!("{sql} WHERE incident = $1 ORDER BY seq"))
-                    .bind(id)
-                    .fetch_all(self.pool())
-                    .await
-            }
-        }
-        .context("reading the event log")?;
-        rows.iter().map(row_to_event).collect()
+        let (sql, args) = match incident {
+            None => (format!("{sql} ORDER BY seq"), args![]),
+            Some(id) => (format!("{sql} WHERE incident = $1 ORDER BY seq"), args![id]),
+        };
+        self.fetch("reading the event log", &sql, args, row_to_event)
+            .await
     }
 
     /// The sequence number of the event from which the chain is keyed, if it is.
     pub async fn keyed_from(&self) -> Result<Option<i64>, StoreError> {
-        let row = sqlx::query("SELECT seq FROM events WHERE kind = $1 ORDER BY seq LIMIT 1")
-            .bind(KEYED_FROM)
-            .fetch_optional(self.pool())
-            .await
-            .context("looking for the keyed part of the chain")?;
-        Ok(row.map(|r| r.get(0)))
+        let sql = "SELECT seq FROM events WHERE kind = $1 ORDER BY seq LIMIT 1";
+        let what = "looking for the keyed part of the chain";
+        let seqs = self.fetch(what, sql, args![KEYED_FROM], |r| Ok(r.get(0)));
+        Ok(seqs.await?.pop())
     }
 
     /// The chain's newest event: its sequence number and hash.
     pub async fn head(&self) -> Result<Option<(i64, String)>, StoreError> {
-        let row = sqlx::query("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1")
-            .fetch_optional(self.pool())
-            .await
-            .context("reading the chain's head")?;
-        Ok(row.map(|r| (r.get(0), r.get(1))))
+        let sql = "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1";
+        let head = self.fetch("reading the chain's head", sql, args![], |r| {
+            Ok((r.get(0), r.get(1)))
+        });
+        Ok(head.await?.pop())
     }
 
     /// Re-computes the chain over every stored event, in order, streaming.
@@ -393,19 +371,8 @@ impl StoreTx<'_> {
         key: &str,
         context: &'static str,
     ) -> Result<bool, StoreError> {
-        let key = key.to_string();
-        self.run(move |c| {
-            Box::pin(async move {
-                let fresh = sqlx::query(sql)
-                    .bind(key)
-                    .bind(crate::clock::now_rfc3339())
-                    .execute(c.conn())
-                    .await
-                    .context(context)?;
-                Ok(fresh.rows_affected() == 1)
-            })
-        })
-        .await
+        let args = args![key, crate::clock::now_rfc3339()];
+        Ok(self.execute(context, sql, args).await? == 1)
     }
 }
 

@@ -5,7 +5,8 @@
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
-use super::{QueryContext, Store, StoreError, StoreTx};
+use super::statement::args;
+use super::{Store, StoreError, StoreTx};
 
 #[derive(Debug, Clone)]
 pub struct Incident {
@@ -54,8 +55,8 @@ fn time(row: &sqlx::any::AnyRow, i: usize) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
-fn row_to_incident(row: &sqlx::any::AnyRow) -> Incident {
-    Incident {
+fn read(row: &sqlx::any::AnyRow) -> Result<Incident, StoreError> {
+    Ok(Incident {
         id: row.get(0),
         scenario: row.get(1),
         title: row.get(2),
@@ -72,129 +73,79 @@ fn row_to_incident(row: &sqlx::any::AnyRow) -> Incident {
         last_reminder_at: time(row, 13),
         notice_at: time(row, 14),
         drill: row.get::<i64, _>(15) != 0,
-    }
+    })
 }
 
 impl StoreTx<'_> {
     pub async fn create_incident(&mut self, new: &NewIncident) -> Result<Incident, StoreError> {
         self.store.plain_channels.remove(&new.channel_id);
-        let new = new.clone();
-        self.run(move |c| Box::pin(async move {
         let now = crate::clock::now_rfc3339();
-        let row = sqlx::query(&format!(
+        let steps = serde_json::to_string(&vec![false; new.steps]).unwrap_or_default();
+        let sql = format!(
             "INSERT INTO incidents (id, scenario, title, opened_by, origin_channel, channel_id, started_at, status, steps_done, last_update_at, drill)
              VALUES ($1, $2, $3, $4, $5, $6, $7, 'open', $8, $7, $9) RETURNING {COLUMNS}"
+        );
+        let args = args![
+            &new.id,
+            &new.scenario,
+            &new.title,
+            &new.opened_by,
+            &new.origin_channel,
+            &new.channel_id,
+            now,
+            steps,
+            new.drill,
+        ];
+        let mut rows = self.fetch("opening an incident", sql, args, read).await?;
+        rows.pop().ok_or(StoreError::NotWritten(
+            "the incident was not created".into(),
         ))
-        .bind(&new.id)
-        .bind(&new.scenario)
-        .bind(&new.title)
-        .bind(&new.opened_by)
-        .bind(&new.origin_channel)
-        .bind(&new.channel_id)
-        .bind(&now)
-        .bind(serde_json::to_string(&vec![false; new.steps]).unwrap_or_default())
-        .bind(new.drill as i64)
-        .fetch_one(c.conn())
-        .await
-        .context("opening an incident")?;
-        Ok(row_to_incident(&row))
-        })).await
     }
 
     pub async fn incident(&mut self, id: &str) -> Result<Option<Incident>, StoreError> {
-        let id = id.to_string();
-        self.run(move |c| {
-            Box::pin(async move {
-                let row = sqlx::query(&format!("SELECT {COLUMNS} FROM incidents WHERE id = $1"))
-                    .bind(id)
-                    .fetch_optional(c.conn())
-                    .await
-                    .context("reading an incident")?;
-                Ok(row.as_ref().map(row_to_incident))
-            })
-        })
-        .await
+        let sql = format!("SELECT {COLUMNS} FROM incidents WHERE id = $1");
+        let mut rows = self
+            .fetch("reading an incident", sql, args![id], read)
+            .await?;
+        Ok(rows.pop())
     }
 
     pub async fn set_checklist_ts(&mut self, id: &str, ts: &str) -> Result<(), StoreError> {
-        let id = id.to_string();
-        let ts = ts.to_string();
-        self.run(move |c| {
-            Box::pin(async move {
-                sqlx::query("UPDATE incidents SET checklist_ts = $2 WHERE id = $1")
-                    .bind(id)
-                    .bind(ts)
-                    .execute(c.conn())
-                    .await
-                    .context("remembering the checklist message")?;
-                Ok(())
-            })
-        })
-        .await
+        let sql = "UPDATE incidents SET checklist_ts = $2 WHERE id = $1";
+        self.execute("remembering the checklist message", sql, args![id, ts])
+            .await
+            .map(drop)
     }
 
     pub async fn set_steps_done(&mut self, id: &str, done: &[bool]) -> Result<(), StoreError> {
-        let id = id.to_string();
-        let done = done.to_vec();
-        self.run(move |c| {
-            Box::pin(async move {
-                sqlx::query("UPDATE incidents SET steps_done = $2 WHERE id = $1")
-                    .bind(id)
-                    .bind(serde_json::to_string(&done).unwrap_or_default())
-                    .execute(c.conn())
-                    .await
-                    .context("ticking the checklist")?;
-                Ok(())
-            })
-        })
-        .await
+        let done = serde_json::to_string(done).unwrap_or_default();
+        let sql = "UPDATE incidents SET steps_done = $2 WHERE id = $1";
+        self.execute("ticking the checklist", sql, args![id, done])
+            .await
+            .map(drop)
     }
 
     pub async fn touch_update(&mut self, id: &str) -> Result<(), StoreError> {
-        let id = id.to_string();
-        self.run(move |c| {
-            Box::pin(async move {
-                sqlx::query("UPDATE incidents SET last_update_at = $2 WHERE id = $1")
-                    .bind(id)
-                    .bind(crate::clock::now_rfc3339())
-                    .execute(c.conn())
-                    .await
-                    .context("recording a status update")?;
-                Ok(())
-            })
-        })
-        .await
+        let sql = "UPDATE incidents SET last_update_at = $2 WHERE id = $1";
+        let args = args![id, crate::clock::now_rfc3339()];
+        self.execute("recording a status update", sql, args)
+            .await
+            .map(drop)
     }
 
     /// Claims the reminder due for `incident` (its state as read); false if someone else did.
     pub async fn claim_reminder(&mut self, incident: &Incident) -> Result<bool, StoreError> {
-        let incident = incident.clone();
-        self.run(move |c| Box::pin(async move {
-        let done = sqlx::query(
-            "UPDATE incidents SET last_reminder_at = $2 WHERE id = $1 AND status = 'open' AND COALESCE(last_reminder_at, '') = COALESCE($3, '')",
-        )
-        .bind(&incident.id)
-        .bind(crate::clock::now_rfc3339())
-        .bind(incident.last_reminder_at.map(crate::clock::rfc3339))
-        .execute(c.conn())
-        .await
-        .context("claiming a reminder")?;
-        Ok(done.rows_affected() == 1)
-        })).await
+        let sql = "UPDATE incidents SET last_reminder_at = $2 WHERE id = $1 AND status = 'open' AND COALESCE(last_reminder_at, '') = COALESCE($3, '')";
+        let last = incident.last_reminder_at.map(crate::clock::rfc3339);
+        let args = args![&incident.id, crate::clock::now_rfc3339(), last];
+        Ok(self.execute("claiming a reminder", sql, args).await? == 1)
     }
 
     /// Claims the one user notice of `incident`; false if it was already posted.
     pub async fn claim_notice(&mut self, id: &str) -> Result<bool, StoreError> {
-        let id = id.to_string();
-        self.run(move |c| Box::pin(async move {
-        let done = sqlx::query("UPDATE incidents SET notice_at = $2 WHERE id = $1 AND status = 'open' AND notice_at IS NULL")
-            .bind(id)
-            .bind(crate::clock::now_rfc3339())
-            .execute(c.conn())
-            .await
-            .context("claiming the user notice")?;
-        Ok(done.rows_affected() == 1)
-        })).await
+        let sql = "UPDATE incidents SET notice_at = $2 WHERE id = $1 AND status = 'open' AND notice_at IS NULL";
+        let args = args![id, crate::clock::now_rfc3339()];
+        Ok(self.execute("claiming the user notice", sql, args).await? == 1)
     }
 
     /// Open → resolved; false if it was not open.
@@ -203,18 +154,9 @@ impl StoreTx<'_> {
         id: &str,
         summary: Option<&str>,
     ) -> Result<bool, StoreError> {
-        let id = id.to_string();
-        let summary = summary.map(str::to_string);
-        self.run(move |c| Box::pin(async move {
-        let done = sqlx::query("UPDATE incidents SET status = 'resolved', resolved_at = $2, summary = $3 WHERE id = $1 AND status = 'open'")
-            .bind(id)
-            .bind(crate::clock::now_rfc3339())
-            .bind(summary)
-            .execute(c.conn())
-            .await
-            .context("resolving an incident")?;
-        Ok(done.rows_affected() == 1)
-        })).await
+        let sql = "UPDATE incidents SET status = 'resolved', resolved_at = $2, summary = $3 WHERE id = $1 AND status = 'open'";
+        let args = args![id, crate::clock::now_rfc3339(), summary];
+        Ok(self.execute("resolving an incident", sql, args).await? == 1)
     }
 }
 
@@ -227,14 +169,16 @@ impl Store {
         if self.plain_channels.contains(channel_id) {
             return Ok(None);
         }
-        let row = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM incidents WHERE channel_id = $1"
-        ))
-        .bind(channel_id)
-        .fetch_optional(self.pool())
-        .await
-        .context("finding a channel's incident")?;
-        let incident = row.as_ref().map(row_to_incident);
+        let sql = format!("SELECT {COLUMNS} FROM incidents WHERE channel_id = $1");
+        let incident = self
+            .fetch(
+                "finding a channel's incident",
+                &sql,
+                args![channel_id],
+                read,
+            )
+            .await?
+            .pop();
         if incident.is_none() {
             if self.plain_channels.len() >= 10_000 {
                 self.plain_channels.clear();
@@ -245,31 +189,24 @@ impl Store {
     }
 
     pub async fn incident(&self, id: &str) -> Result<Option<Incident>, StoreError> {
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM incidents WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await
-            .context("reading an incident")?;
-        Ok(row.as_ref().map(row_to_incident))
+        let sql = format!("SELECT {COLUMNS} FROM incidents WHERE id = $1");
+        Ok(self
+            .fetch("reading an incident", &sql, args![id], read)
+            .await?
+            .pop())
     }
 
     pub async fn open_incidents(&self) -> Result<Vec<Incident>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM incidents WHERE status = 'open' ORDER BY started_at"
-        ))
-        .fetch_all(self.pool())
-        .await
-        .context("listing open incidents")?;
-        Ok(rows.iter().map(row_to_incident).collect())
+        let sql =
+            format!("SELECT {COLUMNS} FROM incidents WHERE status = 'open' ORDER BY started_at");
+        self.fetch("listing open incidents", &sql, args![], read)
+            .await
     }
 
     pub async fn recent_incidents(&self, limit: i64) -> Result<Vec<Incident>, StoreError> {
-        let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM incidents WHERE status != 'open' ORDER BY resolved_at DESC LIMIT $1"))
-            .bind(limit)
-            .fetch_all(self.pool())
+        let sql = format!("SELECT {COLUMNS} FROM incidents WHERE status != 'open' ORDER BY resolved_at DESC LIMIT $1");
+        self.fetch("listing recent incidents", &sql, args![limit], read)
             .await
-            .context("listing recent incidents")?;
-        Ok(rows.iter().map(row_to_incident).collect())
     }
 
     /// True when an incident channel is named `name` (for unique names).

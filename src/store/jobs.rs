@@ -4,7 +4,8 @@
 
 use sqlx::Row;
 
-use super::{Liveness, QueryContext, Store, StoreError, StoreTx};
+use super::statement::args;
+use super::{Liveness, Store, StoreError, StoreTx};
 
 #[derive(Debug, Clone)]
 pub struct Job {
@@ -13,39 +14,34 @@ pub struct Job {
     pub payload: serde_json::Value,
 }
 
+fn read(r: &sqlx::any::AnyRow) -> Result<Job, StoreError> {
+    Ok(Job {
+        id: r.get(0),
+        kind: r.get(1),
+        payload: serde_json::from_str(&r.get::<String, _>(2)).unwrap_or(serde_json::Value::Null),
+    })
+}
+
 impl StoreTx<'_> {
     pub async fn enqueue(
         &mut self,
         kind: &str,
         payload: &serde_json::Value,
     ) -> Result<i64, StoreError> {
-        let kind = kind.to_string();
-        let payload = payload.clone();
-        self.run(move |c| Box::pin(async move {
-        let row = sqlx::query("INSERT INTO jobs (kind, payload, state, created_at) VALUES ($1, $2, 'queued', $3) RETURNING id")
-            .bind(kind)
-            .bind(payload.to_string())
-            .bind(crate::clock::now_rfc3339())
-            .fetch_one(c.conn())
-            .await
-            .context("queueing a job")?;
-        Ok(row.get(0))
-        })).await
+        let sql = "INSERT INTO jobs (kind, payload, state, created_at) VALUES ($1, $2, 'queued', $3) RETURNING id";
+        let args = args![kind, payload.to_string(), crate::clock::now_rfc3339()];
+        let ids = self.fetch("queueing a job", sql, args, |r| Ok(r.get(0)));
+        ids.await?
+            .pop()
+            .ok_or_else(|| StoreError::NotWritten("no job was queued".into()))
     }
 
     /// Marks a job done; committed together with whatever the job wrote.
     pub async fn finish_job(&mut self, id: i64) -> Result<(), StoreError> {
-        self.run(move |c| {
-            Box::pin(async move {
-                sqlx::query("UPDATE jobs SET state = 'done' WHERE id = $1")
-                    .bind(id)
-                    .execute(c.conn())
-                    .await
-                    .context("finishing a job")?;
-                Ok(())
-            })
-        })
-        .await
+        let sql = "UPDATE jobs SET state = 'done' WHERE id = $1";
+        self.execute("finishing a job", sql, args![id])
+            .await
+            .map(drop)
     }
 }
 
@@ -53,28 +49,12 @@ impl Store {
     /// Takes the oldest queued job, if any.
     pub async fn claim_job(&self) -> Result<Option<Job>, StoreError> {
         let mut tx = self.begin().await?;
-        let replica = tx.replica();
-        let row = tx
-            .run(move |c| {
-                Box::pin(async move {
-                    sqlx::query(
-                        "UPDATE jobs SET state = 'running', owner = $1 WHERE id = (SELECT id FROM jobs WHERE state = 'queued' ORDER BY id LIMIT 1)
-                         RETURNING id, kind, payload",
-                    )
-                    .bind(replica)
-                    .fetch_optional(c.conn())
-                    .await
-                    .context("claiming a job")
-                })
-            })
-            .await?;
+        let sql = "UPDATE jobs SET state = 'running', owner = $1 WHERE id = (SELECT id FROM jobs WHERE state = 'queued' ORDER BY id LIMIT 1)
+                   RETURNING id, kind, payload";
+        let args = args![tx.replica()];
+        let claimed = tx.fetch("claiming a job", sql, args, read).await?;
         tx.commit().await?;
-        Ok(row.map(|r| Job {
-            id: r.get(0),
-            kind: r.get(1),
-            payload: serde_json::from_str(&r.get::<String, _>(2))
-                .unwrap_or(serde_json::Value::Null),
-        }))
+        Ok(claimed.into_iter().next())
     }
 
     /// Jobs that were running on a replica that is gone run again (at start-up on SQLite:

@@ -1,12 +1,10 @@
 //! Schema migrations, applied in order at start-up, all pending ones in one transaction.
-//! SQLite and PostgreSQL have one list each, with the same versions and the same meaning;
-//! only the column types and the append-only triggers are spelt differently.
+//! SQLite and PostgreSQL share one list; only the key columns' types and the append-only
+//! triggers are spelt differently ([`spelt`]).
 
 use sqlx::AnyConnection;
 
 use super::{Backend, StoreError};
-
-// From version 5 on, the SQL is the same on both backends.
 
 /// Leases (SPEC §9): who owns what, and the replicas' heartbeats.
 const OWNERS_AND_REPLICAS: &str = r#"
@@ -29,13 +27,10 @@ CREATE TABLE seen_requests (
 CREATE INDEX seen_requests_by_time ON seen_requests (seen_at);
 "#;
 
-/// The Slack outbox (SPEC §10); only the id column is spelt differently.
-macro_rules! outbox {
-    ($id:literal) => {
-        concat!(
-            "CREATE TABLE outbox (\n    id ",
-            $id,
-            r#",
+/// The Slack outbox (SPEC §10).
+const OUTBOX: &str = r#"
+CREATE TABLE outbox (
+    id         {autoincrement},
     lane       TEXT   NOT NULL,
     key        TEXT   UNIQUE,
     message    TEXT   NOT NULL,
@@ -52,10 +47,7 @@ macro_rules! outbox {
 );
 CREATE INDEX outbox_open ON outbox (lane, id) WHERE state IN ('pending', 'sending');
 CREATE INDEX outbox_by_state ON outbox (state, id);
-"#
-        )
-    };
-}
+"#;
 
 /// Display names of users and channels, as Slack gave them (exports).
 const NAMES: &str = r#"
@@ -103,12 +95,13 @@ CREATE TABLE schedule (
 );
 "#;
 
-const SQLITE: &[(i64, &str)] = &[
+/// Every migration, in order. Words in braces are spelt per backend ([`spelt`]).
+const MIGRATIONS: &[(i64, &str)] = &[
     (
         1,
         r#"
 CREATE TABLE events (
-    seq       INTEGER PRIMARY KEY,
+    seq       {seq},
     at        TEXT    NOT NULL,
     actor     TEXT    NOT NULL,
     channel   TEXT    NOT NULL,
@@ -120,10 +113,7 @@ CREATE TABLE events (
     hash      TEXT    NOT NULL UNIQUE
 );
 CREATE INDEX events_by_incident ON events (incident, seq);
-CREATE TRIGGER events_no_update BEFORE UPDATE ON events
-BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
-CREATE TRIGGER events_no_delete BEFORE DELETE ON events
-BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
+{append_only}
 
 CREATE TABLE slack_deliveries (
     event_id    TEXT PRIMARY KEY,
@@ -135,7 +125,7 @@ CREATE TABLE slack_deliveries (
         2,
         r#"
 CREATE TABLE requests (
-    id           INTEGER PRIMARY KEY,
+    id           {serial},
     command      TEXT NOT NULL,
     action       TEXT NOT NULL,
     requester    TEXT NOT NULL,
@@ -156,7 +146,7 @@ CREATE INDEX requests_by_message ON requests (channel, message_ts);
 CREATE INDEX requests_by_state ON requests (state, expires_at);
 
 CREATE TABLE approvals (
-    request_id INTEGER NOT NULL REFERENCES requests (id),
+    request_id {int} NOT NULL REFERENCES requests (id),
     officer    TEXT NOT NULL,
     reaction   TEXT NOT NULL,
     at         TEXT NOT NULL,
@@ -164,7 +154,7 @@ CREATE TABLE approvals (
 );
 
 CREATE TABLE jobs (
-    id         INTEGER PRIMARY KEY,
+    id         {serial},
     kind       TEXT NOT NULL,
     payload    TEXT NOT NULL,
     state      TEXT NOT NULL,
@@ -177,7 +167,7 @@ CREATE INDEX jobs_by_state ON jobs (state, id);
         3,
         r#"
 CREATE TABLE blocks (
-    id          INTEGER PRIMARY KEY,
+    id          {serial},
     cidr        TEXT NOT NULL,
     ip_set      TEXT NOT NULL,
     set_name    TEXT NOT NULL,
@@ -188,7 +178,7 @@ CREATE TABLE blocks (
     reason      TEXT,
     channel     TEXT NOT NULL,
     incident    TEXT,
-    request_id  INTEGER,
+    request_id  {int},
     created_at  TEXT NOT NULL,
     expires_at  TEXT,
     state       TEXT NOT NULL,
@@ -223,7 +213,7 @@ CREATE INDEX incidents_by_status ON incidents (status, started_at);
     ),
     (5, OWNERS_AND_REPLICAS),
     (6, SEEN_REQUESTS),
-    (7, outbox!("INTEGER PRIMARY KEY AUTOINCREMENT")),
+    (7, OUTBOX),
     (8, NAMES),
     (9, CHECKPOINTS),
     (10, DRILLS),
@@ -236,142 +226,46 @@ CREATE INDEX incidents_by_status ON incidents (status, started_at);
 const COMMAND_NAMES: &str =
     "ALTER TABLE requests ADD COLUMN command_name TEXT NOT NULL DEFAULT '';";
 
-const POSTGRES: &[(i64, &str)] = &[
-    (
-        1,
-        r#"
-CREATE TABLE events (
-    seq       BIGINT  PRIMARY KEY,
-    at        TEXT    NOT NULL,
-    actor     TEXT    NOT NULL,
-    channel   TEXT    NOT NULL,
-    incident  TEXT,
-    kind      TEXT    NOT NULL,
-    text      TEXT    NOT NULL,
-    detail    TEXT    NOT NULL,
-    prev_hash TEXT    NOT NULL,
-    hash      TEXT    NOT NULL UNIQUE
-);
-CREATE INDEX events_by_incident ON events (incident, seq);
-CREATE FUNCTION drbot_append_only() RETURNS trigger LANGUAGE plpgsql AS $f$
+/// The backend's spelling of the words in braces of [`MIGRATIONS`].
+fn spelt(backend: Backend, sql: &str) -> String {
+    let words: [(&str, &str); 5] = match backend {
+        Backend::Sqlite => [
+            ("{seq}", "INTEGER PRIMARY KEY"),
+            ("{serial}", "INTEGER PRIMARY KEY"),
+            ("{autoincrement}", "INTEGER PRIMARY KEY AUTOINCREMENT"),
+            ("{int}", "INTEGER"),
+            (
+                "{append_only}",
+                "CREATE TRIGGER events_no_update BEFORE UPDATE ON events
+BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;
+CREATE TRIGGER events_no_delete BEFORE DELETE ON events
+BEGIN SELECT RAISE(ABORT, 'the event log is append-only'); END;",
+            ),
+        ],
+        Backend::Postgres => [
+            ("{seq}", "BIGINT PRIMARY KEY"),
+            ("{serial}", "BIGSERIAL PRIMARY KEY"),
+            ("{autoincrement}", "BIGSERIAL PRIMARY KEY"),
+            ("{int}", "BIGINT"),
+            (
+                "{append_only}",
+                "CREATE FUNCTION drbot_append_only() RETURNS trigger LANGUAGE plpgsql AS $f$
 BEGIN RAISE EXCEPTION 'the event log is append-only'; END $f$;
 CREATE TRIGGER events_no_update BEFORE UPDATE ON events
 FOR EACH ROW EXECUTE FUNCTION drbot_append_only();
 CREATE TRIGGER events_no_delete BEFORE DELETE ON events
-FOR EACH ROW EXECUTE FUNCTION drbot_append_only();
-
-CREATE TABLE slack_deliveries (
-    event_id    TEXT PRIMARY KEY,
-    received_at TEXT NOT NULL
-);
-"#,
-    ),
-    (
-        2,
-        r#"
-CREATE TABLE requests (
-    id           BIGSERIAL PRIMARY KEY,
-    command      TEXT NOT NULL,
-    action       TEXT NOT NULL,
-    requester    TEXT NOT NULL,
-    channel      TEXT NOT NULL,
-    incident     TEXT,
-    response_url TEXT NOT NULL,
-    plan         TEXT NOT NULL,
-    plan_hash    TEXT NOT NULL,
-    summary      TEXT NOT NULL,
-    state        TEXT NOT NULL,
-    created_at   TEXT NOT NULL,
-    expires_at   TEXT NOT NULL,
-    message_ts   TEXT,
-    decided_by   TEXT,
-    outcome      TEXT
-);
-CREATE INDEX requests_by_message ON requests (channel, message_ts);
-CREATE INDEX requests_by_state ON requests (state, expires_at);
-
-CREATE TABLE approvals (
-    request_id BIGINT NOT NULL REFERENCES requests (id),
-    officer    TEXT NOT NULL,
-    reaction   TEXT NOT NULL,
-    at         TEXT NOT NULL,
-    PRIMARY KEY (request_id, officer, reaction)
-);
-
-CREATE TABLE jobs (
-    id         BIGSERIAL PRIMARY KEY,
-    kind       TEXT NOT NULL,
-    payload    TEXT NOT NULL,
-    state      TEXT NOT NULL,
-    created_at TEXT NOT NULL
-);
-CREATE INDEX jobs_by_state ON jobs (state, id);
-"#,
-    ),
-    (
-        3,
-        r#"
-CREATE TABLE blocks (
-    id          BIGSERIAL PRIMARY KEY,
-    cidr        TEXT NOT NULL,
-    ip_set      TEXT NOT NULL,
-    set_name    TEXT NOT NULL,
-    set_id      TEXT NOT NULL,
-    scope       TEXT NOT NULL,
-    requested_by TEXT NOT NULL,
-    approved_by TEXT,
-    reason      TEXT,
-    channel     TEXT NOT NULL,
-    incident    TEXT,
-    request_id  BIGINT,
-    created_at  TEXT NOT NULL,
-    expires_at  TEXT,
-    state       TEXT NOT NULL,
-    ended_at    TEXT
-);
-CREATE INDEX blocks_by_state ON blocks (state, expires_at);
-CREATE INDEX blocks_by_cidr ON blocks (set_id, cidr, state);
-"#,
-    ),
-    (
-        4,
-        r#"
-CREATE TABLE incidents (
-    id               TEXT PRIMARY KEY,
-    scenario         TEXT NOT NULL,
-    title            TEXT NOT NULL,
-    opened_by        TEXT NOT NULL,
-    origin_channel   TEXT NOT NULL,
-    channel_id       TEXT NOT NULL UNIQUE,
-    started_at       TEXT NOT NULL,
-    status           TEXT NOT NULL,
-    resolved_at      TEXT,
-    summary          TEXT,
-    checklist_ts     TEXT,
-    steps_done       TEXT NOT NULL,
-    last_update_at   TEXT NOT NULL,
-    last_reminder_at TEXT,
-    notice_at        TEXT
-);
-CREATE INDEX incidents_by_status ON incidents (status, started_at);
-"#,
-    ),
-    (5, OWNERS_AND_REPLICAS),
-    (6, SEEN_REQUESTS),
-    (7, outbox!("BIGSERIAL PRIMARY KEY")),
-    (8, NAMES),
-    (9, CHECKPOINTS),
-    (10, DRILLS),
-    (11, RESTORE_TESTS),
-    (12, COMMAND_NAMES),
-];
+FOR EACH ROW EXECUTE FUNCTION drbot_append_only();",
+            ),
+        ],
+    };
+    words.iter().fold(sql.to_string(), |sql, (word, spelling)| {
+        sql.replace(word, spelling)
+    })
+}
 
 pub async fn run(backend: Backend, conn: &mut AnyConnection) -> Result<(), StoreError> {
     let fail = |version: i64| move |source| StoreError::Migration { version, source };
-    let migrations = match backend {
-        Backend::Sqlite => SQLITE,
-        Backend::Postgres => POSTGRES,
-    };
+    let migrations = MIGRATIONS;
     let begin = match backend {
         Backend::Sqlite => "BEGIN IMMEDIATE",
         // Replicas starting together: one migrates, the others wait and find it done.
@@ -399,7 +293,10 @@ pub async fn run(backend: Backend, conn: &mut AnyConnection) -> Result<(), Store
             });
         }
         for (version, sql) in migrations.iter().filter(|(v, _)| *v > current) {
-            sqlx::raw_sql(sql).execute(&mut *conn).await.map_err(fail(*version))?;
+            sqlx::raw_sql(&spelt(backend, sql))
+                .execute(&mut *conn)
+                .await
+                .map_err(fail(*version))?;
             sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
                 .bind(version)
                 .bind(crate::clock::now_rfc3339())

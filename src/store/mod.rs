@@ -20,6 +20,7 @@ mod names;
 mod outbox;
 mod replicas;
 mod requests;
+pub(crate) mod statement;
 mod writer;
 
 use std::time::Duration;

@@ -6,40 +6,23 @@ use std::collections::HashMap;
 
 use sqlx::Row;
 
-use super::{QueryContext, Store, StoreError};
+use super::statement::args;
+use super::{Store, StoreError};
 
 impl Store {
     /// Every known name, by id.
     pub async fn names(&self) -> Result<HashMap<String, String>, StoreError> {
-        let rows = sqlx::query("SELECT id, name FROM names")
-            .fetch_all(self.pool())
-            .await
-            .context("reading names")?;
-        Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
+        let sql = "SELECT id, name FROM names";
+        let names = self.fetch("reading names", sql, args![], |r| Ok((r.get(0), r.get(1))));
+        Ok(names.await?.into_iter().collect())
     }
 
     /// Records (or refreshes) the name of `id`.
     pub async fn record_name(&self, id: &str, kind: &str, name: &str) -> Result<(), StoreError> {
-        let (id, kind, name) = (id.to_string(), kind.to_string(), name.to_string());
-        let mut tx = self.begin().await?;
-        tx.run(move |c| {
-            Box::pin(async move {
-                sqlx::query(
-                    "INSERT INTO names (id, kind, name, read_at) VALUES ($1, $2, $3, $4)
-                     ON CONFLICT (id) DO UPDATE SET name = excluded.name, read_at = excluded.read_at",
-                )
-                .bind(id)
-                .bind(kind)
-                .bind(name)
-                .bind(crate::clock::now_rfc3339())
-                .execute(c.conn())
-                .await
-                .context("recording a name")?;
-                Ok(())
-            })
-        })
-        .await?;
-        tx.commit().await
+        let sql = "INSERT INTO names (id, kind, name, read_at) VALUES ($1, $2, $3, $4)
+                   ON CONFLICT (id) DO UPDATE SET name = excluded.name, read_at = excluded.read_at";
+        let args = args![id, kind, name, crate::clock::now_rfc3339()];
+        self.execute("recording a name", sql, args).await.map(drop)
     }
 
     /// Actors, channels and texts of the events after `seq` (at most `limit`), oldest first.
@@ -48,17 +31,10 @@ impl Store {
         seq: i64,
         limit: i64,
     ) -> Result<Vec<(i64, String, String, String)>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT seq, actor, channel, text FROM events WHERE seq > $1 ORDER BY seq LIMIT $2",
-        )
-        .bind(seq)
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await
-        .context("reading recent events")?;
-        Ok(rows
-            .into_iter()
-            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
-            .collect())
+        let sql =
+            "SELECT seq, actor, channel, text FROM events WHERE seq > $1 ORDER BY seq LIMIT $2";
+        let read = |r: &sqlx::any::AnyRow| Ok((r.get(0), r.get(1), r.get(2), r.get(3)));
+        self.fetch("reading recent events", sql, args![seq, limit], read)
+            .await
     }
 }

@@ -11,6 +11,9 @@
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
+use sqlx::any::AnyRow;
+
+use super::statement::{args, Arg};
 use super::{Liveness, QueryContext, Store, StoreError, StoreTx};
 
 /// A message Slack did not have when it was queued; where a reply, update, reaction or pin
@@ -201,26 +204,13 @@ impl StoreTx<'_> {
         let now = epoch_ms();
         let deadline = now + deadline.as_millis() as i64;
         self.queued_slack = true;
-        self.run(move |c| {
-            Box::pin(async move {
-                sqlx::query(
-                    "INSERT INTO outbox (lane, key, message, state, attempts, not_before, deadline, created_at, uncertain)
-                     VALUES ($1, $2, $3, 'pending', 0, $4, $5, $6, 0)
-                     ON CONFLICT (key) DO NOTHING",
-                )
-                .bind(lane)
-                .bind(key)
-                .bind(body)
-                .bind(now)
-                .bind(deadline)
-                .bind(crate::clock::now_rfc3339())
-                .execute(c.conn())
-                .await
-                .context("queueing a Slack message")?;
-                Ok(())
-            })
-        })
-        .await
+        let sql = "INSERT INTO outbox (lane, key, message, state, attempts, not_before, deadline, created_at, uncertain)
+                   VALUES ($1, $2, $3, 'pending', 0, $4, $5, $6, 0)
+                   ON CONFLICT (key) DO NOTHING";
+        let args = args![lane, key, body, now, deadline, crate::clock::now_rfc3339()];
+        self.execute("queueing a Slack message", sql, args)
+            .await
+            .map(drop)
     }
 
     /// Sends again the failed rows whose key starts with `prefix` (a request message that
@@ -229,19 +219,11 @@ impl StoreTx<'_> {
         let now = epoch_ms();
         let deadline = now + DELIVERY_DEADLINE.as_millis() as i64;
         self.queued_slack = true;
-        self.run(move |c| {
-            Box::pin(async move {
-                sqlx::query("UPDATE outbox SET state = 'pending', owner = NULL, attempts = 0, not_before = $2, deadline = $3, done_at = NULL WHERE state = 'failed' AND (key = $1 OR key LIKE $1 || ':%')")
-                    .bind(prefix)
-                    .bind(now)
-                    .bind(deadline)
-                    .execute(c.conn())
-                    .await
-                    .context("re-queueing failed Slack messages")?;
-                Ok(())
-            })
-        })
-        .await
+        let sql = "UPDATE outbox SET state = 'pending', owner = NULL, attempts = 0, not_before = $2, deadline = $3, done_at = NULL WHERE state = 'failed' AND (key = $1 OR key LIKE $1 || ':%')";
+        let args = args![prefix, now, deadline];
+        self.execute("re-queueing failed Slack messages", sql, args)
+            .await
+            .map(drop)
     }
 
     /// Records a row as sent (with the ts of a post) and what that post means.
@@ -251,39 +233,28 @@ impl StoreTx<'_> {
         ts: Option<String>,
         after: Option<AfterPost>,
     ) -> Result<(), StoreError> {
-        self.run(move |c| {
-            Box::pin(async move {
-                sqlx::query("UPDATE outbox SET state = 'sent', ts = $2, done_at = $3, owner = NULL WHERE id = $1")
-                    .bind(id)
-                    .bind(ts.clone())
-                    .bind(crate::clock::now_rfc3339())
-                    .execute(c.conn())
-                    .await
-                    .context("recording a sent Slack message")?;
-                let Some(ts) = ts else { return Ok(()) };
-                match after {
-                    Some(AfterPost::RequestMessage { request }) => {
-                        sqlx::query("UPDATE requests SET message_ts = $2 WHERE id = $1 AND message_ts IS NULL")
-                            .bind(request)
-                            .bind(ts)
-                            .execute(c.conn())
-                            .await
-                            .context("remembering a request message")?;
-                    }
-                    Some(AfterPost::Checklist { incident }) => {
-                        sqlx::query("UPDATE incidents SET checklist_ts = $2 WHERE id = $1 AND checklist_ts IS NULL")
-                            .bind(incident)
-                            .bind(ts)
-                            .execute(c.conn())
-                            .await
-                            .context("remembering an incident summary")?;
-                    }
-                    None => {}
-                }
-                Ok(())
-            })
-        })
-        .await
+        let sql =
+            "UPDATE outbox SET state = 'sent', ts = $2, done_at = $3, owner = NULL WHERE id = $1";
+        let args = args![id, ts.clone(), crate::clock::now_rfc3339()];
+        self.execute("recording a sent Slack message", sql, args)
+            .await?;
+        let Some(ts) = ts else { return Ok(()) };
+        let (what, sql, row) = match after {
+            Some(AfterPost::RequestMessage { request }) => (
+                "remembering a request message",
+                "UPDATE requests SET message_ts = $2 WHERE id = $1 AND message_ts IS NULL",
+                Arg::from(request),
+            ),
+            Some(AfterPost::Checklist { incident }) => (
+                "remembering an incident summary",
+                "UPDATE incidents SET checklist_ts = $2 WHERE id = $1 AND checklist_ts IS NULL",
+                Arg::from(incident),
+            ),
+            None => return Ok(()),
+        };
+        self.execute(what, sql, vec![row, Arg::from(ts)])
+            .await
+            .map(drop)
     }
 
     /// Puts a row back to be tried again at `not_before` (epoch ms).
@@ -294,37 +265,20 @@ impl StoreTx<'_> {
         uncertain: bool,
         error: String,
     ) -> Result<(), StoreError> {
-        self.run(move |c| {
-            Box::pin(async move {
-                sqlx::query("UPDATE outbox SET state = 'pending', owner = NULL, attempts = attempts + 1, not_before = $2, uncertain = CASE WHEN $3 = 1 THEN 1 ELSE uncertain END, error = $4 WHERE id = $1")
-                    .bind(id)
-                    .bind(not_before)
-                    .bind(uncertain as i64)
-                    .bind(error)
-                    .execute(c.conn())
-                    .await
-                    .context("re-queueing a Slack message")?;
-                Ok(())
-            })
-        })
-        .await
+        let sql = "UPDATE outbox SET state = 'pending', owner = NULL, attempts = attempts + 1, not_before = $2, uncertain = CASE WHEN $3 = 1 THEN 1 ELSE uncertain END, error = $4 WHERE id = $1";
+        let args = args![id, not_before, uncertain, error];
+        self.execute("re-queueing a Slack message", sql, args)
+            .await
+            .map(drop)
     }
 
     /// Records a row as failed: it will not be sent.
     pub async fn outbox_failed(&mut self, id: i64, error: String) -> Result<(), StoreError> {
-        self.run(move |c| {
-            Box::pin(async move {
-                sqlx::query("UPDATE outbox SET state = 'failed', owner = NULL, attempts = attempts + 1, error = $2, done_at = $3 WHERE id = $1")
-                    .bind(id)
-                    .bind(error)
-                    .bind(crate::clock::now_rfc3339())
-                    .execute(c.conn())
-                    .await
-                    .context("recording an undelivered Slack message")?;
-                Ok(())
-            })
-        })
-        .await
+        let sql = "UPDATE outbox SET state = 'failed', owner = NULL, attempts = attempts + 1, error = $2, done_at = $3 WHERE id = $1";
+        let args = args![id, error, crate::clock::now_rfc3339()];
+        self.execute("recording an undelivered Slack message", sql, args)
+            .await
+            .map(drop)
     }
 }
 
@@ -342,42 +296,31 @@ impl Store {
     /// lane's rows is being sent, and its time has come).
     pub async fn claim_outbox(&self, lanes: i64) -> Result<Vec<Claimed>, StoreError> {
         let mut tx = self.begin().await?;
-        let replica = tx.replica();
+        let sql = "UPDATE outbox SET state = 'sending', owner = $1
+                   WHERE id IN (
+                       SELECT o.id FROM outbox o
+                       WHERE o.state = 'pending' AND o.not_before <= $2
+                         AND o.id = (SELECT MIN(i.id) FROM outbox i WHERE i.lane = o.lane AND i.state IN ('pending', 'sending'))
+                       ORDER BY o.id LIMIT $3
+                   )
+                   RETURNING id, message, attempts, deadline, uncertain, created_at";
+        let args = args![tx.replica(), epoch_ms(), lanes];
+        let what = "claiming Slack messages to send";
         let rows = tx
-            .run(move |c| {
-                Box::pin(async move {
-                    sqlx::query(
-                        "UPDATE outbox SET state = 'sending', owner = $1
-                         WHERE id IN (
-                             SELECT o.id FROM outbox o
-                             WHERE o.state = 'pending' AND o.not_before <= $2
-                               AND o.id = (SELECT MIN(i.id) FROM outbox i WHERE i.lane = o.lane AND i.state IN ('pending', 'sending'))
-                             ORDER BY o.id LIMIT $3
-                         )
-                         RETURNING id, message, attempts, deadline, uncertain, created_at",
-                    )
-                    .bind(replica)
-                    .bind(epoch_ms())
-                    .bind(lanes)
-                    .fetch_all(c.conn())
-                    .await
-                    .context("claiming Slack messages to send")
-                })
-            })
+            .fetch(what, sql, args, |row| Ok(ClaimedRow::from(row)))
             .await?;
         tx.commit().await?;
         let mut claimed = Vec::new();
         for row in rows {
-            let id: i64 = row.get(0);
-            let body: String = row.get(1);
-            match serde_json::from_str(&body) {
+            let id = row.id;
+            match serde_json::from_str(&row.body) {
                 Ok(message) => claimed.push(Claimed {
                     id,
                     message,
-                    attempts: row.get(2),
-                    deadline: row.get(3),
-                    uncertain: row.get::<i64, _>(4) != 0,
-                    created_at: row.get(5),
+                    attempts: row.attempts,
+                    deadline: row.deadline,
+                    uncertain: row.uncertain,
+                    created_at: row.created_at,
                 }),
                 Err(e) => {
                     let mut tx = self.begin().await?;
@@ -392,22 +335,17 @@ impl Store {
 
     /// The ts of the row with `key`, once posted.
     pub async fn outbox_anchor(&self, key: &str) -> Result<AnchorState, StoreError> {
-        let row = sqlx::query("SELECT state, ts FROM outbox WHERE key = $1")
-            .bind(key)
-            .fetch_optional(self.pool())
-            .await
-            .context("reading a queued Slack message")?;
+        let sql = "SELECT state, ts FROM outbox WHERE key = $1";
+        let read = |row: &AnyRow| Ok((row.get::<String, _>(0), row.get::<Option<String>, _>(1)));
+        let row = self.fetch("reading a queued Slack message", sql, args![key], read);
+        let row = row.await?.pop();
         Ok(match row {
             None => AnchorState::Failed,
-            Some(row) => {
-                let state: String = row.get(0);
-                let ts: Option<String> = row.get(1);
-                match (state.as_str(), ts) {
-                    ("sent", Some(ts)) => AnchorState::Posted(ts),
-                    ("sent" | "failed", _) => AnchorState::Failed,
-                    _ => AnchorState::Waiting,
-                }
-            }
+            Some((state, ts)) => match (state.as_str(), ts) {
+                ("sent", Some(ts)) => AnchorState::Posted(ts),
+                ("sent" | "failed", _) => AnchorState::Failed,
+                _ => AnchorState::Waiting,
+            },
         })
     }
 
@@ -470,19 +408,32 @@ impl Store {
 
     /// Forgets messages sent before `before` (RFC 3339); failed ones are kept as evidence.
     pub async fn forget_sent_before(&self, before: &str) -> Result<(), StoreError> {
-        let before = before.to_string();
-        let mut tx = self.begin().await?;
-        tx.run(move |c| {
-            Box::pin(async move {
-                sqlx::query("DELETE FROM outbox WHERE state = 'sent' AND done_at < $1")
-                    .bind(before)
-                    .execute(c.conn())
-                    .await
-                    .context("forgetting sent Slack messages")?;
-                Ok(())
-            })
-        })
-        .await?;
-        tx.commit().await
+        let sql = "DELETE FROM outbox WHERE state = 'sent' AND done_at < $1";
+        self.execute("forgetting sent Slack messages", sql, args![before])
+            .await
+            .map(drop)
+    }
+}
+
+/// A claimed row as read, before its message is parsed.
+struct ClaimedRow {
+    id: i64,
+    body: String,
+    attempts: i64,
+    deadline: i64,
+    uncertain: bool,
+    created_at: String,
+}
+
+impl From<&AnyRow> for ClaimedRow {
+    fn from(row: &AnyRow) -> Self {
+        ClaimedRow {
+            id: row.get(0),
+            body: row.get(1),
+            attempts: row.get(2),
+            deadline: row.get(3),
+            uncertain: row.get::<i64, _>(4) != 0,
+            created_at: row.get(5),
+        }
     }
 }

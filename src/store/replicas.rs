@@ -6,7 +6,8 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{QueryContext, Store, StoreError};
+use super::statement::args;
+use super::{Store, StoreError, StoreTx};
 
 /// `owner` is neither this replica (`me`) nor a live one, given the cutoff bound at `$n`.
 /// A replica never takes its own work for orphaned, even when its heartbeat is late.
@@ -52,22 +53,9 @@ impl Store {
         update: &'static str,
         context: &'static str,
     ) -> Result<u64, StoreError> {
-        let mut tx = self.begin().await?;
-        let cutoff = tx.cutoff(liveness);
-        let replica = tx.replica();
-        let done = tx
-            .run(move |c| {
-                Box::pin(async move {
-                    sqlx::query(&format!("{update} AND {}", orphaned(1, &replica)))
-                        .bind(cutoff)
-                        .execute(c.conn())
-                        .await
-                        .context(context)
-                })
-            })
-            .await?;
-        tx.commit().await?;
-        Ok(done.rows_affected())
+        let sql = format!("{update} AND {}", orphaned(1, &self.replica));
+        self.execute(context, sql, args![self.cutoff(liveness)])
+            .await
     }
 
     /// The heartbeat cutoff: owners whose last heartbeat is older are taken for dead.
@@ -84,47 +72,68 @@ impl Store {
 
     /// Renews this replica's heartbeat.
     pub async fn heartbeat(&self) -> Result<(), StoreError> {
-        let id = self.replica.to_string();
-        let mut tx = self.begin().await?;
-        tx.run(move |c| {
-            Box::pin(async move {
-                let now = crate::clock::now_rfc3339();
-                sqlx::query(
-                    "INSERT INTO replicas (id, started_at, heartbeat_at) VALUES ($1, $2, $2)
-                     ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at",
-                )
-                .bind(id)
-                .bind(now)
-                .execute(c.conn())
-                .await
-                .context("renewing the replica's heartbeat")?;
-                Ok(())
-            })
-        })
-        .await?;
-        tx.commit().await
+        let sql = "INSERT INTO replicas (id, started_at, heartbeat_at) VALUES ($1, $2, $2)
+                   ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at";
+        let args = args![&*self.replica, crate::clock::now_rfc3339()];
+        self.execute("renewing the replica's heartbeat", sql, args)
+            .await
+            .map(drop)
     }
 
     /// At shutdown: this replica is gone (what it still owns is orphaned at once).
     pub async fn retire(&self) -> Result<(), StoreError> {
-        let id = self.replica.to_string();
-        let mut tx = self.begin().await?;
-        tx.run(move |c| {
-            Box::pin(async move {
-                sqlx::query("DELETE FROM replicas WHERE id = $1")
-                    .bind(id)
-                    .execute(c.conn())
-                    .await
-                    .context("retiring the replica")?;
-                Ok(())
-            })
-        })
-        .await?;
-        tx.commit().await
+        let sql = "DELETE FROM replicas WHERE id = $1";
+        self.execute("retiring the replica", sql, args![&*self.replica])
+            .await
+            .map(drop)
     }
 
     /// How often the heartbeat is renewed.
     pub fn heartbeat_every(&self) -> std::time::Duration {
         (self.lease / 5).max(std::time::Duration::from_millis(200))
+    }
+}
+
+/// Work that falls due in `table` and is done by one replica: rows matching `due` (with
+/// the time bound at `$1`) move to state `claimed`, owned by the claimer.
+pub(crate) struct Due {
+    pub table: &'static str,
+    pub due: &'static str,
+    pub claimed: &'static str,
+    pub columns: &'static str,
+    pub order: &'static str,
+    /// What each of the three statements does, for errors.
+    pub what: [&'static str; 3],
+}
+
+impl StoreTx<'_> {
+    /// Claims the rows of `due` that are due at `now`, takes over those a replica that is
+    /// gone left claimed (a crash), and answers every row this replica now holds claimed.
+    pub(crate) async fn claim_due<T: Send + 'static>(
+        &mut self,
+        due: &Due,
+        now: DateTime<Utc>,
+        liveness: Liveness,
+        read: fn(&sqlx::any::AnyRow) -> Result<T, StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
+        let Due { table, claimed, .. } = due;
+        let replica = self.replica();
+        let sql = format!(
+            "UPDATE {table} SET state = '{claimed}', owner = $2 WHERE {}",
+            due.due
+        );
+        let args = args![crate::clock::rfc3339(now), &replica];
+        self.execute(due.what[0], sql, args).await?;
+        let sql = format!(
+            "UPDATE {table} SET owner = $1 WHERE state = '{claimed}' AND {}",
+            orphaned(2, &replica)
+        );
+        let args = args![&replica, self.cutoff(liveness)];
+        self.execute(due.what[1], sql, args).await?;
+        let sql = format!(
+            "SELECT {} FROM {table} WHERE state = '{claimed}' AND owner = $1 ORDER BY {}",
+            due.columns, due.order
+        );
+        self.fetch(due.what[2], sql, args![replica], read).await
     }
 }

@@ -5,7 +5,8 @@
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
-use super::{Liveness, QueryContext, Store, StoreError, StoreTx};
+use super::statement::args;
+use super::{Liveness, Store, StoreError, StoreTx};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RequestState {
@@ -107,7 +108,7 @@ impl Request {
 
 const COLUMNS: &str = "id, command, action, requester, channel, incident, response_url, plan, plan_hash, summary, state, created_at, expires_at, message_ts, decided_by, outcome, command_name";
 
-fn row_to_request(row: &sqlx::any::AnyRow) -> Result<Request, StoreError> {
+fn read(row: &sqlx::any::AnyRow) -> Result<Request, StoreError> {
     let id: i64 = row.get(0);
     let bad = |what: &str| StoreError::Corrupt {
         seq: id,
@@ -139,80 +140,51 @@ fn row_to_request(row: &sqlx::any::AnyRow) -> Result<Request, StoreError> {
     })
 }
 
-async fn request_on<'e, E>(db: E, id: i64) -> Result<Option<Request>, StoreError>
-where
-    E: sqlx::Executor<'e, Database = sqlx::Any>,
-{
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM requests WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(db)
-        .await
-        .context("reading an approval request")?;
-    row.as_ref().map(row_to_request).transpose()
-}
-
-async fn requests_in_state_on<'e, E>(db: E, state: RequestState) -> Result<Vec<Request>, StoreError>
-where
-    E: sqlx::Executor<'e, Database = sqlx::Any>,
-{
-    let rows = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM requests WHERE state = $1 ORDER BY id"
-    ))
-    .bind(state.as_str())
-    .fetch_all(db)
-    .await
-    .context("listing requests")?;
-    rows.iter().map(row_to_request).collect()
-}
-
 impl StoreTx<'_> {
     pub async fn create_request(&mut self, new: NewRequest) -> Result<Request, StoreError> {
-        let replica = self.replica();
-        self.run(move |c| Box::pin(async move {
-        let row = sqlx::query(&format!(
+        let sql = format!(
             "INSERT INTO requests (command, action, requester, channel, incident, response_url, plan, plan_hash, summary, state, created_at, expires_at, owner, command_name)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $12, $10, $11, $13, $14) RETURNING {COLUMNS}"
-        ))
-        .bind(&new.command)
-        .bind(&new.action)
-        .bind(&new.requester)
-        .bind(&new.channel)
-        .bind(&new.incident)
-        .bind(&new.response_url)
-        .bind(&new.plan)
-        .bind(&new.plan_hash)
-        .bind(&new.summary)
-        .bind(crate::clock::now_rfc3339())
-        .bind(crate::clock::rfc3339(new.expires_at))
-        .bind(new.state.as_str())
-        .bind(replica)
-        .bind(&new.command_name)
-        .fetch_one(c.conn())
-        .await
-        .context("creating an approval request")?;
-        row_to_request(&row)
-        })).await
+        );
+        let args = args![
+            new.command,
+            new.action,
+            new.requester,
+            new.channel,
+            new.incident,
+            new.response_url,
+            new.plan,
+            new.plan_hash,
+            new.summary,
+            crate::clock::now_rfc3339(),
+            crate::clock::rfc3339(new.expires_at),
+            new.state.as_str(),
+            self.replica(),
+            new.command_name,
+        ];
+        let created = self
+            .fetch("creating an approval request", sql, args, read)
+            .await?;
+        created.into_iter().next().ok_or_else(not_created)
     }
 
     pub async fn set_message_ts(&mut self, id: i64, ts: &str) -> Result<(), StoreError> {
-        let ts = ts.to_string();
-        self.run(move |c| {
-            Box::pin(async move {
-                sqlx::query("UPDATE requests SET message_ts = $2 WHERE id = $1")
-                    .bind(id)
-                    .bind(ts)
-                    .execute(c.conn())
-                    .await
-                    .context("remembering an approval request's message")?;
-                Ok(())
-            })
-        })
+        let sql = "UPDATE requests SET message_ts = $2 WHERE id = $1";
+        self.execute(
+            "remembering an approval request's message",
+            sql,
+            args![id, ts],
+        )
         .await
+        .map(drop)
     }
 
     pub async fn request(&mut self, id: i64) -> Result<Option<Request>, StoreError> {
-        self.run(move |c| Box::pin(async move { request_on(c.conn(), id).await }))
-            .await
+        let sql = format!("SELECT {COLUMNS} FROM requests WHERE id = $1");
+        let found = self
+            .fetch("reading an approval request", sql, args![id], read)
+            .await?;
+        Ok(found.into_iter().next())
     }
 
     pub async fn request_by_message(
@@ -220,22 +192,12 @@ impl StoreTx<'_> {
         channel: &str,
         ts: &str,
     ) -> Result<Option<Request>, StoreError> {
-        let channel = channel.to_string();
-        let ts = ts.to_string();
-        self.run(move |c| {
-            Box::pin(async move {
-                let row = sqlx::query(&format!(
-                    "SELECT {COLUMNS} FROM requests WHERE channel = $1 AND message_ts = $2"
-                ))
-                .bind(channel)
-                .bind(ts)
-                .fetch_optional(c.conn())
-                .await
-                .context("finding the request of a message")?;
-                row.as_ref().map(row_to_request).transpose()
-            })
-        })
-        .await
+        let sql = format!("SELECT {COLUMNS} FROM requests WHERE channel = $1 AND message_ts = $2");
+        let args = args![channel, ts];
+        let found = self
+            .fetch("finding the request of a message", sql, args, read)
+            .await?;
+        Ok(found.into_iter().next())
     }
 
     /// Moves request `id` from one of `from` to `to`; true only for the caller that did it.
@@ -247,28 +209,18 @@ impl StoreTx<'_> {
         decided_by: Option<&str>,
         outcome: Option<&str>,
     ) -> Result<bool, StoreError> {
-        let replica = self.replica();
-        let from = from.to_vec();
-        let decided_by = decided_by.map(str::to_string);
-        let outcome = outcome.map(str::to_string);
-        self.run(move |c| Box::pin(async move {
         let from: Vec<String> = from.iter().map(|s| format!("'{}'", s.as_str())).collect();
-        let done = sqlx::query(&format!(
+        let sql = format!(
             "UPDATE requests SET state = $2, decided_by = COALESCE($3, decided_by), outcome = COALESCE($4, outcome),
                  owner = CASE WHEN $2 = 'executing' THEN $5 ELSE owner END
              WHERE id = $1 AND state IN ({})",
             from.join(", ")
-        ))
-        .bind(id)
-        .bind(to.as_str())
-        .bind(decided_by)
-        .bind(outcome)
-        .bind(replica)
-        .execute(c.conn())
-        .await
-        .context("changing an approval request's state")?;
-        Ok(done.rows_affected() == 1)
-        })).await
+        );
+        let args = args![id, to.as_str(), decided_by, outcome, self.replica()];
+        Ok(self
+            .execute("changing an approval request's state", sql, args)
+            .await?
+            == 1)
     }
 
     /// Records an officer's approving reaction; false if it was already there.
@@ -278,21 +230,9 @@ impl StoreTx<'_> {
         officer: &str,
         reaction: &str,
     ) -> Result<bool, StoreError> {
-        let officer = officer.to_string();
-        let reaction = reaction.to_string();
-        self.run(move |c| Box::pin(async move {
-        let done = sqlx::query(
-            "INSERT INTO approvals (request_id, officer, reaction, at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-        )
-        .bind(id)
-        .bind(officer)
-        .bind(reaction)
-        .bind(crate::clock::now_rfc3339())
-        .execute(c.conn())
-        .await
-        .context("recording an approval")?;
-        Ok(done.rows_affected() == 1)
-        })).await
+        let sql = "INSERT INTO approvals (request_id, officer, reaction, at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING";
+        let args = args![id, officer, reaction, crate::clock::now_rfc3339()];
+        Ok(self.execute("recording an approval", sql, args).await? == 1)
     }
 
     pub async fn remove_approval(
@@ -301,77 +241,46 @@ impl StoreTx<'_> {
         officer: &str,
         reaction: &str,
     ) -> Result<bool, StoreError> {
-        let officer = officer.to_string();
-        let reaction = reaction.to_string();
-        self.run(move |c| {
-            Box::pin(async move {
-                let done = sqlx::query(
-            "DELETE FROM approvals WHERE request_id = $1 AND officer = $2 AND reaction = $3",
-        )
-        .bind(id)
-        .bind(officer)
-        .bind(reaction)
-        .execute(c.conn())
-        .await
-        .context("withdrawing an approval")?;
-                Ok(done.rows_affected() == 1)
-            })
-        })
-        .await
+        let sql = "DELETE FROM approvals WHERE request_id = $1 AND officer = $2 AND reaction = $3";
+        let args = args![id, officer, reaction];
+        Ok(self.execute("withdrawing an approval", sql, args).await? == 1)
     }
 
     /// Distinct officers whose approval stands.
     pub async fn approvers(&mut self, id: i64) -> Result<Vec<String>, StoreError> {
-        self.run(move |c| {
-            Box::pin(async move {
-                let rows = sqlx::query(
-                    "SELECT DISTINCT officer FROM approvals WHERE request_id = $1 ORDER BY officer",
-                )
-                .bind(id)
-                .fetch_all(c.conn())
-                .await
-                .context("counting approvals")?;
-                Ok(rows.iter().map(|r| r.get(0)).collect())
-            })
-        })
-        .await
+        let sql = "SELECT DISTINCT officer FROM approvals WHERE request_id = $1 ORDER BY officer";
+        self.fetch("counting approvals", sql, args![id], |r| Ok(r.get(0)))
+            .await
     }
 
     /// True while a pending request in `channel` has no message yet (being posted).
     pub async fn has_unposted_request(&mut self, channel: &str) -> Result<bool, StoreError> {
-        let channel = channel.to_string();
-        self.run(move |c| Box::pin(async move {
-        let row = sqlx::query("SELECT 1 FROM requests WHERE channel = $1 AND state = 'pending' AND message_ts IS NULL LIMIT 1")
-            .bind(channel)
-            .fetch_optional(c.conn())
-            .await
-            .context("looking for requests being posted")?;
-        Ok(row.is_some())
-        })).await
+        let sql = "SELECT 1 FROM requests WHERE channel = $1 AND state = 'pending' AND message_ts IS NULL LIMIT 1";
+        let found = self.fetch(
+            "looking for requests being posted",
+            sql,
+            args![channel],
+            |_| Ok(()),
+        );
+        Ok(!found.await?.is_empty())
     }
 
     /// Pending requests whose expiry has passed.
     pub async fn due_for_expiry(&mut self, now: DateTime<Utc>) -> Result<Vec<Request>, StoreError> {
-        self.run(move |c| Box::pin(async move {
-        let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM requests WHERE state = 'pending' AND expires_at <= $1 ORDER BY id"))
-            .bind(crate::clock::rfc3339(now))
-            .fetch_all(c.conn())
+        let sql = format!("SELECT {COLUMNS} FROM requests WHERE state = 'pending' AND expires_at <= $1 ORDER BY id");
+        let args = args![crate::clock::rfc3339(now)];
+        self.fetch("finding expired requests", sql, args, read)
             .await
-            .context("finding expired requests")?;
-        rows.iter().map(row_to_request).collect()
-        })).await
     }
 
     pub async fn requests_in_state(
         &mut self,
         state: RequestState,
     ) -> Result<Vec<Request>, StoreError> {
-        self.run(move |c| Box::pin(async move { requests_in_state_on(c.conn(), state).await }))
-            .await
+        let args = args![state.as_str()];
+        self.fetch("listing requests", in_state(), args, read).await
     }
-}
 
-impl StoreTx<'_> {
     /// Executing requests whose replica is gone (`Liveness::Heartbeat`), or, at start-up on
     /// SQLite, every executing request; `mine`: those this replica executes.
     pub async fn executing_requests(&mut self, whose: Whose) -> Result<Vec<Request>, StoreError> {
@@ -382,46 +291,37 @@ impl StoreTx<'_> {
                 self.cutoff(liveness),
             ),
         };
-        self.run(move |c| {
-            Box::pin(async move {
-                let rows = sqlx::query(&format!(
-                    "SELECT {COLUMNS} FROM requests WHERE state = 'executing' AND {filter} ORDER BY id"
-                ))
-                .bind(bind)
-                .fetch_all(c.conn())
-                .await
-                .context("listing executing requests")?;
-                rows.iter().map(row_to_request).collect()
-            })
-        })
-        .await
+        let sql = format!(
+            "SELECT {COLUMNS} FROM requests WHERE state = 'executing' AND {filter} ORDER BY id"
+        );
+        self.fetch("listing executing requests", sql, args![bind], read)
+            .await
     }
 
     /// Takes over the posting of pending requests whose message was never posted and whose
     /// replica is gone (it stopped between storing and posting them).
     pub async fn claim_unposted(&mut self, liveness: Liveness) -> Result<Vec<Request>, StoreError> {
         let replica = self.replica();
-        let cutoff = self.cutoff(liveness);
-        self.run(move |c| {
-            Box::pin(async move {
-                let rows = sqlx::query(&format!(
-                    "UPDATE requests SET owner = $1 WHERE state = 'pending' AND message_ts IS NULL AND {}
-                     RETURNING {COLUMNS}",
-                    super::replicas::orphaned(2, &replica)
-                ))
-                .bind(replica)
-                .bind(cutoff)
-                .fetch_all(c.conn())
-                .await
-                .context("claiming unposted requests")?;
-                let mut requests: Vec<Request> =
-                    rows.iter().map(row_to_request).collect::<Result<_, _>>()?;
-                requests.sort_by_key(|r| r.id);
-                Ok(requests)
-            })
-        })
-        .await
+        let sql = format!(
+            "UPDATE requests SET owner = $1 WHERE state = 'pending' AND message_ts IS NULL AND {}
+             RETURNING {COLUMNS}",
+            super::replicas::orphaned(2, &replica)
+        );
+        let args = args![replica, self.cutoff(liveness)];
+        let mut requests = self
+            .fetch("claiming unposted requests", sql, args, read)
+            .await?;
+        requests.sort_by_key(|r| r.id);
+        Ok(requests)
     }
+}
+
+fn in_state() -> String {
+    format!("SELECT {COLUMNS} FROM requests WHERE state = $1 ORDER BY id")
+}
+
+fn not_created() -> StoreError {
+    StoreError::NotWritten("the request was not created".into())
 }
 
 /// Whose executing requests to list.
@@ -434,10 +334,16 @@ pub enum Whose {
 impl Store {
     /// Requests in `state`, oldest first (a read; no write lock).
     pub async fn requests_in_state(&self, state: RequestState) -> Result<Vec<Request>, StoreError> {
-        requests_in_state_on(self.pool(), state).await
+        let args = args![state.as_str()];
+        self.fetch("listing requests", &in_state(), args, read)
+            .await
     }
 
     pub async fn request(&self, id: i64) -> Result<Option<Request>, StoreError> {
-        request_on(self.pool(), id).await
+        let sql = format!("SELECT {COLUMNS} FROM requests WHERE id = $1");
+        let found = self
+            .fetch("reading an approval request", &sql, args![id], read)
+            .await?;
+        Ok(found.into_iter().next())
     }
 }
