@@ -130,29 +130,30 @@ pub fn policy(settings: &Settings, scope: &Scope) -> Value {
         clusters.dedup();
         // Both actions also name the cluster in the request: only the configured ones.
         let in_clusters = json!({"ArnEquals": {"ecs:cluster": clusters}});
-        statements.push(json!({
-            "Sid": "ReadConfiguredServices",
-            "Effect": "Allow",
-            "Action": ["ecs:DescribeServices"],
-            "Resource": services,
-            "Condition": in_clusters,
-        }));
-        statements.push(json!({
-            "Sid": "RollBackConfiguredServices",
-            "Effect": "Allow",
-            "Action": ["ecs:UpdateService"],
-            "Resource": services,
-            "Condition": in_clusters,
-        }));
+        statements.push(when(
+            allow(
+                "ReadConfiguredServices",
+                json!(["ecs:DescribeServices"]),
+                json!(services),
+            ),
+            json!(in_clusters),
+        ));
+        statements.push(when(
+            allow(
+                "RollBackConfiguredServices",
+                json!(["ecs:UpdateService"]),
+                json!(services),
+            ),
+            json!(in_clusters),
+        ));
     }
     if !settings.ecs.services.is_empty() {
-        statements.push(json!({
-            "Sid": "ReadTaskDefinitions",
-            "Effect": "Allow",
-            "Action": ["ecs:DescribeTaskDefinition", "ecs:ListTaskDefinitions"],
-            // Neither action supports resource-level permissions.
-            "Resource": "*",
-        }));
+        // Neither action supports resource-level permissions.
+        statements.push(allow(
+            "ReadTaskDefinitions",
+            json!(["ecs:DescribeTaskDefinition", "ecs:ListTaskDefinitions"]),
+            json!("*"),
+        ));
     }
 
     if !settings.rds.databases.is_empty() {
@@ -203,36 +204,32 @@ pub fn policy(settings: &Settings, scope: &Scope) -> Value {
             drbot_snapshots.extend(each("snapshot", &format!("drbot-{}-*", db.instance)));
         }
         let described: Vec<String> = instances.iter().chain(&restored).cloned().collect();
-        statements.push(json!({
-            "Sid": "ReadConfiguredDatabases",
-            "Effect": "Allow",
-            "Action": ["rds:DescribeDBInstances"],
-            "Resource": described,
-        }));
+        statements.push(allow(
+            "ReadConfiguredDatabases",
+            json!(["rds:DescribeDBInstances"]),
+            json!(described),
+        ));
         let mut snapshot_reads = snapshots.clone();
         snapshot_reads.extend(instances.iter().cloned());
-        statements.push(json!({
-            "Sid": "ReadTheirSnapshots",
-            "Effect": "Allow",
-            "Action": ["rds:DescribeDBSnapshots"],
-            "Resource": snapshot_reads,
-        }));
+        statements.push(allow(
+            "ReadTheirSnapshots",
+            json!(["rds:DescribeDBSnapshots"]),
+            json!(snapshot_reads),
+        ));
         let mut backups = each("auto-backup", "*");
         backups.extend(instances.iter().cloned());
-        statements.push(json!({
-            "Sid": "ReadTheirBackupWindows",
-            "Effect": "Allow",
-            "Action": ["rds:DescribeDBInstanceAutomatedBackups"],
-            "Resource": backups,
-        }));
+        statements.push(allow(
+            "ReadTheirBackupWindows",
+            json!(["rds:DescribeDBInstanceAutomatedBackups"]),
+            json!(backups),
+        ));
         let mut snapshot_now = instances.clone();
         snapshot_now.extend(drbot_snapshots.iter().cloned());
-        statements.push(json!({
-            "Sid": "SnapshotConfiguredDatabases",
-            "Effect": "Allow",
-            "Action": ["rds:CreateDBSnapshot"],
-            "Resource": snapshot_now,
-        }));
+        statements.push(allow(
+            "SnapshotConfiguredDatabases",
+            json!(["rds:CreateDBSnapshot"]),
+            json!(snapshot_now),
+        ));
         // Restores are placed like their source: its subnet group, parameter and option
         // groups, whatever their names (read from the source at plan time).
         let mut restore = instances.clone();
@@ -241,51 +238,48 @@ pub fn policy(settings: &Settings, scope: &Scope) -> Value {
         for kind in ["subgrp", "pg", "og", "secgrp"] {
             restore.extend(each(kind, "*"));
         }
-        statements.push(json!({
-            "Sid": "RestoreIntoNewInstances",
-            "Effect": "Allow",
-            "Action": [
+        statements.push(allow(
+            "RestoreIntoNewInstances",
+            json!([
                 "rds:RestoreDBInstanceFromDBSnapshot",
                 "rds:RestoreDBInstanceToPointInTime"
-            ],
-            "Resource": restore,
-        }));
+            ]),
+            json!(restore),
+        ));
         // Restore tests delete their own instance: named so and tagged so, nothing else.
-        statements.push(json!({
-            "Sid": "DeleteRestoreTestInstances",
-            "Effect": "Allow",
-            "Action": ["rds:DeleteDBInstance"],
-            "Resource": drills,
-            "Condition": {"StringEquals": {"aws:ResourceTag/drbot:drill": "restore-test"}},
-        }));
+        statements.push(when(
+            allow(
+                "DeleteRestoreTestInstances",
+                json!(["rds:DeleteDBInstance"]),
+                json!(drills),
+            ),
+            json!({"StringEquals": {"aws:ResourceTag/drbot:drill": "restore-test"}}),
+        ));
         // Retention: copies of the databases' snapshots into drbot's weekly/monthly ones,
         // and deleting only those.
         // Retention copies, and cross-region copies (drbot's own names) of the snapshots.
         let mut copy = snapshots.clone();
         copy.extend(retention_copies.iter().cloned());
         copy.extend(drbot_snapshots.iter().cloned());
-        statements.push(json!({
-            "Sid": "CopyToRetentionSnapshots",
-            "Effect": "Allow",
-            "Action": ["rds:CopyDBSnapshot"],
-            "Resource": copy,
-        }));
-        statements.push(json!({
-            "Sid": "DeleteOwnRetentionSnapshots",
-            "Effect": "Allow",
-            "Action": ["rds:DeleteDBSnapshot"],
-            "Resource": retention_copies.clone(),
-        }));
+        statements.push(allow(
+            "CopyToRetentionSnapshots",
+            json!(["rds:CopyDBSnapshot"]),
+            json!(copy),
+        ));
+        statements.push(allow(
+            "DeleteOwnRetentionSnapshots",
+            json!(["rds:DeleteDBSnapshot"]),
+            json!(retention_copies.clone()),
+        ));
         // Tags given at creation (drbot's snapshots, the source's tags on a restore).
         let mut tagged = drbot_snapshots.clone();
         tagged.extend(restored.iter().cloned());
         tagged.extend(retention_copies.iter().cloned());
-        statements.push(json!({
-            "Sid": "TagWhatDrbotCreates",
-            "Effect": "Allow",
-            "Action": ["rds:AddTagsToResource"],
-            "Resource": tagged,
-        }));
+        statements.push(allow(
+            "TagWhatDrbotCreates",
+            json!(["rds:AddTagsToResource"]),
+            json!(tagged),
+        ));
     }
 
     // Scale and cutover redeploys are UpdateService on the configured services (above);
@@ -306,12 +300,11 @@ pub fn policy(settings: &Settings, scope: &Scope) -> Value {
         })
         .collect();
     if !other_region_services.is_empty() {
-        statements.push(json!({
-            "Sid": "ServicesInOtherRegions",
-            "Effect": "Allow",
-            "Action": ["ecs:DescribeServices", "ecs:UpdateService"],
-            "Resource": other_region_services,
-        }));
+        statements.push(allow(
+            "ServicesInOtherRegions",
+            json!(["ecs:DescribeServices", "ecs:UpdateService"]),
+            json!(other_region_services),
+        ));
     }
 
     let zones: Vec<String> = {
@@ -337,25 +330,17 @@ pub fn policy(settings: &Settings, scope: &Scope) -> Value {
             .iter()
             .map(|r| r.record.trim_end_matches('.').to_ascii_lowercase())
             .collect();
-        statements.push(json!({
-            "Sid": "ReadFailoverRecords",
-            "Effect": "Allow",
-            "Action": ["route53:ListResourceRecordSets"],
-            "Resource": zones,
-        }));
-        statements.push(json!({
-            "Sid": "FailOverConfiguredRecords",
-            "Effect": "Allow",
-            "Action": ["route53:ChangeResourceRecordSets"],
-            "Resource": zones,
-            "Condition": {"ForAllValues:StringEquals": {"route53:ChangeResourceRecordSetsNormalizedRecordNames": names}},
-        }));
-        statements.push(json!({
-            "Sid": "FollowDnsChanges",
-            "Effect": "Allow",
-            "Action": ["route53:GetChange"],
-            "Resource": "arn:aws:route53:::change/*",
-        }));
+        statements.push(allow(
+            "ReadFailoverRecords",
+            json!(["route53:ListResourceRecordSets"]),
+            json!(zones),
+        ));
+        statements.push(when(allow("FailOverConfiguredRecords", json!(["route53:ChangeResourceRecordSets"]), json!(zones)), json!({"ForAllValues:StringEquals": {"route53:ChangeResourceRecordSetsNormalizedRecordNames": names}})));
+        statements.push(allow(
+            "FollowDnsChanges",
+            json!(["route53:GetChange"]),
+            json!("arn:aws:route53:::change/*"),
+        ));
     }
 
     let parameters: Vec<String> = settings
@@ -374,12 +359,11 @@ pub fn policy(settings: &Settings, scope: &Scope) -> Value {
         })
         .collect();
     if !parameters.is_empty() {
-        statements.push(json!({
-            "Sid": "CutOverConnectionSettings",
-            "Effect": "Allow",
-            "Action": ["ssm:GetParameter", "ssm:PutParameter"],
-            "Resource": parameters,
-        }));
+        statements.push(allow(
+            "CutOverConnectionSettings",
+            json!(["ssm:GetParameter", "ssm:PutParameter"]),
+            json!(parameters),
+        ));
     }
 
     if let Some(acl) = &settings.waf.web_acl {
@@ -389,18 +373,20 @@ pub fn policy(settings: &Settings, scope: &Scope) -> Value {
         };
         // UpdateWebACL is also checked against every resource the ACL's rules reference
         // (IP sets, rule groups, managed rule groups, regex sets), whatever they are.
-        statements.push(json!({
-            "Sid": "RateLimitInConfiguredWebAcl",
-            "Effect": "Allow",
-            "Action": ["wafv2:GetWebACL", "wafv2:UpdateWebACL"],
-            "Resource": [
-                format!("arn:aws:wafv2:{r}:{account}:{kind}/webacl/{}/{}", acl.name, acl.id),
+        statements.push(allow(
+            "RateLimitInConfiguredWebAcl",
+            json!(["wafv2:GetWebACL", "wafv2:UpdateWebACL"]),
+            json!([
+                format!(
+                    "arn:aws:wafv2:{r}:{account}:{kind}/webacl/{}/{}",
+                    acl.name, acl.id
+                ),
                 format!("arn:aws:wafv2:{r}:{account}:{kind}/ipset/*/*"),
                 format!("arn:aws:wafv2:{r}:{account}:{kind}/rulegroup/*/*"),
                 format!("arn:aws:wafv2:{r}:{account}:{kind}/managedruleset/*/*"),
                 format!("arn:aws:wafv2:{r}:{account}:{kind}/regexpatternset/*/*"),
-            ],
-        }));
+            ]),
+        ));
     }
 
     let mut sets = Vec::new();
@@ -421,12 +407,11 @@ pub fn policy(settings: &Settings, scope: &Scope) -> Value {
         }
     }
     if !sets.is_empty() {
-        statements.push(json!({
-            "Sid": "BlockInConfiguredIpSets",
-            "Effect": "Allow",
-            "Action": ["wafv2:GetIPSet", "wafv2:UpdateIPSet"],
-            "Resource": sets,
-        }));
+        statements.push(allow(
+            "BlockInConfiguredIpSets",
+            json!(["wafv2:GetIPSet", "wafv2:UpdateIPSet"]),
+            json!(sets),
+        ));
     }
 
     json!({
@@ -438,4 +423,15 @@ pub fn policy(settings: &Settings, scope: &Scope) -> Value {
 /// The cluster's name from a name or an ARN (`arn:aws:ecs:…:cluster/NAME`).
 fn cluster_name(cluster: &str) -> &str {
     cluster.rsplit('/').next().unwrap_or(cluster)
+}
+
+/// A statement allowing `action` on `resource`.
+fn allow(sid: &str, action: Value, resource: Value) -> Value {
+    json!({"Sid": sid, "Effect": "Allow", "Action": action, "Resource": resource})
+}
+
+/// `statement`, only under `condition`.
+fn when(mut statement: Value, condition: Value) -> Value {
+    statement["Condition"] = condition;
+    statement
 }

@@ -42,73 +42,23 @@ const SECONDS: &[f64] = &[
     30.0, 60.0,
 ];
 
-pub static HTTP_REQUESTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
-    counter_vec(
-        "drbot_http_requests_total",
-        "HTTP requests answered, by path and status",
-        &["path", "status"],
-    )
-});
-pub static SIGNATURE_FAILURES: LazyLock<IntCounter> = LazyLock::new(|| {
-    counter(
-        "drbot_slack_signature_failures_total",
-        "Slack requests refused for a missing, wrong or stale signature",
-    )
-});
-pub static REPLAYS_REFUSED: LazyLock<IntCounter> = LazyLock::new(|| {
-    counter(
-        "drbot_slack_replays_refused_total",
-        "Signed Slack requests refused because the same signature was already used",
-    )
-});
-pub static FOREIGN_REFUSED: LazyLock<IntCounter> = LazyLock::new(|| {
-    counter(
-        "drbot_slack_foreign_refused_total",
-        "Slack requests refused because they came from another workspace or app",
-    )
-});
-pub static SLACK_RATE_LIMITED: LazyLock<IntCounterVec> = LazyLock::new(|| {
-    counter_vec(
-        "drbot_slack_rate_limited_total",
-        "Slack Web API calls answered 429 (drbot waited Retry-After and tried again), by method",
-        &["method"],
-    )
-});
-pub static SLACK_SENT: LazyLock<IntCounterVec> = LazyLock::new(|| {
-    counter_vec(
-        "drbot_slack_sent_total",
-        "Slack Web API writes the outbox made, by method",
-        &["method"],
-    )
-});
-pub static SLACK_RETRIES: LazyLock<IntCounterVec> = LazyLock::new(|| {
-    counter_vec(
-        "drbot_slack_retries_total",
-        "Slack writes the outbox will try again (429, 5xx, no answer), by method",
-        &["method"],
-    )
-});
-pub static SLACK_UNDELIVERED: LazyLock<IntCounterVec> = LazyLock::new(|| {
-    counter_vec(
-        "drbot_slack_undelivered_total",
-        "Slack writes recorded as failed after their deadline or a final error, by method",
-        &["method"],
-    )
-});
-pub static COMMANDS: LazyLock<IntCounterVec> = LazyLock::new(|| {
-    counter_vec(
-        "drbot_commands_total",
-        "Slash commands, by command and outcome",
-        &["command", "outcome"],
-    )
-});
-pub static SLACK_EVENTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
-    counter_vec(
-        "drbot_slack_events_total",
-        "Events API deliveries, by type and whether they were new or duplicates",
-        &["type", "delivery"],
-    )
-});
+/// A metric, registered the first time it is used.
+macro_rules! metric {
+    ($name:ident: $ty:ty = $make:ident($($arg:expr),*)) => {
+        pub static $name: LazyLock<$ty> = LazyLock::new(|| $make($($arg),*));
+    };
+}
+
+metric!(HTTP_REQUESTS: IntCounterVec = counter_vec("drbot_http_requests_total", "HTTP requests answered, by path and status", &["path", "status"]));
+metric!(SIGNATURE_FAILURES: IntCounter = counter("drbot_slack_signature_failures_total", "Slack requests refused for a missing, wrong or stale signature"));
+metric!(REPLAYS_REFUSED: IntCounter = counter("drbot_slack_replays_refused_total", "Signed Slack requests refused because the same signature was already used"));
+metric!(FOREIGN_REFUSED: IntCounter = counter("drbot_slack_foreign_refused_total", "Slack requests refused because they came from another workspace or app"));
+metric!(SLACK_RATE_LIMITED: IntCounterVec = counter_vec("drbot_slack_rate_limited_total", "Slack Web API calls answered 429 (drbot waited Retry-After and tried again), by method", &["method"]));
+metric!(SLACK_SENT: IntCounterVec = counter_vec("drbot_slack_sent_total", "Slack Web API writes the outbox made, by method", &["method"]));
+metric!(SLACK_RETRIES: IntCounterVec = counter_vec("drbot_slack_retries_total", "Slack writes the outbox will try again (429, 5xx, no answer), by method", &["method"]));
+metric!(SLACK_UNDELIVERED: IntCounterVec = counter_vec("drbot_slack_undelivered_total", "Slack writes recorded as failed after their deadline or a final error, by method", &["method"]));
+metric!(COMMANDS: IntCounterVec = counter_vec("drbot_commands_total", "Slash commands, by command and outcome", &["command", "outcome"]));
+metric!(SLACK_EVENTS: IntCounterVec = counter_vec("drbot_slack_events_total", "Events API deliveries, by type and whether they were new or duplicates", &["type", "delivery"]));
 
 pub static ACK_SECONDS: LazyLock<HistogramVec> = LazyLock::new(|| {
     register(
@@ -149,24 +99,9 @@ pub static AWS_CALL_SECONDS: LazyLock<HistogramVec> = LazyLock::new(|| {
     )
 });
 
-pub static PENDING_APPROVALS: LazyLock<IntGauge> = LazyLock::new(|| {
-    gauge(
-        "drbot_pending_approvals",
-        "Approval requests waiting for an officer (read from the store at each scrape)",
-    )
-});
-pub static OPEN_INCIDENTS: LazyLock<IntGauge> = LazyLock::new(|| {
-    gauge(
-        "drbot_open_incidents",
-        "Incidents not yet resolved (read from the store at each scrape)",
-    )
-});
-pub static QUEUED_SLACK: LazyLock<IntGauge> = LazyLock::new(|| {
-    gauge(
-        "drbot_slack_queued_messages",
-        "Slack messages waiting in the outbox (read from the store at each scrape)",
-    )
-});
+metric!(PENDING_APPROVALS: IntGauge = gauge("drbot_pending_approvals", "Approval requests waiting for an officer (read from the store at each scrape)"));
+metric!(OPEN_INCIDENTS: IntGauge = gauge("drbot_open_incidents", "Incidents not yet resolved (read from the store at each scrape)"));
+metric!(QUEUED_SLACK: IntGauge = gauge("drbot_slack_queued_messages", "Slack messages waiting in the outbox (read from the store at each scrape)"));
 
 /// Records one AWS call that changes something.
 pub fn aws_call(operation: &str, ok: bool, took: Duration) {

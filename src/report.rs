@@ -462,36 +462,38 @@ fn markdown(r: &Report) -> String {
             out.push_str("_None in this period._\n");
             continue;
         }
-        let _ = writeln!(out, "| {} |\n|{}", HEADERS.join(" | "), "---|".repeat(6));
-        for s in list.iter() {
-            let _ = writeln!(out, "{}", md_row(&row(s)));
-        }
+        md_table(&mut out, &HEADERS, list.iter().map(row));
     }
     let _ = writeln!(out, "\n## Restore tests\n\n**{}**\n", restore_tests_text(r));
-    if !r.restore_tests.is_empty() {
-        let _ = writeln!(
-            out,
-            "| {} |\n|{}",
-            RESTORE_HEADERS.join(" | "),
-            "---|".repeat(6)
-        );
-        for t in &r.restore_tests {
-            let _ = writeln!(out, "{}", md_row(&restore_row(t)));
-        }
-    }
+    md_table(
+        &mut out,
+        &RESTORE_HEADERS,
+        r.restore_tests.iter().map(restore_row),
+    );
     let _ = writeln!(out, "\n## Backup compliance\n\n**{}**\n", backups_text(r));
-    if !r.backup_checks.is_empty() {
-        let _ = writeln!(
-            out,
-            "| {} |\n|{}",
-            BACKUP_HEADERS.join(" | "),
-            "---|".repeat(6)
-        );
-        for c in &r.backup_checks {
-            let _ = writeln!(out, "{}", md_row(&backup_row(c)));
-        }
-    }
+    md_table(
+        &mut out,
+        &BACKUP_HEADERS,
+        r.backup_checks.iter().map(backup_row),
+    );
     out
+}
+
+/// A Markdown table of `rows` under `headers`; nothing when there are no rows.
+fn md_table<R: AsRef<[String]>>(out: &mut String, headers: &[&str], rows: impl Iterator<Item = R>) {
+    let mut rows = rows.peekable();
+    if rows.peek().is_none() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "| {} |\n|{}",
+        headers.join(" | "),
+        "---|".repeat(headers.len())
+    );
+    for row in rows {
+        let _ = writeln!(out, "{}", md_row(row.as_ref()));
+    }
 }
 
 /// Restore-test durations over time, as bars (red when the test failed).

@@ -119,6 +119,22 @@ impl SlackApi {
         }
     }
 
+    /// Calls `method` with [`call`] and `repeat` (see [`Self::repeat`]).
+    async fn api<T, F, Fut>(
+        &self,
+        method: &'static str,
+        repeat: Repeat,
+        attempt: F,
+    ) -> Result<T, SlackError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, SlackClientError>>,
+    {
+        call(method, self.repeat(repeat), attempt)
+            .await
+            .map_err(|e| api_error(method, e))
+    }
+
     fn repeat(&self, repeat: Repeat) -> Repeat {
         if self.once {
             Repeat::Never
@@ -203,13 +219,11 @@ impl SlackApi {
         if let Some(ts) = thread_ts {
             request = request.with_thread_ts(ts.into());
         }
-        let answer = call(
-            "chat.postMessage",
-            self.repeat(Repeat::OnlyIfRefused),
-            || session.chat_post_message(&request),
-        )
-        .await
-        .map_err(|e| api_error("chat.postMessage", e))?;
+        let answer = self
+            .api("chat.postMessage", Repeat::OnlyIfRefused, || {
+                session.chat_post_message(&request)
+            })
+            .await?;
         Ok(answer.ts.to_string())
     }
 }
@@ -227,23 +241,20 @@ impl SlackApi {
         let session = self.client.open_session(&self.token);
         let ask =
             SlackApiFilesGetUploadUrlExternalRequest::new(filename.to_string(), content.len());
-        let target = call(
-            "files.getUploadURLExternal",
-            self.repeat(Repeat::Safe),
-            || session.get_upload_url_external(&ask),
-        )
-        .await
-        .map_err(|e| api_error("files.getUploadURLExternal", e))?;
+        let target = self
+            .api("files.getUploadURLExternal", Repeat::Safe, || {
+                session.get_upload_url_external(&ask)
+            })
+            .await?;
         let body = SlackApiFilesUploadViaUrlRequest::new(
             target.upload_url.clone(),
             content.as_bytes().to_vec(),
             "application/octet-stream".to_string(),
         );
-        call("files.upload (content)", self.repeat(Repeat::Safe), || {
+        self.api("files.upload (content)", Repeat::Safe, || {
             session.files_upload_via_url(&body)
         })
-        .await
-        .map_err(|e| api_error("files.upload (content)", e))?;
+        .await?;
         let complete =
             SlackApiFilesCompleteUploadExternalRequest::new(vec![SlackApiFilesComplete::new(
                 target.file_id.clone(),
@@ -251,13 +262,12 @@ impl SlackApi {
             .with_title(title.to_string())])
             .with_channel_id(channel.into())
             .with_initial_comment(comment.to_string());
-        call(
+        self.api(
             "files.completeUploadExternal",
-            self.repeat(Repeat::OnlyIfRefused),
+            Repeat::OnlyIfRefused,
             || session.files_complete_upload_external(&complete),
         )
-        .await
-        .map_err(|e| api_error("files.completeUploadExternal", e))?;
+        .await?;
         Ok(())
     }
 
@@ -274,13 +284,10 @@ impl SlackApi {
             user.into(),
             SlackMessageContent::new().with_text(text.to_string()),
         );
-        call(
-            "chat.postEphemeral",
-            self.repeat(Repeat::OnlyIfRefused),
-            || session.chat_post_ephemeral(&request),
-        )
-        .await
-        .map_err(|e| api_error("chat.postEphemeral", e))?;
+        self.api("chat.postEphemeral", Repeat::OnlyIfRefused, || {
+            session.chat_post_ephemeral(&request)
+        })
+        .await?;
         Ok(())
     }
 
@@ -299,11 +306,10 @@ impl SlackApi {
             content = content.with_blocks(blocks);
         }
         let request = SlackApiChatUpdateRequest::new(channel.into(), content, ts.into());
-        call("chat.update", self.repeat(Repeat::Safe), || {
+        self.api("chat.update", Repeat::Safe, || {
             session.chat_update(&request)
         })
-        .await
-        .map_err(|e| api_error("chat.update", e))?;
+        .await?;
         Ok(())
     }
 
@@ -336,11 +342,10 @@ impl SlackApi {
         let request = SlackApiPostWebhookMessageRequest::new(
             SlackMessageContent::new().with_text(text.to_string()),
         );
-        call("response_url", self.repeat(Repeat::OnlyIfRefused), || {
+        self.api("response_url", Repeat::OnlyIfRefused, || {
             self.client.post_webhook_message(&url, &request)
         })
-        .await
-        .map_err(|e| api_error("response_url", e))?;
+        .await?;
         Ok(())
     }
 }
@@ -351,13 +356,11 @@ impl SlackApi {
     pub async fn create_channel(&self, name: &str) -> Result<String, SlackError> {
         let session = self.client.open_session(&self.token);
         let create = SlackApiConversationsCreateRequest::new(name.to_string());
-        let answer = call(
-            "conversations.create",
-            self.repeat(Repeat::OnlyIfRefused),
-            || session.conversations_create(&create),
-        )
-        .await
-        .map_err(|e| api_error("conversations.create", e))?;
+        let answer = self
+            .api("conversations.create", Repeat::OnlyIfRefused, || {
+                session.conversations_create(&create)
+            })
+            .await?;
         Ok(answer.channel.id.to_string())
     }
 
@@ -396,11 +399,9 @@ impl SlackApi {
     pub async fn user_name(&self, user: &str) -> Result<Option<String>, SlackError> {
         let session = self.client.open_session(&self.token);
         let request = SlackApiUsersInfoRequest::new(user.into());
-        let answer = call("users.info", self.repeat(Repeat::Safe), || {
-            session.users_info(&request)
-        })
-        .await
-        .map_err(|e| api_error("users.info", e))?;
+        let answer = self
+            .api("users.info", Repeat::Safe, || session.users_info(&request))
+            .await?;
         let u = answer.user;
         let profile = u.profile.as_ref();
         Ok([
@@ -418,11 +419,11 @@ impl SlackApi {
     pub async fn channel_name(&self, channel: &str) -> Result<Option<String>, SlackError> {
         let session = self.client.open_session(&self.token);
         let request = SlackApiConversationsInfoRequest::new(channel.into());
-        let answer = call("conversations.info", self.repeat(Repeat::Safe), || {
-            session.conversations_info(&request)
-        })
-        .await
-        .map_err(|e| api_error("conversations.info", e))?;
+        let answer = self
+            .api("conversations.info", Repeat::Safe, || {
+                session.conversations_info(&request)
+            })
+            .await?;
         Ok(answer.channel.name.filter(|n| !n.trim().is_empty()))
     }
 
@@ -430,11 +431,11 @@ impl SlackApi {
     pub async fn open_direct(&self, user: &str) -> Result<String, SlackError> {
         let session = self.client.open_session(&self.token);
         let open = SlackApiConversationsOpenRequest::new().with_users(vec![user.into()]);
-        let opened = call("conversations.open", self.repeat(Repeat::Safe), || {
-            session.conversations_open(&open)
-        })
-        .await
-        .map_err(|e| api_error("conversations.open", e))?;
+        let opened = self
+            .api("conversations.open", Repeat::Safe, || {
+                session.conversations_open(&open)
+            })
+            .await?;
         Ok(opened.channel.id.to_string())
     }
 
@@ -465,11 +466,10 @@ impl SlackApi {
                     .with_oldest(oldest.into())
                     .with_limit(200)
                     .with_include_all_metadata(true);
-                call("conversations.history", self.repeat(Repeat::Safe), || {
+                self.api("conversations.history", Repeat::Safe, || {
                     session.conversations_history(&request)
                 })
-                .await
-                .map_err(|e| api_error("conversations.history", e))?
+                .await?
                 .messages
             }
             Some(ts) => {
@@ -482,7 +482,7 @@ impl SlackApi {
                     ("limit", Some("200".to_string())),
                     ("include_all_metadata", Some("true".to_string())),
                 ];
-                call("conversations.replies", self.repeat(Repeat::Safe), || {
+                self.api("conversations.replies", Repeat::Safe, || {
                     let params = &params;
                     let session = &session;
                     async move {
@@ -496,8 +496,7 @@ impl SlackApi {
                             .await
                     }
                 })
-                .await
-                .map_err(|e| api_error("conversations.replies", e))?
+                .await?
                 .messages
             }
         };
