@@ -11,7 +11,10 @@ use serde::{Deserialize, Serialize};
 use crate::aws::waf::{WafBlocklist, WriteError};
 use crate::aws::AwsError;
 use crate::config::{Settings, WafIpSetRef, WafIpSets, WafScope};
+use crate::gate::execute::Run;
 use crate::router::{ParsedCommand, Value};
+use crate::store::RequestState;
+use serde_json::json;
 
 /// WAF's limit of addresses in one IP set.
 pub const MAX_ADDRESSES: usize = 10_000;
@@ -171,6 +174,36 @@ pub struct Written {
     pub conflicts: u32,
     pub added: Vec<String>,
     pub removed: Vec<String>,
+}
+
+/// [`modify`] of `set_ref` in an approved run, recording the `UpdateIPSet` it made; when it
+/// fails, the error is recorded and the run ends failed with `failed(e)` (`None`).
+pub async fn write(
+    run: &Run<'_>,
+    set: &WafIpSets,
+    set_ref: &WafIpSetRef,
+    (add, remove): (&[String], &[String]),
+    failed: impl FnOnce(&AwsError) -> String,
+) -> Option<Written> {
+    let written = match modify(run.app.aws.waf(set.scope), set_ref, set.scope, add, remove).await {
+        Ok(written) => written,
+        Err(e) => {
+            run.record_aws_error(&e).await;
+            run.finish(RequestState::Failed, &failed(&e)).await;
+            return None;
+        }
+    };
+    if let Some(request_id) = &written.request_id {
+        let detail = if add.is_empty() {
+            json!({"removed": written.removed, "conflicts_retried": written.conflicts})
+        } else {
+            json!({"added": written.added, "conflicts_retried": written.conflicts})
+        };
+        let resource = format!("ip set {} ({})", set_ref.name, set_ref.id);
+        run.record_aws_call("UpdateIPSet", &resource, request_id, detail)
+            .await;
+    }
+    Some(written)
 }
 
 /// Adds `add` and removes `remove` from the set, keeping every other address as it is

@@ -9,7 +9,7 @@ use crate::config::{database_url_from_process, default_config_path, Environment,
 use crate::router::CommandSet;
 use crate::scenarios::ScenarioSet;
 use crate::startup::{shutdown_signal, Application};
-use crate::store::{EventKind, Store, VerifyReport};
+use crate::store::{Store, VerifyReport};
 use crate::timeline::{self, Format};
 
 #[derive(Debug, Parser)]
@@ -280,16 +280,12 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             };
             let head = store.head().await?;
             // The scenario's RTO for an incident still open (a resolved one records its own).
-            let rto_fallback = events
-                .iter()
-                .find(|e| e.kind == EventKind::IncidentOpened)
-                .and_then(|e| serde_json::from_str::<serde_json::Value>(&e.detail).ok())
-                .and_then(|d| d["scenario"].as_str().map(str::to_string))
-                .and_then(|id| {
-                    let commands = CommandSet::embedded().ok()?;
-                    let scenarios = ScenarioSet::embedded(&commands).ok()?;
-                    scenarios.get(&id)?.rto.seconds()
-                });
+            let scenario = timeline::summary::scenario_of(&events);
+            let rto_fallback = Some(scenario).filter(|id| !id.is_empty()).and_then(|id| {
+                let commands = CommandSet::embedded().ok()?;
+                let scenarios = ScenarioSet::embedded(&commands).ok()?;
+                scenarios.get(&id)?.rto.seconds()
+            });
             let export = timeline::Export {
                 title,
                 events: &events,
@@ -465,12 +461,7 @@ async fn evidence_export(
             .filter(|e| e.incident.as_deref() == Some(id.as_str()))
             .cloned()
             .collect();
-        let scenario = evs
-            .iter()
-            .find(|e| e.kind == EventKind::IncidentOpened)
-            .and_then(|e| serde_json::from_str::<serde_json::Value>(&e.detail).ok())
-            .and_then(|d| d["scenario"].as_str().map(str::to_string))
-            .unwrap_or_default();
+        let scenario = timeline::summary::scenario_of(&evs);
         for format in [Format::Md, Format::Json, Format::Html] {
             let export = timeline::Export {
                 title: format!("incident {id}"),

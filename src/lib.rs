@@ -7,7 +7,8 @@
 //!    events and interactions, each in its file), [`workers`] (planning jobs, expiry,
 //!    reminders, schedules, the Slack outbox, learning names), [`startup`], [`cli`],
 //!    [`sandbox`], [`healthcheck`].
-//! 2. Actions: [`actions`] (one file per action and its registry), with the helpers of
+//! 2. Actions: [`actions`] (one file per action — parse, plan, execute, the IAM actions it
+//!    needs — and the registry), with the helpers of
 //!    each family beside them: [`blocklist`] (WAF), [`database`] (RDS), [`incident`],
 //!    [`timeline`], [`report`], [`retention`], [`evidence`], [`iam`].
 //! 3. The approval gate: [`gate`] (requests, reactions, exactly-once execution of a run).

@@ -217,12 +217,7 @@ pub fn build(
     let mut incidents = Vec::new();
     let mut drills = Vec::new();
     for evs in by_incident.values() {
-        let scenario = evs
-            .iter()
-            .find(|e| e.kind == EventKind::IncidentOpened)
-            .and_then(|e| serde_json::from_str::<serde_json::Value>(&e.detail).ok())
-            .and_then(|d| d["scenario"].as_str().map(str::to_string))
-            .unwrap_or_default();
+        let scenario = crate::timeline::summary::scenario_of(evs);
         let Some(s) = summarise(evs, rto_of(&scenario)) else {
             continue;
         };

@@ -287,22 +287,21 @@ pub fn judge(state: &ServiceState, target: &str) -> Verdict {
 
 /// Polls the service with backoff until the rollout is stable, failed or out of time;
 /// `progress` is called at most every `timing.progress_every`.
-pub async fn follow(
+/// Follows `cluster/service` as [`follow_service`] does (timing from `[ecs]`), posting the
+/// progress lines in the run's thread as they come.
+pub async fn follow_in_thread(
+    run: &Run<'_>,
     ecs: &impl EcsRollback,
-    plan: &RollbackPlan,
-    timing: Follow,
-    progress: impl FnMut(String),
+    (cluster, service): (&str, &str),
+    verdict: impl Fn(&ServiceState) -> Verdict,
+    doing: &str,
 ) -> Result<Rollout, AwsError> {
-    let target = plan.target.pinned();
-    follow_service(
-        ecs,
-        &plan.cluster,
-        &plan.ecs_service,
-        |state| judge(state, &target),
-        &format!("deploying `{target}`"),
-        timing,
-        progress,
-    )
+    let timing = Follow::of(&run.app.settings.ecs);
+    run.following(|progress| {
+        follow_service(ecs, cluster, service, verdict, doing, timing, move |line| {
+            let _ = progress.send(line);
+        })
+    })
     .await
 }
 
@@ -399,14 +398,9 @@ pub async fn execute(run: &Run<'_>, approved: RollbackPlan) {
     .await;
 
     let ecs_settings = &app.settings.ecs;
-    let timing = Follow::of(ecs_settings);
-    let outcome = run
-        .following(|progress| {
-            follow(ecs, &approved, timing, move |line| {
-                let _ = progress.send(line);
-            })
-        })
-        .await;
+    let service = (approved.cluster.as_str(), approved.ecs_service.as_str());
+    let doing = format!("deploying `{target}`");
+    let outcome = follow_in_thread(run, ecs, service, |state| judge(state, &target), &doing).await;
     let followed = outcome.map(|rollout| match rollout {
         Rollout::Stable => Ok(format!("`{}` is stable on `{target}`", approved.service)),
         Rollout::Failed(why) => Err(format!("the deployment of `{target}` failed: {why}")),
@@ -421,8 +415,15 @@ pub async fn execute(run: &Run<'_>, approved: RollbackPlan) {
     .await;
 }
 
-// This action's entry in the registry: its `parse` and `execute`, and how it plans.
+// This action's entry in the registry: its `parse` and `execute`, the IAM actions it needs,
+// and how it plans.
 super::changes_aws! {
+    iam: [
+        "ecs:DescribeServices",
+        "ecs:DescribeTaskDefinition",
+        "ecs:ListTaskDefinitions",
+        "ecs:UpdateService",
+    ],
     plan(app, cmd, _asker) {
         let args = parse(cmd, &app.settings)?;
         let ecs = app.aws.ecs_in(

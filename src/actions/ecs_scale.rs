@@ -11,7 +11,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::ecs_rollback::{follow_service, Follow, Rollout, Verdict};
+use super::ecs_rollback::{follow_in_thread, Rollout, Verdict};
 use super::PlanFailure;
 use crate::aws::ecs::{EcsCapacity, EcsRollback, ServiceState};
 use crate::config::{EcsService, Settings};
@@ -167,21 +167,8 @@ pub async fn execute(run: &Run<'_>, approved: ScalePlan) {
     let settings = &app.settings.ecs;
     let desired = approved.desired;
     let doing = format!("scaling to {desired}");
-    let outcome = run
-        .following(|progress| {
-            follow_service(
-                &ecs,
-                &approved.cluster,
-                &approved.ecs_service,
-                |state| judge(state, desired),
-                &doing,
-                Follow::of(settings),
-                move |line| {
-                    let _ = progress.send(line);
-                },
-            )
-        })
-        .await;
+    let service = (approved.cluster.as_str(), approved.ecs_service.as_str());
+    let outcome = follow_in_thread(run, &ecs, service, |state| judge(state, desired), &doing).await;
     let undo = format!(
         "undo: `/dr scale {} --desired {}`",
         approved.service, approved.current_desired
@@ -201,8 +188,13 @@ pub async fn execute(run: &Run<'_>, approved: ScalePlan) {
     .await;
 }
 
-// This action's entry in the registry: its `parse` and `execute`, and how it plans.
+// This action's entry in the registry: its `parse` and `execute`, the IAM actions it needs,
+// and how it plans.
 super::changes_aws! {
+    iam: [
+        "ecs:DescribeServices",
+        "ecs:UpdateService",
+    ],
     plan(app, cmd, _asker) {
         let args = parse(cmd, &app.settings)?;
         let (plan, summary) = plan(&app.ecs_for(&args.service), &args, &app.settings).await?;

@@ -73,6 +73,12 @@ pub trait Action: Sync {
         Box::pin(async move { text })
     }
 
+    /// The IAM actions its plan, read and execute need (`drbot iam-policy` grants them on
+    /// the configured resources).
+    fn iam(&self) -> &'static [&'static str] {
+        &[]
+    }
+
     /// Executes a request whose plan this action made.
     fn execute<'a>(&'a self, run: &'a Run<'a>) -> BoxFuture<'a, ()> {
         Box::pin(async move {
@@ -87,6 +93,7 @@ pub trait Action: Sync {
 /// action that reads without a flag and changes with one).
 macro_rules! changes_aws {
     (
+        iam: [$($iam:literal),* $(,)?],
         plan($app:ident, $cmd:ident, $asker:ident) { $($plan:tt)* }
         $(read($rapp:ident, $rcmd:ident, $rasker:ident) { $($read:tt)* })?
     ) => {
@@ -94,6 +101,10 @@ macro_rules! changes_aws {
         pub struct Entry;
 
         impl super::Action for Entry {
+            fn iam(&self) -> &'static [&'static str] {
+                &[$($iam),*]
+            }
+
             fn validate(
                 &self,
                 cmd: &$crate::router::ParsedCommand,
@@ -144,11 +155,18 @@ pub(crate) use changes_aws;
 /// The registry entry of a read-only action that calls AWS: the invocation gives the body
 /// of `read`; nothing to validate beyond the router's typed arguments.
 macro_rules! reads_aws {
-    (read($app:ident, $cmd:ident, $asker:ident) { $($read:tt)* }) => {
+    (
+        iam: [$($iam:literal),* $(,)?],
+        read($app:ident, $cmd:ident, $asker:ident) { $($read:tt)* }
+    ) => {
         /// This action's entry in the registry (`crate::actions::registry`).
         pub struct Entry;
 
         impl super::Action for Entry {
+            fn iam(&self) -> &'static [&'static str] {
+                &[$($iam),*]
+            }
+
             fn read<'a>(
                 &'a self,
                 $app: &'a std::sync::Arc<$crate::app::App>,
@@ -284,5 +302,55 @@ pub async fn follow_up(app: Arc<App>, follow: Vec<crate::gate::reactions::Follow
             let span = tracing::info_span!("action", action_id = %format!("A-{request_id}"));
             tokio::spawn(run(app.clone(), request_id).instrument(span));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    /// The IAM actions in a policy's statements.
+    fn granted(policy: &serde_json::Value) -> BTreeSet<String> {
+        let statements = policy["Statement"].as_array().cloned().unwrap_or_default();
+        statements
+            .iter()
+            .flat_map(|s| match &s["Action"] {
+                serde_json::Value::String(one) => vec![one.clone()],
+                many => many
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|a| a.as_str().map(str::to_string))
+                    .collect(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_action_names_the_iam_actions_it_needs_and_the_policy_grants_no_other() {
+        let text = include_str!("../../drbot.example.toml");
+        let settings = Settings::parse(text, "drbot.example.toml").expect("the example parses");
+        let scope = crate::iam::Scope {
+            account: "123456789012".into(),
+            region: "eu-west-1".into(),
+        };
+        let policy = crate::iam::policy(&settings, &scope);
+        let mut declared = BTreeSet::new();
+        for kind in ActionKind::ALL {
+            let iam = registry(*kind).iam();
+            if kind.effect() == crate::router::Effect::Changes {
+                assert!(
+                    !iam.is_empty(),
+                    "{} changes AWS but names no IAM action",
+                    kind.name()
+                );
+            }
+            declared.extend(iam.iter().map(|a| a.to_string()));
+        }
+        // With every kind of resource configured (the example), the policy grants exactly
+        // what the actions name: nothing an action needs is missing, nothing is extra.
+        assert_eq!(declared, granted(&policy));
     }
 }

@@ -14,7 +14,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::ecs_rollback::{follow_service, judge, Follow, Rollout};
+use super::ecs_rollback::{follow_in_thread, judge, Rollout};
 use super::PlanFailure;
 use crate::aws::ecs::{EcsCapacity, EcsRollback};
 use crate::aws::params::ConnectionSettings;
@@ -220,21 +220,8 @@ pub async fn execute(run: &Run<'_>, approved: CutoverPlan) {
         }
         let target = state.task_definition.clone();
         let doing = format!("redeploying `{name}`");
-        let outcome = run
-            .following(|progress| {
-                follow_service(
-                    &ecs,
-                    cluster,
-                    service,
-                    |s| judge(s, &target),
-                    &doing,
-                    Follow::of(&app.settings.ecs),
-                    move |line| {
-                        let _ = progress.send(line);
-                    },
-                )
-            })
-            .await;
+        let followed = (cluster.as_str(), service.as_str());
+        let outcome = follow_in_thread(run, &ecs, followed, |s| judge(s, &target), &doing).await;
         match outcome {
             Ok(Rollout::Stable) => {
                 run.thread(&format!("`{name}` redeployed and stable on `{target}`."))
@@ -278,8 +265,16 @@ pub async fn execute(run: &Run<'_>, approved: CutoverPlan) {
     }
 }
 
-// This action's entry in the registry: its `parse` and `execute`, and how it plans.
+// This action's entry in the registry: its `parse` and `execute`, the IAM actions it needs,
+// and how it plans.
 super::changes_aws! {
+    iam: [
+        "rds:DescribeDBInstances",
+        "ssm:GetParameter",
+        "ssm:PutParameter",
+        "ecs:DescribeServices",
+        "ecs:UpdateService",
+    ],
     plan(app, cmd, _asker) {
         let args = parse(cmd, &app.settings)?;
         let ssm = app

@@ -220,8 +220,15 @@ pub async fn execute(run: &Run<'_>, approved: PitrPlan) {
     finish_restore(run, rds, &approved.new_instance, extra).await;
 }
 
-// This action's entry in the registry: its `parse` and `execute`, and how it plans.
+// This action's entry in the registry: its `parse` and `execute`, the IAM actions it needs,
+// and how it plans.
 super::changes_aws! {
+    iam: [
+        "rds:DescribeDBInstances",
+        "rds:DescribeDBInstanceAutomatedBackups",
+        "rds:RestoreDBInstanceToPointInTime",
+        "rds:AddTagsToResource",
+    ],
     plan(app, cmd, _asker) {
         let args = parse(cmd, &app.settings)?;
         let (plan, summary) = plan(&app.rds_for(&args.db), &args).await?;

@@ -21,11 +21,14 @@ use serde_json::json;
 use super::PlanFailure;
 use crate::app::App;
 use crate::aws::rds::{Placement, RdsRecovery, Snapshot};
+use crate::aws::AwsError;
 use crate::config::{RdsDatabase, Settings, SnapshotPick};
 use crate::database::{self, Waited, Watched};
 use crate::gate::execute::Run;
 use crate::router::{Invalid, ParsedCommand, Value};
-use crate::store::{EventKind, Liveness, NewEvent, Outgoing, RequestState, StoreError};
+use crate::store::{
+    DrillInstance, EventKind, Liveness, NewEvent, Outgoing, RequestState, StoreError,
+};
 
 /// The tag that marks an instance as a restore test's own (checked before deleting it).
 pub const DRILL_TAG: (&str, &str) = ("drbot:drill", "restore-test");
@@ -88,19 +91,6 @@ pub fn drill_name(instance: &str, now: DateTime<Utc>) -> String {
     format!("{DRILL_PREFIX}{}{suffix}", base.trim_end_matches('-'))
 }
 
-/// A pick among `n` that differs from run to run (no need for cryptographic quality).
-fn random_index(n: usize) -> usize {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos(),
-    );
-    (h.finish() % n as u64) as usize
-}
-
 pub async fn plan(
     rds: &impl RdsRecovery,
     args: &RestoreTestArgs,
@@ -149,7 +139,7 @@ async fn plan_with(
         }
         None => match args.pick {
             SnapshotPick::Latest => candidates.last().cloned().expect("not empty"),
-            SnapshotPick::Random => candidates[random_index(candidates.len())].clone(),
+            SnapshotPick::Random => candidates[(crate::clock::varying() % candidates.len() as u64) as usize].clone(),
         },
     };
     let new_instance = name
@@ -515,11 +505,11 @@ pub async fn delete_due(app: &Arc<App>) -> Result<(), StoreError> {
         due
     };
     for drill in due {
-        let client = app.rds_named(&drill.database);
-        let rds = &client;
-        let (state, kind, text, detail) = match rds.instance(&drill.instance).await {
+        let rds = app.rds_named(&drill.database);
+        let (state, kind, text, detail) = match delete_drill(&rds, &drill).await {
+            Ok(done) => done,
             Err(e) => {
-                tracing::warn!(instance = %drill.instance, error = %e, "could not read a drill instance; will retry");
+                tracing::warn!(instance = %drill.instance, error = %e, "could not read or delete a drill instance; will retry");
                 let mut tx = app.store.begin().await?;
                 tx.retry_drill_instance(
                     &drill.instance,
@@ -528,60 +518,6 @@ pub async fn delete_due(app: &Arc<App>) -> Result<(), StoreError> {
                 .await?;
                 tx.commit().await?;
                 continue;
-            }
-            Ok(None) => (
-                "gone",
-                EventKind::DrillDeleted,
-                format!("drill instance {} was already gone", drill.instance),
-                json!({"instance": drill.instance}),
-            ),
-            Ok(Some(found)) => {
-                let tagged = found
-                    .placement
-                    .tags
-                    .iter()
-                    .any(|(k, v)| k == DRILL_TAG.0 && v == DRILL_TAG.1);
-                if !found.id.starts_with(DRILL_PREFIX) || !tagged {
-                    (
-                        "refused",
-                        EventKind::DrillDeleteRefused,
-                        format!(
-                            "drill instance {} was NOT deleted: it is not named `{DRILL_PREFIX}…` and tagged `{}={}` any more",
-                            drill.instance, DRILL_TAG.0, DRILL_TAG.1
-                        ),
-                        json!({"instance": drill.instance, "tags": found.placement.tags}),
-                    )
-                } else if found.status == "deleting" {
-                    (
-                        "deleted",
-                        EventKind::DrillDeleted,
-                        format!("drill instance {} is being deleted", drill.instance),
-                        json!({"instance": drill.instance}),
-                    )
-                } else {
-                    match rds.delete_instance(&drill.instance).await {
-                        Ok(request_id) => (
-                            "deleted",
-                            EventKind::DrillDeleted,
-                            format!(
-                                "drill instance {} deleted (AWS request id {request_id})",
-                                drill.instance
-                            ),
-                            json!({"instance": drill.instance, "operation": "DeleteDBInstance", "aws_request_id": request_id}),
-                        ),
-                        Err(e) => {
-                            tracing::warn!(instance = %drill.instance, error = %e, "could not delete a drill instance; will retry");
-                            let mut tx = app.store.begin().await?;
-                            tx.retry_drill_instance(
-                                &drill.instance,
-                                crate::clock::now() + chrono::Duration::minutes(1),
-                            )
-                            .await?;
-                            tx.commit().await?;
-                            continue;
-                        }
-                    }
-                }
             }
         };
         let mut tx = app.store.begin().await?;
@@ -605,8 +541,61 @@ pub async fn delete_due(app: &Arc<App>) -> Result<(), StoreError> {
     Ok(())
 }
 
-// This action's entry in the registry: its `parse` and `execute`, and how it plans.
+/// What became of drill instance `drill`, due for deletion: `gone` already, `refused` (no
+/// longer named and tagged as drbot's drill, so left alone), or `deleted` (being deleted, or
+/// `DeleteDBInstance` sent now); with its event and text. An error: try again later.
+async fn delete_drill(
+    rds: &impl RdsRecovery,
+    drill: &DrillInstance,
+) -> Result<(&'static str, EventKind, String, serde_json::Value), AwsError> {
+    let instance = &drill.instance;
+    let Some(found) = rds.instance(instance).await? else {
+        let text = format!("drill instance {instance} was already gone");
+        return Ok((
+            "gone",
+            EventKind::DrillDeleted,
+            text,
+            json!({"instance": instance}),
+        ));
+    };
+    let tagged = found
+        .placement
+        .tags
+        .iter()
+        .any(|(k, v)| k == DRILL_TAG.0 && v == DRILL_TAG.1);
+    if !found.id.starts_with(DRILL_PREFIX) || !tagged {
+        let text = format!(
+            "drill instance {instance} was NOT deleted: it is not named `{DRILL_PREFIX}…` and tagged `{}={}` any more",
+            DRILL_TAG.0, DRILL_TAG.1
+        );
+        let detail = json!({"instance": instance, "tags": found.placement.tags});
+        return Ok(("refused", EventKind::DrillDeleteRefused, text, detail));
+    }
+    if found.status == "deleting" {
+        let text = format!("drill instance {instance} is being deleted");
+        return Ok((
+            "deleted",
+            EventKind::DrillDeleted,
+            text,
+            json!({"instance": instance}),
+        ));
+    }
+    let request_id = rds.delete_instance(instance).await?;
+    let text = format!("drill instance {instance} deleted (AWS request id {request_id})");
+    let detail = json!({"instance": instance, "operation": "DeleteDBInstance", "aws_request_id": request_id});
+    Ok(("deleted", EventKind::DrillDeleted, text, detail))
+}
+
+// This action's entry in the registry: its `parse` and `execute`, the IAM actions it needs,
+// and how it plans.
 super::changes_aws! {
+    iam: [
+        "rds:DescribeDBInstances",
+        "rds:DescribeDBSnapshots",
+        "rds:RestoreDBInstanceFromDBSnapshot",
+        "rds:DeleteDBInstance",
+        "rds:AddTagsToResource",
+    ],
     plan(app, cmd, _asker) {
         let args = parse(cmd, &app.settings)?;
         let (plan, summary) = plan(&app.rds_for(&args.db), &args, &app.settings).await?;

@@ -130,8 +130,15 @@ pub async fn execute(run: &Run<'_>, plan: SnapshotPlan) {
     database::finish_waited(run, waited, available, "CreateDBSnapshot was sent").await;
 }
 
-// This action's entry in the registry: its `parse` and `execute`, and how it plans.
+// This action's entry in the registry: its `parse` and `execute`, the IAM actions it needs,
+// and how it plans.
 super::changes_aws! {
+    iam: [
+        "rds:DescribeDBInstances",
+        "rds:CreateDBSnapshot",
+        "rds:DescribeDBSnapshots",
+        "rds:AddTagsToResource",
+    ],
     plan(app, cmd, asker) {
         let db = parse(cmd, &app.settings)?;
         let (plan, summary) = plan(

@@ -10,10 +10,10 @@
 use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 use super::PlanFailure;
 use crate::aws::waf::WafBlocklist;
+use crate::aws::AwsError;
 use crate::blocklist::{self, Cidr, MAX_ADDRESSES};
 use crate::config::{Settings, WafIpSets};
 use crate::duration::HumanDuration;
@@ -165,47 +165,23 @@ pub async fn execute(run: &Run<'_>, approved: BlockPlan) {
     let mut reported = Vec::new();
     let mut unrecorded: Vec<String> = Vec::new();
     for (set_ref, cidrs) in blocklist::by_set(&set, &approved.cidrs) {
-        let written = match blocklist::modify(
-            app.aws.waf(set.scope),
-            set_ref,
-            set.scope,
-            &cidrs,
-            &[],
-        )
-        .await
-        {
-            Ok(w) => w,
-            Err(e) => {
-                run.record_aws_error(&e).await;
-                let partial = if added_total.is_empty() {
-                    String::new()
-                } else {
-                    format!(" (already added: {})", added_total.join(", "))
-                };
-                return run
-                    .finish(
-                        RequestState::Failed,
-                        &format!(
-                            "{}{partial}",
-                            e.outcome(&format!(
-                                "whether IP set `{}` holds {} (WAF console, or `/dr blocked`)",
-                                set_ref.name,
-                                cidrs.join(", ")
-                            ))
-                        ),
-                    )
-                    .await;
-            }
+        let failed = |e: &AwsError| {
+            let partial = if added_total.is_empty() {
+                String::new()
+            } else {
+                format!(" (already added: {})", added_total.join(", "))
+            };
+            let check = format!(
+                "whether IP set `{}` holds {} (WAF console, or `/dr blocked`)",
+                set_ref.name,
+                cidrs.join(", ")
+            );
+            format!("{}{partial}", e.outcome(&check))
         };
-        if let Some(request_id) = &written.request_id {
-            run.record_aws_call(
-                "UpdateIPSet",
-                &format!("ip set {} ({})", set_ref.name, set_ref.id),
-                request_id,
-                json!({"added": written.added, "conflicts_retried": written.conflicts}),
-            )
-            .await;
-        }
+        let Some(written) = blocklist::write(run, &set, set_ref, (&cidrs, &[]), failed).await
+        else {
+            return;
+        };
         // drbot owns (and may later lift) what it added, and what it had blocked before.
         let mut owned: Vec<String> = written.added.clone();
         let held = match app.store.active_blocks().await {
@@ -299,8 +275,13 @@ pub async fn execute(run: &Run<'_>, approved: BlockPlan) {
     run.finish(RequestState::Executed, &outcome).await;
 }
 
-// This action's entry in the registry: its `parse` and `execute`, and how it plans.
+// This action's entry in the registry: its `parse` and `execute`, the IAM actions it needs,
+// and how it plans.
 super::changes_aws! {
+    iam: [
+        "wafv2:GetIPSet",
+        "wafv2:UpdateIPSet",
+    ],
     plan(app, cmd, _asker) {
         let args = parse(cmd, &app.settings)?;
         let (plan, summary) = plan(app.aws.waf(args.set.scope), &args).await?;

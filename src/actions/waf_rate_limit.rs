@@ -189,8 +189,13 @@ pub async fn execute(run: &Run<'_>, approved: RateLimitPlan) {
     run.finish(RequestState::Executed, &done).await;
 }
 
-// This action's entry in the registry: its `parse` and `execute`, and how it plans.
+// This action's entry in the registry: its `parse` and `execute`, the IAM actions it needs,
+// and how it plans.
 super::changes_aws! {
+    iam: [
+        "wafv2:GetWebACL",
+        "wafv2:UpdateWebACL",
+    ],
     plan(app, cmd, _asker) {
         let args = parse(cmd, &app.settings)?;
         let (plan, summary) = plan(app.aws.waf(args.acl.scope), &args).await?;

@@ -7,10 +7,10 @@
 use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 use super::PlanFailure;
 use crate::aws::waf::WafBlocklist;
+use crate::aws::AwsError;
 use crate::blocklist::{self, Cidr};
 use crate::config::{Settings, WafIpSets};
 use crate::gate::execute::Run;
@@ -104,32 +104,15 @@ pub async fn execute(run: &Run<'_>, approved: UnblockPlan) {
     };
     let mut removed_total = Vec::new();
     for (set_ref, cidrs) in blocklist::by_set(&set, &approved.cidrs) {
-        let written = match blocklist::modify(
-            app.aws.waf(set.scope),
-            set_ref,
-            set.scope,
-            &[],
-            &cidrs,
-        )
-        .await
-        {
-            Ok(w) => w,
-            Err(e) => {
-                run.record_aws_error(&e).await;
-                return run
-                    .finish(RequestState::Failed, &e.outcome("the addresses of the IP set (WAF console, or GetIPSet); `/dr blocked` reads it"))
-                    .await;
-            }
-        };
-        if let Some(request_id) = &written.request_id {
-            run.record_aws_call(
-                "UpdateIPSet",
-                &format!("ip set {} ({})", set_ref.name, set_ref.id),
-                request_id,
-                json!({"removed": written.removed, "conflicts_retried": written.conflicts}),
+        let failed = |e: &AwsError| {
+            e.outcome(
+                "the addresses of the IP set (WAF console, or GetIPSet); `/dr blocked` reads it",
             )
-            .await;
-        }
+        };
+        let Some(written) = blocklist::write(run, &set, set_ref, (&[], &cidrs), failed).await
+        else {
+            return;
+        };
         let ended = async {
             let mut tx = app.store.begin().await?;
             for cidr in &cidrs {
@@ -151,8 +134,13 @@ pub async fn execute(run: &Run<'_>, approved: UnblockPlan) {
     run.finish(RequestState::Executed, &outcome).await;
 }
 
-// This action's entry in the registry: its `parse` and `execute`, and how it plans.
+// This action's entry in the registry: its `parse` and `execute`, the IAM actions it needs,
+// and how it plans.
 super::changes_aws! {
+    iam: [
+        "wafv2:GetIPSet",
+        "wafv2:UpdateIPSet",
+    ],
     plan(app, cmd, _asker) {
         let args = parse(cmd, &app.settings)?;
         let (plan, summary) = plan(app.aws.waf(args.set.scope), &args).await?;

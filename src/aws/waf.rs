@@ -39,6 +39,18 @@ pub trait WafBlocklist {
     ) -> Result<String, WriteError>;
 }
 
+impl From<AwsError> for WriteError {
+    /// A write WAF refused because what it writes changed since it was read
+    /// (`WAFOptimisticLockException`) is a conflict, to be read again and retried.
+    fn from(e: AwsError) -> Self {
+        if e.message.starts_with("WAFOptimisticLockException") {
+            WriteError::Conflict
+        } else {
+            WriteError::Aws(e)
+        }
+    }
+}
+
 fn resource(set: &WafIpSetRef) -> String {
     format!("ip set {} ({})", set.name, set.id)
 }
@@ -80,16 +92,8 @@ impl WafBlocklist for aws_sdk_wafv2::Client {
             .scope(Scope::from(scope.as_str()))
             .set_addresses(Some(addresses))
             .lock_token(lock_token);
-        match super::mutate("UpdateIPSet", &resource(set), || {
-            super::once!(aws_sdk_wafv2, call.clone())
-        })
-        .await
-        {
-            Ok(out) => Ok(out.request_id().unwrap_or("unknown").to_string()),
-            Err(e) if e.message.starts_with("WAFOptimisticLockException") => {
-                Err(WriteError::Conflict)
-            }
-            Err(e) => Err(WriteError::Aws(e)),
-        }
+        let sent: Result<String, AwsError> =
+            async { super::change!(aws_sdk_wafv2, "UpdateIPSet", resource(set), call) }.await;
+        sent.map_err(WriteError::from)
     }
 }

@@ -73,16 +73,24 @@ pub trait RateLimit {
     ) -> Result<String, WriteError>;
 }
 
+/// `GetWebACL` of `acl`.
+async fn get_acl(
+    wafv2: &aws_sdk_wafv2::Client,
+    acl: &WebAclRef,
+) -> Result<aws_sdk_wafv2::operation::get_web_acl::GetWebAclOutput, AwsError> {
+    wafv2
+        .get_web_acl()
+        .name(&acl.name)
+        .id(&acl.id)
+        .scope(Scope::from(acl.scope.as_str()))
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk("GetWebACL", &resource(acl), &e))
+}
+
 impl RateLimit for aws_sdk_wafv2::Client {
     async fn read_acl(&self, acl: &WebAclRef) -> Result<AclView, AwsError> {
-        let out = self
-            .get_web_acl()
-            .name(&acl.name)
-            .id(&acl.id)
-            .scope(Scope::from(acl.scope.as_str()))
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk("GetWebACL", &resource(acl), &e))?;
+        let out = get_acl(self, acl).await?;
         let rules = out.web_acl().map(|w| w.rules()).unwrap_or_default();
         Ok(AclView {
             rules: rules
@@ -103,14 +111,7 @@ impl RateLimit for aws_sdk_wafv2::Client {
         acl: &WebAclRef,
         limit: Option<i64>,
     ) -> Result<String, WriteError> {
-        let out = self
-            .get_web_acl()
-            .name(&acl.name)
-            .id(&acl.id)
-            .scope(Scope::from(acl.scope.as_str()))
-            .send()
-            .await
-            .map_err(|e| WriteError::Aws(AwsError::from_sdk("GetWebACL", &resource(acl), &e)))?;
+        let out = get_acl(self, acl).await.map_err(WriteError::Aws)?;
         let token = out.lock_token().unwrap_or_default().to_string();
         let Some(current) = out.web_acl() else {
             return Err(WriteError::Aws(AwsError::not_found(
@@ -159,16 +160,8 @@ impl RateLimit for aws_sdk_wafv2::Client {
             .set_token_domains(Some(current.token_domains().to_vec()).filter(|d| !d.is_empty()))
             .set_association_config(current.association_config().cloned())
             .lock_token(token);
-        match super::mutate("UpdateWebACL", &resource(acl), || {
-            super::once!(aws_sdk_wafv2, call.clone())
-        })
-        .await
-        {
-            Ok(out) => Ok(out.request_id().unwrap_or("unknown").to_string()),
-            Err(e) if e.message.starts_with("WAFOptimisticLockException") => {
-                Err(WriteError::Conflict)
-            }
-            Err(e) => Err(WriteError::Aws(e)),
-        }
+        let sent: Result<String, AwsError> =
+            async { super::change!(aws_sdk_wafv2, "UpdateWebACL", resource(acl), call) }.await;
+        sent.map_err(WriteError::from)
     }
 }

@@ -52,7 +52,7 @@ pub async fn run(port: u16, dir: PathBuf) -> Result<(), String> {
         .collect();
 
     let base = format!("http://{addr}");
-    let secret = format!("sandbox-{:x}", rand_seed());
+    let secret = format!("sandbox-{:x}", crate::clock::varying());
     let console = console::Console::new(base.clone(), secret.clone(), scenario_list, estate);
     let shared = console.clone();
     let server = tokio::spawn(async move { axum::serve(listener, console.router()).await });
@@ -88,17 +88,4 @@ pub async fn run(port: u16, dir: PathBuf) -> Result<(), String> {
             Err(e) => Err(format!("the console stopped: {e}")),
         },
     }
-}
-
-/// Enough randomness for a throwaway signing secret.
-fn rand_seed() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos(),
-    );
-    h.finish()
 }

@@ -107,8 +107,9 @@ impl Outgoing {
         }
     }
 
-    /// Rows of one lane are sent in order, one at a time.
-    pub fn lane(&self) -> String {
+    /// The channel the message goes to; a direct message names its user instead, a
+    /// response_url nobody (`None`).
+    pub fn channel(&self) -> Option<&str> {
         match self {
             Outgoing::Post { channel, .. }
             | Outgoing::Update { channel, .. }
@@ -116,7 +117,15 @@ impl Outgoing {
             | Outgoing::React { channel, .. }
             | Outgoing::Pin { channel, .. }
             | Outgoing::Invite { channel, .. }
-            | Outgoing::Upload { channel, .. } => channel.clone(),
+            | Outgoing::Upload { channel, .. }
+            | Outgoing::Direct { user: channel, .. } => Some(channel),
+            Outgoing::Respond { .. } => None,
+        }
+    }
+
+    /// Rows of one lane are sent in order, one at a time.
+    pub fn lane(&self) -> String {
+        match self {
             Outgoing::Direct { user, .. } => format!("dm:{user}"),
             // A response_url is a capability: the lane names it by a digest, not the URL.
             Outgoing::Respond { url, .. } => {
@@ -124,6 +133,7 @@ impl Outgoing {
                 let digest = sha2::Sha256::digest(url.as_bytes());
                 format!("respond:{}", hex::encode(&digest[..8]))
             }
+            _ => self.channel().unwrap_or_default().to_string(),
         }
     }
 

@@ -54,6 +54,16 @@ pub struct Action {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
+/// The scenario an incident's events say it was opened for (empty when they do not).
+pub fn scenario_of(events: &[StoredEvent]) -> String {
+    events
+        .iter()
+        .find(|e| e.kind == EventKind::IncidentOpened)
+        .and_then(|e| serde_json::from_str::<Value>(&e.detail).ok())
+        .and_then(|d| d["scenario"].as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
 pub fn at(e: &StoredEvent) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(&e.at)
         .ok()

@@ -147,17 +147,7 @@ async fn fail(
     crate::metrics::SLACK_UNDELIVERED
         .with_label_values(&[method])
         .inc();
-    let channel = match &row.message {
-        Outgoing::Post { channel, .. }
-        | Outgoing::Update { channel, .. }
-        | Outgoing::Ephemeral { channel, .. }
-        | Outgoing::React { channel, .. }
-        | Outgoing::Pin { channel, .. }
-        | Outgoing::Invite { channel, .. }
-        | Outgoing::Upload { channel, .. } => channel.clone(),
-        Outgoing::Direct { user, .. } => user.clone(),
-        Outgoing::Respond { .. } => String::new(),
-    };
+    let channel = row.message.channel().unwrap_or_default().to_string();
     tx.append(
         NewEvent::new(
             EventKind::SlackUndelivered,
