@@ -48,24 +48,19 @@ pub struct Settings {
 
 /// `[aws]`: how drbot calls AWS.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct AwsSettings {
     /// Each attempt of an AWS call is given up after this long (then reported: for a
     /// change, "outcome unknown — check AWS").
-    #[serde(default = "default_call_timeout")]
     pub call_timeout: HumanDuration,
 }
 
 impl Default for AwsSettings {
     fn default() -> Self {
         Self {
-            call_timeout: default_call_timeout(),
+            call_timeout: HumanDuration::from_secs(30),
         }
     }
-}
-
-fn default_call_timeout() -> HumanDuration {
-    HumanDuration::from_secs(30)
 }
 
 /// `[regions]`: where resources live unless they name another region (SPEC §5).
@@ -82,12 +77,10 @@ pub struct RegionSettings {
 
 /// `[[dns.records]]`: Route 53 records `/dr dns failover` may switch.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct DnsSettings {
-    #[serde(default)]
     pub records: Vec<DnsRecord>,
     /// How long a change is followed (GetChange) before it is reported as not in sync.
-    #[serde(default = "default_dns_timeout")]
     pub sync_timeout: HumanDuration,
 }
 
@@ -95,13 +88,9 @@ impl Default for DnsSettings {
     fn default() -> Self {
         Self {
             records: Vec::new(),
-            sync_timeout: default_dns_timeout(),
+            sync_timeout: HumanDuration::from_secs(10 * 60),
         }
     }
-}
-
-fn default_dns_timeout() -> HumanDuration {
-    HumanDuration::from_secs(10 * 60)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
@@ -184,24 +173,18 @@ pub struct DrillSettings {
 
 /// `[drills.restore_test]`: the plan's monthly restore test, on schedule.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct RestoreTestSettings {
     /// The `[[rds.databases]]` names tested on schedule.
-    #[serde(default)]
     pub databases: Vec<String>,
-    #[serde(default = "default_restore_test_every")]
     pub every: HumanDuration,
-    #[serde(default)]
     pub pick: SnapshotPick,
     /// Only snapshots taken inside this window before the test are picked.
-    #[serde(default = "default_restore_test_every")]
     pub window: HumanDuration,
     /// The drill instance is deleted this long after its checks.
-    #[serde(default = "default_keep_for")]
     pub keep_for: HumanDuration,
     /// Where scheduled results are posted (a channel id); default the first of
     /// `slack.command_channels`, else `audit.checkpoint_channel`.
-    #[serde(default)]
     pub channel: Option<String>,
 }
 
@@ -212,7 +195,7 @@ impl Default for RestoreTestSettings {
             every: default_restore_test_every(),
             pick: SnapshotPick::default(),
             window: default_restore_test_every(),
-            keep_for: default_keep_for(),
+            keep_for: HumanDuration::from_secs(2 * 3600),
             channel: None,
         }
     }
@@ -220,10 +203,6 @@ impl Default for RestoreTestSettings {
 
 fn default_restore_test_every() -> HumanDuration {
     HumanDuration::from_secs(30 * 86_400)
-}
-
-fn default_keep_for() -> HumanDuration {
-    HumanDuration::from_secs(2 * 3600)
 }
 
 /// Which snapshot a restore test restores.
@@ -246,13 +225,10 @@ impl SnapshotPick {
 
 /// `[rds.retention]`: how many daily, weekly and monthly snapshots the plan keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct RetentionSettings {
-    #[serde(default = "seven")]
     pub daily: u32,
-    #[serde(default = "four")]
     pub weekly: u32,
-    #[serde(default = "twelve")]
     pub monthly: u32,
 }
 
@@ -266,26 +242,12 @@ impl Default for RetentionSettings {
     }
 }
 
-fn seven() -> u32 {
-    7
-}
-
-fn four() -> u32 {
-    4
-}
-
-fn twelve() -> u32 {
-    12
-}
-
 /// Checkpoints of the audit chain (SPEC §12).
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct AuditSettings {
     /// Where checkpoints are posted (a channel id); without it they are only recorded.
-    #[serde(default)]
     pub checkpoint_channel: Option<String>,
-    #[serde(default = "default_checkpoint_every")]
     pub checkpoint_every: HumanDuration,
 }
 
@@ -293,89 +255,58 @@ impl Default for AuditSettings {
     fn default() -> Self {
         Self {
             checkpoint_channel: None,
-            checkpoint_every: default_checkpoint_every(),
+            checkpoint_every: HumanDuration::from_secs(15 * 60),
         }
     }
 }
 
-fn default_checkpoint_every() -> HumanDuration {
-    HumanDuration::from_secs(15 * 60)
-}
-
 /// How replicas sharing one PostgreSQL store watch each other (SPEC §9).
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct StoreSettings {
     /// A replica that has not renewed its heartbeat for this long is taken for dead: its
     /// executing requests become `interrupted`, its jobs and claims pass to another replica.
-    #[serde(default = "default_lease")]
     pub lease: HumanDuration,
 }
 
 impl Default for StoreSettings {
     fn default() -> Self {
         Self {
-            lease: default_lease(),
+            lease: HumanDuration::from_secs(15),
         }
     }
 }
 
-fn default_lease() -> HumanDuration {
-    HumanDuration::from_secs(15)
-}
-
 /// How drbot keeps an incident's communication going (dr-plan.md, Communication).
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct IncidentSettings {
     /// Remind the channel when no status update was made for this long.
-    #[serde(default = "default_reminder")]
     pub reminder_interval: HumanDuration,
     /// Post the users' service-outage notice when the incident has lasted this long.
-    #[serde(default = "default_notice")]
     pub user_notice_after: HumanDuration,
     /// The service named in the outage notice.
-    #[serde(default = "default_service_name")]
     pub service_name: String,
     /// The status page named in the outage notice.
-    #[serde(default = "default_status_page")]
     pub status_page_url: String,
 }
 
 impl Default for IncidentSettings {
     fn default() -> Self {
         Self {
-            reminder_interval: default_reminder(),
-            user_notice_after: default_notice(),
-            service_name: default_service_name(),
-            status_page_url: default_status_page(),
+            reminder_interval: HumanDuration::from_secs(2 * 3600),
+            user_notice_after: HumanDuration::from_secs(4 * 3600),
+            service_name: "analyticalfire.com".to_string(),
+            status_page_url: "https://status.analyticalfire.com".to_string(),
         }
     }
 }
 
-fn default_reminder() -> HumanDuration {
-    HumanDuration::from_secs(2 * 3600)
-}
-
-fn default_notice() -> HumanDuration {
-    HumanDuration::from_secs(4 * 3600)
-}
-
-fn default_service_name() -> String {
-    "analyticalfire.com".to_string()
-}
-
-fn default_status_page() -> String {
-    "https://status.analyticalfire.com".to_string()
-}
-
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct SlackSettings {
     /// Channels where `/dr` may be used; empty means any channel.
-    #[serde(default)]
     pub command_channels: Vec<String>,
-    #[serde(default = "default_incident_prefix")]
     pub incident_channel_prefix: String,
 }
 
@@ -383,13 +314,9 @@ impl Default for SlackSettings {
     fn default() -> Self {
         Self {
             command_channels: Vec::new(),
-            incident_channel_prefix: default_incident_prefix(),
+            incident_channel_prefix: "inc".to_string(),
         }
     }
-}
-
-fn default_incident_prefix() -> String {
-    "inc".to_string()
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -427,15 +354,12 @@ fn default_ttl() -> HumanDuration {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct EcsSettings {
-    #[serde(default)]
     pub services: Vec<EcsService>,
     /// How long a rollback's deployment is followed before it is reported as not stable.
-    #[serde(default = "default_rollout_timeout")]
     pub rollout_timeout: HumanDuration,
     /// First wait between DescribeServices polls; doubles up to 30s.
-    #[serde(default = "default_poll_interval")]
     pub poll_interval: HumanDuration,
 }
 
@@ -443,18 +367,10 @@ impl Default for EcsSettings {
     fn default() -> Self {
         Self {
             services: Vec::new(),
-            rollout_timeout: default_rollout_timeout(),
-            poll_interval: default_poll_interval(),
+            rollout_timeout: HumanDuration::from_secs(15 * 60),
+            poll_interval: HumanDuration::from_secs(5),
         }
     }
-}
-
-fn default_rollout_timeout() -> HumanDuration {
-    HumanDuration::from_secs(15 * 60)
-}
-
-fn default_poll_interval() -> HumanDuration {
-    HumanDuration::from_secs(5)
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -477,19 +393,15 @@ fn default_max_desired() -> i32 {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct RdsSettings {
-    #[serde(default)]
     pub databases: Vec<RdsDatabase>,
     /// How long a snapshot or restore is followed before it is reported as not finished.
-    #[serde(default = "default_rds_wait")]
     pub wait_timeout: HumanDuration,
     /// First wait between polls; doubles up to 60s.
-    #[serde(default = "default_rds_poll")]
     pub poll_interval: HumanDuration,
     /// The plan's retention policy; when given, drbot also checks it daily. `/dr backups`
     /// uses the plan's own (7 daily, 4 weekly, 12 monthly) when it is not given.
-    #[serde(default)]
     pub retention: Option<RetentionSettings>,
 }
 
@@ -497,19 +409,11 @@ impl Default for RdsSettings {
     fn default() -> Self {
         Self {
             databases: Vec::new(),
-            wait_timeout: default_rds_wait(),
-            poll_interval: default_rds_poll(),
+            wait_timeout: HumanDuration::from_secs(2 * 3600),
+            poll_interval: HumanDuration::from_secs(15),
             retention: None,
         }
     }
-}
-
-fn default_rds_wait() -> HumanDuration {
-    HumanDuration::from_secs(2 * 3600)
-}
-
-fn default_rds_poll() -> HumanDuration {
-    HumanDuration::from_secs(15)
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -555,18 +459,13 @@ pub struct BackupPlacement {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct WafSettings {
-    #[serde(default)]
     pub ip_sets: Vec<WafIpSets>,
-    #[serde(default)]
     pub web_acl: Option<WebAclRef>,
     /// CIDRs that may never be blocked.
-    #[serde(default)]
     pub never_block: Vec<String>,
-    #[serde(default = "default_min_prefix_v4")]
     pub min_prefix_v4: u8,
-    #[serde(default = "default_min_prefix_v6")]
     pub min_prefix_v6: u8,
 }
 
@@ -576,18 +475,10 @@ impl Default for WafSettings {
             ip_sets: Vec::new(),
             web_acl: None,
             never_block: Vec::new(),
-            min_prefix_v4: default_min_prefix_v4(),
-            min_prefix_v6: default_min_prefix_v6(),
+            min_prefix_v4: 16,
+            min_prefix_v6: 48,
         }
     }
-}
-
-fn default_min_prefix_v4() -> u8 {
-    16
-}
-
-fn default_min_prefix_v6() -> u8 {
-    48
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -225,9 +225,7 @@ pub async fn execute(run: &Run<'_>, approved: FailoverPlan) {
 // and how it plans.
 super::changes_aws! {
     iam: [
-        "route53:ListResourceRecordSets",
-        "route53:ChangeResourceRecordSets",
-        "route53:GetChange",
+        "route53:ListResourceRecordSets", "route53:ChangeResourceRecordSets", "route53:GetChange"
     ],
     plan(app, cmd, _asker) {
         let args = parse(cmd, &app.settings)?;

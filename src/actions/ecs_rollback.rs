@@ -419,10 +419,8 @@ pub async fn execute(run: &Run<'_>, approved: RollbackPlan) {
 // and how it plans.
 super::changes_aws! {
     iam: [
-        "ecs:DescribeServices",
-        "ecs:DescribeTaskDefinition",
-        "ecs:ListTaskDefinitions",
-        "ecs:UpdateService",
+        "ecs:DescribeServices", "ecs:DescribeTaskDefinition", "ecs:ListTaskDefinitions",
+        "ecs:UpdateService"
     ],
     plan(app, cmd, _asker) {
         let args = parse(cmd, &app.settings)?;

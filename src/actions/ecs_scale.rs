@@ -191,10 +191,7 @@ pub async fn execute(run: &Run<'_>, approved: ScalePlan) {
 // This action's entry in the registry: its `parse` and `execute`, the IAM actions it needs,
 // and how it plans.
 super::changes_aws! {
-    iam: [
-        "ecs:DescribeServices",
-        "ecs:UpdateService",
-    ],
+    iam: ["ecs:DescribeServices", "ecs:UpdateService"],
     plan(app, cmd, _asker) {
         let args = parse(cmd, &app.settings)?;
         let (plan, summary) = plan(&app.ecs_for(&args.service), &args, &app.settings).await?;

@@ -319,11 +319,8 @@ fn names(list: &[String]) -> String {
 // and how it plans.
 super::changes_aws! {
     iam: [
-        "rds:DescribeDBInstances",
-        "rds:DescribeDBSnapshots",
-        "rds:CopyDBSnapshot",
-        "rds:DeleteDBSnapshot",
-        "rds:AddTagsToResource",
+        "rds:DescribeDBInstances", "rds:DescribeDBSnapshots", "rds:CopyDBSnapshot",
+        "rds:DeleteDBSnapshot", "rds:AddTagsToResource"
     ],
     plan(app, cmd, _asker) {
         let args = parse(cmd, &app.settings)?;

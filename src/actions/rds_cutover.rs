@@ -269,11 +269,8 @@ pub async fn execute(run: &Run<'_>, approved: CutoverPlan) {
 // and how it plans.
 super::changes_aws! {
     iam: [
-        "rds:DescribeDBInstances",
-        "ssm:GetParameter",
-        "ssm:PutParameter",
-        "ecs:DescribeServices",
-        "ecs:UpdateService",
+        "rds:DescribeDBInstances", "ssm:GetParameter", "ssm:PutParameter", "ecs:DescribeServices",
+        "ecs:UpdateService"
     ],
     plan(app, cmd, _asker) {
         let args = parse(cmd, &app.settings)?;

@@ -224,10 +224,8 @@ pub async fn execute(run: &Run<'_>, approved: PitrPlan) {
 // and how it plans.
 super::changes_aws! {
     iam: [
-        "rds:DescribeDBInstances",
-        "rds:DescribeDBInstanceAutomatedBackups",
-        "rds:RestoreDBInstanceToPointInTime",
-        "rds:AddTagsToResource",
+        "rds:DescribeDBInstances", "rds:DescribeDBInstanceAutomatedBackups",
+        "rds:RestoreDBInstanceToPointInTime", "rds:AddTagsToResource"
     ],
     plan(app, cmd, _asker) {
         let args = parse(cmd, &app.settings)?;

@@ -304,10 +304,8 @@ pub async fn finish_restore(
 // and how it plans.
 super::changes_aws! {
     iam: [
-        "rds:DescribeDBInstances",
-        "rds:DescribeDBSnapshots",
-        "rds:RestoreDBInstanceFromDBSnapshot",
-        "rds:AddTagsToResource",
+        "rds:DescribeDBInstances", "rds:DescribeDBSnapshots",
+        "rds:RestoreDBInstanceFromDBSnapshot", "rds:AddTagsToResource"
     ],
     plan(app, cmd, _asker) {
         let args = parse(cmd, &app.settings)?;

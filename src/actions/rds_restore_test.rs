@@ -590,11 +590,8 @@ async fn delete_drill(
 // and how it plans.
 super::changes_aws! {
     iam: [
-        "rds:DescribeDBInstances",
-        "rds:DescribeDBSnapshots",
-        "rds:RestoreDBInstanceFromDBSnapshot",
-        "rds:DeleteDBInstance",
-        "rds:AddTagsToResource",
+        "rds:DescribeDBInstances", "rds:DescribeDBSnapshots",
+        "rds:RestoreDBInstanceFromDBSnapshot", "rds:DeleteDBInstance", "rds:AddTagsToResource"
     ],
     plan(app, cmd, _asker) {
         let args = parse(cmd, &app.settings)?;

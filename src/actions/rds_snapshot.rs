@@ -134,10 +134,8 @@ pub async fn execute(run: &Run<'_>, plan: SnapshotPlan) {
 // and how it plans.
 super::changes_aws! {
     iam: [
-        "rds:DescribeDBInstances",
-        "rds:CreateDBSnapshot",
-        "rds:DescribeDBSnapshots",
-        "rds:AddTagsToResource",
+        "rds:DescribeDBInstances", "rds:CreateDBSnapshot", "rds:DescribeDBSnapshots",
+        "rds:AddTagsToResource"
     ],
     plan(app, cmd, asker) {
         let db = parse(cmd, &app.settings)?;

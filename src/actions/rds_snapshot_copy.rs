@@ -248,11 +248,7 @@ pub async fn execute(run: &Run<'_>, approved: CopyPlan) {
 // This action's entry in the registry: its `parse` and `execute`, the IAM actions it needs,
 // and how it plans.
 super::changes_aws! {
-    iam: [
-        "rds:DescribeDBSnapshots",
-        "rds:CopyDBSnapshot",
-        "rds:AddTagsToResource",
-    ],
+    iam: ["rds:DescribeDBSnapshots", "rds:CopyDBSnapshot", "rds:AddTagsToResource"],
     plan(app, cmd, asker) {
         let args = parse(cmd, &app.settings)?;
         let from = app.rds_for(&args.db);

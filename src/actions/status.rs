@@ -226,10 +226,8 @@ async fn slack_delivery(app: &App) -> String {
 // This action's entry in the registry.
 super::reads_aws! {
     iam: [
-        "ecs:DescribeServices",
-        "rds:DescribeDBInstances",
-        "rds:DescribeDBSnapshots",
-        "wafv2:GetIPSet",
+        "ecs:DescribeServices", "rds:DescribeDBInstances", "rds:DescribeDBSnapshots",
+        "wafv2:GetIPSet"
     ],
     read(app, _cmd, _asker) {
         reply(app).await

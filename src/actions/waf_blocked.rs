@@ -80,9 +80,7 @@ pub async fn reply(app: &App) -> String {
 
 // This action's entry in the registry.
 super::reads_aws! {
-    iam: [
-        "wafv2:GetIPSet",
-    ],
+    iam: ["wafv2:GetIPSet"],
     read(app, _cmd, _asker) {
         reply(app).await
     }

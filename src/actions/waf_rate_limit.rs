@@ -192,10 +192,7 @@ pub async fn execute(run: &Run<'_>, approved: RateLimitPlan) {
 // This action's entry in the registry: its `parse` and `execute`, the IAM actions it needs,
 // and how it plans.
 super::changes_aws! {
-    iam: [
-        "wafv2:GetWebACL",
-        "wafv2:UpdateWebACL",
-    ],
+    iam: ["wafv2:GetWebACL", "wafv2:UpdateWebACL"],
     plan(app, cmd, _asker) {
         let args = parse(cmd, &app.settings)?;
         let (plan, summary) = plan(app.aws.waf(args.acl.scope), &args).await?;

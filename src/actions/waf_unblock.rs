@@ -137,10 +137,7 @@ pub async fn execute(run: &Run<'_>, approved: UnblockPlan) {
 // This action's entry in the registry: its `parse` and `execute`, the IAM actions it needs,
 // and how it plans.
 super::changes_aws! {
-    iam: [
-        "wafv2:GetIPSet",
-        "wafv2:UpdateIPSet",
-    ],
+    iam: ["wafv2:GetIPSet", "wafv2:UpdateIPSet"],
     plan(app, cmd, _asker) {
         let args = parse(cmd, &app.settings)?;
         let (plan, summary) = plan(app.aws.waf(args.set.scope), &args).await?;
