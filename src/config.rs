@@ -888,6 +888,12 @@ impl Settings {
         self.ecs.services.iter().find(|s| s.name == name)
     }
 
+    /// [`Self::service`], or why there is none, for the user.
+    pub fn known_service(&self, name: &str) -> Result<&EcsService, String> {
+        self.service(name)
+            .ok_or_else(|| format!("unknown service `{name}`"))
+    }
+
     /// The region a resource's `region` key names: `primary` (or none) is `[regions]
     /// primary` (`None`: the SDK's `AWS_REGION`), `backup` is `[regions] backup`, anything
     /// else a region name.

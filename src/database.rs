@@ -9,7 +9,7 @@ use crate::aws::rds::RdsRecovery;
 use crate::aws::AwsError;
 use crate::config::{RdsDatabase, Settings};
 use crate::gate::execute::Run;
-use crate::router::{ParsedCommand, Value};
+use crate::router::ParsedCommand;
 
 /// The plan's database RPO (dr-plan.md: "Database: 1 hour (point-in-time recovery)").
 pub const DATABASE_RPO: Duration = Duration::from_secs(3600);
@@ -42,10 +42,7 @@ pub fn check_identifier(id: &str) -> Result<(), String> {
 
 /// The configured database named by the `<database>` argument.
 pub fn parse_database(cmd: &ParsedCommand, settings: &Settings) -> Result<RdsDatabase, String> {
-    let name = cmd
-        .arg("database")
-        .and_then(Value::as_word)
-        .ok_or("missing <database>")?;
+    let name = cmd.arg_word("database").ok_or("missing <database>")?;
     settings
         .database(name)
         .cloned()
@@ -54,7 +51,7 @@ pub fn parse_database(cmd: &ParsedCommand, settings: &Settings) -> Result<RdsDat
 
 /// `--as <new-instance>`: a valid identifier that is not the original instance.
 pub fn parse_new_instance(cmd: &ParsedCommand, db: &RdsDatabase) -> Result<Option<String>, String> {
-    let new_instance = cmd.flag("as").and_then(Value::as_word).map(str::to_string);
+    let new_instance = cmd.flag_word("as").map(str::to_string);
     if let Some(id) = &new_instance {
         check_identifier(id)?;
         if id == &db.instance {

@@ -17,7 +17,7 @@ use super::PlanFailure;
 use crate::aws::dns::{same_name, DnsFailover, RecordValue};
 use crate::config::{DnsRecord, RecordType, Settings};
 use crate::gate::execute::{Run, Sent};
-use crate::router::{Invalid, ParsedCommand, Value};
+use crate::router::{Invalid, ParsedCommand};
 use crate::store::RequestState;
 
 #[derive(Debug, Clone)]
@@ -40,10 +40,7 @@ pub struct FailoverPlan {
 }
 
 pub fn parse(cmd: &ParsedCommand, settings: &Settings) -> Result<FailoverArgs, Invalid> {
-    let name = cmd
-        .arg("record")
-        .and_then(Value::as_word)
-        .ok_or("missing <record>")?;
+    let name = cmd.arg_word("record").ok_or("missing <record>")?;
     let record = settings.dns_record(name).cloned().ok_or_else(|| {
         let known: Vec<String> = settings
             .dns
@@ -57,7 +54,7 @@ pub fn parse(cmd: &ParsedCommand, settings: &Settings) -> Result<FailoverArgs, I
             format!("unknown record `{name}`; configured: {}", known.join(", "))
         }
     })?;
-    let to = match cmd.flag("to").and_then(Value::as_word) {
+    let to = match cmd.flag_word("to") {
         Some(side @ ("primary" | "backup")) => side.to_string(),
         Some(other) => {
             return Err(format!("`--to {other}`: write `--to primary` or `--to backup`").into())
@@ -227,9 +224,7 @@ super::changes_aws! {
     iam: [
         "route53:ListResourceRecordSets", "route53:ChangeResourceRecordSets", "route53:GetChange"
     ],
-    plan(app, cmd, _asker) {
-        let args = parse(cmd, &app.settings)?;
-        let (plan, summary) = plan(&app.aws.route53, &args).await?;
-        super::planned(cmd, &plan, summary)
+    plan(app, args, _asker) {
+        plan(&app.aws.route53, &args).await?
     }
 }

@@ -40,14 +40,8 @@ pub struct RollbackPlan {
 }
 
 pub fn parse(cmd: &ParsedCommand, settings: &Settings) -> Result<Rollback, Invalid> {
-    let name = cmd
-        .arg("service")
-        .and_then(Value::as_word)
-        .ok_or("missing <service>")?;
-    let service = settings
-        .service(name)
-        .cloned()
-        .ok_or_else(|| format!("unknown service `{name}`"))?;
+    let name = cmd.arg_word("service").ok_or("missing <service>")?;
+    let service = settings.known_service(name)?.clone();
     let to = match cmd.flag("to") {
         None => None,
         Some(Value::Integer(n)) => {
@@ -359,14 +353,8 @@ pub async fn execute(run: &Run<'_>, approved: RollbackPlan) {
         approved.service
     ))
     .await;
-    let client = app
-        .settings
-        .service(&approved.service)
-        .map(|s| {
-            app.aws
-                .ecs_in(app.settings.region_of(s.region.as_deref()).as_deref())
-        })
-        .unwrap_or_else(|| app.aws.ecs.clone());
+    let client = (app.settings.service(&approved.service))
+        .map_or_else(|| app.aws.ecs.clone(), |s| app.ecs_for(s));
     let ecs = &client;
     let fresh = recheck(ecs, &approved, &app.settings).await;
     let drifted = |now: &RollbackPlan| {
@@ -422,15 +410,10 @@ super::changes_aws! {
         "ecs:DescribeServices", "ecs:DescribeTaskDefinition", "ecs:ListTaskDefinitions",
         "ecs:UpdateService"
     ],
-    plan(app, cmd, _asker) {
-        let args = parse(cmd, &app.settings)?;
-        let ecs = app.aws.ecs_in(
-            app.settings
-                .region_of(args.service.region.as_deref())
-                .as_deref(),
-        );
-        let plan = plan(&ecs, &args).await?;
-        super::planned(cmd, &plan, describe(&plan))
+    plan(app, args, _asker) {
+        let plan = plan(&app.ecs_for(&args.service), &args).await?;
+        let summary = describe(&plan);
+        (plan, summary)
     }
 }
 

@@ -35,14 +35,8 @@ pub struct ScalePlan {
 }
 
 pub fn parse(cmd: &ParsedCommand, settings: &Settings) -> Result<ScaleArgs, Invalid> {
-    let name = cmd
-        .arg("service")
-        .and_then(Value::as_word)
-        .ok_or("missing <service>")?;
-    let service = settings
-        .service(name)
-        .cloned()
-        .ok_or_else(|| format!("unknown service `{name}`"))?;
+    let name = cmd.arg_word("service").ok_or("missing <service>")?;
+    let service = settings.known_service(name)?.clone();
     let desired = match cmd.flag("desired") {
         Some(Value::Integer(n)) => *n,
         Some(_) => return Err("`--desired` needs a whole number of tasks".into()),
@@ -192,10 +186,8 @@ pub async fn execute(run: &Run<'_>, approved: ScalePlan) {
 // and how it plans.
 super::changes_aws! {
     iam: ["ecs:DescribeServices", "ecs:UpdateService"],
-    plan(app, cmd, _asker) {
-        let args = parse(cmd, &app.settings)?;
-        let (plan, summary) = plan(&app.ecs_for(&args.service), &args, &app.settings).await?;
-        super::planned(cmd, &plan, summary)
+    plan(app, args, _asker) {
+        plan(&app.ecs_for(&args.service), &args, &app.settings).await?
     }
 }
 

@@ -1,7 +1,7 @@
-//! One file per action (STYLE §1): its parse, plan and execute (or read), and its entry
-//! in the [`registry`], which maps the router's `ActionKind` to it with one-line arms.
-//! Adding a command: its `commands/<name>.toml`, its action file, one line in
-//! `router::action` and one arm here.
+//! One file per action (STYLE §1): its parse, plan and execute (or read), the IAM actions
+//! it needs, and its entry in the [`registry`], which maps the router's `ActionKind` to it.
+//! Adding a command: its `commands/<name>.toml`, its action file, its variant in
+//! `router::action`, and the line here that declares its module and its registry arm.
 
 use std::sync::Arc;
 
@@ -20,28 +20,12 @@ pub use crate::router::ActionKind;
 
 pub mod approvals;
 pub mod cancel;
-pub mod dns_failover;
-pub mod ecs_rollback;
-pub mod ecs_scale;
 pub mod help;
 pub mod incident_list;
 pub mod incident_open;
 pub mod incident_resolve;
 pub mod incident_update;
-pub mod rds_backups;
-pub mod rds_cutover;
-pub mod rds_pitr;
-pub mod rds_restore;
-pub mod rds_restore_test;
-pub mod rds_snapshot;
-pub mod rds_snapshot_copy;
-pub mod report;
-pub mod status;
 pub mod timeline;
-pub mod waf_block;
-pub mod waf_blocked;
-pub mod waf_rate_limit;
-pub mod waf_unblock;
 
 /// What an action does, each step with a default for the actions that have no such step.
 pub trait Action: Sync {
@@ -89,12 +73,13 @@ pub trait Action: Sync {
 }
 
 /// The registry entry of an action that changes AWS: `validate` is the file's `parse`,
-/// `execute` its `execute`; the invocation gives the body of `plan` (and of `read`, for an
-/// action that reads without a flag and changes with one).
+/// `execute` its `execute`; the invocation names the IAM actions it needs and gives the
+/// body of `plan` — from the parsed arguments to the plan and its summary — (and of `read`,
+/// for an action that reads without a flag and changes with one).
 macro_rules! changes_aws {
     (
         iam: [$($iam:literal),* $(,)?],
-        plan($app:ident, $cmd:ident, $asker:ident) { $($plan:tt)* }
+        plan($app:ident, $args:ident, $asker:ident) { $($plan:tt)* }
         $(read($rapp:ident, $rcmd:ident, $rasker:ident) { $($read:tt)* })?
     ) => {
         /// This action's entry in the registry (`crate::actions::registry`).
@@ -116,13 +101,17 @@ macro_rules! changes_aws {
             fn plan<'a>(
                 &'a self,
                 $app: &'a std::sync::Arc<$crate::app::App>,
-                $cmd: &'a $crate::router::ParsedCommand,
+                cmd: &'a $crate::router::ParsedCommand,
                 $asker: &'a $crate::gate::request::Asker,
             ) -> futures_util::future::BoxFuture<
                 'a,
                 Result<$crate::gate::Planned, $crate::gate::PlanFailure>,
             > {
-                Box::pin(async move { $($plan)* })
+                Box::pin(async move {
+                    let $args = parse(cmd, &$app.settings)?;
+                    let (plan, summary) = { $($plan)* };
+                    super::planned(cmd, &plan, summary)
+                })
             }
 
             $(
@@ -186,34 +175,44 @@ struct Local;
 
 impl Action for Local {}
 
-/// The functions of each action.
-pub fn registry(kind: ActionKind) -> &'static dyn Action {
-    match kind {
-        ActionKind::Status => &status::Entry,
-        ActionKind::WafBlocked => &waf_blocked::Entry,
-        ActionKind::Report => &report::Entry,
-        ActionKind::EcsRollback => &ecs_rollback::Entry,
-        ActionKind::WafBlock => &waf_block::Entry,
-        ActionKind::WafUnblock => &waf_unblock::Entry,
-        ActionKind::RdsSnapshot => &rds_snapshot::Entry,
-        ActionKind::RdsRestore => &rds_restore::Entry,
-        ActionKind::RdsPitr => &rds_pitr::Entry,
-        ActionKind::RdsRestoreTest => &rds_restore_test::Entry,
-        ActionKind::RdsBackups => &rds_backups::Entry,
-        ActionKind::EcsScale => &ecs_scale::Entry,
-        ActionKind::RdsSnapshotCopy => &rds_snapshot_copy::Entry,
-        ActionKind::RdsCutover => &rds_cutover::Entry,
-        ActionKind::DnsFailover => &dns_failover::Entry,
-        ActionKind::WafRateLimit => &waf_rate_limit::Entry,
-        ActionKind::Help
-        | ActionKind::IncidentOpen
-        | ActionKind::IncidentUpdate
-        | ActionKind::IncidentResolve
-        | ActionKind::IncidentList
-        | ActionKind::Timeline
-        | ActionKind::Approvals
-        | ActionKind::Cancel => &Local,
-    }
+/// Declares each action's module and its arm in [`registry`], one line per action; the
+/// actions answered from drbot's own state are listed first, under `local`. The match has no
+/// catch-all: an `ActionKind` missing here does not compile.
+macro_rules! registry {
+    (local: [$($local:ident),* $(,)?], $($kind:ident => $module:ident,)*) => {
+        $(pub mod $module;)*
+
+        /// The functions of each action.
+        pub fn registry(kind: ActionKind) -> &'static dyn Action {
+            match kind {
+                $(ActionKind::$kind => &$module::Entry,)*
+                $(ActionKind::$local)|* => &Local,
+            }
+        }
+    };
+}
+
+registry! {
+    local: [
+        Help, IncidentOpen, IncidentUpdate, IncidentResolve, IncidentList, Timeline, Approvals,
+        Cancel,
+    ],
+    Status => status,
+    WafBlocked => waf_blocked,
+    Report => report,
+    EcsRollback => ecs_rollback,
+    WafBlock => waf_block,
+    WafUnblock => waf_unblock,
+    RdsSnapshot => rds_snapshot,
+    RdsRestore => rds_restore,
+    RdsPitr => rds_pitr,
+    RdsRestoreTest => rds_restore_test,
+    RdsBackups => rds_backups,
+    EcsScale => ecs_scale,
+    RdsSnapshotCopy => rds_snapshot_copy,
+    RdsCutover => rds_cutover,
+    DnsFailover => dns_failover,
+    WafRateLimit => waf_rate_limit,
 }
 
 /// Offline checks of a command's arguments (see [`Action::validate`]).

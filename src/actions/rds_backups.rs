@@ -322,10 +322,8 @@ super::changes_aws! {
         "rds:DescribeDBInstances", "rds:DescribeDBSnapshots", "rds:CopyDBSnapshot",
         "rds:DeleteDBSnapshot", "rds:AddTagsToResource"
     ],
-    plan(app, cmd, _asker) {
-        let args = parse(cmd, &app.settings)?;
-        let (plan, summary) = plan(&app.rds_for(&args.db), &args, &app.settings).await?;
-        super::planned(cmd, &plan, summary)
+    plan(app, args, _asker) {
+        plan(&app.rds_for(&args.db), &args, &app.settings).await?
     }
     read(app, cmd, asker) {
         reply(app, cmd, &asker.user, &asker.channel).await

@@ -22,7 +22,7 @@ use crate::aws::rds::RdsRecovery;
 use crate::config::{RdsDatabase, Settings};
 use crate::database;
 use crate::gate::execute::{Run, Sent};
-use crate::router::{Invalid, ParsedCommand, Value};
+use crate::router::{Invalid, ParsedCommand};
 use crate::store::RequestState;
 
 #[derive(Debug, Clone)]
@@ -55,8 +55,7 @@ pub fn parse(cmd: &ParsedCommand, settings: &Settings) -> Result<CutoverArgs, In
         )
     })?;
     let to = cmd
-        .flag("to")
-        .and_then(Value::as_word)
+        .flag_word("to")
         .ok_or("missing `--to <instance>`: the instance the application should use")?
         .to_string();
     database::check_identifier(&to)?;
@@ -272,12 +271,10 @@ super::changes_aws! {
         "rds:DescribeDBInstances", "ssm:GetParameter", "ssm:PutParameter", "ecs:DescribeServices",
         "ecs:UpdateService"
     ],
-    plan(app, cmd, _asker) {
-        let args = parse(cmd, &app.settings)?;
+    plan(app, args, _asker) {
         let ssm = app
             .aws
             .ssm_in(app.settings.region_of(args.db.region.as_deref()).as_deref());
-        let (plan, summary) = plan(&app.rds_for(&args.db), &ssm, &args, &app.settings).await?;
-        super::planned(cmd, &plan, summary)
+        plan(&app.rds_for(&args.db), &ssm, &args, &app.settings).await?
     }
 }

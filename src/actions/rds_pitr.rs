@@ -227,9 +227,7 @@ super::changes_aws! {
         "rds:DescribeDBInstances", "rds:DescribeDBInstanceAutomatedBackups",
         "rds:RestoreDBInstanceToPointInTime", "rds:AddTagsToResource"
     ],
-    plan(app, cmd, _asker) {
-        let args = parse(cmd, &app.settings)?;
-        let (plan, summary) = plan(&app.rds_for(&args.db), &args).await?;
-        super::planned(cmd, &plan, summary)
+    plan(app, args, _asker) {
+        plan(&app.rds_for(&args.db), &args).await?
     }
 }

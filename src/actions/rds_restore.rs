@@ -16,7 +16,7 @@ use crate::aws::rds::{Placement, RdsRecovery};
 use crate::config::{RdsDatabase, Settings};
 use crate::database::{self, Waited, Watched};
 use crate::gate::execute::{Run, Sent};
-use crate::router::{Invalid, ParsedCommand, Value};
+use crate::router::{Invalid, ParsedCommand};
 
 #[derive(Debug, Clone)]
 pub struct RestoreArgs {
@@ -48,12 +48,11 @@ pub struct RestorePlan {
 pub fn parse(cmd: &ParsedCommand, settings: &Settings) -> Result<RestoreArgs, Invalid> {
     let db = database::parse_database(cmd, settings)?;
     let snapshot = cmd
-        .flag("snapshot")
-        .and_then(Value::as_word)
+        .flag_word("snapshot")
         .ok_or("missing `--snapshot <id>`: which snapshot to restore")?
         .to_string();
     let new_instance = database::parse_new_instance(cmd, &db)?;
-    let region = match cmd.flag("region").and_then(Value::as_word) {
+    let region = match cmd.flag_word("region") {
         None => None,
         Some(name) => {
             let region = settings
@@ -307,14 +306,12 @@ super::changes_aws! {
         "rds:DescribeDBInstances", "rds:DescribeDBSnapshots",
         "rds:RestoreDBInstanceFromDBSnapshot", "rds:AddTagsToResource"
     ],
-    plan(app, cmd, _asker) {
-        let args = parse(cmd, &app.settings)?;
+    plan(app, args, _asker) {
         let source = app.rds_for(&args.db);
         let target = match &args.region {
             Some(r) => app.aws.rds_in(Some(r)),
             None => source.clone(),
         };
-        let (plan, summary) = plan(&source, &target, &args).await?;
-        super::planned(cmd, &plan, summary)
+        plan(&source, &target, &args).await?
     }
 }

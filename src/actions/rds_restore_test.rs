@@ -25,7 +25,7 @@ use crate::aws::AwsError;
 use crate::config::{RdsDatabase, Settings, SnapshotPick};
 use crate::database::{self, Waited, Watched};
 use crate::gate::execute::Run;
-use crate::router::{Invalid, ParsedCommand, Value};
+use crate::router::{Invalid, ParsedCommand};
 use crate::store::{
     DrillInstance, EventKind, Liveness, NewEvent, Outgoing, RequestState, StoreError,
 };
@@ -66,7 +66,7 @@ pub struct RestoreTestPlan {
 
 pub fn parse(cmd: &ParsedCommand, settings: &Settings) -> Result<RestoreTestArgs, Invalid> {
     let db = database::parse_database(cmd, settings)?;
-    let pick = match cmd.flag("pick").and_then(Value::as_word) {
+    let pick = match cmd.flag_word("pick") {
         None => configured(settings).pick,
         Some("latest") => SnapshotPick::Latest,
         Some("random") => SnapshotPick::Random,
@@ -593,9 +593,7 @@ super::changes_aws! {
         "rds:DescribeDBInstances", "rds:DescribeDBSnapshots",
         "rds:RestoreDBInstanceFromDBSnapshot", "rds:DeleteDBInstance", "rds:AddTagsToResource"
     ],
-    plan(app, cmd, _asker) {
-        let args = parse(cmd, &app.settings)?;
-        let (plan, summary) = plan(&app.rds_for(&args.db), &args, &app.settings).await?;
-        super::planned(cmd, &plan, summary)
+    plan(app, args, _asker) {
+        plan(&app.rds_for(&args.db), &args, &app.settings).await?
     }
 }

@@ -137,15 +137,13 @@ super::changes_aws! {
         "rds:DescribeDBInstances", "rds:CreateDBSnapshot", "rds:DescribeDBSnapshots",
         "rds:AddTagsToResource"
     ],
-    plan(app, cmd, asker) {
-        let db = parse(cmd, &app.settings)?;
-        let (plan, summary) = plan(
+    plan(app, db, asker) {
+        plan(
             &app.rds_for(&db),
             &db,
             &asker.user,
             asker.incident.as_deref(),
         )
-        .await?;
-        super::planned(cmd, &plan, summary)
+        .await?
     }
 }

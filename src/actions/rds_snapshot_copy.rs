@@ -18,7 +18,7 @@ use crate::aws::rds::{RdsRecovery, Snapshot};
 use crate::config::{RdsDatabase, Settings};
 use crate::database::{self, Watched};
 use crate::gate::execute::{Run, Sent};
-use crate::router::{Invalid, ParsedCommand, Value};
+use crate::router::{Invalid, ParsedCommand};
 
 #[derive(Debug, Clone)]
 pub struct CopyArgs {
@@ -47,15 +47,14 @@ pub struct CopyPlan {
 pub fn parse(cmd: &ParsedCommand, settings: &Settings) -> Result<CopyArgs, Invalid> {
     let db = database::parse_database(cmd, settings)?;
     let to = cmd
-        .flag("to-region")
-        .and_then(Value::as_word)
+        .flag_word("to-region")
         .ok_or("missing `--to-region <region>`: `backup`, or a region name like us-west-2")?;
     let to_region = settings
         .region_named(to)
         .map_err(|why| format!("`--to-region {to}`: {why}"))?
         .ok_or_else(|| format!("`--to-region {to}`: [regions] primary is not set, so name the region (like us-east-1)"))?;
     let from_region = settings.region_of(db.region.as_deref());
-    let snapshot = match cmd.flag("snapshot").and_then(Value::as_word) {
+    let snapshot = match cmd.flag_word("snapshot") {
         None | Some("latest") => None,
         Some(id) => Some(id.to_string()),
     };
@@ -249,11 +248,10 @@ pub async fn execute(run: &Run<'_>, approved: CopyPlan) {
 // and how it plans.
 super::changes_aws! {
     iam: ["rds:DescribeDBSnapshots", "rds:CopyDBSnapshot", "rds:AddTagsToResource"],
-    plan(app, cmd, asker) {
-        let args = parse(cmd, &app.settings)?;
+    plan(app, args, asker) {
         let from = app.rds_for(&args.db);
         let to = app.aws.rds_in(Some(&args.to_region));
-        let (plan, summary) = plan(
+        plan(
             &from,
             &to,
             &args,
@@ -261,7 +259,6 @@ super::changes_aws! {
             (&asker.user, asker.incident.as_deref()),
             None,
         )
-        .await?;
-        super::planned(cmd, &plan, summary)
+        .await?
     }
 }

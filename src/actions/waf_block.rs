@@ -43,10 +43,7 @@ pub struct BlockPlan {
 pub fn parse(cmd: &ParsedCommand, settings: &Settings) -> Result<BlockArgs, Invalid> {
     let vet = |cidr: &Cidr, set: &WafIpSets| blocklist::vet_for_blocking(cidr, settings, set);
     let (set, cidrs) = blocklist::addresses(cmd, settings, vet)?;
-    let reason = cmd
-        .flag("reason")
-        .and_then(Value::as_word)
-        .map(str::to_string);
+    let reason = cmd.flag_word("reason").map(str::to_string);
     let duration = match cmd.flag("for") {
         Some(Value::Duration(d)) => Some(*d),
         _ => None,
@@ -279,9 +276,7 @@ pub async fn execute(run: &Run<'_>, approved: BlockPlan) {
 // and how it plans.
 super::changes_aws! {
     iam: ["wafv2:GetIPSet", "wafv2:UpdateIPSet"],
-    plan(app, cmd, _asker) {
-        let args = parse(cmd, &app.settings)?;
-        let (plan, summary) = plan(app.aws.waf(args.set.scope), &args).await?;
-        super::planned(cmd, &plan, summary)
+    plan(app, args, _asker) {
+        plan(app.aws.waf(args.set.scope), &args).await?
     }
 }

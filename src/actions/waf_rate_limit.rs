@@ -37,7 +37,7 @@ pub struct RateLimitPlan {
 }
 
 pub fn parse(cmd: &ParsedCommand, settings: &Settings) -> Result<RateLimitArgs, Invalid> {
-    let on = match cmd.arg("state").and_then(Value::as_word) {
+    let on = match cmd.arg_word("state") {
         Some("on") => true,
         Some("off") => false,
         Some(other) => return Err(format!("`{other}`: write `on` or `off`").into()),
@@ -193,9 +193,7 @@ pub async fn execute(run: &Run<'_>, approved: RateLimitPlan) {
 // and how it plans.
 super::changes_aws! {
     iam: ["wafv2:GetWebACL", "wafv2:UpdateWebACL"],
-    plan(app, cmd, _asker) {
-        let args = parse(cmd, &app.settings)?;
-        let (plan, summary) = plan(app.aws.waf(args.acl.scope), &args).await?;
-        super::planned(cmd, &plan, summary)
+    plan(app, args, _asker) {
+        plan(app.aws.waf(args.acl.scope), &args).await?
     }
 }

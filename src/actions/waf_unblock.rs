@@ -138,9 +138,7 @@ pub async fn execute(run: &Run<'_>, approved: UnblockPlan) {
 // and how it plans.
 super::changes_aws! {
     iam: ["wafv2:GetIPSet", "wafv2:UpdateIPSet"],
-    plan(app, cmd, _asker) {
-        let args = parse(cmd, &app.settings)?;
-        let (plan, summary) = plan(app.aws.waf(args.set.scope), &args).await?;
-        super::planned(cmd, &plan, summary)
+    plan(app, args, _asker) {
+        plan(app.aws.waf(args.set.scope), &args).await?
     }
 }

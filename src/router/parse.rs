@@ -86,6 +86,16 @@ impl ParsedCommand {
     pub fn flag(&self, name: &str) -> Option<&Value> {
         self.flags.get(name)
     }
+
+    /// Argument `name`, when it is a word.
+    pub fn arg_word(&self, name: &str) -> Option<&str> {
+        self.arg(name).and_then(Value::as_word)
+    }
+
+    /// Flag `--name`'s value, when it is a word.
+    pub fn flag_word(&self, name: &str) -> Option<&str> {
+        self.flag(name).and_then(Value::as_word)
+    }
 }
 
 /// Why a command was not accepted; shown to the user with the usage.

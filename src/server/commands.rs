@@ -548,7 +548,7 @@ async fn run(
             _ => refuse("missing <action-id>".to_string()),
         },
         ActionKind::IncidentOpen => {
-            let scenario = cmd.arg("scenario").and_then(Value::as_word).unwrap_or_default().to_lowercase();
+            let scenario = cmd.arg_word("scenario").unwrap_or_default().to_lowercase();
             if let Err(reason) = actions::incident_open::check_scenario(app, &scenario) {
                 return refuse(reason);
             }
