@@ -192,7 +192,7 @@ impl<E: std::fmt::Display> From<E> for Failure {
 }
 
 fn load_commands(dir: Option<&Path>) -> Result<(CommandSet, ScenarioSet), Failure> {
-    Ok(match dir {
+    let (commands, scenarios) = match dir {
         Some(dir) => {
             let commands = CommandSet::from_dir(dir)?;
             // DIR/scenarios replaces the shipped scenarios only when it exists.
@@ -208,7 +208,9 @@ fn load_commands(dir: Option<&Path>) -> Result<(CommandSet, ScenarioSet), Failur
             let scenarios = ScenarioSet::embedded(&commands)?;
             (commands, scenarios)
         }
-    })
+    };
+    crate::actions::check_commands(&commands)?;
+    Ok((commands, scenarios))
 }
 
 pub async fn run(cli: Cli) -> Result<(), Failure> {

@@ -8,9 +8,9 @@
 //!    reminders, schedules, the Slack outbox, learning names), [`startup`], [`cli`],
 //!    [`sandbox`], [`healthcheck`].
 //! 2. Actions: [`actions`] (one file per action — parse, plan, execute, the IAM actions it
-//!    needs — and the registry), with the helpers of
-//!    each family beside them: [`blocklist`] (WAF), [`database`] (RDS), [`incident`],
-//!    [`timeline`], [`report`], [`retention`], [`evidence`], [`iam`].
+//!    needs — and the registry), with the helpers of each family beside them in
+//!    `actions/` (`blocklist` for WAF, `database` for RDS, `incident`), and [`timeline`],
+//!    [`report`], [`retention`], [`evidence`], [`iam`].
 //! 3. The approval gate: [`gate`] (requests, reactions, exactly-once execution of a run).
 //! 4. [`app`]: what a running drbot holds (settings, store, clients).
 //! 5. [`scenarios`]: the plan's scenarios.
@@ -22,17 +22,14 @@
 pub mod actions;
 pub mod app;
 pub mod aws;
-pub mod blocklist;
 pub mod cli;
 pub mod clock;
 pub mod config;
-pub mod database;
 pub mod duration;
 pub mod evidence;
 pub mod gate;
 pub mod healthcheck;
 pub mod iam;
-pub mod incident;
 pub mod memory;
 pub mod metrics;
 pub mod report;

@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use serde_json::json;
 
+use crate::actions::incident;
 use crate::app::App;
-use crate::incident;
 use crate::slack::client::SlackError;
 use crate::store::{AfterPost, Anchor, EventKind, NewEvent, NewIncident, Outgoing, StoreError};
 

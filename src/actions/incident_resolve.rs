@@ -159,7 +159,8 @@ pub async fn resolve(
     tx.send_slack(Outgoing::post(&incident.channel_id, report.text.clone()))
         .await?;
     if let Some(resolved) = tx.incident(&incident.id).await? {
-        crate::incident::queue_summary_update(&mut tx, scenario, settings, &resolved).await?;
+        crate::actions::incident::queue_summary_update(&mut tx, scenario, settings, &resolved)
+            .await?;
     }
     tx.send_slack(Outgoing::post(
         &incident.origin_channel,

@@ -12,15 +12,18 @@ use crate::config::Settings;
 use crate::gate::execute::Run;
 use crate::gate::request::Asker;
 use crate::gate::Planned;
-use crate::router::{Invalid, ParsedCommand};
+use crate::router::{Approval, CommandSet, Invalid, ParsedCommand};
 use crate::store::RequestState;
 
 pub use crate::gate::PlanFailure;
 pub use crate::router::ActionKind;
 
 pub mod approvals;
+pub mod blocklist;
 pub mod cancel;
+pub mod database;
 pub mod help;
+pub mod incident;
 pub mod incident_list;
 pub mod incident_open;
 pub mod incident_resolve;
@@ -57,6 +60,11 @@ pub trait Action: Sync {
         Box::pin(async move { text })
     }
 
+    /// Whether it plans changes to AWS (a command whose flag raises its approval needs one).
+    fn plans(&self) -> bool {
+        false
+    }
+
     /// The IAM actions its plan, read and execute need (`drbot iam-policy` grants them on
     /// the configured resources).
     fn iam(&self) -> &'static [&'static str] {
@@ -86,6 +94,10 @@ macro_rules! changes_aws {
         pub struct Entry;
 
         impl super::Action for Entry {
+            fn plans(&self) -> bool {
+                true
+            }
+
             fn iam(&self) -> &'static [&'static str] {
                 &[$($iam),*]
             }
@@ -215,6 +227,28 @@ registry! {
     WafRateLimit => waf_rate_limit,
 }
 
+/// Refuses command files whose flag raises the approval of an action that plans no change
+/// (it would be refused only when someone types it): what to fix, per command.
+pub fn check_commands(commands: &CommandSet) -> Result<(), String> {
+    for def in commands.all() {
+        let raised = def
+            .flags
+            .iter()
+            .find(|f| f.approval == Some(Approval::Officer));
+        if let Some(flag) = raised {
+            if !registry(def.action).plans() {
+                return Err(format!(
+                    "command `{}`: flag `--{}` asks for an officer's approval, but action `{}` makes no change to approve; remove `approval` from the flag or use an action that changes AWS",
+                    def.name,
+                    flag.name,
+                    def.action.name()
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Offline checks of a command's arguments (see [`Action::validate`]).
 pub fn validate(cmd: &ParsedCommand, settings: &Settings) -> Result<(), Invalid> {
     registry(cmd.def.action).validate(cmd, settings)
@@ -248,7 +282,6 @@ fn planned<T: serde::Serialize>(
     })?;
     Ok(Planned {
         name: cmd.def.name.clone(),
-        command: cmd.def.name.clone(),
         action: cmd.def.action,
         plan,
         summary,
@@ -278,7 +311,7 @@ pub async fn run(app: Arc<App>, request_id: i64) {
         }
     }
     if let (Some(RequestState::Executed), Some(incident)) = (run.ended(), &request.incident) {
-        crate::incident::tick(&app, incident, &command_name(&app, &request)).await;
+        crate::actions::incident::tick(&app, incident, &command_name(&app, &request)).await;
     }
 }
 
@@ -351,5 +384,35 @@ mod tests {
         // With every kind of resource configured (the example), the policy grants exactly
         // what the actions name: nothing an action needs is missing, nothing is extra.
         assert_eq!(declared, granted(&policy));
+    }
+
+    #[test]
+    fn a_flag_asking_an_officer_to_approve_a_read_is_refused_when_the_commands_load() {
+        let help =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/commands/help.toml"))
+                .expect("help.toml");
+        let status = r#"
+name = "status"
+action = "status"
+summary = "Status"
+usage = "status [--deep]"
+approval = "none"
+[[flags]]
+name = "deep"
+type = "switch"
+approval = "officer"
+"#;
+        let files = vec![
+            ("help.toml".to_string(), help),
+            ("status.toml".to_string(), status.to_string()),
+        ];
+        let commands = CommandSet::from_files(files, "test").expect("the files parse");
+        let refused = check_commands(&commands).expect_err("a read cannot be approved");
+        assert!(
+            refused.contains("`--deep`") && refused.contains("`status`"),
+            "{refused}"
+        );
+        let shipped = CommandSet::embedded().expect("the shipped commands load");
+        assert_eq!(check_commands(&shipped), Ok(()));
     }
 }

@@ -19,7 +19,7 @@ use crate::app::App;
 use crate::aws::rds::RdsRecovery;
 use crate::aws::AwsError;
 use crate::config::{RdsDatabase, Settings};
-use crate::database::{self, Waited, Watched};
+use crate::actions::database::{self, Waited, Watched};
 use crate::gate::execute::Run;
 use crate::retention::{self, Copy, Deletion, Inventory, Policy, RETENTION_TAG};
 use crate::router::{Invalid, ParsedCommand};

@@ -20,7 +20,7 @@ use crate::aws::ecs::{EcsCapacity, EcsRollback};
 use crate::aws::params::ConnectionSettings;
 use crate::aws::rds::RdsRecovery;
 use crate::config::{RdsDatabase, Settings};
-use crate::database;
+use crate::actions::database;
 use crate::gate::execute::{Run, Sent};
 use crate::router::{Invalid, ParsedCommand};
 use crate::store::RequestState;

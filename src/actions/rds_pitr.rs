@@ -16,7 +16,7 @@ use super::rds_restore::finish_restore;
 use super::PlanFailure;
 use crate::aws::rds::{Placement, RdsRecovery};
 use crate::config::{RdsDatabase, Settings};
-use crate::database::{self, DATABASE_RPO};
+use crate::actions::database::{self, DATABASE_RPO};
 use crate::gate::execute::{Run, Sent};
 use crate::router::{Invalid, ParsedCommand, TimeSpec, Value};
 
@@ -112,7 +112,7 @@ pub async fn plan(
         .new_instance
         .clone()
         .unwrap_or_else(|| database::default_restore_name(&db.instance, now));
-    database::check_identifier(&new_instance).map_err(PlanFailure::Invalid)?;
+    database::check_identifier(&new_instance)?;
     if rds.instance(&new_instance).await?.is_some() {
         return Err(PlanFailure::Invalid(format!(
             "an instance named `{new_instance}` already exists; choose another with `--as`"

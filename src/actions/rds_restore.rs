@@ -14,7 +14,7 @@ use serde_json::json;
 use super::PlanFailure;
 use crate::aws::rds::{Placement, RdsRecovery};
 use crate::config::{RdsDatabase, Settings};
-use crate::database::{self, Waited, Watched};
+use crate::actions::database::{self, Waited, Watched};
 use crate::gate::execute::{Run, Sent};
 use crate::router::{Invalid, ParsedCommand};
 
@@ -176,7 +176,7 @@ pub async fn plan(
         .new_instance
         .clone()
         .unwrap_or_else(|| database::default_restore_name(&db.instance, crate::clock::now()));
-    database::check_identifier(&new_instance).map_err(PlanFailure::Invalid)?;
+    database::check_identifier(&new_instance)?;
     if rds.instance(&new_instance).await?.is_some() {
         return Err(PlanFailure::Invalid(format!(
             "an instance named `{new_instance}` already exists; choose another with `--as`"

@@ -23,7 +23,7 @@ use crate::app::App;
 use crate::aws::rds::{Placement, RdsRecovery, Snapshot};
 use crate::aws::AwsError;
 use crate::config::{RdsDatabase, Settings, SnapshotPick};
-use crate::database::{self, Waited, Watched};
+use crate::actions::database::{self, Waited, Watched};
 use crate::gate::execute::Run;
 use crate::router::{Invalid, ParsedCommand};
 use crate::store::{
@@ -145,7 +145,7 @@ async fn plan_with(
     let new_instance = name
         .map(str::to_string)
         .unwrap_or_else(|| drill_name(&db.instance, now));
-    database::check_identifier(&new_instance).map_err(PlanFailure::Invalid)?;
+    database::check_identifier(&new_instance)?;
     if rds.instance(&new_instance).await?.is_some() {
         return Err(PlanFailure::Invalid(format!(
             "an instance named `{new_instance}` already exists; a restore test a minute later gets a new name"

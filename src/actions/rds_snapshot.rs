@@ -13,7 +13,7 @@ use serde_json::json;
 use super::PlanFailure;
 use crate::aws::rds::RdsRecovery;
 use crate::config::{RdsDatabase, Settings};
-use crate::database::{self, Watched};
+use crate::actions::database::{self, Watched};
 use crate::gate::execute::{Run, Sent};
 use crate::router::{Invalid, ParsedCommand};
 use crate::store::RequestState;

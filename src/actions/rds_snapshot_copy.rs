@@ -16,7 +16,7 @@ use serde_json::json;
 use super::PlanFailure;
 use crate::aws::rds::{RdsRecovery, Snapshot};
 use crate::config::{RdsDatabase, Settings};
-use crate::database::{self, Watched};
+use crate::actions::database::{self, Watched};
 use crate::gate::execute::{Run, Sent};
 use crate::router::{Invalid, ParsedCommand};
 

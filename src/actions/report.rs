@@ -6,31 +6,32 @@ use std::sync::Arc;
 
 use crate::app::App;
 use crate::report::{self, Period};
-use crate::router::ParsedCommand;
+use crate::router::{ParsedCommand, Invalid};
 use crate::store::Outgoing;
 use crate::timeline::Format;
 
 /// The period asked for: nothing or `quarter` is this quarter so far; else two dates.
-pub fn period(cmd: &ParsedCommand) -> Result<Period, String> {
+pub fn period(cmd: &ParsedCommand) -> Result<Period, Invalid> {
     let words: Vec<String> = cmd
         .text("period")
         .map(|t| t.split_whitespace().map(str::to_string).collect())
         .unwrap_or_default();
     let now = crate::clock::now();
-    match words.as_slice() {
+    let period = match words.as_slice() {
         [] => Period::parse(None, None, now),
         [q] if q.eq_ignore_ascii_case("quarter") => Period::parse(None, None, now),
         [from, to] => Period::parse(Some(from), Some(to), now)
             .map_err(|e| e.replace("--from: ", "").replace("--to: ", "")),
         _ => Err("give `quarter` (this quarter so far) or two dates, e.g. `/dr report 2026-10-01 2026-12-31`".to_string()),
-    }
+    };
+    period.map_err(Invalid)
 }
 
 /// Builds the report, queues its summary and file in `channel`, and says so.
 pub async fn post(app: &Arc<App>, cmd: &ParsedCommand, user: &str, channel: &str) -> String {
     let period = match period(cmd) {
         Ok(p) => p,
-        Err(why) => return format!(":no_entry: {}.", crate::slack::text::escape(&why)),
+        Err(why) => return format!(":no_entry: {}.", crate::slack::text::escape(&why.0)),
     };
     let events = match app.store.events(None).await {
         Ok(events) => events,
@@ -89,7 +90,7 @@ impl super::Action for Entry {
         cmd: &crate::router::ParsedCommand,
         _settings: &crate::config::Settings,
     ) -> Result<(), crate::router::Invalid> {
-        period(cmd).map(|_| ()).map_err(crate::router::Invalid)
+        period(cmd).map(|_| ())
     }
 
     fn read<'a>(

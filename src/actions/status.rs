@@ -11,7 +11,7 @@ use crate::app::App;
 use crate::aws::ecs::EcsRollback;
 use crate::aws::rds::RdsRecovery;
 use crate::aws::waf::WafBlocklist;
-use crate::database::DATABASE_RPO;
+use crate::actions::database::DATABASE_RPO;
 use crate::store::RequestState;
 
 /// A part of the answer the store could not give: said so, never shown as "none".

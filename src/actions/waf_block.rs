@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::PlanFailure;
 use crate::aws::waf::WafBlocklist;
 use crate::aws::AwsError;
-use crate::blocklist::{self, Cidr, MAX_ADDRESSES};
+use crate::actions::blocklist::{self, Cidr, MAX_ADDRESSES};
 use crate::config::{Settings, WafIpSets};
 use crate::duration::HumanDuration;
 use crate::gate::execute::Run;

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 use crate::app::App;
 use crate::aws::waf::WafBlocklist;
-use crate::blocklist;
+use crate::actions::blocklist;
 
 pub async fn reply(app: &App) -> String {
     let blocks = match app.store.active_blocks().await {

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::PlanFailure;
 use crate::aws::waf::WafBlocklist;
 use crate::aws::AwsError;
-use crate::blocklist::{self, Cidr};
+use crate::actions::blocklist::{self, Cidr};
 use crate::config::{Settings, WafIpSets};
 use crate::gate::execute::Run;
 use crate::router::{Invalid, ParsedCommand};
@@ -31,15 +31,7 @@ pub struct UnblockPlan {
 }
 
 pub fn parse(cmd: &ParsedCommand, settings: &Settings) -> Result<UnblockArgs, Invalid> {
-    let (set, cidrs) = blocklist::addresses(cmd, settings, |cidr, set| {
-        if cidr.v6 && set.ipv6_set.is_none() {
-            return Err(format!(
-                "`{}` is IPv6 but IP set `{}` has no ipv6_set configured",
-                cidr.cidr, set.name
-            ));
-        }
-        Ok(())
-    })?;
+    let (set, cidrs) = blocklist::addresses(cmd, settings, blocklist::fits_set)?;
     Ok(UnblockArgs { cidrs, set })
 }
 

@@ -22,8 +22,6 @@ use sha2::{Digest, Sha256};
 pub struct Planned {
     /// The `/dr` command's name (e.g. `rollback`).
     pub name: String,
-    /// The command as typed, without `/dr` (the planning job sets it).
-    pub command: String,
     /// The action that made the plan and executes it.
     pub action: crate::router::ActionKind,
     /// The plan as JSON: exactly what the approval binds to.

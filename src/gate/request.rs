@@ -8,6 +8,7 @@ use serde_json::json;
 
 use super::{message, plan_hash, Planned};
 use crate::app::App;
+use crate::router::Approval;
 use crate::store::{
     AfterPost, Anchor, EventKind, NewEvent, NewRequest, Outgoing, Request, RequestState,
     StoreError, StoreTx,
@@ -23,39 +24,20 @@ pub struct Asker {
     pub incident: Option<String>,
 }
 
-/// Stores the request and its `approval.requested` event, finishing `job` in the same
-/// transaction; then posts it.
+/// Stores the request (`command`: as typed, without `/dr`) with its first event, finishing
+/// `job` in the same transaction, and queues its message. With `Approval::Officer` it is
+/// put to the officers (`approval.requested`, with its buttons and reactions); with
+/// `Approval::None` it is stored `executing` (so it runs once and reports like any other)
+/// with its progress message.
 pub async fn open(
     app: &Arc<App>,
     asker: &Asker,
+    command: &str,
     planned: Planned,
     job: Option<i64>,
+    approval: Approval,
 ) -> Result<Request, StoreError> {
-    let request = store(app, asker, planned, job, true).await?;
-    tracing::info!(action_id = %request.label(), "approval request stored and queued");
-    Ok(request)
-}
-
-/// For a command whose policy is `none`: stores it as an `executing` request (so it runs
-/// once and reports like any other) and posts its progress message.
-pub async fn open_ungated(
-    app: &Arc<App>,
-    asker: &Asker,
-    planned: Planned,
-    job: Option<i64>,
-) -> Result<Request, StoreError> {
-    store(app, asker, planned, job, false).await
-}
-
-/// Stores the request with its first event, finishing `job`, and queues its message: put to
-/// the officers (`gated`, with its buttons and reactions) or already executing.
-async fn store(
-    app: &Arc<App>,
-    asker: &Asker,
-    planned: Planned,
-    job: Option<i64>,
-    gated: bool,
-) -> Result<Request, StoreError> {
+    let gated = approval == Approval::Officer;
     let hash = plan_hash(&planned.plan);
     let now = crate::clock::now();
     let (expires_at, state) = if gated {
@@ -67,7 +49,7 @@ async fn store(
     let mut tx = app.store.begin().await?;
     let request = tx
         .create_request(NewRequest {
-            command: planned.command.clone(),
+            command: command.to_string(),
             command_name: planned.name.clone(),
             action: planned.action.name().to_string(),
             requester: asker.user.clone(),
@@ -83,7 +65,7 @@ async fn store(
         .await?;
     let mut detail = json!({
         "action_id": request.label(),
-        "command": planned.command,
+        "command": command,
         "action": planned.action.name(),
         "plan": planned.plan,
         "plan_hash": hash,
@@ -125,6 +107,9 @@ async fn store(
         .await?;
     }
     tx.commit().await?;
+    if gated {
+        tracing::info!(action_id = %request.label(), "approval request stored and queued");
+    }
     Ok(request)
 }
 

@@ -352,7 +352,7 @@ fn tick_in_incident(
     {
         let app = app.clone();
         let (id, command) = (incident.id.clone(), command.to_string());
-        tokio::spawn(async move { crate::incident::tick(&app, &id, &command).await });
+        tokio::spawn(async move { crate::actions::incident::tick(&app, &id, &command).await });
     }
 }
 

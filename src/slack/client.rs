@@ -135,6 +135,26 @@ impl SlackApi {
             .map_err(|e| api_error(method, e))
     }
 
+    /// [`Self::api`] for a change whose error `done` means it was made already (a reaction
+    /// already there, a user already in the channel): that is success too.
+    async fn api_unless_done<T, F, Fut>(
+        &self,
+        method: &'static str,
+        repeat: Repeat,
+        done: &str,
+        attempt: F,
+    ) -> Result<(), SlackError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, SlackClientError>>,
+    {
+        match call(method, self.repeat(repeat), attempt).await {
+            Ok(_) => Ok(()),
+            Err(SlackClientError::ApiError(api)) if api.code == done => Ok(()),
+            Err(e) => Err(api_error(method, e)),
+        }
+    }
+
     fn repeat(&self, repeat: Repeat) -> Repeat {
         if self.once {
             Repeat::Never
@@ -322,15 +342,10 @@ impl SlackApi {
     ) -> Result<(), SlackError> {
         let session = self.client.open_session(&self.token);
         let request = SlackApiReactionsAddRequest::new(channel.into(), name.into(), ts.into());
-        match call("reactions.add", self.repeat(Repeat::Safe), || {
+        self.api_unless_done("reactions.add", Repeat::Safe, "already_reacted", || {
             session.reactions_add(&request)
         })
         .await
-        {
-            Ok(_) => Ok(()),
-            Err(SlackClientError::ApiError(api)) if api.code == "already_reacted" => Ok(()),
-            Err(e) => Err(api_error("reactions.add", e)),
-        }
     }
 
     /// Answers a slash command later through its `response_url` (shown only to the user).
@@ -370,29 +385,22 @@ impl SlackApi {
             channel.into(),
             users.iter().map(|u| u.as_str().into()).collect(),
         );
-        match call("conversations.invite", self.repeat(Repeat::Safe), || {
-            session.conversations_invite(&request)
-        })
+        self.api_unless_done(
+            "conversations.invite",
+            Repeat::Safe,
+            "already_in_channel",
+            || session.conversations_invite(&request),
+        )
         .await
-        {
-            Ok(_) => Ok(()),
-            Err(SlackClientError::ApiError(api)) if api.code == "already_in_channel" => Ok(()),
-            Err(e) => Err(api_error("conversations.invite", e)),
-        }
     }
 
     pub async fn pin(&self, channel: &str, ts: &str) -> Result<(), SlackError> {
         let session = self.client.open_session(&self.token);
         let pin = SlackApiPinsAddRequest::new(channel.into(), ts.into());
-        match call("pins.add", self.repeat(Repeat::Safe), || {
+        self.api_unless_done("pins.add", Repeat::Safe, "already_pinned", || {
             session.pins_add(&pin)
         })
         .await
-        {
-            Ok(_) => Ok(()),
-            Err(SlackClientError::ApiError(api)) if api.code == "already_pinned" => Ok(()),
-            Err(e) => Err(api_error("pins.add", e)),
-        }
     }
 
     /// The name people know `user` by: display name, else real name, else handle.

@@ -15,9 +15,9 @@ pub mod outbox;
 
 use jobs::Work;
 
+use crate::actions::blocklist;
 use crate::actions::{self, ActionKind, PlanFailure};
 use crate::app::App;
-use crate::blocklist;
 use crate::config::{WafIpSetRef, WafScope};
 use crate::gate::{self, request::Asker};
 use crate::router::{self, Approval};
@@ -474,7 +474,8 @@ async fn remind_incidents(app: &Arc<App>) -> Result<(), StoreError> {
                 .filter(|(_, d)| **d)
                 .map(|(s, _)| s.text.clone())
                 .collect();
-            let notice = crate::incident::outage_notice(&incident, &scenario, settings, &done);
+            let notice =
+                crate::actions::incident::outage_notice(&incident, &scenario, settings, &done);
             let mut tx = app.store.begin().await?;
             if tx.claim_notice(&incident.id).await? {
                 tx.append(
@@ -605,7 +606,7 @@ async fn plan(
     };
     let usage = cmd.def.usage.clone();
     let action = cmd.def.action;
-    let mut planned = match actions::plan(app, &cmd, asker).await {
+    let planned = match actions::plan(app, &cmd, asker).await {
         Ok(planned) => planned,
         Err(PlanFailure::Invalid(why)) => {
             return refuse(app, job, asker, text, &why, Some(&usage)).await
@@ -636,7 +637,7 @@ async fn plan(
             return Ok(());
         }
     };
-    planned.command = text.trim().to_string();
+    let command = text.trim();
     // Only drbot's own schedule queues `scheduled` jobs; what it runs is approved by the
     // configuration. Everything typed in Slack goes through the command's approval.
     let scheduled = scheduled && asker.user == SCHEDULER && action == ActionKind::RdsRestoreTest;
@@ -645,16 +646,11 @@ async fn plan(
     } else {
         cmd.approval()
     };
-    match approval {
-        Approval::Officer => {
-            gate::request::open(app, asker, planned, Some(job)).await?;
-        }
-        Approval::None => {
-            let request = gate::request::open_ungated(app, asker, planned, Some(job)).await?;
-            // Following a snapshot can take an hour: it runs beside the job worker.
-            let span = tracing::info_span!("action", action_id = %request.label());
-            tokio::spawn(actions::run(app.clone(), request.id).instrument(span));
-        }
+    let request = gate::request::open(app, asker, command, planned, Some(job), approval).await?;
+    if approval == Approval::None {
+        // Following a snapshot can take an hour: it runs beside the job worker.
+        let span = tracing::info_span!("action", action_id = %request.label());
+        tokio::spawn(actions::run(app.clone(), request.id).instrument(span));
     }
     Ok(())
 }

@@ -21,9 +21,6 @@ const LAYERS: &[(&str, &[&str])] = &[
         "actions",
         &[
             "actions",
-            "blocklist",
-            "database",
-            "incident",
             "timeline",
             "report",
             "retention",

@@ -9,19 +9,16 @@ use crate::aws::rds::RdsRecovery;
 use crate::aws::AwsError;
 use crate::config::{RdsDatabase, Settings};
 use crate::gate::execute::Run;
-use crate::router::ParsedCommand;
+use crate::router::{Invalid, ParsedCommand};
 
 /// The plan's database RPO (dr-plan.md: "Database: 1 hour (point-in-time recovery)").
 pub const DATABASE_RPO: Duration = Duration::from_secs(3600);
 
 /// RDS's rules for a DB instance identifier: 1–63 letters, digits or hyphens, starting
 /// with a letter, no two hyphens in a row, not ending with a hyphen.
-pub fn check_identifier(id: &str) -> Result<(), String> {
-    let bad = |why: &str| {
-        Err(format!(
-            "`{id}` is not a valid RDS instance identifier: {why}"
-        ))
-    };
+pub fn check_identifier(id: &str) -> Result<(), Invalid> {
+    let bad =
+        |why: &str| Err(format!("`{id}` is not a valid RDS instance identifier: {why}").into());
     if id.is_empty() || id.len() > 63 {
         return bad("it must be 1 to 63 characters");
     }
@@ -41,29 +38,34 @@ pub fn check_identifier(id: &str) -> Result<(), String> {
 }
 
 /// The configured database named by the `<database>` argument.
-pub fn parse_database(cmd: &ParsedCommand, settings: &Settings) -> Result<RdsDatabase, String> {
+pub fn parse_database(cmd: &ParsedCommand, settings: &Settings) -> Result<RdsDatabase, Invalid> {
     let name = cmd.arg_word("database").ok_or("missing <database>")?;
     settings
         .database(name)
         .cloned()
-        .ok_or_else(|| format!("unknown database `{name}`"))
+        .ok_or_else(|| Invalid(format!("unknown database `{name}`")))
 }
 
 /// `--as <new-instance>`: a valid identifier that is not the original instance.
-pub fn parse_new_instance(cmd: &ParsedCommand, db: &RdsDatabase) -> Result<Option<String>, String> {
+pub fn parse_new_instance(
+    cmd: &ParsedCommand,
+    db: &RdsDatabase,
+) -> Result<Option<String>, Invalid> {
     let new_instance = cmd.flag_word("as").map(str::to_string);
     if let Some(id) = &new_instance {
         check_identifier(id)?;
         if id == &db.instance {
             return Err(format!(
                 "`--as {id}` is the original instance; a restore always creates a NEW instance"
-            ));
+            )
+            .into());
         }
         if !crate::iam::restore_name_allowed(&db.instance, id) {
             return Err(format!(
                 "`--as {id}`: a restored instance is named `{0}-…` or `drbot-…` (drbot's IAM policy allows exactly those names); e.g. `--as {0}-recovered`",
                 db.instance
-            ));
+            )
+            .into());
         }
     }
     Ok(new_instance)

@@ -12,7 +12,7 @@ use crate::aws::waf::{WafBlocklist, WriteError};
 use crate::aws::AwsError;
 use crate::config::{Settings, WafIpSetRef, WafIpSets, WafScope};
 use crate::gate::execute::Run;
-use crate::router::{ParsedCommand, Value};
+use crate::router::{Invalid, ParsedCommand, Value};
 use crate::store::RequestState;
 use serde_json::json;
 
@@ -40,7 +40,7 @@ impl Cidr {
 }
 
 /// Normalises one typed address: a bare address becomes /32 or /128, host bits are cleared.
-pub fn normalise(typed: &str) -> Result<Cidr, String> {
+pub fn normalise(typed: &str) -> Result<Cidr, Invalid> {
     let net = typed
         .parse::<IpNet>()
         .or_else(|_| typed.parse::<std::net::IpAddr>().map(IpNet::from))
@@ -54,13 +54,14 @@ pub fn normalise(typed: &str) -> Result<Cidr, String> {
 }
 
 /// The checks of SPEC §5/§6 for an address to be blocked.
-pub fn vet_for_blocking(cidr: &Cidr, settings: &Settings, set: &WafIpSets) -> Result<(), String> {
+pub fn vet_for_blocking(cidr: &Cidr, settings: &Settings, set: &WafIpSets) -> Result<(), Invalid> {
     let net = cidr.net();
     if net.prefix_len() == 0 {
         return Err(format!(
             "`{}` is the whole Internet; drbot never blocks /0",
             cidr.typed
-        ));
+        )
+        .into());
     }
     let (min, family) = if cidr.v6 {
         (settings.waf.min_prefix_v6, "IPv6")
@@ -72,21 +73,29 @@ pub fn vet_for_blocking(cidr: &Cidr, settings: &Settings, set: &WafIpSets) -> Re
             "`{}` is broader than /{min}, the widest {family} block allowed (waf.min_prefix_{})",
             cidr.cidr,
             if cidr.v6 { "v6" } else { "v4" }
-        ));
+        )
+        .into());
     }
     for protected in settings.never_block() {
         if protected.contains(&net) || net.contains(&protected) {
             return Err(format!(
                 "`{}` overlaps `{protected}`, which is in waf.never_block",
                 cidr.cidr
-            ));
+            )
+            .into());
         }
     }
+    fits_set(cidr, set)
+}
+
+/// An IPv6 address needs the set's `ipv6_set`.
+pub fn fits_set(cidr: &Cidr, set: &WafIpSets) -> Result<(), Invalid> {
     if cidr.v6 && set.ipv6_set.is_none() {
         return Err(format!(
             "`{}` is IPv6 but IP set `{}` has no ipv6_set configured",
             cidr.cidr, set.name
-        ));
+        )
+        .into());
     }
     Ok(())
 }
@@ -97,8 +106,8 @@ pub fn vet_for_blocking(cidr: &Cidr, settings: &Settings, set: &WafIpSets) -> Re
 pub fn addresses(
     cmd: &ParsedCommand,
     settings: &Settings,
-    vet: impl Fn(&Cidr, &WafIpSets) -> Result<(), String>,
-) -> Result<(WafIpSets, Vec<Cidr>), String> {
+    vet: impl Fn(&Cidr, &WafIpSets) -> Result<(), Invalid>,
+) -> Result<(WafIpSets, Vec<Cidr>), Invalid> {
     let set = default_set(settings)?.clone();
     let mut seen = BTreeSet::new();
     let mut cidrs = Vec::new();
@@ -120,12 +129,12 @@ pub fn addresses(
     Ok((set, cidrs))
 }
 
-pub fn default_set(settings: &Settings) -> Result<&WafIpSets, String> {
+pub fn default_set(settings: &Settings) -> Result<&WafIpSets, Invalid> {
     settings
         .waf
         .ip_sets
         .first()
-        .ok_or_else(|| "no [[waf.ip_sets]] is configured in drbot.toml".to_string())
+        .ok_or_else(|| "no [[waf.ip_sets]] is configured in drbot.toml".into())
 }
 
 /// Which configured set (v4 or v6) holds `cidr`.
@@ -325,14 +334,17 @@ never_block = ["10.0.0.0/8", "192.0.2.10"]
         let s = settings();
         let set = default_set(&s).unwrap();
         let vet = |a: &str| vet_for_blocking(&normalise(a).unwrap(), &s, set);
-        assert!(vet("0.0.0.0/0").unwrap_err().contains("never blocks /0"));
-        assert!(vet("198.0.0.0/8").unwrap_err().contains("broader than /16"));
-        assert!(vet("10.1.2.3").unwrap_err().contains("never_block"));
+        assert!(vet("0.0.0.0/0").unwrap_err().0.contains("never blocks /0"));
+        assert!(vet("198.0.0.0/8")
+            .unwrap_err()
+            .0
+            .contains("broader than /16"));
+        assert!(vet("10.1.2.3").unwrap_err().0.contains("never_block"));
         assert!(
-            vet("192.0.2.0/24").unwrap_err().contains("never_block"),
+            vet("192.0.2.0/24").unwrap_err().0.contains("never_block"),
             "a range containing a protected host"
         );
-        assert!(vet("2001:db8::1").unwrap_err().contains("no ipv6_set"));
+        assert!(vet("2001:db8::1").unwrap_err().0.contains("no ipv6_set"));
         assert!(vet("203.0.113.7").is_ok());
     }
 }
