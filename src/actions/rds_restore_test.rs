@@ -549,14 +549,9 @@ async fn delete_drill(
     drill: &DrillInstance,
 ) -> Result<(&'static str, EventKind, String, serde_json::Value), AwsError> {
     let instance = &drill.instance;
+    let plain = |state, text| Ok((state, EventKind::DrillDeleted, text, json!({"instance": instance})));
     let Some(found) = rds.instance(instance).await? else {
-        let text = format!("drill instance {instance} was already gone");
-        return Ok((
-            "gone",
-            EventKind::DrillDeleted,
-            text,
-            json!({"instance": instance}),
-        ));
+        return plain("gone", format!("drill instance {instance} was already gone"));
     };
     let tagged = found
         .placement
@@ -572,13 +567,7 @@ async fn delete_drill(
         return Ok(("refused", EventKind::DrillDeleteRefused, text, detail));
     }
     if found.status == "deleting" {
-        let text = format!("drill instance {instance} is being deleted");
-        return Ok((
-            "deleted",
-            EventKind::DrillDeleted,
-            text,
-            json!({"instance": instance}),
-        ));
+        return plain("deleted", format!("drill instance {instance} is being deleted"));
     }
     let request_id = rds.delete_instance(instance).await?;
     let text = format!("drill instance {instance} deleted (AWS request id {request_id})");

@@ -27,7 +27,7 @@ pub struct SnapshotPlan {
 }
 
 pub fn parse(cmd: &ParsedCommand, settings: &Settings) -> Result<RdsDatabase, Invalid> {
-    Ok(database::parse_database(cmd, settings)?)
+    database::parse_database(cmd, settings)
 }
 
 /// The instance must be `available`.

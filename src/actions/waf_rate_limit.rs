@@ -120,19 +120,10 @@ pub async fn plan(
 
 pub async fn execute(run: &Run<'_>, approved: RateLimitPlan) {
     let app = run.app;
-    let Some(acl) = app
-        .settings
-        .waf
-        .web_acl
-        .clone()
-        .filter(|a| a.id == approved.acl_id)
-    else {
-        return run
-            .finish(
-                RequestState::Void,
-                "not executed: the web ACL is no longer configured",
-            )
-            .await;
+    let acl = (app.settings.waf.web_acl.clone()).filter(|a| a.id == approved.acl_id);
+    let what = format!("web ACL `{}`", approved.acl);
+    let Some(acl) = run.configured(acl, what).await else {
+        return;
     };
     let waf = app.aws.waf(acl.scope);
     let args = RateLimitArgs {
