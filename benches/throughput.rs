@@ -189,6 +189,10 @@ async fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(10.0);
     pin(std::process::id(), 1);
+    // The servers below run pinned to one core, so they run one runtime worker, as tokio
+    // chooses by itself for a process started on one core (or given one CPU by its cgroup);
+    // pinned after they start, they would otherwise keep two workers switching on one core.
+    std::env::set_var("TOKIO_WORKER_THREADS", "1");
     println!("| server (pinned to CPU 0) | acks/s | p50 | p99 | requests | failed | notes |");
     println!("| --- | --- | --- | --- | --- | --- | --- |");
 

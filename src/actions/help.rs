@@ -7,7 +7,7 @@ use crate::router::{Approval, CommandDef, CommandSet, ParsedCommand};
 /// Renders the reply for a parsed `help` command (Slack mrkdwn).
 pub fn reply(cmd: &ParsedCommand, set: &CommandSet) -> Result<String, String> {
     match cmd.text("command") {
-        None => Ok(list(set)),
+        None => Ok(set.listing(list).to_string()),
         Some(topic) => {
             let topic = topic.to_lowercase();
             if let Some(def) = set.get(&topic) {

@@ -167,6 +167,8 @@ pub struct CommandSet {
     pub source: String,
     /// What an operator should know about the files (defaults applied), for `check-config`.
     pub notes: Vec<String>,
+    /// The rendered command list (`/dr help`), made once: the set never changes once loaded.
+    listing: std::sync::OnceLock<String>,
 }
 
 impl CommandSet {
@@ -274,7 +276,13 @@ impl CommandSet {
             by_word,
             source: source.to_string(),
             notes,
+            listing: std::sync::OnceLock::new(),
         })
+    }
+
+    /// The command list as `render` makes it, rendered the first time only.
+    pub fn listing(&self, render: impl FnOnce(&Self) -> String) -> &str {
+        self.listing.get_or_init(|| render(self))
     }
 
     /// Every command, sorted by name.

@@ -219,6 +219,7 @@ CREATE INDEX incidents_by_status ON incidents (status, started_at);
     (10, DRILLS),
     (11, RESTORE_TESTS),
     (12, COMMAND_NAMES),
+    (13, "{events_hash_not_indexed}"),
 ];
 
 /// The command's name (`rollback`) beside its text, so nothing has to parse the text again
@@ -226,8 +227,42 @@ CREATE INDEX incidents_by_status ON incidents (status, started_at);
 const COMMAND_NAMES: &str =
     "ALTER TABLE requests ADD COLUMN command_name TEXT NOT NULL DEFAULT '';";
 
+/// The event log without the `UNIQUE` index on `hash`: its random keys dirtied about one
+/// index page per appended event, written again to the WAL at each group commit (most of a
+/// commit's pages), and nothing looks an event up by its hash — the chain is checked by
+/// `audit verify`, which recomputes every hash in `seq` order. SQLite cannot drop a column's
+/// constraint, so the table is rebuilt (its rows copied once, at the first start-up after
+/// the upgrade) with the same columns, index and append-only triggers.
+const EVENTS_REBUILT_SQLITE: &str = r#"
+CREATE TABLE events_rebuilt (
+    seq       INTEGER PRIMARY KEY,
+    at        TEXT    NOT NULL,
+    actor     TEXT    NOT NULL,
+    channel   TEXT    NOT NULL,
+    incident  TEXT,
+    kind      TEXT    NOT NULL,
+    text      TEXT    NOT NULL,
+    detail    TEXT    NOT NULL,
+    prev_hash TEXT    NOT NULL,
+    hash      TEXT    NOT NULL
+);
+INSERT INTO events_rebuilt (seq, at, actor, channel, incident, kind, text, detail, prev_hash, hash)
+    SELECT seq, at, actor, channel, incident, kind, text, detail, prev_hash, hash FROM events ORDER BY seq;
+DROP TABLE events;
+ALTER TABLE events_rebuilt RENAME TO events;
+CREATE INDEX events_by_incident ON events (incident, seq);
+{append_only}
+"#;
+
 /// The backend's spelling of the words in braces of [`MIGRATIONS`].
 fn spelt(backend: Backend, sql: &str) -> String {
+    let sql = match backend {
+        Backend::Sqlite => sql.replace("{events_hash_not_indexed}", EVENTS_REBUILT_SQLITE),
+        Backend::Postgres => sql.replace(
+            "{events_hash_not_indexed}",
+            "ALTER TABLE events DROP CONSTRAINT IF EXISTS events_hash_key;",
+        ),
+    };
     let words: [(&str, &str); 5] = match backend {
         Backend::Sqlite => [
             ("{seq}", "INTEGER PRIMARY KEY"),
@@ -258,14 +293,22 @@ FOR EACH ROW EXECUTE FUNCTION drbot_append_only();",
             ),
         ],
     };
-    words.iter().fold(sql.to_string(), |sql, (word, spelling)| {
-        sql.replace(word, spelling)
-    })
+    words
+        .iter()
+        .fold(sql, |sql, (word, spelling)| sql.replace(word, spelling))
 }
 
 pub async fn run(backend: Backend, conn: &mut AnyConnection) -> Result<(), StoreError> {
+    run_these(backend, conn, MIGRATIONS).await
+}
+
+/// Applies those of `migrations` not applied yet (all of them but in tests).
+async fn run_these(
+    backend: Backend,
+    conn: &mut AnyConnection,
+    migrations: &[(i64, &str)],
+) -> Result<(), StoreError> {
     let fail = |version: i64| move |source| StoreError::Migration { version, source };
-    let migrations = MIGRATIONS;
     let begin = match backend {
         Backend::Sqlite => "BEGIN IMMEDIATE",
         // Replicas starting together: one migrates, the others wait and find it done.
@@ -317,4 +360,68 @@ pub async fn run(backend: Backend, conn: &mut AnyConnection) -> Result<(), Store
         .await
         .map_err(fail(0));
     applied.and(ended).map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{EventKind, NewEvent, Store, VerifyReport, GENESIS_HASH};
+    use sqlx::Connection;
+
+    /// A log written before migration 13 keeps every event, its chain and its append-only
+    /// guard when the `hash` index goes, and takes new events after it.
+    #[tokio::test]
+    async fn an_event_log_from_before_the_hash_index_went_keeps_its_chain() {
+        sqlx::any::install_default_drivers();
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/drbot.db?mode=rwc", dir.path().display());
+        let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
+        run_these(Backend::Sqlite, &mut conn, &MIGRATIONS[..12])
+            .await
+            .unwrap();
+        let mut prev = GENESIS_HASH.to_string();
+        let mut events = Vec::new();
+        for seq in 1..=3 {
+            let event = NewEvent::new(
+                EventKind::CommandAccepted,
+                "U1",
+                "C1",
+                format!("/dr help {seq}"),
+            );
+            let stored = crate::store::events::chained(seq, prev, event);
+            prev = stored.hash.clone();
+            events.push(stored);
+        }
+        let refs: Vec<_> = events.iter().collect();
+        crate::store::events::insert_many(&mut conn, &refs)
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+
+        let store = Store::open(&url).await.unwrap();
+        store
+            .append(NewEvent::new(
+                EventKind::CommandAccepted,
+                "U1",
+                "C1",
+                "/dr status",
+            ))
+            .await
+            .unwrap();
+        assert!(matches!(
+            store.verify().await.unwrap(),
+            VerifyReport::Intact { count: 4 }
+        ));
+        let indexes: Vec<String> = sqlx::query_scalar(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events'",
+        )
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+        assert_eq!(indexes, ["events_by_incident"]);
+        let changed = sqlx::query("UPDATE events SET text = 'forged' WHERE seq = 1")
+            .execute(store.pool())
+            .await;
+        assert!(changed.unwrap_err().to_string().contains("append-only"));
+    }
 }
