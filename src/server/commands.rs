@@ -68,9 +68,20 @@ pub struct Reply {
     pub replayed: bool,
 }
 
+/// A reply as Slack takes it: `{"response_type":"ephemeral","text":…}`.
+#[derive(serde::Serialize)]
+pub struct ReplyBody<'a> {
+    response_type: &'static str,
+    text: &'a str,
+}
+
 impl Reply {
-    pub fn to_json(&self) -> serde_json::Value {
-        json!({ "response_type": "ephemeral", "text": self.text })
+    /// Serialised straight from the text (no intermediate JSON value: a `help` is 4 KiB).
+    pub fn body(&self) -> ReplyBody<'_> {
+        ReplyBody {
+            response_type: "ephemeral",
+            text: &self.text,
+        }
     }
 }
 

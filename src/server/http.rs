@@ -274,7 +274,7 @@ async fn slash_command(
     if reply.replayed {
         return (StatusCode::UNAUTHORIZED, format!("{}\n", reply.text)).into_response();
     }
-    Json(reply.to_json()).into_response()
+    Json(reply.body()).into_response()
 }
 
 async fn push_event(

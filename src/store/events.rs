@@ -412,28 +412,10 @@ pub(crate) async fn insert_many(
     conn: &mut sqlx::AnyConnection,
     events: &[&StoredEvent],
 ) -> Result<(), StoreError> {
-    let mut sql = String::from(
-        "INSERT INTO events (seq, at, actor, channel, incident, kind, text, detail, prev_hash, hash) VALUES ",
+    let sql = format!(
+        "INSERT INTO events (seq, at, actor, channel, incident, kind, text, detail, prev_hash, hash) VALUES {}",
+        super::statement::value_rows(conn, events.len(), 10)
     );
-    for i in 0..events.len() {
-        let b = i * 10;
-        if i > 0 {
-            sql.push_str(", ");
-        }
-        sql.push_str(&format!(
-            "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
-            b + 1,
-            b + 2,
-            b + 3,
-            b + 4,
-            b + 5,
-            b + 6,
-            b + 7,
-            b + 8,
-            b + 9,
-            b + 10
-        ));
-    }
     let mut query = sqlx::query(&sql);
     for e in events {
         query = query

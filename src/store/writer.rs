@@ -276,14 +276,10 @@ impl Writer {
         }
         let mut fresh = std::collections::HashSet::new();
         for chunk in unique.chunks(APPEND_CHUNK) {
-            let mut sql = String::from("INSERT INTO seen_requests (key, seen_at) VALUES ");
-            for i in 0..chunk.len() {
-                if i > 0 {
-                    sql.push_str(", ");
-                }
-                sql.push_str(&format!("(${}, ${})", 2 * i + 1, 2 * i + 2));
-            }
-            sql.push_str(" ON CONFLICT (key) DO NOTHING RETURNING key");
+            let sql = format!(
+                "INSERT INTO seen_requests (key, seen_at) VALUES {} ON CONFLICT (key) DO NOTHING RETURNING key",
+                super::statement::value_rows(self.conn.conn(), chunk.len(), 2)
+            );
             let now = crate::clock::now_rfc3339();
             let mut query = sqlx::query(&sql);
             for key in chunk {
