@@ -100,18 +100,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         1,
         r#"
-CREATE TABLE events (
-    seq       {seq},
-    at        TEXT    NOT NULL,
-    actor     TEXT    NOT NULL,
-    channel   TEXT    NOT NULL,
-    incident  TEXT,
-    kind      TEXT    NOT NULL,
-    text      TEXT    NOT NULL,
-    detail    TEXT    NOT NULL,
-    prev_hash TEXT    NOT NULL,
-    hash      TEXT    NOT NULL UNIQUE
-);
+CREATE TABLE events {events_columns} UNIQUE);
 CREATE INDEX events_by_incident ON events (incident, seq);
 {append_only}
 
@@ -234,8 +223,18 @@ const COMMAND_NAMES: &str =
 /// constraint, so the table is rebuilt (its rows copied once, at the first start-up after
 /// the upgrade) with the same columns, index and append-only triggers.
 const EVENTS_REBUILT_SQLITE: &str = r#"
-CREATE TABLE events_rebuilt (
-    seq       INTEGER PRIMARY KEY,
+CREATE TABLE events_rebuilt {events_columns});
+INSERT INTO events_rebuilt (seq, at, actor, channel, incident, kind, text, detail, prev_hash, hash)
+    SELECT seq, at, actor, channel, incident, kind, text, detail, prev_hash, hash FROM events ORDER BY seq;
+DROP TABLE events;
+ALTER TABLE events_rebuilt RENAME TO events;
+CREATE INDEX events_by_incident ON events (incident, seq);
+{append_only}
+"#;
+
+/// The event log's columns (migration 1 adds `UNIQUE` to the last, `hash`; 13 takes it off).
+const EVENTS_COLUMNS: &str = "(
+    seq       {seq},
     at        TEXT    NOT NULL,
     actor     TEXT    NOT NULL,
     channel   TEXT    NOT NULL,
@@ -244,15 +243,7 @@ CREATE TABLE events_rebuilt (
     text      TEXT    NOT NULL,
     detail    TEXT    NOT NULL,
     prev_hash TEXT    NOT NULL,
-    hash      TEXT    NOT NULL
-);
-INSERT INTO events_rebuilt (seq, at, actor, channel, incident, kind, text, detail, prev_hash, hash)
-    SELECT seq, at, actor, channel, incident, kind, text, detail, prev_hash, hash FROM events ORDER BY seq;
-DROP TABLE events;
-ALTER TABLE events_rebuilt RENAME TO events;
-CREATE INDEX events_by_incident ON events (incident, seq);
-{append_only}
-"#;
+    hash      TEXT    NOT NULL";
 
 /// The backend's spelling of the words in braces of [`MIGRATIONS`].
 fn spelt(backend: Backend, sql: &str) -> String {
@@ -262,7 +253,8 @@ fn spelt(backend: Backend, sql: &str) -> String {
             "{events_hash_not_indexed}",
             "ALTER TABLE events DROP CONSTRAINT IF EXISTS events_hash_key;",
         ),
-    };
+    }
+    .replace("{events_columns}", EVENTS_COLUMNS);
     let words: [(&str, &str); 5] = match backend {
         Backend::Sqlite => [
             ("{seq}", "INTEGER PRIMARY KEY"),
@@ -368,6 +360,9 @@ mod tests {
     use crate::store::{EventKind, NewEvent, Store, VerifyReport, GENESIS_HASH};
     use sqlx::Connection;
 
+    const INDEXES_OF_EVENTS: &str =
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events' ORDER BY name";
+
     /// A log written before migration 13 keeps every event, its chain and its append-only
     /// guard when the `hash` index goes, and takes new events after it.
     #[tokio::test]
@@ -396,6 +391,11 @@ mod tests {
         crate::store::events::insert_many(&mut conn, &refs)
             .await
             .unwrap();
+        let indexes_before: Vec<String> = sqlx::query_scalar(INDEXES_OF_EVENTS)
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(indexes_before.len(), 2, "{indexes_before:?}");
         conn.close().await.unwrap();
 
         let store = Store::open(&url).await.unwrap();
@@ -412,12 +412,10 @@ mod tests {
             store.verify().await.unwrap(),
             VerifyReport::Intact { count: 4 }
         ));
-        let indexes: Vec<String> = sqlx::query_scalar(
-            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events'",
-        )
-        .fetch_all(store.pool())
-        .await
-        .unwrap();
+        let indexes: Vec<String> = sqlx::query_scalar(INDEXES_OF_EVENTS)
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
         assert_eq!(indexes, ["events_by_incident"]);
         let changed = sqlx::query("UPDATE events SET text = 'forged' WHERE seq = 1")
             .execute(store.pool())
