@@ -83,8 +83,8 @@ async fn measure(
         })
         .count();
     let mut samples = Vec::new();
-    for i in 0..commands.len() {
-        app.slash(&commands[i]).reply().await;
+    for (i, command) in commands.iter().enumerate() {
+        app.slash(command).reply().await;
         let header = format!("*A-{} · approval needed*", first + i + 1);
         let mut ts = None;
         while ts.is_none() {

@@ -71,6 +71,20 @@ pub fn now_rfc3339() -> String {
     rfc3339(now())
 }
 
+/// A number that differs from run to run and call to call (a pick among equals, a
+/// throwaway secret's seed); not of cryptographic quality.
+pub fn varying() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos(),
+    );
+    h.finish()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -91,18 +105,4 @@ mod tests {
         assert!(!rx.has_changed().unwrap());
         assert!(now() - wall() > chrono::Duration::hours(2) - chrono::Duration::seconds(1));
     }
-}
-
-/// A number that differs from run to run and call to call (a pick among equals, a
-/// throwaway secret's seed); not of cryptographic quality.
-pub fn varying() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos(),
-    );
-    h.finish()
 }

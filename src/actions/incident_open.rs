@@ -197,7 +197,7 @@ pub async fn run(app: &Arc<App>, open: &OpenIncident, job: i64) -> Result<(), St
             &channel,
             format!(
                 "officers notified: {}",
-                crate::slack::text::mentions(&officers)
+                crate::slack::text::mentions(officers)
             ),
         )
         .detail(json!({"officers": officers}))

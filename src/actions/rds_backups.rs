@@ -285,7 +285,7 @@ pub async fn execute(run: &Run<'_>, approved: EnforcePlan) {
         }
     }
     for target in &done {
-        let waited = database::follow(run, rds, Watched::Snapshot(&target)).await;
+        let waited = database::follow(run, rds, Watched::Snapshot(target)).await;
         match waited {
             Ok(Waited::Available) => {}
             Ok(Waited::Failed(why)) | Ok(Waited::TimedOut(why)) => problems.push(why),

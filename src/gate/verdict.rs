@@ -104,7 +104,7 @@ pub fn verdict(
     if now >= request.expires_at {
         return Verdict::Expired;
     }
-    let is_officer = approval.officers.iter().any(|o| *o == r.user);
+    let is_officer = approval.officers.contains(&r.user);
     let is_requester = r.user == request.requester;
     match kind {
         Kind::Reject if is_officer || is_requester => Verdict::Reject,
@@ -224,12 +224,24 @@ mod tests {
         }
     }
 
+    /// (who, reaction, added, requester, state, seconds to expiry, self-approval allowed, verdict)
+    type Row = (
+        &'static str,
+        &'static str,
+        bool,
+        &'static str,
+        RequestState,
+        i64,
+        bool,
+        &'static str,
+    );
+
     #[test]
     fn the_approval_policy_as_a_table() {
         use RequestState::*;
         // (who, reaction, added, requester, state, seconds to expiry, self-approval allowed, verdict)
         #[rustfmt::skip]
-        let table: &[(&str, &str, bool, &str, RequestState, i64, bool, &str)] = &[
+        let table: &[Row] = &[
             // Officers approve; any configured approve reaction and skin tone counts.
             (OFFICER, CHECK, true, ONCALL, Pending, 600, false, "approve"),
             (OFFICER, "+1::skin-tone-3", true, ONCALL, Pending, 600, false, "approve"),

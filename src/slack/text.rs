@@ -16,23 +16,6 @@ pub fn escape(text: &str) -> String {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::escape;
-
-    #[test]
-    fn user_text_cannot_mention_broadcast_or_link() {
-        assert_eq!(
-            escape("<!channel> pre-approved by <@U0SECOFF1> <https://evil.example|docs> & co"),
-            "&lt;!channel&gt; pre-approved by &lt;@U0SECOFF1&gt; &lt;https://evil.example|docs&gt; &amp; co"
-        );
-        assert_eq!(
-            escape("plain text, `code` *bold*"),
-            "plain text, `code` *bold*"
-        );
-    }
-}
-
 /// Users as mentions, `<@U1>, <@U2>`.
 pub fn mentions<S: AsRef<str>>(users: &[S]) -> String {
     listed(users, |u| format!("<@{u}>"))
@@ -58,5 +41,22 @@ pub fn mention(user: &str) -> String {
         "drbot's schedule".to_string()
     } else {
         format!("<@{user}>")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape;
+
+    #[test]
+    fn user_text_cannot_mention_broadcast_or_link() {
+        assert_eq!(
+            escape("<!channel> pre-approved by <@U0SECOFF1> <https://evil.example|docs> & co"),
+            "&lt;!channel&gt; pre-approved by &lt;@U0SECOFF1&gt; &lt;https://evil.example|docs&gt; &amp; co"
+        );
+        assert_eq!(
+            escape("plain text, `code` *bold*"),
+            "plain text, `code` *bold*"
+        );
     }
 }

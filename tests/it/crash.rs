@@ -61,14 +61,12 @@ struct Action {
     follow_read: Option<&'static str>,
 }
 
-fn kill(pid: u32) -> impl std::future::Future<Output = ()> {
-    async move {
-        // SAFETY: sends SIGKILL to the drbot child process this test started.
-        unsafe {
-            libc::kill(pid as i32, libc::SIGKILL);
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+async fn kill(pid: u32) {
+    // SAFETY: sends SIGKILL to the drbot child process this test started.
+    unsafe {
+        libc::kill(pid as i32, libc::SIGKILL);
     }
+    tokio::time::sleep(Duration::from_millis(50)).await;
 }
 
 /// Waits until the request has ended or been marked interrupted (a job queued again at

@@ -454,8 +454,7 @@ async fn a_rollback_in_an_incident_ticks_its_checklist_step() {
             .slack
             .calls("chat.update")
             .into_iter()
-            .filter(|c| c.params["ts"] == pinned_ts.as_str())
-            .next_back()
+            .rfind(|c| c.params["ts"] == pinned_ts.as_str())
         {
             updated = u.params["text"].as_str().unwrap().to_string();
             break;

@@ -37,7 +37,7 @@ async fn the_report_counts_incidents_against_their_rto_and_drills_apart() {
             .collect()
     };
     assert_eq!(ids(&json["incidents"]), [resolved.clone(), open.clone()]);
-    assert_eq!(ids(&json["drills"]), [drill.clone()]);
+    assert_eq!(ids(&json["drills"]), std::slice::from_ref(&drill));
     assert_eq!(json["rto_measured"], 1);
     assert_eq!(json["rto_met"], 1);
     assert_eq!(json["incidents"][0]["rto_secs"], 7200);

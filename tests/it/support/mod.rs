@@ -584,6 +584,8 @@ pub struct Slash<'a> {
 }
 
 impl Slash<'_> {
+    /// Sent by `user` (a builder step, named as the tests read: `slash(..).as_user(..)`).
+    #[allow(clippy::wrong_self_convention)]
     pub fn as_user(mut self, user: &str) -> Self {
         self.user = user.to_string();
         self
