@@ -26,45 +26,48 @@ pub struct NewBlock {
     pub expires_at: Option<DateTime<Utc>>,
 }
 
+/// A block as stored: what was asked ([`NewBlock`], read through `Deref`) and what the
+/// store keeps of it.
 #[derive(Debug, Clone)]
 pub struct Block {
     pub id: i64,
-    pub cidr: String,
-    pub ip_set: String,
-    pub set_name: String,
-    pub set_id: String,
-    pub scope: String,
-    pub requested_by: String,
-    pub approved_by: Option<String>,
-    pub reason: Option<String>,
-    pub channel: String,
-    pub incident: Option<String>,
     pub created_at: String,
-    pub expires_at: Option<DateTime<Utc>>,
     pub state: String,
+    pub asked: NewBlock,
 }
 
-const COLUMNS: &str = "id, cidr, ip_set, set_name, set_id, scope, requested_by, approved_by, reason, channel, incident, created_at, expires_at, state";
+impl std::ops::Deref for Block {
+    type Target = NewBlock;
+
+    fn deref(&self) -> &NewBlock {
+        &self.asked
+    }
+}
+
+const COLUMNS: &str = "id, cidr, ip_set, set_name, set_id, scope, requested_by, approved_by, reason, channel, incident, request_id, expires_at, created_at, state";
 
 fn read(row: &sqlx::any::AnyRow) -> Result<Block, StoreError> {
     Ok(Block {
         id: row.get(0),
-        cidr: row.get(1),
-        ip_set: row.get(2),
-        set_name: row.get(3),
-        set_id: row.get(4),
-        scope: row.get(5),
-        requested_by: row.get(6),
-        approved_by: row.get(7),
-        reason: row.get(8),
-        channel: row.get(9),
-        incident: row.get(10),
-        created_at: row.get(11),
-        expires_at: row
-            .get::<Option<String>, _>(12)
-            .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
-            .map(|t| t.with_timezone(&Utc)),
-        state: row.get(13),
+        asked: NewBlock {
+            cidr: row.get(1),
+            ip_set: row.get(2),
+            set_name: row.get(3),
+            set_id: row.get(4),
+            scope: row.get(5),
+            requested_by: row.get(6),
+            approved_by: row.get(7),
+            reason: row.get(8),
+            channel: row.get(9),
+            incident: row.get(10),
+            request_id: row.get(11),
+            expires_at: row
+                .get::<Option<String>, _>(12)
+                .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+                .map(|t| t.with_timezone(&Utc)),
+        },
+        created_at: row.get(13),
+        state: row.get(14),
     })
 }
 

@@ -8,14 +8,11 @@ use sqlx::Row;
 use super::statement::args;
 use super::{Store, StoreError, StoreTx};
 
+/// An incident as stored: how it was opened ([`NewIncident`], read through `Deref`) and
+/// where it stands.
 #[derive(Debug, Clone)]
 pub struct Incident {
-    pub id: String,
-    pub scenario: String,
-    pub title: String,
-    pub opened_by: String,
-    pub origin_channel: String,
-    pub channel_id: String,
+    pub opened: NewIncident,
     pub started_at: DateTime<Utc>,
     pub status: String,
     pub resolved_at: Option<DateTime<Utc>>,
@@ -25,8 +22,14 @@ pub struct Incident {
     pub last_update_at: DateTime<Utc>,
     pub last_reminder_at: Option<DateTime<Utc>>,
     pub notice_at: Option<DateTime<Utc>>,
-    /// A drill, not a real incident: no users' notice, counted as a test.
-    pub drill: bool,
+}
+
+impl std::ops::Deref for Incident {
+    type Target = NewIncident;
+
+    fn deref(&self) -> &NewIncident {
+        &self.opened
+    }
 }
 
 impl Incident {
@@ -43,7 +46,9 @@ pub struct NewIncident {
     pub opened_by: String,
     pub origin_channel: String,
     pub channel_id: String,
+    /// How many steps its scenario's checklist has.
     pub steps: usize,
+    /// A drill, not a real incident: no users' notice, counted as a test.
     pub drill: bool,
 }
 
@@ -56,23 +61,27 @@ fn time(row: &sqlx::any::AnyRow, i: usize) -> Option<DateTime<Utc>> {
 }
 
 fn read(row: &sqlx::any::AnyRow) -> Result<Incident, StoreError> {
+    let steps_done: Vec<bool> = serde_json::from_str(&row.get::<String, _>(11)).unwrap_or_default();
     Ok(Incident {
-        id: row.get(0),
-        scenario: row.get(1),
-        title: row.get(2),
-        opened_by: row.get(3),
-        origin_channel: row.get(4),
-        channel_id: row.get(5),
+        opened: NewIncident {
+            id: row.get(0),
+            scenario: row.get(1),
+            title: row.get(2),
+            opened_by: row.get(3),
+            origin_channel: row.get(4),
+            channel_id: row.get(5),
+            steps: steps_done.len(),
+            drill: row.get::<i64, _>(15) != 0,
+        },
         started_at: time(row, 6).unwrap_or_else(crate::clock::now),
         status: row.get(7),
         resolved_at: time(row, 8),
         summary: row.get(9),
         checklist_ts: row.get(10),
-        steps_done: serde_json::from_str(&row.get::<String, _>(11)).unwrap_or_default(),
+        steps_done,
         last_update_at: time(row, 12).unwrap_or_else(crate::clock::now),
         last_reminder_at: time(row, 13),
         notice_at: time(row, 14),
-        drill: row.get::<i64, _>(15) != 0,
     })
 }
 
