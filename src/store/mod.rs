@@ -159,25 +159,9 @@ impl Backend {
 
 /// Per-connection settings: SQLite's WAL, full fsync and foreign keys; a lock wait; temp
 /// data in memory. Checkpoints are not left to the committing writer (they would stall a
-/// group commit for milliseconds): a background task runs them, see [`checkpoints`].
+/// group commit for milliseconds): the writer runs them between groups, see
+/// [`writer::CHECKPOINT_EVERY`].
 const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 0;";
-
-/// Copies the write-ahead log into the database every second, beside the writer (a passive
-/// checkpoint never blocks it), and stops with the store.
-async fn checkpoints(pool: AnyPool) {
-    loop {
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        if pool.is_closed() {
-            return;
-        }
-        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-            .execute(&pool)
-            .await
-        {
-            tracing::debug!(error = %e, "checkpoint skipped");
-        }
-    }
-}
 
 async fn connect(backend: Backend, url: &str) -> Result<AnyConnection, StoreError> {
     let open = |source| StoreError::Open {
@@ -241,9 +225,6 @@ impl Store {
                 url: redact_url(url),
                 source,
             })?;
-        if backend == Backend::Sqlite {
-            tokio::spawn(checkpoints(pool.clone()));
-        }
         let (units, rx) = mpsc::channel(4096);
         tokio::spawn(writer::Writer::new(backend, sqlx_url, conn, rx).run());
         Ok(Self {

@@ -16,7 +16,7 @@ use crate::timeline::names::{ids_in, is_slack_id, is_user};
 /// How often the log is looked at.
 const EVERY: Duration = Duration::from_secs(2);
 /// Events read per look.
-const BATCH: i64 = 500;
+const BATCH: i64 = 5000;
 
 pub async fn run(app: Arc<App>, mut stop: watch::Receiver<bool>) {
     // Names already in the store, and ids asked about by this process.
@@ -29,20 +29,16 @@ pub async fn run(app: Arc<App>, mut stop: watch::Receiver<bool>) {
     };
     let mut cursor = 0;
     loop {
-        match app.store.events_after(cursor, BATCH).await {
-            Ok(events) => {
-                let full = events.len() as i64 == BATCH;
-                for (seq, actor, channel, text) in events {
-                    cursor = seq;
-                    let mut ids = vec![actor, channel];
-                    ids.extend(ids_in(&text));
-                    for id in ids {
-                        if is_slack_id(&id) && known.insert(id.clone()) {
-                            learn(&app, &id).await;
-                        }
+        match app.store.names_after(cursor, BATCH).await {
+            Ok(named) => {
+                cursor = named.last;
+                let mentioned = named.texts.iter().flat_map(|text| ids_in(text));
+                for id in named.ids.into_iter().chain(mentioned) {
+                    if is_slack_id(&id) && known.insert(id.clone()) {
+                        learn(&app, &id).await;
                     }
                 }
-                if full {
+                if named.read == BATCH {
                     continue;
                 }
             }
