@@ -340,11 +340,13 @@ impl StoreTx<'_> {
     /// Remembers `key` (a signed request's timestamp and signature) inside this
     /// transaction; false when it was used before.
     pub async fn first_use(&mut self, key: &str) -> Result<bool, StoreError> {
-        self.insert_once(
-            "INSERT INTO seen_requests (key, seen_at) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
-            key,
-            "remembering a signed request",
-        )
+        let key = key.to_string();
+        self.run(move |c| {
+            Box::pin(async move {
+                let fresh = super::replay_keys::claim(c, &[key.as_str()]).await?;
+                Ok(!fresh.is_empty())
+            })
+        })
         .await
     }
 

@@ -209,7 +209,19 @@ CREATE INDEX incidents_by_status ON incidents (status, started_at);
     (11, RESTORE_TESTS),
     (12, COMMAND_NAMES),
     (13, "{events_hash_not_indexed}"),
+    (14, SEEN_RECENT),
 ];
+
+/// The signed requests received in the last second or so, before SQLite's writer moves them
+/// into `seen_requests` in key order (see `store::replay_keys`; PostgreSQL leaves it empty).
+/// No index: appending a key writes one page, where a unique index on random signatures
+/// rewrote a random page per request at each group commit.
+const SEEN_RECENT: &str = r#"
+CREATE TABLE seen_recent (
+    key     TEXT NOT NULL,
+    seen_at TEXT NOT NULL
+);
+"#;
 
 /// The command's name (`rollback`) beside its text, so nothing has to parse the text again
 /// to know which command a request was.

@@ -18,6 +18,7 @@ mod kinds;
 mod migrations;
 mod names;
 mod outbox;
+mod replay_keys;
 mod replicas;
 mod requests;
 pub(crate) mod statement;

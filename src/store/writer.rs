@@ -50,6 +50,9 @@ const CHAIN_LOCK: i64 = 0x0064_7262_6f74; // "drbot"
 /// The writer's connection, lent to each operation.
 pub struct WriteConn {
     conn: Option<AnyConnection>,
+    pub(crate) backend: Backend,
+    /// The signed requests received last (SQLite), see [`super::replay_keys`].
+    pub(crate) recent: super::replay_keys::RecentKeys,
     /// The chain's tail (seq, hash), read once per group and kept while the group runs.
     pub(crate) tail: Option<(i64, String)>,
 }
@@ -122,6 +125,8 @@ impl Writer {
             url,
             conn: WriteConn {
                 conn: Some(conn),
+                backend,
+                recent: Default::default(),
                 tail: None,
             },
             units,
@@ -160,6 +165,12 @@ impl Writer {
             }
             let span = tracing::debug_span!("store.group", units = group.len());
             self.group(group).instrument(span).await;
+            if self.conn.conn.is_some() {
+                if let Err(e) = super::replay_keys::settle(&mut self.conn).await {
+                    tracing::warn!(error = %e, "could not move the signed requests received last");
+                    self.forget_connection_if_broken(&e);
+                }
+            }
             if self.dirty && self.checkpointed.elapsed() >= CHECKPOINT_EVERY {
                 self.checkpoint().await;
             }
@@ -261,8 +272,12 @@ impl Writer {
                 .context("committing"),
         };
         match &outcome {
-            Ok(()) => self.dirty = self.backend == Backend::Sqlite,
+            Ok(()) => {
+                self.dirty = self.backend == Backend::Sqlite;
+                self.conn.recent.committed();
+            }
             Err(e) => {
+                self.conn.recent.roll_back_to(0);
                 tracing::error!(error = %e, "a group of writes was not committed");
                 self.forget_connection_if_broken(e);
             }
@@ -312,7 +327,7 @@ impl Writer {
         Ok(out)
     }
 
-    /// Inserts `keys` (distinct or not) into `seen_requests`; returns those that were new.
+    /// Claims `keys` (distinct or not); returns those that were new.
     async fn insert_keys(
         &mut self,
         keys: &[&str],
@@ -323,24 +338,7 @@ impl Writer {
                 unique.push(key);
             }
         }
-        let mut fresh = std::collections::HashSet::new();
-        for chunk in unique.chunks(APPEND_CHUNK) {
-            let sql = format!(
-                "INSERT INTO seen_requests (key, seen_at) VALUES {} ON CONFLICT (key) DO NOTHING RETURNING key",
-                super::statement::value_rows(self.conn.conn(), chunk.len(), 2)
-            );
-            let now = crate::clock::now_rfc3339();
-            let mut query = sqlx::query(&sql);
-            for key in chunk {
-                query = query.bind(*key).bind(now.clone());
-            }
-            let rows = query
-                .fetch_all(self.conn.conn())
-                .await
-                .context("remembering signed requests")?;
-            fresh.extend(rows.iter().map(|r| r.get::<String, _>(0)));
-        }
-        Ok(fresh)
+        super::replay_keys::claim(&mut self.conn, &unique).await
     }
 
     /// Writes the queued appends as multi-row inserts; answered after the group's commit.
@@ -431,6 +429,7 @@ impl Writer {
             .await
             .context("opening a savepoint")?;
         let tail_before = self.conn.tail.clone();
+        let keys_before = self.conn.recent.mark();
         loop {
             let msg = match tokio::time::timeout(UNIT_IDLE_LIMIT, unit.recv()).await {
                 Ok(msg) => msg,
@@ -456,6 +455,7 @@ impl Writer {
                             // refuses to go on): undo it alone and tell its caller.
                             self.rollback_to(&savepoint).await?;
                             self.conn.tail = tail_before;
+                            self.conn.recent.roll_back_to(keys_before);
                             let _ = reply.send(Err(e));
                             Ok(None)
                         }
@@ -466,6 +466,7 @@ impl Writer {
                     // went away): everything this unit wrote is undone, nothing else.
                     self.rollback_to(&savepoint).await?;
                     self.conn.tail = tail_before;
+                    self.conn.recent.roll_back_to(keys_before);
                     return Ok(None);
                 }
             }
@@ -487,6 +488,7 @@ impl Writer {
     fn forget_connection_if_broken(&mut self, e: &StoreError) {
         if e.is_connection_lost() {
             self.conn.conn = None;
+            self.conn.recent.forget();
         }
     }
 }
