@@ -274,7 +274,11 @@ async fn slash_command(
     if reply.replayed {
         return (StatusCode::UNAUTHORIZED, format!("{}\n", reply.text)).into_response();
     }
-    Json(reply.body()).into_response()
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        reply.json(),
+    )
+        .into_response()
 }
 
 async fn push_event(
