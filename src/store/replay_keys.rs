@@ -163,7 +163,10 @@ pub(crate) async fn settle(c: &mut WriteConn) -> Result<(), StoreError> {
     .context("moving the signed requests received last");
     match moved {
         Ok(_) => {
-            c.recent.keys = Some(HashSet::new());
+            // Cleared, not replaced: the set keeps its room for the next second's keys.
+            if let Some(keys) = &mut c.recent.keys {
+                keys.clear();
+            }
             Ok(())
         }
         Err(e) => {
