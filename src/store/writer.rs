@@ -41,7 +41,7 @@ const UNIT_IDLE_LIMIT: Duration = Duration::from_secs(5);
 /// catches up with a writer that keeps appending, and the log then grows without end
 /// (measured: 90 MB/s under load), every commit writing to newly allocated blocks and every
 /// page read searching an ever larger index.
-pub(crate) const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+pub(crate) const CHECKPOINT_EVERY: Duration = Duration::from_millis(50);
 /// With no work for this long, the writer checkpoints what it wrote since the last one.
 const IDLE_CHECKPOINT: Duration = Duration::from_secs(1);
 /// The advisory lock key that serialises writers across replicas (PostgreSQL).
