@@ -100,43 +100,29 @@ pub(crate) async fn claim(c: &mut WriteConn, keys: &[&str]) -> Result<HashSet<St
     let recent = c.recent.keys.as_ref().expect("read above");
     let unseen: Vec<&str> = keys.iter().copied().filter(|k| !recent.contains(*k)).collect();
     for chunk in unseen.chunks(CHUNK) {
+        // Looked up and appended in one statement (one round trip to SQLite's thread).
         let sql = format!(
-            "SELECT key FROM seen_requests WHERE key IN ({})",
-            vec!["?"; chunk.len()].join(", ")
-        );
-        let mut query = sqlx::query(&sql);
-        for key in chunk {
-            query = query.bind(*key);
-        }
-        let stored: HashSet<String> = query
-            .fetch_all(c.conn())
-            .await
-            .context("looking up signed requests")?
-            .iter()
-            .map(|r| r.get::<String, _>(0))
-            .collect();
-        let new: Vec<&str> = chunk.iter().copied().filter(|k| !stored.contains(*k)).collect();
-        if new.is_empty() {
-            continue;
-        }
-        let sql = format!(
-            "INSERT INTO seen_recent (key, seen_at) VALUES {}",
-            super::statement::value_rows(c.conn(), new.len(), 2)
+            "INSERT INTO seen_recent (key, seen_at)
+             SELECT column1, column2 FROM (VALUES {}) AS claimed
+             WHERE NOT EXISTS (SELECT 1 FROM seen_requests WHERE seen_requests.key = claimed.column1)
+             RETURNING key",
+            super::statement::value_rows(c.conn(), chunk.len(), 2)
         );
         let now = crate::clock::now_rfc3339();
         let mut query = sqlx::query(&sql);
-        for key in &new {
+        for key in chunk {
             query = query.bind(*key).bind(now.clone());
         }
-        query
-            .execute(c.conn())
+        let rows = query
+            .fetch_all(c.conn())
             .await
             .context("remembering signed requests")?;
         let recent = c.recent.keys.as_mut().expect("read above");
-        for key in new {
-            recent.insert(key.to_string());
-            c.recent.uncommitted.push(key.to_string());
-            fresh.insert(key.to_string());
+        for row in rows {
+            let key: String = row.get(0);
+            recent.insert(key.clone());
+            c.recent.uncommitted.push(key.clone());
+            fresh.insert(key);
         }
     }
     Ok(fresh)
