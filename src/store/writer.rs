@@ -352,7 +352,16 @@ impl Writer {
             let chunk: Vec<PendingAppend> = appends.drain(..take).collect();
             // Keyed appends first claim their key: a replay is answered now and not stored.
             let keys: Vec<&str> = chunk.iter().filter_map(|(_, _, k)| k.as_deref()).collect();
-            let mut fresh = self.insert_keys(&keys).await?;
+            let mut fresh = match self.insert_keys(&keys).await {
+                Ok(fresh) => fresh,
+                Err(e) => {
+                    // Its callers learn why (the group rolls back), not only that it failed.
+                    for (_, reply, _) in chunk {
+                        let _ = reply.send(Err(e.shallow_clone()));
+                    }
+                    return Err(e);
+                }
+            };
             let mut accepted = Vec::with_capacity(chunk.len());
             for (event, reply, key) in chunk {
                 match key {
@@ -365,7 +374,15 @@ impl Writer {
             if accepted.is_empty() {
                 continue;
             }
-            let (mut seq, mut prev) = chain_tail(&mut self.conn).await?;
+            let (mut seq, mut prev) = match chain_tail(&mut self.conn).await {
+                Ok(tail) => tail,
+                Err(e) => {
+                    for (_, reply) in accepted {
+                        let _ = reply.send(Err(e.shallow_clone()));
+                    }
+                    return Err(e);
+                }
+            };
             let mut rows = Vec::with_capacity(accepted.len());
             for (event, reply) in accepted {
                 seq += 1;
@@ -374,7 +391,12 @@ impl Writer {
                 rows.push((stored, reply));
             }
             let events: Vec<&StoredEvent> = rows.iter().map(|(e, _)| e).collect();
-            super::events::insert_many(self.conn.conn(), &events).await?;
+            if let Err(e) = super::events::insert_many(self.conn.conn(), &events).await {
+                for (_, reply) in rows {
+                    let _ = reply.send(Err(e.shallow_clone()));
+                }
+                return Err(e);
+            }
             self.conn.tail = Some((seq, prev));
             appended.extend(rows);
         }
@@ -601,4 +623,46 @@ pub(crate) async fn chain_tail(c: &mut WriteConn) -> Result<(i64, String), Store
     };
     c.tail = Some(tail.clone());
     Ok(tail)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::store::{EventKind, NewEvent, Store};
+    use sqlx::Connection;
+
+    /// An append the database refuses is answered with the database's reason, and the store
+    /// goes on working once the reason is gone.
+    #[tokio::test]
+    async fn an_append_the_database_refuses_is_answered_with_its_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/drbot.db", dir.path().display());
+        let store = Store::open(&url).await.unwrap();
+        let event = || NewEvent::new(EventKind::CommandAccepted, "U1", "C1", "/dr help");
+        store.append(event()).await.unwrap();
+
+        let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
+        sqlx::query("CREATE TRIGGER refuse BEFORE INSERT ON events BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let (a, b) = tokio::join!(
+            store.append_keyed(event(), Some("1700000000:v0=a")),
+            store.append(event())
+        );
+        for answer in [a.map(drop), b.map(drop)] {
+            let e = answer.unwrap_err().to_string();
+            assert!(e.contains("refused by the test"), "{e}");
+        }
+
+        sqlx::query("DROP TRIGGER refuse").execute(&mut conn).await.unwrap();
+        // The refused key was rolled back with its event: the same request is new.
+        store
+            .append_keyed(event(), Some("1700000000:v0=a"))
+            .await
+            .unwrap();
+        assert!(matches!(
+            store.verify().await.unwrap(),
+            crate::store::VerifyReport::Intact { count: 2 }
+        ));
+    }
 }
