@@ -214,6 +214,13 @@ mod tests {
         // A second on, the next group moves them into `seen_requests`.
         tokio::time::sleep(super::SETTLE_EVERY + std::time::Duration::from_millis(100)).await;
         assert!(store.first_use("1700000001:v0=later").await.unwrap());
+        // The move follows that group's answer: give it a moment.
+        for _ in 0..100 {
+            if count("seen_requests").await == 3 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
         assert_eq!(count("seen_requests").await, 3, "moved");
         assert_eq!(count("seen_recent").await, 0);
         assert!(!store.first_use("1700000000:v0=rolled-back").await.unwrap());
