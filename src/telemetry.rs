@@ -205,7 +205,13 @@ mod tests {
             );
             let _entered = span.enter();
             span.record("outcome", "refused");
-            tracing::warn!(n = 3, ok = true, text = "a \"quote\"\n\u{1b}[31m<!channel>", "refused: {}", "why");
+            tracing::warn!(
+                n = 3,
+                ok = true,
+                text = "a \"quote\"\n\u{1b}[31m<!channel>",
+                "refused: {}",
+                "why"
+            );
             drop(_entered);
             tracing::info!("outside");
         });
@@ -219,7 +225,10 @@ mod tests {
         assert_eq!(lines[0]["fields"]["message"], "refused: why");
         assert_eq!(lines[0]["fields"]["n"], 3);
         assert_eq!(lines[0]["fields"]["ok"], true);
-        assert_eq!(lines[0]["fields"]["text"], "a \"quote\"\n\u{1b}[31m<!channel>");
+        assert_eq!(
+            lines[0]["fields"]["text"],
+            "a \"quote\"\n\u{1b}[31m<!channel>"
+        );
         assert_eq!(
             lines[0]["span"],
             serde_json::json!({"user": "U1", "outcome": "refused", "name": "slack.command"})

@@ -104,7 +104,8 @@ impl Reply {
             serde_json::to_vec(&self.body()).expect("a string always serialises"),
         );
         if long {
-            *LAST.lock().unwrap_or_else(|e| e.into_inner()) = Some((self.text.clone(), json.clone()));
+            *LAST.lock().unwrap_or_else(|e| e.into_inner()) =
+                Some((self.text.clone(), json.clone()));
         }
         json
     }
@@ -654,7 +655,13 @@ mod reply_tests {
     fn a_reply_is_the_json_of_its_own_text_whichever_came_before() {
         let long_a = format!("*Commands*\n{}\"<!channel>\"", "a".repeat(2000));
         let long_b = format!("*Commands*\n{}", "b".repeat(2000));
-        for text in [&long_a, &long_a, &long_b, &"short \"quoted\"".to_string(), &long_a] {
+        for text in [
+            &long_a,
+            &long_a,
+            &long_b,
+            &"short \"quoted\"".to_string(),
+            &long_a,
+        ] {
             let json: serde_json::Value = serde_json::from_slice(&reply(text).json()).unwrap();
             assert_eq!(
                 json,

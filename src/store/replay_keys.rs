@@ -72,20 +72,9 @@ pub(crate) async fn claim(c: &mut WriteConn, keys: &[&str]) -> Result<HashSet<St
     let mut fresh = HashSet::new();
     if c.backend == Backend::Postgres {
         for chunk in keys.chunks(CHUNK) {
-            let sql = format!(
-                "INSERT INTO seen_requests (key, seen_at) VALUES {} ON CONFLICT (key) DO NOTHING RETURNING key",
-                super::statement::value_rows(c.conn(), chunk.len(), 2)
-            );
-            let now = crate::clock::now_rfc3339();
-            let mut query = sqlx::query(&sql);
-            for key in chunk {
-                query = query.bind(*key).bind(now.clone());
-            }
-            let rows = query
-                .fetch_all(c.conn())
-                .await
-                .context("remembering signed requests")?;
-            fresh.extend(rows.iter().map(|r| r.get::<String, _>(0)));
+            let statement = "INSERT INTO seen_requests (key, seen_at) VALUES {rows}
+                             ON CONFLICT (key) DO NOTHING RETURNING key";
+            fresh.extend(keys_returned(c, statement, chunk).await?);
         }
         return Ok(fresh);
     }
@@ -98,28 +87,20 @@ pub(crate) async fn claim(c: &mut WriteConn, keys: &[&str]) -> Result<HashSet<St
         c.recent.settled = Some(Instant::now());
     }
     let recent = c.recent.keys.as_ref().expect("read above");
-    let unseen: Vec<&str> = keys.iter().copied().filter(|k| !recent.contains(*k)).collect();
+    let unseen: Vec<&str> = keys
+        .iter()
+        .copied()
+        .filter(|k| !recent.contains(*k))
+        .collect();
     for chunk in unseen.chunks(CHUNK) {
         // Looked up and appended in one statement (one round trip to SQLite's thread).
-        let sql = format!(
-            "INSERT INTO seen_recent (key, seen_at)
-             SELECT column1, column2 FROM (VALUES {}) AS claimed
+        let statement = "INSERT INTO seen_recent (key, seen_at)
+             SELECT column1, column2 FROM (VALUES {rows}) AS claimed
              WHERE NOT EXISTS (SELECT 1 FROM seen_requests WHERE seen_requests.key = claimed.column1)
-             RETURNING key",
-            super::statement::value_rows(c.conn(), chunk.len(), 2)
-        );
-        let now = crate::clock::now_rfc3339();
-        let mut query = sqlx::query(&sql);
-        for key in chunk {
-            query = query.bind(*key).bind(now.clone());
-        }
-        let rows = query
-            .fetch_all(c.conn())
-            .await
-            .context("remembering signed requests")?;
+             RETURNING key";
+        let new = keys_returned(c, statement, chunk).await?;
         let recent = c.recent.keys.as_mut().expect("read above");
-        for row in rows {
-            let key: String = row.get(0);
+        for key in new {
             recent.insert(key.clone());
             c.recent.uncommitted.push(key.clone());
             fresh.insert(key);
@@ -128,10 +109,34 @@ pub(crate) async fn claim(c: &mut WriteConn, keys: &[&str]) -> Result<HashSet<St
     Ok(fresh)
 }
 
+/// Runs `statement`, its `{rows}` replaced by one `(key, now)` row per key, and returns the
+/// keys it answers with (`RETURNING key`).
+async fn keys_returned(
+    c: &mut WriteConn,
+    statement: &str,
+    keys: &[&str],
+) -> Result<Vec<String>, StoreError> {
+    let rows = super::statement::value_rows(c.conn(), keys.len(), 2);
+    let sql = statement.replace("{rows}", &rows);
+    let now = crate::clock::now_rfc3339();
+    let mut query = sqlx::query(&sql);
+    for key in keys {
+        query = query.bind(*key).bind(now.clone());
+    }
+    let rows = query
+        .fetch_all(c.conn())
+        .await
+        .context("remembering signed requests")?;
+    Ok(rows.iter().map(|r| r.get::<String, _>(0)).collect())
+}
+
 /// Between two groups (no transaction open): moves the keys of `seen_recent` into
 /// `seen_requests`, in key order and in a transaction of their own, about once a second.
 pub(crate) async fn settle(c: &mut WriteConn) -> Result<(), StoreError> {
-    let due = c.recent.settled.is_some_and(|at| at.elapsed() >= SETTLE_EVERY);
+    let due = c
+        .recent
+        .settled
+        .is_some_and(|at| at.elapsed() >= SETTLE_EVERY);
     let held = c.recent.keys.as_ref().is_some_and(|k| !k.is_empty());
     if c.backend != Backend::Sqlite || !due || !held {
         return Ok(());
@@ -197,7 +202,10 @@ mod tests {
             async move {
                 use sqlx::Connection;
                 let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
-                sqlx::query_scalar::<_, i64>(&sql).fetch_one(&mut conn).await.unwrap()
+                sqlx::query_scalar::<_, i64>(&sql)
+                    .fetch_one(&mut conn)
+                    .await
+                    .unwrap()
             }
         };
         assert_eq!(count("seen_recent").await, 2, "held by the writer");
@@ -227,7 +235,11 @@ mod tests {
         assert!(!store.first_use("1700000001:v0=later").await.unwrap());
         drop(store);
         let store = store_in(&dir).await;
-        for key in ["1700000000:v0=rolled-back", "1700000000:v0=twice", "1700000001:v0=later"] {
+        for key in [
+            "1700000000:v0=rolled-back",
+            "1700000000:v0=twice",
+            "1700000001:v0=later",
+        ] {
             assert!(!store.first_use(key).await.unwrap(), "{key}");
         }
         assert!(store.first_use("1700000002:v0=new").await.unwrap());

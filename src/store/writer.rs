@@ -654,7 +654,10 @@ mod tests {
             assert!(e.contains("refused by the test"), "{e}");
         }
 
-        sqlx::query("DROP TRIGGER refuse").execute(&mut conn).await.unwrap();
+        sqlx::query("DROP TRIGGER refuse")
+            .execute(&mut conn)
+            .await
+            .unwrap();
         // The refused key was rolled back with its event: the same request is new.
         store
             .append_keyed(event(), Some("1700000000:v0=a"))
