@@ -104,7 +104,6 @@ type AppendReply = oneshot::Sender<Result<StoredEvent, StoreError>>;
 type PendingAppend = (NewEvent, AppendReply, Option<String>);
 
 pub(crate) struct Writer {
-    backend: Backend,
     url: String,
     conn: WriteConn,
     units: mpsc::Receiver<Work>,
@@ -121,7 +120,6 @@ impl Writer {
         units: mpsc::Receiver<Work>,
     ) -> Self {
         Self {
-            backend,
             url,
             conn: WriteConn {
                 conn: Some(conn),
@@ -273,7 +271,7 @@ impl Writer {
         };
         match &outcome {
             Ok(()) => {
-                self.dirty = self.backend == Backend::Sqlite;
+                self.dirty = self.conn.backend == Backend::Sqlite;
                 self.conn.recent.committed();
             }
             Err(e) => {
@@ -354,13 +352,7 @@ impl Writer {
             let keys: Vec<&str> = chunk.iter().filter_map(|(_, _, k)| k.as_deref()).collect();
             let mut fresh = match self.insert_keys(&keys).await {
                 Ok(fresh) => fresh,
-                Err(e) => {
-                    // Its callers learn why (the group rolls back), not only that it failed.
-                    for (_, reply, _) in chunk {
-                        let _ = reply.send(Err(e.shallow_clone()));
-                    }
-                    return Err(e);
-                }
+                Err(e) => return Err(refuse(chunk.into_iter().map(|(_, r, _)| r), e)),
             };
             let mut accepted = Vec::with_capacity(chunk.len());
             for (event, reply, key) in chunk {
@@ -376,12 +368,7 @@ impl Writer {
             }
             let (mut seq, mut prev) = match chain_tail(&mut self.conn).await {
                 Ok(tail) => tail,
-                Err(e) => {
-                    for (_, reply) in accepted {
-                        let _ = reply.send(Err(e.shallow_clone()));
-                    }
-                    return Err(e);
-                }
+                Err(e) => return Err(refuse(accepted.into_iter().map(|(_, r)| r), e)),
             };
             let mut rows = Vec::with_capacity(accepted.len());
             for (event, reply) in accepted {
@@ -392,10 +379,7 @@ impl Writer {
             }
             let events: Vec<&StoredEvent> = rows.iter().map(|(e, _)| e).collect();
             if let Err(e) = super::events::insert_many(self.conn.conn(), &events).await {
-                for (_, reply) in rows {
-                    let _ = reply.send(Err(e.shallow_clone()));
-                }
-                return Err(e);
+                return Err(refuse(rows.into_iter().map(|(_, r)| r), e));
             }
             self.conn.tail = Some((seq, prev));
             appended.extend(rows);
@@ -406,13 +390,14 @@ impl Writer {
     /// Opens the group's transaction (reconnecting first when the connection was lost).
     async fn begin(&mut self) -> Result<(), StoreError> {
         if self.conn.conn.is_none() {
-            let conn = super::connect(self.backend, &self.url).await?;
+            let conn = super::connect(self.conn.backend, &self.url).await?;
             self.conn.conn = Some(conn);
             tracing::info!("the store's write connection is back");
         }
         self.conn.tail = None;
+        let backend = self.conn.backend;
         let conn = self.conn.conn();
-        match self.backend {
+        match backend {
             Backend::Sqlite => {
                 sqlx::query("BEGIN IMMEDIATE")
                     .execute(&mut *conn)
@@ -578,6 +563,15 @@ pub(crate) async fn answer<T>(
         }
     }
     rx.await.map_err(|_| gone())?
+}
+
+/// Answers the callers of appends the group could not write with the reason (the group
+/// rolls back), rather than dropping their replies; returns the reason for the group.
+fn refuse(replies: impl IntoIterator<Item = AppendReply>, e: StoreError) -> StoreError {
+    for reply in replies {
+        let _ = reply.send(Err(e.shallow_clone()));
+    }
+    e
 }
 
 async fn fail_work(work: Work, e: &StoreError) {
