@@ -47,6 +47,41 @@ pub fn moved() -> watch::Receiver<i64> {
     offset_watch().subscribe()
 }
 
+/// Waits `d` of drbot's time: as long as the system clock's `d`, shorter when time is moved
+/// meanwhile (for the timers a test moves instead of sleeping: Slack's pacing and call
+/// timeout, the outbox's backoff).
+pub async fn sleep(d: std::time::Duration) {
+    let Ok(d) = chrono::Duration::from_std(d) else {
+        return std::future::pending().await;
+    };
+    let until = now() + d;
+    let mut moved = moved();
+    while let Ok(left) = (until - now()).to_std() {
+        if left.is_zero() {
+            return;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(left) => {}
+            _ = moved.changed() => {}
+        }
+    }
+}
+
+/// `work`'s output, or `Err(TimedOut)` once `d` of drbot's time has passed (see [`sleep`]).
+pub async fn timeout<F: std::future::Future>(
+    d: std::time::Duration,
+    work: F,
+) -> Result<F::Output, TimedOut> {
+    tokio::select! {
+        out = work => Ok(out),
+        () = sleep(d) => Err(TimedOut),
+    }
+}
+
+/// What [`timeout`] answers when the time ran out first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimedOut;
+
 /// For tests that start the real binary: follows `path`, a file holding how many
 /// milliseconds drbot's time is ahead of the system clock (`DRBOT_TEST_CLOCK`). Read every
 /// 20 ms; a missing or unreadable file changes nothing.
@@ -89,8 +124,12 @@ pub fn varying() -> u64 {
 mod tests {
     use super::*;
 
+    /// The tests that move time take turns (time is one for the whole process).
+    static MOVING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
     #[test]
     fn time_moves_forward_only_and_wakes_the_loops() {
+        let _turn = MOVING.blocking_lock();
         let mut rx = moved();
         let before = now();
         advance(chrono::Duration::hours(2));
@@ -104,5 +143,31 @@ mod tests {
         );
         assert!(!rx.has_changed().unwrap());
         assert!(now() - wall() > chrono::Duration::hours(2) - chrono::Duration::seconds(1));
+    }
+
+    #[tokio::test]
+    async fn a_timer_ends_when_time_is_moved_past_it() {
+        let _turn = MOVING.lock().await;
+        let long = std::time::Duration::from_secs(3600);
+        let started = std::time::Instant::now();
+        let waiting = tokio::spawn(timeout(long, std::future::pending::<()>()));
+        let sleeping = tokio::spawn(sleep(long));
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        assert!(!waiting.is_finished() && !sleeping.is_finished());
+        advance(chrono::Duration::hours(2));
+        assert_eq!(waiting.await.unwrap(), Err(TimedOut));
+        sleeping.await.unwrap();
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        // Unmoved, it is the system clock's time; work that ends first wins.
+        let quick = timeout(
+            std::time::Duration::from_millis(30),
+            sleep(std::time::Duration::from_millis(1)),
+        );
+        assert_eq!(quick.await, Ok(()));
+        let slow = timeout(
+            std::time::Duration::from_millis(30),
+            tokio::time::sleep(long),
+        );
+        assert_eq!(slow.await, Err(TimedOut));
     }
 }

@@ -548,7 +548,7 @@ where
     let started = tokio::time::Instant::now();
     let mut backoff = Duration::from_millis(250);
     loop {
-        let outcome = match tokio::time::timeout(CALL_TIMEOUT, attempt()).await {
+        let outcome = match crate::clock::timeout(CALL_TIMEOUT, attempt()).await {
             Ok(outcome) => outcome,
             Err(_) => Err(SlackClientError::SystemError(
                 SlackClientSystemError::new()
@@ -575,7 +575,7 @@ where
             return outcome;
         }
         tracing::warn!(method, wait_ms = wait.as_millis() as u64, error = %outcome.as_ref().err().map(describe).unwrap_or_default(), "Slack call will be retried");
-        tokio::time::sleep(wait).await;
+        crate::clock::sleep(wait).await;
         backoff = (backoff * 2).min(Duration::from_secs(10));
     }
 }

@@ -55,6 +55,7 @@ pub async fn run(app: Arc<App>, mut stop: watch::Receiver<bool>) {
     let slack = app.slack.once();
     let pace: Arc<DashMap<String, Bucket>> = Arc::default();
     let mut sending = JoinSet::new();
+    let mut moved = crate::clock::moved();
     loop {
         // Claims go in batches (each claim is a write): when half the lanes are free.
         let room = LANES_AT_ONCE.saturating_sub(sending.len());
@@ -81,6 +82,8 @@ pub async fn run(app: Arc<App>, mut stop: watch::Receiver<bool>) {
                 while sending.try_join_next().is_some() {}
             }
             _ = tokio::time::sleep(POLL) => {}
+            // Moved time can bring retries due at once.
+            _ = moved.changed() => {}
             _ = stop.changed() => break,
         }
     }
@@ -202,9 +205,9 @@ async fn attempt(
             | Outgoing::Direct { .. }
             | Outgoing::Upload { .. }
     ) {
-        let wait = take_token(pace, &row.message.lane());
+        let wait = take_token(pace, &row.message.lane(), crate::clock::now());
         if !wait.is_zero() {
-            tokio::time::sleep(wait).await;
+            crate::clock::sleep(wait).await;
         }
     }
     let sent = match &row.message {
@@ -396,22 +399,26 @@ fn blocks_of(blocks: &Option<serde_json::Value>) -> Option<Vec<SlackBlock>> {
         .and_then(|b| serde_json::from_value(b.clone()).ok())
 }
 
-/// A token bucket per lane.
+/// A token bucket per lane, in drbot's time (a test moves it instead of waiting).
 struct Bucket {
     tokens: f64,
-    at: std::time::Instant,
+    at: chrono::DateTime<chrono::Utc>,
 }
 
-/// Takes a token from `lane`'s bucket; returns how long to wait for it.
-fn take_token(pace: &DashMap<String, Bucket>, lane: &str) -> Duration {
-    let now = std::time::Instant::now();
+/// Takes a token from `lane`'s bucket at `now`; returns how long to wait for it.
+fn take_token(
+    pace: &DashMap<String, Bucket>,
+    lane: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Duration {
     let mut bucket = pace.entry(lane.to_string()).or_insert(Bucket {
         tokens: BURST,
         at: now,
     });
-    let refill = now.duration_since(bucket.at).as_secs_f64() * PER_SECOND;
+    let elapsed = (now - bucket.at).to_std().unwrap_or_default();
+    let refill = elapsed.as_secs_f64() * PER_SECOND;
     bucket.tokens = (bucket.tokens + refill).min(BURST) - 1.0;
-    bucket.at = now;
+    bucket.at = bucket.at.max(now);
     if bucket.tokens >= 0.0 {
         Duration::ZERO
     } else {

@@ -70,9 +70,25 @@ async fn a_hanging_slack_method_times_out_and_is_retried() {
     let svc = seed_service(2, 1).await;
     let app = spawn_app_with(&config(&svc)).await;
     app.slack.fail_times("reactions.add", Failure::Hang, 1);
-    // drbot adds its reactions after storing the request; the first one hangs, times out
-    // (10 s) and is tried again, and the request is fully posted.
-    let ts = ask(&app, "rollback api", REQUESTER).await;
+    // drbot adds its reactions after storing the request; the first one hangs, is given up
+    // after 10 s (of drbot's time, moved here) and tried again, and the request is fully
+    // posted.
+    let reply = app.slash("rollback api").as_user(REQUESTER).reply().await;
+    assert!(reply.starts_with("Planning"), "{reply}");
+    let hung = app.slack.wait_for("reactions.add", 1).await[0]
+        .params
+        .clone();
+    assert!(
+        app.run_time_until(|| app
+            .slack
+            .calls("reactions.add")
+            .iter()
+            .any(|c| c.params == hung && c.answer["ok"] == true))
+            .await,
+        "the hung reaction was not tried again: {:?}",
+        app.slack.calls("reactions.add")
+    );
+    let ts = ask_posted(&app).await;
     react(&app, &ts, "white_check_mark", OFFICER).await;
     let done = wait_for_any_event(&app, &["request.executed", "request.failed"]).await;
     assert_eq!(done["kind"], "request.executed", "{done}");
@@ -139,11 +155,15 @@ async fn ask_posted(app: &TestApp) -> String {
 async fn a_post_whose_answer_was_lost_is_found_in_the_channel_and_not_posted_again() {
     let svc = seed_service(2, 1).await;
     let app = spawn_app_with(&config(&svc)).await;
-    // Slack posts the request, but its answer never arrives (drbot gives up after 10 s).
+    // Slack posts the request, but its answer never arrives (drbot gives up after 10 s of
+    // its time, moved here).
     app.slack
         .fail_times("chat.postMessage", Failure::AnswerLost, 1);
     let reply = app.slash("rollback api").as_user(REQUESTER).reply().await;
     assert!(reply.starts_with("Planning"), "{reply}");
+    app.slack.wait_for("chat.postMessage", 1).await;
+    app.run_time_until(|| !app.slack.calls("conversations.history").is_empty())
+        .await;
     let ts = ask_posted(&app).await;
     assert!(
         !app.slack.calls("conversations.history").is_empty(),
@@ -199,6 +219,9 @@ async fn a_thread_reply_whose_answer_was_lost_is_found_in_the_thread_and_not_pos
     react(&app, &ts, "white_check_mark", OFFICER).await;
     let done = wait_for_any_event(&app, &["request.executed", "request.failed"]).await;
     assert_eq!(done["kind"], "request.executed", "{done}");
+    // The lost answer is given up after 10 s of drbot's time, moved here.
+    app.run_time_until(|| !app.slack.calls("conversations.replies").is_empty())
+        .await;
     let mut notes = Vec::new();
     for _ in 0..400 {
         notes = app

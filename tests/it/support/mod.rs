@@ -326,6 +326,19 @@ impl TestApp {
         std::fs::rename(&tmp, &path).unwrap();
     }
 
+    /// Lets drbot's time run fast, a second of it every 50 ms, until `done` holds (for
+    /// what waits on its timers: Slack's call timeout and pacing, retries); true if it did.
+    pub async fn run_time_until(&self, mut done: impl FnMut() -> bool) -> bool {
+        for _ in 0..600 {
+            if done() {
+                return true;
+            }
+            self.advance_clock(Duration::from_secs(1));
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        done()
+    }
+
     /// A direct connection to the bot's store (as someone with database access would have).
     pub async fn db(&self) -> sqlx::AnyConnection {
         use sqlx::Connection;
