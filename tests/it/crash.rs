@@ -116,7 +116,7 @@ async fn run_once(action: &Action, point: Point) -> String {
             wait_for_event(&app, "aws.call").await;
             if let Some(read) = action.follow_read {
                 proxy.before_next(read, move || kill(pid));
-                tokio::time::sleep(Duration::from_secs(3)).await;
+                app.wait_exit(Duration::from_secs(3)).await;
             }
             kill(pid).await;
         }
@@ -132,7 +132,7 @@ async fn run_once(action: &Action, point: Point) -> String {
                 }
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
-            tokio::time::sleep(Duration::from_millis(300)).await;
+            app.wait_exit(Duration::from_millis(300)).await;
             kill(pid).await;
         }
     }
@@ -317,7 +317,8 @@ async fn run_snapshot(action: &Action, point: Point) -> String {
             kill(pid).await;
         }
         _ => {
-            tokio::time::sleep(Duration::from_millis(1500)).await;
+            // The hook kills it; give it the time to get there.
+            app.wait_exit(Duration::from_millis(1500)).await;
             kill(pid).await;
         }
     }

@@ -537,6 +537,21 @@ impl TestApp {
     }
 
     /// Stops the process at once, as `kill -9` would.
+    /// Waits up to `at_most` for the process to end (killed by a test's hook, say); true
+    /// when it has.
+    pub async fn wait_exit(&mut self, at_most: Duration) -> bool {
+        let until = std::time::Instant::now() + at_most;
+        loop {
+            if !matches!(self.child.try_wait(), Ok(None)) {
+                return true;
+            }
+            if std::time::Instant::now() >= until {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     pub async fn kill(&mut self) {
         let _ = self.child.kill().await;
     }
