@@ -490,7 +490,7 @@ pub struct WafIpSets {
     pub ipv6_set: Option<WafIpSetRef>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 pub enum WafScope {
     #[serde(rename = "REGIONAL")]
     Regional,
@@ -504,6 +504,19 @@ impl WafScope {
             WafScope::Regional => "REGIONAL",
             WafScope::Cloudfront => "CLOUDFRONT",
         }
+    }
+
+    /// The scope named as WAF (and the store) names it.
+    pub fn parse(name: &str) -> Option<WafScope> {
+        [WafScope::Regional, WafScope::Cloudfront]
+            .into_iter()
+            .find(|scope| scope.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for WafScope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -1189,6 +1202,21 @@ mod tests {
 [approval]
 officers = ["U0SECOFF1"]
 "#;
+
+    #[test]
+    fn a_waf_scope_is_named_as_waf_names_it_and_nothing_else_is_one() {
+        for scope in [WafScope::Regional, WafScope::Cloudfront] {
+            assert_eq!(WafScope::parse(scope.as_str()), Some(scope));
+            // Plans and the store keep the same name (a plan's hash binds its JSON).
+            assert_eq!(
+                serde_json::to_string(&scope).unwrap(),
+                format!("\"{}\"", scope.as_str())
+            );
+        }
+        for other in ["", "regional", "CloudFront", "GLOBAL"] {
+            assert_eq!(WafScope::parse(other), None, "{other}");
+        }
+    }
 
     #[test]
     fn minimal_config_takes_the_documented_defaults() {

@@ -9,6 +9,7 @@ use crate::aws::rds::RdsRecovery;
 use crate::aws::AwsError;
 use crate::config::{RdsDatabase, Settings};
 use crate::gate::execute::Run;
+use crate::gate::PlanFailure;
 use crate::router::{Invalid, ParsedCommand};
 
 /// The plan's database RPO (dr-plan.md: "Database: 1 hour (point-in-time recovery)").
@@ -69,6 +70,24 @@ pub fn parse_new_instance(
         }
     }
     Ok(new_instance)
+}
+
+/// The instance a restore creates: `--as`'s (`chosen`) or [`default_restore_name`]'s,
+/// valid and not taken yet.
+pub async fn new_instance_name(
+    rds: &impl RdsRecovery,
+    chosen: Option<&str>,
+    instance: &str,
+    now: DateTime<Utc>,
+) -> Result<String, PlanFailure> {
+    let name = chosen.map_or_else(|| default_restore_name(instance, now), str::to_string);
+    check_identifier(&name)?;
+    if rds.instance(&name).await?.is_some() {
+        return Err(PlanFailure::Invalid(format!(
+            "an instance named `{name}` already exists; choose another with `--as`"
+        )));
+    }
+    Ok(name)
 }
 
 /// `<instance>-restored-<yyyymmddhhmm>`, shortened to fit 63 characters.

@@ -118,9 +118,8 @@ pub async fn plan(
 
 pub async fn execute(run: &Run<'_>, approved: FailoverPlan) {
     let app = run.app;
-    let record = app.settings.dns_record(&approved.name).cloned();
-    let what = format!("record `{}`", approved.name);
-    let Some(record) = run.configured(record, what).await else {
+    let record = app.settings.dns_record(&approved.name);
+    let Some(record) = run.configured(record, "record", &approved.name).await else {
         return;
     };
     let dns = &app.aws.route53;

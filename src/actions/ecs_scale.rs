@@ -121,9 +121,8 @@ pub fn judge(state: &ServiceState, desired: i32) -> Verdict {
 
 pub async fn execute(run: &Run<'_>, approved: ScalePlan) {
     let app = run.app;
-    let service = app.settings.service(&approved.service).cloned();
-    let what = format!("service `{}`", approved.service);
-    let Some(service) = run.configured(service, what).await else {
+    let service = app.settings.service(&approved.service);
+    let Some(service) = run.configured(service, "service", &approved.service).await else {
         return;
     };
     let ecs = app.aws.ecs_in(approved.region.as_deref());

@@ -108,16 +108,8 @@ pub async fn plan(
             t
         }
     };
-    let new_instance = args
-        .new_instance
-        .clone()
-        .unwrap_or_else(|| database::default_restore_name(&db.instance, now));
-    database::check_identifier(&new_instance)?;
-    if rds.instance(&new_instance).await?.is_some() {
-        return Err(PlanFailure::Invalid(format!(
-            "an instance named `{new_instance}` already exists; choose another with `--as`"
-        )));
-    }
+    let chosen = args.new_instance.as_deref();
+    let new_instance = database::new_instance_name(rds, chosen, &db.instance, now).await?;
     let plan = PitrPlan {
         database: db.name.clone(),
         instance: db.instance.clone(),

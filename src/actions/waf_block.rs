@@ -15,7 +15,7 @@ use super::PlanFailure;
 use crate::aws::waf::WafBlocklist;
 use crate::aws::AwsError;
 use crate::actions::blocklist::{self, Cidr, MAX_ADDRESSES};
-use crate::config::{Settings, WafIpSets};
+use crate::config::{Settings, WafIpSets, WafScope};
 use crate::duration::HumanDuration;
 use crate::gate::execute::Run;
 use crate::router::{Invalid, ParsedCommand, Value};
@@ -34,7 +34,7 @@ pub struct BlockArgs {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BlockPlan {
     pub ip_set: String,
-    pub scope: String,
+    pub scope: WafScope,
     pub cidrs: Vec<Cidr>,
     pub reason: Option<String>,
     pub for_secs: Option<u64>,
@@ -108,7 +108,7 @@ pub async fn plan(
     }
     let plan = BlockPlan {
         ip_set: args.set.name.clone(),
-        scope: args.set.scope.as_str().to_string(),
+        scope: args.set.scope,
         cidrs: args.cidrs.clone(),
         reason: args.reason.clone(),
         for_secs: args.duration.map(HumanDuration::as_secs),
@@ -135,9 +135,8 @@ pub async fn plan(
 /// Runs an approved block: re-check, read–modify–write each set, remember the blocks.
 pub async fn execute(run: &Run<'_>, approved: BlockPlan) {
     let app = run.app;
-    let set = app.settings.ip_set(&approved.ip_set).cloned();
-    let what = format!("IP set `{}`", approved.ip_set);
-    let Some(set) = run.configured(set, what).await else {
+    let set = app.settings.ip_set(&approved.ip_set);
+    let Some(set) = run.configured(set, "IP set", &approved.ip_set).await else {
         return;
     };
     let args = BlockArgs {
@@ -218,7 +217,7 @@ pub async fn execute(run: &Run<'_>, approved: BlockPlan) {
                         ip_set: set.name.clone(),
                         set_name: set_ref.name.clone(),
                         set_id: set_ref.id.clone(),
-                        scope: set.scope.as_str().to_string(),
+                        scope: set.scope,
                         requested_by: run.request.requester.clone(),
                         approved_by: run.request.decided_by.clone(),
                         reason: approved.reason.clone(),

@@ -120,9 +120,8 @@ pub async fn plan(
 
 pub async fn execute(run: &Run<'_>, approved: RateLimitPlan) {
     let app = run.app;
-    let acl = (app.settings.waf.web_acl.clone()).filter(|a| a.id == approved.acl_id);
-    let what = format!("web ACL `{}`", approved.acl);
-    let Some(acl) = run.configured(acl, what).await else {
+    let acl = app.settings.waf.web_acl.as_ref().filter(|a| a.id == approved.acl_id);
+    let Some(acl) = run.configured(acl, "web ACL", &approved.acl).await else {
         return;
     };
     let waf = app.aws.waf(acl.scope);

@@ -89,9 +89,8 @@ pub async fn plan(
 
 pub async fn execute(run: &Run<'_>, approved: UnblockPlan) {
     let app = run.app;
-    let set = app.settings.ip_set(&approved.ip_set).cloned();
-    let what = format!("IP set `{}`", approved.ip_set);
-    let Some(set) = run.configured(set, what).await else {
+    let set = app.settings.ip_set(&approved.ip_set);
+    let Some(set) = run.configured(set, "IP set", &approved.ip_set).await else {
         return;
     };
     let mut removed_total = Vec::new();

@@ -292,8 +292,8 @@ impl<'a> Run<'a> {
     /// The configured database `name`; when it was removed from `drbot.toml` since the
     /// plan, the run ends void (nothing is done to a resource drbot no longer manages).
     pub async fn database(&self, name: &str) -> Option<crate::config::RdsDatabase> {
-        let db = self.app.settings.database(name).cloned();
-        self.configured(db, format!("database `{name}`")).await
+        self.configured(self.app.settings.database(name), "database", name)
+            .await
     }
 
     /// [`Self::database`], with an RDS client of its region.
@@ -306,14 +306,20 @@ impl<'a> Run<'a> {
         Some((db, rds))
     }
 
-    /// `found` in `drbot.toml`; when it was removed since the plan (`None`), the run ends
-    /// void, saying which `what` is gone: nothing is done to what drbot no longer manages.
-    pub async fn configured<T>(&self, found: Option<T>, what: String) -> Option<T> {
+    /// `found`, the `kind` named `name` in `drbot.toml`; when it was removed since the plan
+    /// (`None`), the run ends void, saying which is gone: nothing is done to what drbot no
+    /// longer manages.
+    pub async fn configured<T: Clone>(
+        &self,
+        found: Option<&T>,
+        kind: &str,
+        name: &str,
+    ) -> Option<T> {
         if found.is_none() {
-            let outcome = format!("not executed: {what} is no longer configured");
+            let outcome = format!("not executed: {kind} `{name}` is no longer configured");
             self.finish(RequestState::Void, &outcome).await;
         }
-        found
+        found.cloned()
     }
 
     /// The approved plan, decoded; an unreadable plan ends the run as failed.

@@ -8,6 +8,7 @@ use sqlx::Row;
 use super::replicas::Due;
 use super::statement::args;
 use super::{Liveness, Store, StoreError, StoreTx};
+use crate::config::WafScope;
 
 #[derive(Debug, Clone)]
 pub struct NewBlock {
@@ -16,7 +17,7 @@ pub struct NewBlock {
     pub ip_set: String,
     pub set_name: String,
     pub set_id: String,
-    pub scope: String,
+    pub scope: WafScope,
     pub requested_by: String,
     pub approved_by: Option<String>,
     pub reason: Option<String>,
@@ -47,6 +48,11 @@ impl std::ops::Deref for Block {
 const COLUMNS: &str = "id, cidr, ip_set, set_name, set_id, scope, requested_by, approved_by, reason, channel, incident, request_id, expires_at, created_at, state";
 
 fn read(row: &sqlx::any::AnyRow) -> Result<Block, StoreError> {
+    let scope: String = row.get(5);
+    let scope = WafScope::parse(&scope).ok_or_else(|| StoreError::Corrupt {
+        seq: 0,
+        message: format!("a stored block has the unknown WAF scope `{scope}`"),
+    })?;
     Ok(Block {
         id: row.get(0),
         asked: NewBlock {
@@ -54,7 +60,7 @@ fn read(row: &sqlx::any::AnyRow) -> Result<Block, StoreError> {
             ip_set: row.get(2),
             set_name: row.get(3),
             set_id: row.get(4),
-            scope: row.get(5),
+            scope,
             requested_by: row.get(6),
             approved_by: row.get(7),
             reason: row.get(8),
@@ -87,7 +93,7 @@ impl StoreTx<'_> {
             &block.ip_set,
             &block.set_name,
             &block.set_id,
-            &block.scope,
+            block.scope.as_str(),
             &block.requested_by,
             block.approved_by.clone(),
             block.reason.clone(),

@@ -18,7 +18,7 @@ use jobs::Work;
 use crate::actions::blocklist;
 use crate::actions::{self, ActionKind, PlanFailure};
 use crate::app::App;
-use crate::config::{WafIpSetRef, WafScope};
+use crate::config::WafIpSetRef;
 use crate::gate::{self, request::Asker};
 use crate::router::{self, Approval};
 use crate::store::{
@@ -358,11 +358,7 @@ async fn lift_due_blocks(app: &Arc<App>) -> Result<(), StoreError> {
             name: block.set_name.clone(),
             id: block.set_id.clone(),
         };
-        let scope = if block.scope == "CLOUDFRONT" {
-            WafScope::Cloudfront
-        } else {
-            WafScope::Regional
-        };
+        let scope = block.scope;
         let written = match blocklist::modify(
             app.aws.waf(scope),
             &set_ref,
