@@ -82,6 +82,62 @@ pub async fn timeout<F: std::future::Future>(
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TimedOut;
 
+/// Following something in AWS until it settles: polls with backoff (the first wait, twice
+/// as long each time up to `longest`) until `timeout`, in drbot's time. The one polling loop
+/// of the rollout, DNS and RDS followers.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    started: DateTime<Utc>,
+    wait: std::time::Duration,
+    longest: std::time::Duration,
+    timeout: std::time::Duration,
+    report_every: std::time::Duration,
+    reported: DateTime<Utc>,
+}
+
+impl Backoff {
+    pub fn new(
+        first: std::time::Duration,
+        longest: std::time::Duration,
+        timeout: std::time::Duration,
+        report_every: std::time::Duration,
+    ) -> Backoff {
+        let started = now();
+        Backoff {
+            started,
+            wait: first,
+            longest,
+            timeout,
+            report_every,
+            reported: started,
+        }
+    }
+
+    /// How long it has followed.
+    pub fn so_far(&self) -> std::time::Duration {
+        (now() - self.started).to_std().unwrap_or_default()
+    }
+
+    pub fn timed_out(&self) -> bool {
+        self.so_far() >= self.timeout
+    }
+
+    /// True at most once every `report_every` (the first time after it has passed).
+    pub fn report_due(&mut self) -> bool {
+        let due = (now() - self.reported).to_std().unwrap_or_default() >= self.report_every;
+        if due {
+            self.reported = now();
+        }
+        due
+    }
+
+    /// Waits before the next poll (never past the timeout), and doubles the next wait.
+    pub async fn wait(&mut self) {
+        sleep(self.wait.min(self.timeout.saturating_sub(self.so_far()))).await;
+        self.wait = (self.wait * 2).min(self.longest);
+    }
+}
+
 /// For tests that start the real binary: follows `path`, a file holding how many
 /// milliseconds drbot's time is ahead of the system clock (`DRBOT_TEST_CLOCK`). Read every
 /// 20 ms; a missing or unreadable file changes nothing.
@@ -143,6 +199,36 @@ mod tests {
         );
         assert!(!rx.has_changed().unwrap());
         assert!(now() - wall() > chrono::Duration::hours(2) - chrono::Duration::seconds(1));
+    }
+
+    #[tokio::test]
+    async fn following_polls_with_doubling_waits_reports_seldom_and_ends_at_the_timeout() {
+        let _turn = MOVING.lock().await;
+        let ms = std::time::Duration::from_millis;
+        let mut polls = Backoff::new(
+            ms(10),
+            ms(25),
+            std::time::Duration::from_secs(3600),
+            ms(5000),
+        );
+        assert!(!polls.timed_out() && !polls.report_due());
+        let started = std::time::Instant::now();
+        polls.wait().await; // 10 ms
+        polls.wait().await; // 20 ms
+        polls.wait().await; // 25 ms, the longest
+        let waited = started.elapsed();
+        assert!(waited >= ms(55) && waited < ms(2000), "{waited:?}");
+        assert_eq!(polls.wait, ms(25));
+        advance(chrono::Duration::seconds(6));
+        assert!(polls.report_due(), "due once 5 s have passed");
+        assert!(!polls.report_due(), "then not again at once");
+        assert!(!polls.timed_out());
+        advance(chrono::Duration::hours(1));
+        assert!(polls.timed_out());
+        // Past the timeout, a wait does not wait.
+        let started = std::time::Instant::now();
+        polls.wait().await;
+        assert!(started.elapsed() < ms(1000));
     }
 
     #[tokio::test]

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use crate::clock::Backoff;
+
 use crate::aws::rds::RdsRecovery;
 use crate::aws::AwsError;
 use crate::config::{RdsDatabase, Settings};
@@ -186,9 +188,8 @@ pub async fn wait_for(
     timeout: Duration,
     mut progress: impl FnMut(String),
 ) -> Result<Waited, AwsError> {
-    let started = tokio::time::Instant::now();
-    let mut last = started;
-    let mut wait = first_poll;
+    let minute = Duration::from_secs(60);
+    let mut polls = Backoff::new(first_poll, minute, timeout, minute);
     loop {
         let status = (watched.status(rds).await?).unwrap_or_else(|| "not visible yet".to_string());
         if status == "available" {
@@ -197,17 +198,15 @@ pub async fn wait_for(
         if watched.failed(&status) {
             return Ok(Waited::Failed(format!("{watched} is `{status}`")));
         }
-        if started.elapsed() >= timeout {
+        if polls.timed_out() {
             return Ok(Waited::TimedOut(format!("{watched} is still `{status}`")));
         }
-        if last.elapsed() >= Duration::from_secs(60) {
-            let so_far = chrono::Duration::from_std(started.elapsed()).unwrap_or_default();
+        if polls.report_due() {
+            let so_far = chrono::Duration::from_std(polls.so_far()).unwrap_or_default();
             let so_far = crate::duration::human(so_far);
             progress(format!("{watched} is `{status}` ({so_far} so far)"));
-            last = tokio::time::Instant::now();
         }
-        tokio::time::sleep(wait.min(timeout.saturating_sub(started.elapsed()))).await;
-        wait = (wait * 2).min(Duration::from_secs(60));
+        polls.wait().await;
     }
 }
 

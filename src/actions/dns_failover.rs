@@ -161,8 +161,8 @@ pub async fn execute(run: &Run<'_>, approved: FailoverPlan) {
     ))
     .await;
     let timeout = app.settings.dns.sync_timeout.as_duration();
-    let started = tokio::time::Instant::now();
-    let mut wait = Duration::from_secs(2);
+    let longest = Duration::from_secs(30);
+    let mut polls = crate::clock::Backoff::new(Duration::from_secs(2), longest, timeout, timeout);
     let undo = format!(
         "was `{}`; undo: `/dr dns failover {} --to {}`",
         approved
@@ -190,7 +190,7 @@ pub async fn execute(run: &Run<'_>, approved: FailoverPlan) {
                     )
                     .await
             }
-            Ok(false) if started.elapsed() >= timeout => {
+            Ok(false) if polls.timed_out() => {
                 return run
                     .finish(
                         RequestState::Failed,
@@ -212,8 +212,7 @@ pub async fn execute(run: &Run<'_>, approved: FailoverPlan) {
                     .await;
             }
         }
-        tokio::time::sleep(wait.min(timeout.saturating_sub(started.elapsed()))).await;
-        wait = (wait * 2).min(Duration::from_secs(30));
+        polls.wait().await;
     }
 }
 

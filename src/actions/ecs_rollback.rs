@@ -310,26 +310,27 @@ pub async fn follow_service(
     timing: Follow,
     mut progress: impl FnMut(String),
 ) -> Result<Rollout, AwsError> {
-    let started = tokio::time::Instant::now();
-    let mut last_report = started;
-    let mut wait = timing.first_poll;
+    let mut polls = crate::clock::Backoff::new(
+        timing.first_poll,
+        timing.max_poll,
+        timing.timeout,
+        timing.progress_every,
+    );
     loop {
         let state = ecs.service_state(cluster, service).await?;
         match verdict(&state) {
             Verdict::Stable => return Ok(Rollout::Stable),
             Verdict::Failed(why) => return Ok(Rollout::Failed(why)),
             Verdict::InProgress(now) => {
-                if started.elapsed() >= timing.timeout {
+                if polls.timed_out() {
                     return Ok(Rollout::TimedOut { last: now });
                 }
-                if last_report.elapsed() >= timing.progress_every {
+                if polls.report_due() {
                     progress(format!("still {doing}: {now}"));
-                    last_report = tokio::time::Instant::now();
                 }
             }
         }
-        tokio::time::sleep(wait.min(timing.timeout.saturating_sub(started.elapsed()))).await;
-        wait = (wait * 2).min(timing.max_poll);
+        polls.wait().await;
     }
 }
 
