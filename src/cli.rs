@@ -301,11 +301,10 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             store.checkpoint("export", None).await?;
             Ok(())
         }
-        Command::Healthcheck => crate::healthcheck::run().map_err(Failure),
+        Command::Healthcheck => Ok(crate::healthcheck::run()?),
         Command::Report { from, to, format } => {
             let period =
-                crate::report::Period::parse(from.as_deref(), to.as_deref(), crate::clock::now())
-                    .map_err(Failure)?;
+                crate::report::Period::parse(from.as_deref(), to.as_deref(), crate::clock::now())?;
             let store = open_existing_store().await?;
             let events = store.events(None).await?;
             let scenarios = CommandSet::embedded()
@@ -423,8 +422,7 @@ async fn evidence_export(
     out: PathBuf,
 ) -> Result<(), Failure> {
     use crate::evidence::{manifest, tar, File};
-    let period = crate::report::Period::parse(from.as_deref(), to.as_deref(), crate::clock::now())
-        .map_err(Failure)?;
+    let period = crate::report::Period::parse(from.as_deref(), to.as_deref(), crate::clock::now())?;
     if out.exists() {
         return Err(Failure(format!(
             "--out: {} already exists; evidence is never overwritten (choose another name)",

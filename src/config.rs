@@ -490,6 +490,11 @@ pub struct WafIpSets {
     pub ipv6_set: Option<WafIpSetRef>,
 }
 
+/// Why a name someone typed matches nothing in `drbot.toml`, said for them.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct NotConfigured(pub String);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 pub enum WafScope {
     #[serde(rename = "REGIONAL")]
@@ -902,15 +907,15 @@ impl Settings {
     }
 
     /// [`Self::service`], or why there is none, for the user.
-    pub fn known_service(&self, name: &str) -> Result<&EcsService, String> {
+    pub fn known_service(&self, name: &str) -> Result<&EcsService, NotConfigured> {
         self.service(name)
-            .ok_or_else(|| format!("unknown service `{name}`"))
+            .ok_or_else(|| NotConfigured(format!("unknown service `{name}`")))
     }
 
     /// The region a resource's `region` key names: `primary` (or none) is `[regions]
     /// primary` (`None`: the SDK's `AWS_REGION`), `backup` is `[regions] backup`, anything
     /// else a region name.
-    pub fn region_named(&self, name: &str) -> Result<Option<String>, String> {
+    pub fn region_named(&self, name: &str) -> Result<Option<String>, NotConfigured> {
         match name {
             "primary" => Ok(self.regions.primary.clone()),
             "backup" => self
@@ -918,11 +923,11 @@ impl Settings {
                 .backup
                 .clone()
                 .map(Some)
-                .ok_or_else(|| "`backup` needs [regions] backup".to_string()),
+                .ok_or_else(|| NotConfigured("`backup` needs [regions] backup".to_string())),
             other if is_region_name(other) => Ok(Some(other.to_string())),
-            other => Err(format!(
+            other => Err(NotConfigured(format!(
                 "'{other}' is not `primary`, `backup` or an AWS region name"
-            )),
+            ))),
         }
     }
 

@@ -9,26 +9,39 @@ use std::time::Duration;
 /// How long the whole check may take.
 const TIMEOUT: Duration = Duration::from_secs(3);
 
-pub fn run() -> Result<(), String> {
+/// Why `serve` is not taken for ready.
+#[derive(Debug, thiserror::Error)]
+pub enum NotReady {
+    #[error("DRBOT_LISTEN: '{0}' is not an address like 127.0.0.1:3000")]
+    BadAddress(String),
+    #[error("http://{addr}/readyz: {source}")]
+    Unreachable {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("http://{addr}/readyz answered {status}: not ready")]
+    Answered { addr: SocketAddr, status: u16 },
+}
+
+pub fn run() -> Result<(), NotReady> {
     let raw = std::env::var("DRBOT_LISTEN")
         .ok()
         .filter(|v| !v.trim().is_empty())
         .unwrap_or_else(|| "127.0.0.1:3000".to_string());
-    let mut addr: SocketAddr = raw
-        .parse()
-        .map_err(|_| format!("DRBOT_LISTEN: '{raw}' is not an address like 127.0.0.1:3000"))?;
+    let mut addr: SocketAddr = raw.parse().map_err(|_| NotReady::BadAddress(raw.clone()))?;
     if addr.ip().is_unspecified() {
         addr.set_ip(match addr.ip() {
             IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
             IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::LOCALHOST),
         });
     }
-    let status = ask(addr).map_err(|e| format!("http://{addr}/readyz: {e}"))?;
+    let status = ask(addr).map_err(|source| NotReady::Unreachable { addr, source })?;
     if status == 200 {
         println!("ready: http://{addr}/readyz answered 200");
         Ok(())
     } else {
-        Err(format!("http://{addr}/readyz answered {status}: not ready"))
+        Err(NotReady::Answered { addr, status })
     }
 }
 

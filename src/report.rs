@@ -25,16 +25,42 @@ pub struct Period {
     pub to: DateTime<Utc>,
 }
 
+/// Why `--from`/`--to` do not make a period.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BadPeriod {
+    #[error("{flag}: '{given}' is not a date like 2026-10-01")]
+    NotADate { flag: &'static str, given: String },
+    #[error("{flag}: '{given}' is out of range")]
+    OutOfRange { flag: &'static str, given: String },
+    #[error("--to must not be before --from ({from} … {to})")]
+    Reversed { from: NaiveDate, to: NaiveDate },
+}
+
+impl BadPeriod {
+    /// The same, without the flag it came from (`/dr report <from> <to>` has none).
+    pub fn unflagged(&self) -> String {
+        match self {
+            BadPeriod::NotADate { given, .. } => {
+                format!("'{given}' is not a date like 2026-10-01")
+            }
+            BadPeriod::OutOfRange { given, .. } => format!("'{given}' is out of range"),
+            BadPeriod::Reversed { .. } => self.to_string(),
+        }
+    }
+}
+
 impl Period {
     /// From `--from`/`--to` (`YYYY-MM-DD`, `to` inclusive); by default the current quarter.
     pub fn parse(
         from: Option<&str>,
         to: Option<&str>,
         now: DateTime<Utc>,
-    ) -> Result<Period, String> {
-        let day = |flag: &str, s: &str| {
-            NaiveDate::parse_from_str(s, "%Y-%m-%d")
-                .map_err(|_| format!("{flag}: '{s}' is not a date like 2026-10-01"))
+    ) -> Result<Period, BadPeriod> {
+        let day = |flag: &'static str, s: &str| {
+            NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| BadPeriod::NotADate {
+                flag,
+                given: s.to_string(),
+            })
         };
         let quarter_start = {
             use chrono::Datelike;
@@ -48,14 +74,17 @@ impl Period {
         let to_exclusive = match to {
             Some(s) => day("--to", s)?
                 .succ_opt()
-                .ok_or_else(|| format!("--to: '{s}' is out of range"))?,
+                .ok_or_else(|| BadPeriod::OutOfRange {
+                    flag: "--to",
+                    given: s.to_string(),
+                })?,
             None => now.date_naive().succ_opt().unwrap_or(now.date_naive()),
         };
         if to_exclusive <= from {
-            return Err(format!(
-                "--to must not be before --from ({from} … {})",
-                to_exclusive.pred_opt().unwrap_or(to_exclusive)
-            ));
+            return Err(BadPeriod::Reversed {
+                from,
+                to: to_exclusive.pred_opt().unwrap_or(to_exclusive),
+            });
         }
         let midnight = |d: NaiveDate| d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc();
         Ok(Period {
@@ -680,4 +709,40 @@ fn html(r: &Report) -> String {
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>DR review: {p}</title>\n<style>body{{font-family:system-ui,sans-serif;margin:2em;color:#111}}table{{border-collapse:collapse;width:100%}}th,td{{border:1px solid #999;padding:4px 6px;text-align:left;font-size:14px}}th{{background:#eee}}dl{{display:grid;grid-template-columns:max-content auto;gap:2px 12px}}dt{{font-weight:bold}}dd{{margin:0}}figure{{margin:1em 0}}figcaption{{font-size:12px;color:#444}}@media print{{figure,tr{{page-break-inside:avoid}}}}</style></head>\n<body><h1>DR review: {p}</h1>\n{body}\n</body></html>\n",
         p = esc(&period_text(r)),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bad_period_names_its_flag_and_can_be_said_without_it() {
+        let now = DateTime::parse_from_rfc3339("2026-11-28T10:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let bad = Period::parse(Some("2026-13-01"), None, now).unwrap_err();
+        assert_eq!(
+            bad.to_string(),
+            "--from: '2026-13-01' is not a date like 2026-10-01"
+        );
+        assert_eq!(
+            bad.unflagged(),
+            "'2026-13-01' is not a date like 2026-10-01"
+        );
+        let bad = Period::parse(Some("2026-10-02"), Some("2026-10-01"), now).unwrap_err();
+        assert_eq!(
+            bad,
+            BadPeriod::Reversed {
+                from: NaiveDate::from_ymd_opt(2026, 10, 2).unwrap(),
+                to: NaiveDate::from_ymd_opt(2026, 10, 1).unwrap(),
+            }
+        );
+        assert_eq!(
+            bad.unflagged(),
+            "--to must not be before --from (2026-10-02 … 2026-10-01)"
+        );
+        let quarter = Period::parse(None, None, now).unwrap();
+        assert_eq!(quarter.from.to_rfc3339(), "2026-10-01T00:00:00+00:00");
+        assert_eq!(quarter.to.to_rfc3339(), "2026-11-29T00:00:00+00:00");
+    }
 }

@@ -10,7 +10,7 @@ use crate::clock::Backoff;
 use crate::aws::rds::RdsRecovery;
 use crate::aws::AwsError;
 use crate::config::{RdsDatabase, Settings};
-use crate::gate::execute::Run;
+use crate::gate::execute::{Run, Settled};
 use crate::gate::PlanFailure;
 use crate::router::{Invalid, ParsedCommand};
 
@@ -220,9 +220,9 @@ pub async fn finish_waited(
 ) {
     let timeout = run.app.settings.rds.wait_timeout;
     let followed = waited.map(|waited| match waited {
-        Waited::Available => Ok(available),
-        Waited::Failed(why) => Err(why),
-        Waited::TimedOut(why) => Err(format!("{why} after {timeout}")),
+        Waited::Available => Settled::Reached(available),
+        Waited::Failed(why) => Settled::Missed(why),
+        Waited::TimedOut(why) => Settled::Missed(format!("{why} after {timeout}")),
     });
     run.finish_followed(followed, |e| {
         format!("{started}, but following it failed: {e}")

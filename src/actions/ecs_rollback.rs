@@ -17,7 +17,7 @@ use serde_json::json;
 use crate::aws::ecs::{EcsRollback, ServiceState, TaskDefinition};
 use crate::aws::AwsError;
 use crate::config::{EcsService, Settings};
-use crate::gate::execute::{Run, Sent};
+use crate::gate::execute::{Run, Sent, Settled};
 use crate::gate::PlanFailure;
 use crate::router::{Invalid, ParsedCommand, Value};
 
@@ -391,9 +391,9 @@ pub async fn execute(run: &Run<'_>, approved: RollbackPlan) {
     let doing = format!("deploying `{target}`");
     let outcome = follow_in_thread(run, ecs, service, |state| judge(state, &target), &doing).await;
     let followed = outcome.map(|rollout| match rollout {
-        Rollout::Stable => Ok(format!("`{}` is stable on `{target}`", approved.service)),
-        Rollout::Failed(why) => Err(format!("the deployment of `{target}` failed: {why}")),
-        Rollout::TimedOut { last } => Err(format!(
+        Rollout::Stable => Settled::Reached(format!("`{}` is stable on `{target}`", approved.service)),
+        Rollout::Failed(why) => Settled::Missed(format!("the deployment of `{target}` failed: {why}")),
+        Rollout::TimedOut { last } => Settled::Missed(format!(
             "`{target}` was not stable after {} ({last}); check the service in the ECS console",
             ecs_settings.rollout_timeout
         )),

@@ -15,7 +15,7 @@ use super::ecs_rollback::{follow_in_thread, Rollout, Verdict};
 use super::PlanFailure;
 use crate::aws::ecs::{EcsCapacity, EcsRollback, ServiceState};
 use crate::config::{EcsService, Settings};
-use crate::gate::execute::{Run, Sent};
+use crate::gate::execute::{Run, Sent, Settled};
 use crate::router::{Invalid, ParsedCommand, Value};
 
 #[derive(Debug, Clone)]
@@ -168,9 +168,9 @@ pub async fn execute(run: &Run<'_>, approved: ScalePlan) {
     );
     let service = &approved.service;
     let followed = outcome.map(|rollout| match rollout {
-        Rollout::Stable => Ok(format!("`{service}` runs {desired} task(s) ({undo})")),
-        Rollout::Failed(why) => Err(why),
-        Rollout::TimedOut { last } => Err(format!(
+        Rollout::Stable => Settled::Reached(format!("`{service}` runs {desired} task(s) ({undo})")),
+        Rollout::Failed(why) => Settled::Missed(why),
+        Rollout::TimedOut { last } => Settled::Missed(format!(
             "the desired count is set, but `{service}` did not reach {desired} running task(s) within {} ({last}); check capacity and the ECS events ({undo})",
             settings.rollout_timeout
         )),

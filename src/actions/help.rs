@@ -2,10 +2,10 @@
 //!
 //! AWS calls: none. IAM: none. Approval: none. Read-only.
 
-use crate::router::{Approval, CommandDef, CommandSet, ParsedCommand};
+use crate::router::{Approval, CommandDef, CommandSet, Invalid, ParsedCommand};
 
 /// Renders the reply for a parsed `help` command (Slack mrkdwn).
-pub fn reply(cmd: &ParsedCommand, set: &CommandSet) -> Result<String, String> {
+pub fn reply(cmd: &ParsedCommand, set: &CommandSet) -> Result<String, Invalid> {
     match cmd.text("command") {
         None => Ok(set.listing(list).to_string()),
         Some(topic) => {
@@ -21,9 +21,9 @@ pub fn reply(cmd: &ParsedCommand, set: &CommandSet) -> Result<String, String> {
                     .collect::<Vec<_>>()
                     .join("\n\n"));
             }
-            Err(format!(
+            Err(Invalid(format!(
                 "there is no command `{topic}`; `/dr help` lists them all"
-            ))
+            )))
         }
     }
 }

@@ -11,6 +11,7 @@ use serde_json::json;
 
 use crate::actions::incident;
 use crate::app::App;
+use crate::router::Invalid;
 use crate::slack::client::SlackError;
 use crate::store::{AfterPost, Anchor, EventKind, NewEvent, NewIncident, Outgoing, StoreError};
 
@@ -26,7 +27,7 @@ pub struct OpenIncident {
 }
 
 /// Checks the scenario on the acknowledgement path.
-pub fn check_scenario(app: &App, scenario: &str) -> Result<(), String> {
+pub fn check_scenario(app: &App, scenario: &str) -> Result<(), Invalid> {
     if app.scenarios.get(scenario).is_some() {
         return Ok(());
     }
@@ -35,10 +36,10 @@ pub fn check_scenario(app: &App, scenario: &str) -> Result<(), String> {
         .all()
         .map(|s| format!("`{}` ({}, RTO {})", s.id, s.title, s.rto_text()))
         .collect();
-    Err(format!(
+    Err(Invalid(format!(
         "there is no scenario `{scenario}`; the scenarios are: {}",
         known.join(", ")
-    ))
+    )))
 }
 
 /// Runs after the acknowledgement (a durable job).

@@ -51,27 +51,36 @@ fn policy(settings: &Settings) -> Policy {
     settings.rds.retention.unwrap_or_default().into()
 }
 
+/// Why there is no inventory of a database's backups.
+#[derive(Debug, thiserror::Error)]
+pub enum NoInventory {
+    #[error("instance `{instance}` of database `{database}` does not exist")]
+    NoInstance { instance: String, database: String },
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+}
+
 /// Reads RDS and takes the inventory of `db`.
 pub async fn inventory(
     rds: &impl RdsRecovery,
     db: &RdsDatabase,
     settings: &Settings,
-) -> Result<Result<Inventory, String>, AwsError> {
+) -> Result<Inventory, NoInventory> {
     let Some(instance) = rds.instance(&db.instance).await? else {
-        return Ok(Err(format!(
-            "instance `{}` of database `{}` does not exist",
-            db.instance, db.name
-        )));
+        return Err(NoInventory::NoInstance {
+            instance: db.instance.clone(),
+            database: db.name.clone(),
+        });
     };
     let snapshots = rds.snapshots_of(&db.instance).await?;
-    Ok(Ok(retention::inventory(
+    Ok(retention::inventory(
         &db.name,
         &db.instance,
         instance.backup_retention_days,
         policy(settings),
         &snapshots,
         crate::clock::now(),
-    )))
+    ))
 }
 
 /// `/dr backups <database>`: the inventory, recorded as evidence.
@@ -81,14 +90,16 @@ pub async fn reply(app: &Arc<App>, cmd: &ParsedCommand, user: &str, channel: &st
         Err(why) => return format!(":no_entry: {}.", crate::slack::text::escape(&why.0)),
     };
     match inventory(&app.rds_for(&args.db), &args.db, &app.settings).await {
-        Ok(Ok(inv)) => {
+        Ok(inv) => {
             if let Err(e) = record_check(app, &inv, user, channel, false).await {
                 tracing::error!(error = %e, "could not record a backup check");
             }
             inv.describe()
         }
-        Ok(Err(why)) => format!(":no_entry: {}.", crate::slack::text::escape(&why)),
-        Err(e) => format!(
+        Err(why @ NoInventory::NoInstance { .. }) => {
+            format!(":no_entry: {}.", crate::slack::text::escape(&why.to_string()))
+        }
+        Err(NoInventory::Aws(e)) => format!(
             ":warning: Could not read RDS: {}",
             crate::slack::text::escape(&e.to_string())
         ),
@@ -133,7 +144,7 @@ async fn record_check(
 pub async fn check_scheduled(app: &Arc<App>, db: &RdsDatabase) -> Result<(), StoreError> {
     let channel = app.settings.ops_channel().unwrap_or("").to_string();
     match inventory(&app.rds_for(db), db, &app.settings).await {
-        Ok(Ok(inv)) => {
+        Ok(inv) => {
             record_check(app, &inv, "drbot", &channel, true).await?;
             if !inv.compliant() && !channel.is_empty() {
                 app.store
@@ -144,8 +155,10 @@ pub async fn check_scheduled(app: &Arc<App>, db: &RdsDatabase) -> Result<(), Sto
                     .await?;
             }
         }
-        Ok(Err(why)) => tracing::warn!(database = %db.name, why, "daily backup check not made"),
-        Err(e) => {
+        Err(why @ NoInventory::NoInstance { .. }) => {
+            tracing::warn!(database = %db.name, why = %why, "daily backup check not made")
+        }
+        Err(NoInventory::Aws(e)) => {
             tracing::warn!(database = %db.name, error = %e, "daily backup check: could not read RDS")
         }
     }
@@ -159,8 +172,11 @@ pub async fn plan(
     settings: &Settings,
 ) -> Result<(EnforcePlan, String), PlanFailure> {
     let inv = inventory(rds, &args.db, settings)
-        .await?
-        .map_err(PlanFailure::Invalid)?;
+        .await
+        .map_err(|e| match e {
+            NoInventory::Aws(e) => PlanFailure::Aws(e),
+            other => PlanFailure::Invalid(other.to_string()),
+        })?;
     if inv.copies.is_empty() && inv.deletions.is_empty() {
         return Err(PlanFailure::Invalid(format!(
             "nothing to enforce for `{}`: no weekly or monthly slot is held only by an automated snapshot, and none of drbot's copies is past retention. {}",

@@ -20,11 +20,10 @@ pub fn period(cmd: &ParsedCommand) -> Result<Period, Invalid> {
     let period = match words.as_slice() {
         [] => Period::parse(None, None, now),
         [q] if q.eq_ignore_ascii_case("quarter") => Period::parse(None, None, now),
-        [from, to] => Period::parse(Some(from), Some(to), now)
-            .map_err(|e| e.replace("--from: ", "").replace("--to: ", "")),
-        _ => Err("give `quarter` (this quarter so far) or two dates, e.g. `/dr report 2026-10-01 2026-12-31`".to_string()),
+        [from, to] => Period::parse(Some(from), Some(to), now),
+        _ => return Err(Invalid("give `quarter` (this quarter so far) or two dates, e.g. `/dr report 2026-10-01 2026-12-31`".to_string())),
     };
-    period.map_err(Invalid)
+    period.map_err(|e| Invalid(e.unflagged()))
 }
 
 /// Builds the report, queues its summary and file in `channel`, and says so.

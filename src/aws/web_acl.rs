@@ -2,6 +2,7 @@
 //! rate-based rule and passes every other rule back exactly as it read it. IAM:
 //! `wafv2:GetWebACL`, `wafv2:UpdateWebACL` (the configured web ACL only).
 
+use aws_sdk_wafv2::error::BuildError;
 use aws_sdk_wafv2::operation::RequestId;
 use aws_sdk_wafv2::types::{
     BlockAction, RateBasedStatement, RateBasedStatementAggregateKeyType, Rule, RuleAction, Scope,
@@ -30,14 +31,13 @@ fn resource(acl: &WebAclRef) -> String {
 }
 
 /// The rule drbot adds: block a client IP above `limit` requests per 5 minutes.
-pub fn drbot_rule(limit: i64, priority: i32) -> Result<Rule, String> {
+pub fn drbot_rule(limit: i64, priority: i32) -> Result<Rule, BuildError> {
     let statement = Statement::builder()
         .rate_based_statement(
             RateBasedStatement::builder()
                 .limit(limit)
                 .aggregate_key_type(RateBasedStatementAggregateKeyType::Ip)
-                .build()
-                .map_err(|e| e.to_string())?,
+                .build()?,
         )
         .build();
     Rule::builder()
@@ -54,11 +54,9 @@ pub fn drbot_rule(limit: i64, priority: i32) -> Result<Rule, String> {
                 .sampled_requests_enabled(true)
                 .cloud_watch_metrics_enabled(true)
                 .metric_name(DRBOT_RULE)
-                .build()
-                .map_err(|e| e.to_string())?,
+                .build()?,
         )
         .build()
-        .map_err(|e| e.to_string())
 }
 
 #[allow(async_fn_in_trait)]
@@ -141,6 +139,7 @@ impl RateLimit for aws_sdk_wafv2::Client {
                         .map_or(0, |p| p + 1)
                 });
             let rule = drbot_rule(limit, priority).map_err(|why| {
+                let why = why.to_string();
                 WriteError::Aws(AwsError::not_found("UpdateWebACL", &resource(acl), &why))
             })?;
             rules.push(rule);

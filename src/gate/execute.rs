@@ -124,6 +124,15 @@ impl<T> Answered for (T, String) {
     }
 }
 
+/// Where a change that was followed ended, in the words of the request's outcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settled {
+    /// Where it should be: the request is executed.
+    Reached(String),
+    /// Not there (failed, or still not there at the timeout): the request failed.
+    Missed(String),
+}
+
 /// One execution of one request: what an action's `execute` reports through.
 pub struct Run<'a> {
     pub app: &'a Arc<App>,
@@ -246,17 +255,17 @@ impl<'a> Run<'a> {
         }
     }
 
-    /// Ends a run that followed a change it sent: `executed` with the text of `Ok(Ok(_))`
-    /// (it got where it should), `failed` with the text of `Ok(Err(_))`; when following
-    /// it failed, the error is recorded and `lost` says what was already sent.
+    /// Ends a run that followed a change it sent: `executed` when it [`Settled::Reached`]
+    /// where it should, `failed` when it [`Settled::Missed`]; when following it failed,
+    /// the error is recorded and `lost` says what was already sent.
     pub async fn finish_followed(
         &self,
-        followed: Result<Result<String, String>, crate::aws::AwsError>,
+        followed: Result<Settled, crate::aws::AwsError>,
         lost: impl FnOnce(&crate::aws::AwsError) -> String,
     ) {
         let (to, outcome) = match followed {
-            Ok(Ok(done)) => (RequestState::Executed, done),
-            Ok(Err(why)) => (RequestState::Failed, why),
+            Ok(Settled::Reached(done)) => (RequestState::Executed, done),
+            Ok(Settled::Missed(why)) => (RequestState::Failed, why),
             Err(e) => {
                 self.record_aws_error(&e).await;
                 (RequestState::Failed, lost(&e))
@@ -324,19 +333,14 @@ impl<'a> Run<'a> {
 
     /// The approved plan, decoded; an unreadable plan ends the run as failed.
     pub async fn approved_plan<T: serde::de::DeserializeOwned>(&self) -> Option<T> {
-        match self.plan() {
+        match serde_json::from_str(&self.request.plan) {
             Ok(plan) => Some(plan),
-            Err(why) => {
+            Err(e) => {
+                let why = format!("the stored plan is unreadable: {e}");
                 self.finish(RequestState::Failed, &why).await;
                 None
             }
         }
-    }
-
-    /// The approved plan, decoded.
-    pub fn plan<T: serde::de::DeserializeOwned>(&self) -> Result<T, String> {
-        serde_json::from_str(&self.request.plan)
-            .map_err(|e| format!("the stored plan is unreadable: {e}"))
     }
 
     /// Applies the verdict of re-planning against AWS right before executing: the request

@@ -18,6 +18,12 @@ impl From<String> for Invalid {
     }
 }
 
+impl From<crate::config::NotConfigured> for Invalid {
+    fn from(why: crate::config::NotConfigured) -> Self {
+        Invalid(why.0)
+    }
+}
+
 impl From<&str> for Invalid {
     fn from(why: &str) -> Self {
         Invalid(why.to_string())

@@ -516,7 +516,7 @@ async fn run(
     match action {
         ActionKind::Help => match actions::help::reply(cmd, &app.commands) {
             Ok(text) => Outcome::Reply(text),
-            Err(reason) => refuse(reason),
+            Err(reason) => refuse(reason.0),
         },
         action if action.changes_aws_with(cmd) => match actions::validate(cmd, &app.settings) {
             Err(reason) => refuse(reason.0),
@@ -587,7 +587,7 @@ async fn run(
         ActionKind::IncidentOpen => {
             let scenario = cmd.arg_word("scenario").unwrap_or_default().to_lowercase();
             if let Err(reason) = actions::incident_open::check_scenario(app, &scenario) {
-                return refuse(reason);
+                return refuse(reason.0);
             }
             let title = cmd.text("title").unwrap_or_default();
             let drill = cmd.flag("drill").is_some();

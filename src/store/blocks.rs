@@ -103,7 +103,7 @@ impl StoreTx<'_> {
             now,
             block.expires_at.map(crate::clock::rfc3339),
         ];
-        self.execute("recording a block", sql, args).await.map(drop)
+        self.write("recording a block", sql, args).await
     }
 
     /// Ends the active blocks of `cidr` in set `set_id` (`removed` or `lifted`).

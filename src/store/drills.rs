@@ -56,9 +56,7 @@ impl StoreTx<'_> {
             delete_after,
             crate::clock::now_rfc3339()
         ];
-        self.execute("recording a drill instance", sql, args)
-            .await
-            .map(drop)
+        self.write("recording a drill instance", sql, args).await
     }
 
     /// Moves a kept drill instance's deletion to `at` (after its checks: `keep_for`).
@@ -70,9 +68,8 @@ impl StoreTx<'_> {
         let sql =
             "UPDATE drill_instances SET delete_after = $2 WHERE instance = $1 AND state = 'kept'";
         let args = args![instance, crate::clock::rfc3339(at)];
-        self.execute("scheduling a drill instance's deletion", sql, args)
+        self.write("scheduling a drill instance's deletion", sql, args)
             .await
-            .map(drop)
     }
 
     /// Claims the drill instances due for deletion (and those a stopped replica was
@@ -93,9 +90,7 @@ impl StoreTx<'_> {
     ) -> Result<(), StoreError> {
         let sql = "UPDATE drill_instances SET state = 'kept', owner = NULL, delete_after = $2 WHERE instance = $1 AND state = 'deleting'";
         let args = args![instance, crate::clock::rfc3339(at)];
-        self.execute("giving back a drill instance", sql, args)
-            .await
-            .map(drop)
+        self.write("giving back a drill instance", sql, args).await
     }
 
     /// Ends a drill instance's record: `deleted`, `gone` (AWS no longer had it) or
@@ -107,9 +102,7 @@ impl StoreTx<'_> {
     ) -> Result<(), StoreError> {
         let sql = "UPDATE drill_instances SET state = $2, ended_at = $3 WHERE instance = $1";
         let args = args![instance, state, crate::clock::now_rfc3339()];
-        self.execute("ending a drill instance", sql, args)
-            .await
-            .map(drop)
+        self.write("ending a drill instance", sql, args).await
     }
 
     /// Claims scheduled task `name` when it never ran or last ran `every` ago or longer;

@@ -121,25 +121,21 @@ impl StoreTx<'_> {
 
     pub async fn set_checklist_ts(&mut self, id: &str, ts: &str) -> Result<(), StoreError> {
         let sql = "UPDATE incidents SET checklist_ts = $2 WHERE id = $1";
-        self.execute("remembering the checklist message", sql, args![id, ts])
+        self.write("remembering the checklist message", sql, args![id, ts])
             .await
-            .map(drop)
     }
 
     pub async fn set_steps_done(&mut self, id: &str, done: &[bool]) -> Result<(), StoreError> {
         let done = serde_json::to_string(done).unwrap_or_default();
         let sql = "UPDATE incidents SET steps_done = $2 WHERE id = $1";
-        self.execute("ticking the checklist", sql, args![id, done])
+        self.write("ticking the checklist", sql, args![id, done])
             .await
-            .map(drop)
     }
 
     pub async fn touch_update(&mut self, id: &str) -> Result<(), StoreError> {
         let sql = "UPDATE incidents SET last_update_at = $2 WHERE id = $1";
         let args = args![id, crate::clock::now_rfc3339()];
-        self.execute("recording a status update", sql, args)
-            .await
-            .map(drop)
+        self.write("recording a status update", sql, args).await
     }
 
     /// Claims the reminder due for `incident` (its state as read); false if someone else did.

@@ -39,9 +39,7 @@ impl StoreTx<'_> {
     /// Marks a job done; committed together with whatever the job wrote.
     pub async fn finish_job(&mut self, id: i64) -> Result<(), StoreError> {
         let sql = "UPDATE jobs SET state = 'done' WHERE id = $1";
-        self.execute("finishing a job", sql, args![id])
-            .await
-            .map(drop)
+        self.write("finishing a job", sql, args![id]).await
     }
 }
 

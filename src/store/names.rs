@@ -22,7 +22,7 @@ impl Store {
         let sql = "INSERT INTO names (id, kind, name, read_at) VALUES ($1, $2, $3, $4)
                    ON CONFLICT (id) DO UPDATE SET name = excluded.name, read_at = excluded.read_at";
         let args = args![id, kind, name, crate::clock::now_rfc3339()];
-        self.execute("recording a name", sql, args).await.map(drop)
+        self.write("recording a name", sql, args).await
     }
 
     /// What the events after `seq` (at most `limit` of them) name: each distinct actor and

@@ -218,9 +218,7 @@ impl StoreTx<'_> {
                    VALUES ($1, $2, $3, 'pending', 0, $4, $5, $6, 0)
                    ON CONFLICT (key) DO NOTHING";
         let args = args![lane, key, body, now, deadline, crate::clock::now_rfc3339()];
-        self.execute("queueing a Slack message", sql, args)
-            .await
-            .map(drop)
+        self.write("queueing a Slack message", sql, args).await
     }
 
     /// Sends again the failed rows whose key starts with `prefix` (a request message that
@@ -231,9 +229,8 @@ impl StoreTx<'_> {
         self.queued_slack = true;
         let sql = "UPDATE outbox SET state = 'pending', owner = NULL, attempts = 0, not_before = $2, deadline = $3, done_at = NULL WHERE state = 'failed' AND (key = $1 OR key LIKE $1 || ':%')";
         let args = args![prefix, now, deadline];
-        self.execute("re-queueing failed Slack messages", sql, args)
+        self.write("re-queueing failed Slack messages", sql, args)
             .await
-            .map(drop)
     }
 
     /// Records a row as sent (with the ts of a post) and what that post means.
@@ -262,9 +259,7 @@ impl StoreTx<'_> {
             ),
             None => return Ok(()),
         };
-        self.execute(what, sql, vec![row, Arg::from(ts)])
-            .await
-            .map(drop)
+        self.write(what, sql, vec![row, Arg::from(ts)]).await
     }
 
     /// Puts a row back to be tried again at `not_before` (epoch ms).
@@ -277,18 +272,15 @@ impl StoreTx<'_> {
     ) -> Result<(), StoreError> {
         let sql = "UPDATE outbox SET state = 'pending', owner = NULL, attempts = attempts + 1, not_before = $2, uncertain = CASE WHEN $3 = 1 THEN 1 ELSE uncertain END, error = $4 WHERE id = $1";
         let args = args![id, not_before, uncertain, error];
-        self.execute("re-queueing a Slack message", sql, args)
-            .await
-            .map(drop)
+        self.write("re-queueing a Slack message", sql, args).await
     }
 
     /// Records a row as failed: it will not be sent.
     pub async fn outbox_failed(&mut self, id: i64, error: String) -> Result<(), StoreError> {
         let sql = "UPDATE outbox SET state = 'failed', owner = NULL, attempts = attempts + 1, error = $2, done_at = $3 WHERE id = $1";
         let args = args![id, error, crate::clock::now_rfc3339()];
-        self.execute("recording an undelivered Slack message", sql, args)
+        self.write("recording an undelivered Slack message", sql, args)
             .await
-            .map(drop)
     }
 }
 
@@ -419,9 +411,8 @@ impl Store {
     /// Forgets messages sent before `before` (RFC 3339); failed ones are kept as evidence.
     pub async fn forget_sent_before(&self, before: &str) -> Result<(), StoreError> {
         let sql = "DELETE FROM outbox WHERE state = 'sent' AND done_at < $1";
-        self.execute("forgetting sent Slack messages", sql, args![before])
+        self.write("forgetting sent Slack messages", sql, args![before])
             .await
-            .map(drop)
     }
 }
 

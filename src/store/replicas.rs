@@ -75,17 +75,15 @@ impl Store {
         let sql = "INSERT INTO replicas (id, started_at, heartbeat_at) VALUES ($1, $2, $2)
                    ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at";
         let args = args![&*self.replica, crate::clock::now_rfc3339()];
-        self.execute("renewing the replica's heartbeat", sql, args)
+        self.write("renewing the replica's heartbeat", sql, args)
             .await
-            .map(drop)
     }
 
     /// At shutdown: this replica is gone (what it still owns is orphaned at once).
     pub async fn retire(&self) -> Result<(), StoreError> {
         let sql = "DELETE FROM replicas WHERE id = $1";
-        self.execute("retiring the replica", sql, args![&*self.replica])
+        self.write("retiring the replica", sql, args![&*self.replica])
             .await
-            .map(drop)
     }
 
     /// How often the heartbeat is renewed.

@@ -170,13 +170,12 @@ impl StoreTx<'_> {
 
     pub async fn set_message_ts(&mut self, id: i64, ts: &str) -> Result<(), StoreError> {
         let sql = "UPDATE requests SET message_ts = $2 WHERE id = $1";
-        self.execute(
+        self.write(
             "remembering an approval request's message",
             sql,
             args![id, ts],
         )
         .await
-        .map(drop)
     }
 
     pub async fn request(&mut self, id: i64) -> Result<Option<Request>, StoreError> {

@@ -101,6 +101,16 @@ impl StoreTx<'_> {
         .await
     }
 
+    /// [`Self::execute`], when how many rows it changed does not matter.
+    pub(crate) async fn write(
+        &mut self,
+        context: &'static str,
+        sql: impl Into<String>,
+        args: Vec<Arg>,
+    ) -> Result<(), StoreError> {
+        self.execute(context, sql, args).await.map(drop)
+    }
+
     /// The rows one query answers inside this transaction (what it sees, its own writes
     /// included), each read by `read`.
     pub(crate) async fn fetch<T: Send + 'static>(
@@ -136,6 +146,16 @@ impl Store {
         let changed = tx.execute(context, sql, args).await?;
         tx.commit().await?;
         Ok(changed)
+    }
+
+    /// [`Self::execute`], when how many rows it changed does not matter.
+    pub(crate) async fn write(
+        &self,
+        context: &'static str,
+        sql: impl Into<String>,
+        args: Vec<Arg>,
+    ) -> Result<(), StoreError> {
+        self.execute(context, sql, args).await.map(drop)
     }
 
     /// The rows one query answers from the pool, each read by `read`.
