@@ -582,6 +582,14 @@ fn html_table<const N: usize>(headers: [&str; N], rows: Vec<[String; N]>, class:
     out
 }
 
+/// A chart (SVG) under its caption.
+fn figure(body: &mut String, caption: &str, chart: &str) {
+    let _ = write!(
+        body,
+        "<figure><figcaption>{caption}</figcaption>{chart}</figure>"
+    );
+}
+
 /// Recovery time per incident against its RTO, as horizontal bars.
 fn chart(list: &[Summary]) -> String {
     let measured: Vec<&Summary> = list.iter().filter(|s| s.resolved_at.is_some()).collect();
@@ -647,33 +655,25 @@ fn html(r: &Report) -> String {
         esc(&backups_text(r))
     );
     for (title, list) in [("Incidents", &r.incidents), ("Drills", &r.drills)] {
-        let _ = write!(body, "<h2>{title}</h2>");
         if list.is_empty() {
-            body.push_str("<p>None in this period.</p>");
+            let _ = write!(body, "<h2>{title}</h2><p>None in this period.</p>");
             continue;
         }
-        body.push_str("<table><thead><tr>");
-        for h in HEADERS {
-            let _ = write!(body, "<th>{}</th>", esc(h));
-        }
-        body.push_str("</tr></thead><tbody>");
-        for s in list.iter() {
-            body.push_str("<tr class=\"incident\">");
-            for c in row(s) {
-                let _ = write!(body, "<td>{}</td>", esc(&c));
-            }
-            body.push_str("</tr>");
-        }
-        body.push_str("</tbody></table>");
-        let _ = write!(
-            body,
-            "<figure><figcaption>Recovery time per {} against its RTO</figcaption>{}</figure>",
-            if title == "Drills" {
-                "drill"
-            } else {
-                "incident"
-            },
-            chart(list)
+        let _ = write!(body, "<h2>{title}</h2>");
+        body.push_str(&html_table(
+            HEADERS,
+            list.iter().map(row).collect(),
+            "incident",
+        ));
+        let one = if title == "Drills" {
+            "drill"
+        } else {
+            "incident"
+        };
+        figure(
+            &mut body,
+            &format!("Recovery time per {one} against its RTO"),
+            &chart(list),
         );
     }
     let _ = write!(
@@ -682,15 +682,12 @@ fn html(r: &Report) -> String {
         esc(&restore_tests_text(r))
     );
     if !r.restore_tests.is_empty() {
-        body.push_str(&html_table(
-            RESTORE_HEADERS,
-            r.restore_tests.iter().map(restore_row).collect(),
-            "restore-test",
-        ));
-        let _ = write!(
-            body,
-            "<figure><figcaption>Restore-test duration over time</figcaption>{}</figure>",
-            restore_chart(r)
+        let rows = r.restore_tests.iter().map(restore_row).collect();
+        body.push_str(&html_table(RESTORE_HEADERS, rows, "restore-test"));
+        figure(
+            &mut body,
+            "Restore-test duration over time",
+            &restore_chart(r),
         );
     }
     let _ = write!(
@@ -699,11 +696,8 @@ fn html(r: &Report) -> String {
         esc(&backups_text(r))
     );
     if !r.backup_checks.is_empty() {
-        body.push_str(&html_table(
-            BACKUP_HEADERS,
-            r.backup_checks.iter().map(backup_row).collect(),
-            "backup-check",
-        ));
+        let rows = r.backup_checks.iter().map(backup_row).collect();
+        body.push_str(&html_table(BACKUP_HEADERS, rows, "backup-check"));
     }
     format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>DR review: {p}</title>\n<style>body{{font-family:system-ui,sans-serif;margin:2em;color:#111}}table{{border-collapse:collapse;width:100%}}th,td{{border:1px solid #999;padding:4px 6px;text-align:left;font-size:14px}}th{{background:#eee}}dl{{display:grid;grid-template-columns:max-content auto;gap:2px 12px}}dt{{font-weight:bold}}dd{{margin:0}}figure{{margin:1em 0}}figcaption{{font-size:12px;color:#444}}@media print{{figure,tr{{page-break-inside:avoid}}}}</style></head>\n<body><h1>DR review: {p}</h1>\n{body}\n</body></html>\n",

@@ -20,6 +20,20 @@ fn unreadable(e: &crate::store::StoreError) -> String {
     ":warning: drbot could not read its store; try again in a moment".to_string()
 }
 
+/// `*title*: ` and the items, `none`, or that the store could not be read; one line.
+fn listed<T>(
+    title: &str,
+    items: &Result<Vec<T>, crate::store::StoreError>,
+    each: impl Fn(&T) -> String,
+) -> String {
+    let body = match items {
+        Err(e) => unreadable(e),
+        Ok(items) if items.is_empty() => "none".to_string(),
+        Ok(items) => items.iter().map(each).collect::<Vec<_>>().join(", "),
+    };
+    format!("*{title}*: {body}\n")
+}
+
 pub async fn reply(app: &App) -> String {
     let settings = &app.settings;
     let region_label = |region: Option<&str>| {
@@ -155,44 +169,22 @@ pub async fn reply(app: &App) -> String {
     section("Services", services);
     section("Databases", databases);
     section("Blocked addresses", blocked);
-    out.push_str(&format!(
-        "*Open incidents*: {}\n",
-        match &incidents {
-            Err(e) => unreadable(e),
-            Ok(incidents) if incidents.is_empty() => "none".to_string(),
-            Ok(incidents) => incidents
-                .iter()
-                .map(|i| {
-                    format!(
-                        "{} <#{}> ({}, {} so far)",
-                        i.id,
-                        i.channel_id,
-                        i.scenario,
-                        crate::duration::human(crate::clock::now() - i.started_at)
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join(", "),
-        }
-    ));
-    out.push_str(&format!(
-        "*Pending approvals*: {}\n",
-        match &pending {
-            Err(e) => unreadable(e),
-            Ok(pending) if pending.is_empty() => "none".to_string(),
-            Ok(pending) => pending
-                .iter()
-                .map(|r| {
-                    format!(
-                        "{} `/dr {}`",
-                        r.label(),
-                        crate::slack::text::escape(&r.command)
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join(", "),
-        }
-    ));
+    out.push_str(&listed("Open incidents", &incidents, |i| {
+        format!(
+            "{} <#{}> ({}, {} so far)",
+            i.id,
+            i.channel_id,
+            i.scenario,
+            crate::duration::human(crate::clock::now() - i.started_at)
+        )
+    }));
+    out.push_str(&listed("Pending approvals", &pending, |r| {
+        format!(
+            "{} `/dr {}`",
+            r.label(),
+            crate::slack::text::escape(&r.command)
+        )
+    }));
     out.push_str(&slack_delivery(app).await);
     out.trim_end().to_string()
 }
