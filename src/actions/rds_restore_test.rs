@@ -496,14 +496,10 @@ async fn record_result(
 /// Deletes the drill instances whose time is up — each only after checking, right before
 /// `DeleteDBInstance`, that it is still named and tagged as drbot's restore test.
 pub async fn delete_due(app: &Arc<App>) -> Result<(), StoreError> {
-    let due = {
-        let mut tx = app.store.begin().await?;
-        let due = tx
-            .claim_due_drill_instances(crate::clock::now(), Liveness::Heartbeat)
-            .await?;
-        tx.commit().await?;
-        due
-    };
+    let due = app
+        .store
+        .claim_due_drill_instances(crate::clock::now(), Liveness::Heartbeat)
+        .await?;
     for drill in due {
         let rds = app.rds_named(&drill.database);
         let (state, kind, text, detail) = match delete_drill(&rds, &drill).await {

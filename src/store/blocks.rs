@@ -117,12 +117,14 @@ impl StoreTx<'_> {
         let args = args![set_id, cidr, state, crate::clock::now_rfc3339()];
         self.execute("ending a block", sql, args).await
     }
+}
 
+impl Store {
     /// Claims timed blocks that are due (active → lifting), plus any left `lifting` by a
     /// replica that is gone (a crash); the caller removes them from WAF and then ends them.
     /// A block another live replica is lifting is not taken.
     pub async fn claim_due_blocks(
-        &mut self,
+        &self,
         now: DateTime<Utc>,
         liveness: Liveness,
     ) -> Result<Vec<Block>, StoreError> {

@@ -72,16 +72,6 @@ impl StoreTx<'_> {
             .await
     }
 
-    /// Claims the drill instances due for deletion (and those a stopped replica was
-    /// deleting).
-    pub async fn claim_due_drill_instances(
-        &mut self,
-        now: DateTime<Utc>,
-        liveness: Liveness,
-    ) -> Result<Vec<DrillInstance>, StoreError> {
-        self.claim_due(&DUE, now, liveness, read).await
-    }
-
     /// Gives a claimed drill instance back, to be tried again at `at` (AWS was not reachable).
     pub async fn retry_drill_instance(
         &mut self,
@@ -177,5 +167,17 @@ impl Store {
         let sql = format!("SELECT {COLUMNS} FROM drill_instances WHERE instance = $1");
         let found = self.fetch("reading a drill instance", &sql, args![instance], read);
         Ok(found.await?.pop())
+    }
+}
+
+impl Store {
+    /// Claims the drill instances due for deletion (and those a stopped replica was
+    /// deleting).
+    pub async fn claim_due_drill_instances(
+        &self,
+        now: DateTime<Utc>,
+        liveness: Liveness,
+    ) -> Result<Vec<DrillInstance>, StoreError> {
+        self.claim_due(&DUE, now, liveness, read).await
     }
 }

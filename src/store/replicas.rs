@@ -135,3 +135,19 @@ impl StoreTx<'_> {
         self.fetch(due.what[2], sql, args![replica], read).await
     }
 }
+
+impl Store {
+    /// [`StoreTx::claim_due`] in a transaction of its own.
+    pub(crate) async fn claim_due<T: Send + 'static>(
+        &self,
+        due: &Due,
+        now: DateTime<Utc>,
+        liveness: Liveness,
+        read: fn(&sqlx::any::AnyRow) -> Result<T, StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
+        let mut tx = self.begin().await?;
+        let claimed = tx.claim_due(due, now, liveness, read).await?;
+        tx.commit().await?;
+        Ok(claimed)
+    }
+}

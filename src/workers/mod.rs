@@ -345,14 +345,10 @@ async fn expire_due(app: &Arc<App>) -> Result<(), StoreError> {
 /// was asked for. A block claimed but not finished (a crash) is retried: removing an
 /// address that is already gone changes nothing.
 async fn lift_due_blocks(app: &Arc<App>) -> Result<(), StoreError> {
-    let due = {
-        let mut tx = app.store.begin().await?;
-        let due = tx
-            .claim_due_blocks(crate::clock::now(), Liveness::Heartbeat)
-            .await?;
-        tx.commit().await?;
-        due
-    };
+    let due = app
+        .store
+        .claim_due_blocks(crate::clock::now(), Liveness::Heartbeat)
+        .await?;
     for block in due {
         let set_ref = WafIpSetRef {
             name: block.set_name.clone(),
