@@ -353,7 +353,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Evidence {
             command: EvidenceCommand::Export { from, to, out },
         } => evidence_export(from, to, out).await,
-        Command::Sandbox { port, dir } => crate::sandbox::run(port, dir).await.map_err(Failure),
+        Command::Sandbox { port, dir } => Ok(crate::sandbox::run(port, dir).await?),
     }
 }
 

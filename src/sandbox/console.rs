@@ -85,13 +85,13 @@ impl Console {
     }
 
     /// POSTs `body` to drbot's `path`, signed with the signing secret as Slack signs.
-    async fn send(&self, path: &str, content_type: &str, body: String) -> Result<String, String> {
+    async fn send(&self, path: &str, content_type: &str, body: String) -> Result<String, Unsent> {
         let Some(drbot) = self.drbot.get() else {
-            return Err("drbot is still starting".to_string());
+            return Err(Unsent::Starting);
         };
         let ts = chrono::Utc::now().timestamp();
         let mut mac = Hmac::<Sha256>::new_from_slice(self.signing_secret.as_bytes())
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| Unsent::Http(e.to_string()))?;
         mac.update(format!("v0:{ts}:{body}").as_bytes());
         let signature = format!("v0={}", hex::encode(mac.finalize().into_bytes()));
         let request = axum::http::Request::post(format!("{drbot}{path}"))
@@ -99,23 +99,40 @@ impl Console {
             .header("x-slack-request-timestamp", ts.to_string())
             .header("x-slack-signature", signature)
             .body(Full::new(Bytes::from(body)))
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| Unsent::Http(e.to_string()))?;
         let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
-        let answer = client.request(request).await.map_err(|e| e.to_string())?;
+        let answer = client
+            .request(request)
+            .await
+            .map_err(|e| Unsent::Http(e.to_string()))?;
         let status = answer.status();
         let bytes = answer
             .into_body()
             .collect()
             .await
-            .map_err(|e| e.to_string())?
+            .map_err(|e| Unsent::Http(e.to_string()))?
             .to_bytes();
         let text = String::from_utf8_lossy(&bytes).to_string();
         if status.is_success() {
             Ok(text)
         } else {
-            Err(format!("drbot answered {status}: {text}"))
+            Err(Unsent::Refused { status, text })
         }
     }
+}
+
+/// Why the console could not hand a request to drbot.
+#[derive(Debug, thiserror::Error)]
+enum Unsent {
+    #[error("drbot is still starting")]
+    Starting,
+    #[error("{0}")]
+    Http(String),
+    #[error("drbot answered {status}: {text}")]
+    Refused {
+        status: axum::http::StatusCode,
+        text: String,
+    },
 }
 
 fn person(id: &str) -> Option<&'static (&'static str, &'static str, &'static str)> {
@@ -240,7 +257,7 @@ async fn react(State(c): State<Console>, Json(r): Json<ReactIn>) -> Json<Value> 
     let sent = c
         .send("/slack/events", "application/json", envelope.to_string())
         .await;
-    Json(json!({"ok": sent.is_ok(), "error": sent.err()}))
+    Json(json!({"ok": sent.is_ok(), "error": sent.err().map(|e| e.to_string())}))
 }
 
 #[derive(Deserialize)]
@@ -283,7 +300,7 @@ async fn click(State(c): State<Console>, Json(k): Json<ClickIn>) -> Json<Value> 
             body,
         )
         .await;
-    Json(json!({"ok": sent.is_ok(), "error": sent.err()}))
+    Json(json!({"ok": sent.is_ok(), "error": sent.err().map(|e| e.to_string())}))
 }
 
 /// drbot's Web API calls (JSON posts and query-string reads).

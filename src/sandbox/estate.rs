@@ -20,8 +20,16 @@ pub struct Estate {
     pub zone: String,
 }
 
-fn fail(what: &str) -> impl Fn(String) -> String + '_ {
-    move |e| format!("seeding the sandbox's AWS ({what}): {e}")
+/// What could not be seeded into the emulator, and why.
+#[derive(Debug, thiserror::Error)]
+#[error("seeding the sandbox's AWS ({what}): {why}")]
+pub struct SeedError {
+    pub what: &'static str,
+    pub why: String,
+}
+
+fn fail(what: &'static str) -> impl Fn(String) -> SeedError {
+    move |why| SeedError { what, why }
 }
 
 /// The SDK's configuration from the environment (`scripts/sandbox` points it at moto), in
@@ -35,7 +43,7 @@ pub async fn config_for(region: &str) -> aws_config::SdkConfig {
         .build()
 }
 
-async fn seed_service(region: &str, cluster: &str, desired: i32) -> Result<(), String> {
+async fn seed_service(region: &str, cluster: &str, desired: i32) -> Result<(), SeedError> {
     let ecs = aws_sdk_ecs::Client::new(&config_for(region).await);
     ecs.create_cluster()
         .cluster_name(cluster)
@@ -73,7 +81,7 @@ async fn dated_snapshot(
     id: &str,
     kind: &str,
     at: chrono::DateTime<chrono::Utc>,
-) -> Result<(), String> {
+) -> Result<(), SeedError> {
     let body = serde_json::json!({"region": PRIMARY, "instance": "aifai-db", "id": id, "type": kind, "created": at.to_rfc3339()});
     let url = format!("{}/_drbot/rds/snapshot", endpoint.trim_end_matches('/'));
     let answer = reqwest_like_post(&url, "application/json", "", &body.to_string()).await?;
@@ -89,14 +97,15 @@ async fn reqwest_like_post(
     content_type: &str,
     extra: &str,
     body: &str,
-) -> Result<String, String> {
+) -> Result<String, SeedError> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let parsed = url::Url::parse(url).map_err(|e| e.to_string())?;
+    let failed = fail("the emulator");
+    let parsed = url::Url::parse(url).map_err(|e| failed(e.to_string()))?;
     let host = parsed.host_str().unwrap_or("127.0.0.1").to_string();
     let port = parsed.port_or_known_default().unwrap_or(80);
     let mut stream = tokio::net::TcpStream::connect((host.as_str(), port))
         .await
-        .map_err(|e| format!("cannot reach {url}: {e}"))?;
+        .map_err(|e| failed(format!("cannot reach {url}: {e}")))?;
     let request = format!(
         "POST {} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: {content_type}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         parsed.path(),
@@ -105,18 +114,18 @@ async fn reqwest_like_post(
     stream
         .write_all(request.as_bytes())
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| failed(e.to_string()))?;
     let mut answer = String::new();
     stream
         .read_to_string(&mut answer)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| failed(e.to_string()))?;
     Ok(answer)
 }
 
 /// A private network in the backup region for restores there (EC2's query API, which the
 /// emulator serves without checking signatures): (DB subnet group, security group).
-async fn seed_backup_network(endpoint: &str) -> Result<(String, String), String> {
+async fn seed_backup_network(endpoint: &str) -> Result<(String, String), SeedError> {
     let ec2 = |params: Vec<(&'static str, String)>| async move {
         let mut form = url::form_urlencoded::Serializer::new(String::new());
         form.append_pair("Version", "2016-11-15");
@@ -132,7 +141,7 @@ async fn seed_backup_network(endpoint: &str) -> Result<(String, String), String>
         )
         .await
     };
-    let between = |text: &str, tag: &str| -> Result<String, String> {
+    let between = |text: &str, tag: &str| -> Result<String, SeedError> {
         let open = format!("<{tag}>");
         let start = text
             .find(&open)
@@ -185,7 +194,7 @@ async fn seed_backup_network(endpoint: &str) -> Result<(String, String), String>
 }
 
 /// Seeds everything; each step says what failed.
-pub async fn seed(endpoint: &str) -> Result<Estate, String> {
+pub async fn seed(endpoint: &str) -> Result<Estate, SeedError> {
     seed_service(PRIMARY, "aifai-prod", 1).await?;
     seed_service(BACKUP, "aifai-dr", 0).await?;
 

@@ -18,18 +18,53 @@ use crate::router::CommandSet;
 use crate::scenarios::ScenarioSet;
 use crate::startup::Application;
 
+/// Why the sandbox stopped or could not start; each said in one line.
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    #[error("cannot listen on {addr} ({source}): something else uses port {}; stop it, or choose another port with `scripts/sandbox --port 3100`", addr.port())]
+    Listen {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the sandbox runs against an AWS emulator, and AWS_ENDPOINT_URL is not set: start it with `scripts/sandbox` (it installs and starts moto), never against a real account")]
+    NoEmulator,
+    #[error("{what} {}: {source}", path.display())]
+    File {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Seed(#[from] estate::SeedError),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Definitions(#[from] crate::router::DefinitionError),
+    #[error(transparent)]
+    Startup(#[from] crate::startup::StartupError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error("the console stopped: {0}")]
+    Console(String),
+}
+
 /// Runs the sandbox until Ctrl-C; every failure is one line.
-pub async fn run(port: u16, dir: PathBuf) -> Result<(), String> {
+pub async fn run(port: u16, dir: PathBuf) -> Result<(), SandboxError> {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
-        format!("cannot listen on {addr} ({e}): something else uses port {port}; stop it, or choose another port with `scripts/sandbox --port 3100`")
-    })?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| SandboxError::Listen { addr, source })?;
     let endpoint = std::env::var("AWS_ENDPOINT_URL")
         .ok()
         .filter(|v| !v.trim().is_empty())
-        .ok_or("the sandbox runs against an AWS emulator, and AWS_ENDPOINT_URL is not set: start it with `scripts/sandbox` (it installs and starts moto), never against a real account")?;
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| format!("cannot create the sandbox folder {}: {e}", dir.display()))?;
+        .ok_or(SandboxError::NoEmulator)?;
+    std::fs::create_dir_all(&dir).map_err(|source| SandboxError::File {
+        what: "cannot create the sandbox folder",
+        path: dir.clone(),
+        source,
+    })?;
     // Each sandbox starts from the estate as seeded: a fresh store beside a fresh emulator.
     for file in ["drbot.db", "drbot.db-wal", "drbot.db-shm"] {
         let _ = std::fs::remove_file(dir.join(file));
@@ -39,12 +74,14 @@ pub async fn run(port: u16, dir: PathBuf) -> Result<(), String> {
     let estate = estate::seed(&endpoint).await?;
     let config = estate::config(&estate);
     let config_path = dir.join("drbot.toml");
-    std::fs::write(&config_path, &config)
-        .map_err(|e| format!("cannot write {}: {e}", config_path.display()))?;
-    let settings =
-        Settings::parse(&config, &config_path.display().to_string()).map_err(|e| e.to_string())?;
-    let commands = CommandSet::embedded().map_err(|e| e.to_string())?;
-    let scenarios = ScenarioSet::embedded(&commands).map_err(|e| e.to_string())?;
+    std::fs::write(&config_path, &config).map_err(|source| SandboxError::File {
+        what: "cannot write",
+        path: config_path.clone(),
+        source,
+    })?;
+    let settings = Settings::parse(&config, &config_path.display().to_string())?;
+    let commands = CommandSet::embedded()?;
+    let scenarios = ScenarioSet::embedded(&commands)?;
     let scenario_list: Vec<(String, String)> = scenarios
         .ids()
         .into_iter()
@@ -69,23 +106,19 @@ pub async fn run(port: u16, dir: PathBuf) -> Result<(), String> {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         database_url: database_url.clone(),
     };
-    let app = Application::build(settings, commands, scenarios, env)
-        .await
-        .map_err(|e| e.to_string())?;
+    let app = Application::build(settings, commands, scenarios, env).await?;
     let drbot = format!("http://{}", app.local_addr());
     let _ = shared.drbot.set(drbot.clone());
-    let store = crate::store::Store::open(&database_url)
-        .await
-        .map_err(|e| e.to_string())?;
+    let store = crate::store::Store::open(&database_url).await?;
     let _ = shared.store.set(store);
     println!("drbot sandbox: ready. Open {base}/ in a browser (drbot itself listens on {drbot}; Ctrl-C stops both)");
     let running = app.run_until_stopped(crate::startup::shutdown_signal());
     tokio::select! {
-        done = running => done.map_err(|e| e.to_string()),
+        done = running => Ok(done?),
         served = server => match served {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(format!("the console stopped: {e}")),
-            Err(e) => Err(format!("the console stopped: {e}")),
+            Ok(Err(e)) => Err(SandboxError::Console(e.to_string())),
+            Err(e) => Err(SandboxError::Console(e.to_string())),
         },
     }
 }
