@@ -498,7 +498,7 @@ async fn record_result(
 pub async fn delete_due(app: &Arc<App>) -> Result<(), StoreError> {
     let due = app
         .store
-        .claim_due_drill_instances(crate::clock::now(), Liveness::Heartbeat)
+        .claim::<DrillInstance>(crate::clock::now(), Liveness::Heartbeat)
         .await?;
     for drill in due {
         let rds = app.rds_named(&drill.database);

@@ -5,9 +5,9 @@
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
-use super::replicas::Due;
+use super::replicas::{Due, DueWork};
 use super::statement::args;
-use super::{Liveness, Store, StoreError, StoreTx};
+use super::{Store, StoreError, StoreTx};
 use crate::config::WafScope;
 
 #[derive(Debug, Clone)]
@@ -119,16 +119,12 @@ impl StoreTx<'_> {
     }
 }
 
-impl Store {
-    /// Claims timed blocks that are due (active → lifting), plus any left `lifting` by a
-    /// replica that is gone (a crash); the caller removes them from WAF and then ends them.
-    /// A block another live replica is lifting is not taken.
-    pub async fn claim_due_blocks(
-        &self,
-        now: DateTime<Utc>,
-        liveness: Liveness,
-    ) -> Result<Vec<Block>, StoreError> {
-        self.claim_due(&DUE, now, liveness, read).await
+/// Timed blocks that are due move from active to lifting; the caller removes them from
+/// WAF and then ends them.
+impl DueWork for Block {
+    const DUE: Due = DUE;
+    fn read(row: &sqlx::any::AnyRow) -> Result<Self, StoreError> {
+        read(row)
     }
 }
 

@@ -5,9 +5,9 @@
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
-use super::replicas::Due;
+use super::replicas::{Due, DueWork};
 use super::statement::args;
-use super::{Liveness, Store, StoreError, StoreTx};
+use super::{Store, StoreError, StoreTx};
 
 /// A restore test's instance that drbot created and will delete.
 #[derive(Debug, Clone)]
@@ -170,14 +170,10 @@ impl Store {
     }
 }
 
-impl Store {
-    /// Claims the drill instances due for deletion (and those a stopped replica was
-    /// deleting).
-    pub async fn claim_due_drill_instances(
-        &self,
-        now: DateTime<Utc>,
-        liveness: Liveness,
-    ) -> Result<Vec<DrillInstance>, StoreError> {
-        self.claim_due(&DUE, now, liveness, read).await
+/// Drill instances due for deletion (and those a stopped replica was deleting).
+impl DueWork for DrillInstance {
+    const DUE: Due = DUE;
+    fn read(row: &sqlx::any::AnyRow) -> Result<Self, StoreError> {
+        read(row)
     }
 }

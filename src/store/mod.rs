@@ -44,7 +44,7 @@ pub use kinds::EventKind;
 pub use outbox::{
     epoch_ms, AfterPost, Anchor, AnchorState, Claimed, Outgoing, Undelivered, DELIVERY_DEADLINE,
 };
-pub use replicas::Liveness;
+pub use replicas::{DueWork, Liveness};
 pub use requests::{NewRequest, Request, RequestState, Whose};
 pub(crate) use writer::WriteConn;
 

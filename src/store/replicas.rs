@@ -94,7 +94,7 @@ impl Store {
 
 /// Work that falls due in `table` and is done by one replica: rows matching `due` (with
 /// the time bound at `$1`) move to state `claimed`, owned by the claimer.
-pub(crate) struct Due {
+pub struct Due {
     pub table: &'static str,
     pub due: &'static str,
     pub claimed: &'static str,
@@ -136,17 +136,25 @@ impl StoreTx<'_> {
     }
 }
 
+/// Work that falls due and is done once across replicas (timed blocks, drill instances).
+pub trait DueWork: Sized + Send + 'static {
+    #[doc(hidden)]
+    const DUE: Due;
+    #[doc(hidden)]
+    fn read(row: &sqlx::any::AnyRow) -> Result<Self, StoreError>;
+}
+
 impl Store {
-    /// [`StoreTx::claim_due`] in a transaction of its own.
-    pub(crate) async fn claim_due<T: Send + 'static>(
+    /// Claims, in a transaction of its own, the `T` due at `now`, plus those a replica that
+    /// is gone left claimed (a crash); a row another live replica holds is not taken. The
+    /// caller does the work, then ends each row.
+    pub async fn claim<T: DueWork>(
         &self,
-        due: &Due,
         now: DateTime<Utc>,
         liveness: Liveness,
-        read: fn(&sqlx::any::AnyRow) -> Result<T, StoreError>,
     ) -> Result<Vec<T>, StoreError> {
         let mut tx = self.begin().await?;
-        let claimed = tx.claim_due(due, now, liveness, read).await?;
+        let claimed = tx.claim_due(&T::DUE, now, liveness, T::read).await?;
         tx.commit().await?;
         Ok(claimed)
     }

@@ -22,7 +22,7 @@ use crate::config::WafIpSetRef;
 use crate::gate::{self, request::Asker};
 use crate::router::{self, Approval};
 use crate::store::{
-    Backend, EventKind, Job, Liveness, NewEvent, Outgoing, RequestState, StoreError, Whose,
+    Backend, Block, EventKind, Job, Liveness, NewEvent, Outgoing, RequestState, StoreError, Whose,
 };
 
 use crate::config::SCHEDULER;
@@ -347,7 +347,7 @@ async fn expire_due(app: &Arc<App>) -> Result<(), StoreError> {
 async fn lift_due_blocks(app: &Arc<App>) -> Result<(), StoreError> {
     let due = app
         .store
-        .claim_due_blocks(crate::clock::now(), Liveness::Heartbeat)
+        .claim::<Block>(crate::clock::now(), Liveness::Heartbeat)
         .await?;
     for block in due {
         let set_ref = WafIpSetRef {
