@@ -48,8 +48,8 @@ pub fn moved() -> watch::Receiver<i64> {
 }
 
 /// Waits `d` of drbot's time: as long as the system clock's `d`, shorter when time is moved
-/// meanwhile (for the timers a test moves instead of sleeping: Slack's pacing and call
-/// timeout, the outbox's backoff).
+/// meanwhile (for the timers a test moves instead of sleeping: Slack's call timeout and
+/// retry waits, the outbox's pacing, the names loop, [`Backoff`]).
 pub async fn sleep(d: std::time::Duration) {
     let Ok(d) = chrono::Duration::from_std(d) else {
         return std::future::pending().await;

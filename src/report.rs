@@ -39,12 +39,12 @@ pub enum BadPeriod {
 impl BadPeriod {
     /// The same, without the flag it came from (`/dr report <from> <to>` has none).
     pub fn unflagged(&self) -> String {
+        let said = self.to_string();
         match self {
-            BadPeriod::NotADate { given, .. } => {
-                format!("'{given}' is not a date like 2026-10-01")
-            }
-            BadPeriod::OutOfRange { given, .. } => format!("'{given}' is out of range"),
-            BadPeriod::Reversed { .. } => self.to_string(),
+            BadPeriod::NotADate { flag, .. } | BadPeriod::OutOfRange { flag, .. } => said
+                .strip_prefix(&format!("{flag}: "))
+                .map_or(said.clone(), str::to_string),
+            BadPeriod::Reversed { .. } => said,
         }
     }
 }

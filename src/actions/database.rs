@@ -5,10 +5,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::clock::Backoff;
-
 use crate::aws::rds::RdsRecovery;
 use crate::aws::AwsError;
+use crate::clock::Backoff;
 use crate::config::{RdsDatabase, Settings};
 use crate::gate::execute::{Run, Settled};
 use crate::gate::PlanFailure;
