@@ -65,6 +65,17 @@ pub fn sdk_defaults() -> aws_config::ConfigLoader {
     aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(https)
 }
 
+/// The SDK's own timers (its retry backoff, each attempt's timeout) on drbot's clock
+/// ([`crate::clock::sleep`]), like every other timer; request signing keeps the real time.
+#[derive(Debug)]
+struct DrbotSleep;
+
+impl aws_sdk_ecs::config::AsyncSleep for DrbotSleep {
+    fn sleep(&self, duration: std::time::Duration) -> aws_sdk_ecs::config::Sleep {
+        aws_sdk_ecs::config::Sleep::new(crate::clock::sleep(duration))
+    }
+}
+
 impl AwsClients {
     /// Clients from the SDK's default chain; each attempt of a call is given up after
     /// `call_timeout` (a call that hangs is an error, never a request stuck `executing`).
@@ -73,6 +84,7 @@ impl AwsClients {
             .load()
             .await
             .to_builder()
+            .sleep_impl(DrbotSleep)
             .timeout_config(
                 aws_config::timeout::TimeoutConfig::builder()
                     .connect_timeout(std::time::Duration::from_secs(5).min(call_timeout))
@@ -298,7 +310,7 @@ where
                         wait_ms = wait,
                         "AWS throttled a change; trying it again"
                     );
-                    tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+                    crate::clock::sleep(std::time::Duration::from_millis(wait)).await;
                     continue;
                 }
                 let mut error = error;

@@ -159,7 +159,8 @@ pub async fn run_heartbeat(app: Arc<App>, mut stop: watch::Receiver<bool>) {
     let every = app.store.heartbeat_every();
     loop {
         tokio::select! {
-            _ = tokio::time::sleep(every) => {}
+            // On drbot's clock, as the lease it renews is measured.
+            () = crate::clock::sleep(every) => {}
             _ = stop.changed() => return,
         }
         if let Err(e) = app.store.heartbeat().await {

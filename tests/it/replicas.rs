@@ -166,7 +166,10 @@ async fn a_replica_killed_while_executing_is_marked_interrupted_by_another_and_n
     wait_for_event(&a, "aws.call").await;
     a.kill().await;
 
-    let interrupted = wait_for_event(&b, "request.interrupted").await;
+    // A's lease lapses in drbot's time.
+    let interrupted = b
+        .with_time_running(wait_for_event(&b, "request.interrupted"))
+        .await;
     assert_eq!(interrupted["detail"]["action_id"], "A-1");
     for _ in 0..60 {
         if last_update(&b).contains("interrupted") {
@@ -179,7 +182,8 @@ async fn a_replica_killed_while_executing_is_marked_interrupted_by_another_and_n
         "{}",
         last_update(&b)
     );
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // Several leases later it still was not run again.
+    b.run_time(20).await;
     assert_eq!(proxy.count("UpdateService"), 1, "never re-run by itself");
     assert_eq!(b.events_of_kind("request.interrupted").await.len(), 1);
     verify_chain(&b).await;
@@ -208,10 +212,12 @@ async fn expiry_and_a_timed_unblock_run_once_across_replicas_and_outlive_the_rep
     ask(&a, "block-ip 203.0.113.10", REQUESTER).await;
     a.kill().await;
 
-    let lifted = wait_for_event(&b, "waf.lifted").await;
+    // The block falls due and the request expires in drbot's time; A's lease lapses.
+    let lifted = b.with_time_running(wait_for_event(&b, "waf.lifted")).await;
     assert_eq!(lifted["detail"]["cidr"], "203.0.113.9/32");
-    wait_for_event(&c, "approval.expired").await;
-    tokio::time::sleep(Duration::from_millis(2000)).await;
+    c.with_time_running(wait_for_event(&c, "approval.expired"))
+        .await;
+    b.run_time(10).await;
 
     assert!(sets.v4_addresses().await.is_empty());
     assert_eq!(b.events_of_kind("waf.lifted").await.len(), 1, "lifted once");

@@ -237,7 +237,14 @@ async fn a_removed_reaction_withdraws_that_approval() {
     unreact(&app, &ts, "white_check_mark", OFFICER).await;
     wait_for_event(&app, "approval.withdrawn").await;
     react(&app, &ts, "white_check_mark", OFFICER_2).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Once the second officer's approval is counted, the verdict on it has been given.
+    for _ in 0..100 {
+        if app.events_of_kind("approval.approve").await.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(app.events_of_kind("approval.approve").await.len(), 2);
     assert!(
         app.events_of_kind("approval.approved").await.is_empty(),
         "one standing approval of two executed"

@@ -339,6 +339,29 @@ impl TestApp {
         done()
     }
 
+    /// Awaits `work` while drbot's time runs fast, a second of it every 50 ms (for what
+    /// waits on a timer: a lease, an expiry, a timed unblock, the SDK's retry backoff).
+    pub async fn with_time_running<F: std::future::Future>(&self, work: F) -> F::Output {
+        tokio::pin!(work);
+        loop {
+            tokio::select! {
+                out = &mut work => return out,
+                () = tokio::time::sleep(Duration::from_millis(50)) => {
+                    self.advance_clock(Duration::from_secs(1));
+                }
+            }
+        }
+    }
+
+    /// Lets `secs` seconds of drbot's time pass, a second every 50 ms, so that every timer
+    /// falling due meanwhile fires (for "and then nothing more happens").
+    pub async fn run_time(&self, secs: u32) {
+        for _ in 0..secs {
+            self.advance_clock(Duration::from_secs(1));
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// A direct connection to the bot's store (as someone with database access would have).
     pub async fn db(&self) -> sqlx::AnyConnection {
         use sqlx::Connection;
