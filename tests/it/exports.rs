@@ -37,15 +37,19 @@ async fn an_incident_exports_with_names_rendered_text_a_summary_and_a_picture() 
         .await;
     wait_for_event(&app, "incident.resolved").await;
 
-    // drbot learns names beside the request path (users.info, conversations.info).
-    let mut json: Value = Value::Null;
-    for _ in 0..100 {
-        json = serde_json::from_str(&export(&app, &id, "json").await).unwrap();
-        if json["names"][REQUESTER] == "Dana Smith" && json["names"][OFFICER] == "Sam Okafor" {
-            break;
+    // drbot learns names beside the request path (users.info, conversations.info), every
+    // two seconds of its time.
+    let learned = async {
+        for _ in 0..100 {
+            let json: Value = serde_json::from_str(&export(&app, &id, "json").await).unwrap();
+            if json["names"][REQUESTER] == "Dana Smith" && json["names"][OFFICER] == "Sam Okafor" {
+                return json;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+        serde_json::from_str(&export(&app, &id, "json").await).unwrap()
+    };
+    let json = app.with_time_running(learned).await;
     assert_eq!(
         json["names"][REQUESTER], "Dana Smith",
         "{:#}",

@@ -1,7 +1,7 @@
 //! Slack as an unreliable peer: a 429 with `Retry-After`, 5xx answers and a method that
 //! hangs must not lose an approval request or leave drbot waiting for ever.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::support::aws::seed_service;
 use crate::support::flow::*;
@@ -24,14 +24,19 @@ async fn a_429_on_the_approval_request_waits_retry_after_and_the_request_can_be_
         Failure::RateLimited { retry_after: 1 },
         1,
     );
-    let started = Instant::now();
-    let ts = ask(&app, "rollback api", REQUESTER).await;
-    let waited = started.elapsed();
-    eprintln!("429 → posted after {} ms", waited.as_millis());
-    assert!(
-        waited >= Duration::from_millis(900),
+    let reply = app.slash("rollback api").as_user(REQUESTER).reply().await;
+    assert!(reply.starts_with("Planning"), "{reply}");
+    app.slack.wait_for("chat.postMessage", 1).await;
+    // Before a second of drbot's time has passed, it does not try again...
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert_eq!(
+        app.slack.calls("chat.postMessage").len(),
+        1,
         "Retry-After was not honoured"
     );
+    // ...and once it has, it does.
+    app.advance_clock(Duration::from_millis(1000));
+    let ts = ask_posted(&app).await;
     let posts = app.slack.calls("chat.postMessage");
     assert_eq!(
         posts[0].answer,
@@ -54,7 +59,10 @@ async fn two_server_errors_in_a_row_are_retried_and_nothing_is_posted_twice() {
     let app = spawn_app_with(&config(&svc)).await;
     app.slack
         .fail_times("chat.postMessage", Failure::ServerError, 2);
-    let ts = ask(&app, "rollback api", REQUESTER).await;
+    // The waits before each retry pass in drbot's time.
+    let ts = app
+        .with_time_running(ask(&app, "rollback api", REQUESTER))
+        .await;
     let posted: Vec<_> = app
         .slack
         .calls("chat.postMessage")
