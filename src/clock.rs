@@ -2,7 +2,10 @@
 //! one notion of "now": the system clock, moved forward by an offset that only tests set.
 //! Request expiry, reminders, the users' notice, timed unblocks, checkpoints and schedules
 //! all read [`now`] and the loops that run them wake when it moves ([`moved`]), so a test
-//! moves time instead of sleeping. Signature freshness is Slack's real time, never this.
+//! moves time instead of sleeping. Timers ([`sleep`], [`timeout`], [`Backoff`]) measure
+//! spans on the monotonic clock plus the offset moved meanwhile ([`Stopwatch`]), so a step
+//! of the system clock never stretches a wait. Signature freshness is Slack's real time,
+//! never this.
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::OnceLock;
@@ -47,16 +50,37 @@ pub fn moved() -> watch::Receiver<i64> {
     offset_watch().subscribe()
 }
 
-/// Waits `d` of drbot's time: as long as the system clock's `d`, shorter when time is moved
-/// meanwhile (for the timers a test moves instead of sleeping: Slack's call timeout and
-/// retry waits, the outbox's pacing, the names loop, [`Backoff`]).
+/// Measures a span of drbot's time: the monotonic clock's (a step of the system clock by
+/// NTP changes nothing), plus however far a test moved time meanwhile.
+#[derive(Debug, Clone, Copy)]
+pub struct Stopwatch {
+    from: std::time::Instant,
+    offset_ms: i64,
+}
+
+impl Stopwatch {
+    pub fn start() -> Stopwatch {
+        Stopwatch {
+            from: std::time::Instant::now(),
+            offset_ms: OFFSET_MS.load(Ordering::Relaxed),
+        }
+    }
+
+    pub fn elapsed(&self) -> std::time::Duration {
+        let moved = OFFSET_MS.load(Ordering::Relaxed) - self.offset_ms;
+        self.from.elapsed() + std::time::Duration::from_millis(moved.max(0) as u64)
+    }
+}
+
+/// Waits `d` of drbot's time: as long as the monotonic clock's `d`, shorter when time is
+/// moved meanwhile (for the timers a test moves instead of sleeping: Slack's call timeout
+/// and retry waits, the outbox's pacing, the names loop, the heartbeat, AWS retries and
+/// attempt timeouts, [`Backoff`]).
 pub async fn sleep(d: std::time::Duration) {
-    let Ok(d) = chrono::Duration::from_std(d) else {
-        return std::future::pending().await;
-    };
-    let until = now() + d;
+    let watch = Stopwatch::start();
     let mut moved = moved();
-    while let Ok(left) = (until - now()).to_std() {
+    loop {
+        let left = d.saturating_sub(watch.elapsed());
         if left.is_zero() {
             return;
         }
@@ -87,12 +111,12 @@ pub struct TimedOut;
 /// of the rollout, DNS and RDS followers.
 #[derive(Debug, Clone)]
 pub struct Backoff {
-    started: DateTime<Utc>,
+    started: Stopwatch,
     wait: std::time::Duration,
     longest: std::time::Duration,
     timeout: std::time::Duration,
     report_every: std::time::Duration,
-    reported: DateTime<Utc>,
+    reported: Stopwatch,
 }
 
 impl Backoff {
@@ -102,7 +126,7 @@ impl Backoff {
         timeout: std::time::Duration,
         report_every: std::time::Duration,
     ) -> Backoff {
-        let started = now();
+        let started = Stopwatch::start();
         Backoff {
             started,
             wait: first,
@@ -115,7 +139,7 @@ impl Backoff {
 
     /// How long it has followed.
     pub fn so_far(&self) -> std::time::Duration {
-        (now() - self.started).to_std().unwrap_or_default()
+        self.started.elapsed()
     }
 
     pub fn timed_out(&self) -> bool {
@@ -124,9 +148,9 @@ impl Backoff {
 
     /// True at most once every `report_every` (the first time after it has passed).
     pub fn report_due(&mut self) -> bool {
-        let due = (now() - self.reported).to_std().unwrap_or_default() >= self.report_every;
+        let due = self.reported.elapsed() >= self.report_every;
         if due {
-            self.reported = now();
+            self.reported = Stopwatch::start();
         }
         due
     }
@@ -231,6 +255,21 @@ mod tests {
         assert!(started.elapsed() < ms(1000));
     }
 
+    #[test]
+    fn a_stopwatch_counts_moved_time_beside_the_monotonic_clock() {
+        let _turn = MOVING.blocking_lock();
+        let watch = Stopwatch::start();
+        assert!(watch.elapsed() < std::time::Duration::from_secs(5));
+        advance(chrono::Duration::minutes(3));
+        let elapsed = watch.elapsed();
+        assert!(
+            elapsed >= std::time::Duration::from_secs(180)
+                && elapsed < std::time::Duration::from_secs(185),
+            "{elapsed:?}"
+        );
+        assert!(Stopwatch::start().elapsed() < std::time::Duration::from_secs(5));
+    }
+
     #[tokio::test]
     async fn a_timer_ends_when_time_is_moved_past_it() {
         let _turn = MOVING.lock().await;
@@ -244,7 +283,7 @@ mod tests {
         assert_eq!(waiting.await.unwrap(), Err(TimedOut));
         sleeping.await.unwrap();
         assert!(started.elapsed() < std::time::Duration::from_secs(5));
-        // Unmoved, it is the system clock's time; work that ends first wins.
+        // Unmoved, it is the monotonic clock's time; work that ends first wins.
         let quick = timeout(
             std::time::Duration::from_millis(30),
             sleep(std::time::Duration::from_millis(1)),
