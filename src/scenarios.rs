@@ -21,8 +21,14 @@ pub enum Target {
     None,
 }
 
+/// A scenario's RTO or RPO that is not a target.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("'{0}' is not a target: write e.g. 4h, 30m, 0s, immediate or none")]
+pub struct NotATarget(String);
+
 impl Target {
-    fn parse(raw: &str) -> Result<Self, String> {
+    fn parse(raw: &str) -> Result<Self, NotATarget> {
+        let not_a_target = || NotATarget(raw.to_string());
         match raw.trim() {
             "none" | "n/a" => Ok(Target::None),
             "immediate" => Ok(Target::Immediate),
@@ -31,21 +37,18 @@ impl Target {
                     .find(|c: char| !c.is_ascii_digit())
                     .unwrap_or(other.len());
                 let (n, unit) = other.split_at(split);
-                let n: u64 = n.parse().map_err(|_| {
-                    format!("'{raw}' is not a target: write e.g. 4h, 30m, 0s, immediate or none")
-                })?;
+                let n: u64 = n.parse().map_err(|_| not_a_target())?;
                 let factor = match unit {
                     "s" => 1,
                     "m" => 60,
                     "h" => 3600,
                     "d" => 86_400,
-                    _ => {
-                        return Err(format!(
-                            "'{raw}' is not a target: write e.g. 4h, 30m, 0s, immediate or none"
-                        ))
-                    }
+                    _ => return Err(not_a_target()),
                 };
-                Ok(Target::Within(n * factor))
+                // A number of hours too large for any clock is not a target either.
+                n.checked_mul(factor)
+                    .map(Target::Within)
+                    .ok_or_else(not_a_target)
             }
         }
     }
@@ -240,5 +243,25 @@ impl ScenarioSet {
 
     pub fn ids(&self) -> Vec<String> {
         self.by_id.keys().cloned().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_read_as_the_plan_writes_them_and_anything_else_is_refused() {
+        assert_eq!(Target::parse("4h"), Ok(Target::Within(4 * 3600)));
+        assert_eq!(Target::parse(" 30m "), Ok(Target::Within(1800)));
+        assert_eq!(Target::parse("0s"), Ok(Target::Within(0)));
+        assert_eq!(Target::parse("immediate"), Ok(Target::Immediate));
+        assert_eq!(Target::parse("n/a"), Ok(Target::None));
+        for bad in ["4 hours", "h", "-1h", "4w", "", "9999999999999999999h"] {
+            assert_eq!(
+                Target::parse(bad).unwrap_err().to_string(),
+                format!("'{bad}' is not a target: write e.g. 4h, 30m, 0s, immediate or none")
+            );
+        }
     }
 }

@@ -10,6 +10,7 @@ use ipnet::IpNet;
 
 use super::definition::{Approval, CommandDef, CommandSet, ValueKind};
 use super::tokenize::tokenize;
+use super::Invalid;
 use crate::config::Settings;
 use crate::duration::HumanDuration;
 
@@ -275,7 +276,7 @@ pub fn parse(text: &str, set: &CommandSet, settings: &Settings) -> Result<Parsed
 }
 
 /// Checks one raw value against its declared type.
-fn check(kind: ValueKind, raw: &str, settings: &Settings) -> Result<Value, String> {
+fn check(kind: ValueKind, raw: &str, settings: &Settings) -> Result<Value, Invalid> {
     let word = || Value::Word(raw.to_string());
     match kind {
         ValueKind::Word | ValueKind::Text | ValueKind::Command => Ok(word()),
@@ -284,37 +285,37 @@ fn check(kind: ValueKind, raw: &str, settings: &Settings) -> Result<Value, Strin
         ValueKind::Integer => raw
             .parse::<u64>()
             .map(Value::Integer)
-            .map_err(|_| format!("`{raw}` is not a whole number")),
+            .map_err(|_| Invalid::from(format!("`{raw}` is not a whole number"))),
         ValueKind::Duration => raw
             .parse::<HumanDuration>()
             .map(Value::Duration)
-            .map_err(|e| e.to_string()),
+            .map_err(|e| Invalid(e.to_string())),
         ValueKind::Service => {
             if settings.service(raw).is_some() {
                 Ok(word())
             } else {
-                Err(unknown("service", raw, settings.ecs.services.iter().map(|s| s.name.as_str())))
+                Err(Invalid(unknown("service", raw, settings.ecs.services.iter().map(|s| s.name.as_str()))))
             }
         }
         ValueKind::Database => {
             if settings.database(raw).is_some() {
                 Ok(word())
             } else {
-                Err(unknown("database", raw, settings.rds.databases.iter().map(|d| d.name.as_str())))
+                Err(Invalid(unknown("database", raw, settings.rds.databases.iter().map(|d| d.name.as_str()))))
             }
         }
         ValueKind::Address => raw
             .parse::<IpNet>()
             .or_else(|_| raw.parse::<std::net::IpAddr>().map(IpNet::from))
             .map(Value::Address)
-            .map_err(|_| format!("`{raw}` is not an IPv4/IPv6 address or CIDR (like 203.0.113.7 or 203.0.113.0/24)")),
+            .map_err(|_| Invalid::from(format!("`{raw}` is not an IPv4/IPv6 address or CIDR (like 203.0.113.7 or 203.0.113.0/24)"))),
         ValueKind::Time => {
             if raw.eq_ignore_ascii_case("latest") {
                 Ok(Value::Time(TimeSpec::Latest))
             } else {
                 DateTime::parse_from_rfc3339(raw)
                     .map(|t| Value::Time(TimeSpec::At(t.with_timezone(&Utc))))
-                    .map_err(|_| format!("`{raw}` is not an RFC 3339 time like 2026-11-27T05:00:00Z, nor `latest`"))
+                    .map_err(|_| Invalid::from(format!("`{raw}` is not an RFC 3339 time like 2026-11-27T05:00:00Z, nor `latest`")))
             }
         }
         ValueKind::ActionId => raw
@@ -322,7 +323,7 @@ fn check(kind: ValueKind, raw: &str, settings: &Settings) -> Result<Value, Strin
             .or_else(|| raw.strip_prefix("a-"))
             .and_then(|n| n.parse::<u64>().ok())
             .map(Value::ActionId)
-            .ok_or_else(|| format!("`{raw}` is not an action id like A-12")),
+            .ok_or_else(|| Invalid::from(format!("`{raw}` is not an action id like A-12"))),
     }
 }
 
