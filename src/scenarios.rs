@@ -45,8 +45,10 @@ impl Target {
                     "d" => 86_400,
                     _ => return Err(not_a_target()),
                 };
-                // A number of hours too large for any clock is not a target either.
+                // Nor is one longer than any duration drbot accepts (ten years): every
+                // report and resolution counts in it, so it must fit a date.
                 n.checked_mul(factor)
+                    .filter(|secs| *secs <= crate::duration::LONGEST.as_secs())
                     .map(Target::Within)
                     .ok_or_else(not_a_target)
             }
@@ -257,7 +259,16 @@ mod tests {
         assert_eq!(Target::parse("0s"), Ok(Target::Within(0)));
         assert_eq!(Target::parse("immediate"), Ok(Target::Immediate));
         assert_eq!(Target::parse("n/a"), Ok(Target::None));
-        for bad in ["4 hours", "h", "-1h", "4w", "", "9999999999999999999h"] {
+        assert_eq!(Target::parse("3650d"), Ok(Target::Within(3650 * 86_400)));
+        for bad in [
+            "4 hours",
+            "h",
+            "-1h",
+            "4w",
+            "",
+            "9999999999999999999h",
+            "3651d",
+        ] {
             assert_eq!(
                 Target::parse(bad).unwrap_err().to_string(),
                 format!("'{bad}' is not a target: write e.g. 4h, 30m, 0s, immediate or none")
