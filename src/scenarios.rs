@@ -45,8 +45,8 @@ impl Target {
                     "d" => 86_400,
                     _ => return Err(not_a_target()),
                 };
-                // Nor is one longer than any duration drbot accepts (ten years): every
-                // report and resolution counts in it, so it must fit a date.
+                // At most ten years, like every duration drbot takes: resolutions and
+                // reports count a target into a date.
                 n.checked_mul(factor)
                     .filter(|secs| *secs <= crate::duration::LONGEST.as_secs())
                     .map(Target::Within)

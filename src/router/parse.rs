@@ -285,7 +285,7 @@ fn check(kind: ValueKind, raw: &str, settings: &Settings) -> Result<Value, Inval
         ValueKind::Integer => raw
             .parse::<u64>()
             .map(Value::Integer)
-            .map_err(|_| Invalid::from(format!("`{raw}` is not a whole number"))),
+            .map_err(|_| Invalid(format!("`{raw}` is not a whole number"))),
         ValueKind::Duration => raw
             .parse::<HumanDuration>()
             .map(Value::Duration)
@@ -308,14 +308,14 @@ fn check(kind: ValueKind, raw: &str, settings: &Settings) -> Result<Value, Inval
             .parse::<IpNet>()
             .or_else(|_| raw.parse::<std::net::IpAddr>().map(IpNet::from))
             .map(Value::Address)
-            .map_err(|_| Invalid::from(format!("`{raw}` is not an IPv4/IPv6 address or CIDR (like 203.0.113.7 or 203.0.113.0/24)"))),
+            .map_err(|_| Invalid(format!("`{raw}` is not an IPv4/IPv6 address or CIDR (like 203.0.113.7 or 203.0.113.0/24)"))),
         ValueKind::Time => {
             if raw.eq_ignore_ascii_case("latest") {
                 Ok(Value::Time(TimeSpec::Latest))
             } else {
                 DateTime::parse_from_rfc3339(raw)
                     .map(|t| Value::Time(TimeSpec::At(t.with_timezone(&Utc))))
-                    .map_err(|_| Invalid::from(format!("`{raw}` is not an RFC 3339 time like 2026-11-27T05:00:00Z, nor `latest`")))
+                    .map_err(|_| Invalid(format!("`{raw}` is not an RFC 3339 time like 2026-11-27T05:00:00Z, nor `latest`")))
             }
         }
         ValueKind::ActionId => raw
@@ -323,7 +323,7 @@ fn check(kind: ValueKind, raw: &str, settings: &Settings) -> Result<Value, Inval
             .or_else(|| raw.strip_prefix("a-"))
             .and_then(|n| n.parse::<u64>().ok())
             .map(Value::ActionId)
-            .ok_or_else(|| Invalid::from(format!("`{raw}` is not an action id like A-12"))),
+            .ok_or_else(|| Invalid(format!("`{raw}` is not an action id like A-12"))),
     }
 }
 

@@ -326,39 +326,42 @@ impl TestApp {
         std::fs::rename(&tmp, &path).unwrap();
     }
 
-    /// Lets drbot's time run fast, a second of it every 50 ms, until `done` holds (for
-    /// what waits on its timers: Slack's call timeout and pacing, retries); true if it did.
+    /// One step of drbot's time running fast: a second of it, then 50 ms of real time for
+    /// its loops to act on it.
+    async fn tick(&self) {
+        self.advance_clock(Duration::from_secs(1));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    /// Lets drbot's time run fast ([`Self::tick`]) until `done` holds (for what waits on
+    /// its timers: Slack's call timeout and pacing, retries); true if it did.
     pub async fn run_time_until(&self, mut done: impl FnMut() -> bool) -> bool {
         for _ in 0..600 {
             if done() {
                 return true;
             }
-            self.advance_clock(Duration::from_secs(1));
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            self.tick().await;
         }
         done()
     }
 
-    /// Awaits `work` while drbot's time runs fast, a second of it every 50 ms (for what
-    /// waits on a timer: a lease, an expiry, a timed unblock, the SDK's retry backoff).
+    /// Awaits `work` while drbot's time runs fast ([`Self::tick`]; for what waits on a
+    /// timer: a lease, an expiry, a timed unblock, the SDK's retry backoff).
     pub async fn with_time_running<F: std::future::Future>(&self, work: F) -> F::Output {
         tokio::pin!(work);
         loop {
             tokio::select! {
                 out = &mut work => return out,
-                () = tokio::time::sleep(Duration::from_millis(50)) => {
-                    self.advance_clock(Duration::from_secs(1));
-                }
+                () = self.tick() => {}
             }
         }
     }
 
-    /// Lets `secs` seconds of drbot's time pass, a second every 50 ms, so that every timer
+    /// Lets `secs` seconds of drbot's time pass ([`Self::tick`]), so that every timer
     /// falling due meanwhile fires (for "and then nothing more happens").
     pub async fn run_time(&self, secs: u32) {
         for _ in 0..secs {
-            self.advance_clock(Duration::from_secs(1));
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            self.tick().await;
         }
     }
 
