@@ -42,6 +42,36 @@ fn rss_mib(pid: u32) -> f64 {
         .map_or(0.0, |kib| kib / 1024.0)
 }
 
+/// CPU time the process has used so far (all its threads, user and system), in seconds.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are the 14th and 15th fields, the 12th and 13th after the name;
+    // clock ticks are 1/100 s on Linux.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Runs [`load`] and adds how busy the servers' one core was over it.
+async fn load_measured(addrs: &[SocketAddr], pids: &[u32], seconds: f64) -> (Figures, f64) {
+    let cpu = || pids.iter().map(|&p| cpu_seconds(p)).sum::<f64>();
+    let before = cpu();
+    let started = Instant::now();
+    let figures = load(addrs, seconds).await;
+    let busy = (cpu() - before) / started.elapsed().as_secs_f64();
+    (figures, busy)
+}
+
 fn signed_request(addr: SocketAddr, n: u64) -> Vec<u8> {
     let body = url::form_urlencoded::Serializer::new(String::new())
         .append_pair("token", "deprecated-verification-token")
@@ -209,11 +239,16 @@ async fn main() {
     let mut addr = String::new();
     out.read_line(&mut addr).await.unwrap();
     let bare_addr: SocketAddr = addr.trim().parse().unwrap();
-    let baseline = load(&[bare_addr], if skip_bare { 0.5 } else { seconds }).await;
+    let (baseline, busy) = load_measured(
+        &[bare_addr],
+        &[bare.id().unwrap()],
+        if skip_bare { 0.5 } else { seconds },
+    )
+    .await;
     row(
         "bare axum + HMAC check (nothing recorded)",
         &baseline,
-        "1.00× (baseline)",
+        &format!("1.00× (baseline); CPU 0 busy {:.0} %", busy * 100.0),
     );
     let _ = bare.kill().await;
 
@@ -226,13 +261,14 @@ async fn main() {
     pin(pid, 0);
     tokio::time::sleep(Duration::from_secs(2)).await;
     let idle = rss_mib(pid);
-    let sqlite = load(&[app.addr], seconds).await;
+    let (sqlite, busy) = load_measured(&[app.addr], &[pid], seconds).await;
     row(
         "drbot, SQLite (each command durable before its 200)",
         &sqlite,
         &format!(
-            "{:.2}× of bare; RSS idle {idle:.1} MiB, after {:.1} MiB",
+            "{:.2}× of bare; CPU 0 busy {:.0} %; RSS idle {idle:.1} MiB, after {:.1} MiB",
             sqlite.per_second / baseline.per_second,
+            busy * 100.0,
             rss_mib(pid)
         ),
     );
@@ -252,11 +288,16 @@ async fn main() {
         for r in [&a, &b, &c] {
             pin(r.pid().unwrap(), 0);
         }
-        let pg = load(&[a.addr, b.addr, c.addr], seconds).await;
+        let pids = [a.pid().unwrap(), b.pid().unwrap(), c.pid().unwrap()];
+        let (pg, busy) = load_measured(&[a.addr, b.addr, c.addr], &pids, seconds).await;
         row(
             "drbot, 3 replicas on PostgreSQL (all three on CPU 0; PostgreSQL unpinned)",
             &pg,
-            &format!("{:.2}× of bare", pg.per_second / baseline.per_second),
+            &format!(
+                "{:.2}× of bare; CPU 0 busy {:.0} % (drbot's share)",
+                pg.per_second / baseline.per_second,
+                busy * 100.0
+            ),
         );
         let verified = a.cli(&["audit", "verify"]).await;
         println!(
