@@ -370,14 +370,40 @@ fn not_taken() -> StoreError {
     StoreError::NotWritten("the write transaction was abandoned by the store's writer".into())
 }
 
-/// Hides a password in a database URL before it is shown anywhere.
+/// Hides a password in a database URL before it is shown anywhere: the one in the user
+/// information and a `password=` parameter (libpq's and sqlx's other way of giving it). A URL
+/// that cannot be parsed loses everything between `://` and the last `@`.
 pub fn redact_url(url: &str) -> String {
-    match url::Url::parse(url) {
+    let (head, query) = match url.split_once('?') {
+        Some((head, query)) => (head, Some(query)),
+        None => (url, None),
+    };
+    let head = match url::Url::parse(head) {
         Ok(mut parsed) if parsed.password().is_some() => {
             let _ = parsed.set_password(Some("redacted"));
             parsed.to_string()
         }
-        _ => url.to_string(),
+        Ok(_) => head.to_string(),
+        Err(_) => match (head.split_once("://"), head.rfind('@')) {
+            (Some((scheme, _)), Some(at)) => format!("{scheme}://redacted{}", &head[at..]),
+            _ => head.to_string(),
+        },
+    };
+    match query {
+        None => head,
+        Some(query) => {
+            let query = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((key, _)) if key.eq_ignore_ascii_case("password") => {
+                        format!("{key}=redacted")
+                    }
+                    _ => pair.to_string(),
+                })
+                .collect::<Vec<_>>()
+                .join("&");
+            format!("{head}?{query}")
+        }
     }
 }
 
@@ -405,5 +431,30 @@ where
             }
             Err(e) => return Err(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn a_database_urls_password_is_redacted_wherever_it_is_given() {
+        assert_eq!(
+            redact_url("postgres://drbot:hunter2@db:5432/drbot?sslmode=verify-full&sslrootcert=/etc/ssl/rds.pem"),
+            "postgres://drbot:redacted@db:5432/drbot?sslmode=verify-full&sslrootcert=/etc/ssl/rds.pem"
+        );
+        assert_eq!(
+            redact_url("postgres://drbot@db/drbot?sslmode=require&password=hunter2"),
+            "postgres://drbot@db/drbot?sslmode=require&password=redacted"
+        );
+        assert_eq!(
+            redact_url("postgres://drbot:hun@ter2@db:99999/x"),
+            "postgres://redacted@db:99999/x"
+        );
+        assert_eq!(
+            redact_url("sqlite:///data/drbot.db"),
+            "sqlite:///data/drbot.db"
+        );
     }
 }

@@ -17,6 +17,7 @@ mod injection;
 mod layers;
 mod manifest;
 mod plan_commands;
+mod postgres_tls;
 mod rds;
 mod replicas;
 mod report;
