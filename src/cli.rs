@@ -253,7 +253,12 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                 println!("note: {note}");
             }
             if aws {
-                let clients = AwsClients::from_env(settings.aws.call_timeout.as_duration()).await;
+                let clients = AwsClients::from_env(settings.aws_timeouts()).await;
+                if let Some(warning) =
+                    settings.placement_warning(clients.default_region().as_deref())
+                {
+                    eprintln!("warning: {}: {warning}", config.display());
+                }
                 let problems = reachability::check(&clients, &settings).await;
                 if let Some(first) = problems.first() {
                     for p in &problems[1..] {
@@ -323,19 +328,24 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         } => {
             let settings = Settings::load(&config)?;
             let from_env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-            let account = account
-                .or_else(|| from_env("AWS_ACCOUNT_ID"))
-                .unwrap_or_else(|| "*".to_string());
-            if account != "*"
-                && !(account.len() == 12 && account.chars().all(|c| c.is_ascii_digit()))
-            {
+            let (Some(account), Some(region)) = (
+                account.or_else(|| from_env("AWS_ACCOUNT_ID")),
+                region.or_else(|| from_env("AWS_REGION")),
+            ) else {
+                return Err(Failure(
+                    "drbot iam-policy needs the account and the region drbot runs in: pass --account 123456789012 --region eu-west-1 (or set AWS_ACCOUNT_ID and AWS_REGION); a policy with wildcards there would allow the same resources in every account and region".to_string(),
+                ));
+            };
+            if !(account.len() == 12 && account.chars().all(|c| c.is_ascii_digit())) {
                 return Err(Failure(format!(
                     "--account: '{account}' is not a 12-digit AWS account id"
                 )));
             }
-            let region = region
-                .or_else(|| from_env("AWS_REGION"))
-                .unwrap_or_else(|| "*".to_string());
+            if !crate::config::is_region_name(&region) {
+                return Err(Failure(format!(
+                    "--region: '{region}' is not an AWS region name (like eu-west-1)"
+                )));
+            }
             let policy = crate::iam::policy(&settings, &crate::iam::Scope { account, region });
             println!(
                 "{}",

@@ -46,24 +46,17 @@ pub struct Settings {
     pub dns: DnsSettings,
 }
 
-/// `[aws]`: how drbot calls AWS.
-#[derive(Debug, Clone, Deserialize)]
+/// `[aws]`: how drbot calls AWS (kept for older files: `[regions] call_timeout` is the key).
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AwsSettings {
-    /// Each attempt of an AWS call is given up after this long (then reported: for a
-    /// change, "outcome unknown — check AWS").
-    pub call_timeout: HumanDuration,
+    /// Each attempt of an AWS call is given up after this long, when `[regions]
+    /// call_timeout` does not say.
+    pub call_timeout: Option<HumanDuration>,
 }
 
-impl Default for AwsSettings {
-    fn default() -> Self {
-        Self {
-            call_timeout: HumanDuration::from_secs(30),
-        }
-    }
-}
-
-/// `[regions]`: where resources live unless they name another region (SPEC §5).
+/// `[regions]`: where resources live unless they name another region (SPEC §5), and how
+/// long drbot waits for each region's AWS endpoints.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RegionSettings {
@@ -73,7 +66,61 @@ pub struct RegionSettings {
     /// The plan's backup region (region failure).
     #[serde(default)]
     pub backup: Option<String>,
+    /// Each attempt of an AWS call may take this long to connect (default 3s).
+    #[serde(default)]
+    pub connect_timeout: Option<HumanDuration>,
+    /// Each attempt of an AWS call, whole, is given up after this long (default 10s).
+    #[serde(default)]
+    pub call_timeout: Option<HumanDuration>,
+    /// Per region (`primary`, `backup` or a region name): its own `call_timeout` and
+    /// `connect_timeout`.
+    #[serde(default)]
+    pub timeouts: std::collections::BTreeMap<String, RegionTimeouts>,
 }
+
+/// `[regions.timeouts.<region>]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegionTimeouts {
+    #[serde(default)]
+    pub connect_timeout: Option<HumanDuration>,
+    #[serde(default)]
+    pub call_timeout: Option<HumanDuration>,
+}
+
+/// How long one attempt of an AWS call may take in a region.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallTimeout {
+    pub connect: std::time::Duration,
+    pub call: std::time::Duration,
+}
+
+/// Every region's [`CallTimeout`]: `regions` is keyed by region name, or `primary` while
+/// the primary region is left to `AWS_REGION`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwsTimeouts {
+    pub default: CallTimeout,
+    pub regions: std::collections::HashMap<String, CallTimeout>,
+}
+
+impl AwsTimeouts {
+    /// The timeouts of `region`; `default_region` is where drbot's SDK points (`AWS_REGION`).
+    pub fn of(&self, region: &str, default_region: Option<&str>) -> CallTimeout {
+        self.regions
+            .get(region)
+            .or_else(|| {
+                (Some(region) == default_region)
+                    .then(|| self.regions.get("primary"))
+                    .flatten()
+            })
+            .copied()
+            .unwrap_or(self.default)
+    }
+}
+
+/// drbot's defaults: a region that does not answer holds a call at most this long.
+pub const DEFAULT_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+pub const DEFAULT_CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// `[[dns.records]]`: Route 53 records `/dr dns failover` may switch.
 #[derive(Debug, Clone, Deserialize)]
@@ -837,12 +884,7 @@ impl Settings {
                 ));
             }
         }
-        if !(1..=600).contains(&self.aws.call_timeout.as_secs()) {
-            return Err(invalid(
-                "aws.call_timeout",
-                format!("{} must be between 1s and 10m", self.aws.call_timeout),
-            ));
-        }
+        self.check_timeouts(&invalid)?;
         let retention = self.rds.retention.unwrap_or_default();
         if retention.daily > 366 || retention.weekly > 520 || retention.monthly > 120 {
             return Err(invalid(
@@ -910,6 +952,113 @@ impl Settings {
     pub fn known_service(&self, name: &str) -> Result<&EcsService, NotConfigured> {
         self.service(name)
             .ok_or_else(|| NotConfigured(format!("unknown service `{name}`")))
+    }
+
+    /// Every region's AWS call timeouts (`[regions]`, then `[aws] call_timeout`, then
+    /// drbot's defaults), with `backup` and a configured `primary` resolved to region names.
+    pub fn aws_timeouts(&self) -> AwsTimeouts {
+        let regions = &self.regions;
+        let default = CallTimeout {
+            connect: regions
+                .connect_timeout
+                .map(HumanDuration::as_duration)
+                .unwrap_or(DEFAULT_CONNECT_TIMEOUT),
+            call: regions
+                .call_timeout
+                .or(self.aws.call_timeout)
+                .map(HumanDuration::as_duration)
+                .unwrap_or(DEFAULT_CALL_TIMEOUT),
+        };
+        let regions = regions
+            .timeouts
+            .iter()
+            .map(|(name, t)| {
+                let key = match name.as_str() {
+                    "primary" => regions.primary.clone().unwrap_or_else(|| name.clone()),
+                    "backup" => regions.backup.clone().unwrap_or_else(|| name.clone()),
+                    _ => name.clone(),
+                };
+                let call = t
+                    .call_timeout
+                    .map(HumanDuration::as_duration)
+                    .unwrap_or(default.call);
+                let connect = t
+                    .connect_timeout
+                    .map(HumanDuration::as_duration)
+                    .unwrap_or(default.connect)
+                    .min(call);
+                (key, CallTimeout { connect, call })
+            })
+            .collect();
+        AwsTimeouts {
+            default: CallTimeout {
+                connect: default.connect.min(default.call),
+                call: default.call,
+            },
+            regions,
+        }
+    }
+
+    /// A warning when drbot itself runs (`own`: its `AWS_REGION`) in the primary region —
+    /// the region whose failure the plan's first scenario is about: drbot should run, with
+    /// its database, in the backup region, where it keeps working when the primary is dark.
+    pub fn placement_warning(&self, own: Option<&str>) -> Option<String> {
+        let own = own?;
+        let backup = self.regions.backup.as_deref();
+        let elsewhere = match backup {
+            Some(b) if b != own => format!("the backup region, {b}"),
+            _ => "a region other than the primary (set [regions] backup)".to_string(),
+        };
+        match self.regions.primary.as_deref() {
+            Some(primary) if primary == own => Some(format!(
+                "drbot runs in {own}, the primary region, whose failure is the region-failure scenario: run drbot and its database in {elsewhere}, or drbot goes dark with what it should recover"
+            )),
+            None => Some(format!(
+                "[regions] primary is not set, so the primary region is AWS_REGION ({own}), where drbot itself runs: set [regions] primary to the region drbot protects and run drbot and its database in {elsewhere}"
+            )),
+            _ => None,
+        }
+    }
+
+    fn check_timeouts(
+        &self,
+        invalid: &impl Fn(&str, String) -> ConfigError,
+    ) -> Result<(), ConfigError> {
+        let in_range = |key: String, value: Option<HumanDuration>| match value {
+            Some(v) if !(1..=600).contains(&v.as_secs()) => {
+                Err(invalid(&key, format!("{v} must be between 1s and 10m")))
+            }
+            _ => Ok(()),
+        };
+        in_range("aws.call_timeout".into(), self.aws.call_timeout)?;
+        in_range("regions.call_timeout".into(), self.regions.call_timeout)?;
+        in_range(
+            "regions.connect_timeout".into(),
+            self.regions.connect_timeout,
+        )?;
+        for (name, t) in &self.regions.timeouts {
+            if !matches!(name.as_str(), "primary" | "backup") && !is_region_name(name) {
+                return Err(invalid(
+                    &format!("regions.timeouts.{name}"),
+                    format!("'{name}' is not `primary`, `backup` or an AWS region name (like eu-west-1)"),
+                ));
+            }
+            if name == "backup" && self.regions.backup.is_none() {
+                return Err(invalid(
+                    "regions.timeouts.backup",
+                    "`backup` needs [regions] backup".to_string(),
+                ));
+            }
+            in_range(
+                format!("regions.timeouts.{name}.call_timeout"),
+                t.call_timeout,
+            )?;
+            in_range(
+                format!("regions.timeouts.{name}.connect_timeout"),
+                t.connect_timeout,
+            )?;
+        }
+        Ok(())
     }
 
     /// The region a resource's `region` key names: `primary` (or none) is `[regions]

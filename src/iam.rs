@@ -62,11 +62,26 @@ pub const OPERATIONS: &[(&str, &str, &str)] = &[
     ("wafv2", "update_ip_set", "wafv2:UpdateIPSet"),
 ];
 
-/// Where the ARNs point: an account id and region (`*` when unknown).
+/// Where the ARNs point: an account id and region.
 #[derive(Debug, Clone)]
 pub struct Scope {
     pub account: String,
     pub region: String,
+}
+
+/// The ARN partition of `region`: `aws-cn` in China, `aws-us-gov` in GovCloud, else `aws`.
+pub fn partition(region: &str) -> &'static str {
+    if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else if region.starts_with("us-iso-") {
+        "aws-iso"
+    } else if region.starts_with("us-isob-") {
+        "aws-iso-b"
+    } else {
+        "aws"
+    }
 }
 
 /// The names an instance restored from `instance` may have (`<instance>-…`, as drbot's
@@ -93,6 +108,7 @@ pub fn restore_name_allowed(instance: &str, name: &str) -> bool {
 /// The policy document.
 pub fn policy(settings: &Settings, scope: &Scope) -> Value {
     let (account, region) = (&scope.account, &scope.region);
+    let p = partition(region);
     let mut statements = Vec::new();
 
     // Services in another region have a statement of their own (below).
@@ -111,7 +127,7 @@ pub fn policy(settings: &Settings, scope: &Scope) -> Value {
             .iter()
             .map(|s| {
                 format!(
-                    "arn:aws:ecs:{region}:{account}:service/{}/{}",
+                    "arn:{p}:ecs:{region}:{account}:service/{}/{}",
                     cluster_name(&s.cluster),
                     s.service
                 )
@@ -121,7 +137,7 @@ pub fn policy(settings: &Settings, scope: &Scope) -> Value {
             .iter()
             .map(|s| {
                 format!(
-                    "arn:aws:ecs:{region}:{account}:cluster/{}",
+                    "arn:{p}:ecs:{region}:{account}:cluster/{}",
                     cluster_name(&s.cluster)
                 )
             })
@@ -173,7 +189,7 @@ pub fn policy(settings: &Settings, scope: &Scope) -> Value {
             }
         }
         let arn_in = |region: &str, kind: &str, name: &str| {
-            format!("arn:aws:rds:{region}:{account}:{kind}:{name}")
+            format!("arn:{p}:rds:{region}:{account}:{kind}:{name}")
         };
         let each = |kind: &str, name: &str| -> Vec<String> {
             rds_regions.iter().map(|r| arn_in(r, kind, name)).collect()
@@ -292,7 +308,7 @@ pub fn policy(settings: &Settings, scope: &Scope) -> Value {
             let r = settings.region_of(s.region.as_deref())?;
             (r != *region).then(|| {
                 format!(
-                    "arn:aws:ecs:{r}:{account}:service/{}/{}",
+                    "arn:{p}:ecs:{r}:{account}:service/{}/{}",
                     cluster_name(&s.cluster),
                     s.service
                 )
@@ -314,7 +330,7 @@ pub fn policy(settings: &Settings, scope: &Scope) -> Value {
             .iter()
             .map(|r| {
                 format!(
-                    "arn:aws:route53:::hostedzone/{}",
+                    "arn:{p}:route53:::hostedzone/{}",
                     r.zone_id.trim_start_matches("/hostedzone/")
                 )
             })
@@ -339,7 +355,7 @@ pub fn policy(settings: &Settings, scope: &Scope) -> Value {
         statements.push(allow(
             "FollowDnsChanges",
             json!(["route53:GetChange"]),
-            json!("arn:aws:route53:::change/*"),
+            json!("arn:{p}:route53:::change/*"),
         ));
     }
 
@@ -349,14 +365,24 @@ pub fn policy(settings: &Settings, scope: &Scope) -> Value {
         .iter()
         .filter_map(|d| {
             let name = d.cutover_parameter.as_ref()?;
-            let r = settings
+            let own = settings
                 .region_of(d.region.as_deref())
                 .unwrap_or_else(|| region.clone());
-            Some(format!(
-                "arn:aws:ssm:{r}:{account}:parameter/{}",
-                name.trim_start_matches('/')
-            ))
+            // `cutover --region backup` writes the backup region's copy of the parameter.
+            let regions = std::iter::once(own.clone())
+                .chain(settings.regions.backup.clone().filter(|b| *b != own));
+            Some(
+                regions
+                    .map(|r| {
+                        format!(
+                            "arn:{p}:ssm:{r}:{account}:parameter/{}",
+                            name.trim_start_matches('/')
+                        )
+                    })
+                    .collect::<Vec<_>>(),
+            )
         })
+        .flatten()
         .collect();
     if !parameters.is_empty() {
         statements.push(allow(
@@ -378,13 +404,13 @@ pub fn policy(settings: &Settings, scope: &Scope) -> Value {
             json!(["wafv2:GetWebACL", "wafv2:UpdateWebACL"]),
             json!([
                 format!(
-                    "arn:aws:wafv2:{r}:{account}:{kind}/webacl/{}/{}",
+                    "arn:{p}:wafv2:{r}:{account}:{kind}/webacl/{}/{}",
                     acl.name, acl.id
                 ),
-                format!("arn:aws:wafv2:{r}:{account}:{kind}/ipset/*/*"),
-                format!("arn:aws:wafv2:{r}:{account}:{kind}/rulegroup/*/*"),
-                format!("arn:aws:wafv2:{r}:{account}:{kind}/managedruleset/*/*"),
-                format!("arn:aws:wafv2:{r}:{account}:{kind}/regexpatternset/*/*"),
+                format!("arn:{p}:wafv2:{r}:{account}:{kind}/ipset/*/*"),
+                format!("arn:{p}:wafv2:{r}:{account}:{kind}/rulegroup/*/*"),
+                format!("arn:{p}:wafv2:{r}:{account}:{kind}/managedruleset/*/*"),
+                format!("arn:{p}:wafv2:{r}:{account}:{kind}/regexpatternset/*/*"),
             ]),
         ));
     }
@@ -394,11 +420,11 @@ pub fn policy(settings: &Settings, scope: &Scope) -> Value {
         for set in std::iter::once(&pair.ipv4_set).chain(pair.ipv6_set.as_ref()) {
             sets.push(match pair.scope {
                 WafScope::Regional => format!(
-                    "arn:aws:wafv2:{region}:{account}:regional/ipset/{}/{}",
+                    "arn:{p}:wafv2:{region}:{account}:regional/ipset/{}/{}",
                     set.name, set.id
                 ),
                 WafScope::Cloudfront => format!(
-                    "arn:aws:wafv2:{}:{account}:global/ipset/{}/{}",
+                    "arn:{p}:wafv2:{}:{account}:global/ipset/{}/{}",
                     crate::aws::CLOUDFRONT_REGION,
                     set.name,
                     set.id
@@ -411,6 +437,69 @@ pub fn policy(settings: &Settings, scope: &Scope) -> Value {
             "BlockInConfiguredIpSets",
             json!(["wafv2:GetIPSet", "wafv2:UpdateIPSet"]),
             json!(sets),
+        ));
+    }
+
+    // Encrypted cross-region copies: RDS uses the target region's key through a grant it
+    // makes with drbot's identity.
+    let target = settings
+        .regions
+        .backup
+        .clone()
+        .unwrap_or_else(|| region.clone());
+    let mut keys = Vec::new();
+    let mut aliases = Vec::new();
+    for key in settings
+        .rds
+        .databases
+        .iter()
+        .filter_map(|d| d.copy_kms_key.as_ref())
+    {
+        if key.starts_with("arn:") && key.contains(":key/") {
+            keys.push(key.clone());
+        } else if let Some(alias) = key.strip_prefix("arn:").and(key.split_once(":alias/")) {
+            aliases.push(format!("alias/{}", alias.1));
+        } else if let Some(alias) = key.strip_prefix("alias/") {
+            aliases.push(format!("alias/{alias}"));
+        } else {
+            keys.push(format!("arn:{p}:kms:{target}:{account}:key/{key}"));
+        }
+    }
+    let via_rds = json!({"StringLike": {"kms:ViaService": "rds.*.amazonaws.com"}});
+    if !keys.is_empty() {
+        keys.sort();
+        keys.dedup();
+        statements.push(allow(
+            "DescribeCopyKey",
+            json!("kms:DescribeKey"),
+            json!(keys.clone()),
+        ));
+        statements.push(when(
+            allow("GrantCopyKeyToRds", json!("kms:CreateGrant"), json!(keys)),
+            via_rds.clone(),
+        ));
+    }
+    if !aliases.is_empty() {
+        // A key named by its alias: any key of the account that carries that alias.
+        let by_alias = json!({"ForAnyValue:StringEquals": {"kms:ResourceAliases": aliases}});
+        let any_key = json!(format!("arn:{p}:kms:*:{account}:key/*"));
+        statements.push(when(
+            allow(
+                "DescribeCopyKeyByAlias",
+                json!("kms:DescribeKey"),
+                any_key.clone(),
+            ),
+            by_alias.clone(),
+        ));
+        let mut both = by_alias;
+        both["StringLike"] = via_rds["StringLike"].clone();
+        statements.push(when(
+            allow(
+                "GrantCopyKeyByAliasToRds",
+                json!("kms:CreateGrant"),
+                any_key,
+            ),
+            both,
         ));
     }
 

@@ -86,7 +86,10 @@ impl Application {
                 addr: env.listen,
                 source,
             })?;
-        let aws = AwsClients::from_env(settings.aws.call_timeout.as_duration()).await;
+        let aws = AwsClients::from_env(settings.aws_timeouts()).await;
+        if let Some(warning) = settings.placement_warning(aws.default_region().as_deref()) {
+            tracing::warn!("{warning}");
+        }
         let app = Arc::new(App {
             settings: Arc::new(settings),
             commands: Arc::new(commands),

@@ -261,3 +261,21 @@ mod tests {
         );
     }
 }
+
+/// `--region`: a region other than the database's own (`backup` or a region name), or
+/// `None` when the flag is absent or names the database's own region.
+pub fn other_region(
+    cmd: &ParsedCommand,
+    settings: &Settings,
+    db: &RdsDatabase,
+) -> Result<Option<String>, Invalid> {
+    let Some(name) = cmd.flag_word("region") else {
+        return Ok(None);
+    };
+    let region = settings
+        .region_named(name)
+        .map_err(|why| format!("`--region {name}`: {why}"))?;
+    Ok((region != settings.region_of(db.region.as_deref()))
+        .then_some(region)
+        .flatten())
+}

@@ -3,7 +3,9 @@
 //! its endpoint host is written to the database's `cutover_parameter` (SSM
 //! `PutParameter --overwrite`; the previous value and version are recorded and shown for
 //! undo), then each `cutover_services` entry gets a new deployment (its new tasks read the
-//! new host), followed until stable.
+//! new host), followed until stable. With `--region` (the backup region, after a restore
+//! there), the instance and the parameter are those of that region, and only the
+//! `cutover_services` that run there are redeployed: the failed region is never called.
 //!
 //! AWS calls: DescribeDBInstances, GetParameter (plan, re-check), PutParameter,
 //! UpdateService with forceNewDeployment (execute), DescribeServices (follow).
@@ -30,6 +32,8 @@ pub struct CutoverArgs {
     pub db: RdsDatabase,
     pub parameter: String,
     pub to: String,
+    /// `--region`: the instance and the parameter are in this region, not the database's.
+    pub region: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,7 +63,13 @@ pub fn parse(cmd: &ParsedCommand, settings: &Settings) -> Result<CutoverArgs, In
         .ok_or("missing `--to <instance>`: the instance the application should use")?
         .to_string();
     database::check_identifier(&to)?;
-    Ok(CutoverArgs { db, parameter, to })
+    let region = database::other_region(cmd, settings, &db)?;
+    Ok(CutoverArgs {
+        db,
+        parameter,
+        to,
+        region,
+    })
 }
 
 pub async fn plan(
@@ -98,16 +108,24 @@ pub async fn plan(
             args.parameter, args.to
         )));
     }
-    let services = db
+    let region = args
+        .region
+        .clone()
+        .or_else(|| settings.region_of(db.region.as_deref()));
+    // With `--region`, only the services that run there: the other region may be down.
+    let (services, elsewhere): (Vec<_>, Vec<_>) = db
         .cutover_services
         .iter()
         .filter_map(|name| settings.service(name))
+        .partition(|s| args.region.is_none() || settings.region_of(s.region.as_deref()) == region);
+    let services = services
+        .into_iter()
         .map(|s| (s.name.clone(), s.cluster.clone(), s.service.clone()))
         .collect::<Vec<_>>();
     let plan = CutoverPlan {
         database: db.name.clone(),
         parameter: args.parameter.clone(),
-        region: settings.region_of(db.region.as_deref()),
+        region,
         to: args.to.clone(),
         current_value: current.value.clone(),
         current_version: current.version,
@@ -127,8 +145,24 @@ pub async fn plan(
                 .join(", ")
         )
     };
+    let skipped = if elsewhere.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "\n• Not redeployed (in another region): {}.",
+            elsewhere
+                .iter()
+                .map(|s| format!("`{}`", s.name))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    let in_region = match (&args.region, &plan.region) {
+        (Some(_), Some(region)) => format!(" in {region}"),
+        _ => String::new(),
+    };
     let summary = format!(
-        "*Cut over* `{}` to instance `{}`:\n• `{}` (version {}): `{}` → `{}`\n• {redeploy}.\n• Undo: the previous value stays as version {} of the parameter; `/dr cutover {} --to <previous instance>` puts it back.",
+        "*Cut over* `{}` to instance `{}`{in_region}:\n• `{}` (version {}): `{}` → `{}`\n• {redeploy}.{skipped}\n• Undo: the previous value stays as version {} of the parameter; `/dr cutover {} --to <previous instance>` puts it back.",
         plan.database,
         plan.to,
         plan.parameter,
@@ -146,12 +180,16 @@ pub async fn execute(run: &Run<'_>, approved: CutoverPlan) {
     let Some(db) = run.database(&approved.database).await else {
         return;
     };
-    let rds = app.rds_for(&db);
+    let rds = app.aws.rds_in(approved.region.as_deref());
     let ssm = app.aws.ssm_in(approved.region.as_deref());
+    let region = (approved.region != app.settings.region_of(db.region.as_deref()))
+        .then(|| approved.region.clone())
+        .flatten();
     let args = CutoverArgs {
         db,
         parameter: approved.parameter.clone(),
         to: approved.to.clone(),
+        region,
     };
     if !run
         .recheck(
@@ -272,9 +310,11 @@ super::changes_aws! {
         "ecs:UpdateService"
     ],
     plan(app, args, _asker) {
-        let ssm = app
-            .aws
-            .ssm_in(app.settings.region_of(args.db.region.as_deref()).as_deref());
-        plan(&app.rds_for(&args.db), &ssm, &args, &app.settings).await?
+        let region = args
+            .region
+            .clone()
+            .or_else(|| app.settings.region_of(args.db.region.as_deref()));
+        let ssm = app.aws.ssm_in(region.as_deref());
+        plan(&app.aws.rds_in(region.as_deref()), &ssm, &args, &app.settings).await?
     }
 }

@@ -52,18 +52,7 @@ pub fn parse(cmd: &ParsedCommand, settings: &Settings) -> Result<RestoreArgs, In
         .ok_or("missing `--snapshot <id>`: which snapshot to restore")?
         .to_string();
     let new_instance = database::parse_new_instance(cmd, &db)?;
-    let region = match cmd.flag_word("region") {
-        None => None,
-        Some(name) => {
-            let region = settings
-                .region_named(name)
-                .map_err(|why| format!("`--region {name}`: {why}"))?;
-            // The database's own region is no `--region` at all.
-            (region != settings.region_of(db.region.as_deref()))
-                .then_some(region)
-                .flatten()
-        }
-    };
+    let region = database::other_region(cmd, settings, &db)?;
     if region.is_some()
         && db
             .backup_placement

@@ -1,6 +1,9 @@
 //! `/dr status`: each service's task definition and running/desired count, each database's
 //! state, latest restorable time and newest snapshot age (RPO exposure), blocked address
-//! counts, and pending approvals — one AWS call per resource, all at once.
+//! counts, and pending approvals — one AWS call per resource, all at once. Each region gets
+//! at most its call timeout (and never more than [`STATUS_WAIT`]): a region that does not
+//! answer is named as such, and the rest of the answer (the backup region's services and
+//! databases, the store's incidents and approvals) comes without it.
 //!
 //! AWS calls: DescribeServices, DescribeDBInstances, DescribeDBSnapshots, GetIPSet.
 //! IAM: the read actions of the other action files. Approval: none. Read-only.
@@ -34,8 +37,49 @@ fn listed<T>(
     format!("*{title}*: {body}\n")
 }
 
+/// The longest `/dr status` waits for any region (Slack's `response_url` answer follows).
+pub const STATUS_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The regions that did not answer in time, for the answer's head.
+#[derive(Default)]
+struct Dark(std::sync::Mutex<std::collections::BTreeMap<String, std::time::Duration>>);
+
+impl Dark {
+    /// `read` in `region`, or — when the region has not answered within its call timeout
+    /// (at most [`STATUS_WAIT`]) — a line saying so, and the region is noted as dark.
+    async fn within<T>(
+        &self,
+        app: &App,
+        region: Option<String>,
+        read: impl std::future::Future<Output = T>,
+    ) -> Result<T, String> {
+        let wait = app.aws.timeout_in(region.as_deref()).call.min(STATUS_WAIT);
+        crate::clock::timeout(wait, read).await.map_err(|_| {
+            let name = region
+                .or(app.aws.default_region())
+                .unwrap_or_else(|| "the default region".to_string());
+            let line = format!(
+                ":warning: {name} did not answer within {}s (region down or unreachable?)",
+                wait.as_secs()
+            );
+            self.0.lock().unwrap().insert(name, wait);
+            line
+        })
+    }
+
+    fn note(&self, region: &str) -> &'static str {
+        if self.0.lock().unwrap().contains_key(region) {
+            " (:warning: not answering)"
+        } else {
+            ""
+        }
+    }
+}
+
 pub async fn reply(app: &App) -> String {
     let settings = &app.settings;
+    let dark = Dark::default();
+    let dark = &dark;
     let region_label = |region: Option<&str>| {
         if settings.regions.backup.is_none() && region.is_none() {
             String::new()
@@ -52,8 +96,13 @@ pub async fn reply(app: &App) -> String {
     let services = join_all(settings.ecs.services.iter().map(|svc| async move {
         let ecs = app.ecs_for(svc);
         let svc_label = format!("{}{}", svc.name, region_label(svc.region.as_deref()));
-        match ecs.service_state(&svc.cluster, &svc.service).await {
-            Ok(state) => {
+        let region = settings.region_of(svc.region.as_deref());
+        let state = dark
+            .within(app, region, ecs.service_state(&svc.cluster, &svc.service))
+            .await;
+        match state {
+            Err(line) => format!("• `{svc_label}`: {line}"),
+            Ok(Ok(state)) => {
                 let rollout = state
                     .deployments
                     .iter()
@@ -70,13 +119,30 @@ pub async fn reply(app: &App) -> String {
                     svc_label, state.task_definition, state.running, state.desired, rollout
                 )
             }
-            Err(e) => format!("• `{}`: :warning: {e}", svc_label),
+            Ok(Err(e)) => format!("• `{}`: :warning: {e}", svc_label),
         }
     }));
     let databases = join_all(settings.rds.databases.iter().map(|db| async move {
         let rds = app.rds_for(db);
-        let (instance, snapshots) =
-            tokio::join!(rds.instance(&db.instance), rds.snapshots_of(&db.instance));
+        let region = settings.region_of(db.region.as_deref());
+        let both = dark
+            .within(
+                app,
+                region,
+                futures_util::future::join(rds.instance(&db.instance), rds.snapshots_of(&db.instance)),
+            )
+            .await;
+        let (instance, snapshots) = match both {
+            Ok(both) => both,
+            Err(line) => {
+                return format!(
+                    "• `{}`{} (`{}`): {line}",
+                    db.name,
+                    region_label(db.region.as_deref()),
+                    db.instance
+                )
+            }
+        };
         let now = crate::clock::now();
         let head = match instance {
             Ok(Some(i)) => format!(
@@ -125,13 +191,20 @@ pub async fn reply(app: &App) -> String {
         std::iter::once(&set.ipv4_set)
             .chain(set.ipv6_set.as_ref())
             .map(move |set_ref| async move {
-                match app.aws.waf(set.scope).read_set(set_ref, set.scope).await {
+                let region = match set.scope {
+                    crate::config::WafScope::Cloudfront => {
+                        Some(crate::aws::CLOUDFRONT_REGION.to_string())
+                    }
+                    crate::config::WafScope::Regional => None,
+                };
+                let read = app.aws.waf(set.scope).read_set(set_ref, set.scope);
+                match dark.within(app, region, read).await.and_then(|r| r.map_err(|e| format!(":warning: {e}"))) {
                     Ok(c) => format!(
                         "• `{}`: {} blocked address(es)",
                         set_ref.name,
                         c.addresses.len()
                     ),
-                    Err(e) => format!("• `{}`: :warning: {e}", set_ref.name),
+                    Err(line) => format!("• `{}`: {line}", set_ref.name),
                 }
             })
     }));
@@ -141,19 +214,24 @@ pub async fn reply(app: &App) -> String {
 
     let mut out = String::from("*drbot status*\n");
     if settings.regions.primary.is_some() || settings.regions.backup.is_some() {
+        let primary = settings
+            .regions
+            .primary
+            .clone()
+            .or(app.aws.default_region())
+            .unwrap_or_else(|| "the default".to_string());
+        let backup = settings.regions.backup.as_deref();
         out.push_str(&format!(
-            "*Regions*: primary {}, backup {}\n",
-            settings
-                .regions
-                .primary
-                .clone()
-                .or(app.aws.default_region())
-                .unwrap_or_else(|| "the default".to_string()),
-            settings
-                .regions
-                .backup
-                .as_deref()
-                .unwrap_or("none configured")
+            "*Regions*: primary {primary}{}, backup {}{}\n",
+            dark.note(&primary),
+            backup.unwrap_or("none configured"),
+            backup.map(|b| dark.note(b)).unwrap_or("")
+        ));
+    }
+    for (region, wait) in dark.0.lock().unwrap().iter() {
+        out.push_str(&format!(
+            ":warning: *{region} is not answering* (no reply within {}s): its resources are shown as unknown; commands that need it fail the same way until it answers; other regions work as usual.\n",
+            wait.as_secs()
         ));
     }
     let mut section = |title: &str, lines: Vec<String>| {

@@ -17,7 +17,11 @@ use dashmap::DashMap;
 /// made on first use from the same configuration (`AWS_ENDPOINT_URL` still applies).
 #[derive(Clone, Debug)]
 pub struct AwsClients {
+    /// The default chain's configuration, before any region's timeouts.
+    base: aws_config::SdkConfig,
+    /// `base` with the default region's timeouts.
     config: aws_config::SdkConfig,
+    timeouts: Arc<crate::config::AwsTimeouts>,
     pub ecs: aws_sdk_ecs::Client,
     pub rds: aws_sdk_rds::Client,
     /// Route 53 is global.
@@ -76,36 +80,68 @@ impl aws_sdk_ecs::config::AsyncSleep for DrbotSleep {
     }
 }
 
+/// The SDK configuration `config` with `timeout`: each attempt connects within
+/// `timeout.connect` and ends within `timeout.call`; all attempts of one call (a read's
+/// retries) end within twice `timeout.call`. A region that never answers holds nothing longer.
+fn with_timeout(
+    config: &aws_config::SdkConfig,
+    region: Option<&str>,
+    timeout: crate::config::CallTimeout,
+) -> aws_config::SdkConfig {
+    let mut builder = config.to_builder().timeout_config(
+        aws_config::timeout::TimeoutConfig::builder()
+            .connect_timeout(timeout.connect)
+            .operation_attempt_timeout(timeout.call)
+            .operation_timeout(timeout.call * 2)
+            .build(),
+    );
+    if let Some(region) = region {
+        builder = builder.region(aws_config::Region::new(region.to_string()));
+    }
+    builder.build()
+}
+
 impl AwsClients {
-    /// Clients from the SDK's default chain; each attempt of a call is given up after
-    /// `call_timeout` (a call that hangs is an error, never a request stuck `executing`).
-    pub async fn from_env(call_timeout: std::time::Duration) -> Self {
-        let config = sdk_defaults()
+    /// Clients from the SDK's default chain; each attempt of a call is given up after its
+    /// region's `call_timeout` (a call that hangs is an error, never a request stuck
+    /// `executing`; a dark region never holds a command, a worker or start-up).
+    pub async fn from_env(timeouts: crate::config::AwsTimeouts) -> Self {
+        let base = sdk_defaults()
             .load()
             .await
             .to_builder()
             .sleep_impl(DrbotSleep)
-            .timeout_config(
-                aws_config::timeout::TimeoutConfig::builder()
-                    .connect_timeout(std::time::Duration::from_secs(5).min(call_timeout))
-                    .operation_attempt_timeout(call_timeout)
-                    .build(),
-            )
             .build();
+        let default_region = base.region().map(|r| r.to_string());
+        let timeout_of =
+            |region: Option<&str>| timeouts.of(region.unwrap_or(""), default_region.as_deref());
+        let config = with_timeout(&base, None, timeout_of(default_region.as_deref()));
+        // Route 53's API and CLOUDFRONT-scope WAF are served (and signed) in us-east-1.
+        let us_east_1 = with_timeout(
+            &base,
+            Some(CLOUDFRONT_REGION),
+            timeout_of(Some(CLOUDFRONT_REGION)),
+        );
         Self {
             ecs: aws_sdk_ecs::Client::new(&config),
             rds: aws_sdk_rds::Client::new(&config),
-            route53: aws_sdk_route53::Client::new(&config),
+            route53: aws_sdk_route53::Client::new(&us_east_1),
             regional: Arc::new(DashMap::new()),
             wafv2: aws_sdk_wafv2::Client::new(&config),
-            wafv2_cloudfront: aws_sdk_wafv2::Client::new(
-                &config
-                    .to_builder()
-                    .region(aws_config::Region::new(CLOUDFRONT_REGION))
-                    .build(),
-            ),
+            wafv2_cloudfront: aws_sdk_wafv2::Client::new(&us_east_1),
+            timeouts: Arc::new(timeouts),
+            base,
             config,
         }
+    }
+
+    /// How long one attempt of a call may take in `region` (`None`: the default region).
+    pub fn timeout_in(&self, region: Option<&str>) -> crate::config::CallTimeout {
+        let default = self.default_region();
+        self.timeouts.of(
+            region.or(default.as_deref()).unwrap_or(""),
+            default.as_deref(),
+        )
     }
 
     /// The region the default clients use (`AWS_REGION`).
@@ -117,11 +153,7 @@ impl AwsClients {
         self.regional
             .entry(region.to_string())
             .or_insert_with(|| {
-                let config = self
-                    .config
-                    .to_builder()
-                    .region(aws_config::Region::new(region.to_string()))
-                    .build();
+                let config = with_timeout(&self.base, Some(region), self.timeout_in(Some(region)));
                 Regional {
                     ecs: aws_sdk_ecs::Client::new(&config),
                     rds: aws_sdk_rds::Client::new(&config),
@@ -169,6 +201,10 @@ impl AwsClients {
     }
 }
 
+/// What a call that timed out says: the region (or Route 53's API) did not answer.
+pub const NO_ANSWER: &str =
+    "AWS did not answer within drbot's call timeout: the region or its API may be down or unreachable ([regions] call_timeout)";
+
 /// One line for an SDK error: the service's error code and message, never request headers.
 pub fn describe_error<E, R>(err: &aws_sdk_ecs::error::SdkError<E, R>) -> String
 where
@@ -184,11 +220,12 @@ where
                 _ => e.to_string(),
             }
         }
+        SdkError::DispatchFailure(d) if d.is_timeout() => NO_ANSWER.to_string(),
         SdkError::DispatchFailure(_) => {
             "cannot reach the AWS endpoint (check AWS_REGION, AWS_ENDPOINT_URL and the network)"
                 .to_string()
         }
-        SdkError::TimeoutError(_) => "the AWS call timed out".to_string(),
+        SdkError::TimeoutError(_) => NO_ANSWER.to_string(),
         SdkError::ConstructionFailure(_) => {
             "the request could not be built (check credentials and region)".to_string()
         }

@@ -614,6 +614,8 @@ async fn plan(
             tx.finish_job(job).await?;
             let hint = if e.throttled {
                 " AWS is throttling; try again in a minute."
+            } else if e.message == crate::aws::NO_ANSWER {
+                " Once it answers again, the same command works."
             } else {
                 ""
             };

@@ -8,6 +8,7 @@ mod aws_check;
 mod aws_faults;
 mod config;
 mod crash;
+mod dark_region;
 mod evidence;
 mod exports;
 mod http_surface;

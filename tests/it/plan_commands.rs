@@ -228,7 +228,7 @@ async fn the_waf_rate_limit_adds_and_removes_only_drbots_rule() {
     );
 }
 
-async fn seed_zone(record: &str, target: &str) -> String {
+pub(crate) async fn seed_zone(record: &str, target: &str) -> String {
     let r53 = route53().await;
     let zone = r53
         .create_hosted_zone()
@@ -279,7 +279,7 @@ async fn set_cname(zone: &str, record: &str, target: &str) {
         .unwrap();
 }
 
-async fn cname(zone: &str, record: &str) -> String {
+pub(crate) async fn cname(zone: &str, record: &str) -> String {
     let out = route53()
         .await
         .list_resource_record_sets()
@@ -295,7 +295,7 @@ async fn cname(zone: &str, record: &str) -> String {
         .unwrap_or_default()
 }
 
-fn dns_config(zone: &str, record: &str) -> String {
+pub(crate) fn dns_config(zone: &str, record: &str) -> String {
     format!(
         "[[dns.records]]\nname = \"app\"\nzone_id = \"{zone}\"\nrecord = \"{record}\"\ntype = \"CNAME\"\nprimary = \"primary-alb.us-east-1.elb.amazonaws.com\"\nbackup = \"backup-alb.us-west-2.elb.amazonaws.com\"\nttl = 60\n"
     )
@@ -576,7 +576,7 @@ async fn the_region_failure_scenario_is_walked_end_to_end_with_drbot() {
     );
 }
 
-async fn wait_until_executed(app: &TestApp, n: usize) {
+pub(crate) async fn wait_until_executed(app: &TestApp, n: usize) {
     for _ in 0..300 {
         let ended = app
             .events()

@@ -61,6 +61,10 @@ pub async fn ssm() -> aws_sdk_ssm::Client {
     aws_sdk_ssm::Client::new(&sdk_config().await)
 }
 
+pub async fn ssm_in(region: &str) -> aws_sdk_ssm::Client {
+    aws_sdk_ssm::Client::new(&config_in(region).await)
+}
+
 /// An ECS service on revision `revisions` of a fresh family with images `app:1`…
 pub struct SeededService {
     pub cluster: String,
@@ -191,7 +195,12 @@ pub struct CountingProxy {
     /// Calls that reached moto (not answered by a fault).
     forwarded: Arc<Mutex<Vec<String>>>,
     after: Arc<Mutex<Vec<(String, Hook)>>>,
+    dark: Dark,
 }
+
+/// Regions whose requests the proxy swallows (a region that is down): by the region in the
+/// request's SigV4 credential scope, so Route 53 (signed for us-east-1) goes dark with it.
+type Dark = Arc<Mutex<std::collections::HashSet<String>>>;
 
 /// What the proxy does to a call instead of (or after) forwarding it, as AWS and networks do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -218,7 +227,9 @@ impl CountingProxy {
         let faults: Faults = Arc::new(Mutex::new(Vec::new()));
         let forwarded = Arc::new(Mutex::new(Vec::new()));
         let after = Arc::new(Mutex::new(Vec::new()));
+        let dark: Dark = Arc::default();
         let state = ProxyState {
+            dark: dark.clone(),
             seen: seen.clone(),
             moto: moto_endpoint(),
             client: reqwest::Client::new(),
@@ -242,7 +253,19 @@ impl CountingProxy {
             faults,
             forwarded,
             after,
+            dark,
         }
+    }
+
+    /// From now on every request to `region` hangs, and its connection is dropped after two
+    /// minutes without an answer, as when a region is down. Nothing of it reaches moto.
+    pub fn darken(&self, region: &str) {
+        self.dark.lock().unwrap().insert(region.to_string());
+    }
+
+    /// `region` answers again (requests already hanging stay lost).
+    pub fn light(&self, region: &str) {
+        self.dark.lock().unwrap().remove(region);
     }
 
     /// Applies `fault` to the next `times` calls of `operation`.
@@ -354,6 +377,14 @@ struct ProxyState {
     faults: Faults,
     forwarded: Arc<Mutex<Vec<String>>>,
     after: Arc<Mutex<Vec<(String, Hook)>>>,
+    dark: Dark,
+}
+
+/// The region of a SigV4-signed request: `Credential=AKID/DATE/REGION/SERVICE/aws4_request`.
+fn signed_region(headers: &HeaderMap) -> Option<String> {
+    let auth = headers.get("authorization")?.to_str().ok()?;
+    let scope = auth.split("Credential=").nth(1)?;
+    scope.split('/').nth(2).map(str::to_string)
 }
 
 /// The error AWS sends for `fault`, in the protocol of the request.
@@ -423,8 +454,18 @@ async fn forward(
         faults,
         forwarded,
         after,
+        dark,
     } = state;
     let operation = operation_of(&headers, &body);
+    let region = signed_region(&headers);
+    if region.is_some_and(|r| dark.lock().unwrap().contains(&r)) {
+        seen.lock()
+            .unwrap()
+            .push((operation.clone(), std::time::Instant::now()));
+        tokio::time::sleep(std::time::Duration::from_secs(120)).await;
+        // The connection is dropped without an answer.
+        panic!("region is dark: {operation} dropped");
+    }
     let fault = {
         let mut faults = faults.lock().unwrap();
         let hit = faults
@@ -729,8 +770,13 @@ impl SeededDatabase {
 }
 
 pub async fn seed_database(retention: i32) -> SeededDatabase {
+    seed_database_in("us-east-1", retention).await
+}
+
+/// [`seed_database`] in `region`.
+pub async fn seed_database_in(region: &str, retention: i32) -> SeededDatabase {
     let instance = unique("db").replace('_', "-");
-    rds()
+    rds_in(region)
         .await
         .create_db_instance()
         .db_instance_identifier(&instance)

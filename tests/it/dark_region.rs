@@ -1,0 +1,290 @@
+//! The hour drbot exists for: the primary region is dark. Every request drbot sends there
+//! (and to Route 53's API, signed for us-east-1) hangs at a proxy in front of the emulator
+//! and is dropped after two minutes without an answer. drbot runs in the backup region, as
+//! the README recommends: it starts and becomes ready, `/dr status` answers within seconds
+//! naming the primary as not answering, the backup region's steps — restore of the copy
+//! held there, scale of the standby service, cutover of the parameter held there — run end
+//! to end, and a step that needs the dark region ends with a clear word instead of a hang;
+//! once the region answers again, the same command works.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::plan_commands::{cname, dns_config, seed_zone, wait_until_executed};
+use crate::support::aws::*;
+use crate::support::flow::*;
+use crate::support::*;
+
+const PRIMARY: &str = "us-east-1";
+const BACKUP: &str = "us-west-2";
+
+const BASE: &str = r#"
+[slack]
+command_channels = ["C0123OPS"]
+
+[approval]
+officers = ["U0SECOFF1", "U0SECOFF2"]
+
+[ecs]
+poll_interval = "1s"
+rollout_timeout = "20s"
+
+[rds]
+poll_interval = "1s"
+wait_timeout = "1m"
+
+[dns]
+sync_timeout = "20s"
+
+[regions]
+primary = "us-east-1"
+backup = "us-west-2"
+"#;
+
+/// The newest `response_url` answer once there are `n`, waiting up to `secs` real seconds.
+async fn nth_response(app: &TestApp, n: usize, secs: u64) -> String {
+    let until = Instant::now() + Duration::from_secs(secs);
+    while app.slack.response_posts().len() < n && Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let posts = app.slack.response_posts();
+    assert!(posts.len() >= n, "no answer #{n} within {secs}s: {posts:?}");
+    posts[n - 1].1["text"].as_str().unwrap_or("").to_string()
+}
+
+/// A snapshot of `instance` copied into the backup region (as `/dr snapshot copy` or a
+/// schedule did before the region went dark); its id there.
+async fn copy_to_backup(instance: &str) -> String {
+    let source = format!("{instance}-nightly");
+    let made = rds()
+        .await
+        .create_db_snapshot()
+        .db_instance_identifier(instance)
+        .db_snapshot_identifier(&source)
+        .send()
+        .await
+        .unwrap();
+    let arn = made
+        .db_snapshot()
+        .unwrap()
+        .db_snapshot_arn()
+        .unwrap()
+        .to_string();
+    let copy = format!("drbot-{instance}-copy");
+    rds_in(BACKUP)
+        .await
+        .copy_db_snapshot()
+        .source_db_snapshot_identifier(arn)
+        .target_db_snapshot_identifier(&copy)
+        .send()
+        .await
+        .unwrap();
+    copy
+}
+
+#[tokio::test]
+async fn with_the_primary_region_dark_drbot_answers_and_runs_the_backup_regions_steps() {
+    // The estate: the application and its database in the primary region, a standby
+    // service, a reports database, the network and the connection parameter in the backup.
+    let api = seed_service(2, 1).await;
+    let standby = seed_service_in(BACKUP, 1, 0).await;
+    let worker = seed_service_in(BACKUP, 1, 1).await;
+    let db = seed_database(1).await;
+    let reports = seed_database_in(BACKUP, 1).await;
+    let copy = copy_to_backup(&db.instance).await;
+    let (dr_subnets, dr_group) = seed_network_in(BACKUP).await;
+    let parameter = format!("/{}/DATABASE_HOST", unique("aifai"));
+    ssm_in(BACKUP)
+        .await
+        .put_parameter()
+        .name(&parameter)
+        .value("primary-db.internal")
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .send()
+        .await
+        .unwrap();
+    let record = format!("{}.analyticalfire.test.", unique("www"));
+    let zone = seed_zone(&record, "primary-alb.us-east-1.elb.amazonaws.com").await;
+    let config = format!(
+        "{BASE}\n{}\n[[ecs.services]]\nname = \"api-dr\"\ncluster = \"{}\"\nservice = \"{}\"\nregion = \"backup\"\n\n[[ecs.services]]\nname = \"worker-dr\"\ncluster = \"{}\"\nservice = \"{}\"\nregion = \"backup\"\n\n{}cutover_parameter = \"{parameter}\"\ncutover_services = [\"api\", \"worker-dr\"]\nbackup_placement = {{ subnet_group = \"{dr_subnets}\", security_groups = [\"{dr_group}\"], class = \"db.t3.micro\" }}\n\n[[rds.databases]]\nname = \"reports\"\ninstance = \"{}\"\nregion = \"backup\"\n\n{}",
+        api.config(),
+        standby.cluster,
+        standby.service,
+        worker.cluster,
+        worker.service,
+        db.config(),
+        reports.instance,
+        dns_config(&zone, &record)
+    );
+
+    // The primary region goes dark before drbot starts; drbot runs in the backup region.
+    let proxy = CountingProxy::start().await;
+    proxy.darken(PRIMARY);
+    let app = spawn_app_custom(
+        &config,
+        &[],
+        &[("AWS_ENDPOINT_URL", &proxy.url()), ("AWS_REGION", BACKUP)],
+    )
+    .await;
+    let ready = app.http.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(
+        ready.status(),
+        200,
+        "drbot is ready with its primary region dark"
+    );
+
+    // /dr status: acknowledged at once, the whole answer within 15 s (real time).
+    let asked = Instant::now();
+    let ack = app.slash("status").reply().await;
+    let acked = asked.elapsed();
+    let status = if ack.starts_with("*drbot status*") {
+        ack
+    } else {
+        nth_response(&app, 1, 15).await
+    };
+    let answered = asked.elapsed();
+    eprintln!(
+        "/dr status with {PRIMARY} dark: acknowledged in {acked:?}, answered in {answered:?}"
+    );
+    assert!(acked < Duration::from_secs(3), "acknowledged in {acked:?}");
+    assert!(
+        answered < Duration::from_secs(15),
+        "answered in {answered:?}"
+    );
+    assert!(
+        status.contains(&format!("primary {PRIMARY} (:warning: not answering)"))
+            && status.contains(&format!("{PRIMARY} is not answering")),
+        "{status}"
+    );
+    assert!(
+        status.contains(&format!(
+            "`api-dr [{BACKUP}]`: `{}:1`, running",
+            standby.family
+        )) && status.contains(&format!(
+            "`reports` [{BACKUP}] (`{}`): available",
+            reports.instance
+        )),
+        "the backup region's services and databases are shown: {status}"
+    );
+    assert!(
+        status.contains(&format!(
+            "`api [{PRIMARY}]`: :warning: {PRIMARY} did not answer"
+        )),
+        "{status}"
+    );
+
+    // Restore the copy held in the backup region, placed by backup_placement (officer).
+    let new = format!("{}-dr", db.instance);
+    let ts = app
+        .with_time_running(ask(
+            &app,
+            &format!("restore main --region backup --snapshot {copy} --as {new}"),
+            REQUESTER,
+        ))
+        .await;
+    let request = posted_message(&app, &ts).params["text"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        request.contains(&format!("`{new}` in {BACKUP}")),
+        "{request}"
+    );
+    react(&app, &ts, "white_check_mark", OFFICER).await;
+    app.with_time_running(wait_until_executed(&app, 1)).await;
+    let restored = rds_in(BACKUP)
+        .await
+        .describe_db_instances()
+        .db_instance_identifier(&new)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        restored.db_instances()[0].db_instance_status(),
+        Some("available")
+    );
+
+    // Scale the standby service up (officer).
+    let ts = ask(&app, "scale api-dr --desired 1", REQUESTER).await;
+    react(&app, &ts, "white_check_mark", OFFICER).await;
+    app.with_time_running(wait_until_executed(&app, 2)).await;
+    let svc = ecs_in(BACKUP)
+        .await
+        .describe_services()
+        .cluster(&standby.cluster)
+        .services(&standby.service)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(svc.services()[0].desired_count(), 1);
+
+    // Cut over to the restored instance: the backup region's parameter, and only the
+    // service that runs there is redeployed.
+    let ts = ask(
+        &app,
+        &format!("cutover main --to {new} --region backup"),
+        REQUESTER,
+    )
+    .await;
+    let request = posted_message(&app, &ts).params["text"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        request.contains(&format!("`{new}` in {BACKUP}"))
+            && request.contains("Not redeployed (in another region): `api`"),
+        "{request}"
+    );
+    react(&app, &ts, "white_check_mark", OFFICER).await;
+    app.with_time_running(wait_until_executed(&app, 3)).await;
+    let value = ssm_in(BACKUP)
+        .await
+        .get_parameter()
+        .name(&parameter)
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(
+        value.parameter().unwrap().value(),
+        Some("primary-db.internal")
+    );
+
+    // A step that needs the dark side (Route 53's API is signed for us-east-1) ends with a
+    // clear word within a minute (real time), changing nothing.
+    let before = app.slack.response_posts().len();
+    let asked = Instant::now();
+    app.slash("dns failover app --to backup").reply().await;
+    let answer = nth_response(&app, before + 1, 60).await;
+    eprintln!(
+        "dns failover with {PRIMARY} dark: answered in {:?}",
+        asked.elapsed()
+    );
+    assert!(
+        answer.contains("Could not plan")
+            && answer.contains("did not answer")
+            && answer.contains("region or its API"),
+        "{answer}"
+    );
+    assert!(answer.contains("the same command works"), "{answer}");
+    assert_eq!(proxy.forwarded("ChangeResourceRecordSets"), 0);
+    // A rollback of the primary region's service too.
+    app.slash("rollback api").reply().await;
+    let answer = nth_response(&app, before + 2, 60).await;
+    assert!(answer.contains("did not answer"), "{answer}");
+
+    // The region answers again: the same command works.
+    proxy.light(PRIMARY);
+    let ts = ask(&app, "dns failover app --to backup", REQUESTER).await;
+    react(&app, &ts, "white_check_mark", OFFICER).await;
+    app.with_time_running(wait_until_executed(&app, 4)).await;
+    assert_eq!(
+        cname(&zone, &record).await,
+        "backup-alb.us-west-2.elb.amazonaws.com"
+    );
+    let failed: Vec<Value> = app.events_of_kind("aws.error").await;
+    assert!(
+        failed.len() >= 2,
+        "the dark calls are in the record: {failed:#?}"
+    );
+}
