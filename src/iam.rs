@@ -355,7 +355,7 @@ pub fn policy(settings: &Settings, scope: &Scope) -> Value {
         statements.push(allow(
             "FollowDnsChanges",
             json!(["route53:GetChange"]),
-            json!("arn:{p}:route53:::change/*"),
+            json!(format!("arn:{p}:route53:::change/*")),
         ));
     }
 

@@ -369,3 +369,74 @@ async fn a_restore_name_outside_the_policy_is_refused_with_the_names_it_allows()
         "{reply}"
     );
 }
+
+/// `drbot iam-policy` with `args` and no AWS environment, on `config`.
+async fn iam_policy(config: &str, args: &[&str]) -> std::process::Output {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("drbot.toml"), config).unwrap();
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_drbot"))
+        .args(["iam-policy", "--config", "drbot.toml"])
+        .args(args)
+        .current_dir(dir.path())
+        .env_remove("AWS_REGION")
+        .env_remove("AWS_ACCOUNT_ID")
+        .output()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_policy_names_its_account_region_and_partition_and_the_copy_key() {
+    // Without an account or a region there would be wildcards: refused, saying what to pass.
+    for args in [
+        &["--account", ACCOUNT][..],
+        &["--region", REGION][..],
+        &[][..],
+    ] {
+        let out = iam_policy(IAM_CONFIG, args).await;
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("--account") && stderr.contains("--region"),
+            "{stderr}"
+        );
+        assert!(out.stdout.is_empty());
+    }
+
+    // China and GovCloud have partitions of their own; every ARN uses the region's.
+    let china = IAM_CONFIG.replace("us-west-2", "cn-northwest-1");
+    let out = iam_policy(&china, &["--account", ACCOUNT, "--region", "cn-north-1"]).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("arn:aws-cn:rds:cn-north-1:"), "{text}");
+    assert!(
+        !text.contains("arn:aws:"),
+        "an ARN outside the partition: {text}"
+    );
+
+    // An encrypted copy's key in the backup region: DescribeKey, and CreateGrant through RDS.
+    let key = "arn:aws:kms:us-west-2:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+    let keyed = IAM_CONFIG.replace(
+        "backup_placement =",
+        &format!("copy_kms_key = \"{key}\"\nbackup_placement ="),
+    );
+    let out = iam_policy(&keyed, &["--account", ACCOUNT, "--region", REGION]).await;
+    let policy: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let statements = policy["Statement"].as_array().unwrap();
+    let grant = statements
+        .iter()
+        .find(|s| s["Action"] == "kms:CreateGrant")
+        .unwrap_or_else(|| panic!("no CreateGrant: {policy:#}"));
+    assert_eq!(grant["Resource"], serde_json::json!([key]));
+    assert_eq!(
+        grant["Condition"]["StringLike"]["kms:ViaService"],
+        "rds.*.amazonaws.com"
+    );
+    assert!(statements
+        .iter()
+        .any(|s| s["Action"] == "kms:DescribeKey" && s["Resource"] == serde_json::json!([key])));
+}
