@@ -220,7 +220,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             commands,
             socket_mode,
         } => {
-            let settings = Settings::load(&config)?;
+            let settings = Settings::load_or_env(&config)?;
             let (commands, scenarios) = load_commands(commands.as_deref())?;
             let env = Environment::from_process(socket_mode)?;
             let app = Application::build(settings, commands, scenarios, env).await?;
@@ -232,8 +232,14 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             commands,
             aws,
         } => {
-            let settings = Settings::load(&config)?;
+            let settings = Settings::load_or_env(&config)?;
             let (set, scenarios) = load_commands(commands.as_deref())?;
+            let config = match std::env::var(crate::config::CONFIG_TEXT_VAR) {
+                Ok(text) if !text.trim().is_empty() => {
+                    std::path::PathBuf::from(crate::config::CONFIG_TEXT_VAR)
+                }
+                _ => config,
+            };
             println!(
                 "{}: ok ({} services, {} databases, {} IP sets, {} officers)",
                 config.display(),

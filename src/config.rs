@@ -614,6 +614,58 @@ impl Settings {
         Self::parse(&text, &shown)
     }
 
+    /// The configuration from `DRBOT_CONFIG_TOML` when that is set (the text itself, as
+    /// ECS passes a secret or an SSM parameter: no file to write, so a task that cannot
+    /// write its disk still starts), else from the file at `path`.
+    ///
+    /// `DRBOT_PRIMARY_REGION` and `DRBOT_BACKUP_REGION` (the stack's parameters) fill
+    /// `[regions]` where the file says nothing, and must agree with it where it does.
+    pub fn load_or_env(path: &Path) -> Result<Self, ConfigError> {
+        let (mut settings, shown) = match std::env::var(CONFIG_TEXT_VAR) {
+            Ok(text) if !text.trim().is_empty() => (
+                Self::parse(&text, CONFIG_TEXT_VAR)?,
+                CONFIG_TEXT_VAR.to_string(),
+            ),
+            _ => (Self::load(path)?, path.display().to_string()),
+        };
+        let from_env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        for (var, key, slot) in [
+            (
+                "DRBOT_PRIMARY_REGION",
+                "regions.primary",
+                &mut settings.regions.primary,
+            ),
+            (
+                "DRBOT_BACKUP_REGION",
+                "regions.backup",
+                &mut settings.regions.backup,
+            ),
+        ] {
+            let Some(region) = from_env(var) else {
+                continue;
+            };
+            let invalid = |message: String| ConfigError::Invalid {
+                path: shown.clone(),
+                key: key.to_string(),
+                message,
+            };
+            if !is_region_name(&region) {
+                return Err(invalid(format!(
+                    "{var}='{region}' is not an AWS region name"
+                )));
+            }
+            match slot {
+                Some(set) if *set != region => {
+                    return Err(invalid(format!(
+                        "'{set}' differs from {var}='{region}' (the stack's parameter): make them agree"
+                    )))
+                }
+                _ => *slot = Some(region),
+            }
+        }
+        Ok(settings)
+    }
+
     /// Parses and validates configuration text; `path` names it in errors.
     pub fn parse(text: &str, path: &str) -> Result<Self, ConfigError> {
         let settings: Settings = toml::from_str(text).map_err(|e| {
@@ -1339,6 +1391,9 @@ pub fn database_url_from_process() -> String {
         .unwrap_or_else(|| "sqlite://drbot.db".to_string())
 }
 
+/// The variable that holds the configuration's text itself ([`Settings::load_or_env`]).
+pub const CONFIG_TEXT_VAR: &str = "DRBOT_CONFIG_TOML";
+
 /// Default location of the configuration file: `DRBOT_CONFIG` when set (the image sets
 /// `/etc/drbot/drbot.toml`, where the file is mounted), else `drbot.toml` here.
 pub fn default_config_path() -> PathBuf {
@@ -1409,5 +1464,55 @@ officers = ["U0SECOFF1"]
     fn environment_requires_the_slack_secrets() {
         let err = Environment::from_lookup(|_| None).unwrap_err().to_string();
         assert!(err.starts_with("SLACK_SIGNING_SECRET is not set"), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod timeout_tests {
+    use super::*;
+
+    #[test]
+    fn each_region_waits_its_own_timeouts_with_drbots_defaults_elsewhere() {
+        let settings = Settings::parse(
+            "[approval]\nofficers = [\"U0SECOFF1\"]\n[regions]\nprimary = \"eu-west-1\"\nbackup = \"eu-central-1\"\ncall_timeout = \"8s\"\n[regions.timeouts.backup]\ncall_timeout = \"20s\"\n[regions.timeouts.us-east-1]\nconnect_timeout = \"1s\"\n",
+            "drbot.toml",
+        )
+        .unwrap();
+        let t = settings.aws_timeouts();
+        let secs = std::time::Duration::from_secs;
+        assert_eq!(t.of("eu-west-1", None).call, secs(8));
+        assert_eq!(t.of("eu-west-1", None).connect, DEFAULT_CONNECT_TIMEOUT);
+        assert_eq!(t.of("eu-central-1", None).call, secs(20));
+        assert_eq!(
+            t.of("us-east-1", None),
+            CallTimeout {
+                connect: secs(1),
+                call: secs(8)
+            }
+        );
+        let bad = Settings::parse(
+            "[approval]\nofficers = [\"U0SECOFF1\"]\n[regions.timeouts.mars]\ncall_timeout = \"8s\"\n",
+            "drbot.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(bad.contains("regions.timeouts.mars"), "{bad}");
+        let bad = Settings::parse(
+            "[approval]\nofficers = [\"U0SECOFF1\"]\n[regions]\ncall_timeout = \"11m\"\n",
+            "drbot.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(bad.contains("between 1s and 10m"), "{bad}");
+        // Without any of it: 3 s to connect, 10 s a call.
+        let plain =
+            Settings::parse("[approval]\nofficers = [\"U0SECOFF1\"]\n", "drbot.toml").unwrap();
+        assert_eq!(
+            plain.aws_timeouts().of("eu-west-1", None),
+            CallTimeout {
+                connect: DEFAULT_CONNECT_TIMEOUT,
+                call: DEFAULT_CALL_TIMEOUT
+            }
+        );
     }
 }

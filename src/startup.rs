@@ -87,8 +87,12 @@ impl Application {
                 source,
             })?;
         let aws = AwsClients::from_env(settings.aws_timeouts()).await;
-        if let Some(warning) = settings.placement_warning(aws.default_region().as_deref()) {
-            tracing::warn!("{warning}");
+        // Where the plan has a backup region, drbot belongs there (check-config --aws says
+        // so for any configuration).
+        if settings.regions.backup.is_some() {
+            if let Some(warning) = settings.placement_warning(aws.default_region().as_deref()) {
+                tracing::warn!("{warning}");
+            }
         }
         let app = Arc::new(App {
             settings: Arc::new(settings),

@@ -27,6 +27,7 @@ mod router;
 mod sandbox;
 mod slack_delivery;
 mod socket_mode;
+mod stack;
 mod status;
 mod store;
 mod tls;
