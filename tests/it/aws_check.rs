@@ -157,3 +157,36 @@ async fn a_missing_service_database_or_ip_set_is_named() {
     );
     assert!(err.contains("waf.ip_sets 'blocklist' ipv4_set"), "{err}");
 }
+
+#[tokio::test]
+async fn drbot_running_in_the_primary_region_is_warned_about() {
+    let seeded = seed().await;
+    // AWS_REGION is us-east-1 here: drbot runs where its resources are.
+    let primary = format!(
+        "{}\n[regions]\nprimary = \"us-east-1\"\nbackup = \"us-west-2\"\n",
+        config_for(&seeded)
+    );
+    let out = check_aws(&primary).await;
+    assert!(out.status.success(), "a warning, not an error");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("warning:")
+            && err.contains("drbot runs in us-east-1, the primary region")
+            && err.contains("the backup region, us-west-2"),
+        "{err}"
+    );
+
+    // Left to AWS_REGION, the primary is where drbot runs: said too.
+    let out = check_aws(&config_for(&seeded)).await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("[regions] primary is not set"), "{err}");
+
+    // Run from the backup region (resources named in the primary), nothing to say.
+    let elsewhere = format!(
+        "{}\n[regions]\nprimary = \"us-west-2\"\nbackup = \"us-east-1\"\n",
+        config_for(&seeded)
+    );
+    let out = check_aws(&elsewhere).await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("warning:"), "{err}");
+}
