@@ -19,28 +19,28 @@ use crate::support::*;
 const PRIMARY: &str = "us-east-1";
 const BACKUP: &str = "us-west-2";
 
-const BASE: &str = r#"
-[slack]
-command_channels = ["C0123OPS"]
+/// The plan's base configuration, with drbot protecting us-east-1 from us-west-2.
+fn base() -> String {
+    format!(
+        "{}\n[regions]\nprimary = \"{PRIMARY}\"\nbackup = \"{BACKUP}\"\n",
+        crate::plan_commands::base()
+    )
+}
 
-[approval]
-officers = ["U0SECOFF1", "U0SECOFF2"]
-
-[ecs]
-poll_interval = "1s"
-rollout_timeout = "20s"
-
-[rds]
-poll_interval = "1s"
-wait_timeout = "1m"
-
-[dns]
-sync_timeout = "20s"
-
-[regions]
-primary = "us-east-1"
-backup = "us-west-2"
-"#;
+/// Asks for `command`, checks that the request shows each of `shown`, has an officer
+/// approve it, and waits until it is the `n`th request executed (drbot's time running).
+async fn approved(app: &TestApp, command: &str, shown: &[&str], n: usize) {
+    let ts = app.with_time_running(ask(app, command, REQUESTER)).await;
+    let request = posted_message(app, &ts).params["text"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for text in shown {
+        assert!(request.contains(text), "{text}: {request}");
+    }
+    react(app, &ts, "white_check_mark", OFFICER).await;
+    app.with_time_running(wait_until_executed(app, n)).await;
+}
 
 /// The newest `response_url` answer once there are `n`, waiting up to `secs` real seconds.
 async fn nth_response(app: &TestApp, n: usize, secs: u64) -> String {
@@ -55,22 +55,11 @@ async fn nth_response(app: &TestApp, n: usize, secs: u64) -> String {
 
 /// A snapshot of `instance` copied into the backup region (as `/dr snapshot copy` or a
 /// schedule did before the region went dark); its id there.
-async fn copy_to_backup(instance: &str) -> String {
-    let source = format!("{instance}-nightly");
-    let made = rds()
-        .await
-        .create_db_snapshot()
-        .db_instance_identifier(instance)
-        .db_snapshot_identifier(&source)
-        .send()
-        .await
-        .unwrap();
-    let arn = made
-        .db_snapshot()
-        .unwrap()
-        .db_snapshot_arn()
-        .unwrap()
-        .to_string();
+async fn copy_to_backup(db: &SeededDatabase) -> String {
+    let instance = &db.instance;
+    db.snapshot(&format!("{instance}-nightly")).await;
+    // moto's account; the source of a cross-region copy is named by its ARN.
+    let arn = format!("arn:aws:rds:{PRIMARY}:123456789012:snapshot:{instance}-nightly");
     let copy = format!("drbot-{instance}-copy");
     rds_in(BACKUP)
         .await
@@ -92,22 +81,14 @@ async fn with_the_primary_region_dark_drbot_answers_and_runs_the_backup_regions_
     let worker = seed_service_in(BACKUP, 1, 1).await;
     let db = seed_database(1).await;
     let reports = seed_database_in(BACKUP, 1).await;
-    let copy = copy_to_backup(&db.instance).await;
+    let copy = copy_to_backup(&db).await;
     let (dr_subnets, dr_group) = seed_network_in(BACKUP).await;
-    let parameter = format!("/{}/DATABASE_HOST", unique("aifai"));
-    ssm_in(BACKUP)
-        .await
-        .put_parameter()
-        .name(&parameter)
-        .value("primary-db.internal")
-        .r#type(aws_sdk_ssm::types::ParameterType::String)
-        .send()
-        .await
-        .unwrap();
+    let parameter = seed_host_parameter(BACKUP, "primary-db.internal").await;
     let record = format!("{}.analyticalfire.test.", unique("www"));
     let zone = seed_zone(&record, "primary-alb.us-east-1.elb.amazonaws.com").await;
     let config = format!(
-        "{BASE}\n{}\n[[ecs.services]]\nname = \"api-dr\"\ncluster = \"{}\"\nservice = \"{}\"\nregion = \"backup\"\n\n[[ecs.services]]\nname = \"worker-dr\"\ncluster = \"{}\"\nservice = \"{}\"\nregion = \"backup\"\n\n{}cutover_parameter = \"{parameter}\"\ncutover_services = [\"api\", \"worker-dr\"]\nbackup_placement = {{ subnet_group = \"{dr_subnets}\", security_groups = [\"{dr_group}\"], class = \"db.t3.micro\" }}\n\n[[rds.databases]]\nname = \"reports\"\ninstance = \"{}\"\nregion = \"backup\"\n\n{}",
+        "{}\n{}\n[[ecs.services]]\nname = \"api-dr\"\ncluster = \"{}\"\nservice = \"{}\"\nregion = \"backup\"\n\n[[ecs.services]]\nname = \"worker-dr\"\ncluster = \"{}\"\nservice = \"{}\"\nregion = \"backup\"\n\n{}cutover_parameter = \"{parameter}\"\ncutover_services = [\"api\", \"worker-dr\"]\nbackup_placement = {{ subnet_group = \"{dr_subnets}\", security_groups = [\"{dr_group}\"], class = \"db.t3.micro\" }}\n\n[[rds.databases]]\nname = \"reports\"\ninstance = \"{}\"\nregion = \"backup\"\n\n{}",
+        base(),
         api.config(),
         standby.cluster,
         standby.service,
@@ -176,68 +157,34 @@ async fn with_the_primary_region_dark_drbot_answers_and_runs_the_backup_regions_
 
     // Restore the copy held in the backup region, placed by backup_placement (officer).
     let new = format!("{}-dr", db.instance);
-    let ts = app
-        .with_time_running(ask(
-            &app,
-            &format!("restore main --region backup --snapshot {copy} --as {new}"),
-            REQUESTER,
-        ))
-        .await;
-    let request = posted_message(&app, &ts).params["text"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    assert!(
-        request.contains(&format!("`{new}` in {BACKUP}")),
-        "{request}"
-    );
-    react(&app, &ts, "white_check_mark", OFFICER).await;
-    app.with_time_running(wait_until_executed(&app, 1)).await;
-    let restored = rds_in(BACKUP)
-        .await
-        .describe_db_instances()
-        .db_instance_identifier(&new)
-        .send()
-        .await
-        .unwrap();
+    approved(
+        &app,
+        &format!("restore main --region backup --snapshot {copy} --as {new}"),
+        &[&format!("`{new}` in {BACKUP}")],
+        1,
+    )
+    .await;
     assert_eq!(
-        restored.db_instances()[0].db_instance_status(),
+        SeededDatabase::status_in(BACKUP, &new).await.as_deref(),
         Some("available")
     );
 
     // Scale the standby service up (officer).
-    let ts = ask(&app, "scale api-dr --desired 1", REQUESTER).await;
-    react(&app, &ts, "white_check_mark", OFFICER).await;
-    app.with_time_running(wait_until_executed(&app, 2)).await;
-    let svc = ecs_in(BACKUP)
-        .await
-        .describe_services()
-        .cluster(&standby.cluster)
-        .services(&standby.service)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(svc.services()[0].desired_count(), 1);
+    approved(&app, "scale api-dr --desired 1", &[], 2).await;
+    assert_eq!(standby.desired_count_in(BACKUP).await, 1);
 
     // Cut over to the restored instance: the backup region's parameter, and only the
     // service that runs there is redeployed.
-    let ts = ask(
+    approved(
         &app,
         &format!("cutover main --to {new} --region backup"),
-        REQUESTER,
+        &[
+            &format!("`{new}` in {BACKUP}"),
+            "Not redeployed (in another region): `api`",
+        ],
+        3,
     )
     .await;
-    let request = posted_message(&app, &ts).params["text"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    assert!(
-        request.contains(&format!("`{new}` in {BACKUP}"))
-            && request.contains("Not redeployed (in another region): `api`"),
-        "{request}"
-    );
-    react(&app, &ts, "white_check_mark", OFFICER).await;
-    app.with_time_running(wait_until_executed(&app, 3)).await;
     let value = ssm_in(BACKUP)
         .await
         .get_parameter()
@@ -275,9 +222,7 @@ async fn with_the_primary_region_dark_drbot_answers_and_runs_the_backup_regions_
 
     // The region answers again: the same command works.
     proxy.light(PRIMARY);
-    let ts = ask(&app, "dns failover app --to backup", REQUESTER).await;
-    react(&app, &ts, "white_check_mark", OFFICER).await;
-    app.with_time_running(wait_until_executed(&app, 4)).await;
+    approved(&app, "dns failover app --to backup", &[], 4).await;
     assert_eq!(
         cname(&zone, &record).await,
         "backup-alb.us-west-2.elb.amazonaws.com"

@@ -17,7 +17,7 @@ use crate::support::*;
 
 const BACKUP: &str = "us-west-2";
 
-fn base() -> &'static str {
+pub(crate) fn base() -> &'static str {
     r#"
 [slack]
 command_channels = ["C0123OPS"]
@@ -373,16 +373,7 @@ async fn cutover_writes_the_new_host_keeps_the_old_one_and_redeploys_the_service
     let db = seed_database(1).await;
     let restored = seed_database(1).await;
     let svc = seed_service(1, 1).await;
-    let parameter = format!("/{}/DATABASE_HOST", unique("aifai"));
-    ssm()
-        .await
-        .put_parameter()
-        .name(&parameter)
-        .value("old-db.internal")
-        .r#type(aws_sdk_ssm::types::ParameterType::String)
-        .send()
-        .await
-        .unwrap();
+    let parameter = seed_host_parameter("us-east-1", "old-db.internal").await;
     let config = format!(
         "{}\n{}\n{}cutover_parameter = \"{parameter}\"\ncutover_services = [\"api\"]\n",
         base(),
@@ -542,15 +533,7 @@ async fn the_region_failure_scenario_is_walked_end_to_end_with_drbot() {
     let ts = ask_in(&app, "scale api-dr --desired 1", REQUESTER, &channel).await;
     react_in(&app, &channel, &ts, "white_check_mark", OFFICER).await;
     wait_until_executed(&app, 3).await;
-    let svc = ecs_in(BACKUP)
-        .await
-        .describe_services()
-        .cluster(&dr.cluster)
-        .services(&dr.service)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(svc.services()[0].desired_count(), 1);
+    assert_eq!(dr.desired_count_in(BACKUP).await, 1);
 
     // 4. DNS to the backup region (officer).
     let ts = ask_in(&app, "dns failover app --to backup", REQUESTER, &channel).await;
@@ -766,16 +749,7 @@ async fn a_cutover_to_an_instance_that_is_not_available_is_refused_before_any_ch
         .send()
         .await
         .unwrap();
-    let parameter = format!("/{}/DATABASE_HOST", unique("aifai"));
-    ssm()
-        .await
-        .put_parameter()
-        .name(&parameter)
-        .value("old-db.internal")
-        .r#type(aws_sdk_ssm::types::ParameterType::String)
-        .send()
-        .await
-        .unwrap();
+    let parameter = seed_host_parameter("us-east-1", "old-db.internal").await;
     let proxy = CountingProxy::start().await;
     let config = format!(
         "{}\n{}cutover_parameter = \"{parameter}\"\n",

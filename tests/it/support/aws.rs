@@ -65,6 +65,21 @@ pub async fn ssm_in(region: &str) -> aws_sdk_ssm::Client {
     aws_sdk_ssm::Client::new(&config_in(region).await)
 }
 
+/// A fresh String parameter `/<unique>/DATABASE_HOST` holding `value` in `region`; its name.
+pub async fn seed_host_parameter(region: &str, value: &str) -> String {
+    let parameter = format!("/{}/DATABASE_HOST", unique("aifai"));
+    ssm_in(region)
+        .await
+        .put_parameter()
+        .name(&parameter)
+        .value(value)
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .send()
+        .await
+        .unwrap();
+    parameter
+}
+
 /// An ECS service on revision `revisions` of a fresh family with images `app:1`…
 pub struct SeededService {
     pub cluster: String,
@@ -81,9 +96,9 @@ impl SeededService {
         )
     }
 
-    /// The service's task definition as ECS reports it, in `family:revision` form.
-    pub async fn task_definition(&self) -> String {
-        let out = ecs()
+    /// The service as ECS in `region` reports it.
+    pub async fn described_in(&self, region: &str) -> aws_sdk_ecs::types::Service {
+        let out = ecs_in(region)
             .await
             .describe_services()
             .cluster(&self.cluster)
@@ -91,10 +106,21 @@ impl SeededService {
             .send()
             .await
             .unwrap();
-        let td = out.services()[0].task_definition().unwrap().to_string();
+        out.services()[0].clone()
+    }
+
+    /// The service's task definition as ECS reports it, in `family:revision` form.
+    pub async fn task_definition(&self) -> String {
+        let described = self.described_in("us-east-1").await;
+        let td = described.task_definition().unwrap().to_string();
         td.rsplit_once(":task-definition/")
             .map(|(_, t)| t.to_string())
             .unwrap_or(td)
+    }
+
+    /// The service's desired count as ECS in `region` reports it.
+    pub async fn desired_count_in(&self, region: &str) -> i32 {
+        self.described_in(region).await.desired_count()
     }
 
     /// Someone else deploys `revision` (outside drbot).
@@ -731,7 +757,12 @@ impl SeededDatabase {
     }
 
     pub async fn status_of(id: &str) -> Option<String> {
-        rds()
+        Self::status_in("us-east-1", id).await
+    }
+
+    /// The status of instance `id` in `region`, if it exists there.
+    pub async fn status_in(region: &str, id: &str) -> Option<String> {
+        rds_in(region)
             .await
             .describe_db_instances()
             .db_instance_identifier(id)

@@ -84,22 +84,32 @@ impl PrivatePostgres {
         );
     }
 
-    pub fn start() -> Self {
+    /// A folder for a server and a free port (not started).
+    fn prepare() -> Self {
         let bin = Self::binaries().expect("DRBOT_TEST_PG_BIN: run the tests with scripts/test");
         let dir = tempfile::tempdir().unwrap();
-        if is_root() {
-            Command::new("chown")
-                .args(["postgres"])
-                .arg(dir.path())
-                .status()
-                .unwrap();
-        }
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
-        let server = Self { bin, dir, port };
+        Self { bin, dir, port }
+    }
+
+    /// As root, the server's files belong to `postgres`.
+    fn hand_to_postgres(&self) {
+        if is_root() {
+            Command::new("chown")
+                .args(["-R", "postgres"])
+                .arg(self.dir.path())
+                .status()
+                .unwrap();
+        }
+    }
+
+    pub fn start() -> Self {
+        let server = Self::prepare();
+        server.hand_to_postgres();
         let data = server.data();
         server.run(
             "initdb",
@@ -114,14 +124,7 @@ impl PrivatePostgres {
     /// certificate is issued by `ca` for the name `localhost` only (no IP address), so
     /// `verify-full` holds for `localhost` and fails for `127.0.0.1`.
     pub fn start_tls_only(ca_dir: &std::path::Path, ca: &str) -> Self {
-        let bin = Self::binaries().expect("DRBOT_TEST_PG_BIN: run the tests with scripts/test");
-        let dir = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let server = Self { bin, dir, port };
+        let server = Self::prepare();
         let path = server.dir.path();
         std::fs::write(path.join("pw"), TLS_PASSWORD).unwrap();
         std::fs::write(
@@ -166,13 +169,7 @@ impl PrivatePostgres {
                 "server.pem",
             ],
         );
-        if is_root() {
-            Command::new("chown")
-                .args(["-R", "postgres"])
-                .arg(path)
-                .status()
-                .unwrap();
-        }
+        server.hand_to_postgres();
         std::fs::set_permissions(
             path.join("server.key"),
             std::os::unix::fs::PermissionsExt::from_mode(0o600),
