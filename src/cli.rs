@@ -258,6 +258,16 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             for note in &set.notes {
                 println!("note: {note}");
             }
+            // SSM Parameter Store's standard tier holds 4 KB (the deploy kit keeps the file there).
+            if let Ok(meta) = std::fs::metadata(&config) {
+                if meta.len() > 4096 {
+                    println!(
+                        "note: {} is {} bytes: in SSM Parameter Store it needs the Advanced tier (aws ssm put-parameter --tier Advanced); the standard tier holds 4 KB",
+                        config.display(),
+                        meta.len()
+                    );
+                }
+            }
             if aws {
                 let clients = AwsClients::from_env(settings.aws_timeouts()).await;
                 if let Some(warning) =
