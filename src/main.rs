@@ -1,5 +1,9 @@
 use clap::Parser;
 
+/// mimalloc: faster than glibc's malloc on the acknowledgement path (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     drbot::memory::trim();

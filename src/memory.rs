@@ -15,6 +15,8 @@ pub fn trim() {
 /// Once serving: hands back the code pages only start-up used (configuration, the AWS SDK's
 /// set-up, migrations). Code still in use comes back on demand, from the page cache.
 pub fn release_startup_code() {
+    // SAFETY: mi_collect only returns the allocator's free memory to the OS.
+    unsafe { libmimalloc_sys::mi_collect(true) };
     #[cfg(target_os = "linux")]
     linux::each_code_mapping(|start, len| {
         // SAFETY: only the executable's read-only, executable mappings (its machine code,
