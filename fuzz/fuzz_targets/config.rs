@@ -13,6 +13,12 @@ fuzz_target!(|data: &[u8]| {
         };
         let _ = drbot::iam::policy(&settings, &scope);
         let _ = settings.ops_channel();
+        let timeouts = settings.aws_timeouts();
+        for r in ["eu-west-1", "us-west-2", "primary", ""] {
+            let t = timeouts.of(r, Some("eu-west-1"));
+            assert!(t.connect <= t.call, "a connect timeout longer than the call: {t:?}");
+        }
+        let _ = settings.placement_warning(Some("eu-west-1"));
         for r in ["primary", "backup", "us-west-2", ""] {
             let _ = settings.region_named(r);
         }
