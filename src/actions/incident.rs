@@ -50,7 +50,7 @@ pub fn summary(incident: &Incident, scenario: &Scenario, settings: &IncidentSett
     let mut out = format!(
         "{drill}{state} *Incident {}* — {}\nScenario: *{}* (`{}`) · Impact: {}\nRTO target: *{}* · RPO target: *{}*\nOpened by <@{}> · clock started {} UTC{}\n\n*Recovery checklist*\n",
         incident.id,
-        crate::slack::text::escape(&incident.title),
+        crate::slack::text::inert(&incident.title),
         scenario.title,
         scenario.id,
         scenario.impact,

@@ -180,7 +180,7 @@ pub async fn run(app: &Arc<App>, open: &OpenIncident, job: i64) -> Result<(), St
     let alert = format!(
         "{drill}:rotating_light: *Security officer notice* — incident *{id}* opened by <@{}>: {} ({}, RTO {}). Join <#{channel}>.",
         open.user,
-        crate::slack::text::escape(&open.title),
+        crate::slack::text::inert(&open.title),
         scenario.title,
         scenario.rto_text()
     );
@@ -208,7 +208,7 @@ pub async fn run(app: &Arc<App>, open: &OpenIncident, job: i64) -> Result<(), St
     let announce = format!(
         "{drill}:rotating_light: Incident *{id}* opened by <@{}>: {} — scenario *{}*, RTO {}, RPO {}. Follow it in <#{channel}>.",
         open.user,
-        crate::slack::text::escape(&open.title),
+        crate::slack::text::inert(&open.title),
         scenario.title,
         scenario.rto_text(),
         scenario.rpo_text()

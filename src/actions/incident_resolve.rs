@@ -108,7 +108,7 @@ pub fn report(
     );
     let (text, record) = match summary {
         Some(summary) => (
-            format!("{base}\nSummary: {}", crate::slack::text::escape(summary)),
+            format!("{base}\nSummary: {}", crate::slack::text::inert(summary)),
             format!("{}\nSummary: {summary}", base.replace('*', "")),
         ),
         None => (base.clone(), base.replace('*', "")),

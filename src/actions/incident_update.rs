@@ -38,6 +38,6 @@ pub async fn record(
 pub fn announcement(user: &str, text: &str) -> String {
     format!(
         ":memo: *Status update* from <@{user}>: {}",
-        crate::slack::text::escape(text)
+        crate::slack::text::inert(text)
     )
 }

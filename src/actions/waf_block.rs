@@ -123,7 +123,7 @@ pub async fn plan(
         "\nReason: {}",
         plan.reason
             .as_deref()
-            .map_or_else(|| "none given".to_string(), crate::slack::text::escape)
+            .map_or_else(|| "none given".to_string(), crate::slack::text::inert)
     ));
     match args.duration {
         Some(d) => summary.push_str(&format!(" · lifted automatically {d} after it is applied")),

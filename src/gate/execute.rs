@@ -57,7 +57,7 @@ pub async fn queue_refresh(
         return Ok(());
     };
     let text = message::render(&request, approval);
-    let blocks = serde_json::to_value(message::blocks(&request, &text)).ok();
+    let blocks = serde_json::to_value(message::blocks(&request, approval)).ok();
     tx.send_slack(Outgoing::Update {
         channel: request.channel.clone(),
         message: anchor(&request),

@@ -8,19 +8,67 @@ use crate::config::ApprovalSettings;
 pub const APPROVE_BUTTON: &str = "drbot_approve";
 pub const REJECT_BUTTON: &str = "drbot_reject";
 
-/// The request message as Block Kit: its text, and while it is pending, Approve and Reject
-/// buttons (an alternative to the reactions, under exactly the same rules).
-pub fn blocks(request: &Request, text: &str) -> Vec<SlackBlock> {
-    // A section holds at most 3,000 characters; the full text stays the message's `text`.
-    let shown: String = if text.chars().count() > 2900 {
-        text.chars().take(2900).chain("…".chars()).collect()
-    } else {
-        text.to_string()
-    };
-    let mut blocks = vec![SlackBlock::Section(
+/// What a Block Kit section holds at most; the plan is split over sections below it.
+const SECTION_CHARS: usize = 2900;
+
+/// drbot's own text in sections of at most [`SECTION_CHARS`], split between lines (a line
+/// longer than a section is split inside it): never cut.
+fn sections(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    for line in text.lines() {
+        let mut line = line.to_string();
+        while line.chars().count() > SECTION_CHARS {
+            let head: String = line.chars().take(SECTION_CHARS).collect();
+            line = line.chars().skip(SECTION_CHARS).collect();
+            if !current.is_empty() {
+                out.push(std::mem::take(&mut current));
+            }
+            out.push(head);
+        }
+        if current.chars().count() + line.chars().count() + 1 > SECTION_CHARS {
+            out.push(std::mem::take(&mut current));
+        }
+        if !current.is_empty() {
+            current.push('\n');
+        }
+        current.push_str(&line);
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
+}
+
+fn mrkdwn(text: String) -> SlackBlock {
+    SlackBlock::Section(
         SlackSectionBlock::new()
-            .with_text(SlackBlockText::MarkDown(SlackBlockMarkDownText::new(shown))),
-    )];
+            .with_text(SlackBlockText::MarkDown(SlackBlockMarkDownText::new(text))),
+    )
+}
+
+/// The request message as Block Kit, in the order an officer must read it: what will change,
+/// in drbot's own words (first, split over sections, never cut); the plan hash, expiry and
+/// who may approve; then what the requester typed, as plain text (no formatting, mention or
+/// line of it can pass for drbot's); while pending, Approve and Reject buttons (an
+/// alternative to the reactions, under exactly the same rules).
+pub fn blocks(request: &Request, approval: &ApprovalSettings) -> Vec<SlackBlock> {
+    let mut blocks = vec![mrkdwn(format!(
+        "{} — requested by {}",
+        header(request),
+        crate::slack::text::mention(&request.requester)
+    ))];
+    blocks.extend(sections(&request.summary).into_iter().map(mrkdwn));
+    blocks.push(mrkdwn(decision(request, approval)));
+    blocks.push(SlackBlock::Section(
+        SlackSectionBlock::new().with_text(SlackBlockText::Plain(
+            SlackBlockPlainText::new(format!(
+                "Typed by the requester: /dr {}",
+                crate::slack::text::inert(&request.command)
+            ))
+            .with_emoji(false),
+        )),
+    ));
     if request.state == RequestState::Pending {
         let button = |id: &str, label: &str, style: SlackBlockButtonStyle| {
             SlackActionBlockElement::Button(
@@ -61,21 +109,21 @@ fn emoji_list(names: &[String]) -> String {
         .join(" or ")
 }
 
-/// The whole request message for `request` in its current state.
-pub fn render(request: &Request, approval: &ApprovalSettings) -> String {
-    let header = match request.state {
+fn header(request: &Request) -> String {
+    match request.state {
         RequestState::Pending => format!(
             "{} *{} · approval needed*",
             icon(request.state),
             request.label()
         ),
         state => format!("{} *{} · {}*", icon(state), request.label(), state.as_str()),
-    };
+    }
+}
+
+/// The plan hash, and the expiry and who may approve (pending) or the decision and outcome.
+fn decision(request: &Request, approval: &ApprovalSettings) -> String {
     let mut out = format!(
-        "{header} — requested by {} with `/dr {}`\n{}\nPlan `{}` · ",
-        crate::slack::text::mention(&request.requester),
-        crate::slack::text::escape(&request.command),
-        request.summary,
+        "Plan `{}` · ",
         &request.plan_hash[..12.min(request.plan_hash.len())]
     );
     match request.state {
@@ -115,4 +163,38 @@ pub fn render(request: &Request, approval: &ApprovalSettings) -> String {
         }
     }
     out
+}
+
+/// The whole request message for `request` in its current state, as the message's
+/// notification text (the blocks above are what Slack shows): the same order, the plan
+/// first, what the requester typed last and inert.
+pub fn render(request: &Request, approval: &ApprovalSettings) -> String {
+    format!(
+        "{} — requested by {}\n{}\n{}\nTyped by the requester: /dr {}",
+        header(request),
+        crate::slack::text::mention(&request.requester),
+        request.summary,
+        decision(request, approval),
+        crate::slack::text::inert(&request.command)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{sections, SECTION_CHARS};
+
+    #[test]
+    fn a_long_plan_is_split_between_lines_and_never_cut() {
+        let lines: Vec<String> = (0..200)
+            .map(|i| format!("• `198.51.{}.{}/32` → `drbot-block-v4`", i / 250, i % 250))
+            .collect();
+        let text = lines.join("\n");
+        let parts = sections(&text);
+        assert!(parts.len() > 1);
+        assert!(parts.iter().all(|p| p.chars().count() <= SECTION_CHARS));
+        assert_eq!(parts.join("\n"), text, "nothing lost, nothing added");
+        // One line longer than a section is split inside it, still whole when joined.
+        let long = "x".repeat(SECTION_CHARS * 2 + 10);
+        assert_eq!(sections(&long).concat(), long);
+    }
 }

@@ -135,7 +135,7 @@ pub async fn queue_post(
     request: &Request,
 ) -> Result<(), StoreError> {
     let text = message::render(request, &app.settings.approval);
-    let blocks = serde_json::to_value(message::blocks(request, &text)).ok();
+    let blocks = serde_json::to_value(message::blocks(request, &app.settings.approval)).ok();
     tx.send_slack_keyed(
         Outgoing::Post {
             channel: request.channel.clone(),

@@ -257,6 +257,14 @@ pub fn parse(text: &str, set: &CommandSet, settings: &Settings) -> Result<Parsed
             continue;
         }
         next += taken.len();
+        // Text is the rest of the line: its words together are one value.
+        let chars = taken.iter().map(|w| w.chars().count() + 1).sum::<usize>();
+        if arg.kind == ValueKind::Text && chars > MAX_TEXT_CHARS + 1 {
+            return Err(Refusal::new(
+                format!("<{}>: {}", arg.name, too_long(chars - 1).0),
+                Some(&def),
+            ));
+        }
         let values = taken
             .iter()
             .map(|raw| {
@@ -275,10 +283,25 @@ pub fn parse(text: &str, set: &CommandSet, settings: &Settings) -> Result<Parsed
     Ok(ParsedCommand { def, args, flags })
 }
 
+/// The longest free text drbot takes in one value (a reason, a title, an update, a word):
+/// what an officer reads beside the plan stays short enough never to crowd it out.
+pub const MAX_TEXT_CHARS: usize = 300;
+
+fn too_long(chars: usize) -> Invalid {
+    Invalid(format!(
+        "{chars} characters is too long: at most {MAX_TEXT_CHARS} (say the rest in the incident channel or with `/dr incident update`)"
+    ))
+}
+
 /// Checks one raw value against its declared type.
 fn check(kind: ValueKind, raw: &str, settings: &Settings) -> Result<Value, Invalid> {
     let word = || Value::Word(raw.to_string());
     match kind {
+        ValueKind::Word | ValueKind::Text | ValueKind::Command
+            if raw.chars().count() > MAX_TEXT_CHARS =>
+        {
+            Err(too_long(raw.chars().count()))
+        }
         ValueKind::Word | ValueKind::Text | ValueKind::Command => Ok(word()),
         // Only as a flag, where no value is read.
         ValueKind::Switch => Ok(Value::Switch),

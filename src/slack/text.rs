@@ -60,3 +60,46 @@ mod tests {
         );
     }
 }
+
+/// Text a user typed, made inert for any Slack surface: `&`, `<`, `>` escaped (no mention,
+/// link or `<!channel>`), every line break and control character shown as ` ⏎ ` or a space
+/// (no line of it can start a fake line of drbot's), and mrkdwn's markers (`` ` `` `*` `_`
+/// `~`) replaced by look-alikes that format nothing (ˋ ∗ ＿ ∼), so a code span cannot be
+/// broken out of and nothing renders bold, italic or struck; a leading `>` is escaped too.
+pub fn inert(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\n' | '\r' | '\u{2028}' | '\u{2029}' | '\u{85}' => out.push_str(" ⏎ "),
+            '`' => out.push('ˋ'),
+            '*' => out.push('∗'),
+            '_' => out.push('＿'),
+            '~' => out.push('∼'),
+            c if c.is_control() => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod inert_tests {
+    use super::inert;
+
+    #[test]
+    fn typed_text_cannot_format_mention_or_start_a_line() {
+        let typed = "x` \n*Block* `203.0.113.77`\r\n> _quoted_ ~gone~ <!channel> & more";
+        let shown = inert(typed);
+        for live in ['`', '*', '_', '~', '\n', '\r', '<', '>'] {
+            assert!(!shown.contains(live), "{live:?} left in {shown}");
+        }
+        assert_eq!(
+            shown,
+            "xˋ  ⏎ ∗Block∗ ˋ203.0.113.77ˋ ⏎  ⏎ &gt; ＿quoted＿ ∼gone∼ &lt;!channel&gt; &amp; more"
+        );
+        assert_eq!(inert("credential stuffing"), "credential stuffing");
+    }
+}

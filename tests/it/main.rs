@@ -22,6 +22,7 @@ mod postgres_tls;
 mod rds;
 mod replicas;
 mod report;
+mod request_message;
 mod rollback;
 mod router;
 mod sandbox;
