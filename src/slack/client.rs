@@ -448,7 +448,10 @@ impl SlackApi {
     }
 
     /// The ts of a post drbot made for outbox row `row` in `channel` (in the thread of
-    /// `thread_ts` when given) since `oldest` (a Slack ts), if Slack has it.
+    /// `thread_ts` when given) since `oldest` (a Slack ts), if Slack has it. Only drbot's
+    /// own post counts: another app can attach the same metadata to a message of its own
+    /// (and would have officers react to it), or metadata of another shape (which must not
+    /// make the look-up fail).
     pub async fn find_post(
         &self,
         channel: &str,
@@ -457,61 +460,81 @@ impl SlackApi {
         oldest: &str,
     ) -> Result<Option<String>, SlackError> {
         let session = self.client.open_session(&self.token);
-        let row = row.to_string();
-        let ours = |content: &SlackMessageContent| {
-            content.metadata.as_ref().is_some_and(|m| {
-                m.event_type == OUTBOX_METADATA
-                    && m.event_payload
-                        .as_ref()
-                        .and_then(|p| p.get("row"))
-                        .is_some_and(|r| *r == row)
+        // `conversations.replies` for a thread, `conversations.history` for the channel; the
+        // same GET with `include_all_metadata`, read leniently (`Posted`).
+        let (method, mut params) = match thread_ts {
+            None => ("conversations.history", vec![]),
+            Some(ts) => ("conversations.replies", vec![("ts", Some(ts.to_string()))]),
+        };
+        params.extend([
+            ("channel", Some(channel.to_string())),
+            ("oldest", Some(oldest.to_string())),
+            ("limit", Some("200".to_string())),
+            ("include_all_metadata", Some("true".to_string())),
+        ]);
+        let page: History = self
+            .api(method, Repeat::Safe, || {
+                let params = &params;
+                let session = &session;
+                async move {
+                    session
+                        .http_session_api
+                        .http_get::<History, _, _>(method, params, None)
+                        .await
+                }
             })
+            .await?;
+        let Some(me) = self.identity.as_ref() else {
+            return Ok(None);
         };
-        let messages = match thread_ts {
-            None => {
-                let request = SlackApiConversationsHistoryRequest::new()
-                    .with_channel(channel.into())
-                    .with_oldest(oldest.into())
-                    .with_limit(200)
-                    .with_include_all_metadata(true);
-                self.api("conversations.history", Repeat::Safe, || {
-                    session.conversations_history(&request)
-                })
-                .await?
-                .messages
-            }
-            Some(ts) => {
-                // slack-morphism's request type has no `include_all_metadata`; the same GET
-                // with it, so replies come back with drbot's row ids.
-                let params = vec![
-                    ("channel", Some(channel.to_string())),
-                    ("ts", Some(ts.to_string())),
-                    ("oldest", Some(oldest.to_string())),
-                    ("limit", Some("200".to_string())),
-                    ("include_all_metadata", Some("true".to_string())),
-                ];
-                self.api("conversations.replies", Repeat::Safe, || {
-                    let params = &params;
-                    let session = &session;
-                    async move {
-                        session
-                            .http_session_api
-                            .http_get::<SlackApiConversationsRepliesResponse, _, _>(
-                                "conversations.replies",
-                                params,
-                                None,
-                            )
-                            .await
-                    }
-                })
-                .await?
-                .messages
-            }
-        };
-        Ok(messages
+        Ok(page
+            .messages
             .into_iter()
-            .find(|m| ours(&m.content))
-            .map(|m| m.origin.ts.to_string()))
+            .find(|m| m.is_drbots(me) && m.carries_row(row))
+            .map(|m| m.ts))
+    }
+}
+
+/// A page of `conversations.history` / `conversations.replies`, only what the look-up of a
+/// lost post needs; anything else (another app's metadata of any shape) is ignored.
+#[derive(serde::Deserialize)]
+struct History {
+    #[serde(default)]
+    messages: Vec<Posted>,
+}
+
+#[derive(serde::Deserialize)]
+struct Posted {
+    ts: String,
+    #[serde(default)]
+    user: Option<String>,
+    #[serde(default)]
+    bot_id: Option<String>,
+    #[serde(default)]
+    metadata: Option<serde_json::Value>,
+}
+
+impl Posted {
+    /// Posted by drbot's bot user (and, when both are known, its bot).
+    fn is_drbots(&self, me: &Identity) -> bool {
+        self.user.as_deref() == Some(me.user_id.as_str())
+            && match (&me.bot_id, &self.bot_id) {
+                (Some(ours), Some(theirs)) => ours == theirs,
+                _ => true,
+            }
+    }
+
+    /// Marked with drbot's outbox row `row`.
+    fn carries_row(&self, row: i64) -> bool {
+        let Some(meta) = &self.metadata else {
+            return false;
+        };
+        meta["event_type"] == OUTBOX_METADATA
+            && match &meta["event_payload"]["row"] {
+                serde_json::Value::String(r) => *r == row.to_string(),
+                serde_json::Value::Number(n) => n.as_i64() == Some(row),
+                _ => false,
+            }
     }
 }
 

@@ -258,3 +258,39 @@ async fn a_thread_reply_whose_answer_was_lost_is_found_in_the_thread_and_not_pos
     assert_eq!(looked[0].params["include_all_metadata"], "true");
     assert_eq!(notes.len(), 1, "the note is in the thread once");
 }
+
+#[tokio::test]
+async fn another_apps_post_carrying_drbots_marker_is_never_taken_for_the_request_message() {
+    let svc = seed_service(2, 1).await;
+    let app = spawn_app_with(&config(&svc)).await;
+    // Another app in the channel planted messages carrying drbot's outbox marker for every
+    // row id drbot might use; then drbot's post of the request loses its answer.
+    app.slack.plant_foreign_posts(OPS_CHANNEL, 1..=200);
+    app.slack
+        .fail_times("chat.postMessage", Failure::AnswerLost, 1);
+    app.slash("rollback api").as_user(REQUESTER).reply().await;
+    app.slack.wait_for("chat.postMessage", 1).await;
+    app.run_time_until(|| !app.slack.calls("conversations.history").is_empty())
+        .await;
+    let ts = ask_posted(&app).await;
+    assert!(
+        !ts.starts_with("1700000000."),
+        "the request is drbot's own post, not the planted one: {ts}"
+    );
+    assert_eq!(approval_posts(&app).len(), 1, "found, not posted twice");
+    assert!(
+        app.slack
+            .calls("reactions.add")
+            .iter()
+            .all(|c| !c.params["timestamp"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("1700000000.")),
+        "drbot marked a planted message as its request"
+    );
+    // An officer's ✅ on a planted message approves nothing.
+    react(&app, "1700000000.900001", "white_check_mark", OFFICER).await;
+    react(&app, &ts, "white_check_mark", OFFICER).await;
+    let done = wait_for_any_event(&app, &["request.executed", "request.failed"]).await;
+    assert_eq!(done["kind"], "request.executed", "{done}");
+}

@@ -79,6 +79,8 @@ struct Recorded {
     channel_names: std::collections::HashSet<String>,
     /// Channels drbot created: id → name (for `conversations.info`).
     created: HashMap<String, String>,
+    /// Messages another app posted: (channel, message), shown in history as newest.
+    planted: Vec<(String, Value)>,
 }
 
 /// The people of the stand-in workspace, as `users.info` describes them.
@@ -197,6 +199,21 @@ impl SlackStandIn {
             .unwrap()
             .failures
             .insert(method.to_string(), failure);
+    }
+
+    /// Another app posts into `channel`, marked with drbot's outbox metadata for each of
+    /// the row ids `rows`, as a hostile app could (its messages are not drbot's).
+    pub fn plant_foreign_posts(&self, channel: &str, rows: std::ops::RangeInclusive<i64>) {
+        let mut state = self.state.lock().unwrap();
+        for row in rows {
+            state.next_ts += 1;
+            let message = json!({"type": "message", "user": "U0EVILAPP", "bot_id": "B0EVIL",
+                "text": "A-1 · approval needed", "ts": format!("1700000000.{:06}", 900_000 + row),
+                // Slack keeps whatever shape an app gave: drbot's (a string) and others.
+                "metadata": {"event_type": "drbot_outbox", "event_payload": {"row":
+                    if row % 2 == 0 { json!(row.to_string()) } else { json!(row) }}}});
+            state.planted.push((channel.to_string(), message));
+        }
     }
 
     /// Waits (briefly) until `method` has been called `n` times; returns the calls.
@@ -460,7 +477,7 @@ fn answer_call(
                     Some(t) => c.params.get("thread_ts").and_then(|v| v.as_str()) == Some(t),
                 })
                 .map(|c| {
-                    let mut m = json!({"type": "message", "user": BOT_USER, "text": c.params.get("text"), "ts": c.answer["ts"]});
+                    let mut m = json!({"type": "message", "user": BOT_USER, "bot_id": "B0DRBOT", "text": c.params.get("text"), "ts": c.answer["ts"]});
                     if let Some(meta) = c.params.get("metadata") {
                         let meta = match meta {
                             Value::String(s) => serde_json::from_str(s).unwrap_or(Value::Null),
@@ -471,7 +488,18 @@ fn answer_call(
                     m
                 })
                 .collect();
-            json!({"ok": true, "messages": messages, "has_more": false})
+            // Another app's posts, newest (top-level only).
+            let mut all: Vec<Value> = match &thread {
+                None => state
+                    .planted
+                    .iter()
+                    .filter(|(c, _)| Some(&json!(c)) == Some(&channel))
+                    .map(|(_, m)| m.clone())
+                    .collect(),
+                Some(_) => Vec::new(),
+            };
+            all.extend(messages);
+            json!({"ok": true, "messages": all, "has_more": false})
         }
         _ => json!({"ok": true}),
     };
