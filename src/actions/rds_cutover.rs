@@ -122,12 +122,20 @@ pub async fn plan(
         .into_iter()
         .map(|s| (s.name.clone(), s.cluster.clone(), s.service.clone()))
         .collect::<Vec<_>>();
+    // A SecureString's value is a secret: never shown, stored or exported, only said to be
+    // secret with a fingerprint (the same value, the same fingerprint: the re-check still
+    // notices a change). SSM keeps the old version for undo.
+    let current_value = if current.kind == "SecureString" {
+        secret_fingerprint(&current.value)
+    } else {
+        current.value.clone()
+    };
     let plan = CutoverPlan {
         database: db.name.clone(),
         parameter: args.parameter.clone(),
         region,
         to: args.to.clone(),
-        current_value: current.value.clone(),
+        current_value,
         current_version: current.version,
         kind: current.kind.clone(),
         new_value: host,
@@ -173,6 +181,13 @@ pub async fn plan(
         plan.database,
     );
     Ok((plan, summary))
+}
+
+/// How a secret value is shown: that it is secret, and the start of its SHA-256.
+fn secret_fingerprint(value: &str) -> String {
+    use sha2::Digest;
+    let digest = hex::encode(sha2::Sha256::digest(value.as_bytes()));
+    format!("(SecureString, not shown; sha256 {})", &digest[..12])
 }
 
 pub async fn execute(run: &Run<'_>, approved: CutoverPlan) {

@@ -779,3 +779,63 @@ async fn a_cutover_to_an_instance_that_is_not_available_is_refused_before_any_ch
         .unwrap();
     assert_eq!(value.parameter().unwrap().value(), Some("old-db.internal"));
 }
+
+#[tokio::test]
+async fn a_secure_string_parameters_value_is_never_shown_stored_or_exported() {
+    const SECRET: &str = "old-db.internal?token=S3CRET-VALUE-42";
+    let db = seed_database(1).await;
+    let restored = seed_database(1).await;
+    let parameter = format!("/{}/DATABASE_HOST", unique("aifai"));
+    ssm()
+        .await
+        .put_parameter()
+        .name(&parameter)
+        .value(SECRET)
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .send()
+        .await
+        .unwrap();
+    let config = format!(
+        "{}\n{}cutover_parameter = \"{parameter}\"\n",
+        base(),
+        db.config()
+    );
+    let app = spawn_app_with(&config).await;
+    let ts = ask(
+        &app,
+        &format!("cutover main --to {}", restored.instance),
+        REQUESTER,
+    )
+    .await;
+    let request = posted_message(&app, &ts).params["text"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        request.contains("(SecureString, not shown; sha256 "),
+        "{request}"
+    );
+    react(&app, &ts, "white_check_mark", OFFICER).await;
+    assert_eq!(done(&app).await["kind"], "request.executed");
+    let written = ssm()
+        .await
+        .get_parameter()
+        .name(&parameter)
+        .with_decryption(true)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(written.parameter().unwrap().version(), 2);
+    // Nowhere: not in Slack, not in the store's record, not in an export.
+    for call in app.slack.all_calls() {
+        assert!(!call.params.to_string().contains("S3CRET"), "{call:?}");
+    }
+    let events = serde_json::to_string(&app.events().await).unwrap();
+    assert!(!events.contains("S3CRET"), "{events}");
+    let mut conn = app.db().await;
+    let plans: Vec<String> = sqlx::query_scalar("SELECT plan FROM requests")
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+    assert!(plans.iter().all(|p| !p.contains("S3CRET")), "{plans:?}");
+}
