@@ -6,14 +6,22 @@
 pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            c => out.push(c),
+        if !escaped(c, &mut out) {
+            out.push(c);
         }
     }
     out
+}
+
+/// Pushes Slack's escape of `c` (`&`, `<`, `>`) and answers true, or answers false.
+fn escaped(c: char, out: &mut String) -> bool {
+    match c {
+        '&' => out.push_str("&amp;"),
+        '<' => out.push_str("&lt;"),
+        '>' => out.push_str("&gt;"),
+        _ => return false,
+    }
+    true
 }
 
 /// Users as mentions, `<@U1>, <@U2>`.
@@ -69,10 +77,10 @@ mod tests {
 pub fn inert(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
+        if escaped(c, &mut out) {
+            continue;
+        }
         match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
             '\n' | '\r' | '\u{2028}' | '\u{2029}' | '\u{85}' => out.push_str(" ⏎ "),
             '`' => out.push('ˋ'),
             '*' => out.push('∗'),

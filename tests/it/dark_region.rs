@@ -185,16 +185,9 @@ async fn with_the_primary_region_dark_drbot_answers_and_runs_the_backup_regions_
         3,
     )
     .await;
-    let value = ssm_in(BACKUP)
-        .await
-        .get_parameter()
-        .name(&parameter)
-        .send()
-        .await
-        .unwrap();
     assert_ne!(
-        value.parameter().unwrap().value(),
-        Some("primary-db.internal")
+        parameter_in(BACKUP, &parameter).await.0,
+        "primary-db.internal"
     );
 
     // A step that needs the dark side (Route 53's API is signed for us-east-1) ends with a

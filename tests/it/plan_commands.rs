@@ -384,16 +384,7 @@ async fn cutover_writes_the_new_host_keeps_the_old_one_and_redeploys_the_service
     let reply = app.slash("cutover main").reply().await;
     assert!(reply.contains("missing `--to"), "{reply}");
 
-    let ts = ask(
-        &app,
-        &format!("cutover main --to {}", restored.instance),
-        REQUESTER,
-    )
-    .await;
-    let request = posted_message(&app, &ts).params["text"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (ts, request) = ask_text(&app, &format!("cutover main --to {}", restored.instance)).await;
     assert!(
         request.contains("`old-db.internal` →") && request.contains("`api`"),
         "{request}"
@@ -401,16 +392,9 @@ async fn cutover_writes_the_new_host_keeps_the_old_one_and_redeploys_the_service
     react(&app, &ts, "white_check_mark", OFFICER).await;
     let end = done(&app).await;
     assert_eq!(end["kind"], "request.executed", "{end}");
-    let value = ssm()
-        .await
-        .get_parameter()
-        .name(&parameter)
-        .send()
-        .await
-        .unwrap();
-    let value = value.parameter().unwrap();
-    assert_ne!(value.value(), Some("old-db.internal"));
-    assert_eq!(value.version(), 2, "the old value stays as version 1");
+    let (value, version) = parameter_in("us-east-1", &parameter).await;
+    assert_ne!(value, "old-db.internal");
+    assert_eq!(version, 2, "the old value stays as version 1");
     let operations: Vec<String> = app
         .events_of_kind("aws.call")
         .await
@@ -801,31 +785,14 @@ async fn a_secure_string_parameters_value_is_never_shown_stored_or_exported() {
         db.config()
     );
     let app = spawn_app_with(&config).await;
-    let ts = ask(
-        &app,
-        &format!("cutover main --to {}", restored.instance),
-        REQUESTER,
-    )
-    .await;
-    let request = posted_message(&app, &ts).params["text"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (ts, request) = ask_text(&app, &format!("cutover main --to {}", restored.instance)).await;
     assert!(
         request.contains("(SecureString, not shown; sha256 "),
         "{request}"
     );
     react(&app, &ts, "white_check_mark", OFFICER).await;
     assert_eq!(done(&app).await["kind"], "request.executed");
-    let written = ssm()
-        .await
-        .get_parameter()
-        .name(&parameter)
-        .with_decryption(true)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(written.parameter().unwrap().version(), 2);
+    assert_eq!(parameter_in("us-east-1", &parameter).await.1, 2);
     // Nowhere: not in Slack, not in the store's record, not in an export.
     for call in app.slack.all_calls() {
         assert!(!call.params.to_string().contains("S3CRET"), "{call:?}");

@@ -65,6 +65,20 @@ pub async fn ssm_in(region: &str) -> aws_sdk_ssm::Client {
     aws_sdk_ssm::Client::new(&config_in(region).await)
 }
 
+/// Parameter `name` in `region` as SSM holds it now (decrypted): (value, version).
+pub async fn parameter_in(region: &str, name: &str) -> (String, i64) {
+    let out = ssm_in(region)
+        .await
+        .get_parameter()
+        .name(name)
+        .with_decryption(true)
+        .send()
+        .await
+        .unwrap();
+    let p = out.parameter().unwrap();
+    (p.value().unwrap_or_default().to_string(), p.version())
+}
+
 /// A fresh String parameter `/<unique>/DATABASE_HOST` holding `value` in `region`; its name.
 pub async fn seed_host_parameter(region: &str, value: &str) -> String {
     let parameter = format!("/{}/DATABASE_HOST", unique("aifai"));

@@ -241,3 +241,13 @@ pub fn button_click(ts: &str, action_id: &str, user: &str) -> Value {
                      "action_ts": format!("{}.{}", now_unix(), user.len())}]
     })
 }
+
+/// Asks for `command` as the requester and answers (the request's ts, its message text).
+pub async fn ask_text(app: &TestApp, command: &str) -> (String, String) {
+    let ts = ask(app, command, REQUESTER).await;
+    let text = posted_message(app, &ts).params["text"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    (ts, text)
+}
