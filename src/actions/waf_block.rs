@@ -161,6 +161,27 @@ pub async fn execute(run: &Run<'_>, approved: BlockPlan) {
     let mut reported = Vec::new();
     let mut unrecorded: Vec<String> = Vec::new();
     for (set_ref, cidrs) in blocklist::by_set(&set, &approved.cidrs) {
+        // A timed block of one of these addresses that is being lifted right now: superseded
+        // before WAF is written, so the lifting worker puts the address back (it reads the
+        // state after its removal) rather than leaving this block without it.
+        let superseded =
+            crate::store::persist("blocks", crate::gate::execute::STORE_PATIENCE, || async {
+                let mut tx = app.store.begin().await?;
+                let mut taken = Vec::new();
+                for cidr in &cidrs {
+                    if tx.supersede_lifting(&set_ref.id, cidr).await? > 0 {
+                        taken.push(cidr.clone());
+                    }
+                }
+                tx.commit().await?;
+                Ok(taken)
+            })
+            .await;
+        // drbot's own blocks, whatever the lift does with them now: this block takes them over.
+        let taken_over = superseded.unwrap_or_else(|e| {
+            tracing::error!(error = %e, "could not mark timed blocks being lifted as superseded");
+            Vec::new()
+        });
         let failed = |e: &AwsError| {
             let partial = if added_total.is_empty() {
                 String::new()
@@ -180,6 +201,11 @@ pub async fn execute(run: &Run<'_>, approved: BlockPlan) {
         };
         // drbot owns (and may later lift) what it added, and what it had blocked before.
         let mut owned: Vec<String> = written.added.clone();
+        for cidr in taken_over {
+            if !owned.contains(&cidr) {
+                owned.push(cidr);
+            }
+        }
         let held = match app.store.active_blocks().await {
             Ok(held) => Some(held),
             Err(e) => {

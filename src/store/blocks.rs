@@ -82,7 +82,7 @@ impl StoreTx<'_> {
     /// superseded (its timer no longer applies).
     pub async fn add_block(&mut self, block: &NewBlock) -> Result<(), StoreError> {
         let now = crate::clock::now_rfc3339();
-        let sql = "UPDATE blocks SET state = 'superseded', ended_at = $3 WHERE set_id = $1 AND cidr = $2 AND state = 'active'";
+        let sql = "UPDATE blocks SET state = 'superseded', ended_at = $3 WHERE set_id = $1 AND cidr = $2 AND state IN ('active', 'lifting')";
         let args = args![&block.set_id, &block.cidr, &now];
         self.execute("superseding an earlier block", sql, args)
             .await?;
@@ -104,6 +104,30 @@ impl StoreTx<'_> {
             block.expires_at.map(crate::clock::rfc3339),
         ];
         self.write("recording a block", sql, args).await
+    }
+
+    /// A block of `cidr` in set `set_id` is about to be written to WAF: a timed block of it
+    /// that a worker is lifting right now is superseded first, so that the worker, seeing
+    /// it, puts the address back instead of leaving the newer block without it.
+    pub async fn supersede_lifting(&mut self, set_id: &str, cidr: &str) -> Result<u64, StoreError> {
+        let sql = "UPDATE blocks SET state = 'superseded', ended_at = $3 WHERE set_id = $1 AND cidr = $2 AND state = 'lifting'";
+        let args = args![set_id, cidr, crate::clock::now_rfc3339()];
+        self.execute("superseding a block being lifted", sql, args)
+            .await
+    }
+
+    /// Ends the lift of block `id`: `Ok(None)` when it is lifted now; else the state it was
+    /// moved to meanwhile (`superseded` by a newer block, `removed` by an unblock).
+    pub async fn finish_lift(&mut self, id: i64) -> Result<Option<String>, StoreError> {
+        let sql =
+            "UPDATE blocks SET state = 'lifted', ended_at = $2 WHERE id = $1 AND state = 'lifting'";
+        let args = args![id, crate::clock::now_rfc3339()];
+        if self.execute("ending a lifted block", sql, args).await? == 1 {
+            return Ok(None);
+        }
+        let sql = format!("SELECT {COLUMNS} FROM blocks WHERE id = $1");
+        let rows = self.fetch("reading a block", &sql, args![id], read).await?;
+        Ok(rows.into_iter().next().map(|b| b.state))
     }
 
     /// Ends the active blocks of `cidr` in set `set_id` (`removed` or `lifted`).

@@ -372,7 +372,21 @@ async fn lift_due_blocks(app: &Arc<App>) -> Result<(), StoreError> {
             }
         };
         let mut tx = app.store.begin().await?;
-        tx.end_blocks(&block.set_id, &block.cidr, "lifted").await?;
+        match tx.finish_lift(block.id).await? {
+            None => {}
+            // A newer block of the address was approved while this one was being lifted:
+            // it keeps the address blocked.
+            Some(state) if state == "superseded" => {
+                drop(tx);
+                keep_newer_block(app, &block, &set_ref).await?;
+                continue;
+            }
+            // Unblocked meanwhile: the address is out, as asked.
+            Some(_) => {
+                drop(tx);
+                continue;
+            }
+        }
         tx.append(
             NewEvent::new(
                 EventKind::WafLifted,
@@ -413,6 +427,54 @@ async fn lift_due_blocks(app: &Arc<App>) -> Result<(), StoreError> {
         tx.commit().await?;
     }
     Ok(())
+}
+
+/// After lifting `block`, a newer block of its address turned out to have been approved
+/// meanwhile: the address goes back into the set, and the channel is told either way.
+async fn keep_newer_block(
+    app: &Arc<App>,
+    block: &Block,
+    set_ref: &WafIpSetRef,
+) -> Result<(), StoreError> {
+    let again = blocklist::modify(
+        app.aws.waf(block.scope),
+        set_ref,
+        block.scope,
+        std::slice::from_ref(&block.cidr),
+        &[],
+    )
+    .await;
+    let (text, detail) = match &again {
+        Ok(written) => (
+            format!(
+                ":lock: `{}` stays blocked in `{}`: a newer block of it was approved while its timed block was being lifted{}.",
+                block.cidr,
+                block.set_name,
+                written
+                    .request_id
+                    .as_deref()
+                    .map(|id| format!(" (put back; AWS request id `{id}`)"))
+                    .unwrap_or_default()
+            ),
+            json!({"cidr": block.cidr, "ip_set": block.set_name, "operation": "UpdateIPSet", "aws_request_id": written.request_id, "kept_for": "a newer block"}),
+        ),
+        Err(e) => (
+            format!(
+                ":warning: `{}` may NOT be blocked in `{}`: its timed block was lifted while a newer block of it was approved, and putting it back failed ({e}). Block it again with `/dr block-ip {}`.",
+                block.cidr, block.set_name, block.cidr
+            ),
+            json!({"cidr": block.cidr, "ip_set": block.set_name, "operation": "UpdateIPSet", "error": e.to_string()}),
+        ),
+    };
+    let mut tx = app.store.begin().await?;
+    tx.append(
+        NewEvent::new(EventKind::WafLifted, "drbot", &block.channel, text.clone())
+            .detail(detail)
+            .incident(block.incident.clone()),
+    )
+    .await?;
+    tx.send_slack(Outgoing::post(&block.channel, text)).await?;
+    tx.commit().await
 }
 
 /// The plan's communication rules for open incidents: a reminder when no status update

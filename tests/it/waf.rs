@@ -314,3 +314,69 @@ async fn a_block_for_longer_than_ten_years_is_refused_before_anything_is_planned
     assert!(app.events_of_kind("approval.requested").await.is_empty());
     assert!(sets.v4_addresses().await.is_empty());
 }
+
+#[tokio::test]
+async fn a_permanent_block_approved_while_the_timed_one_is_lifted_keeps_the_address_blocked() {
+    let sets = seed_ip_sets(false, vec![]).await;
+    let proxy = CountingProxy::start().await;
+    let url = proxy.url();
+    let app = spawn_app_custom(&config(&sets, ""), &[], &[("AWS_ENDPOINT_URL", &url)]).await;
+    let done = ask_and_approve(&app, "block-ip 203.0.113.9 --for 30m --reason probe").await;
+    assert_eq!(done["kind"], "request.executed");
+    // The worker's removal is held at the proxy until the permanent block has executed.
+    let (release, held) = tokio::sync::oneshot::channel::<()>();
+    proxy.before_next("UpdateIPSet", move || async move {
+        let _ = held.await;
+    });
+    let updates = proxy.count("UpdateIPSet");
+    app.advance_clock(Duration::from_secs(31 * 60));
+    for _ in 0..200 {
+        if proxy.count("UpdateIPSet") > updates {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(
+        proxy.count("UpdateIPSet") > updates,
+        "the lift is on its way"
+    );
+    // Meanwhile the same address is blocked for good: asked and approved.
+    let ts = ask(
+        &app,
+        "block-ip 203.0.113.9 --reason \"confirmed attacker\"",
+        REQUESTER,
+    )
+    .await;
+    react(&app, &ts, "white_check_mark", OFFICER).await;
+    for _ in 0..200 {
+        if app.events_of_kind("request.executed").await.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(app.events_of_kind("request.executed").await.len(), 2);
+    let _ = release.send(());
+
+    // The lift went through, found the newer block and put the address back.
+    let kept = wait_for_event(&app, "waf.lifted").await;
+    assert!(
+        kept["text"].as_str().unwrap().contains("stays blocked"),
+        "{kept}"
+    );
+    assert_eq!(sets.v4_addresses().await, ["203.0.113.9/32"]);
+    // drbot's record: the timed block superseded, the permanent one active.
+    let mut conn = app.db().await;
+    let rows: Vec<(String, Option<String>)> = sqlx::query_as(
+        "SELECT state, reason FROM blocks WHERE cidr = '203.0.113.9/32' ORDER BY id",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(
+        rows,
+        [
+            ("superseded".to_string(), Some("probe".to_string())),
+            ("active".to_string(), Some("confirmed attacker".to_string()))
+        ]
+    );
+}
