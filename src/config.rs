@@ -1065,6 +1065,11 @@ impl Settings {
             Some(primary) if primary == own => Some(format!(
                 "drbot runs in {own}, the primary region, whose failure is the region-failure scenario: run drbot and its database in {elsewhere}, or drbot goes dark with what it should recover"
             )),
+            // drbot already runs in the backup region: left to AWS_REGION, the primary would
+            // be the backup region itself (and resources without `region` looked up there).
+            None if backup == Some(own) => Some(format!(
+                "[regions] primary is not set, so it is AWS_REGION ({own}) — the backup region itself: set [regions] primary to the region drbot protects"
+            )),
             None => Some(format!(
                 "[regions] primary is not set, so the primary region is AWS_REGION ({own}), where drbot itself runs: set [regions] primary to the region drbot protects and run drbot and its database in {elsewhere}"
             )),
@@ -1504,6 +1509,25 @@ mod timeout_tests {
         .unwrap_err()
         .to_string();
         assert!(bad.contains("between 1s and 10m"), "{bad}");
+        // Where drbot runs against the primary region.
+        let warn = |primary: &str, own| {
+            Settings::parse(
+                &format!("[approval]\nofficers = [\"U0SECOFF1\"]\n[regions]\n{primary}backup = \"eu-central-1\"\n"),
+                "drbot.toml",
+            )
+            .unwrap()
+            .placement_warning(Some(own))
+        };
+        assert!(warn("primary = \"eu-west-1\"\n", "eu-west-1")
+            .unwrap()
+            .contains("the backup region, eu-central-1"));
+        assert_eq!(warn("primary = \"eu-west-1\"\n", "eu-central-1"), None);
+        assert!(warn("", "eu-central-1")
+            .unwrap()
+            .contains("the backup region itself"));
+        assert!(warn("", "eu-west-1")
+            .unwrap()
+            .contains("[regions] primary is not set"));
         // Without any of it: 3 s to connect, 10 s a call.
         let plain =
             Settings::parse("[approval]\nofficers = [\"U0SECOFF1\"]\n", "drbot.toml").unwrap();
