@@ -9,7 +9,7 @@ use crate::config::{database_url_from_process, default_config_path, Environment,
 use crate::router::CommandSet;
 use crate::scenarios::ScenarioSet;
 use crate::startup::{shutdown_signal, Application};
-use crate::store::{Store, VerifyReport};
+use crate::store::Store;
 use crate::timeline::{self, Format};
 
 #[derive(Debug, Parser)]
@@ -128,6 +128,13 @@ pub enum EvidenceCommand {
         /// The archive to write (e.g. `evidence-2026q4.tar`); never overwritten.
         #[arg(long)]
         out: PathBuf,
+        /// A checkpoint kept elsewhere: `SEQ:HASH` (see `audit verify`).
+        #[arg(long, value_parser = parse_checkpoint)]
+        checkpoint: Vec<(i64, String)>,
+        /// The configuration: checkpoints posted to `[audit] checkpoint_channel` are read
+        /// back from Slack (SLACK_BOT_TOKEN) and checked too.
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
 }
 
@@ -139,6 +146,10 @@ pub enum AuditCommand {
         /// A checkpoint kept elsewhere (e.g. the one drbot posted in Slack): `SEQ:HASH`.
         #[arg(long, value_parser = parse_checkpoint)]
         checkpoint: Vec<(i64, String)>,
+        /// The configuration: the checkpoints drbot posted to its `[audit]
+        /// checkpoint_channel` are read back from Slack (SLACK_BOT_TOKEN) and checked too.
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
 }
 
@@ -370,74 +381,58 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         Command::Audit {
-            command: AuditCommand::Verify { checkpoint },
+            command: AuditCommand::Verify { checkpoint, config },
         } => {
             let store = open_existing_store().await?;
-            println!("{}", verify(&store, &checkpoint).await?);
+            let outside = outside_checkpoints(checkpoint, config).await?;
+            println!(
+                "{}",
+                crate::audit::verify(&store, &outside)
+                    .await
+                    .map_err(Failure)?
+            );
             Ok(())
         }
         Command::Evidence {
-            command: EvidenceCommand::Export { from, to, out },
-        } => evidence_export(from, to, out).await,
+            command:
+                EvidenceCommand::Export {
+                    from,
+                    to,
+                    out,
+                    checkpoint,
+                    config,
+                },
+        } => {
+            let outside = outside_checkpoints(checkpoint, config).await?;
+            evidence_export(from, to, out, outside).await
+        }
         Command::Sandbox { port, dir } => Ok(crate::sandbox::run(port, dir).await?),
     }
 }
 
-/// Re-computes the chain and checks it against the `given` and the recorded checkpoints;
-/// the line to print when intact.
-async fn verify(store: &Store, given: &[(i64, String)]) -> Result<String, Failure> {
-    let count = match store.verify().await? {
-        VerifyReport::Intact { count } => count,
-        VerifyReport::Broken {
-            seq,
-            reason,
-            checked,
-        } => {
-            return Err(Failure(format!(
-                "audit chain broken at event {seq}: {reason} ({checked} events before it verified)"
-            )))
+/// The checkpoints kept outside the database: those `given`, and those posted in Slack
+/// when a configuration names a checkpoint channel (`--config`, else `DRBOT_CONFIG` /
+/// `drbot.toml` when present).
+async fn outside_checkpoints(
+    given: Vec<(i64, String)>,
+    config: Option<PathBuf>,
+) -> Result<crate::audit::Outside, Failure> {
+    let settings = match config {
+        Some(path) => Some(Settings::load_or_env(&path)?),
+        None => {
+            let path = default_config_path();
+            let inline = std::env::var(crate::config::CONFIG_TEXT_VAR).is_ok();
+            (path.exists() || inline)
+                .then(|| Settings::load_or_env(&path).ok())
+                .flatten()
         }
     };
-    let recorded = store.checkpoints().await?;
-    let mut checked = 0;
-    for (seq, hash, signature, source) in given
-        .iter()
-        .map(|(s, h)| (*s, h.clone(), None, "given".to_string()))
-        .chain(recorded.iter().map(|c| {
-            (
-                c.seq,
-                c.hash.clone(),
-                c.signature.clone(),
-                format!("recorded {} ({})", c.at, c.reason),
-            )
-        }))
-    {
-        if let (Some(sig), Some(key)) = (&signature, crate::store::audit_key()) {
-            if *sig != crate::store::sign_checkpoint(key, seq, &hash) {
-                return Err(Failure(format!(
-                    "checkpoint {seq}:{hash} ({source}) does not carry a valid signature: the checkpoints were tampered with"
-                )));
-            }
-        }
-        match store.hash_of(seq).await? {
-            None => {
-                return Err(Failure(format!(
-                    "the log is cut short: checkpoint {seq}:{hash} ({source}) is past its last event ({count} events); events after it were removed"
-                )))
-            }
-            Some(found) if found != hash => {
-                return Err(Failure(format!(
-                    "event {seq} does not match checkpoint {seq}:{hash} ({source}): the log was rewritten"
-                )))
-            }
-            Some(_) => checked += 1,
-        }
-    }
-    Ok(if checked == 0 {
-        format!("audit chain intact: {count} events verified")
-    } else {
-        format!("audit chain intact: {count} events verified; {checked} checkpoint(s) match")
-    })
+    let mut outside = crate::audit::Outside {
+        given,
+        ..Default::default()
+    };
+    crate::audit::from_slack(settings.as_ref(), &mut outside).await;
+    Ok(outside)
 }
 
 /// `drbot evidence export`: see `evidence.rs`. A chain that does not verify is still
@@ -446,6 +441,7 @@ async fn evidence_export(
     from: Option<String>,
     to: Option<String>,
     out: PathBuf,
+    outside: crate::audit::Outside,
 ) -> Result<(), Failure> {
     use crate::evidence::{manifest, tar, File};
     let period = crate::report::Period::parse(from.as_deref(), to.as_deref(), crate::clock::now())?;
@@ -458,7 +454,9 @@ async fn evidence_export(
     let store = open_existing_store().await?;
     // The archive's own checkpoint: what it holds can be checked against the live log later.
     let checkpoint = store.checkpoint("evidence export", None).await?;
-    let verification = verify(&store, &[]).await;
+    let verification = crate::audit::verify(&store, &outside)
+        .await
+        .map_err(Failure);
     let events = store.events(None).await?;
     let names = store.names().await?;
     let report_check = store.verify().await?;

@@ -10,7 +10,8 @@
 //! 2. Actions: [`actions`] (one file per action — parse, plan, execute, the IAM actions it
 //!    needs — and the registry), with the helpers of each family beside them in
 //!    `actions/` (`blocklist` for WAF, `database` for RDS, `incident`), and [`timeline`],
-//!    [`report`], [`retention`], [`evidence`], [`iam`].
+//!    [`report`], [`retention`], [`evidence`], [`audit`] (verification against
+//!    checkpoints, Slack's included), [`iam`].
 //! 3. The approval gate: [`gate`] (requests, reactions, exactly-once execution of a run).
 //! 4. [`app`]: what a running drbot holds (settings, store, clients).
 //! 5. [`scenarios`]: the plan's scenarios.
@@ -21,6 +22,7 @@
 
 pub mod actions;
 pub mod app;
+pub mod audit;
 pub mod aws;
 pub mod cli;
 pub mod clock;

@@ -30,6 +30,12 @@ pub enum StartupError {
     Serve(std::io::Error),
     #[error("DRBOT_AUDIT_KEY is not set, but the audit chain is keyed from event {0}: set the same key (events appended without it would break the chain)")]
     AuditKeyMissing(i64),
+    #[error("DRBOT_AUDIT_KEY is not the key the audit chain is keyed with from event {seq} (key id {named}; this one is key id {ours}): set the same key on every replica")]
+    AuditKeyDiffers {
+        seq: i64,
+        named: String,
+        ours: String,
+    },
 }
 
 pub struct Application {
@@ -59,20 +65,34 @@ impl Application {
             .with_lease(settings.store.lease.as_duration());
         tracing::info!(store = %redact_url(&env.database_url), "store open and migrated");
         crate::store::set_audit_key(env.audit_key.as_ref().map(|k| k.expose()));
-        match (env.audit_key.is_some(), store.keyed_from().await?) {
-            (true, None) => {
+        let key = crate::store::audit_key();
+        match (key, store.keyed_from().await?) {
+            (Some(key), None) => {
                 store
-                    .append(crate::store::NewEvent::new(
-                        crate::store::EventKind::AuditKeyed,
-                        "drbot",
-                        "",
-                        "the audit chain is keyed from here on (DRBOT_AUDIT_KEY): its hashes cannot be recomputed without the key".to_string(),
-                    ))
+                    .append(
+                        crate::store::NewEvent::new(
+                            crate::store::EventKind::AuditKeyed,
+                            "drbot",
+                            "",
+                            "the audit chain is keyed from here on (DRBOT_AUDIT_KEY): its hashes cannot be recomputed without the key".to_string(),
+                        )
+                        .detail(serde_json::json!({"key_id": crate::store::key_id(key)})),
+                    )
                     .await?;
                 tracing::info!("the audit chain is keyed from now on");
             }
-            (false, Some(seq)) => return Err(StartupError::AuditKeyMissing(seq)),
+            (Some(key), Some((seq, Some(named)))) if named != crate::store::key_id(key) => {
+                return Err(StartupError::AuditKeyDiffers {
+                    seq,
+                    named,
+                    ours: crate::store::key_id(key),
+                })
+            }
+            (None, Some((seq, _))) => return Err(StartupError::AuditKeyMissing(seq)),
             _ => {}
+        }
+        if key.is_some() {
+            crate::store::mark_chain_keyed();
         }
 
         let client = build_client(&env.slack_api_url)?;

@@ -495,12 +495,68 @@ impl SlackApi {
     }
 }
 
+impl SlackApi {
+    /// The texts of drbot's own top-level posts in `channel`, newest first, reading at most
+    /// `pages` pages of history (another app's posts are left out: they prove nothing).
+    pub async fn own_posts(&self, channel: &str, pages: usize) -> Result<Vec<String>, SlackError> {
+        let session = self.client.open_session(&self.token);
+        let Some(me) = self.identity.clone() else {
+            return Ok(Vec::new());
+        };
+        let mut texts = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..pages {
+            let mut params = vec![
+                ("channel", Some(channel.to_string())),
+                ("limit", Some("200".to_string())),
+            ];
+            if let Some(c) = &cursor {
+                params.push(("cursor", Some(c.clone())));
+            }
+            let page: History = self
+                .api("conversations.history", Repeat::Safe, || {
+                    let params = &params;
+                    let session = &session;
+                    async move {
+                        session
+                            .http_session_api
+                            .http_get::<History, _, _>("conversations.history", params, None)
+                            .await
+                    }
+                })
+                .await?;
+            texts.extend(
+                page.messages
+                    .into_iter()
+                    .filter(|m| m.is_drbots(&me))
+                    .filter_map(|m| m.text),
+            );
+            cursor = page
+                .response_metadata
+                .and_then(|m| m.next_cursor)
+                .filter(|c| !c.is_empty());
+            if cursor.is_none() {
+                break;
+            }
+        }
+        Ok(texts)
+    }
+}
+
 /// A page of `conversations.history` / `conversations.replies`, only what the look-up of a
 /// lost post needs; anything else (another app's metadata of any shape) is ignored.
 #[derive(serde::Deserialize)]
 struct History {
     #[serde(default)]
     messages: Vec<Posted>,
+    #[serde(default)]
+    response_metadata: Option<NextPage>,
+}
+
+#[derive(serde::Deserialize)]
+struct NextPage {
+    #[serde(default)]
+    next_cursor: Option<String>,
 }
 
 #[derive(serde::Deserialize)]
@@ -512,6 +568,8 @@ struct Posted {
     bot_id: Option<String>,
     #[serde(default)]
     metadata: Option<serde_json::Value>,
+    #[serde(default)]
+    text: Option<String>,
 }
 
 impl Posted {

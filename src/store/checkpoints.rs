@@ -33,9 +33,37 @@ impl Checkpoint {
     }
 }
 
+impl Checkpoint {
+    /// Reads back a checkpoint from its [`Checkpoint::announcement`] (as Slack keeps it, with
+    /// `&`, `<`, `>` escaped); `None` for any other text.
+    pub fn from_announcement(text: &str, at: &str) -> Option<Checkpoint> {
+        let rest = text.strip_prefix(":lock: Audit checkpoint (")?;
+        let (reason, rest) = rest.split_once("): event ")?;
+        let (_, rest) = rest.split_once('`')?;
+        let (pair, rest) = rest.split_once('`')?;
+        let (seq, hash) = pair.split_once(':')?;
+        let hex = |h: &str| h.len() == 64 && h.chars().all(|c| c.is_ascii_hexdigit());
+        if !hex(hash) {
+            return None;
+        }
+        let signature = rest
+            .strip_prefix(" · signature `")
+            .and_then(|r| r.split_once('`'))
+            .map(|(sig, _)| sig.to_string());
+        Some(Checkpoint {
+            seq: seq.parse().ok()?,
+            hash: hash.to_string(),
+            signature,
+            at: at.to_string(),
+            reason: reason.to_string(),
+        })
+    }
+}
+
 impl Store {
     /// Records a checkpoint of the current head (and queues its post to `channel`); `None`
-    /// when the log is empty.
+    /// when the log is empty, or when the chain is keyed and this process has no key (an
+    /// unsigned checkpoint of a keyed chain would read as tampering).
     pub async fn checkpoint(
         &self,
         reason: &str,
@@ -44,6 +72,9 @@ impl Store {
         let Some((seq, hash)) = self.head().await? else {
             return Ok(None);
         };
+        if audit_key().is_none() && self.keyed_from().await?.is_some() {
+            return Ok(None);
+        }
         let checkpoint = Checkpoint {
             signature: audit_key().map(|k| sign_checkpoint(k, seq, &hash)),
             seq,
@@ -84,5 +115,33 @@ impl Store {
         let sql = "SELECT hash FROM events WHERE seq = $1";
         let hashes = self.fetch("reading an event's hash", sql, args![seq], |r| Ok(r.get(0)));
         Ok(hashes.await?.pop())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Checkpoint;
+
+    #[test]
+    fn an_announcement_reads_back_as_its_checkpoint() {
+        let posted = Checkpoint {
+            seq: 42,
+            hash: "ab".repeat(32),
+            signature: Some("cd".repeat(32)),
+            at: "t".into(),
+            reason: "every 15m".into(),
+        };
+        let read = Checkpoint::from_announcement(&posted.announcement(), "Slack").unwrap();
+        assert_eq!(
+            (read.seq, read.hash.clone(), read.signature.clone()),
+            (42, posted.hash, posted.signature)
+        );
+        let unsigned = Checkpoint {
+            signature: None,
+            ..read
+        };
+        let read = Checkpoint::from_announcement(&unsigned.announcement(), "Slack").unwrap();
+        assert_eq!(read.signature, None);
+        assert!(Checkpoint::from_announcement("hello `1:2`", "Slack").is_none());
     }
 }

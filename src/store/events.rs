@@ -113,6 +113,41 @@ pub fn set_audit_key(key: Option<&str>) {
     let _ = AUDIT_KEY.set(key.map(|k| k.as_bytes().to_vec()));
 }
 
+/// Set once this process has found or written the keyed marker: from then on its appends
+/// only follow keyed events (see `writer::chain_tail`).
+static CHAIN_KEYED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// This process found or wrote the chain's keyed marker.
+pub fn mark_chain_keyed() {
+    CHAIN_KEYED.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Why the chain's last event cannot be followed by this process's appends, if it cannot:
+/// a replica with a key only follows keyed events once the chain is keyed, one without a
+/// key only plain ones. Two replicas with different keys would otherwise interleave two
+/// chains that neither can verify.
+pub(crate) fn foreign_tail(tail: &StoredEvent) -> Option<String> {
+    let plain = chain_hash(&tail.prev_hash, &canonical(tail)) == tail.hash;
+    match audit_key() {
+        None if plain => None,
+        None => Some("is keyed, and this replica has no DRBOT_AUDIT_KEY".to_string()),
+        Some(key) => {
+            if keyed_hash(key, &tail.prev_hash, &canonical(tail)) == tail.hash {
+                None
+            } else if plain && !CHAIN_KEYED.load(std::sync::atomic::Ordering::SeqCst) {
+                None
+            } else if plain {
+                Some("was appended without a key by another replica".to_string())
+            } else {
+                Some(format!(
+                    "was appended with another audit key (this replica's is key id {})",
+                    key_id(key)
+                ))
+            }
+        }
+    }
+}
+
 /// The audit key of this process, if any.
 pub fn audit_key() -> Option<&'static [u8]> {
     AUDIT_KEY.get().and_then(|k| k.as_deref())
@@ -133,6 +168,12 @@ pub fn sign_checkpoint(key: &[u8], seq: i64, hash: &str) -> String {
     keyed_hash(key, "checkpoint", &format!("{seq}:{hash}"))
 }
 
+/// The audit key's public name: the first 16 hex digits of an HMAC under it. The keyed
+/// marker records it, so a verifier or a replica holding another key says so.
+pub fn key_id(key: &[u8]) -> String {
+    keyed_hash(key, "drbot audit key id", "")[..16].to_string()
+}
+
 /// `sha256(prev_hash ‖ canonical)` in lowercase hex.
 pub fn chain_hash(prev_hash: &str, canonical: &str) -> String {
     let mut h = Sha256::new();
@@ -151,6 +192,12 @@ pub enum VerifyReport {
         seq: i64,
         reason: String,
         checked: u64,
+    },
+    /// Every hash recomputes, but the verifier holds the audit key and no event is keyed
+    /// with it: the keyed marker was removed and the chain rehashed without the key (a
+    /// downgrade), or drbot never ran with this key.
+    NotKeyed {
+        count: u64,
     },
 }
 
@@ -231,11 +278,14 @@ impl Store {
             .await
     }
 
-    /// The sequence number of the event from which the chain is keyed, if it is.
-    pub async fn keyed_from(&self) -> Result<Option<i64>, StoreError> {
-        let sql = "SELECT seq FROM events WHERE kind = $1 ORDER BY seq LIMIT 1";
+    /// The sequence number of the event from which the chain is keyed, if it is, and the
+    /// id of the key it names (markers written before key ids were recorded name none).
+    pub async fn keyed_from(&self) -> Result<Option<(i64, Option<String>)>, StoreError> {
+        let sql = "SELECT seq, detail FROM events WHERE kind = $1 ORDER BY seq LIMIT 1";
         let what = "looking for the keyed part of the chain";
-        let seqs = self.fetch(what, sql, args![KEYED_FROM], |r| Ok(r.get(0)));
+        let seqs = self.fetch(what, sql, args![KEYED_FROM], |r| {
+            Ok((r.get(0), marker_key_id(&r.get::<String, _>(1))))
+        });
         Ok(seqs.await?.pop())
     }
 
@@ -258,7 +308,9 @@ impl Store {
         let mut prev = GENESIS_HASH.to_string();
         let mut expected_seq = 1;
         let mut count = 0;
-        // Once an `audit.keyed` event is met, every hash must carry the key.
+        // Once an `audit.keyed` event is met, every hash must carry the key; a verifier
+        // holding the key requires that event (see `VerifyReport::NotKeyed`).
+        let key = audit_key();
         let mut keyed = false;
         while let Some(row) = rows.try_next().await.context("reading the event log")? {
             let seq: i64 = row
@@ -289,11 +341,20 @@ impl Store {
                     "its previous-hash does not match the event before it".to_string(),
                 ));
             }
-            if event.kind == KEYED_FROM {
+            if event.kind == KEYED_FROM && !keyed {
                 keyed = true;
+                let named = marker_key_id(&event.detail);
+                if let (Some(key), Some(named)) = (key, named) {
+                    if named != key_id(key) {
+                        return Ok(broken(format!(
+                            "the chain is keyed from here with another key (key id {named}); DRBOT_AUDIT_KEY here is key id {}",
+                            key_id(key)
+                        )));
+                    }
+                }
             }
             let recomputed = if keyed {
-                let Some(key) = audit_key() else {
+                let Some(key) = key else {
                     return Ok(broken(
                         "the chain is keyed from here on: set DRBOT_AUDIT_KEY to verify it"
                             .to_string(),
@@ -312,11 +373,20 @@ impl Store {
             expected_seq += 1;
             count += 1;
         }
+        if key.is_some() && !keyed && count > 0 {
+            return Ok(VerifyReport::NotKeyed { count });
+        }
         Ok(VerifyReport::Intact { count })
     }
 }
 
-fn row_to_event(row: &sqlx::any::AnyRow) -> Result<StoredEvent, StoreError> {
+/// The key id an `audit.keyed` event's detail names.
+fn marker_key_id(detail: &str) -> Option<String> {
+    let detail: serde_json::Value = serde_json::from_str(detail).ok()?;
+    Some(detail.get("key_id")?.as_str()?.to_string())
+}
+
+pub(crate) fn row_to_event(row: &sqlx::any::AnyRow) -> Result<StoredEvent, StoreError> {
     let seq: i64 = row.try_get(0).unwrap_or(-1);
     let corrupt = |e: sqlx::Error| StoreError::Corrupt {
         seq,

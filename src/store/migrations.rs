@@ -210,6 +210,7 @@ CREATE INDEX incidents_by_status ON incidents (status, started_at);
     (12, COMMAND_NAMES),
     (13, "{events_hash_not_indexed}"),
     (14, SEEN_RECENT),
+    (15, "{checkpoints_append_only}"),
 ];
 
 /// The signed requests received in the last second or so, before SQLite's writer moves them
@@ -244,6 +245,21 @@ CREATE INDEX events_by_incident ON events (incident, seq);
 {append_only}
 "#;
 
+/// Checkpoints are append-only like the events they vouch for.
+const CHECKPOINTS_APPEND_ONLY_SQLITE: &str =
+    "CREATE TRIGGER checkpoints_no_update BEFORE UPDATE ON checkpoints
+BEGIN SELECT RAISE(ABORT, 'checkpoints are append-only'); END;
+CREATE TRIGGER checkpoints_no_delete BEFORE DELETE ON checkpoints
+BEGIN SELECT RAISE(ABORT, 'checkpoints are append-only'); END;";
+
+const CHECKPOINTS_APPEND_ONLY_POSTGRES: &str =
+    "CREATE FUNCTION drbot_checkpoints_append_only() RETURNS trigger LANGUAGE plpgsql AS $f$
+BEGIN RAISE EXCEPTION 'checkpoints are append-only'; END $f$;
+CREATE TRIGGER checkpoints_no_update BEFORE UPDATE ON checkpoints
+FOR EACH ROW EXECUTE FUNCTION drbot_checkpoints_append_only();
+CREATE TRIGGER checkpoints_no_delete BEFORE DELETE ON checkpoints
+FOR EACH ROW EXECUTE FUNCTION drbot_checkpoints_append_only();";
+
 /// The event log's columns (migration 1 adds `UNIQUE` to the last, `hash`; 13 takes it off).
 const EVENTS_COLUMNS: &str = "(
     seq       {seq},
@@ -260,11 +276,18 @@ const EVENTS_COLUMNS: &str = "(
 /// The backend's spelling of the words in braces of [`MIGRATIONS`].
 fn spelt(backend: Backend, sql: &str) -> String {
     let sql = match backend {
-        Backend::Sqlite => sql.replace("{events_hash_not_indexed}", EVENTS_REBUILT_SQLITE),
-        Backend::Postgres => sql.replace(
-            "{events_hash_not_indexed}",
-            "ALTER TABLE events DROP CONSTRAINT IF EXISTS events_hash_key;",
-        ),
+        Backend::Sqlite => sql
+            .replace("{events_hash_not_indexed}", EVENTS_REBUILT_SQLITE)
+            .replace("{checkpoints_append_only}", CHECKPOINTS_APPEND_ONLY_SQLITE),
+        Backend::Postgres => sql
+            .replace(
+                "{events_hash_not_indexed}",
+                "ALTER TABLE events DROP CONSTRAINT IF EXISTS events_hash_key;",
+            )
+            .replace(
+                "{checkpoints_append_only}",
+                CHECKPOINTS_APPEND_ONLY_POSTGRES,
+            ),
     }
     .replace("{events_columns}", EVENTS_COLUMNS);
     let words: [(&str, &str); 5] = match backend {

@@ -35,8 +35,8 @@ pub use blocks::{Block, NewBlock};
 pub use checkpoints::Checkpoint;
 pub use drills::DrillInstance;
 pub use events::{
-    audit_key, canonical, chain_hash, keyed_hash, set_audit_key, sign_checkpoint, NewEvent,
-    StoredEvent, VerifyReport, GENESIS_HASH, KEYED_FROM,
+    audit_key, canonical, chain_hash, key_id, keyed_hash, mark_chain_keyed, set_audit_key,
+    sign_checkpoint, NewEvent, StoredEvent, VerifyReport, GENESIS_HASH, KEYED_FROM,
 };
 pub use incidents::{Incident, NewIncident};
 pub use jobs::Job;
@@ -83,6 +83,14 @@ pub enum StoreError {
     /// A signed request whose key (timestamp and signature) was already used.
     #[error("this signed request was already received")]
     Replayed,
+    /// The chain's last event does not recompute under this replica's audit key (another
+    /// replica appends with a different key, or none): nothing is appended.
+    #[error("refusing to append to the audit chain: its last event (#{seq}) {why}; every replica must run with the same DRBOT_AUDIT_KEY")]
+    ForeignChain { seq: i64, why: String },
+    /// This replica lost its claim on a row (its lease lapsed and another replica took the
+    /// work over): the state change is not made.
+    #[error("fenced: {0} is no longer this replica's (its lease lapsed and another replica took it over)")]
+    Fenced(String),
 }
 
 impl StoreError {

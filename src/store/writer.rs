@@ -18,7 +18,7 @@
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
-use sqlx::{AnyConnection, Connection, Row};
+use sqlx::{AnyConnection, Connection};
 use std::sync::atomic::{AtomicU8, Ordering};
 use tokio::sync::{mpsc, oneshot};
 
@@ -607,12 +607,23 @@ pub(crate) async fn chain_tail(c: &mut WriteConn) -> Result<(i64, String), Store
     if let Some(tail) = &c.tail {
         return Ok(tail.clone());
     }
-    let row = sqlx::query("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1")
+    let row = sqlx::query("SELECT seq, at, actor, channel, incident, kind, text, detail, prev_hash, hash FROM events ORDER BY seq DESC LIMIT 1")
         .fetch_optional(c.conn())
         .await
         .context("reading the tail of the event log")?;
     let tail = match row {
-        Some(row) => (row.get::<i64, _>(0), row.get::<String, _>(1)),
+        Some(row) => {
+            let event = super::events::row_to_event(&row)?;
+            if let Some(why) = super::events::foreign_tail(&event) {
+                let refused = StoreError::ForeignChain {
+                    seq: event.seq,
+                    why,
+                };
+                tracing::error!(error = %refused, "the audit chain is being written with another key");
+                return Err(refused);
+            }
+            (event.seq, event.hash)
+        }
         None => (0, super::GENESIS_HASH.to_string()),
     };
     c.tail = Some(tail.clone());

@@ -59,7 +59,13 @@ fn verification_line(report: &VerifyReport) -> String {
                 "AUDIT CHAIN BROKEN at event {seq}: {reason} ({checked} events verified before it)"
             )
         }
+        VerifyReport::NotKeyed { count } => format!("AUDIT CHAIN NOT KEYED: {}", not_keyed(*count)),
     }
+}
+
+/// Why a chain without a keyed marker fails for a verifier holding the key.
+pub fn not_keyed(count: u64) -> String {
+    format!("DRBOT_AUDIT_KEY is set, but none of the {count} events is keyed with it: the keyed marker was removed and the chain rehashed without the key (a downgrade), or drbot never ran with this key (start it once with the key to key the chain from there)")
 }
 
 fn head_line(head: &Option<(i64, String)>) -> String {
@@ -265,6 +271,9 @@ fn json(x: &Export) -> String {
             checked,
         } => {
             serde_json::json!({"intact": false, "broken_at": seq, "reason": reason, "checked": checked})
+        }
+        VerifyReport::NotKeyed { count } => {
+            serde_json::json!({"intact": false, "reason": not_keyed(*count), "checked": count})
         }
     };
     let events: Vec<serde_json::Value> = x

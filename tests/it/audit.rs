@@ -157,13 +157,11 @@ async fn deleting_the_newest_events_is_detected_by_a_checkpoint() {
     let checkpoint = head(&app).await;
     // Someone removes the newest events (and drbot's own record of its checkpoints).
     let mut db = app.db().await;
-    sqlx::raw_sql(&format!(
-        "{}; DELETE FROM events WHERE seq >= 2; DELETE FROM checkpoints;",
-        drop_trigger("events_no_delete")
-    ))
-    .execute(&mut db)
-    .await
-    .unwrap();
+    crate::support::insider::drop_guards(&mut db).await;
+    sqlx::raw_sql("DELETE FROM events WHERE seq >= 2; DELETE FROM checkpoints;")
+        .execute(&mut db)
+        .await
+        .unwrap();
     db.close().await.unwrap();
     // What is left is a valid chain on its own...
     let alone = app.cli(&["audit", "verify"]).await;
@@ -255,51 +253,13 @@ async fn a_keyed_chain_cannot_be_recomputed_without_the_key() {
     // Someone with write access edits an event and recomputes every hash after it, the
     // unkeyed way: it no longer verifies.
     let mut db = app.db().await;
-    sqlx::raw_sql(&format!(
-        "{}; {};",
-        drop_trigger("events_no_update"),
-        drop_trigger("events_no_delete")
-    ))
-    .execute(&mut db)
-    .await
-    .unwrap();
-    use sqlx::Row;
-    let rows = sqlx::query(
-        "SELECT seq, at, actor, channel, incident, kind, text, detail, prev_hash FROM events ORDER BY seq",
-    )
-    .fetch_all(&mut db)
-    .await
-    .unwrap();
-    let mut prev: String = rows[0].get(8);
-    for (i, row) in rows.iter().enumerate() {
-        let mut stored = drbot::store::StoredEvent {
-            seq: row.get(0),
-            at: row.get(1),
-            actor: row.get(2),
-            channel: row.get(3),
-            incident: row.get(4),
-            kind: row.get(5),
-            text: if i == 2 {
-                "nothing happened".to_string()
-            } else {
-                row.get(6)
-            },
-            detail: row.get(7),
-            prev_hash: prev.clone(),
-            hash: String::new(),
-        };
-        stored.hash =
-            drbot::store::chain_hash(&stored.prev_hash, &drbot::store::canonical(&stored));
-        sqlx::query("UPDATE events SET text = $1, prev_hash = $2, hash = $3 WHERE seq = $4")
-            .bind(&stored.text)
-            .bind(&stored.prev_hash)
-            .bind(&stored.hash)
-            .bind(stored.seq)
-            .execute(&mut db)
-            .await
-            .unwrap();
-        prev = stored.hash;
-    }
+    crate::support::insider::drop_guards(&mut db).await;
+    crate::support::insider::rehash_plain(&mut db, |seq, _, text| {
+        if seq == 3 {
+            *text = "nothing happened".into();
+        }
+    })
+    .await;
     db.close().await.unwrap();
     let forged = verify(Some("k3y-that-only-drbot-has"));
     assert_eq!(forged.status.code(), Some(1));

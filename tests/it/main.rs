@@ -4,6 +4,7 @@
 mod support;
 
 mod audit;
+mod audit_key;
 mod aws_check;
 mod aws_faults;
 mod config;

@@ -7,6 +7,7 @@
 pub mod aws;
 pub mod browser;
 pub mod flow;
+pub mod insider;
 pub mod postgres;
 pub mod socket_mode;
 pub mod standin;
