@@ -60,7 +60,7 @@ impl Application {
         env: Environment,
     ) -> Result<Self, StartupError> {
         let socket_mode = env.socket_mode;
-        let store = Store::open(&env.database_url)
+        let store = Store::open_exclusively(&env.database_url)
             .await?
             .with_lease(settings.store.lease.as_duration());
         tracing::info!(store = %redact_url(&env.database_url), "store open and migrated");

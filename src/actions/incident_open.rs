@@ -43,7 +43,11 @@ pub fn check_scenario(app: &App, scenario: &str) -> Result<(), Invalid> {
 }
 
 /// Runs after the acknowledgement (a durable job).
-pub async fn run(app: &Arc<App>, open: &OpenIncident, job: i64) -> Result<(), StoreError> {
+pub async fn run(
+    app: &Arc<App>,
+    open: &OpenIncident,
+    job: crate::store::JobClaim,
+) -> Result<(), StoreError> {
     let Some(scenario) = app.scenarios.get(&open.scenario).cloned() else {
         let mut tx = app.store.begin().await?;
         tx.finish_job(job).await?;

@@ -294,8 +294,19 @@ fn planned<T: serde::Serialize>(
 /// Executes request `request_id` (already `executing`) with its action; an executed
 /// request ticks its step in its incident's checklist.
 pub async fn run(app: Arc<App>, request_id: i64) {
+    // Nothing is sent to AWS without a current lease: a replica whose store stalled past
+    // it waits to renew, then goes on only if the request is still its own.
+    if !app.store.await_lease(app.store.lease()).await {
+        tracing::error!(action_id = %format!("A-{request_id}"), "not executed: this replica's lease on the store has lapsed; another replica will mark it interrupted");
+        return;
+    }
     let request = match app.store.request(request_id).await {
-        Ok(Some(r)) if r.state == RequestState::Executing => r,
+        Ok(Some(r))
+            if r.state == RequestState::Executing
+                && r.owner.as_deref() == Some(app.store.replica()) =>
+        {
+            r
+        }
         Ok(_) => return,
         Err(e) => {
             tracing::error!(error = %e, "could not read an approved request");

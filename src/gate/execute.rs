@@ -400,15 +400,7 @@ impl<'a> Run<'a> {
 async fn finish(app: &Arc<App>, request: &Request, to: RequestState, outcome: &str) -> bool {
     let done = async {
         let mut tx = app.store.begin().await?;
-        let moved = tx
-            .transition(
-                request.id,
-                &[RequestState::Executing],
-                to,
-                None,
-                Some(outcome),
-            )
-            .await?;
+        let moved = tx.settle(request, to, outcome).await?;
         if moved {
             tx.append(
                 NewEvent::new(
@@ -436,7 +428,25 @@ async fn finish(app: &Arc<App>, request: &Request, to: RequestState, outcome: &s
     match done {
         Ok(true) => true,
         Ok(false) => {
-            tracing::warn!(action_id = %request.label(), "request left executing by someone else");
+            // Taken over while this replica's lease had lapsed (and marked interrupted):
+            // what it did still reaches the audit log, as what it is.
+            tracing::error!(action_id = %request.label(), "fenced: this replica no longer owned the request it was executing; its outcome is recorded beside the takeover");
+            let late = NewEvent::new(
+                EventKind::Request(to),
+                "drbot",
+                &request.channel,
+                format!(
+                    "{} {} by a replica that had lost it (it was taken over meanwhile): {outcome}",
+                    request.label(),
+                    to.as_str()
+                ),
+            )
+            .detail(json!({"action_id": request.label(), "state": to.as_str(), "fenced": true}))
+            .incident(request.incident.clone());
+            let _ = crate::store::persist("a fenced outcome", STORE_PATIENCE, || {
+                app.store.append(late.clone())
+            })
+            .await;
             false
         }
         Err(e) => {

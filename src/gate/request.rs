@@ -34,7 +34,7 @@ pub async fn open(
     asker: &Asker,
     command: &str,
     planned: Planned,
-    job: Option<i64>,
+    job: Option<crate::store::JobClaim>,
     approval: Approval,
 ) -> Result<Request, StoreError> {
     let gated = approval == Approval::Officer;

@@ -211,6 +211,7 @@ CREATE INDEX incidents_by_status ON incidents (status, started_at);
     (13, "{events_hash_not_indexed}"),
     (14, SEEN_RECENT),
     (15, "{checkpoints_append_only}"),
+    (16, FENCES),
 ];
 
 /// The signed requests received in the last second or so, before SQLite's writer moves them
@@ -243,6 +244,17 @@ DROP TABLE events;
 ALTER TABLE events_rebuilt RENAME TO events;
 CREATE INDEX events_by_incident ON events (incident, seq);
 {append_only}
+"#;
+
+/// Fencing (see `store::lease`): claimed work carries the claimer's epoch beside its owner,
+/// and when it was claimed (epoch ms), so that a row a live replica left behind after a
+/// lost commit is recovered after a deadline.
+const FENCES: &str = r#"
+ALTER TABLE jobs ADD COLUMN fence BIGINT;
+ALTER TABLE jobs ADD COLUMN claimed_at BIGINT;
+ALTER TABLE requests ADD COLUMN fence BIGINT;
+ALTER TABLE outbox ADD COLUMN fence BIGINT;
+ALTER TABLE outbox ADD COLUMN claimed_at BIGINT;
 "#;
 
 /// Checkpoints are append-only like the events they vouch for.

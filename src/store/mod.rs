@@ -15,6 +15,7 @@ mod events;
 mod incidents;
 mod jobs;
 mod kinds;
+mod lease;
 mod migrations;
 mod names;
 mod outbox;
@@ -39,7 +40,7 @@ pub use events::{
     sign_checkpoint, NewEvent, StoredEvent, VerifyReport, GENESIS_HASH, KEYED_FROM,
 };
 pub use incidents::{Incident, NewIncident};
-pub use jobs::Job;
+pub use jobs::{Job, JobClaim};
 pub use kinds::EventKind;
 pub use outbox::{
     epoch_ms, AfterPost, Anchor, AnchorState, Claimed, Outgoing, Undelivered, DELIVERY_DEADLINE,
@@ -89,6 +90,15 @@ pub enum StoreError {
     ForeignChain { seq: i64, why: String },
     /// This replica lost its claim on a row (its lease lapsed and another replica took the
     /// work over): the state change is not made.
+    /// `serve` on a SQLite store another `serve` holds.
+    #[error("another drbot serve holds the store at {path} (its lock file {path}.lock): a SQLite store is one process's; stop the other first (a rolling deploy on one volume must stop the old task before the new one starts), or use PostgreSQL for several replicas")]
+    InUse { path: String },
+    #[error("cannot lock the store at {path}: {source}")]
+    Lock {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("fenced: {0} is no longer this replica's (its lease lapsed and another replica took it over)")]
     Fenced(String),
 }
@@ -197,6 +207,10 @@ pub struct Store {
     replica: std::sync::Arc<str>,
     /// How long a replica may stay silent before it is taken for dead.
     lease: Duration,
+    /// This replica's lease as it knows it (see `lease`).
+    held: std::sync::Arc<lease::Lease>,
+    /// The lock on a SQLite store held while `serve` runs.
+    sole: Option<std::sync::Arc<std::fs::File>>,
     /// Channels known not to be incident channels (a cache, SPEC §9: never the source of
     /// truth). Safe to keep: drbot opens every incident in a channel it has just created, so
     /// a channel seen without an incident never becomes an incident channel later.
@@ -242,10 +256,48 @@ impl Store {
             units,
             replica: replicas::new_replica_id().into(),
             lease: Duration::from_secs(15),
+            held: Default::default(),
+            sole: None,
             plain_channels: Default::default(),
             deadline: None,
             outbox_wake: Default::default(),
         })
+    }
+
+    /// For `serve` on SQLite: locks the store for this process while it runs (an exclusive
+    /// lock on `PATH.lock`, released by the kernel when the process ends, even by kill -9).
+    /// A second `serve` on the same file refuses to start instead of taking its work over.
+    /// Taken before the store is opened (and migrated); kept in the store it returns.
+    pub async fn open_exclusively(url: &str) -> Result<Self, StoreError> {
+        let sole = Self::lock_sqlite(url)?;
+        let mut store = Self::open(url).await?;
+        store.sole = sole;
+        Ok(store)
+    }
+
+    fn lock_sqlite(url: &str) -> Result<Option<std::sync::Arc<std::fs::File>>, StoreError> {
+        let Some(path) = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+        else {
+            return Ok(None);
+        };
+        let path = path.split('?').next().unwrap_or(path).to_string();
+        let lock = format!("{path}.lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock)
+            .map_err(|source| StoreError::Lock {
+                path: lock.clone(),
+                source,
+            })?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(std::sync::Arc::new(file))),
+            Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::InUse { path }),
+            Err(std::fs::TryLockError::Error(source)) => Err(StoreError::Lock { path: lock, source }),
+        }
     }
 
     /// Sets how long a silent replica is still taken for alive (`store.lease`).

@@ -164,7 +164,14 @@ pub struct Claimed {
     /// Slack may already have this message (a timeout, or a replica died sending it).
     pub uncertain: bool,
     pub created_at: String,
+    /// The epoch it was claimed under: only this claim records what became of it.
+    pub fence: i64,
 }
+
+/// A row left `sending` longer than this is sent again (carefully: Slack may have it), even
+/// when its replica is alive: the commit that recorded it was lost. One attempt takes at
+/// most a few Web API calls of 10 s each.
+pub const SENDING_DEADLINE: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// How the lane's next row stands, seen from a row that points to it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -237,14 +244,22 @@ impl StoreTx<'_> {
     pub async fn outbox_sent(
         &mut self,
         id: i64,
+        fence: i64,
         ts: Option<String>,
         after: Option<AfterPost>,
     ) -> Result<(), StoreError> {
-        let sql =
-            "UPDATE outbox SET state = 'sent', ts = $2, done_at = $3, owner = NULL WHERE id = $1";
-        let args = args![id, ts.clone(), crate::clock::now_rfc3339()];
-        self.execute("recording a sent Slack message", sql, args)
-            .await?;
+        let sql = "UPDATE outbox SET state = 'sent', ts = $2, done_at = $3, owner = NULL WHERE id = $1 AND state = 'sending' AND owner = $4 AND fence = $5";
+        let args = args![
+            id,
+            ts.clone(),
+            crate::clock::now_rfc3339(),
+            self.replica(),
+            fence
+        ];
+        let sent = self.execute("recording a sent Slack message", sql, args);
+        if sent.await? != 1 {
+            return Err(StoreError::Fenced(format!("Slack message {id}")));
+        }
         let Some(ts) = ts else { return Ok(()) };
         let (what, sql, row) = match after {
             Some(AfterPost::RequestMessage { request }) => (
@@ -265,22 +280,42 @@ impl StoreTx<'_> {
     /// Puts a row back to be tried again at `not_before` (epoch ms).
     pub async fn outbox_retry(
         &mut self,
-        id: i64,
+        (id, fence): (i64, i64),
         not_before: i64,
         uncertain: bool,
         error: String,
     ) -> Result<(), StoreError> {
-        let sql = "UPDATE outbox SET state = 'pending', owner = NULL, attempts = attempts + 1, not_before = $2, uncertain = CASE WHEN $3 = 1 THEN 1 ELSE uncertain END, error = $4 WHERE id = $1";
-        let args = args![id, not_before, uncertain, error];
-        self.write("re-queueing a Slack message", sql, args).await
+        let sql = "UPDATE outbox SET state = 'pending', owner = NULL, attempts = attempts + 1, not_before = $2, uncertain = CASE WHEN $3 = 1 THEN 1 ELSE uncertain END, error = $4 WHERE id = $1 AND state = 'sending' AND owner = $5 AND fence = $6";
+        let args = args![id, not_before, uncertain, error, self.replica(), fence];
+        self.fenced(id, "re-queueing a Slack message", sql, args)
+            .await
     }
 
     /// Records a row as failed: it will not be sent.
-    pub async fn outbox_failed(&mut self, id: i64, error: String) -> Result<(), StoreError> {
-        let sql = "UPDATE outbox SET state = 'failed', owner = NULL, attempts = attempts + 1, error = $2, done_at = $3 WHERE id = $1";
-        let args = args![id, error, crate::clock::now_rfc3339()];
-        self.write("recording an undelivered Slack message", sql, args)
+    pub async fn outbox_failed(
+        &mut self,
+        (id, fence): (i64, i64),
+        error: String,
+    ) -> Result<(), StoreError> {
+        let sql = "UPDATE outbox SET state = 'failed', owner = NULL, attempts = attempts + 1, error = $2, done_at = $3 WHERE id = $1 AND state = 'sending' AND owner = $4 AND fence = $5";
+        let now = crate::clock::now_rfc3339();
+        let args = args![id, error, now, self.replica(), fence];
+        self.fenced(id, "recording an undelivered Slack message", sql, args)
             .await
+    }
+
+    /// Runs `sql`, which changes row `id` only while this claim holds it.
+    async fn fenced(
+        &mut self,
+        id: i64,
+        what: &'static str,
+        sql: &'static str,
+        args: Vec<Arg>,
+    ) -> Result<(), StoreError> {
+        match self.execute(what, sql, args).await? {
+            1 => Ok(()),
+            _ => Err(StoreError::Fenced(format!("Slack message {id}"))),
+        }
     }
 }
 
@@ -298,15 +333,16 @@ impl Store {
     /// lane's rows is being sent, and its time has come).
     pub async fn claim_outbox(&self, lanes: i64) -> Result<Vec<Claimed>, StoreError> {
         let mut tx = self.begin().await?;
-        let sql = "UPDATE outbox SET state = 'sending', owner = $1
+        let sql = "UPDATE outbox SET state = 'sending', owner = $1, fence = $4, claimed_at = $2
                    WHERE id IN (
                        SELECT o.id FROM outbox o
                        WHERE o.state = 'pending' AND o.not_before <= $2
                          AND o.id = (SELECT MIN(i.id) FROM outbox i WHERE i.lane = o.lane AND i.state IN ('pending', 'sending'))
                        ORDER BY o.id LIMIT $3
                    )
-                   RETURNING id, message, attempts, deadline, uncertain, created_at";
-        let args = args![tx.replica(), epoch_ms(), lanes];
+                   RETURNING id, message, attempts, deadline, uncertain, created_at, fence";
+        let fence = self.epoch();
+        let args = args![tx.replica(), epoch_ms(), lanes, fence];
         let what = "claiming Slack messages to send";
         let rows = tx
             .fetch(what, sql, args, |row| Ok(ClaimedRow::from(row)))
@@ -323,10 +359,11 @@ impl Store {
                     deadline: row.deadline,
                     uncertain: row.uncertain,
                     created_at: row.created_at,
+                    fence,
                 }),
                 Err(e) => {
                     let mut tx = self.begin().await?;
-                    tx.outbox_failed(id, format!("unreadable outgoing message: {e}"))
+                    tx.outbox_failed((id, fence), format!("unreadable outgoing message: {e}"))
                         .await?;
                     tx.commit().await?;
                 }
@@ -360,6 +397,15 @@ impl Store {
             "re-queueing Slack messages",
         )
         .await
+    }
+
+    /// Rows left `sending` past [`SENDING_DEADLINE`] by any replica, this one included (a
+    /// lost commit), are sent again, carefully: one lost answer never holds up a channel.
+    pub async fn requeue_stuck_outbox(&self) -> Result<u64, StoreError> {
+        let before = epoch_ms() - SENDING_DEADLINE.as_millis() as i64;
+        let sql = "UPDATE outbox SET state = 'pending', owner = NULL, uncertain = 1 WHERE state = 'sending' AND claimed_at < $1";
+        self.execute("re-queueing stuck Slack messages", sql, args![before])
+            .await
     }
 
     /// How many messages wait to be sent, and the recent ones that could not be.

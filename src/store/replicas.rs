@@ -74,9 +74,14 @@ impl Store {
     pub async fn heartbeat(&self) -> Result<(), StoreError> {
         let sql = "INSERT INTO replicas (id, started_at, heartbeat_at) VALUES ($1, $2, $2)
                    ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at";
-        let args = args![&*self.replica, crate::clock::now_rfc3339()];
+        // The lease counts from before the write: what the store holds is never fresher
+        // than what this replica believes.
+        let started = crate::clock::now();
+        let args = args![&*self.replica, crate::clock::rfc3339(started)];
         self.write("renewing the replica's heartbeat", sql, args)
-            .await
+            .await?;
+        self.held.renewed(started, self.lease);
+        Ok(())
     }
 
     /// At shutdown: this replica is gone (what it still owns is orphaned at once).
@@ -84,6 +89,11 @@ impl Store {
         let sql = "DELETE FROM replicas WHERE id = $1";
         self.write("retiring the replica", sql, args![&*self.replica])
             .await
+    }
+
+    /// How long a silent replica is still taken for alive.
+    pub fn lease(&self) -> std::time::Duration {
+        self.lease
     }
 
     /// How often the heartbeat is renewed.
@@ -122,12 +132,16 @@ impl StoreTx<'_> {
         );
         let args = args![crate::clock::rfc3339(now), &replica];
         self.execute(due.what[0], sql, args).await?;
-        let sql = format!(
-            "UPDATE {table} SET owner = $1 WHERE state = '{claimed}' AND {}",
-            orphaned(2, &replica)
-        );
-        let args = args![&replica, self.cutoff(liveness)];
-        self.execute(due.what[1], sql, args).await?;
+        // Rows another replica left claimed are taken over only with a lease held long
+        // enough to know it is gone (not merely silent during a store stall).
+        if self.store.may_take_over(liveness) {
+            let sql = format!(
+                "UPDATE {table} SET owner = $1 WHERE state = '{claimed}' AND {}",
+                orphaned(2, &replica)
+            );
+            let args = args![&replica, self.cutoff(liveness)];
+            self.execute(due.what[1], sql, args).await?;
+        }
         let sql = format!(
             "SELECT {} FROM {table} WHERE state = '{claimed}' AND owner = $1 ORDER BY {}",
             due.columns, due.order

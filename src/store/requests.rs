@@ -97,6 +97,9 @@ pub struct Request {
     pub message_ts: Option<String>,
     pub decided_by: Option<String>,
     pub outcome: Option<String>,
+    /// The replica executing it, and the epoch it began under (see `store::lease`).
+    pub owner: Option<String>,
+    pub fence: Option<i64>,
 }
 
 impl Request {
@@ -106,7 +109,7 @@ impl Request {
     }
 }
 
-const COLUMNS: &str = "id, command, action, requester, channel, incident, response_url, plan, plan_hash, summary, state, created_at, expires_at, message_ts, decided_by, outcome, command_name";
+const COLUMNS: &str = "id, command, action, requester, channel, incident, response_url, plan, plan_hash, summary, state, created_at, expires_at, message_ts, decided_by, outcome, command_name, owner, fence";
 
 fn read(row: &sqlx::any::AnyRow) -> Result<Request, StoreError> {
     let id: i64 = row.get(0);
@@ -137,6 +140,8 @@ fn read(row: &sqlx::any::AnyRow) -> Result<Request, StoreError> {
         decided_by: row.get(14),
         outcome: row.get(15),
         command_name: row.get(16),
+        owner: row.get(17),
+        fence: row.get(18),
     })
 }
 
@@ -211,15 +216,39 @@ impl StoreTx<'_> {
         let from: Vec<String> = from.iter().map(|s| format!("'{}'", s.as_str())).collect();
         let sql = format!(
             "UPDATE requests SET state = $2, decided_by = COALESCE($3, decided_by), outcome = COALESCE($4, outcome),
-                 owner = CASE WHEN $2 = 'executing' THEN $5 ELSE owner END
+                 owner = CASE WHEN $2 = 'executing' THEN $5 ELSE owner END,
+                 fence = CASE WHEN $2 = 'executing' THEN $6 ELSE fence END
              WHERE id = $1 AND state IN ({})",
             from.join(", ")
         );
-        let args = args![id, to.as_str(), decided_by, outcome, self.replica()];
+        let epoch = self.store.epoch();
+        let args = args![id, to.as_str(), decided_by, outcome, self.replica(), epoch];
         Ok(self
             .execute("changing an approval request's state", sql, args)
             .await?
             == 1)
+    }
+
+    /// Ends `request`'s execution (`executing` → `to`) as the replica running it: only while
+    /// it still owns it under the fence it began with. False when it does not — it was
+    /// taken over (marked interrupted) while this replica's lease had lapsed.
+    pub async fn settle(
+        &mut self,
+        request: &Request,
+        to: RequestState,
+        outcome: &str,
+    ) -> Result<bool, StoreError> {
+        let sql = "UPDATE requests SET state = $2, outcome = $3
+                   WHERE id = $1 AND state = 'executing' AND owner = $4 AND COALESCE(fence, 0) = $5";
+        let args = args![
+            request.id,
+            to.as_str(),
+            outcome,
+            self.replica(),
+            request.fence.unwrap_or(0)
+        ];
+        let what = "ending an execution";
+        Ok(self.execute(what, sql, args).await? == 1)
     }
 
     /// Records an officer's approving reaction; false if it was already there.

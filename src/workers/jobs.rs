@@ -97,6 +97,7 @@ mod tests {
             id: 1,
             kind: work.kind().into(),
             payload: serde_json::to_value(&work).unwrap(),
+            fence: 1,
         };
         assert_eq!(Work::of(&job).unwrap(), work);
     }
@@ -107,6 +108,7 @@ mod tests {
             id: 2,
             kind: "plan".into(),
             payload: serde_json::json!({"text": "snapshot orders", "user": "U1", "channel": "C1", "response_url": "", "incident": null}),
+            fence: 1,
         };
         assert!(matches!(
             Work::of(&job),
@@ -123,6 +125,7 @@ mod tests {
             id: 3,
             kind: "incident_open".into(),
             payload: serde_json::json!({"scenario": "ddos"}),
+            fence: 1,
         };
         let err = Work::of(&job).unwrap_err();
         assert!(err.to_string().contains("job 3 (incident_open)"), "{err}");

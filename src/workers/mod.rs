@@ -22,7 +22,7 @@ use crate::config::WafIpSetRef;
 use crate::gate::{self, request::Asker};
 use crate::router::{self, Approval};
 use crate::store::{
-    Backend, Block, EventKind, Job, Liveness, NewEvent, Outgoing, RequestState, StoreError, Whose,
+    Backend, Block, EventKind, Job, JobClaim, Liveness, NewEvent, Outgoing, RequestState, StoreError, Whose,
 };
 
 use crate::config::SCHEDULER;
@@ -42,6 +42,26 @@ pub async fn recover(app: &Arc<App>) -> Result<(), StoreError> {
 /// Runs again the jobs, interrupts the executions and posts the requests of replicas that
 /// are gone (at start-up, and every half second for replicas that die while others run).
 pub async fn take_over(app: &Arc<App>, liveness: Liveness) -> Result<(), StoreError> {
+    if !app.store.lease_current() {
+        return Ok(());
+    }
+    // Rows a live replica (this one too) left behind after a lost commit.
+    let stuck = app.store.requeue_stuck_jobs().await?;
+    let unsent = app.store.requeue_stuck_outbox().await?;
+    if stuck + unsent > 0 {
+        tracing::warn!(
+            jobs = stuck,
+            slack_messages = unsent,
+            "work left running past its deadline (a lost commit) was queued again"
+        );
+        app.jobs.notify_one();
+        app.store.outbox_wake().notify_one();
+    }
+    // A replica whose lease has not been held for a whole lease yet cannot tell a peer
+    // that is gone from one the store stalled, as it did itself.
+    if !app.store.may_take_over(liveness) {
+        return Ok(());
+    }
     let requeued = app.store.requeue_orphaned_jobs(liveness).await?;
     if requeued > 0 {
         tracing::warn!(
@@ -581,7 +601,7 @@ async fn run_job(app: &Arc<App>, job: Job) {
                 response_url,
                 incident,
             };
-            plan(app, job.id, &asker, &text, scheduled)
+            plan(app, job.claim(), &asker, &text, scheduled)
                 .instrument(span)
                 .await
         }
@@ -601,7 +621,7 @@ async fn run_job(app: &Arc<App>, job: Job) {
                 response_url,
                 drill,
             };
-            actions::incident_open::run(app, &open, job.id)
+            actions::incident_open::run(app, &open, job.claim())
                 .instrument(span)
                 .await
         }
@@ -627,7 +647,7 @@ async fn drop_unreadable(app: &Arc<App>, job: &Job, unreadable: &jobs::Unreadabl
             .detail(json!({"job": job.id, "kind": job.kind})),
         )
         .await?;
-        tx.finish_job(job.id).await?;
+        tx.finish_job(job.claim()).await?;
         tx.commit().await
     }
     .await;
@@ -640,7 +660,7 @@ async fn drop_unreadable(app: &Arc<App>, job: &Job, unreadable: &jobs::Unreadabl
 /// whose policy is `none`, runs it at once), or says why not.
 async fn plan(
     app: &Arc<App>,
-    job: i64,
+    job: JobClaim,
     asker: &Asker,
     text: &str,
     scheduled: bool,
@@ -714,7 +734,7 @@ async fn plan(
 
 async fn refuse(
     app: &Arc<App>,
-    job: i64,
+    job: JobClaim,
     asker: &Asker,
     text: &str,
     why: &str,

@@ -105,7 +105,7 @@ async fn deliver(app: Arc<App>, slack: SlackApi, pace: Arc<DashMap<String, Bucke
                     Outgoing::Post { after, .. } => after.clone(),
                     _ => None,
                 };
-                tx.outbox_sent(row.id, ts, after).await?;
+                tx.outbox_sent(row.id, row.fence, ts, after).await?;
                 crate::metrics::SLACK_SENT.with_label_values(&[method]).inc();
             }
             Attempt::Later {
@@ -122,7 +122,8 @@ async fn deliver(app: Arc<App>, slack: SlackApi, pace: Arc<DashMap<String, Bucke
                     crate::metrics::SLACK_RETRIES
                         .with_label_values(&[method])
                         .inc();
-                    tx.outbox_retry(row.id, at, uncertain, error).await?;
+                    tx.outbox_retry((row.id, row.fence), at, uncertain, error)
+                        .await?;
                 }
             }
             Attempt::Failed(error) => fail(&mut tx, &row, error).await?,
@@ -131,8 +132,8 @@ async fn deliver(app: Arc<App>, slack: SlackApi, pace: Arc<DashMap<String, Bucke
     }
     .await;
     if let Err(e) = recorded {
-        // The row stays `sending` under this replica: it is sent again (carefully) once this
-        // replica restarts or is taken for gone.
+        // The row stays `sending` under this replica: it is sent again (carefully) after
+        // `SENDING_DEADLINE`, or once this replica restarts or is taken for gone.
         tracing::error!(error = %e, "could not record what became of a Slack message");
     }
     app.store.outbox_wake().notify_one();
@@ -161,7 +162,7 @@ async fn fail(
         .detail(json!({"outbox_row": row.id, "method": method, "queued_at": row.created_at, "attempts": row.attempts + 1, "error": error})),
     )
     .await?;
-    tx.outbox_failed(row.id, error.clone()).await?;
+    tx.outbox_failed((row.id, row.fence), error.clone()).await?;
     if let Outgoing::Post {
         after: Some(AfterPost::RequestMessage { request }),
         ..
