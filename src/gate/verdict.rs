@@ -195,6 +195,8 @@ mod tests {
             message_ts: Some("1.000".into()),
             decided_by: None,
             outcome: None,
+            owner: None,
+            fence: None,
         }
     }
 

@@ -122,6 +122,9 @@ mod tests {
         // The store stalls for two minutes.
         l.renewed(at(126), lease);
         let s = l.state.lock().unwrap();
-        assert_eq!((s.epoch, s.live_since, s.renewed_at), (2, Some(at(126)), Some(at(126))));
+        assert_eq!(
+            (s.epoch, s.live_since, s.renewed_at),
+            (2, Some(at(126)), Some(at(126)))
+        );
     }
 }

@@ -296,7 +296,9 @@ impl Store {
         match file.try_lock() {
             Ok(()) => Ok(Some(std::sync::Arc::new(file))),
             Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::InUse { path }),
-            Err(std::fs::TryLockError::Error(source)) => Err(StoreError::Lock { path: lock, source }),
+            Err(std::fs::TryLockError::Error(source)) => {
+                Err(StoreError::Lock { path: lock, source })
+            }
         }
     }
 

@@ -22,7 +22,8 @@ use crate::config::WafIpSetRef;
 use crate::gate::{self, request::Asker};
 use crate::router::{self, Approval};
 use crate::store::{
-    Backend, Block, EventKind, Job, JobClaim, Liveness, NewEvent, Outgoing, RequestState, StoreError, Whose,
+    Backend, Block, EventKind, Job, JobClaim, Liveness, NewEvent, Outgoing, RequestState,
+    StoreError, Whose,
 };
 
 use crate::config::SCHEDULER;

@@ -12,6 +12,7 @@ mod crash;
 mod dark_region;
 mod evidence;
 mod exports;
+mod fencing;
 mod http_surface;
 mod iam;
 mod incidents;

@@ -10,6 +10,7 @@ pub mod flow;
 pub mod insider;
 pub mod postgres;
 pub mod socket_mode;
+pub mod stall;
 pub mod standin;
 
 use std::path::{Path, PathBuf};
@@ -138,8 +139,18 @@ pub async fn spawn_app_with_args(config: &str, args: &[&str]) -> TestApp {
 
 /// Starts drbot with extra `serve` arguments and environment.
 pub async fn spawn_app_custom(config: &str, args: &[&str], env: &[(&str, &str)]) -> TestApp {
+    spawn_app_in(tempfile::tempdir().unwrap(), config, args, env).await
+}
+
+/// [`spawn_app_custom`] in a folder chosen beforehand (whose store URL the test needs, e.g.
+/// to put a proxy in front of it).
+pub async fn spawn_app_in(
+    dir: tempfile::TempDir,
+    config: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> TestApp {
     let slack = SlackStandIn::start().await;
-    let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("drbot.toml"), with_test_lease(config)).unwrap();
     let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
     let env: Vec<(String, String)> = env
@@ -577,6 +588,11 @@ impl TestApp {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// The process is still running.
+    pub fn child_alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 
     pub async fn kill(&mut self) {
