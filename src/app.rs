@@ -21,6 +21,65 @@ pub struct App {
     /// Serving: the store is migrated, Slack authenticated and the workers started (until
     /// shutdown begins). `/readyz` answers 503 otherwise.
     pub ready: std::sync::atomic::AtomicBool,
+    /// The members of `[access] groups`, as Slack last listed them.
+    pub members: Members,
+}
+
+/// The members of each user group `[access]` names, read from Slack every `refresh` (a
+/// copy of Slack's truth, like display names; the acknowledgement path never calls Slack).
+#[derive(Debug, Default)]
+pub struct Members {
+    groups: std::sync::RwLock<std::collections::HashMap<String, Vec<String>>>,
+}
+
+impl Members {
+    /// Slack listed `members` for `group`.
+    pub fn set(&self, group: &str, members: Vec<String>) {
+        let mut groups = self.groups.write().unwrap_or_else(|e| e.into_inner());
+        groups.insert(group.to_string(), members);
+    }
+
+    /// Whether `user` is in `group`; `None` while the group was never read.
+    pub fn contains(&self, group: &str, user: &str) -> Option<bool> {
+        let groups = self.groups.read().unwrap_or_else(|e| e.into_inner());
+        groups.get(group).map(|m| m.iter().any(|u| u == user))
+    }
+}
+
+/// Why `user` may not run commands under `[access]`, if not.
+pub fn access_refusal(app: &App, user: &str) -> Option<String> {
+    let access = &app.settings.access;
+    if access.is_open()
+        || access.users.iter().any(|u| u == user)
+        || app.settings.approval.officers.iter().any(|o| o == user)
+    {
+        return None;
+    }
+    let mut unread = Vec::new();
+    for group in &access.groups {
+        match app.members.contains(group, user) {
+            Some(true) => return None,
+            Some(false) => {}
+            None => unread.push(format!("<!subteam^{group}>")),
+        }
+    }
+    let named: Vec<String> = access
+        .users
+        .iter()
+        .map(|u| format!("<@{u}>"))
+        .chain(access.groups.iter().map(|g| format!("<!subteam^{g}>")))
+        .collect();
+    let mut why = format!(
+        "you are not allowed to run drbot commands here or anywhere: `[access]` allows {} and the security officers; ask whoever runs drbot to add you",
+        named.join(", ")
+    );
+    if !unread.is_empty() {
+        why.push_str(&format!(
+            " (drbot could not read the members of {} from Slack yet; if you are one, try again in a minute)",
+            unread.join(", ")
+        ));
+    }
+    Some(why)
 }
 
 impl App {

@@ -44,6 +44,39 @@ pub struct Settings {
     pub aws: AwsSettings,
     #[serde(default)]
     pub dns: DnsSettings,
+    #[serde(default)]
+    pub access: AccessSettings,
+}
+
+/// `[access]`: who may run `/dr` commands, in every channel (incident channels included).
+/// Empty (the default) lets anyone in a command channel or an incident channel run them;
+/// set, only these users, the members of these Slack user groups, and the officers may.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AccessSettings {
+    /// Slack user IDs (`U…`/`W…`).
+    pub users: Vec<String>,
+    /// Slack user group IDs (`S…`); their members are read from Slack (`usergroups:read`).
+    pub groups: Vec<String>,
+    /// How often group membership is read again.
+    pub refresh: HumanDuration,
+}
+
+impl Default for AccessSettings {
+    fn default() -> Self {
+        Self {
+            users: Vec::new(),
+            groups: Vec::new(),
+            refresh: HumanDuration::from_secs(300),
+        }
+    }
+}
+
+impl AccessSettings {
+    /// Whether anyone may run commands (nobody is named).
+    pub fn is_open(&self) -> bool {
+        self.users.is_empty() && self.groups.is_empty()
+    }
 }
 
 /// `[aws]`: how drbot calls AWS (kept for older files: `[regions] call_timeout` is the key).
@@ -355,6 +388,9 @@ pub struct SlackSettings {
     /// Channels where `/dr` may be used; empty means any channel.
     pub command_channels: Vec<String>,
     pub incident_channel_prefix: String,
+    /// Incident channels are created private (only those drbot invites can join, and so
+    /// run commands there); `false` makes them public.
+    pub private_incident_channels: bool,
 }
 
 impl Default for SlackSettings {
@@ -362,6 +398,7 @@ impl Default for SlackSettings {
         Self {
             command_channels: Vec::new(),
             incident_channel_prefix: "inc".to_string(),
+            private_incident_channels: true,
         }
     }
 }
@@ -700,6 +737,28 @@ impl Settings {
                     ),
                 ));
             }
+        }
+        for user in &self.access.users {
+            if !is_slack_id(user, &['U', 'W']) {
+                return Err(invalid(
+                    "access.users",
+                    format!("'{user}' is not a Slack user ID (like U0123ABCD); use IDs, not names"),
+                ));
+            }
+        }
+        for group in &self.access.groups {
+            if !is_slack_id(group, &['S']) {
+                return Err(invalid(
+                    "access.groups",
+                    format!("'{group}' is not a Slack user group ID (like S0123ABCD); use IDs, not handles"),
+                ));
+            }
+        }
+        if self.access.refresh.as_duration() < std::time::Duration::from_secs(10) {
+            return Err(invalid(
+                "access.refresh",
+                "must be at least 10s (Slack rate-limits usergroups.users.list)".to_string(),
+            ));
         }
         let prefix = &self.slack.incident_channel_prefix;
         if prefix.is_empty()

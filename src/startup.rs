@@ -123,6 +123,7 @@ impl Application {
             aws,
             jobs: tokio::sync::Notify::new(),
             ready: Default::default(),
+            members: Default::default(),
         });
         crate::workers::recover(&app).await?;
         let transport = match (env.app_token, env.signing_secret) {
@@ -197,6 +198,10 @@ impl Application {
                 stop_rx.clone(),
             )),
             tokio::spawn(crate::workers::run_heartbeat(
+                self.app.clone(),
+                stop_rx.clone(),
+            )),
+            tokio::spawn(crate::workers::access::run(
                 self.app.clone(),
                 stop_rx.clone(),
             )),

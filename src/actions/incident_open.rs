@@ -67,7 +67,8 @@ pub async fn run(
         if app.store.incident_exists(&name).await? {
             continue;
         }
-        match app.slack.create_channel(&name).await {
+        let private = app.settings.slack.private_incident_channels;
+        match app.slack.create_channel(&name, private).await {
             Ok(id) => {
                 created = Some((name, id));
                 break;

@@ -366,11 +366,12 @@ impl SlackApi {
 }
 
 impl SlackApi {
-    /// Creates a public channel; `Err(SlackError::Api { code: "name_taken", .. })` when the
-    /// name is in use.
-    pub async fn create_channel(&self, name: &str) -> Result<String, SlackError> {
+    /// Creates a channel (private: only those invited can join it); `Err(SlackError::Api {
+    /// code: "name_taken", .. })` when the name is in use.
+    pub async fn create_channel(&self, name: &str, private: bool) -> Result<String, SlackError> {
         let session = self.client.open_session(&self.token);
-        let create = SlackApiConversationsCreateRequest::new(name.to_string());
+        let create =
+            SlackApiConversationsCreateRequest::new(name.to_string()).with_is_private(private);
         let answer = self
             .api("conversations.create", Repeat::OnlyIfRefused, || {
                 session.conversations_create(&create)
@@ -496,6 +497,25 @@ impl SlackApi {
 }
 
 impl SlackApi {
+    /// The user ids in user group `group` (`usergroups.users.list`).
+    pub async fn group_members(&self, group: &str) -> Result<Vec<String>, SlackError> {
+        let session = self.client.open_session(&self.token);
+        let params = vec![("usergroup", Some(group.to_string()))];
+        let answer: GroupUsers = self
+            .api("usergroups.users.list", Repeat::Safe, || {
+                let params = &params;
+                let session = &session;
+                async move {
+                    session
+                        .http_session_api
+                        .http_get::<GroupUsers, _, _>("usergroups.users.list", params, None)
+                        .await
+                }
+            })
+            .await?;
+        Ok(answer.users)
+    }
+
     /// The texts of drbot's own top-level posts in `channel`, newest first, reading at most
     /// `pages` pages of history (another app's posts are left out: they prove nothing).
     pub async fn own_posts(&self, channel: &str, pages: usize) -> Result<Vec<String>, SlackError> {
@@ -551,6 +571,12 @@ struct History {
     messages: Vec<Posted>,
     #[serde(default)]
     response_metadata: Option<NextPage>,
+}
+
+#[derive(serde::Deserialize)]
+struct GroupUsers {
+    #[serde(default)]
+    users: Vec<String>,
 }
 
 #[derive(serde::Deserialize)]

@@ -9,6 +9,7 @@ use serde_json::json;
 use tokio::sync::watch;
 use tracing::Instrument;
 
+pub mod access;
 pub mod jobs;
 pub mod names;
 pub mod outbox;

@@ -213,13 +213,16 @@ async fn checkpoints_are_append_only_and_an_unsigned_one_is_a_failure() {
 async fn a_replica_with_another_key_refuses_to_start() {
     let mut app = keyed_app(CONFIG).await;
     app.kill().await;
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_drbot"))
+    let started = tokio::process::Command::new(env!("CARGO_BIN_EXE_drbot"))
         .args(["serve", "--config", "drbot.toml"])
         .current_dir(app.dir.path())
         .envs(serve_env(app.dir.path(), &app.slack))
         .env("DRBOT_AUDIT_KEY", "another-key")
-        .output()
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(std::time::Duration::from_secs(30), started)
         .await
+        .expect("drbot refuses at once, instead of serving with another key")
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);

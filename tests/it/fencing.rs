@@ -153,6 +153,15 @@ async fn cut_connections_mid_commit_lose_no_message_and_double_none() {
         .await;
     a.run_time(200).await;
     assert_eq!(a.slack.calls("conversations.create").len(), opened);
+    // Every queued message went out: none is left pending or sending.
+    let mut store = a.db().await;
+    let open: i64 = sqlx::query_scalar(
+        "SELECT CAST(COUNT(*) AS BIGINT) FROM outbox WHERE state IN ('pending', 'sending')",
+    )
+    .fetch_one(&mut store)
+    .await
+    .unwrap();
+    assert_eq!(open, 0, "messages left unsent");
     assert_no_post_twice(&a);
     let out = a.cli(&["audit", "verify"]).await;
     assert!(
@@ -169,12 +178,15 @@ async fn a_second_serve_on_the_same_sqlite_store_refuses_to_start() {
     }
     let mut a = spawn_app().await;
     a.slash("help").reply().await;
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_drbot"))
+    let second = tokio::process::Command::new(env!("CARGO_BIN_EXE_drbot"))
         .args(["serve", "--config", "drbot.toml"])
         .current_dir(a.dir.path())
         .envs(serve_env(a.dir.path(), &a.slack))
-        .output()
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(30), second)
         .await
+        .expect("the second serve refuses at once, instead of serving beside the first")
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);

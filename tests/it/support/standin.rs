@@ -37,6 +37,7 @@ pub const METHOD_SCOPES: &[(&str, Option<&str>)] = &[
     ("conversations.replies", Some("channels:history")),
     ("users.info", Some("users:read")),
     ("bots.info", Some("users:read")),
+    ("usergroups.users.list", Some("usergroups:read")),
     ("files.getUploadURLExternal", Some("files:write")),
     ("files.completeUploadExternal", Some("files:write")),
 ];
@@ -81,6 +82,8 @@ struct Recorded {
     created: HashMap<String, String>,
     /// Messages another app posted: (channel, message), shown in history as newest.
     planted: Vec<(String, Value)>,
+    /// User groups: id → members.
+    groups: HashMap<String, Vec<String>>,
 }
 
 /// The people of the stand-in workspace, as `users.info` describes them.
@@ -203,6 +206,16 @@ impl SlackStandIn {
 
     /// Another app posts into `channel`, marked with drbot's outbox metadata for each of
     /// the row ids `rows`, as a hostile app could (its messages are not drbot's).
+    /// User group `group` has `members` (what `usergroups.users.list` answers).
+    pub fn set_group(&self, group: &str, members: &[&str]) {
+        let members = members.iter().map(|m| m.to_string()).collect();
+        self.state
+            .lock()
+            .unwrap()
+            .groups
+            .insert(group.to_string(), members);
+    }
+
     pub fn plant_foreign_posts(&self, channel: &str, rows: std::ops::RangeInclusive<i64>) {
         let mut state = self.state.lock().unwrap();
         for row in rows {
@@ -333,7 +346,15 @@ fn answer_call(
             Json(json!({"ok": false, "error": "invalid_auth"})).into_response(),
         );
     }
-    match METHOD_SCOPES.iter().find(|(m, _)| *m == method) {
+    // A private channel is created (and managed) with groups:write.
+    let private_scope = ("conversations.create", Some("groups:write"));
+    let private = matches!(params.get("is_private"), Some(v) if *v == json!(true) || *v == "true");
+    let needs = if method == "conversations.create" && private {
+        Some(&private_scope)
+    } else {
+        METHOD_SCOPES.iter().find(|(m, _)| *m == method)
+    };
+    match needs {
         None => {
             state
                 .violations
@@ -410,6 +431,16 @@ fn answer_call(
             json!({"ok": true, "channel": {"id": channel, "created": 1764220000, "is_channel": true}})
         }
         "chat.postEphemeral" => json!({"ok": true, "message_ts": ts}),
+        "usergroups.users.list" => {
+            let group = params
+                .get("usergroup")
+                .and_then(|g| g.as_str())
+                .unwrap_or("");
+            match state.groups.get(group) {
+                Some(users) => json!({"ok": true, "users": users}),
+                None => json!({"ok": false, "error": "no_such_subteam"}),
+            }
+        }
         "conversations.create" => {
             let name = params
                 .get("name")
