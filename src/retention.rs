@@ -456,6 +456,7 @@ mod tests {
             id: id.to_string(),
             arn: format!("arn:aws:rds:us-east-1:123456789012:snapshot:{id}"),
             instance: "db".to_string(),
+            source_region: None,
             status: "available".to_string(),
             created: Some(at(created)),
             kind: kind.to_string(),

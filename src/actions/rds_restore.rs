@@ -81,7 +81,7 @@ pub async fn plan(
     args: &RestoreArgs,
 ) -> Result<(RestorePlan, String), PlanFailure> {
     let db = &args.db;
-    let (class, engine, placement) = match &args.region {
+    let (class, engine, placement, source_arn) = match &args.region {
         None => {
             let source = source_rds.instance(&db.instance).await?.ok_or_else(|| {
                 PlanFailure::Invalid(format!(
@@ -96,6 +96,7 @@ pub async fn plan(
                     db.restore_subnet_group.as_ref(),
                     db.restore_security_groups.as_ref(),
                 ),
+                Some(source.arn.clone()),
             )
         }
         Some(region) => {
@@ -126,10 +127,12 @@ pub async fn plan(
                     .unwrap_or_default(),
                 ..Placement::default()
             };
+            let arn = source.as_ref().map(|s| s.arn.clone());
             (
                 class,
                 source.map(|s| s.engine).unwrap_or_default(),
                 placement,
+                arn,
             )
         }
     };
@@ -149,11 +152,8 @@ pub async fn plan(
     } else {
         engine
     };
-    if snapshot.instance != db.instance {
-        return Err(PlanFailure::Invalid(format!(
-            "snapshot `{}` belongs to instance `{}`, not `{}`",
-            snapshot.id, snapshot.instance, db.instance
-        )));
+    if let Some(why) = snapshot.not_of(&db.instance, source_arn.as_deref(), None) {
+        return Err(PlanFailure::Invalid(why));
     }
     if snapshot.status != "available" {
         return Err(PlanFailure::Invalid(format!(

@@ -17,6 +17,8 @@ use super::AwsError;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Instance {
     pub id: String,
+    /// `arn:aws:rds:REGION:ACCOUNT:db:ID`: where it is, and whose.
+    pub arn: String,
     pub status: String,
     pub class: String,
     pub engine: String,
@@ -155,6 +157,8 @@ pub struct Snapshot {
     pub id: String,
     pub arn: String,
     pub instance: String,
+    /// For a copy from another region: the region it was copied from.
+    pub source_region: Option<String>,
     pub status: String,
     pub created: Option<DateTime<Utc>>,
     /// `automated` (kept for the instance's backup retention, at most 35 days) or `manual`.
@@ -166,7 +170,71 @@ pub struct Snapshot {
     pub tags: Vec<(String, String)>,
 }
 
+/// The region and account an RDS ARN names (`arn:PARTITION:rds:REGION:ACCOUNT:…`).
+pub fn arn_place(arn: &str) -> Option<(&str, &str)> {
+    let mut parts = arn.split(':');
+    let (Some("arn"), Some(_), Some("rds"), Some(region), Some(account)) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
+        return None;
+    };
+    Some((region, account))
+}
+
 impl Snapshot {
+    /// Why this snapshot is not one of `instance` (by ARN: the same account, and the
+    /// instance's region or a copy from it), if it is not. A name alone proves nothing: any
+    /// account can have an instance of that name and share a snapshot of it.
+    pub fn not_of(
+        &self,
+        instance: &str,
+        instance_arn: Option<&str>,
+        region: Option<&str>,
+    ) -> Option<String> {
+        if self.instance != instance {
+            return Some(format!(
+                "snapshot `{}` belongs to instance `{}`, not `{instance}`",
+                self.id, self.instance
+            ));
+        }
+        if self.kind == "shared" {
+            return Some(format!(
+                "snapshot `{}` is shared from another AWS account ({}): it is not a snapshot of this account's `{instance}`",
+                self.id, self.arn
+            ));
+        }
+        let Some((snap_region, snap_account)) = arn_place(&self.arn) else {
+            return Some(format!(
+                "snapshot `{}` has no readable ARN (`{}`): drbot cannot tell whose it is",
+                self.id, self.arn
+            ));
+        };
+        let expected = instance_arn.and_then(arn_place);
+        if let Some((_, account)) = expected {
+            if account != snap_account {
+                return Some(format!(
+                    "snapshot `{}` is in AWS account {snap_account}, but `{instance}` is in account {account} ({})",
+                    self.id, self.arn
+                ));
+            }
+        }
+        let home = expected.map(|(r, _)| r).or(region);
+        if let Some(home) = home {
+            let from = self.source_region.as_deref().unwrap_or(snap_region);
+            if snap_region != home && from != home {
+                return Some(format!(
+                    "snapshot `{}` was taken in {from}, but `{instance}` runs in {home} ({})",
+                    self.id, self.arn
+                ));
+            }
+        }
+        None
+    }
+
     pub fn is_automated(&self) -> bool {
         self.kind == "automated"
     }
@@ -252,6 +320,7 @@ impl RdsRecovery for aws_sdk_rds::Client {
         };
         Ok(out.db_instances().first().map(|db| Instance {
             id: db.db_instance_identifier().unwrap_or(id).to_string(),
+            arn: db.db_instance_arn().unwrap_or_default().to_string(),
             status: db.db_instance_status().unwrap_or_default().to_string(),
             class: db.db_instance_class().unwrap_or_default().to_string(),
             engine: db.engine().unwrap_or_default().to_string(),
@@ -460,6 +529,7 @@ fn to_snapshot(s: &aws_sdk_rds::types::DbSnapshot) -> Snapshot {
         id: s.db_snapshot_identifier().unwrap_or_default().to_string(),
         arn: s.db_snapshot_arn().unwrap_or_default().to_string(),
         instance: s.db_instance_identifier().unwrap_or_default().to_string(),
+        source_region: s.source_region().map(str::to_string),
         status: s.status().unwrap_or_default().to_string(),
         // A copy's own create time is when it was copied; what it holds is from the original.
         created: time(s.original_snapshot_create_time()).or(time(s.snapshot_create_time())),
@@ -483,4 +553,75 @@ fn tagged(tags: &[(String, String)]) -> Option<Vec<Tag>> {
             .map(|(k, v)| Tag::builder().key(k).value(v).build())
             .collect(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Snapshot;
+
+    fn snapshot(arn: &str, kind: &str, source_region: Option<&str>) -> Snapshot {
+        Snapshot {
+            id: "s1".into(),
+            arn: arn.into(),
+            instance: "orders-db".into(),
+            source_region: source_region.map(str::to_string),
+            status: "available".into(),
+            created: None,
+            kind: kind.into(),
+            engine: "postgres".into(),
+            engine_version: "16".into(),
+            allocated_storage_gib: 20,
+            encrypted: true,
+            tags: vec![],
+        }
+    }
+
+    const HOME: &str = "arn:aws:rds:eu-west-1:111111111111:db:orders-db";
+
+    #[test]
+    fn a_snapshot_is_the_instances_only_by_account_and_region_not_by_name() {
+        let ours = snapshot(
+            "arn:aws:rds:eu-west-1:111111111111:snapshot:s1",
+            "manual",
+            None,
+        );
+        assert_eq!(ours.not_of("orders-db", Some(HOME), None), None);
+        // A copy in the backup region, made from the home region.
+        let copy = snapshot(
+            "arn:aws:rds:eu-central-1:111111111111:snapshot:s1",
+            "manual",
+            Some("eu-west-1"),
+        );
+        assert_eq!(copy.not_of("orders-db", Some(HOME), None), None);
+        // Another account's instance of the same name.
+        let foreign = snapshot(
+            "arn:aws:rds:eu-west-1:666666666666:snapshot:s1",
+            "manual",
+            None,
+        );
+        let why = foreign.not_of("orders-db", Some(HOME), None).unwrap();
+        assert!(why.contains("account 666666666666"), "{why}");
+        let shared = snapshot(
+            "arn:aws:rds:eu-west-1:666666666666:snapshot:s1",
+            "shared",
+            None,
+        );
+        assert!(shared
+            .not_of("orders-db", None, None)
+            .unwrap()
+            .contains("shared"));
+        // Same account, another region's instance of the same name.
+        let elsewhere = snapshot(
+            "arn:aws:rds:us-east-1:111111111111:snapshot:s1",
+            "manual",
+            None,
+        );
+        let why = elsewhere.not_of("orders-db", Some(HOME), None).unwrap();
+        assert!(why.contains("taken in us-east-1"), "{why}");
+        // Another instance altogether.
+        assert!(ours
+            .not_of("billing-db", Some(HOME), None)
+            .unwrap()
+            .contains("belongs to"));
+    }
 }
