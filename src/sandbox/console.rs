@@ -77,6 +77,10 @@ impl Console {
                     format!("the sandbox console has no {uri}"),
                 )
             })
+            .layer(axum::middleware::from_fn_with_state(
+                self.base.clone(),
+                same_origin,
+            ))
             .with_state(self)
     }
 
@@ -361,18 +365,61 @@ async fn upload(State(c): State<Console>, Path(id): Path<String>, body: Bytes) -
     "OK - 200"
 }
 
+/// An uploaded file, shown as text: whatever was uploaded (HTML included) is never served as
+/// a page of the console's origin, where its scripts could drive the console.
 async fn file(State(c): State<Console>, Path(id): Path<String>) -> Response {
     match c.workspace.file(&id) {
-        Some((name, bytes)) => {
-            let kind = if name.ends_with(".html") {
-                "text/html; charset=utf-8"
-            } else {
-                "text/plain; charset=utf-8"
-            };
-            ([(header::CONTENT_TYPE, kind)], bytes).into_response()
-        }
+        Some((_, bytes)) => (
+            [
+                (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+                (
+                    header::CONTENT_SECURITY_POLICY,
+                    "sandbox; default-src 'none'",
+                ),
+            ],
+            bytes,
+        )
+            .into_response(),
         None => (StatusCode::NOT_FOUND, "no such file").into_response(),
     }
+}
+
+/// The console answers only when asked by its own name (`Host`: a rebound DNS name pointing
+/// at 127.0.0.1 is refused), and takes changes only from its own pages (`Origin` on every
+/// request that is not a GET: a cross-site form or fetch is refused).
+async fn same_origin(
+    State(base): State<String>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let port = base.rsplit(':').next().unwrap_or_default();
+    let ours =
+        |host: &str| host == format!("127.0.0.1:{port}") || host == format!("localhost:{port}");
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default();
+    if !ours(host) {
+        let why = format!(
+            "the sandbox console answers only at {base} (this request names host `{host}`)"
+        );
+        return (StatusCode::FORBIDDEN, why).into_response();
+    }
+    let changes = !matches!(
+        *request.method(),
+        axum::http::Method::GET | axum::http::Method::HEAD
+    );
+    if let Some(origin) = request.headers().get(header::ORIGIN) {
+        let origin = origin.to_str().unwrap_or_default();
+        let from_us = origin.strip_prefix("http://").is_some_and(ours);
+        if changes && !from_us {
+            let why = format!("the sandbox console takes changes only from its own pages at {base} (this one came from `{origin}`)");
+            return (StatusCode::FORBIDDEN, why).into_response();
+        }
+    }
+    next.run(request).await
 }
 
 /// An incident's timeline export (HTML), as `drbot timeline export` renders it.

@@ -29,6 +29,8 @@ pub enum SandboxError {
     },
     #[error("the sandbox runs against an AWS emulator, and AWS_ENDPOINT_URL is not set: start it with `scripts/sandbox` (it installs and starts moto), never against a real account")]
     NoEmulator,
+    #[error("{var} is {value}, which is not on this machine: the sandbox only ever talks to a local AWS emulator (127.0.0.1, ::1 or localhost), never to a real account; unset it or point it at the emulator `scripts/sandbox` starts")]
+    NotLoopback { var: String, value: String },
     #[error("{what} {}: {source}", path.display())]
     File {
         what: &'static str,
@@ -50,16 +52,66 @@ pub enum SandboxError {
     Console(String),
 }
 
-/// Runs the sandbox until Ctrl-C; every failure is one line.
-pub async fn run(port: u16, dir: PathBuf) -> Result<(), SandboxError> {
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|source| SandboxError::Listen { addr, source })?;
+/// The emulator's endpoint (`AWS_ENDPOINT_URL`), once every AWS endpoint setting is known to
+/// be on this machine; then the process's AWS credentials are replaced by dummy ones (and
+/// every other source of credentials or endpoints is turned off), so that whatever the shell
+/// held, no call can reach or be signed for a real account.
+fn local_emulator() -> Result<String, SandboxError> {
     let endpoint = std::env::var("AWS_ENDPOINT_URL")
         .ok()
         .filter(|v| !v.trim().is_empty())
         .ok_or(SandboxError::NoEmulator)?;
+    for (var, value) in std::env::vars() {
+        if var == "AWS_ENDPOINT_URL" || var.starts_with("AWS_ENDPOINT_URL_") {
+            if !is_loopback(&value) {
+                return Err(SandboxError::NotLoopback { var, value });
+            }
+        }
+    }
+    for var in [
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+        "AWS_DEFAULT_PROFILE",
+        "AWS_ROLE_ARN",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+    ] {
+        std::env::remove_var(var);
+    }
+    for (var, value) in [
+        ("AWS_ACCESS_KEY_ID", "sandbox"),
+        ("AWS_SECRET_ACCESS_KEY", "sandbox"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+        ("AWS_CONFIG_FILE", "/dev/null"),
+        ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null"),
+    ] {
+        std::env::set_var(var, value);
+    }
+    Ok(endpoint)
+}
+
+/// An http(s) URL whose host is this machine.
+pub fn is_loopback(url: &str) -> bool {
+    let Ok(url) = url::Url::parse(url.trim()) else {
+        return false;
+    };
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
+/// Runs the sandbox until Ctrl-C; every failure is one line.
+pub async fn run(port: u16, dir: PathBuf) -> Result<(), SandboxError> {
+    let endpoint = local_emulator()?;
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| SandboxError::Listen { addr, source })?;
     std::fs::create_dir_all(&dir).map_err(|source| SandboxError::File {
         what: "cannot create the sandbox folder",
         path: dir.clone(),

@@ -11,6 +11,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
 use crate::support::browser::Browser;
+use crate::support::repo_root;
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -39,13 +40,40 @@ fn name(user: &str) -> &'static str {
     }
 }
 
-#[tokio::test]
-async fn a_newcomer_approves_a_rollback_in_the_sandbox_console() {
-    let dir = tempfile::tempdir().unwrap();
+/// A moto of the sandbox's own: each sandbox seeds the same named estate, so two cannot
+/// share the suite's.
+async fn private_moto() -> (tokio::process::Child, String) {
     let port = free_port();
+    let root = repo_root();
+    let moto = Command::new(root.join(".venv/bin/python"))
+        .arg(root.join("scripts/moto-server.py"))
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .env("MOTO_ECS_SERVICE_RUNNING", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the suite's moto venv (scripts/ensure-moto)");
+    let url = format!("http://127.0.0.1:{port}");
+    for _ in 0..100 {
+        if reqwest::get(format!("{url}/moto-api/")).await.is_ok() {
+            return (moto, url);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("moto did not start on {url}");
+}
+
+/// Starts `drbot sandbox` against a moto of its own and waits for its "ready" line.
+async fn start_sandbox(
+    dir: &std::path::Path,
+    port: u16,
+) -> (tokio::process::Child, String, tokio::process::Child) {
+    let (moto, endpoint) = private_moto().await;
     let mut sandbox = Command::new(env!("CARGO_BIN_EXE_drbot"))
         .args(["sandbox", "--port", &port.to_string(), "--dir"])
-        .arg(dir.path())
+        .arg(dir)
+        .env("AWS_ENDPOINT_URL", &endpoint)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .kill_on_drop(true)
@@ -62,6 +90,14 @@ async fn a_newcomer_approves_a_rollback_in_the_sandbox_console() {
     })
     .await
     .expect("the sandbox is ready within a minute");
+    (sandbox, ready, moto)
+}
+
+#[tokio::test]
+async fn a_newcomer_approves_a_rollback_in_the_sandbox_console() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let (mut sandbox, ready, _one) = start_sandbox(dir.path(), port).await;
     let url = format!("http://127.0.0.1:{port}/");
     assert!(ready.contains(&url), "{ready}");
 
@@ -131,4 +167,93 @@ async fn a_port_in_use_is_named_with_how_to_choose_another() {
         err.contains(&format!("port {port}")) && err.contains("--port"),
         "{err}"
     );
+}
+
+#[tokio::test]
+async fn the_sandbox_never_talks_to_an_aws_endpoint_off_this_machine() {
+    for (var, value) in [
+        ("AWS_ENDPOINT_URL", "https://rds.eu-west-1.amazonaws.com"),
+        (
+            "AWS_ENDPOINT_URL_RDS",
+            "https://rds.eu-west-1.amazonaws.com",
+        ),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_drbot"))
+            .args(["sandbox", "--port", &free_port().to_string()])
+            .env("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
+            .env(var, value)
+            .output()
+            .await
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(var) && err.contains("not on this machine"),
+            "{err}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_console_refuses_other_hosts_and_cross_site_changes_and_shows_uploads_as_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let (mut sandbox, _, _one) = start_sandbox(dir.path(), port).await;
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+
+    // A DNS name rebound to 127.0.0.1 reaches the port, but not the console.
+    let rebound = http
+        .get(format!("{base}/api/state"))
+        .header("host", format!("attacker.example:{port}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rebound.status(), 403);
+    // A cross-site POST (a form on another site) changes nothing.
+    let forged = http
+        .post(format!("{base}/api/command"))
+        .header("origin", "http://attacker.example")
+        .json(&json!({"user": "U0ONCALL1", "channel": "C0SANDBOX", "text": "rollback api"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+    assert!(forged.text().await.unwrap().contains("its own pages"));
+    // The console's own pages still work.
+    let own = http
+        .get(format!("{base}/api/state"))
+        .header("origin", &base)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(own.status(), 200);
+
+    // An uploaded HTML file is shown as text, never as a page of the console.
+    let upload: serde_json::Value = http
+        .post(format!("{base}/slack-api/files.getUploadURLExternal"))
+        .form(&[("filename", "evil.html"), ("length", "40")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let url = upload["upload_url"].as_str().unwrap();
+    http.post(url)
+        .body("<script>fetch('/api/command')</script>")
+        .send()
+        .await
+        .unwrap();
+    let id = upload["file_id"].as_str().unwrap();
+    let shown = http.get(format!("{base}/files/{id}")).send().await.unwrap();
+    assert_eq!(shown.status(), 200);
+    let headers = shown.headers().clone();
+    assert_eq!(headers["content-type"], "text/plain; charset=utf-8");
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert!(headers["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains("sandbox"));
+    let _ = sandbox.kill().await;
 }
