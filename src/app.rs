@@ -46,17 +46,18 @@ impl Members {
     }
 }
 
-/// Why `user` may not run commands under `[access]`, if not.
-pub fn access_refusal(app: &App, user: &str) -> Option<String> {
+/// Why `user` may not run commands under `[access]`, if not: the reason (plain text) and
+/// drbot's own markup after it (the mentions of who may).
+pub fn access_refusal(app: &App, user: &str) -> Option<(String, String)> {
     let access = &app.settings.access;
     if access.is_open()
-        || access.users.iter().any(|u| u == user)
+        || access.users().any(|u| u == user)
         || app.settings.approval.officers.iter().any(|o| o == user)
     {
         return None;
     }
     let mut unread = Vec::new();
-    for group in &access.groups {
+    for group in access.groups() {
         match app.members.contains(group, user) {
             Some(true) => return None,
             Some(false) => {}
@@ -64,22 +65,22 @@ pub fn access_refusal(app: &App, user: &str) -> Option<String> {
         }
     }
     let named: Vec<String> = access
-        .users
-        .iter()
+        .users()
         .map(|u| format!("<@{u}>"))
-        .chain(access.groups.iter().map(|g| format!("<!subteam^{g}>")))
+        .chain(access.groups().map(|g| format!("<!subteam^{g}>")))
         .collect();
-    let mut why = format!(
-        "you are not allowed to run drbot commands here or anywhere: `[access]` allows {} and the security officers; ask whoever runs drbot to add you",
+    let why = "you are not allowed to run drbot commands, in this channel or any other: `[access]` allows ".to_string();
+    let mut who = format!(
+        "{} and the security officers; ask whoever runs drbot to add you",
         named.join(", ")
     );
     if !unread.is_empty() {
-        why.push_str(&format!(
+        who.push_str(&format!(
             " (drbot could not read the members of {} from Slack yet; if you are one, try again in a minute)",
             unread.join(", ")
         ));
     }
-    Some(why)
+    Some((why, who))
 }
 
 impl App {

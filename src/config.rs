@@ -54,10 +54,9 @@ pub struct Settings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AccessSettings {
-    /// Slack user IDs (`U…`/`W…`).
-    pub users: Vec<String>,
-    /// Slack user group IDs (`S…`); their members are read from Slack (`usergroups:read`).
-    pub groups: Vec<String>,
+    /// Slack user IDs (`U…`/`W…`) and user group IDs (`S…`; their members are read from
+    /// Slack, `usergroups:read`).
+    pub responders: Vec<String>,
     /// How often group membership is read again.
     pub refresh: HumanDuration,
 }
@@ -65,8 +64,7 @@ pub struct AccessSettings {
 impl Default for AccessSettings {
     fn default() -> Self {
         Self {
-            users: Vec::new(),
-            groups: Vec::new(),
+            responders: Vec::new(),
             refresh: HumanDuration::from_secs(300),
         }
     }
@@ -75,7 +73,17 @@ impl Default for AccessSettings {
 impl AccessSettings {
     /// Whether anyone may run commands (nobody is named).
     pub fn is_open(&self) -> bool {
-        self.users.is_empty() && self.groups.is_empty()
+        self.responders.is_empty()
+    }
+
+    /// The users named.
+    pub fn users(&self) -> impl Iterator<Item = &String> {
+        self.responders.iter().filter(|r| !r.starts_with('S'))
+    }
+
+    /// The user groups named.
+    pub fn groups(&self) -> impl Iterator<Item = &String> {
+        self.responders.iter().filter(|r| r.starts_with('S'))
     }
 }
 
@@ -369,6 +377,9 @@ pub struct IncidentSettings {
     pub service_name: String,
     /// The status page named in the outage notice.
     pub status_page_url: String,
+    /// Incident channels are created private (only those drbot invites can join, and so
+    /// run commands there); `false` makes them public.
+    pub private: bool,
 }
 
 impl Default for IncidentSettings {
@@ -378,6 +389,7 @@ impl Default for IncidentSettings {
             user_notice_after: HumanDuration::from_secs(4 * 3600),
             service_name: "analyticalfire.com".to_string(),
             status_page_url: "https://status.analyticalfire.com".to_string(),
+            private: true,
         }
     }
 }
@@ -388,9 +400,6 @@ pub struct SlackSettings {
     /// Channels where `/dr` may be used; empty means any channel.
     pub command_channels: Vec<String>,
     pub incident_channel_prefix: String,
-    /// Incident channels are created private (only those drbot invites can join, and so
-    /// run commands there); `false` makes them public.
-    pub private_incident_channels: bool,
 }
 
 impl Default for SlackSettings {
@@ -398,7 +407,6 @@ impl Default for SlackSettings {
         Self {
             command_channels: Vec::new(),
             incident_channel_prefix: "inc".to_string(),
-            private_incident_channels: true,
         }
     }
 }
@@ -738,19 +746,11 @@ impl Settings {
                 ));
             }
         }
-        for user in &self.access.users {
-            if !is_slack_id(user, &['U', 'W']) {
+        for responder in &self.access.responders {
+            if !is_slack_id(responder, &['U', 'W', 'S']) {
                 return Err(invalid(
-                    "access.users",
-                    format!("'{user}' is not a Slack user ID (like U0123ABCD); use IDs, not names"),
-                ));
-            }
-        }
-        for group in &self.access.groups {
-            if !is_slack_id(group, &['S']) {
-                return Err(invalid(
-                    "access.groups",
-                    format!("'{group}' is not a Slack user group ID (like S0123ABCD); use IDs, not handles"),
+                    "access.responders",
+                    format!("'{responder}' is not a Slack user ID (like U0123ABCD) or user group ID (like S0123ABCD); use IDs, not names or handles"),
                 ));
             }
         }

@@ -114,6 +114,9 @@ impl Application {
                 tracing::warn!("{warning}");
             }
         }
+        if settings.access.is_open() {
+            tracing::warn!("[access] responders is empty: anyone in a command channel or an incident channel may run every command; name the responders (user and user group ids)");
+        }
         let app = Arc::new(App {
             settings: Arc::new(settings),
             commands: Arc::new(commands),

@@ -67,7 +67,7 @@ pub async fn run(
         if app.store.incident_exists(&name).await? {
             continue;
         }
-        let private = app.settings.slack.private_incident_channels;
+        let private = app.settings.incidents.private;
         match app.slack.create_channel(&name, private).await {
             Ok(id) => {
                 created = Some((name, id));

@@ -434,24 +434,18 @@ async fn decide(
     };
     let def = cmd.def.clone();
     let name = Some(def.name.clone());
-    // `[access]` holds in every channel, incident channels included; `help` stays open.
-    if def.action != ActionKind::Help {
-        if let Some(reason) = crate::app::access_refusal(app, &request.user) {
-            let refused = Outcome::Refused {
-                reason,
-                usage: None,
-                command: Some(def.name.clone()),
-                tail: String::new(),
-            };
-            return (refused, name);
-        }
-    }
     let refuse_with = |reason: String, tail: String| Outcome::Refused {
         reason,
         usage: Some(def.usage.clone()),
         command: Some(def.name.clone()),
         tail,
     };
+    // `[access]` holds in every channel, incident channels included; `help` stays open.
+    if def.action != ActionKind::Help {
+        if let Some((reason, tail)) = crate::app::access_refusal(app, &request.user) {
+            return (refuse_with(reason, tail), name);
+        }
+    }
     if let Some((reason, tail)) = channel_refusal(app, &def, &request.channel, incident) {
         return (refuse_with(reason, tail), name);
     }

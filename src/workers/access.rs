@@ -11,11 +11,11 @@ use crate::app::App;
 
 pub async fn run(app: Arc<App>, mut stop: watch::Receiver<bool>) {
     let access = &app.settings.access;
-    if access.groups.is_empty() {
+    if access.groups().next().is_none() {
         return;
     }
     loop {
-        for group in &access.groups {
+        for group in access.groups() {
             match app.slack.group_members(group).await {
                 Ok(members) => {
                     tracing::debug!(group = %group, members = members.len(), "read a user group");

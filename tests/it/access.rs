@@ -7,14 +7,19 @@ use crate::support::*;
 fn guarded() -> String {
     CONFIG.replace(
         "[approval]",
-        "[access]\nusers = [\"U0ONCALL1\"]\ngroups = [\"S0SRETEAM\"]\n\n[approval]",
+        "[access]\nresponders = [\"U0ONCALL1\", \"S0SRETEAM\"]\nrefresh = \"10s\"\n\n[approval]",
     )
 }
 
 async fn groups_read(app: &TestApp) {
     let slack = app.slack.clone();
     let read = app
-        .run_time_until(|| !slack.calls("usergroups.users.list").is_empty())
+        .run_time_until(|| {
+            slack
+                .calls("usergroups.users.list")
+                .iter()
+                .any(|c| c.answer["ok"] == true)
+        })
         .await;
     assert!(read, "the user group was never read");
 }
@@ -74,7 +79,9 @@ async fn only_the_named_users_groups_and_officers_run_commands_in_any_channel() 
 async fn a_group_slack_cannot_list_yet_refuses_its_members_saying_so() {
     let app = spawn_app_with(&guarded()).await;
     // Slack does not know the group (yet): its members are refused, the named user is not.
-    groups_read(&app).await;
+    let slack = app.slack.clone();
+    app.run_time_until(|| !slack.calls("usergroups.users.list").is_empty())
+        .await;
     let reply = app
         .slash("incident open ddos group member")
         .as_user("U0SRE0002")
@@ -100,10 +107,7 @@ async fn incident_channels_are_private_unless_configured_public() {
         created[0].params
     );
 
-    let public = CONFIG.replace(
-        "incident_channel_prefix = \"inc\"",
-        "incident_channel_prefix = \"inc\"\nprivate_incident_channels = false",
-    );
+    let public = format!("{CONFIG}\n[incidents]\nprivate = false\n");
     let app = spawn_app_with(&public).await;
     open_incident(&app, "ddos public on purpose").await;
     let created = app.slack.calls("conversations.create");
@@ -122,7 +126,7 @@ async fn access_names_must_be_slack_ids() {
         &path,
         CONFIG.replace(
             "[approval]",
-            "[access]\ngroups = [\"@sre-team\"]\n\n[approval]",
+            "[access]\nresponders = [\"@sre-team\"]\n\n[approval]",
         ),
     )
     .unwrap();
@@ -134,7 +138,7 @@ async fn access_names_must_be_slack_ids() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("access.groups") && err.contains("user group ID"),
+        err.contains("access.responders") && err.contains("user group ID"),
         "{err}"
     );
 }
