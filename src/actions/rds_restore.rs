@@ -26,6 +26,8 @@ pub struct RestoreArgs {
     /// `--region`: restore in this region (a snapshot copied there) instead of the
     /// database's own.
     pub region: Option<String>,
+    /// drbot's own log records copying `snapshot` into `region` (see `Snapshot::not_of`).
+    pub copied_by_drbot: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -70,6 +72,7 @@ pub fn parse(cmd: &ParsedCommand, settings: &Settings) -> Result<RestoreArgs, In
         snapshot,
         new_instance,
         region,
+        copied_by_drbot: false,
     })
 }
 
@@ -152,7 +155,7 @@ pub async fn plan(
     } else {
         engine
     };
-    if let Some(why) = snapshot.not_of(&db.instance, source_arn.as_deref(), None) {
+    if let Some(why) = snapshot.not_of(&db.instance, source_arn.as_deref(), args.copied_by_drbot) {
         return Err(PlanFailure::Invalid(why));
     }
     if snapshot.status != "available" {
@@ -195,6 +198,15 @@ pub async fn plan(
     Ok((plan, summary))
 }
 
+/// Whether drbot's log records copying `snapshot` into `region` (moto, unlike RDS, does not
+/// say where a copy came from; RDS's `SourceRegion` is checked as well).
+async fn copied_by_drbot(app: &crate::app::App, snapshot: &str, region: Option<&str>) -> bool {
+    match region {
+        Some(region) => app.store.copied_snapshot(snapshot, region).await.unwrap_or(false),
+        None => false,
+    }
+}
+
 pub async fn execute(run: &Run<'_>, approved: RestorePlan) {
     let app = run.app;
     let source = app.aws.rds_in(
@@ -214,11 +226,13 @@ pub async fn execute(run: &Run<'_>, approved: RestorePlan) {
     let Some(db) = run.database(&approved.database).await else {
         return;
     };
+    let copied_by_drbot = copied_by_drbot(app, &approved.snapshot, approved.region.as_deref()).await;
     let args = RestoreArgs {
         db,
         snapshot: approved.snapshot.clone(),
         new_instance: Some(approved.new_instance.clone()),
         region: approved.region.clone(),
+        copied_by_drbot,
     };
     if !run
         .recheck(
@@ -289,6 +303,9 @@ super::changes_aws! {
         "rds:RestoreDBInstanceFromDBSnapshot", "rds:AddTagsToResource"
     ],
     plan(app, args, _asker) {
+        let mut args = args;
+        args.copied_by_drbot =
+            copied_by_drbot(app, &args.snapshot, args.region.as_deref()).await;
         let source = app.rds_for(&args.db);
         let target = match &args.region {
             Some(r) => app.aws.rds_in(Some(r)),

@@ -189,11 +189,12 @@ impl Snapshot {
     /// Why this snapshot is not one of `instance` (by ARN: the same account, and the
     /// instance's region or a copy from it), if it is not. A name alone proves nothing: any
     /// account can have an instance of that name and share a snapshot of it.
+    /// `copied_by_drbot`: drbot's own log records copying it here.
     pub fn not_of(
         &self,
         instance: &str,
         instance_arn: Option<&str>,
-        region: Option<&str>,
+        copied_by_drbot: bool,
     ) -> Option<String> {
         if self.instance != instance {
             return Some(format!(
@@ -222,10 +223,9 @@ impl Snapshot {
                 ));
             }
         }
-        let home = expected.map(|(r, _)| r).or(region);
-        if let Some(home) = home {
+        if let Some((home, _)) = expected {
             let from = self.source_region.as_deref().unwrap_or(snap_region);
-            if snap_region != home && from != home {
+            if snap_region != home && from != home && !copied_by_drbot {
                 return Some(format!(
                     "snapshot `{}` was taken in {from}, but `{instance}` runs in {home} ({})",
                     self.id, self.arn
@@ -585,21 +585,21 @@ mod tests {
             "manual",
             None,
         );
-        assert_eq!(ours.not_of("orders-db", Some(HOME), None), None);
+        assert_eq!(ours.not_of("orders-db", Some(HOME), false), None);
         // A copy in the backup region, made from the home region.
         let copy = snapshot(
             "arn:aws:rds:eu-central-1:111111111111:snapshot:s1",
             "manual",
             Some("eu-west-1"),
         );
-        assert_eq!(copy.not_of("orders-db", Some(HOME), None), None);
+        assert_eq!(copy.not_of("orders-db", Some(HOME), false), None);
         // Another account's instance of the same name.
         let foreign = snapshot(
             "arn:aws:rds:eu-west-1:666666666666:snapshot:s1",
             "manual",
             None,
         );
-        let why = foreign.not_of("orders-db", Some(HOME), None).unwrap();
+        let why = foreign.not_of("orders-db", Some(HOME), false).unwrap();
         assert!(why.contains("account 666666666666"), "{why}");
         let shared = snapshot(
             "arn:aws:rds:eu-west-1:666666666666:snapshot:s1",
@@ -607,7 +607,7 @@ mod tests {
             None,
         );
         assert!(shared
-            .not_of("orders-db", None, None)
+            .not_of("orders-db", None, false)
             .unwrap()
             .contains("shared"));
         // Same account, another region's instance of the same name.
@@ -616,11 +616,13 @@ mod tests {
             "manual",
             None,
         );
-        let why = elsewhere.not_of("orders-db", Some(HOME), None).unwrap();
+        let why = elsewhere.not_of("orders-db", Some(HOME), false).unwrap();
         assert!(why.contains("taken in us-east-1"), "{why}");
+        // ...unless drbot itself copied it there.
+        assert_eq!(elsewhere.not_of("orders-db", Some(HOME), true), None);
         // Another instance altogether.
         assert!(ours
-            .not_of("billing-db", Some(HOME), None)
+            .not_of("billing-db", Some(HOME), false)
             .unwrap()
             .contains("belongs to"));
     }

@@ -289,6 +289,20 @@ impl Store {
         Ok(seqs.await?.pop())
     }
 
+    /// Whether drbot's own log records copying a snapshot to `target` in `region` (a
+    /// `CopyDBSnapshot` it sent and AWS answered).
+    pub async fn copied_snapshot(&self, target: &str, region: &str) -> Result<bool, StoreError> {
+        let sql = "SELECT seq FROM events WHERE kind = 'aws.call' AND detail LIKE '%\"operation\":\"CopyDBSnapshot\"%' AND detail LIKE $1 AND detail LIKE $2 LIMIT 1";
+        let args = args![
+            format!("%\"target\":\"{target}\"%"),
+            format!("%\"to_region\":\"{region}\"%")
+        ];
+        let found = self.fetch("looking for drbot's copy of a snapshot", sql, args, |r| {
+            Ok(r.get::<i64, _>(0))
+        });
+        Ok(!found.await?.is_empty())
+    }
+
     /// The chain's newest event: its sequence number and hash.
     pub async fn head(&self) -> Result<Option<(i64, String)>, StoreError> {
         let sql = "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1";

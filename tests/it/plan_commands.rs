@@ -640,6 +640,45 @@ async fn regions_snapshots_records_and_acls_that_are_not_configured_are_refused_
             .any(|a| a.contains(&format!("does not exist in {BACKUP}"))),
         "{answers:?}"
     );
+
+    // An instance of the same name in the backup region (same account), and a snapshot of
+    // it there: by name it looks like ours; by ARN it was taken in another region.
+    let west = rds_in(BACKUP).await;
+    west.create_db_instance()
+        .db_instance_identifier(&db.instance)
+        .db_instance_class("db.t3.micro")
+        .engine("postgres")
+        .master_username("drbot")
+        .master_user_password("not-a-real-password-1")
+        .allocated_storage(20)
+        .send()
+        .await
+        .unwrap();
+    let lookalike = format!("{}-lookalike", db.instance);
+    west.create_db_snapshot()
+        .db_instance_identifier(&db.instance)
+        .db_snapshot_identifier(&lookalike)
+        .send()
+        .await
+        .unwrap();
+    app.slash(&format!(
+        "restore main --region backup --snapshot {lookalike}"
+    ))
+    .reply()
+    .await;
+    let answers = wait_for_responses(&app, 2).await;
+    assert!(
+        answers.iter().any(|a| a.contains(&format!(
+            "was taken in {BACKUP}, but `{}` runs in us-east-1",
+            db.instance
+        ))),
+        "{answers:?}"
+    );
+    assert!(app
+        .slack
+        .calls("chat.postMessage")
+        .iter()
+        .all(|c| !c.params["text"].as_str().unwrap_or("").contains(&lookalike)));
 }
 
 #[tokio::test]
