@@ -25,7 +25,6 @@ async fn seed() -> Seeded {
     moto_endpoint();
     let config = drbot::aws::sdk_defaults().load().await;
     let ecs = aws_sdk_ecs::Client::new(&config);
-    let rds = aws_sdk_rds::Client::new(&config);
     let waf = aws_sdk_wafv2::Client::new(&config);
 
     let cluster = unique("cluster");
@@ -58,16 +57,7 @@ async fn seed() -> Seeded {
         .unwrap();
 
     let instance = unique("db");
-    rds.create_db_instance()
-        .db_instance_identifier(&instance)
-        .db_instance_class("db.t3.micro")
-        .engine("postgres")
-        .master_username("drbot")
-        .master_user_password("not-a-real-password-1")
-        .allocated_storage(20)
-        .send()
-        .await
-        .unwrap();
+    crate::support::aws::create_instance("us-east-1", &instance, None).await;
 
     let ip_set_name = unique("block-v4");
     let created = waf

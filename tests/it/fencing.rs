@@ -16,6 +16,29 @@ fn rollback_config(svc: &SeededService) -> String {
     )
 }
 
+/// A proxy in front of the PostgreSQL store of the app in `dir`, and the store's URL
+/// through it.
+async fn store_behind_proxy(dir: &std::path::Path) -> (StallProxy, String) {
+    let direct = database_url(dir);
+    let target = url::Url::parse(&direct).unwrap();
+    let proxy = StallProxy::start(format!(
+        "{}:{}",
+        target.host_str().unwrap(),
+        target.port().unwrap_or(5432)
+    ))
+    .await;
+    let proxied = proxy.through(&direct);
+    (proxy, proxied)
+}
+
+/// No post was made twice, and the audit chain verifies.
+async fn once_and_intact(app: &TestApp) {
+    assert_no_post_twice(app);
+    let out = app.cli(&["audit", "verify"]).await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+}
+
 /// Every post drbot made, as (channel, text): none may appear twice.
 fn assert_no_post_twice(app: &TestApp) {
     let mut seen = std::collections::HashSet::new();
@@ -39,15 +62,7 @@ async fn a_store_stall_longer_than_the_lease_hands_no_running_work_to_another_re
     let aws_url = aws.url();
     // Three replicas reach PostgreSQL through a proxy that can stall it.
     let dir = tempfile::tempdir().unwrap();
-    let direct = database_url(dir.path());
-    let target = url::Url::parse(&direct).unwrap();
-    let db = StallProxy::start(format!(
-        "{}:{}",
-        target.host_str().unwrap(),
-        target.port().unwrap_or(5432)
-    ))
-    .await;
-    let proxied = db.through(&direct);
+    let (db, proxied) = store_behind_proxy(dir.path()).await;
     let mut a = spawn_app_in(
         dir,
         &rollback_config(&svc),
@@ -101,13 +116,7 @@ async fn a_store_stall_longer_than_the_lease_hands_no_running_work_to_another_re
     for app in [&mut a, &mut b, &mut c] {
         assert!(app.child_alive(), "every replica still runs");
     }
-    assert_no_post_twice(&a);
-    let out = a.cli(&["audit", "verify"]).await;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    once_and_intact(&a).await;
 }
 
 #[tokio::test]
@@ -117,15 +126,7 @@ async fn cut_connections_mid_commit_lose_no_message_and_double_none() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let direct = database_url(dir.path());
-    let target = url::Url::parse(&direct).unwrap();
-    let db = StallProxy::start(format!(
-        "{}:{}",
-        target.host_str().unwrap(),
-        target.port().unwrap_or(5432)
-    ))
-    .await;
-    let proxied = db.through(&direct);
+    let (db, proxied) = store_behind_proxy(dir.path()).await;
     let a = spawn_app_in(dir, CONFIG, &[], &[("DRBOT_DATABASE_URL", &proxied)]).await;
     let b = a.another_replica().await;
     let c = a.another_replica().await;
@@ -162,13 +163,7 @@ async fn cut_connections_mid_commit_lose_no_message_and_double_none() {
     .await
     .unwrap();
     assert_eq!(open, 0, "messages left unsent");
-    assert_no_post_twice(&a);
-    let out = a.cli(&["audit", "verify"]).await;
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    once_and_intact(&a).await;
 }
 
 #[tokio::test]

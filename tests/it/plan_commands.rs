@@ -643,19 +643,11 @@ async fn regions_snapshots_records_and_acls_that_are_not_configured_are_refused_
 
     // An instance of the same name in the backup region (same account), and a snapshot of
     // it there: by name it looks like ours; by ARN it was taken in another region.
-    let west = rds_in(BACKUP).await;
-    west.create_db_instance()
-        .db_instance_identifier(&db.instance)
-        .db_instance_class("db.t3.micro")
-        .engine("postgres")
-        .master_username("drbot")
-        .master_user_password("not-a-real-password-1")
-        .allocated_storage(20)
-        .send()
-        .await
-        .unwrap();
+    crate::support::aws::create_instance(BACKUP, &db.instance, None).await;
     let lookalike = format!("{}-lookalike", db.instance);
-    west.create_db_snapshot()
+    rds_in(BACKUP)
+        .await
+        .create_db_snapshot()
         .db_instance_identifier(&db.instance)
         .db_snapshot_identifier(&lookalike)
         .send()

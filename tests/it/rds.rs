@@ -196,18 +196,7 @@ async fn restores_with_a_bad_snapshot_or_name_are_refused() {
     .await;
     // A name drbot may use, already taken by an instance.
     let taken = format!("{}-taken", db.instance);
-    rds()
-        .await
-        .create_db_instance()
-        .db_instance_identifier(&taken)
-        .db_instance_class("db.t3.micro")
-        .engine("postgres")
-        .master_username("drbot")
-        .master_user_password("not-a-real-password-1")
-        .allocated_storage(20)
-        .send()
-        .await
-        .unwrap();
+    crate::support::aws::create_instance("us-east-1", &taken, None).await;
     app.slash(&format!(
         "restore main --snapshot {}-ours --as {taken}",
         db.instance

@@ -45,15 +45,13 @@ fn name(user: &str) -> &'static str {
 async fn private_moto() -> (tokio::process::Child, String) {
     let port = free_port();
     let root = repo_root();
-    let moto = Command::new(root.join(".venv/bin/python"))
-        .arg(root.join("scripts/moto-server.py"))
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .env("MOTO_ECS_SERVICE_RUNNING", "1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("the suite's moto venv (scripts/ensure-moto)");
+    let moto = crate::support::spawn_quietly(
+        Command::new(root.join(".venv/bin/python"))
+            .arg(root.join("scripts/moto-server.py"))
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .env("MOTO_ECS_SERVICE_RUNNING", "1"),
+        "the suite's moto venv (scripts/ensure-moto)",
+    );
     let url = format!("http://127.0.0.1:{port}");
     for _ in 0..100 {
         if reqwest::get(format!("{url}/moto-api/")).await.is_ok() {
@@ -152,17 +150,23 @@ async fn a_newcomer_approves_a_rollback_in_the_sandbox_console() {
     let _ = sandbox.kill().await;
 }
 
-#[tokio::test]
-async fn a_port_in_use_is_named_with_how_to_choose_another() {
-    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = taken.local_addr().unwrap().port();
+/// `drbot sandbox --port PORT` with `env`, which must refuse to start: what it said.
+async fn refused_sandbox(port: u16, env: &[(&str, &str)]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_drbot"))
         .args(["sandbox", "--port", &port.to_string()])
+        .envs(env.iter().copied())
         .output()
         .await
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[tokio::test]
+async fn a_port_in_use_is_named_with_how_to_choose_another() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let err = refused_sandbox(port, &[]).await;
     assert!(
         err.contains(&format!("port {port}")) && err.contains("--port"),
         "{err}"
@@ -178,15 +182,8 @@ async fn the_sandbox_never_talks_to_an_aws_endpoint_off_this_machine() {
             "https://rds.eu-west-1.amazonaws.com",
         ),
     ] {
-        let out = Command::new(env!("CARGO_BIN_EXE_drbot"))
-            .args(["sandbox", "--port", &free_port().to_string()])
-            .env("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
-            .env(var, value)
-            .output()
-            .await
-            .unwrap();
-        assert_eq!(out.status.code(), Some(1));
-        let err = String::from_utf8_lossy(&out.stderr);
+        let env = [("AWS_ENDPOINT_URL", "http://127.0.0.1:1"), (var, value)];
+        let err = refused_sandbox(free_port(), &env).await;
         assert!(
             err.contains(var) && err.contains("not on this machine"),
             "{err}"
@@ -230,15 +227,12 @@ async fn the_console_refuses_other_hosts_and_cross_site_changes_and_shows_upload
     assert_eq!(own.status(), 200);
 
     // An uploaded HTML file is shown as text, never as a page of the console.
-    let upload: serde_json::Value = http
+    let asked = http
         .post(format!("{base}/slack-api/files.getUploadURLExternal"))
         .form(&[("filename", "evil.html"), ("length", "40")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .send();
+    let upload: serde_json::Value =
+        serde_json::from_str(&asked.await.unwrap().text().await.unwrap()).unwrap();
     let url = upload["upload_url"].as_str().unwrap();
     http.post(url)
         .body("<script>fetch('/api/command')</script>")

@@ -821,20 +821,26 @@ pub async fn seed_database(retention: i32) -> SeededDatabase {
 /// [`seed_database`] in `region`.
 pub async fn seed_database_in(region: &str, retention: i32) -> SeededDatabase {
     let instance = unique("db").replace('_', "-");
+    create_instance(region, &instance, Some(retention)).await;
+    SeededDatabase { instance }
+}
+
+/// A small PostgreSQL instance `id` in moto's `region` (with `retention` days of automated
+/// backups when given).
+pub async fn create_instance(region: &str, id: &str, retention: Option<i32>) {
     rds_in(region)
         .await
         .create_db_instance()
-        .db_instance_identifier(&instance)
+        .db_instance_identifier(id)
         .db_instance_class("db.t3.micro")
         .engine("postgres")
         .master_username("drbot")
         .master_user_password("not-a-real-password-1")
         .allocated_storage(20)
-        .backup_retention_period(retention)
+        .set_backup_retention_period(retention)
         .send()
         .await
         .unwrap();
-    SeededDatabase { instance }
 }
 
 /// A VPC with two subnets, a DB subnet group over them and a security group, in moto

@@ -3,7 +3,6 @@
 
 #![allow(dead_code)]
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -30,13 +29,10 @@ impl Browser {
     /// Starts chromedriver and a headless chromium session.
     pub async fn start() -> Browser {
         let port = free_port();
-        let driver = Command::new("chromedriver")
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("chromedriver runs (scripts/test installs it with scripts/ensure-chromium)");
+        let driver = super::spawn_quietly(
+            Command::new("chromedriver").arg(format!("--port={port}")),
+            "chromedriver runs (scripts/test installs it with scripts/ensure-chromium)",
+        );
         let base = format!("http://127.0.0.1:{port}");
         let http = reqwest::Client::new();
         for _ in 0..100 {

@@ -173,6 +173,16 @@ pub async fn spawn_app_in(
     }
 }
 
+/// Spawns `cmd` with its output thrown away, killed when dropped; `what` says what must be
+/// installed when it cannot start.
+pub fn spawn_quietly(cmd: &mut Command, what: &str) -> Child {
+    cmd.stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect(what)
+}
+
 /// Replicas are taken for dead after 3 s of silence in tests (15 s by default), so a killed
 /// replica's work passes on quickly.
 pub fn with_test_lease(config: &str) -> String {
