@@ -119,9 +119,10 @@ impl StoreTx<'_> {
     /// Ends the lift of block `id`: `Ok(None)` when it is lifted now; else the state it was
     /// moved to meanwhile (`superseded` by a newer block, `removed` by an unblock).
     pub async fn finish_lift(&mut self, id: i64) -> Result<Option<String>, StoreError> {
-        let sql =
-            "UPDATE blocks SET state = 'lifted', ended_at = $2 WHERE id = $1 AND state = 'lifting'";
-        let args = args![id, crate::clock::now_rfc3339()];
+        // Only while this replica still holds the lift: one that took it over (this
+        // replica's lease had lapsed) ends it itself.
+        let sql = "UPDATE blocks SET state = 'lifted', ended_at = $2 WHERE id = $1 AND state = 'lifting' AND owner = $3";
+        let args = args![id, crate::clock::now_rfc3339(), self.replica()];
         if self.execute("ending a lifted block", sql, args).await? == 1 {
             return Ok(None);
         }

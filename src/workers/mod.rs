@@ -403,7 +403,8 @@ async fn lift_due_blocks(app: &Arc<App>) -> Result<(), StoreError> {
                 keep_newer_block(app, &block, &set_ref).await?;
                 continue;
             }
-            // Unblocked meanwhile: the address is out, as asked.
+            // Unblocked meanwhile (the address is out, as asked), or taken over by a replica
+            // that ends the lift itself.
             Some(_) => {
                 drop(tx);
                 continue;
