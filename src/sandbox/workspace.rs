@@ -227,7 +227,10 @@ impl Workspace {
                             });
                         }
                         m.edited = true;
-                        json!({"ok": true, "channel": channel, "ts": ts, "text": m.text})
+                        // As Slack answers: the updated message, as drbot's bot sent it.
+                        json!({"ok": true, "channel": channel, "ts": ts, "text": m.text,
+                            "message": {"type": "message", "text": m.text, "user": BOT_USER,
+                                "bot_id": "B0DRBOT", "edited": {"user": BOT_USER, "ts": ts}}})
                     }
                     None => json!({"ok": false, "error": "message_not_found"}),
                 }

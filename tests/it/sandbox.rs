@@ -146,6 +146,16 @@ async fn a_newcomer_approves_a_rollback_in_the_sandbox_console() {
         browser.text().await.contains("UpdateService sent"),
         "the thread shows the AWS call"
     );
+    // Every message drbot sent reached the console's Slack: `/dr status` names none that
+    // could not be sent (the message updates above included).
+    be(&browser, "U0ONCALL1").await;
+    browser.type_into("#text", "/dr status\u{E007}").await;
+    browser.wait_for_text("Slack delivery", 20).await;
+    let page = browser.text().await;
+    assert!(
+        !page.contains("could not send") && page.contains("none failed"),
+        "{page}"
+    );
     browser.quit().await;
     let _ = sandbox.kill().await;
 }
