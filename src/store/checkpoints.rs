@@ -31,9 +31,7 @@ impl Checkpoint {
         text.push_str(" — keep it: `drbot audit verify --checkpoint SEQ:HASH` detects a log cut short after it.");
         text
     }
-}
 
-impl Checkpoint {
     /// Reads back a checkpoint from its [`Checkpoint::announcement`] (as Slack keeps it, with
     /// `&`, `<`, `>` escaped); `None` for any other text.
     pub fn from_announcement(text: &str, at: &str) -> Option<Checkpoint> {

@@ -249,17 +249,10 @@ impl StoreTx<'_> {
         after: Option<AfterPost>,
     ) -> Result<(), StoreError> {
         let sql = "UPDATE outbox SET state = 'sent', ts = $2, done_at = $3, owner = NULL WHERE id = $1 AND state = 'sending' AND owner = $4 AND fence = $5";
-        let args = args![
-            id,
-            ts.clone(),
-            crate::clock::now_rfc3339(),
-            self.replica(),
-            fence
-        ];
-        let sent = self.execute("recording a sent Slack message", sql, args);
-        if sent.await? != 1 {
-            return Err(StoreError::Fenced(format!("Slack message {id}")));
-        }
+        let now = crate::clock::now_rfc3339();
+        let args = args![id, ts.clone(), now, self.replica(), fence];
+        self.fenced(id, "recording a sent Slack message", sql, args)
+            .await?;
         let Some(ts) = ts else { return Ok(()) };
         let (what, sql, row) = match after {
             Some(AfterPost::RequestMessage { request }) => (

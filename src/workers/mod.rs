@@ -629,8 +629,16 @@ async fn run_job(app: &Arc<App>, job: Job) {
                 .await
         }
     };
-    if let Err(e) = done {
-        tracing::error!(error = %e, job = job.id, "a job failed; it runs again at the next start");
+    match done {
+        Ok(()) => {}
+        // Taken over while this replica's lease had lapsed: the replica that took it runs
+        // it, and nothing this run wrote was kept.
+        Err(e @ StoreError::Fenced(_)) => {
+            tracing::warn!(error = %e, job = job.id, "a job was taken over by another replica")
+        }
+        Err(e) => {
+            tracing::error!(error = %e, job = job.id, "a job failed; it runs again at the next start")
+        }
     }
 }
 
