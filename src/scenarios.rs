@@ -10,6 +10,10 @@ use serde::Deserialize;
 
 use crate::router::{CommandSet, DefinitionError};
 
+pub mod plan;
+
+pub use plan::{Mode, Plan, PlanStep, StepApproval};
+
 /// An RTO or RPO target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target {
@@ -84,6 +88,9 @@ struct ScenarioFile {
     #[serde(default)]
     rpo_note: Option<String>,
     steps: Vec<Step>,
+    /// The recovery as steps `/dr run` executes (see [`plan`]).
+    #[serde(default)]
+    plan: Option<plan::PlanFile>,
 }
 
 #[derive(Debug, Clone, Deserialize, serde::Serialize)]
@@ -105,6 +112,8 @@ pub struct Scenario {
     pub rpo: Target,
     pub rpo_note: Option<String>,
     pub steps: Vec<Step>,
+    /// What `/dr run <id>` executes, when the scenario has a plan.
+    pub plan: Option<Plan>,
 }
 
 impl Scenario {
@@ -218,7 +227,12 @@ impl ScenarioSet {
                     }
                 }
             }
+            let plan = match raw.plan {
+                Some(p) => Some(plan::read(p, commands).map_err(err)?),
+                None => None,
+            };
             let scenario = Scenario {
+                plan,
                 rto: Target::parse(&raw.rto).map_err(|m| err(format!("rto: {m}")))?,
                 rpo: Target::parse(&raw.rpo).map_err(|m| err(format!("rpo: {m}")))?,
                 id: raw.id.clone(),

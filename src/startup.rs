@@ -208,6 +208,7 @@ impl Application {
                 self.app.clone(),
                 stop_rx.clone(),
             )),
+            tokio::spawn(crate::workers::runs::run(self.app.clone(), stop_rx.clone())),
             tokio::spawn(crate::workers::names::run(self.app.clone(), stop_rx)),
         ];
         // The outbox stops last: what shutdown itself says still goes out.

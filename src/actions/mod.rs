@@ -28,6 +28,7 @@ pub mod incident_list;
 pub mod incident_open;
 pub mod incident_resolve;
 pub mod incident_update;
+pub mod run_control;
 pub mod timeline;
 
 /// What an action does, each step with a default for the actions that have no such step.
@@ -207,7 +208,7 @@ macro_rules! registry {
 registry! {
     local: [
         Help, IncidentOpen, IncidentUpdate, IncidentResolve, IncidentList, Timeline, Approvals,
-        Cancel,
+        Cancel, RunControl,
     ],
     Status => status,
     WafBlocked => waf_blocked,
@@ -225,6 +226,7 @@ registry! {
     RdsCutover => rds_cutover,
     DnsFailover => dns_failover,
     WafRateLimit => waf_rate_limit,
+    PlanRun => plan_run,
 }
 
 /// Refuses command files whose flag raises the approval of an action that plans no change
@@ -386,7 +388,8 @@ mod tests {
         let mut declared = BTreeSet::new();
         for kind in ActionKind::ALL {
             let iam = registry(*kind).iam();
-            if kind.effect() == crate::router::Effect::Changes {
+            // A plan run composes the other actions: their IAM actions are its own.
+            if kind.effect() == crate::router::Effect::Changes && *kind != ActionKind::PlanRun {
                 assert!(
                     !iam.is_empty(),
                     "{} changes AWS but names no IAM action",

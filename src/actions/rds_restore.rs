@@ -207,6 +207,30 @@ async fn copied_by_drbot(app: &crate::app::App, snapshot: &str, region: Option<&
     }
 }
 
+/// `--snapshot latest`: the newest available snapshot of the database's instance in the
+/// region of the restore that drbot may restore (its own, or a copy drbot made there).
+async fn latest_snapshot(app: &crate::app::App, args: &RestoreArgs) -> Result<String, PlanFailure> {
+    let rds = match &args.region {
+        Some(r) => app.aws.rds_in(Some(r)),
+        None => app.rds_for(&args.db),
+    };
+    let mut snapshots = rds.snapshots_of(&args.db.instance).await?;
+    snapshots.retain(|s| s.status == "available");
+    snapshots.sort_by_key(|s| std::cmp::Reverse(s.created));
+    for s in snapshots {
+        let copied = copied_by_drbot(app, &s.id, args.region.as_deref()).await;
+        if s.not_of(&args.db.instance, None, copied).is_none() {
+            return Ok(s.id);
+        }
+    }
+    let in_region = args.region.as_deref().map(|r| format!(" in {r}")).unwrap_or_default();
+    Err(PlanFailure::Invalid(format!(
+        "`--snapshot latest`: no available snapshot of `{}`{in_region} to restore{}",
+        args.db.instance,
+        if args.region.is_some() { " (copy one there first: `/dr snapshot copy <database> --to-region backup`)" } else { "" }
+    )))
+}
+
 pub async fn execute(run: &Run<'_>, approved: RestorePlan) {
     let app = run.app;
     let source = app.aws.rds_in(
@@ -304,6 +328,9 @@ super::changes_aws! {
     ],
     plan(app, args, _asker) {
         let mut args = args;
+        if args.snapshot == "latest" {
+            args.snapshot = latest_snapshot(app, &args).await?;
+        }
         args.copied_by_drbot =
             copied_by_drbot(app, &args.snapshot, args.region.as_deref()).await;
         let source = app.rds_for(&args.db);

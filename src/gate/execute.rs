@@ -251,8 +251,14 @@ impl<'a> Run<'a> {
     /// Ends the run: `executing` → `to`, recorded, message updated.
     pub async fn finish(&self, to: RequestState, outcome: &str) {
         if finish(self.app, self.request, to, outcome).await {
-            *self.ended.lock().unwrap_or_else(|e| e.into_inner()) = Some(to);
+            self.mark_ended(to);
         }
+    }
+
+    /// Notes that the run's request was moved to `to` (by a [`finish_in`] the action
+    /// committed itself).
+    pub fn mark_ended(&self, to: RequestState) {
+        *self.ended.lock().unwrap_or_else(|e| e.into_inner()) = Some(to);
     }
 
     /// Ends a run that followed a change it sent: `executed` when it [`Settled::Reached`]
@@ -400,31 +406,56 @@ impl<'a> Run<'a> {
 async fn finish(app: &Arc<App>, request: &Request, to: RequestState, outcome: &str) -> bool {
     let done = async {
         let mut tx = app.store.begin().await?;
-        let moved = tx.settle(request, to, outcome).await?;
-        if moved {
-            tx.append(
-                NewEvent::new(
-                    EventKind::Request(to),
-                    "drbot",
-                    &request.channel,
-                    format!("{} {}: {outcome}", request.label(), to.as_str()),
-                )
-                .detail(json!({"action_id": request.label(), "state": to.as_str()}))
-                .incident(request.incident.clone()),
-            )
-            .await?;
-            // The final message and its note commit with the outcome.
-            queue_refresh(
-                &mut tx,
-                &app.settings.approval,
-                request.id,
-                &format!("*{}* — {outcome}", to.as_str()),
-            )
-            .await?;
-        }
+        let moved = finish_in(&mut tx, app, request, to, outcome).await?;
         tx.commit().await.map(|_| moved)
     }
     .await;
+    settled(app, request, to, outcome, done).await
+}
+
+/// [`Run::finish`]'s store side in the caller's transaction (so what the end of a request
+/// starts commits with it): `executing` → `to`, recorded, message and note queued. False
+/// when this replica no longer owned the request.
+pub async fn finish_in(
+    tx: &mut StoreTx<'_>,
+    app: &Arc<App>,
+    request: &Request,
+    to: RequestState,
+    outcome: &str,
+) -> Result<bool, StoreError> {
+    let moved = tx.settle(request, to, outcome).await?;
+    if moved {
+        tx.append(
+            NewEvent::new(
+                EventKind::Request(to),
+                "drbot",
+                &request.channel,
+                format!("{} {}: {outcome}", request.label(), to.as_str()),
+            )
+            .detail(json!({"action_id": request.label(), "state": to.as_str()}))
+            .incident(request.incident.clone()),
+        )
+        .await?;
+        // The final message and its note commit with the outcome.
+        queue_refresh(
+            tx,
+            &app.settings.approval,
+            request.id,
+            &format!("*{}* — {outcome}", to.as_str()),
+        )
+        .await?;
+    }
+    Ok(moved)
+}
+
+/// What a [`finish_in`] that was committed (or not) means for the run's record.
+pub async fn settled(
+    app: &Arc<App>,
+    request: &Request,
+    to: RequestState,
+    outcome: &str,
+    done: Result<bool, StoreError>,
+) -> bool {
     match done {
         Ok(true) => true,
         Ok(false) => {

@@ -37,16 +37,40 @@ pub async fn open(
     job: Option<crate::store::JobClaim>,
     approval: Approval,
 ) -> Result<Request, StoreError> {
+    let mut tx = app.store.begin().await?;
+    let request = open_in(&mut tx, app, asker, command, planned, approval, None).await?;
+    if let Some(job) = job {
+        tx.finish_job(job).await?;
+    }
+    tx.commit().await?;
+    if approval == Approval::Officer {
+        tracing::info!(action_id = %request.label(), "approval request stored and queued");
+    }
+    Ok(request)
+}
+
+/// [`open`] in the caller's transaction; `ttl` overrides `[approval] ttl` for a request
+/// put to the officers (a plan step's own timeout).
+pub async fn open_in(
+    tx: &mut StoreTx<'_>,
+    app: &Arc<App>,
+    asker: &Asker,
+    command: &str,
+    planned: Planned,
+    approval: Approval,
+    ttl: Option<chrono::Duration>,
+) -> Result<Request, StoreError> {
     let gated = approval == Approval::Officer;
     let hash = plan_hash(&planned.plan);
     let now = crate::clock::now();
     let (expires_at, state) = if gated {
-        let ttl = chrono::Duration::seconds(app.settings.approval.ttl.as_secs() as i64);
+        let ttl = ttl.unwrap_or_else(|| {
+            chrono::Duration::seconds(app.settings.approval.ttl.as_secs() as i64)
+        });
         (now + ttl, RequestState::Pending)
     } else {
         (now, RequestState::Executing)
     };
-    let mut tx = app.store.begin().await?;
     let request = tx
         .create_request(NewRequest {
             command: command.to_string(),
@@ -85,11 +109,8 @@ pub async fn open(
         .detail(detail)
         .incident(request.incident.clone());
     tx.append(event).await?;
-    if let Some(job) = job {
-        tx.finish_job(job).await?;
-    }
     if gated {
-        queue_post(&mut tx, app, &request).await?;
+        queue_post(tx, app, &request).await?;
     } else {
         let text = message::render(&request, &app.settings.approval);
         tx.send_slack_keyed(
@@ -105,10 +126,6 @@ pub async fn open(
             Some(message_key(request.id)),
         )
         .await?;
-    }
-    tx.commit().await?;
-    if gated {
-        tracing::info!(action_id = %request.label(), "approval request stored and queued");
     }
     Ok(request)
 }

@@ -71,6 +71,8 @@ action_kinds! {
     Timeline = "timeline", Local;
     Approvals = "approvals", Local;
     Cancel = "cancel", Local;
+    PlanRun = "plan_run", Changes;
+    RunControl = "run_control", Local;
 }
 
 impl ActionKind {

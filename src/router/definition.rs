@@ -291,6 +291,21 @@ impl CommandSet {
     }
 
     /// A command by its name or an alias.
+    /// The command a text starts with (`snapshot copy main …` → `snapshot copy`).
+    pub fn resolve(&self, text: &str) -> Option<&Arc<CommandDef>> {
+        let words: Vec<String> = text
+            .split_whitespace()
+            .take(2)
+            .map(str::to_lowercase)
+            .collect();
+        if words.len() == 2 {
+            if let Some(def) = self.get(&words.join(" ")) {
+                return Some(def);
+            }
+        }
+        words.first().and_then(|w| self.get(w))
+    }
+
     pub fn get(&self, word: &str) -> Option<&Arc<CommandDef>> {
         self.by_word.get(word)
     }

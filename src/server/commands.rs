@@ -125,6 +125,8 @@ enum Outcome {
     Resolve(Option<String>),
     /// Post an incident's timeline in the channel.
     Timeline(String),
+    /// Steer a plan run (`/dr run pause|resume|abort|retry-step|skip-step|done`).
+    Control(Box<ParsedCommand>),
     Refused {
         /// Plain text (it may quote what the user typed): escaped when shown.
         reason: String,
@@ -218,7 +220,11 @@ pub async fn handle_command(app: &Arc<App>, request: CommandRequest) -> Reply {
     // Outcomes that act before they record: the request's key is claimed first.
     if matches!(
         outcome,
-        Outcome::Cancel(_) | Outcome::Update(_) | Outcome::Resolve(_) | Outcome::Timeline(_)
+        Outcome::Cancel(_)
+            | Outcome::Update(_)
+            | Outcome::Resolve(_)
+            | Outcome::Timeline(_)
+            | Outcome::Control(_)
     ) {
         if let Some(key) = key {
             match store.first_use(key).await {
@@ -330,6 +336,17 @@ pub async fn handle_command(app: &Arc<App>, request: CommandRequest) -> Reply {
                     .append(refused_event("the incident is already resolved"))
                     .await
                     .map(|_| ":no_entry: this incident is already resolved.".to_string()),
+                Err(e) => Err(e),
+            }
+        }
+        Outcome::Control(cmd) => {
+            use actions::run_control::Controlled;
+            match actions::run_control::apply(app, &cmd, &request.user, &request.channel, accepted).await {
+                Ok(Controlled::Done(text)) => Ok(text),
+                Ok(Controlled::Refused(reason)) => store
+                    .append(refused_event(&reason))
+                    .await
+                    .map(|_| format!(":no_entry: {}", crate::slack::text::escape(&reason))),
                 Err(e) => Err(e),
             }
         }
@@ -641,6 +658,7 @@ async fn run(
                 },
             }
         }
+        ActionKind::RunControl => Outcome::Control(Box::new(cmd.clone())),
         other => refuse(format!("`{}` is not available yet", other.name())),
     }
 }

@@ -61,6 +61,16 @@ event_kinds! {
     AuditKeyed = "audit.keyed",
     SlackInteraction = "slack.interaction",
     SlackUndelivered = "slack.undelivered",
+    RunStarted = "run.started",
+    RunStepStarted = "run.step_started",
+    RunStepDone = "run.step_done",
+    RunStepFailed = "run.step_failed",
+    RunStepSkipped = "run.step_skipped",
+    RunStepRetried = "run.step_retried",
+    RunPaused = "run.paused",
+    RunResumed = "run.resumed",
+    RunAborted = "run.aborted",
+    RunFinished = "run.finished",
 }
 
 impl std::fmt::Display for EventKind {

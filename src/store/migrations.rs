@@ -212,7 +212,52 @@ CREATE INDEX incidents_by_status ON incidents (status, started_at);
     (14, SEEN_RECENT),
     (15, "{checkpoints_append_only}"),
     (16, FENCES),
+    (17, RUNS),
 ];
+
+/// Plan runs (`/dr run <scenario>`) and their steps (`store::runs`).
+const RUNS: &str = r#"
+CREATE TABLE runs (
+    id            {autoincrement},
+    request_id    BIGINT NOT NULL UNIQUE,
+    scenario      TEXT   NOT NULL,
+    mode          TEXT   NOT NULL,
+    stamp         TEXT   NOT NULL,
+    channel       TEXT   NOT NULL,
+    incident      TEXT,
+    requester     TEXT   NOT NULL,
+    approved_by   TEXT   NOT NULL,
+    state         TEXT   NOT NULL,
+    reason        TEXT,
+    created_at    TEXT   NOT NULL,
+    started_at    TEXT,
+    finished_at   TEXT,
+    recovery_secs BIGINT
+);
+CREATE INDEX runs_by_state ON runs (state, id);
+CREATE TABLE run_steps (
+    run_id       BIGINT NOT NULL,
+    idx          BIGINT NOT NULL,
+    step         TEXT   NOT NULL,
+    text         TEXT   NOT NULL,
+    command      TEXT,
+    block        BIGINT NOT NULL,
+    approval     TEXT   NOT NULL,
+    timeout_secs BIGINT NOT NULL,
+    when_reached BIGINT NOT NULL,
+    plan         TEXT,
+    plan_hash    TEXT,
+    summary      TEXT,
+    state        TEXT   NOT NULL,
+    request_id   BIGINT,
+    attempt      BIGINT NOT NULL,
+    own_approval BIGINT NOT NULL,
+    started_at   TEXT,
+    finished_at  TEXT,
+    outcome      TEXT,
+    PRIMARY KEY (run_id, idx)
+);
+"#;
 
 /// The signed requests received in the last second or so, before SQLite's writer moves them
 /// into `seen_requests` in key order (see `store::replay_keys`; PostgreSQL leaves it empty).

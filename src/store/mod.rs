@@ -22,6 +22,7 @@ mod outbox;
 mod replay_keys;
 mod replicas;
 mod requests;
+mod runs;
 pub(crate) mod statement;
 mod writer;
 
@@ -47,6 +48,7 @@ pub use outbox::{
 };
 pub use replicas::{DueWork, Liveness};
 pub use requests::{NewRequest, Request, RequestState, Whose};
+pub use runs::{NewRun, NewRunStep, RunRow, StepMove, StepRow};
 pub(crate) use writer::WriteConn;
 
 #[derive(Debug, thiserror::Error)]

@@ -13,6 +13,7 @@ pub mod access;
 pub mod jobs;
 pub mod names;
 pub mod outbox;
+pub mod runs;
 
 use jobs::Work;
 
@@ -692,6 +693,14 @@ async fn plan(
     };
     let usage = cmd.def.usage.clone();
     let action = cmd.def.action;
+    if action == ActionKind::PlanRun && cmd.flag("dry-run").is_some() {
+        // Plans every step and reports; nothing is asked or changed.
+        let report = actions::plan_run::dry_run(app, &cmd, asker).await;
+        let mut tx = app.store.begin().await?;
+        tx.finish_job(job).await?;
+        tx.send_slack(answer(asker, report)).await?;
+        return tx.commit().await;
+    }
     let planned = match actions::plan(app, &cmd, asker).await {
         Ok(planned) => planned,
         Err(PlanFailure::Invalid(why)) => {
