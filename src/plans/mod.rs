@@ -50,7 +50,7 @@ pub struct PlannedStep {
 pub struct RunPlan {
     pub scenario: String,
     pub mode: Mode,
-    /// `{run}` in the steps' commands (UTC `yyyymmddhhmm` of the planning).
+    /// `{run}` in the steps' commands (UTC `yyyymmddhhmmss` of the planning and 4 hex digits).
     pub stamp: String,
     pub steps: Vec<PlannedStep>,
 }
@@ -74,7 +74,12 @@ pub async fn plan_all(
             scenario.id
         ))
     })?;
-    let stamp = crate::clock::now().format("%Y%m%d%H%M").to_string();
+    // Unique per planning, so what two runs create never shares a name.
+    let stamp = format!(
+        "{}-{:04x}",
+        crate::clock::now().format("%Y%m%d%H%M%S"),
+        crate::clock::varying() & 0xffff
+    );
     let steps = plan.for_mode(mode);
     let in_mode: Vec<&str> = steps.iter().map(|(_, s)| s.id.as_str()).collect();
     let mut planned = Vec::new();

@@ -14,8 +14,8 @@
 //! modes = ["graceful"]     # default: both modes
 //! ```
 //!
-//! `{run}` in a command is the run's stamp (UTC `yyyymmddhhmm` of its planning), so names
-//! a run creates are its own and the later steps can name them.
+//! `{run}` in a command is the run's stamp (UTC `yyyymmddhhmmss` of its planning and four
+//! hex digits), so names a run creates are its own and the later steps can name them.
 
 use std::collections::BTreeSet;
 

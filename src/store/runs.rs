@@ -232,6 +232,12 @@ impl StoreTx<'_> {
             .map(|s| format!("'{s}'"))
             .collect::<Vec<_>>()
             .join(", ");
+        // A step starts only while its run runs (a sibling that failed first paused it).
+        let running = if m.start {
+            " AND EXISTS (SELECT 1 FROM runs WHERE runs.id = $1 AND runs.state = 'running')"
+        } else {
+            ""
+        };
         let sql = format!(
             "UPDATE run_steps SET state = $3,
                 request_id = COALESCE($4, request_id),
@@ -241,7 +247,7 @@ impl StoreTx<'_> {
                 finished_at = CASE WHEN $8 = 1 THEN $7 ELSE finished_at END,
                 plan = COALESCE($9, plan), plan_hash = COALESCE($10, plan_hash), summary = COALESCE($11, summary),
                 own_approval = COALESCE($12, own_approval)
-             WHERE run_id = $1 AND idx = $2 AND state IN ({states})"
+             WHERE run_id = $1 AND idx = $2 AND state IN ({states}){running}"
         );
         let args = args![
             run,

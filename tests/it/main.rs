@@ -21,6 +21,7 @@ mod injection;
 mod layers;
 mod manifest;
 mod plan_commands;
+mod plan_runs;
 mod postgres_tls;
 mod rds;
 mod replicas;

@@ -1,0 +1,382 @@
+//! `/dr run <scenario>`: a scenario's recovery as one approved, followed, resumable plan.
+//! The shipped region-failure plan is run against moto (two regions) with the real binary
+//! and the Slack stand-in: in both modes end to end, as a dry run, with a step that fails
+//! and is retried, killed with -9 in the middle of a step, and on two replicas.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::plan_commands::{base, cname, dns_config, seed_zone};
+use crate::support::aws::*;
+use crate::support::flow::*;
+use crate::support::*;
+
+const BACKUP: &str = "us-west-2";
+
+/// What the region-failure plan needs: a database with a snapshot, the backup region's
+/// service and network, the DNS record and (when `parameter`) the cutover parameter there.
+/// The cutover redeploys no service here: moto leaves a scaled service's deployment at its
+/// old desired count, so a redeploy after the scale never looks stable in the emulator
+/// (`plan_commands` tests the cutover's redeploy).
+struct Estate {
+    db: SeededDatabase,
+    dr: SeededService,
+    zone: String,
+    record: String,
+    parameter: String,
+    config: String,
+}
+
+async fn estate(with_parameter: bool) -> Estate {
+    let db = seed_database(1).await;
+    db.snapshot(&format!("{}-nightly", db.instance)).await;
+    let dr = seed_service_in(BACKUP, 1, 0).await;
+    let (subnets, group) = seed_network_in(BACKUP).await;
+    let record = format!("{}.analyticalfire.test.", unique("www"));
+    let zone = seed_zone(&record, "primary-alb.us-east-1.elb.amazonaws.com").await;
+    let parameter = if with_parameter {
+        seed_host_parameter(BACKUP, "aifai-db.us-east-1.internal").await
+    } else {
+        format!("/{}/DATABASE_HOST", unique("absent"))
+    };
+    let config = format!(
+        "{}\n[regions]\nbackup = \"{BACKUP}\"\n\n[[ecs.services]]\nname = \"api-dr\"\ncluster = \"{}\"\nservice = \"{}\"\nregion = \"backup\"\nmax_desired = 10\n\n{}cutover_parameter = \"{parameter}\"\ncutover_services = []\nbackup_placement = {{ subnet_group = \"{subnets}\", security_groups = [\"{group}\"], class = \"db.t3.micro\" }}\n\n{}",
+        base(),
+        dr.cluster,
+        dr.service,
+        db.config(),
+        dns_config(&zone, &record)
+    );
+    Estate {
+        db,
+        dr,
+        zone,
+        record,
+        parameter,
+        config,
+    }
+}
+
+/// Events of `kind` about plan step `step`.
+async fn step_events(app: &TestApp, kind: &str, step: &str) -> Vec<Value> {
+    app.events_of_kind(kind)
+        .await
+        .into_iter()
+        .filter(|e| e["detail"]["step"] == step)
+        .collect()
+}
+
+/// Waits for an event of `kind` about `step`.
+async fn wait_step(app: &TestApp, kind: &str, step: &str) -> Value {
+    for _ in 0..600 {
+        if let Some(e) = step_events(app, kind, step).await.pop() {
+            return e;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no {kind} for step {step}; log: {:#?}", app.events().await);
+}
+
+/// The ts of the approval request of `A-<n>` named by `action_id`.
+async fn request_ts(app: &TestApp, action_id: &str) -> String {
+    for _ in 0..300 {
+        let posted = app.slack.calls("chat.postMessage").into_iter().find(|c| {
+            let text = c.params["text"].as_str().unwrap_or("");
+            text.contains("approval needed") && text.contains(action_id)
+        });
+        if let Some(c) = posted {
+            return c.answer["ts"].as_str().unwrap().to_string();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the approval request of {action_id} was never posted");
+}
+
+/// An officer approves the step that is waiting for its own approval.
+async fn approve_step(app: &TestApp, channel: &str, step: &str) {
+    let started = wait_step(app, "run.step_started", step).await;
+    assert_eq!(started["detail"]["approval"], "officer", "{started}");
+    let action = started["detail"]["action_id"].as_str().unwrap().to_string();
+    let ts = request_ts(app, &action).await;
+    react_in(app, channel, &ts, "white_check_mark", OFFICER).await;
+}
+
+/// The run's live message as last updated (or as posted, before any update).
+fn progress(app: &TestApp) -> String {
+    let is_run = |t: &String| t.contains("*Plan run R-");
+    let texts = |method: &str| {
+        app.slack
+            .calls(method)
+            .iter()
+            .map(|c| c.params["text"].as_str().unwrap_or("").to_string())
+            .filter(is_run)
+            .collect::<Vec<_>>()
+    };
+    texts("chat.update")
+        .pop()
+        .or_else(|| texts("chat.postMessage").pop())
+        .unwrap_or_default()
+}
+
+/// Waits until the run's live message contains `needle`; returns it.
+async fn wait_progress(app: &TestApp, needle: &str) -> String {
+    for _ in 0..200 {
+        let shown = progress(app);
+        if shown.contains(needle) {
+            return shown;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the run's message never showed {needle}: {}", progress(app));
+}
+
+async fn instances_named(region: &str, prefix: &str) -> Vec<String> {
+    let out = rds_in(region)
+        .await
+        .describe_db_instances()
+        .send()
+        .await
+        .unwrap();
+    out.db_instances()
+        .iter()
+        .filter_map(|i| i.db_instance_identifier())
+        .filter(|id| id.starts_with(prefix))
+        .map(str::to_string)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_region_failure_runs_as_one_approved_plan_in_graceful_mode() {
+    let estate = estate(true).await;
+    let proxy = CountingProxy::start().await;
+    let app = spawn_app_custom(&estate.config, &[], &[("AWS_ENDPOINT_URL", &proxy.url())]).await;
+    let (incident, channel) = open_incident(&app, "region-failure us-east-1 degrading").await;
+
+    // One request shows every step's exact change before anyone approves.
+    let ts = ask_in(&app, "run region-failure --mode graceful", REQUESTER, &channel).await;
+    let request = posted_message(&app, &ts).params["text"].as_str().unwrap().to_string();
+    for shown in [
+        "Run the plan of `region-failure`",
+        "*graceful* mode",
+        "`/dr snapshot main`",
+        "`/dr snapshot copy main --to-region backup`",
+        "side by side",
+        "desired tasks *0 → 4*",
+        ":lock: `dns`",
+        "`verify`",
+    ] {
+        assert!(request.contains(shown), "{shown} missing from:\n{request}");
+    }
+    assert_eq!(proxy.count("CreateDBSnapshot"), 0, "planning changed nothing");
+    // The requester cannot approve their own run.
+    react_in(&app, &channel, &ts, "white_check_mark", REQUESTER).await;
+    react_in(&app, &channel, &ts, "white_check_mark", OFFICER).await;
+    let started = wait_for_event(&app, "run.started").await;
+    assert_eq!(started["incident"], incident.as_str());
+
+    // The DNS step waits for its own approval, then the manual step for a person.
+    approve_step(&app, &channel, "dns").await;
+    wait_step(&app, "run.step_started", "verify").await;
+    let reply = app.slash("run done verify").as_user(REQUESTER).in_channel(&channel).reply().await;
+    assert!(reply.contains("marked step `verify` done"), "{reply}");
+    let finished = wait_for_event(&app, "run.finished").await;
+    assert_eq!(finished["detail"]["rto_met"], true, "{finished}");
+    assert_eq!(finished["incident"], incident.as_str());
+
+    // Each change once: a fresh snapshot, copied, restored from that copy.
+    assert_eq!(proxy.forwarded("CreateDBSnapshot"), 1);
+    assert_eq!(proxy.forwarded("CopyDBSnapshot"), 1);
+    assert_eq!(proxy.forwarded("RestoreDBInstanceFromDBSnapshot"), 1);
+    let fresh = proxy.params("CreateDBSnapshot")[0]["DBSnapshotIdentifier"].clone();
+    let copy_of = proxy.params("CopyDBSnapshot")[0]["SourceDBSnapshotIdentifier"].clone();
+    assert!(copy_of.ends_with(&fresh), "copied {copy_of}, took {fresh}");
+    let copy = proxy.params("CopyDBSnapshot")[0]["TargetDBSnapshotIdentifier"].clone();
+    assert_eq!(
+        proxy.params("RestoreDBInstanceFromDBSnapshot")[0]["DBSnapshotIdentifier"],
+        copy,
+        "the restore used the copy this run made"
+    );
+    let restored = instances_named(BACKUP, "drbot-dr-").await;
+    let (value, _) = parameter_in(BACKUP, &estate.parameter).await;
+    assert!(
+        restored.iter().any(|r| value.starts_with(r.as_str())),
+        "cutover to {value}, restored {restored:?}"
+    );
+    assert_eq!(estate.dr.desired_count_in(BACKUP).await, 4);
+    assert_eq!(
+        cname(&estate.zone, &estate.record).await,
+        "backup-alb.us-west-2.elb.amazonaws.com"
+    );
+
+    // The live message ends with every step done and the recovery against the RTO.
+    let shown = wait_progress(&app, "— *done*").await;
+    assert!(shown.contains("RTO 24h 00m: *met*"), "{shown}");
+    assert_eq!(shown.matches(":white_check_mark:").count(), 7, "{shown}");
+    assert!(shown.contains("AWS request ids"), "{shown}");
+    // The record: each step started and done, in the incident's timeline.
+    for step in ["snapshot", "copy", "restore", "scale", "cutover", "dns", "verify"] {
+        assert_eq!(step_events(&app, "run.step_started", step).await.len(), 1, "{step}");
+        assert_eq!(step_events(&app, "run.step_done", step).await.len(), 1, "{step}");
+    }
+    let _ = estate.db;
+}
+
+#[tokio::test]
+async fn ungraceful_mode_restores_the_newest_copy_and_a_failed_step_pauses_until_retried() {
+    let estate = estate(false).await;
+    let proxy = CountingProxy::start().await;
+    let app = spawn_app_custom(&estate.config, &[], &[("AWS_ENDPOINT_URL", &proxy.url())]).await;
+    let (_, channel) = open_incident(&app, "region-failure us-east-1 is gone").await;
+
+    // No copy in the backup region yet: the dry run says so and changes nothing.
+    let reply = app.slash("run region-failure --dry-run").in_channel(&channel).reply().await;
+    assert!(reply.starts_with("Planning"), "{reply}");
+    let answers = wait_for_responses(&app, 1).await;
+    let report = answers.last().unwrap();
+    assert!(
+        report.contains("would block the run now")
+            && report.contains("step `restore`")
+            && report.contains("no available snapshot")
+            && report.contains("Nothing was changed"),
+        "{report}"
+    );
+    assert_eq!(proxy.writes(), 0, "a dry run changed something");
+    // Asked for real, it is refused for the same reason, before any approval.
+    let reply = app.slash("run region-failure").in_channel(&channel).reply().await;
+    assert!(reply.starts_with("Planning"), "{reply}");
+    let answers = wait_for_responses(&app, 2).await;
+    assert!(answers.last().unwrap().contains("cannot run now"), "{answers:?}");
+
+    // With a copy there (drbot's own), the run restores it without a new snapshot.
+    app.slash("snapshot copy main --to-region backup").in_channel(&channel).reply().await;
+    wait_for_event(&app, "request.executed").await;
+    let copy = proxy.params("CopyDBSnapshot")[0]["TargetDBSnapshotIdentifier"].clone();
+    let ts = ask_in(&app, "run region-failure --mode ungraceful", REQUESTER, &channel).await;
+    let request = posted_message(&app, &ts).params["text"].as_str().unwrap().to_string();
+    assert!(request.contains(&format!("snapshot `{copy}`")), "{request}");
+    assert!(!request.contains("`/dr snapshot main`"), "{request}");
+    react_in(&app, &channel, &ts, "white_check_mark", OFFICER).await;
+
+    // The cutover parameter is missing in the backup region: the step fails, the run pauses.
+    let failed = wait_step(&app, "run.step_failed", "cutover").await;
+    assert!(failed["text"].as_str().unwrap().contains("cutover"), "{failed}");
+    wait_for_event(&app, "run.paused").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(step_events(&app, "run.step_started", "dns").await.is_empty(), "nothing after a failed step starts");
+    wait_progress(&app, "*paused: step cutover failed*").await;
+    let reply = app.slash("run resume").in_channel(&channel).reply().await;
+    assert!(reply.contains("retry-step cutover"), "{reply}");
+    // Skipping is an officer's; retrying any responder's.
+    let reply = app.slash("run skip-step cutover").as_user(REQUESTER).in_channel(&channel).reply().await;
+    assert!(reply.contains("only a security officer"), "{reply}");
+
+    ssm_in(BACKUP)
+        .await
+        .put_parameter()
+        .name(&estate.parameter)
+        .value("aifai-db.us-east-1.internal")
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .send()
+        .await
+        .unwrap();
+    let reply = app.slash("run retry-step cutover").as_user(REQUESTER).in_channel(&channel).reply().await;
+    assert!(reply.contains("retries step `cutover`"), "{reply}");
+    wait_step(&app, "run.step_done", "cutover").await;
+    approve_step(&app, &channel, "dns").await;
+    wait_step(&app, "run.step_started", "verify").await;
+    let reply = app.slash("run skip-step verify").as_user(OFFICER).in_channel(&channel).reply().await;
+    assert!(reply.contains("skipped step `verify`"), "{reply}");
+    let finished = wait_for_event(&app, "run.finished").await;
+    assert_eq!(finished["detail"]["skipped"], serde_json::json!(["verify"]), "{finished}");
+
+    // Ungraceful: no snapshot was taken and only the prepared copy was restored, once.
+    assert_eq!(proxy.forwarded("CreateDBSnapshot"), 0);
+    assert_eq!(proxy.forwarded("CopyDBSnapshot"), 1, "only the copy made before the run");
+    assert_eq!(proxy.forwarded("RestoreDBInstanceFromDBSnapshot"), 1);
+    assert_eq!(
+        proxy.params("RestoreDBInstanceFromDBSnapshot")[0]["DBSnapshotIdentifier"],
+        copy
+    );
+    let _ = estate.db;
+}
+
+#[tokio::test]
+async fn a_run_killed_in_the_middle_of_a_step_resumes_without_repeating_finished_steps() {
+    let estate = estate(true).await;
+    let proxy = CountingProxy::start().await;
+    let mut app = spawn_app_custom(&estate.config, &[], &[("AWS_ENDPOINT_URL", &proxy.url())]).await;
+    let (_, channel) = open_incident(&app, "region-failure us-east-1 is gone").await;
+    app.slash("snapshot copy main --to-region backup").in_channel(&channel).reply().await;
+    wait_for_event(&app, "request.executed").await;
+
+    // kill -9 right before the cutover's change reaches AWS: restore and scale are done.
+    let pid = app.pid().unwrap();
+    proxy.before_next("PutParameter", move || async move {
+        // SAFETY: SIGKILL to the drbot child this test started.
+        unsafe {
+            libc::kill(pid as i32, libc::SIGKILL);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    });
+    let ts = ask_in(&app, "run region-failure --mode ungraceful", REQUESTER, &channel).await;
+    react_in(&app, &channel, &ts, "white_check_mark", OFFICER).await;
+    for _ in 0..600 {
+        if proxy.count("PutParameter") > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(app.wait_exit(Duration::from_secs(5)).await, "drbot was not killed");
+    assert_eq!(proxy.forwarded("PutParameter"), 0);
+    app.restart().await;
+
+    // Re-read from AWS (nothing changed), run again, and the run goes on from there.
+    let retried = wait_step(&app, "run.step_retried", "cutover").await;
+    assert!(retried["text"].as_str().unwrap().contains("AWS re-read: as planned"), "{retried}");
+    approve_step(&app, &channel, "dns").await;
+    wait_step(&app, "run.step_started", "verify").await;
+    app.slash("run done verify").in_channel(&channel).reply().await;
+    wait_for_event(&app, "run.finished").await;
+    assert_eq!(proxy.forwarded("RestoreDBInstanceFromDBSnapshot"), 1, "restore ran once");
+    assert_eq!(proxy.forwarded("PutParameter"), 1, "the cutover ran once it was safe");
+    assert_eq!(step_events(&app, "run.step_done", "restore").await.len(), 1);
+    assert_eq!(step_events(&app, "run.step_done", "scale").await.len(), 1);
+    assert_eq!(step_events(&app, "run.step_started", "scale").await.len(), 1, "scale ran again");
+    let new = proxy.params("RestoreDBInstanceFromDBSnapshot")[0]["DBInstanceIdentifier"].clone();
+    assert_eq!(instances_named(BACKUP, &new).await, [new.clone()]);
+    let _ = estate.db;
+}
+
+#[tokio::test]
+async fn two_replicas_run_one_plan_once() {
+    if !on_postgres() {
+        eprintln!("replicas share a PostgreSQL store: this test runs in the PostgreSQL pass");
+        return;
+    }
+    let estate = estate(true).await;
+    let proxy = CountingProxy::start().await;
+    let a = spawn_app_custom(&estate.config, &[], &[("AWS_ENDPOINT_URL", &proxy.url())]).await;
+    let b = a.another_replica().await;
+    let (_, channel) = open_incident(&a, "region-failure us-east-1 is gone").await;
+    a.slash("snapshot copy main --to-region backup").in_channel(&channel).reply().await;
+    wait_for_event(&a, "request.executed").await;
+    let ts = ask_in(&a, "run region-failure --mode ungraceful", REQUESTER, &channel).await;
+    // Both officers' approvals, on both replicas.
+    react_in(&b, &channel, &ts, "white_check_mark", OFFICER).await;
+    react_in(&a, &channel, &ts, "white_check_mark", OFFICER_2).await;
+    approve_step(&b, &channel, "dns").await;
+    wait_step(&a, "run.step_started", "verify").await;
+    b.slash("run done verify").in_channel(&channel).reply().await;
+    wait_for_event(&a, "run.finished").await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(a.events_of_kind("run.started").await.len(), 1);
+    for step in ["restore", "scale", "cutover", "dns", "verify"] {
+        assert_eq!(step_events(&a, "run.step_started", step).await.len(), 1, "{step}");
+        assert_eq!(step_events(&a, "run.step_done", step).await.len(), 1, "{step}");
+    }
+    assert_eq!(proxy.forwarded("RestoreDBInstanceFromDBSnapshot"), 1);
+    assert_eq!(proxy.forwarded("PutParameter"), 1);
+    assert_eq!(proxy.forwarded("ChangeResourceRecordSets"), 1);
+    let _ = (estate.db, estate.dr);
+}
