@@ -317,7 +317,8 @@ async fn a_run_killed_in_the_middle_of_a_step_resumes_without_repeating_finished
         unsafe {
             libc::kill(pid as i32, libc::SIGKILL);
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        // The call never reaches AWS.
+        std::future::pending::<()>().await;
     });
     let ts = ask_in(&app, "run region-failure --mode ungraceful", REQUESTER, &channel).await;
     react_in(&app, &channel, &ts, "white_check_mark", OFFICER).await;
@@ -379,4 +380,47 @@ async fn two_replicas_run_one_plan_once() {
     assert_eq!(proxy.forwarded("PutParameter"), 1);
     assert_eq!(proxy.forwarded("ChangeResourceRecordSets"), 1);
     let _ = (estate.db, estate.dr);
+}
+
+#[tokio::test]
+async fn a_step_killed_after_its_change_reached_aws_is_reported_not_repeated() {
+    let estate = estate(true).await;
+    let proxy = CountingProxy::start().await;
+    let mut app = spawn_app_custom(&estate.config, &[], &[("AWS_ENDPOINT_URL", &proxy.url())]).await;
+    let (_, channel) = open_incident(&app, "region-failure us-east-1 is gone").await;
+    app.slash("snapshot copy main --to-region backup").in_channel(&channel).reply().await;
+    wait_for_event(&app, "request.executed").await;
+
+    // kill -9 right after AWS took the cutover's change, before drbot heard the answer.
+    let pid = app.pid().unwrap();
+    proxy.after_next("PutParameter", move || async move {
+        // SAFETY: SIGKILL to the drbot child this test started.
+        unsafe {
+            libc::kill(pid as i32, libc::SIGKILL);
+        }
+    });
+    let ts = ask_in(&app, "run region-failure --mode ungraceful", REQUESTER, &channel).await;
+    react_in(&app, &channel, &ts, "white_check_mark", OFFICER).await;
+    for _ in 0..600 {
+        if proxy.forwarded("PutParameter") > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(app.wait_exit(Duration::from_secs(5)).await, "drbot was not killed");
+    app.restart().await;
+
+    // AWS is read again: the change is there, so the step is reported and the run waits.
+    let failed = wait_step(&app, "run.step_failed", "cutover").await;
+    let why = failed["text"].as_str().unwrap();
+    assert!(why.contains("interrupted mid-change") && why.contains("already holds"), "{why}");
+    wait_progress(&app, "*paused: step cutover failed*").await;
+    let reply = app.slash("run skip-step cutover").as_user(OFFICER).in_channel(&channel).reply().await;
+    assert!(reply.contains("skipped step `cutover`"), "{reply}");
+    approve_step(&app, &channel, "dns").await;
+    wait_step(&app, "run.step_started", "verify").await;
+    app.slash("run done verify").in_channel(&channel).reply().await;
+    wait_for_event(&app, "run.finished").await;
+    assert_eq!(proxy.forwarded("PutParameter"), 1, "the cutover was never sent twice");
+    let _ = estate.db;
 }
