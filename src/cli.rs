@@ -259,13 +259,22 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                 settings.waf.ip_sets.len(),
                 settings.approval.officers.len()
             );
+            let with_plans: Vec<&str> = scenarios
+                .all()
+                .filter(|s| s.plan.is_some())
+                .map(|s| s.id.as_str())
+                .collect();
             println!(
-                "{}: ok ({} commands, {} scenarios: {})",
+                "{}: ok ({} commands, {} scenarios: {}; plans: {})",
                 set.source,
                 set.all().len(),
                 scenarios.ids().len(),
-                scenarios.ids().join(", ")
+                scenarios.ids().join(", "),
+                with_plans.join(", ")
             );
+            for problem in crate::plans::check(&settings, &set, &scenarios) {
+                eprintln!("warning: {}/{problem}", set.source.trim_end_matches('/'));
+            }
             for note in &set.notes {
                 println!("note: {note}");
             }

@@ -126,6 +126,35 @@ pub async fn plan_all(
     })
 }
 
+/// Every plan step checked against the configuration (offline: its command parses with its
+/// arguments and passes its action's checks), as `scenarios/<id>.toml: [plan] step '…':
+/// what is wrong` lines; `/dr run` refuses a plan while one of its steps is wrong.
+pub fn check(
+    settings: &crate::config::Settings,
+    commands: &crate::router::CommandSet,
+    scenarios: &crate::scenarios::ScenarioSet,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    for scenario in scenarios.all() {
+        let Some(plan) = &scenario.plan else { continue };
+        for step in &plan.steps {
+            let Some(run) = &step.run else { continue };
+            let text = command_for(run, "20260101000000-0000");
+            let why = match crate::router::parse(&text, commands, settings) {
+                Err(refusal) => Some(refusal.reason),
+                Ok(cmd) => crate::actions::validate(&cmd, settings).err().map(|w| w.0),
+            };
+            if let Some(why) = why {
+                problems.push(format!(
+                    "scenarios/{}.toml: [plan] step '{}': `/dr {run}`: {why}; `/dr run {}` refuses until it is fixed (in drbot.toml, or the plan in a --commands directory)",
+                    scenario.id, step.id, scenario.id
+                ));
+            }
+        }
+    }
+    problems
+}
+
 /// Plans one step's command, saying why not in one line.
 pub async fn plan_step(
     app: &Arc<App>,

@@ -321,15 +321,19 @@ pub async fn seed(endpoint: &str) -> Result<Estate, SeedError> {
             .await
             .map_err(|e| fail("DNS record")(e.to_string()))?;
     }
-    let ssm = aws_sdk_ssm::Client::new(&config_for(PRIMARY).await);
-    ssm.put_parameter()
-        .name("/aifai/prod/DATABASE_HOST")
-        .value("aifai-db.sandbox.us-east-1.rds.amazonaws.com")
-        .r#type(aws_sdk_ssm::types::ParameterType::String)
-        .overwrite(true)
-        .send()
-        .await
-        .map_err(|e| fail("SSM parameter")(e.to_string()))?;
+    // The application's database host in each region: the primary's, and the backup
+    // deployment's (which the region-failure plan's cutover writes).
+    for region in [PRIMARY, BACKUP] {
+        let ssm = aws_sdk_ssm::Client::new(&config_for(region).await);
+        ssm.put_parameter()
+            .name("/aifai/prod/DATABASE_HOST")
+            .value("aifai-db.sandbox.us-east-1.rds.amazonaws.com")
+            .r#type(aws_sdk_ssm::types::ParameterType::String)
+            .overwrite(true)
+            .send()
+            .await
+            .map_err(|e| fail("SSM parameter")(e.to_string()))?;
+    }
 
     let (backup_subnets, backup_group) = seed_backup_network(endpoint).await?;
 

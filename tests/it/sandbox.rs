@@ -156,6 +156,55 @@ async fn a_newcomer_approves_a_rollback_in_the_sandbox_console() {
         !page.contains("could not send") && page.contains("none failed"),
         "{page}"
     );
+
+    // The tabletop: a drill incident, where the team runs the real region-failure plan
+    // against the emulator and follows its live message.
+    browser.click("[data-s='region-failure']").await;
+    browser.wait_for_text("# inc-", 20).await;
+    browser
+        .run(
+            "[...document.querySelectorAll('#channels a')].find(a => a.innerText.includes('inc-')).click();",
+            json!([]),
+        )
+        .await;
+    browser.wait_for_text("#inc-", 5).await;
+    browser
+        .type_into("#text", "/dr run region-failure --mode graceful\u{E007}")
+        .await;
+    browser.wait_for_text("Run the plan of", 30).await;
+    let approve_last = |what: &'static str| {
+        format!("return [...document.querySelectorAll('.msg')].filter(m => m.innerText.includes('approval needed') && m.innerText.includes('{what}')).pop().dataset.ts;")
+    };
+    let run_ts = browser.run(&approve_last("Run the plan of"), json!([])).await;
+    be(&browser, "U0SECOFF1").await;
+    browser
+        .click(&format!(
+            ".msg[data-ts='{}'] .reaction[data-name='white_check_mark']",
+            run_ts.as_str().unwrap()
+        ))
+        .await;
+    browser.wait_for_text("Plan run R-1", 30).await;
+    // The DNS step asks an officer again when it is reached.
+    browser
+        .wait_for_text("waiting for an officer's approval of", 60)
+        .await;
+    let dns_ts = browser.run(&approve_last("DNS"), json!([])).await;
+    be(&browser, "U0SECOFF2").await;
+    browser
+        .click(&format!(
+            ".msg[data-ts='{}'] .reaction[data-name='white_check_mark']",
+            dns_ts.as_str().unwrap()
+        ))
+        .await;
+    browser.wait_for_text("waiting for a person", 60).await;
+    be(&browser, "U0ONCALL1").await;
+    browser.type_into("#text", "/dr run done verify\u{E007}").await;
+    browser.wait_for_text("Recovered in", 30).await;
+    browser
+        .screenshot(&shots.join("sandbox-tabletop-run.png"))
+        .await;
+    let page = browser.text().await;
+    assert!(page.contains("RTO 24h 00m: met"), "{page}");
     browser.quit().await;
     let _ = sandbox.kill().await;
 }
