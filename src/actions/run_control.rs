@@ -84,17 +84,34 @@ pub async fn apply(
             Some(s) => Some(s.clone()),
             None => {
                 let names: Vec<String> = steps.iter().map(|s| format!("`{}`", s.step)).collect();
-                return refuse(format!("{label} has no step `{name}`; its steps: {}", names.join(", ")));
+                return refuse(format!(
+                    "{label} has no step `{name}`; its steps: {}",
+                    names.join(", ")
+                ));
             }
         },
-        (None, Control::Retry | Control::Skip) => steps.iter().find(|s| s.state == "failed").cloned(),
+        (None, Control::Retry | Control::Skip) => {
+            steps.iter().find(|s| s.state == "failed").cloned()
+        }
         _ => None,
     };
     let who = format!("<@{user}>");
     let (kind, text, note) = match control {
         Control::Pause => {
-            if !tx.move_run(run.id, &["running"], "paused", Some(&format!("paused by {who}")), None).await? {
-                return refuse(format!("{label} is {}; only a running run can be paused", run.state));
+            if !tx
+                .move_run(
+                    run.id,
+                    &["running"],
+                    "paused",
+                    Some(&format!("paused by {who}")),
+                    None,
+                )
+                .await?
+            {
+                return refuse(format!(
+                    "{label} is {}; only a running run can be paused",
+                    run.state
+                ));
             }
             (EventKind::RunPaused, format!("{label} paused by {user}"), format!(":double_vertical_bar: Paused by {who}: steps already running finish; nothing new starts until `/dr run resume {label}`."))
         }
@@ -105,62 +122,125 @@ pub async fn apply(
                     failed.step, failed.step, failed.step
                 ));
             }
-            if !tx.move_run(run.id, &["paused"], "running", None, None).await? {
-                return refuse(format!("{label} is {}; only a paused run can be resumed", run.state));
+            if !tx
+                .move_run(run.id, &["paused"], "running", None, None)
+                .await?
+            {
+                return refuse(format!(
+                    "{label} is {}; only a paused run can be resumed",
+                    run.state
+                ));
             }
-            (EventKind::RunResumed, format!("{label} resumed by {user}"), format!(":arrow_forward: Resumed by {who}."))
+            (
+                EventKind::RunResumed,
+                format!("{label} resumed by {user}"),
+                format!(":arrow_forward: Resumed by {who}."),
+            )
         }
         Control::Abort => {
-            if !tx.move_run(run.id, &["running", "paused"], "aborted", Some(&format!("aborted by {who}")), Some(None)).await? {
+            if !tx
+                .move_run(
+                    run.id,
+                    &["running", "paused"],
+                    "aborted",
+                    Some(&format!("aborted by {who}")),
+                    Some(None),
+                )
+                .await?
+            {
                 return refuse(format!("{label} is already {}", run.state));
             }
             (EventKind::RunAborted, format!("{label} aborted by {user}"), format!(":octagonal_sign: Aborted by {who}: no further step starts. Steps already running finish and are recorded; nothing is undone."))
         }
         Control::Retry => {
             let Some(step) = step else {
-                return refuse(format!("no step of {label} failed; name the step: `/dr run retry-step <step> {label}`"));
+                return refuse(format!(
+                    "no step of {label} failed; name the step: `/dr run retry-step <step> {label}`"
+                ));
             };
             if step.state != "failed" {
-                return refuse(format!("step `{}` of {label} is {}; only a failed step can be retried", step.step, step.state));
+                return refuse(format!(
+                    "step `{}` of {label} is {}; only a failed step can be retried",
+                    step.step, step.state
+                ));
             }
             if let (Some(r), Some(state)) = (step.request_id, step.request_state.as_deref()) {
                 if matches!(state, "executing" | "pending") {
                     return refuse(format!("A-{r} of step `{}` is still {state}; wait until it ends (or check it in AWS) before retrying", step.step));
                 }
             }
-            let moved = StepMove { to: "waiting", outcome: Some(format!("retried by {user}")), ..Default::default() };
+            let moved = StepMove {
+                to: "waiting",
+                outcome: Some(format!("retried by {user}")),
+                ..Default::default()
+            };
             if !tx.move_step(run.id, step.idx, &["failed"], moved).await? {
-                return refuse(format!("step `{}` of {label} changed meanwhile; try again", step.step));
+                return refuse(format!(
+                    "step `{}` of {label} changed meanwhile; try again",
+                    step.step
+                ));
             }
             resume_if_clear(&mut tx, &run).await?;
             (EventKind::RunStepRetried, format!("{label} step `{}` retried by {user}", step.step), format!(":repeat: {who} retries step `{}`: it is planned again now; if AWS differs from the approved plan, an officer approves it again.", step.step))
         }
         Control::Skip => {
             let Some(step) = step else {
-                return refuse(format!("no step of {label} failed; name the step: `/dr run skip-step <step> {label}`"));
+                return refuse(format!(
+                    "no step of {label} failed; name the step: `/dr run skip-step <step> {label}`"
+                ));
             };
-            if let (Some(r), Some("executing" | "pending")) = (step.request_id, step.request_state.as_deref()) {
+            if let (Some(r), Some("executing" | "pending")) =
+                (step.request_id, step.request_state.as_deref())
+            {
                 return refuse(format!("A-{r} of step `{}` is still {}; a step cannot be skipped while its change runs", step.step, step.request_state.as_deref().unwrap_or("")));
             }
-            let moved = StepMove { to: "skipped", outcome: Some(format!("skipped by {user}")), finish: true, ..Default::default() };
-            if !tx.move_step(run.id, step.idx, &["failed", "waiting", "running"], moved).await? {
+            let moved = StepMove {
+                to: "skipped",
+                outcome: Some(format!("skipped by {user}")),
+                finish: true,
+                ..Default::default()
+            };
+            if !tx
+                .move_step(run.id, step.idx, &["failed", "waiting", "running"], moved)
+                .await?
+            {
                 return refuse(format!("step `{}` of {label} is {}; only a waiting, running (manual) or failed step can be skipped", step.step, step.state));
             }
             resume_if_clear(&mut tx, &run).await?;
-            (EventKind::RunStepSkipped, format!("{label} step `{}` skipped by {user}", step.step), format!(":fast_forward: {who} skipped step `{}`.", step.step))
+            (
+                EventKind::RunStepSkipped,
+                format!("{label} step `{}` skipped by {user}", step.step),
+                format!(":fast_forward: {who} skipped step `{}`.", step.step),
+            )
         }
         Control::Done => {
             let Some(step) = step else {
                 return refuse(format!("name the step: `/dr run done <step> {label}`"));
             };
             if step.command.is_some() {
-                return refuse(format!("step `{}` runs `/dr {}`; it is done when that is executed, not by hand", step.step, step.command.as_deref().unwrap_or("")));
+                return refuse(format!(
+                    "step `{}` runs `/dr {}`; it is done when that is executed, not by hand",
+                    step.step,
+                    step.command.as_deref().unwrap_or("")
+                ));
             }
-            let moved = StepMove { to: "done", outcome: Some(format!("marked done by {user}")), finish: true, ..Default::default() };
+            let moved = StepMove {
+                to: "done",
+                outcome: Some(format!("marked done by {user}")),
+                finish: true,
+                ..Default::default()
+            };
             if !tx.move_step(run.id, step.idx, &["running"], moved).await? {
-                return refuse(format!("step `{}` of {label} is {}; it can be marked done once it is reached", step.step, step.state));
+                return refuse(format!(
+                    "step `{}` of {label} is {}; it can be marked done once it is reached",
+                    step.step, step.state
+                ));
             }
-            (EventKind::RunStepDone, format!("{label} step `{}` marked done by {user}", step.step), format!(":white_check_mark: {who} marked step `{}` done.", step.step))
+            (
+                EventKind::RunStepDone,
+                format!("{label} step `{}` marked done by {user}", step.step),
+                format!(":white_check_mark: {who} marked step `{}` done.", step.step),
+            )
         }
     };
     tx.append(command).await?;
@@ -174,21 +254,35 @@ pub async fn apply(
 
 fn looks_like_run(word: &str) -> bool {
     let w = word.trim();
-    (w.starts_with("R-") || w.starts_with("r-")) && w[2..].chars().all(|c| c.is_ascii_digit()) && w.len() > 2
+    (w.starts_with("R-") || w.starts_with("r-"))
+        && w[2..].chars().all(|c| c.is_ascii_digit())
+        && w.len() > 2
 }
 
 /// A run paused only because of a failed step goes on once no step has failed.
 async fn resume_if_clear(tx: &mut StoreTx<'_>, run: &RunRow) -> Result<(), StoreError> {
-    let failed = tx.run_steps(run.id).await?.iter().any(|s| s.state == "failed");
-    let by_failure = run.reason.as_deref().is_some_and(|r| r.starts_with("step "));
+    let failed = tx
+        .run_steps(run.id)
+        .await?
+        .iter()
+        .any(|s| s.state == "failed");
+    let by_failure = run
+        .reason
+        .as_deref()
+        .is_some_and(|r| r.starts_with("step "));
     if !failed && run.state == "paused" && by_failure {
-        tx.move_run(run.id, &["paused"], "running", None, None).await?;
+        tx.move_run(run.id, &["paused"], "running", None, None)
+            .await?;
     }
     Ok(())
 }
 
 /// The run `named` (`R-n`), or the channel's one unfinished run.
-async fn find_run(app: &App, named: Option<&str>, channel: &str) -> Result<Result<RunRow, String>, StoreError> {
+async fn find_run(
+    app: &App,
+    named: Option<&str>,
+    channel: &str,
+) -> Result<Result<RunRow, String>, StoreError> {
     if let Some(named) = named {
         let id = named
             .trim()
@@ -196,9 +290,15 @@ async fn find_run(app: &App, named: Option<&str>, channel: &str) -> Result<Resul
             .or_else(|| named.trim().strip_prefix("r-"))
             .and_then(|n| n.parse::<i64>().ok());
         let Some(id) = id else {
-            return Ok(Err(format!("`{named}` is not a run id; runs are named like R-3 (shown on the run's message)")));
+            return Ok(Err(format!(
+                "`{named}` is not a run id; runs are named like R-3 (shown on the run's message)"
+            )));
         };
-        return Ok(app.store.plan_run(id).await?.ok_or_else(|| format!("there is no run R-{id}")));
+        return Ok(app
+            .store
+            .plan_run(id)
+            .await?
+            .ok_or_else(|| format!("there is no run R-{id}")));
     }
     let runs = app.store.unfinished_runs(Some(channel)).await?;
     Ok(match runs.as_slice() {
@@ -207,7 +307,10 @@ async fn find_run(app: &App, named: Option<&str>, channel: &str) -> Result<Resul
         many => Err(format!(
             "this channel has {} unfinished runs ({}); name one",
             many.len(),
-            many.iter().map(|r| r.label()).collect::<Vec<_>>().join(", ")
+            many.iter()
+                .map(|r| r.label())
+                .collect::<Vec<_>>()
+                .join(", ")
         )),
     })
 }

@@ -147,7 +147,8 @@ pub async fn begin(exec: &crate::gate::execute::Run<'_>, approved: RunPlan) {
             new.steps.len(),
             request.label()
         );
-        let detail = json!({"action_id": request.label(), "mode": run.mode, "steps": new.steps.len()});
+        let detail =
+            json!({"action_id": request.label(), "mode": run.mode, "steps": new.steps.len()});
         record(&mut tx, &run, EventKind::RunStarted, "drbot", text, detail).await?;
         let steps = tx.run_steps(run.id).await?;
         let scenario = app.scenarios.get(&run.scenario).map(|s| s.as_ref());
@@ -239,13 +240,36 @@ async fn apply(
 async fn start(app: &Arc<App>, run: &RunRow, step: &StepRow) -> Result<(), StoreError> {
     let Some(command) = step.command.clone() else {
         let mut tx = app.store.begin().await?;
-        let moved = StepMove { to: "running", start: true, ..Default::default() };
+        let moved = StepMove {
+            to: "running",
+            start: true,
+            ..Default::default()
+        };
         if !tx.move_step(run.id, step.idx, &["waiting"], moved).await? {
             return Ok(());
         }
-        let text = format!("{} step `{}` waits for a person: {}", run.label(), step.step, step.text);
-        record(&mut tx, run, EventKind::RunStepStarted, "drbot", text, json!({"step": step.step})).await?;
-        let note = format!("Step `{}`: {} — mark it with `/dr run done {} {}`.", step.step, escape(&step.text), step.step, run.label());
+        let text = format!(
+            "{} step `{}` waits for a person: {}",
+            run.label(),
+            step.step,
+            step.text
+        );
+        record(
+            &mut tx,
+            run,
+            EventKind::RunStepStarted,
+            "drbot",
+            text,
+            json!({"step": step.step}),
+        )
+        .await?;
+        let note = format!(
+            "Step `{}`: {} — mark it with `/dr run done {} {}`.",
+            step.step,
+            escape(&step.text),
+            step.step,
+            run.label()
+        );
         refresh(&mut tx, app, run.id, Some(&note)).await?;
         return tx.commit().await;
     };
@@ -253,13 +277,19 @@ async fn start(app: &Arc<App>, run: &RunRow, step: &StepRow) -> Result<(), Store
     // Planned now: a step that reads an earlier step's result, a retried step, or one whose
     // plan was not made with the run. Otherwise it runs with the approved plan, which its
     // action re-checks against AWS right before changing anything.
-    let approved = step.plan.as_deref().and_then(|p| serde_json::from_str::<serde_json::Value>(p).ok());
+    let approved = step
+        .plan
+        .as_deref()
+        .and_then(|p| serde_json::from_str::<serde_json::Value>(p).ok());
     let fresh_needed = step.when_reached || step.attempt > 0 || approved.is_none();
     let (planned, changed) = if fresh_needed {
         match super::plan_step(app, &command, &asker).await {
             Ok(p) => {
                 let changed = !step.when_reached
-                    && step.plan_hash.as_deref().is_some_and(|h| h != crate::gate::plan_hash(&p.plan));
+                    && step
+                        .plan_hash
+                        .as_deref()
+                        .is_some_and(|h| h != crate::gate::plan_hash(&p.plan));
                 (p, changed)
             }
             Err(why) => {
@@ -269,19 +299,35 @@ async fn start(app: &Arc<App>, run: &RunRow, step: &StepRow) -> Result<(), Store
         }
     } else {
         let Some(planned) = approved_planned(app, &command, step, approved) else {
-            return fail(app, run, step, &["waiting"], "its approved plan no longer reads back; nothing was done").await;
+            return fail(
+                app,
+                run,
+                step,
+                &["waiting"],
+                "its approved plan no longer reads back; nothing was done",
+            )
+            .await;
         };
         (planned, false)
     };
     let officer = step.approval == "officer" || step.own_approval || changed;
-    let approval = if officer { Approval::Officer } else { Approval::None };
+    let approval = if officer {
+        Approval::Officer
+    } else {
+        Approval::None
+    };
     let fresh = fresh_needed.then(|| {
-        (planned.plan.to_string(), crate::gate::plan_hash(&planned.plan), planned.summary.clone())
+        (
+            planned.plan.to_string(),
+            crate::gate::plan_hash(&planned.plan),
+            planned.summary.clone(),
+        )
     });
     let mut tx = app.store.begin().await?;
     let ttl = chrono::Duration::seconds(step.timeout_secs);
     let request =
-        crate::gate::request::open_in(&mut tx, app, &asker, &command, planned, approval, Some(ttl)).await?;
+        crate::gate::request::open_in(&mut tx, app, &asker, &command, planned, approval, Some(ttl))
+            .await?;
     let moved = StepMove {
         to: "running",
         request_id: Some(request.id),
@@ -303,10 +349,28 @@ async fn start(app: &Arc<App>, run: &RunRow, step: &StepRow) -> Result<(), Store
     } else {
         "under the run's approval"
     };
-    let text = format!("{} step `{}` started as {} ({how}): /dr {command}", run.label(), step.step, request.label());
+    let text = format!(
+        "{} step `{}` started as {} ({how}): /dr {command}",
+        run.label(),
+        step.step,
+        request.label()
+    );
     let detail = json!({"step": step.step, "action_id": request.label(), "attempt": step.attempt + 1, "approval": if officer { "officer" } else { "run" }});
-    record(&mut tx, run, EventKind::RunStepStarted, "drbot", text, detail).await?;
-    let note = format!("Step `{}` → {} `/dr {}` ({how}).", step.step, request.label(), escape(&command));
+    record(
+        &mut tx,
+        run,
+        EventKind::RunStepStarted,
+        "drbot",
+        text,
+        detail,
+    )
+    .await?;
+    let note = format!(
+        "Step `{}` → {} `/dr {}` ({how}).",
+        step.step,
+        request.label(),
+        escape(&command)
+    );
     refresh(&mut tx, app, run.id, Some(&note)).await?;
     tx.commit().await?;
     if !officer {
@@ -324,7 +388,12 @@ async fn start(app: &Arc<App>, run: &RunRow, step: &StepRow) -> Result<(), Store
 }
 
 /// The approved plan of a step as the gate stores it.
-fn approved_planned(app: &App, command: &str, step: &StepRow, plan: Option<serde_json::Value>) -> Option<Planned> {
+fn approved_planned(
+    app: &App,
+    command: &str,
+    step: &StepRow,
+    plan: Option<serde_json::Value>,
+) -> Option<Planned> {
     let cmd = crate::router::parse(command, &app.commands, &app.settings).ok()?;
     Some(Planned {
         name: cmd.def.name.clone(),
@@ -337,7 +406,11 @@ fn approved_planned(app: &App, command: &str, step: &StepRow, plan: Option<serde
 /// The AWS request ids of the changes request `request` made, from the log.
 async fn aws_request_ids(app: &App, run: &RunRow, request: i64) -> Vec<String> {
     let label = format!("A-{request}");
-    let events = app.store.events(run.incident.as_deref()).await.unwrap_or_default();
+    let events = app
+        .store
+        .events(run.incident.as_deref())
+        .await
+        .unwrap_or_default();
     events
         .iter()
         .filter(|e| e.kind == EventKind::AwsCall)
@@ -350,7 +423,12 @@ async fn aws_request_ids(app: &App, run: &RunRow, request: i64) -> Vec<String> {
         .collect()
 }
 
-async fn done(app: &Arc<App>, run: &RunRow, step: &StepRow, outcome: &str) -> Result<(), StoreError> {
+async fn done(
+    app: &Arc<App>,
+    run: &RunRow,
+    step: &StepRow,
+    outcome: &str,
+) -> Result<(), StoreError> {
     let ids = match step.request_id {
         Some(r) => aws_request_ids(app, run, r).await,
         None => vec![],
@@ -360,14 +438,23 @@ async fn done(app: &Arc<App>, run: &RunRow, step: &StepRow, outcome: &str) -> Re
         outcome.push_str(&format!(" (AWS request ids: {})", ids.join(", ")));
     }
     let mut tx = app.store.begin().await?;
-    let moved = StepMove { to: "done", outcome: Some(outcome.clone()), finish: true, ..Default::default() };
+    let moved = StepMove {
+        to: "done",
+        outcome: Some(outcome.clone()),
+        finish: true,
+        ..Default::default()
+    };
     if !tx.move_step(run.id, step.idx, &["running"], moved).await? {
         return Ok(());
     }
     let text = format!("{} step `{}` done: {outcome}", run.label(), step.step);
     let detail = json!({"step": step.step, "action_id": step.request_id.map(|r| format!("A-{r}")), "aws_request_ids": ids});
     record(&mut tx, run, EventKind::RunStepDone, "drbot", text, detail).await?;
-    let note = format!(":white_check_mark: Step `{}` done: {}", step.step, escape(&outcome));
+    let note = format!(
+        ":white_check_mark: Step `{}` done: {}",
+        step.step,
+        escape(&outcome)
+    );
     refresh(&mut tx, app, run.id, Some(&note)).await?;
     tx.commit().await
 }
@@ -381,16 +468,38 @@ pub async fn fail(
     why: &str,
 ) -> Result<(), StoreError> {
     let mut tx = app.store.begin().await?;
-    let moved = StepMove { to: "failed", outcome: Some(why.to_string()), finish: true, ..Default::default() };
+    let moved = StepMove {
+        to: "failed",
+        outcome: Some(why.to_string()),
+        finish: true,
+        ..Default::default()
+    };
     if !tx.move_step(run.id, step.idx, from, moved).await? {
         return Ok(());
     }
     let reason = format!("step {} failed", step.step);
-    tx.move_run(run.id, &["running"], "paused", Some(&reason), None).await?;
+    tx.move_run(run.id, &["running"], "paused", Some(&reason), None)
+        .await?;
     let text = format!("{} step `{}` failed: {why}", run.label(), step.step);
-    record(&mut tx, run, EventKind::RunStepFailed, "drbot", text, json!({"step": step.step, "why": why})).await?;
+    record(
+        &mut tx,
+        run,
+        EventKind::RunStepFailed,
+        "drbot",
+        text,
+        json!({"step": step.step, "why": why}),
+    )
+    .await?;
     let text = format!("{} paused: {reason}", run.label());
-    record(&mut tx, run, EventKind::RunPaused, "drbot", text, json!({"reason": reason})).await?;
+    record(
+        &mut tx,
+        run,
+        EventKind::RunPaused,
+        "drbot",
+        text,
+        json!({"reason": reason}),
+    )
+    .await?;
     let note = format!(
         ":x: Step `{}` failed: {}\nThe run is *paused*; nothing after it starts. `/dr run retry-step {} {}` runs it again (re-planned; an officer approves it again if its plan changed), `/dr run skip-step {} {}` (officer) goes on without it, `/dr run abort {}` (officer) ends the run.",
         step.step,
@@ -412,12 +521,18 @@ async fn reread(app: &Arc<App>, run: &RunRow, step: &StepRow) -> Result<(), Stor
     let Some(command) = step.command.clone() else {
         return Ok(());
     };
-    let request = step.request_id.map(|r| format!("A-{r}")).unwrap_or_default();
+    let request = step
+        .request_id
+        .map(|r| format!("A-{r}"))
+        .unwrap_or_default();
     let fresh = super::plan_step(app, &command, &actor(app, run)).await;
     let unchanged = matches!(&fresh, Ok(p) if step.plan_hash.as_deref() == Some(crate::gate::plan_hash(&p.plan).as_str()));
     if !unchanged {
         let now = match fresh {
-            Ok(p) => format!("AWS now differs from the plan: {}", p.summary.lines().next().unwrap_or("")),
+            Ok(p) => format!(
+                "AWS now differs from the plan: {}",
+                p.summary.lines().next().unwrap_or("")
+            ),
             Err(why) => format!("AWS now: {why}"),
         };
         let why = format!(
@@ -428,13 +543,34 @@ async fn reread(app: &Arc<App>, run: &RunRow, step: &StepRow) -> Result<(), Stor
     }
     let mut tx = app.store.begin().await?;
     let outcome = format!("{request} was interrupted before it changed anything (AWS re-read: as planned); it runs again");
-    let moved = StepMove { to: "waiting", outcome: Some(outcome.clone()), ..Default::default() };
+    let moved = StepMove {
+        to: "waiting",
+        outcome: Some(outcome.clone()),
+        ..Default::default()
+    };
     if !tx.move_step(run.id, step.idx, &["running"], moved).await? {
         return Ok(());
     }
     let text = format!("{} step `{}`: {outcome}", run.label(), step.step);
-    record(&mut tx, run, EventKind::RunStepRetried, "drbot", text, json!({"step": step.step, "action_id": request})).await?;
-    refresh(&mut tx, app, run.id, Some(&format!(":arrows_counterclockwise: Step `{}`: {outcome}.", step.step))).await?;
+    record(
+        &mut tx,
+        run,
+        EventKind::RunStepRetried,
+        "drbot",
+        text,
+        json!({"step": step.step, "action_id": request}),
+    )
+    .await?;
+    refresh(
+        &mut tx,
+        app,
+        run.id,
+        Some(&format!(
+            ":arrows_counterclockwise: Step `{}`: {outcome}.",
+            step.step
+        )),
+    )
+    .await?;
     tx.commit().await
 }
 
@@ -442,32 +578,55 @@ async fn reread(app: &Arc<App>, run: &RunRow, step: &StepRow) -> Result<(), Stor
 async fn finish(app: &Arc<App>, run: &RunRow, steps: &[StepRow]) -> Result<(), StoreError> {
     let first = steps.iter().filter_map(|s| s.started_at.as_deref()).min();
     let last = steps.iter().filter_map(|s| s.finished_at.as_deref()).max();
-    let recovery = match (first.and_then(crate::clock::parse_rfc3339), last.and_then(crate::clock::parse_rfc3339)) {
+    let recovery = match (
+        first.and_then(crate::clock::parse_rfc3339),
+        last.and_then(crate::clock::parse_rfc3339),
+    ) {
         (Some(a), Some(b)) => Some((b - a).num_seconds().max(0)),
         _ => None,
     };
     let mut tx = app.store.begin().await?;
-    if !tx.move_run(run.id, &["running"], "done", None, Some(recovery)).await? {
+    if !tx
+        .move_run(run.id, &["running"], "done", None, Some(recovery))
+        .await?
+    {
         return Ok(());
     }
     let scenario = app.scenarios.get(&run.scenario).map(|s| s.as_ref());
-    let line = recovery.map(|r| progress::recovery_line(r, scenario)).unwrap_or_default();
+    let line = recovery
+        .map(|r| progress::recovery_line(r, scenario))
+        .unwrap_or_default();
     let rto = scenario.and_then(|s| s.rto.seconds());
     let met = match (recovery, rto) {
         (Some(r), Some(limit)) => Some(r as u64 <= limit),
         _ => None,
     };
-    let skipped: Vec<&str> = steps.iter().filter(|s| s.state == "skipped").map(|s| s.step.as_str()).collect();
+    let skipped: Vec<&str> = steps
+        .iter()
+        .filter(|s| s.state == "skipped")
+        .map(|s| s.step.as_str())
+        .collect();
     let text = format!(
         "{} finished: {} steps ({} skipped); recovery {}",
         run.label(),
         steps.len(),
         skipped.len(),
-        recovery.map(progress::took).unwrap_or_else(|| "not measured".into())
+        recovery
+            .map(progress::took)
+            .unwrap_or_else(|| "not measured".into())
     );
     let detail = json!({"recovery_seconds": recovery, "rto_seconds": rto, "rto_met": met, "skipped": skipped, "mode": run.mode});
     record(&mut tx, run, EventKind::RunFinished, "drbot", text, detail).await?;
-    refresh(&mut tx, app, run.id, Some(&format!(":checkered_flag: Plan run {} finished. {line}", run.label()))).await?;
+    refresh(
+        &mut tx,
+        app,
+        run.id,
+        Some(&format!(
+            ":checkered_flag: Plan run {} finished. {line}",
+            run.label()
+        )),
+    )
+    .await?;
     tx.commit().await
 }
 

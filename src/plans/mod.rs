@@ -161,8 +161,7 @@ pub async fn plan_step(
     command: &str,
     asker: &Asker,
 ) -> Result<crate::gate::Planned, String> {
-    let cmd = crate::router::parse(command, &app.commands, &app.settings)
-        .map_err(|r| r.reason)?;
+    let cmd = crate::router::parse(command, &app.commands, &app.settings).map_err(|r| r.reason)?;
     crate::actions::validate(&cmd, &app.settings).map_err(|why| why.0)?;
     match crate::actions::plan(app, &cmd, asker).await {
         Ok(planned) => Ok(planned),
@@ -191,8 +190,16 @@ pub fn summary(plan: &RunPlan, scenario: &Scenario) -> String {
             format!("*{number}.*")
         };
         last_block = s.block;
-        let lock = if s.approval == "officer" { " :lock:" } else { "" };
-        out.push_str(&format!("\n\n{head}{lock} `{}` — {}", s.id, escape(&s.text)));
+        let lock = if s.approval == "officer" {
+            " :lock:"
+        } else {
+            ""
+        };
+        out.push_str(&format!(
+            "\n\n{head}{lock} `{}` — {}",
+            s.id,
+            escape(&s.text)
+        ));
         match &s.command {
             None => out.push_str("\n> a person marks it done (`/dr run done <step>`)"),
             Some(command) => {

@@ -65,7 +65,9 @@ fn status(run: &RunRow, s: &StepRow) -> String {
         ),
         "running" => format!("running ({})", request.unwrap_or_default()),
         _ if s.command.is_none() => "waiting (a person marks it done)".to_string(),
-        _ if s.approval == "officer" => "waiting (an officer approves it when it is reached)".to_string(),
+        _ if s.approval == "officer" => {
+            "waiting (an officer approves it when it is reached)".to_string()
+        }
         _ => "waiting".to_string(),
     }
 }

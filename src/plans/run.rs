@@ -38,7 +38,10 @@ pub fn next(run: &RunRow, steps: &[StepRow], now: DateTime<Utc>) -> Vec<Effect> 
         };
         let outcome = s.request_outcome.clone().unwrap_or_default();
         if state == "executed" {
-            effects.push(Effect::Done { idx: s.idx, outcome });
+            effects.push(Effect::Done {
+                idx: s.idx,
+                outcome,
+            });
         } else if FAILED.contains(&state) {
             let why = format!("A-{request} {state}: {outcome}");
             effects.push(Effect::Fail { idx: s.idx, why });
@@ -72,7 +75,10 @@ pub fn next(run: &RunRow, steps: &[StepRow], now: DateTime<Utc>) -> Vec<Effect> 
 
 /// How long past its timeout a running step is, described, when it is.
 fn overdue(s: &StepRow, now: DateTime<Utc>) -> Option<String> {
-    let started = s.started_at.as_deref().and_then(crate::clock::parse_rfc3339)?;
+    let started = s
+        .started_at
+        .as_deref()
+        .and_then(crate::clock::parse_rfc3339)?;
     let limit = chrono::Duration::seconds(s.timeout_secs);
     (now - started > limit).then(|| crate::duration::human(limit))
 }

@@ -146,7 +146,14 @@ fn valid_id(id: &str) -> bool {
 }
 
 /// Control words of `/dr run` that a step id may not take (`/dr run done <step>` reads them).
-const RESERVED: &[&str] = &["pause", "resume", "abort", "retry-step", "skip-step", "done"];
+const RESERVED: &[&str] = &[
+    "pause",
+    "resume",
+    "abort",
+    "retry-step",
+    "skip-step",
+    "done",
+];
 
 /// Reads a `[plan]` against the command definitions: what is wrong names the step.
 pub(super) fn read(raw: PlanFile, commands: &CommandSet) -> Result<Plan, String> {
@@ -232,7 +239,9 @@ pub(super) fn read(raw: PlanFile, commands: &CommandSet) -> Result<Plan, String>
                     })?);
                 }
                 if modes.is_empty() {
-                    return Err(format!("{at}: `modes = []` runs it in no mode; remove the step or name a mode"));
+                    return Err(format!(
+                        "{at}: `modes = []` runs it in no mode; remove the step or name a mode"
+                    ));
                 }
                 modes
             }

@@ -341,7 +341,9 @@ pub async fn handle_command(app: &Arc<App>, request: CommandRequest) -> Reply {
         }
         Outcome::Control(cmd) => {
             use actions::run_control::Controlled;
-            match actions::run_control::apply(app, &cmd, &request.user, &request.channel, accepted).await {
+            match actions::run_control::apply(app, &cmd, &request.user, &request.channel, accepted)
+                .await
+            {
                 Ok(Controlled::Done(text)) => Ok(text),
                 Ok(Controlled::Refused(reason)) => store
                     .append(refused_event(&reason))

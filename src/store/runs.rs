@@ -295,7 +295,10 @@ impl StoreTx<'_> {
 
     pub async fn plan_run(&mut self, id: i64) -> Result<Option<RunRow>, StoreError> {
         let sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = $1");
-        Ok(self.fetch("reading a plan run", sql, args![id], read_run).await?.pop())
+        Ok(self
+            .fetch("reading a plan run", sql, args![id], read_run)
+            .await?
+            .pop())
     }
 
     pub async fn run_steps(&mut self, run: i64) -> Result<Vec<StepRow>, StoreError> {
@@ -308,7 +311,10 @@ impl StoreTx<'_> {
 impl Store {
     pub async fn plan_run(&self, id: i64) -> Result<Option<RunRow>, StoreError> {
         let sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = $1");
-        Ok(self.fetch("reading a plan run", &sql, args![id], read_run).await?.pop())
+        Ok(self
+            .fetch("reading a plan run", &sql, args![id], read_run)
+            .await?
+            .pop())
     }
 
     /// The run an approval request started, if it did.
@@ -323,8 +329,13 @@ impl Store {
         let sql = format!(
             "SELECT {RUN_COLUMNS} FROM runs WHERE state IN ('running', 'paused') AND ($1 = '' OR channel = $1) ORDER BY id"
         );
-        self.fetch("listing plan runs", &sql, args![channel.unwrap_or("")], read_run)
-            .await
+        self.fetch(
+            "listing plan runs",
+            &sql,
+            args![channel.unwrap_or("")],
+            read_run,
+        )
+        .await
     }
 
     /// Every run created between `from` and `to` (RFC 3339), for reports and exports.

@@ -146,6 +146,64 @@ async fn instances_named(region: &str, prefix: &str) -> Vec<String> {
         .collect()
 }
 
+/// An incident channel for the region failure, with drbot's own copy of the database's
+/// snapshot already in the backup region (what an ungraceful run restores).
+struct Ready {
+    estate: Estate,
+    proxy: CountingProxy,
+    app: TestApp,
+    channel: String,
+}
+
+async fn ready_with_a_copy() -> Ready {
+    let estate = estate(true).await;
+    let proxy = CountingProxy::start().await;
+    let app = spawn_app_custom(&estate.config, &[], &[("AWS_ENDPOINT_URL", &proxy.url())]).await;
+    let (_, channel) = open_incident(&app, "region-failure us-east-1 is gone").await;
+    app.slash("snapshot copy main --to-region backup")
+        .in_channel(&channel)
+        .reply()
+        .await;
+    wait_for_event(&app, "request.executed").await;
+    Ready {
+        estate,
+        proxy,
+        app,
+        channel,
+    }
+}
+
+/// Asks for an ungraceful run and has an officer approve it.
+async fn run_ungraceful(app: &TestApp, channel: &str) {
+    let ts = ask_in(
+        app,
+        "run region-failure --mode ungraceful",
+        REQUESTER,
+        channel,
+    )
+    .await;
+    react_in(app, channel, &ts, "white_check_mark", OFFICER).await;
+}
+
+/// The last steps: an officer approves the DNS step, a person marks `verify` done.
+async fn finish_run(app: &TestApp, channel: &str) {
+    approve_step(app, channel, "dns").await;
+    wait_step(app, "run.step_started", "verify").await;
+    app.slash("run done verify")
+        .in_channel(channel)
+        .reply()
+        .await;
+    wait_for_event(app, "run.finished").await;
+}
+
+/// SIGKILL to the drbot child a test started.
+fn kill(pid: u32) {
+    // SAFETY: sends SIGKILL to a process this test spawned.
+    unsafe {
+        libc::kill(pid as i32, libc::SIGKILL);
+    }
+}
+
 #[tokio::test]
 async fn a_region_failure_runs_as_one_approved_plan_in_graceful_mode() {
     let estate = estate(true).await;
@@ -154,8 +212,17 @@ async fn a_region_failure_runs_as_one_approved_plan_in_graceful_mode() {
     let (incident, channel) = open_incident(&app, "region-failure us-east-1 degrading").await;
 
     // One request shows every step's exact change before anyone approves.
-    let ts = ask_in(&app, "run region-failure --mode graceful", REQUESTER, &channel).await;
-    let request = posted_message(&app, &ts).params["text"].as_str().unwrap().to_string();
+    let ts = ask_in(
+        &app,
+        "run region-failure --mode graceful",
+        REQUESTER,
+        &channel,
+    )
+    .await;
+    let request = posted_message(&app, &ts).params["text"]
+        .as_str()
+        .unwrap()
+        .to_string();
     for shown in [
         "Run the plan of `region-failure`",
         "*graceful* mode",
@@ -168,7 +235,11 @@ async fn a_region_failure_runs_as_one_approved_plan_in_graceful_mode() {
     ] {
         assert!(request.contains(shown), "{shown} missing from:\n{request}");
     }
-    assert_eq!(proxy.count("CreateDBSnapshot"), 0, "planning changed nothing");
+    assert_eq!(
+        proxy.count("CreateDBSnapshot"),
+        0,
+        "planning changed nothing"
+    );
     // The requester cannot approve their own run.
     react_in(&app, &channel, &ts, "white_check_mark", REQUESTER).await;
     react_in(&app, &channel, &ts, "white_check_mark", OFFICER).await;
@@ -178,7 +249,12 @@ async fn a_region_failure_runs_as_one_approved_plan_in_graceful_mode() {
     // The DNS step waits for its own approval, then the manual step for a person.
     approve_step(&app, &channel, "dns").await;
     wait_step(&app, "run.step_started", "verify").await;
-    let reply = app.slash("run done verify").as_user(REQUESTER).in_channel(&channel).reply().await;
+    let reply = app
+        .slash("run done verify")
+        .as_user(REQUESTER)
+        .in_channel(&channel)
+        .reply()
+        .await;
     assert!(reply.contains("marked step `verify` done"), "{reply}");
     let finished = wait_for_event(&app, "run.finished").await;
     assert_eq!(finished["detail"]["rto_met"], true, "{finished}");
@@ -215,9 +291,19 @@ async fn a_region_failure_runs_as_one_approved_plan_in_graceful_mode() {
     assert_eq!(shown.matches(":white_check_mark:").count(), 7, "{shown}");
     assert!(shown.contains("AWS request ids"), "{shown}");
     // The record: each step started and done, in the incident's timeline.
-    for step in ["snapshot", "copy", "restore", "scale", "cutover", "dns", "verify"] {
-        assert_eq!(step_events(&app, "run.step_started", step).await.len(), 1, "{step}");
-        assert_eq!(step_events(&app, "run.step_done", step).await.len(), 1, "{step}");
+    for step in [
+        "snapshot", "copy", "restore", "scale", "cutover", "dns", "verify",
+    ] {
+        assert_eq!(
+            step_events(&app, "run.step_started", step).await.len(),
+            1,
+            "{step}"
+        );
+        assert_eq!(
+            step_events(&app, "run.step_done", step).await.len(),
+            1,
+            "{step}"
+        );
     }
     let _ = estate.db;
 }
@@ -230,7 +316,11 @@ async fn ungraceful_mode_restores_the_newest_copy_and_a_failed_step_pauses_until
     let (_, channel) = open_incident(&app, "region-failure us-east-1 is gone").await;
 
     // No copy in the backup region yet: the dry run says so and changes nothing.
-    let reply = app.slash("run region-failure --dry-run").in_channel(&channel).reply().await;
+    let reply = app
+        .slash("run region-failure --dry-run")
+        .in_channel(&channel)
+        .reply()
+        .await;
     assert!(reply.starts_with("Planning"), "{reply}");
     let answers = wait_for_responses(&app, 1).await;
     let report = answers.last().unwrap();
@@ -243,32 +333,64 @@ async fn ungraceful_mode_restores_the_newest_copy_and_a_failed_step_pauses_until
     );
     assert_eq!(proxy.writes(), 0, "a dry run changed something");
     // Asked for real, it is refused for the same reason, before any approval.
-    let reply = app.slash("run region-failure").in_channel(&channel).reply().await;
+    let reply = app
+        .slash("run region-failure")
+        .in_channel(&channel)
+        .reply()
+        .await;
     assert!(reply.starts_with("Planning"), "{reply}");
     let answers = wait_for_responses(&app, 2).await;
-    assert!(answers.last().unwrap().contains("cannot run now"), "{answers:?}");
+    assert!(
+        answers.last().unwrap().contains("cannot run now"),
+        "{answers:?}"
+    );
 
     // With a copy there (drbot's own), the run restores it without a new snapshot.
-    app.slash("snapshot copy main --to-region backup").in_channel(&channel).reply().await;
+    app.slash("snapshot copy main --to-region backup")
+        .in_channel(&channel)
+        .reply()
+        .await;
     wait_for_event(&app, "request.executed").await;
     let copy = proxy.params("CopyDBSnapshot")[0]["TargetDBSnapshotIdentifier"].clone();
-    let ts = ask_in(&app, "run region-failure --mode ungraceful", REQUESTER, &channel).await;
-    let request = posted_message(&app, &ts).params["text"].as_str().unwrap().to_string();
+    let ts = ask_in(
+        &app,
+        "run region-failure --mode ungraceful",
+        REQUESTER,
+        &channel,
+    )
+    .await;
+    let request = posted_message(&app, &ts).params["text"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(request.contains(&format!("snapshot `{copy}`")), "{request}");
     assert!(!request.contains("`/dr snapshot main`"), "{request}");
     react_in(&app, &channel, &ts, "white_check_mark", OFFICER).await;
 
     // The cutover parameter is missing in the backup region: the step fails, the run pauses.
     let failed = wait_step(&app, "run.step_failed", "cutover").await;
-    assert!(failed["text"].as_str().unwrap().contains("cutover"), "{failed}");
+    assert!(
+        failed["text"].as_str().unwrap().contains("cutover"),
+        "{failed}"
+    );
     wait_for_event(&app, "run.paused").await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert!(step_events(&app, "run.step_started", "dns").await.is_empty(), "nothing after a failed step starts");
+    assert!(
+        step_events(&app, "run.step_started", "dns")
+            .await
+            .is_empty(),
+        "nothing after a failed step starts"
+    );
     wait_progress(&app, "*paused: step cutover failed*").await;
     let reply = app.slash("run resume").in_channel(&channel).reply().await;
     assert!(reply.contains("retry-step cutover"), "{reply}");
     // Skipping is an officer's; retrying any responder's.
-    let reply = app.slash("run skip-step cutover").as_user(REQUESTER).in_channel(&channel).reply().await;
+    let reply = app
+        .slash("run skip-step cutover")
+        .as_user(REQUESTER)
+        .in_channel(&channel)
+        .reply()
+        .await;
     assert!(reply.contains("only a security officer"), "{reply}");
 
     ssm_in(BACKUP)
@@ -280,19 +402,37 @@ async fn ungraceful_mode_restores_the_newest_copy_and_a_failed_step_pauses_until
         .send()
         .await
         .unwrap();
-    let reply = app.slash("run retry-step cutover").as_user(REQUESTER).in_channel(&channel).reply().await;
+    let reply = app
+        .slash("run retry-step cutover")
+        .as_user(REQUESTER)
+        .in_channel(&channel)
+        .reply()
+        .await;
     assert!(reply.contains("retries step `cutover`"), "{reply}");
     wait_step(&app, "run.step_done", "cutover").await;
     approve_step(&app, &channel, "dns").await;
     wait_step(&app, "run.step_started", "verify").await;
-    let reply = app.slash("run skip-step verify").as_user(OFFICER).in_channel(&channel).reply().await;
+    let reply = app
+        .slash("run skip-step verify")
+        .as_user(OFFICER)
+        .in_channel(&channel)
+        .reply()
+        .await;
     assert!(reply.contains("skipped step `verify`"), "{reply}");
     let finished = wait_for_event(&app, "run.finished").await;
-    assert_eq!(finished["detail"]["skipped"], serde_json::json!(["verify"]), "{finished}");
+    assert_eq!(
+        finished["detail"]["skipped"],
+        serde_json::json!(["verify"]),
+        "{finished}"
+    );
 
     // Ungraceful: no snapshot was taken and only the prepared copy was restored, once.
     assert_eq!(proxy.forwarded("CreateDBSnapshot"), 0);
-    assert_eq!(proxy.forwarded("CopyDBSnapshot"), 1, "only the copy made before the run");
+    assert_eq!(
+        proxy.forwarded("CopyDBSnapshot"),
+        1,
+        "only the copy made before the run"
+    );
     assert_eq!(proxy.forwarded("RestoreDBInstanceFromDBSnapshot"), 1);
     assert_eq!(
         proxy.params("RestoreDBInstanceFromDBSnapshot")[0]["DBSnapshotIdentifier"],
@@ -303,47 +443,54 @@ async fn ungraceful_mode_restores_the_newest_copy_and_a_failed_step_pauses_until
 
 #[tokio::test]
 async fn a_run_killed_in_the_middle_of_a_step_resumes_without_repeating_finished_steps() {
-    let estate = estate(true).await;
-    let proxy = CountingProxy::start().await;
-    let mut app = spawn_app_custom(&estate.config, &[], &[("AWS_ENDPOINT_URL", &proxy.url())]).await;
-    let (_, channel) = open_incident(&app, "region-failure us-east-1 is gone").await;
-    app.slash("snapshot copy main --to-region backup").in_channel(&channel).reply().await;
-    wait_for_event(&app, "request.executed").await;
-
+    let Ready {
+        estate,
+        proxy,
+        mut app,
+        channel,
+    } = ready_with_a_copy().await;
     // kill -9 right before the cutover's change reaches AWS: restore and scale are done.
     let pid = app.pid().unwrap();
     proxy.before_next("PutParameter", move || async move {
-        // SAFETY: SIGKILL to the drbot child this test started.
-        unsafe {
-            libc::kill(pid as i32, libc::SIGKILL);
-        }
+        kill(pid);
         // The call never reaches AWS.
         std::future::pending::<()>().await;
     });
-    let ts = ask_in(&app, "run region-failure --mode ungraceful", REQUESTER, &channel).await;
-    react_in(&app, &channel, &ts, "white_check_mark", OFFICER).await;
+    run_ungraceful(&app, &channel).await;
     for _ in 0..600 {
         if proxy.count("PutParameter") > 0 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(app.wait_exit(Duration::from_secs(5)).await, "drbot was not killed");
+    assert!(
+        app.wait_exit(Duration::from_secs(5)).await,
+        "drbot was not killed"
+    );
     assert_eq!(proxy.forwarded("PutParameter"), 0);
     app.restart().await;
 
     // Re-read from AWS (nothing changed), run again, and the run goes on from there.
     let retried = wait_step(&app, "run.step_retried", "cutover").await;
-    assert!(retried["text"].as_str().unwrap().contains("AWS re-read: as planned"), "{retried}");
-    approve_step(&app, &channel, "dns").await;
-    wait_step(&app, "run.step_started", "verify").await;
-    app.slash("run done verify").in_channel(&channel).reply().await;
-    wait_for_event(&app, "run.finished").await;
-    assert_eq!(proxy.forwarded("RestoreDBInstanceFromDBSnapshot"), 1, "restore ran once");
-    assert_eq!(proxy.forwarded("PutParameter"), 1, "the cutover ran once it was safe");
+    let text = retried["text"].as_str().unwrap();
+    assert!(text.contains("AWS re-read: as planned"), "{retried}");
+    finish_run(&app, &channel).await;
+    assert_eq!(
+        proxy.forwarded("RestoreDBInstanceFromDBSnapshot"),
+        1,
+        "restore ran once"
+    );
+    assert_eq!(
+        proxy.forwarded("PutParameter"),
+        1,
+        "the cutover ran once it was safe"
+    );
     assert_eq!(step_events(&app, "run.step_done", "restore").await.len(), 1);
-    assert_eq!(step_events(&app, "run.step_done", "scale").await.len(), 1);
-    assert_eq!(step_events(&app, "run.step_started", "scale").await.len(), 1, "scale ran again");
+    assert_eq!(
+        step_events(&app, "run.step_started", "scale").await.len(),
+        1,
+        "scale ran again"
+    );
     let new = proxy.params("RestoreDBInstanceFromDBSnapshot")[0]["DBInstanceIdentifier"].clone();
     assert_eq!(instances_named(BACKUP, &new).await, [new.clone()]);
     let _ = estate.db;
@@ -355,26 +502,37 @@ async fn two_replicas_run_one_plan_once() {
         eprintln!("replicas share a PostgreSQL store: this test runs in the PostgreSQL pass");
         return;
     }
-    let estate = estate(true).await;
-    let proxy = CountingProxy::start().await;
-    let a = spawn_app_custom(&estate.config, &[], &[("AWS_ENDPOINT_URL", &proxy.url())]).await;
+    let Ready {
+        estate,
+        proxy,
+        app: a,
+        channel,
+    } = ready_with_a_copy().await;
     let b = a.another_replica().await;
-    let (_, channel) = open_incident(&a, "region-failure us-east-1 is gone").await;
-    a.slash("snapshot copy main --to-region backup").in_channel(&channel).reply().await;
-    wait_for_event(&a, "request.executed").await;
-    let ts = ask_in(&a, "run region-failure --mode ungraceful", REQUESTER, &channel).await;
-    // Both officers' approvals, on both replicas.
+    let ts = ask_in(
+        &a,
+        "run region-failure --mode ungraceful",
+        REQUESTER,
+        &channel,
+    )
+    .await;
+    // Both officers' approvals, on both replicas; the rest on either.
     react_in(&b, &channel, &ts, "white_check_mark", OFFICER).await;
     react_in(&a, &channel, &ts, "white_check_mark", OFFICER_2).await;
-    approve_step(&b, &channel, "dns").await;
-    wait_step(&a, "run.step_started", "verify").await;
-    b.slash("run done verify").in_channel(&channel).reply().await;
-    wait_for_event(&a, "run.finished").await;
+    finish_run(&b, &channel).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(a.events_of_kind("run.started").await.len(), 1);
     for step in ["restore", "scale", "cutover", "dns", "verify"] {
-        assert_eq!(step_events(&a, "run.step_started", step).await.len(), 1, "{step}");
-        assert_eq!(step_events(&a, "run.step_done", step).await.len(), 1, "{step}");
+        assert_eq!(
+            step_events(&a, "run.step_started", step).await.len(),
+            1,
+            "{step}"
+        );
+        assert_eq!(
+            step_events(&a, "run.step_done", step).await.len(),
+            1,
+            "{step}"
+        );
     }
     assert_eq!(proxy.forwarded("RestoreDBInstanceFromDBSnapshot"), 1);
     assert_eq!(proxy.forwarded("PutParameter"), 1);
@@ -387,43 +545,48 @@ async fn two_replicas_run_one_plan_once() {
 
 #[tokio::test]
 async fn a_step_killed_after_its_change_reached_aws_is_reported_not_repeated() {
-    let estate = estate(true).await;
-    let proxy = CountingProxy::start().await;
-    let mut app = spawn_app_custom(&estate.config, &[], &[("AWS_ENDPOINT_URL", &proxy.url())]).await;
-    let (_, channel) = open_incident(&app, "region-failure us-east-1 is gone").await;
-    app.slash("snapshot copy main --to-region backup").in_channel(&channel).reply().await;
-    wait_for_event(&app, "request.executed").await;
-
+    let Ready {
+        estate,
+        proxy,
+        mut app,
+        channel,
+    } = ready_with_a_copy().await;
     // kill -9 right after AWS took the cutover's change, before drbot heard the answer.
     let pid = app.pid().unwrap();
-    proxy.after_next("PutParameter", move || async move {
-        // SAFETY: SIGKILL to the drbot child this test started.
-        unsafe {
-            libc::kill(pid as i32, libc::SIGKILL);
-        }
-    });
-    let ts = ask_in(&app, "run region-failure --mode ungraceful", REQUESTER, &channel).await;
-    react_in(&app, &channel, &ts, "white_check_mark", OFFICER).await;
+    proxy.after_next("PutParameter", move || async move { kill(pid) });
+    run_ungraceful(&app, &channel).await;
     for _ in 0..600 {
         if proxy.forwarded("PutParameter") > 0 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(app.wait_exit(Duration::from_secs(5)).await, "drbot was not killed");
+    assert!(
+        app.wait_exit(Duration::from_secs(5)).await,
+        "drbot was not killed"
+    );
     app.restart().await;
 
     // AWS is read again: the change is there, so the step is reported and the run waits.
     let failed = wait_step(&app, "run.step_failed", "cutover").await;
     let why = failed["text"].as_str().unwrap();
-    assert!(why.contains("interrupted mid-change") && why.contains("already holds"), "{why}");
+    assert!(
+        why.contains("interrupted mid-change") && why.contains("already holds"),
+        "{why}"
+    );
     wait_progress(&app, "*paused: step cutover failed*").await;
-    let reply = app.slash("run skip-step cutover").as_user(OFFICER).in_channel(&channel).reply().await;
+    let reply = app
+        .slash("run skip-step cutover")
+        .as_user(OFFICER)
+        .in_channel(&channel)
+        .reply()
+        .await;
     assert!(reply.contains("skipped step `cutover`"), "{reply}");
-    approve_step(&app, &channel, "dns").await;
-    wait_step(&app, "run.step_started", "verify").await;
-    app.slash("run done verify").in_channel(&channel).reply().await;
-    wait_for_event(&app, "run.finished").await;
-    assert_eq!(proxy.forwarded("PutParameter"), 1, "the cutover was never sent twice");
+    finish_run(&app, &channel).await;
+    assert_eq!(
+        proxy.forwarded("PutParameter"),
+        1,
+        "the cutover was never sent twice"
+    );
     let _ = estate.db;
 }

@@ -175,7 +175,9 @@ async fn a_newcomer_approves_a_rollback_in_the_sandbox_console() {
     let approve_last = |what: &'static str| {
         format!("return [...document.querySelectorAll('.msg')].filter(m => m.innerText.includes('approval needed') && m.innerText.includes('{what}')).pop().dataset.ts;")
     };
-    let run_ts = browser.run(&approve_last("Run the plan of"), json!([])).await;
+    let run_ts = browser
+        .run(&approve_last("Run the plan of"), json!([]))
+        .await;
     be(&browser, "U0SECOFF1").await;
     browser
         .click(&format!(
@@ -198,7 +200,9 @@ async fn a_newcomer_approves_a_rollback_in_the_sandbox_console() {
         .await;
     browser.wait_for_text("waiting for a person", 60).await;
     be(&browser, "U0ONCALL1").await;
-    browser.type_into("#text", "/dr run done verify\u{E007}").await;
+    browser
+        .type_into("#text", "/dr run done verify\u{E007}")
+        .await;
     browser.wait_for_text("Recovered in", 30).await;
     browser
         .screenshot(&shots.join("sandbox-tabletop-run.png"))
