@@ -119,7 +119,129 @@ pub struct Report {
     pub restore_rto_secs: Option<i64>,
     /// The latest backup check of each database in the period.
     pub backup_checks: Vec<BackupCheck>,
+    /// Plan runs (`/dr run`) started in the period, oldest first.
+    pub plan_runs: Vec<PlanRun>,
 }
+
+/// One plan run, from its `run.*` events.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanRun {
+    pub run: String,
+    pub scenario: String,
+    pub mode: String,
+    pub incident: Option<String>,
+    pub started: DateTime<Utc>,
+    pub steps: u64,
+    /// `finished`, `aborted`, or `unfinished` at the end of the period's log.
+    pub outcome: String,
+    pub recovery_secs: Option<i64>,
+    pub rto_secs: Option<i64>,
+    pub rto_met: Option<bool>,
+    pub skipped: Vec<String>,
+}
+
+fn plan_runs(events: &[StoredEvent], period: Period) -> Vec<PlanRun> {
+    let detail =
+        |e: &StoredEvent| serde_json::from_str::<serde_json::Value>(&e.detail).unwrap_or_default();
+    let mut runs: Vec<PlanRun> = Vec::new();
+    for e in events {
+        let d = detail(e);
+        let label = d["run"].as_str().unwrap_or_default().to_string();
+        if e.kind == EventKind::RunStarted {
+            let Some(at) = crate::clock::parse_rfc3339(&e.at) else {
+                continue;
+            };
+            if at < period.from || at >= period.to {
+                continue;
+            }
+            runs.push(PlanRun {
+                run: label,
+                scenario: d["scenario"].as_str().unwrap_or_default().to_string(),
+                mode: d["mode"].as_str().unwrap_or_default().to_string(),
+                incident: e.incident.clone(),
+                started: at,
+                steps: d["steps"].as_u64().unwrap_or(0),
+                outcome: "unfinished".into(),
+                recovery_secs: None,
+                rto_secs: None,
+                rto_met: None,
+                skipped: vec![],
+            });
+        } else if let Some(run) = runs.iter_mut().find(|r| r.run == label) {
+            if e.kind == EventKind::RunFinished {
+                run.outcome = "finished".into();
+                run.recovery_secs = d["recovery_seconds"].as_i64();
+                run.rto_secs = d["rto_seconds"].as_i64();
+                run.rto_met = d["rto_met"].as_bool();
+                run.skipped = d["skipped"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|s| s.as_str().map(str::to_string))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+            } else if e.kind == EventKind::RunAborted {
+                run.outcome = "aborted".into();
+            }
+        }
+    }
+    runs
+}
+
+/// "2 plan run(s): 1 finished within its RTO, 1 aborted".
+pub fn plan_runs_text(r: &Report) -> String {
+    if r.plan_runs.is_empty() {
+        return "no plan runs".to_string();
+    }
+    let count = |f: &dyn Fn(&PlanRun) -> bool| r.plan_runs.iter().filter(|p| f(p)).count();
+    format!(
+        "{} plan run(s): {} finished ({} within the RTO), {} aborted, {} unfinished",
+        r.plan_runs.len(),
+        count(&|p| p.outcome == "finished"),
+        count(&|p| p.rto_met == Some(true)),
+        count(&|p| p.outcome == "aborted"),
+        count(&|p| p.outcome == "unfinished")
+    )
+}
+
+fn plan_run_row(p: &PlanRun) -> [String; 6] {
+    let recovery = match (p.recovery_secs, p.rto_secs, p.rto_met) {
+        (Some(r), Some(rto), Some(true)) => format!("{} (RTO {}: met)", human(r), human(rto)),
+        (Some(r), Some(rto), _) => format!("{} (RTO {}: MISSED)", human(r), human(rto)),
+        (Some(r), None, _) => human(r),
+        (None, ..) => "not measured".to_string(),
+    };
+    [
+        format!(
+            "{} ({})",
+            p.run,
+            p.incident.as_deref().unwrap_or("no incident")
+        ),
+        format!("{} ({})", p.scenario, p.mode),
+        p.started.format("%Y-%m-%d %H:%M").to_string(),
+        format!(
+            "{} steps{}",
+            p.steps,
+            if p.skipped.is_empty() {
+                String::new()
+            } else {
+                format!(", skipped: {}", p.skipped.join(", "))
+            }
+        ),
+        p.outcome.clone(),
+        recovery,
+    ]
+}
+
+const PLAN_RUN_HEADERS: [&str; 6] = [
+    "run (incident)",
+    "scenario (mode)",
+    "started (UTC)",
+    "steps",
+    "outcome",
+    "measured recovery",
+];
 
 /// One restore test, as recorded (`drill.restore_test`).
 #[derive(Debug, Clone, Serialize)]
@@ -295,6 +417,7 @@ pub fn build(
         restore_tests: restore_tests(events, period),
         restore_rto_secs: rto_of("db-corruption").map(|s| s as i64),
         backup_checks: backup_checks(events, period),
+        plan_runs: plan_runs(events, period),
     }
 }
 
@@ -480,6 +603,7 @@ fn markdown(r: &Report) -> String {
     let _ = writeln!(out, "- **Drills (tests of the plan):** {}", r.drills.len());
     let _ = writeln!(out, "- **Restore tests:** {}", restore_tests_text(r));
     let _ = writeln!(out, "- **Backup compliance:** {}", backups_text(r));
+    let _ = writeln!(out, "- **Plan runs:** {}", plan_runs_text(r));
     for (title, list) in [("Incidents", &r.incidents), ("Drills", &r.drills)] {
         let _ = writeln!(out, "\n## {title}\n");
         if list.is_empty() {
@@ -499,6 +623,12 @@ fn markdown(r: &Report) -> String {
         &mut out,
         &BACKUP_HEADERS,
         r.backup_checks.iter().map(backup_row),
+    );
+    let _ = writeln!(out, "\n## Plan runs\n\n**{}**\n", plan_runs_text(r));
+    md_table(
+        &mut out,
+        &PLAN_RUN_HEADERS,
+        r.plan_runs.iter().map(plan_run_row),
     );
     out
 }
@@ -647,12 +777,13 @@ fn html(r: &Report) -> String {
     let mut body = String::new();
     let _ = write!(
         body,
-        "<dl><dt>RTO achievement</dt><dd>{}</dd><dt>Approvals</dt><dd>{}</dd><dt>Drills (tests of the plan)</dt><dd>{}</dd><dt>Restore tests</dt><dd>{}</dd><dt>Backup compliance</dt><dd>{}</dd></dl>",
+        "<dl><dt>RTO achievement</dt><dd>{}</dd><dt>Approvals</dt><dd>{}</dd><dt>Drills (tests of the plan)</dt><dd>{}</dd><dt>Restore tests</dt><dd>{}</dd><dt>Backup compliance</dt><dd>{}</dd><dt>Plan runs</dt><dd>{}</dd></dl>",
         esc(&rto_rate(r)),
         esc(&approvals_text(&r.approvals)),
         r.drills.len(),
         esc(&restore_tests_text(r)),
-        esc(&backups_text(r))
+        esc(&backups_text(r)),
+        esc(&plan_runs_text(r))
     );
     for (title, list) in [("Incidents", &r.incidents), ("Drills", &r.drills)] {
         if list.is_empty() {
@@ -698,6 +829,15 @@ fn html(r: &Report) -> String {
     if !r.backup_checks.is_empty() {
         let rows = r.backup_checks.iter().map(backup_row).collect();
         body.push_str(&html_table(BACKUP_HEADERS, rows, "backup-check"));
+    }
+    let _ = write!(
+        body,
+        "<h2>Plan runs</h2><p><strong>{}</strong></p>",
+        esc(&plan_runs_text(r))
+    );
+    if !r.plan_runs.is_empty() {
+        let rows = r.plan_runs.iter().map(plan_run_row).collect();
+        body.push_str(&html_table(PLAN_RUN_HEADERS, rows, "plan-run"));
     }
     format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>DR review: {p}</title>\n<style>body{{font-family:system-ui,sans-serif;margin:2em;color:#111}}table{{border-collapse:collapse;width:100%}}th,td{{border:1px solid #999;padding:4px 6px;text-align:left;font-size:14px}}th{{background:#eee}}dl{{display:grid;grid-template-columns:max-content auto;gap:2px 12px}}dt{{font-weight:bold}}dd{{margin:0}}figure{{margin:1em 0}}figcaption{{font-size:12px;color:#444}}@media print{{figure,tr{{page-break-inside:avoid}}}}</style></head>\n<body><h1>DR review: {p}</h1>\n{body}\n</body></html>\n",

@@ -290,6 +290,16 @@ async fn a_region_failure_runs_as_one_approved_plan_in_graceful_mode() {
     assert!(shown.contains("RTO 24h 00m: *met*"), "{shown}");
     assert_eq!(shown.matches(":white_check_mark:").count(), 7, "{shown}");
     assert!(shown.contains("AWS request ids"), "{shown}");
+    // The quarter's review lists the run with its measured recovery against the RTO.
+    let out = app.cli(&["report", "--format", "md"]).await;
+    let review = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        review.contains("**Plan runs:** 1 plan run(s): 1 finished (1 within the RTO)")
+            && review.contains(&format!("R-1 \\({incident}\\)"))
+            && review.contains("region-failure \\(graceful\\)")
+            && review.contains("RTO 24h 00m: met"),
+        "{review}"
+    );
     // The record: each step started and done, in the incident's timeline.
     for step in [
         "snapshot", "copy", "restore", "scale", "cutover", "dns", "verify",
