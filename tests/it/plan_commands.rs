@@ -12,10 +12,10 @@ use aws_sdk_wafv2::types::{
 use serde_json::Value;
 
 use crate::support::aws::*;
+use crate::support::region::*;
 use crate::support::flow::*;
 use crate::support::*;
 
-const BACKUP: &str = "us-west-2";
 
 pub(crate) fn base() -> &'static str {
     r#"
@@ -226,79 +226,6 @@ async fn the_waf_rate_limit_adds_and_removes_only_drbots_rule() {
         acl_rules(&name, &id).await,
         [("partner-rate".into(), 3, Some(5000))]
     );
-}
-
-pub(crate) async fn seed_zone(record: &str, target: &str) -> String {
-    let r53 = route53().await;
-    let zone = r53
-        .create_hosted_zone()
-        .name("analyticalfire.test.")
-        .caller_reference(unique("ref"))
-        .send()
-        .await
-        .unwrap()
-        .hosted_zone()
-        .unwrap()
-        .id()
-        .trim_start_matches("/hostedzone/")
-        .to_string();
-    set_cname(&zone, record, target).await;
-    zone
-}
-
-async fn set_cname(zone: &str, record: &str, target: &str) {
-    use aws_sdk_route53::types::*;
-    route53()
-        .await
-        .change_resource_record_sets()
-        .hosted_zone_id(zone)
-        .change_batch(
-            ChangeBatch::builder()
-                .changes(
-                    Change::builder()
-                        .action(ChangeAction::Upsert)
-                        .resource_record_set(
-                            ResourceRecordSet::builder()
-                                .name(record)
-                                .r#type(RrType::Cname)
-                                .ttl(60)
-                                .resource_records(
-                                    ResourceRecord::builder().value(target).build().unwrap(),
-                                )
-                                .build()
-                                .unwrap(),
-                        )
-                        .build()
-                        .unwrap(),
-                )
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
-}
-
-pub(crate) async fn cname(zone: &str, record: &str) -> String {
-    let out = route53()
-        .await
-        .list_resource_record_sets()
-        .hosted_zone_id(zone)
-        .send()
-        .await
-        .unwrap();
-    out.resource_record_sets()
-        .iter()
-        .find(|r| r.name().trim_end_matches('.') == record.trim_end_matches('.'))
-        .and_then(|r| r.resource_records().first())
-        .map(|v| v.value().to_string())
-        .unwrap_or_default()
-}
-
-pub(crate) fn dns_config(zone: &str, record: &str) -> String {
-    format!(
-        "[[dns.records]]\nname = \"app\"\nzone_id = \"{zone}\"\nrecord = \"{record}\"\ntype = \"CNAME\"\nprimary = \"primary-alb.us-east-1.elb.amazonaws.com\"\nbackup = \"backup-alb.us-west-2.elb.amazonaws.com\"\nttl = 60\n"
-    )
 }
 
 #[tokio::test]

@@ -7,56 +7,12 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::plan_commands::{base, cname, dns_config, seed_zone};
+use crate::plan_commands::base;
 use crate::support::aws::*;
+use crate::support::region::*;
 use crate::support::flow::*;
 use crate::support::*;
 
-const BACKUP: &str = "us-west-2";
-
-/// What the region-failure plan needs: a database with a snapshot, the backup region's
-/// service and network, the DNS record and (when `parameter`) the cutover parameter there.
-/// The cutover redeploys no service here: moto leaves a scaled service's deployment at its
-/// old desired count, so a redeploy after the scale never looks stable in the emulator
-/// (`plan_commands` tests the cutover's redeploy).
-struct Estate {
-    db: SeededDatabase,
-    dr: SeededService,
-    zone: String,
-    record: String,
-    parameter: String,
-    config: String,
-}
-
-async fn estate(with_parameter: bool) -> Estate {
-    let db = seed_database(1).await;
-    db.snapshot(&format!("{}-nightly", db.instance)).await;
-    let dr = seed_service_in(BACKUP, 1, 0).await;
-    let (subnets, group) = seed_network_in(BACKUP).await;
-    let record = format!("{}.analyticalfire.test.", unique("www"));
-    let zone = seed_zone(&record, "primary-alb.us-east-1.elb.amazonaws.com").await;
-    let parameter = if with_parameter {
-        seed_host_parameter(BACKUP, "aifai-db.us-east-1.internal").await
-    } else {
-        format!("/{}/DATABASE_HOST", unique("absent"))
-    };
-    let config = format!(
-        "{}\n[regions]\nbackup = \"{BACKUP}\"\n\n[[ecs.services]]\nname = \"api-dr\"\ncluster = \"{}\"\nservice = \"{}\"\nregion = \"backup\"\nmax_desired = 10\n\n{}cutover_parameter = \"{parameter}\"\ncutover_services = []\nbackup_placement = {{ subnet_group = \"{subnets}\", security_groups = [\"{group}\"], class = \"db.t3.micro\" }}\n\n{}",
-        base(),
-        dr.cluster,
-        dr.service,
-        db.config(),
-        dns_config(&zone, &record)
-    );
-    Estate {
-        db,
-        dr,
-        zone,
-        record,
-        parameter,
-        config,
-    }
-}
 
 /// Events of `kind` about plan step `step`.
 async fn step_events(app: &TestApp, kind: &str, step: &str) -> Vec<Value> {
@@ -156,7 +112,7 @@ struct Ready {
 }
 
 async fn ready_with_a_copy() -> Ready {
-    let estate = estate(true).await;
+    let estate = estate(base(), true).await;
     let proxy = CountingProxy::start().await;
     let app = spawn_app_custom(&estate.config, &[], &[("AWS_ENDPOINT_URL", &proxy.url())]).await;
     let (_, channel) = open_incident(&app, "region-failure us-east-1 is gone").await;
@@ -206,7 +162,7 @@ fn kill(pid: u32) {
 
 #[tokio::test]
 async fn a_region_failure_runs_as_one_approved_plan_in_graceful_mode() {
-    let estate = estate(true).await;
+    let estate = estate(base(), true).await;
     let proxy = CountingProxy::start().await;
     let app = spawn_app_custom(&estate.config, &[], &[("AWS_ENDPOINT_URL", &proxy.url())]).await;
     let (incident, channel) = open_incident(&app, "region-failure us-east-1 degrading").await;
@@ -320,7 +276,7 @@ async fn a_region_failure_runs_as_one_approved_plan_in_graceful_mode() {
 
 #[tokio::test]
 async fn ungraceful_mode_restores_the_newest_copy_and_a_failed_step_pauses_until_retried() {
-    let estate = estate(false).await;
+    let estate = estate(base(), false).await;
     let proxy = CountingProxy::start().await;
     let app = spawn_app_custom(&estate.config, &[], &[("AWS_ENDPOINT_URL", &proxy.url())]).await;
     let (_, channel) = open_incident(&app, "region-failure us-east-1 is gone").await;

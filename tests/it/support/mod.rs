@@ -9,6 +9,7 @@ pub mod browser;
 pub mod flow;
 pub mod insider;
 pub mod postgres;
+pub mod region;
 pub mod socket_mode;
 pub mod stall;
 pub mod standin;
