@@ -35,9 +35,12 @@ fn ms(d: chrono::Duration) -> f64 {
 
 async fn wait_for(app: &TestApp, kind: &str, step: Option<&str>) -> Value {
     for _ in 0..1200 {
-        let found = app.events_of_kind(kind).await.into_iter().rev().find(|e| {
-            step.is_none_or(|s| e["detail"]["step"] == s)
-        });
+        let found = app
+            .events_of_kind(kind)
+            .await
+            .into_iter()
+            .rev()
+            .find(|e| step.is_none_or(|s| e["detail"]["step"] == s));
         if let Some(e) = found {
             return e;
         }
@@ -56,7 +59,13 @@ async fn one_run() -> (f64, f64) {
         .reply()
         .await;
     wait_for_event(&app, "request.executed").await;
-    let ts = ask_in(&app, "run region-failure --mode ungraceful", REQUESTER, &channel).await;
+    let ts = ask_in(
+        &app,
+        "run region-failure --mode ungraceful",
+        REQUESTER,
+        &channel,
+    )
+    .await;
     react_in(&app, &channel, &ts, "white_check_mark", OFFICER).await;
     let dns = wait_for(&app, "run.step_started", Some("dns")).await;
     let action = dns["detail"]["action_id"].as_str().unwrap().to_string();
@@ -72,7 +81,10 @@ async fn one_run() -> (f64, f64) {
     };
     react_in(&app, &channel, &dns_ts, "white_check_mark", OFFICER).await;
     wait_for(&app, "run.step_started", Some("verify")).await;
-    app.slash("run done verify").in_channel(&channel).reply().await;
+    app.slash("run done verify")
+        .in_channel(&channel)
+        .reply()
+        .await;
     wait_for(&app, "run.finished", None).await;
 
     let events = app.events().await;
@@ -107,7 +119,10 @@ async fn one_run() -> (f64, f64) {
     for (_, block) in blocks {
         let mut done_max = ready;
         for (step, action) in &block {
-            let begun = at(steps.iter().find(|s| s["detail"]["step"] == step.as_str()).unwrap());
+            let begun = at(steps
+                .iter()
+                .find(|s| s["detail"]["step"] == step.as_str())
+                .unwrap());
             overhead = overhead + (begun - ready);
             let done = at(of("run.step_done")
                 .find(|e| e["detail"]["step"] == step.as_str())
@@ -135,7 +150,9 @@ async fn main() {
         samples.push((overhead, wall));
     }
     samples.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap());
-    println!("drbot's own overhead in a region-failure plan run (ungraceful, 5 steps), {RUNS} runs");
+    println!(
+        "drbot's own overhead in a region-failure plan run (ungraceful, 5 steps), {RUNS} runs"
+    );
     println!(
         "median {:.1} ms | min {:.1} ms | max {:.1} ms (wall time of the runs, people included: {:.0}–{:.0} ms)",
         samples[samples.len() / 2].0,

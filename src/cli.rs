@@ -272,7 +272,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                 scenarios.ids().join(", "),
                 with_plans.join(", ")
             );
-            for problem in crate::plans::check(&settings, &set, &scenarios) {
+            for problem in crate::actions::runs::check(&settings, &set, &scenarios) {
                 eprintln!("warning: {}/{problem}", set.source.trim_end_matches('/'));
             }
             for note in &set.notes {

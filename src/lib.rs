@@ -11,8 +11,8 @@
 //!    needs — and the registry), with the helpers of each family beside them in
 //!    `actions/` (`blocklist` for WAF, `database` for RDS, `incident`), and [`timeline`],
 //!    [`report`], [`retention`], [`evidence`], [`audit`] (verification against
-//!    checkpoints, Slack's included), [`iam`], [`plans`] (plan runs: planning every step,
-//!    the pure state machine, the driver and the live message; a plan composes actions).
+//!    checkpoints, Slack's included), [`iam`]. Plan runs (`/dr run`) are the family
+//!    `actions::runs` beside the actions they compose.
 //! 3. The approval gate: [`gate`] (requests, reactions, exactly-once execution of a run).
 //! 4. [`app`]: what a running drbot holds (settings, store, clients).
 //! 5. [`scenarios`]: the plan's scenarios.
@@ -35,7 +35,6 @@ pub mod healthcheck;
 pub mod iam;
 pub mod memory;
 pub mod metrics;
-pub mod plans;
 pub mod report;
 pub mod retention;
 pub mod router;

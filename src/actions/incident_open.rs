@@ -26,6 +26,10 @@ pub struct OpenIncident {
     pub drill: bool,
 }
 
+/// The job to queue with the new incident (`/dr run <scenario> --drill` asked outside an
+/// incident): given the incident's id and channel, its kind and payload.
+pub type Then<'a> = &'a (dyn Fn(&str, &str) -> (&'static str, serde_json::Value) + Sync);
+
 /// Checks the scenario on the acknowledgement path.
 pub fn check_scenario(app: &App, scenario: &str) -> Result<(), Invalid> {
     if app.scenarios.get(scenario).is_some() {
@@ -47,6 +51,7 @@ pub async fn run(
     app: &Arc<App>,
     open: &OpenIncident,
     job: crate::store::JobClaim,
+    then: Option<Then<'_>>,
 ) -> Result<(), StoreError> {
     let Some(scenario) = app.scenarios.get(&open.scenario).cloned() else {
         let mut tx = app.store.begin().await?;
@@ -220,6 +225,13 @@ pub async fn run(
     );
     tx.send_slack(Outgoing::post(&open.channel, announce))
         .await?;
+    // The command that asked for the incident, planned in its channel: queued with it, so
+    // it is asked once whatever happens to this process.
+    if let Some(then) = then {
+        let (kind, payload) = then(&id, &channel);
+        tx.enqueue(kind, &payload).await?;
+    }
     tx.commit().await?;
+    app.jobs.notify_one();
     Ok(())
 }

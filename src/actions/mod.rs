@@ -29,6 +29,7 @@ pub mod incident_open;
 pub mod incident_resolve;
 pub mod incident_update;
 pub mod run_control;
+pub mod runs;
 pub mod timeline;
 
 /// What an action does, each step with a default for the actions that have no such step.
@@ -329,6 +330,8 @@ pub async fn run(app: Arc<App>, request_id: i64) {
     if let (Some(RequestState::Executed), Some(incident)) = (run.ended(), &request.incident) {
         crate::actions::incident::tick(&app, incident, &command_name(&app, &request)).await;
     }
+    // A plan run waiting on this request goes on at once, not at its next half-second look.
+    runs::drive::WAKE.notify_one();
 }
 
 /// The command a request was made with. Requests stored before the name was kept

@@ -1,6 +1,6 @@
 //! `/dr run <scenario> [--mode graceful|ungraceful] [--dry-run]`: the scenario's `[plan]`
 //! planned step by step against AWS as it is now and put to the officers as ONE request;
-//! once approved it becomes plan run `R-<n>`, driven by `plans::drive`.
+//! once approved it becomes plan run `R-<n>`, driven by `runs::drive`.
 //!
 //! AWS calls: those of each step's planner (and, when run, of each step's action).
 //! IAM: the steps' actions' (granted through them). Approval: `officer` (commands/run.toml).
@@ -16,7 +16,7 @@ use crate::config::Settings;
 use crate::gate::execute::Run;
 use crate::gate::request::Asker;
 use crate::gate::Planned;
-use crate::plans::{self, RunPlan};
+use super::runs::{self as plans, RunPlan};
 use crate::router::{Invalid, ParsedCommand};
 use crate::scenarios::{Mode, Scenario};
 

@@ -7,8 +7,8 @@
 
 use serde_json::json;
 
+use super::runs::drive::{record, refresh, WAKE};
 use crate::app::App;
-use crate::plans::drive::{record, refresh, WAKE};
 use crate::router::ParsedCommand;
 use crate::store::{EventKind, NewEvent, RunRow, StepMove, StoreError, StoreTx};
 

@@ -303,6 +303,72 @@ mod tests {
     }
 
     #[test]
+    fn a_plan_that_cannot_run_is_refused_when_it_loads_naming_the_step() {
+        let commands = CommandSet::embedded().expect("the shipped commands load");
+        let read_toml = |steps: &str| {
+            let raw: PlanFile = toml::from_str(steps).expect("toml");
+            read(raw, &commands)
+        };
+        let cases = [
+            (
+                "[[steps]]\nid = \"a\"\nrun = \"explode everything\"",
+                "step 'a': `/dr explode everything` is not a command",
+            ),
+            (
+                "[[steps]]\nid = \"a\"\nrun = \"status\"",
+                "changes nothing in AWS",
+            ),
+            (
+                "[[steps]]\nid = \"A b\"\ntext = \"x\"",
+                "lowercase letters, digits and hyphens",
+            ),
+            (
+                "[[steps]]\nid = \"done\"\ntext = \"x\"",
+                "is a word of `/dr run`",
+            ),
+            (
+                "[[steps]]\nid = \"a\"\ntext = \"x\"\n[[steps]]\nid = \"a\"\ntext = \"y\"",
+                "used twice",
+            ),
+            (
+                "[[steps]]\nid = \"a\"\ntext = \"x\"\nuses = [\"b\"]",
+                "must name an earlier step",
+            ),
+            ("[[steps]]\nid = \"a\"", "needs its `text`"),
+            (
+                "[[steps]]\nid = \"a\"\ntext = \"x\"\napproval = \"anyone\"",
+                "approval 'anyone'",
+            ),
+            (
+                "[[steps]]\nid = \"a\"\ntext = \"x\"\napproval = \"officer\"",
+                "changes nothing to approve",
+            ),
+            (
+                "[[steps]]\nid = \"a\"\nrun = \"snapshot main\"\ntimeout = \"soon\"",
+                "timeout 'soon'",
+            ),
+            (
+                "[[steps]]\nid = \"a\"\ntext = \"x\"\nmodes = [\"fast\"]",
+                "mode 'fast'",
+            ),
+            (
+                "[[steps]]\nid = \"a\"\ntext = \"x\"\nmodes = [\"graceful\"]",
+                "runs no step in ungraceful mode",
+            ),
+            ("steps = []", "at least one step"),
+        ];
+        for (toml_text, why) in cases {
+            let refused = read_toml(toml_text).expect_err(toml_text);
+            assert!(refused.contains(why), "{toml_text}: {refused}");
+        }
+        let fine = read_toml("[[steps]]\nid = \"a\"\nrun = \"/dr snapshot main\"\n[[steps]]\nid = \"b\"\ntext = \"check\"\nuses = [\"a\"]")
+            .expect("a plan with a command and a manual step");
+        assert_eq!(fine.steps[0].run.as_deref(), Some("snapshot main"));
+        assert_eq!(fine.steps[0].text, "/dr snapshot main");
+        assert_eq!(fine.steps[0].timeout_secs, DEFAULT_TIMEOUT_SECS);
+    }
+
+    #[test]
     fn adjacent_steps_of_one_parallel_group_share_a_block_and_modes_filter_steps() {
         let both = &Mode::ALL[..];
         let plan = Plan {

@@ -543,6 +543,38 @@ async fn run(
             Ok(text) => Outcome::Reply(text),
             Err(reason) => refuse(reason.0),
         },
+        ActionKind::PlanRun
+            if open_incident().is_none()
+                && cmd.flag("dry-run").is_none()
+                && (cmd.flag("drill").is_some() || cmd.flag("title").is_some()) =>
+        {
+            // `/dr run <scenario> --drill|--title …` outside an incident: the incident first,
+            // then the run asked in its channel.
+            if let Err(reason) = actions::validate(cmd, &app.settings) {
+                return refuse(reason.0);
+            }
+            let scenario = cmd.arg_word("scenario").unwrap_or_default().to_lowercase();
+            if let Err(reason) = actions::incident_open::check_scenario(app, &scenario) {
+                return refuse(reason.0);
+            }
+            let drill = cmd.flag("drill").is_some();
+            let title = cmd
+                .flag_word("title")
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("{scenario} plan run"));
+            Outcome::Queue {
+                work: Work::IncidentOpen {
+                    scenario: scenario.clone(),
+                    title,
+                    drill,
+                    user: request.user.clone(),
+                    channel: request.channel.clone(),
+                    response_url: request.response_url.clone(),
+                    then: Some(request.text.clone()),
+                },
+                reply: format!("Opening a `{scenario}` {}incident; the plan's approval request will appear in its channel.", if drill { "drill " } else { "" }),
+            }
+        }
         action if action.changes_aws_with(cmd) => match actions::validate(cmd, &app.settings) {
             Err(reason) => refuse(reason.0),
             Ok(()) => Outcome::Queue {
@@ -624,6 +656,7 @@ async fn run(
                     user: request.user.clone(),
                     channel: request.channel.clone(),
                     response_url: request.response_url.clone(),
+                    then: None,
                 },
                 reply: format!("Opening a `{scenario}` incident: creating its channel and notifying the security officers…"),
             }

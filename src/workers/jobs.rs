@@ -33,6 +33,9 @@ pub enum Work {
         user: String,
         channel: String,
         response_url: String,
+        /// A command to plan in the incident's channel once it is open.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        then: Option<String>,
     },
 }
 

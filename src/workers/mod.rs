@@ -616,16 +616,32 @@ async fn run_job(app: &Arc<App>, job: Job) {
             user,
             channel,
             response_url,
+            then,
         } => {
+            // The command that asked for the incident, planned in its channel once it is
+            // open: queued in the transaction that opens it.
+            let plan = |incident: &str, channel: &str| {
+                let work = Work::Plan {
+                    text: then.clone().unwrap_or_default(),
+                    user: user.clone(),
+                    channel: channel.to_string(),
+                    response_url: response_url.clone(),
+                    incident: Some(incident.to_string()),
+                    scheduled: false,
+                };
+                (work.kind(), serde_json::to_value(&work).unwrap_or_default())
+            };
+            let then_plan: Option<actions::incident_open::Then<'_>> =
+                then.is_some().then_some(&plan as _);
             let open = actions::incident_open::OpenIncident {
                 scenario,
                 title,
-                user,
+                user: user.clone(),
                 channel,
-                response_url,
+                response_url: response_url.clone(),
                 drill,
             };
-            actions::incident_open::run(app, &open, job.claim())
+            actions::incident_open::run(app, &open, job.claim(), then_plan)
                 .instrument(span)
                 .await
         }

@@ -1,4 +1,4 @@
-//! Drives plan runs (`crate::plans::drive`) every half second, or at once when a step's
+//! Drives plan runs (`crate::actions::runs::drive`) every half second, or at once when a step's
 //! request ended or a control was used, until `stop` turns true. Every replica runs it;
 //! the store decides which one moves each step.
 
@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use crate::actions::runs::drive::{drive_all, WAKE};
 use crate::app::App;
-use crate::plans::drive::{drive_all, WAKE};
 
 pub async fn run(app: Arc<App>, mut stop: watch::Receiver<bool>) {
     loop {

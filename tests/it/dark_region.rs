@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::plan_commands::wait_until_executed;
-use crate::support::region::{cname, dns_config, seed_zone};
 use crate::support::aws::*;
 use crate::support::flow::*;
+use crate::support::region::{cname, dns_config, seed_zone};
 use crate::support::*;
 
 const PRIMARY: &str = "us-east-1";

@@ -12,10 +12,9 @@ use aws_sdk_wafv2::types::{
 use serde_json::Value;
 
 use crate::support::aws::*;
-use crate::support::region::*;
 use crate::support::flow::*;
+use crate::support::region::*;
 use crate::support::*;
-
 
 pub(crate) fn base() -> &'static str {
     r#"

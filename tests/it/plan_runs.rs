@@ -9,10 +9,9 @@ use serde_json::Value;
 
 use crate::plan_commands::base;
 use crate::support::aws::*;
-use crate::support::region::*;
 use crate::support::flow::*;
+use crate::support::region::*;
 use crate::support::*;
-
 
 /// Events of `kind` about plan step `step`.
 async fn step_events(app: &TestApp, kind: &str, step: &str) -> Vec<Value> {
@@ -555,4 +554,52 @@ async fn a_step_killed_after_its_change_reached_aws_is_reported_not_repeated() {
         "the cutover was never sent twice"
     );
     let _ = estate.db;
+}
+
+#[tokio::test]
+async fn a_drill_run_asked_outside_an_incident_opens_one_and_is_asked_in_its_channel() {
+    let svc = seed_service(3, 1).await;
+    let config = format!("{}\n{}", base(), svc.config());
+    let app = spawn_app_with(&config).await;
+    // Outside an incident, without --drill or --title: refused, with what to do.
+    app.slash("run code-corruption").reply().await;
+    let answers = wait_for_responses(&app, 1).await;
+    assert!(
+        answers[0].contains("runs in an incident channel"),
+        "{answers:?}"
+    );
+    let reply = app
+        .slash("run code-corruption --drill --title \"Quarterly rollback test\"")
+        .reply()
+        .await;
+    assert!(reply.contains("drill incident"), "{reply}");
+    let opened = wait_for_event(&app, "incident.opened").await;
+    assert_eq!(opened["detail"]["drill"], true, "{opened}");
+    let channel = opened["channel"].as_str().unwrap().to_string();
+    let requested = wait_for_event(&app, "approval.requested").await;
+    assert_eq!(requested["channel"], channel.as_str(), "{requested}");
+    assert!(
+        requested["text"]
+            .as_str()
+            .unwrap()
+            .contains("Run the plan of `code-corruption`"),
+        "{requested}"
+    );
+    let ts = request_ts(&app, requested["detail"]["action_id"].as_str().unwrap()).await;
+    react_in(&app, &channel, &ts, "white_check_mark", OFFICER).await;
+    wait_step(&app, "run.step_done", "rollback").await;
+    // Marked done by a person, the run ends with its recovery time.
+    app.slash("run done verify")
+        .in_channel(&channel)
+        .reply()
+        .await;
+    let finished = wait_for_event(&app, "run.finished").await;
+    assert_eq!(finished["incident"], opened["incident"], "{finished}");
+    assert_eq!(
+        svc.described_in("us-east-1")
+            .await
+            .task_definition()
+            .map(|t| t.ends_with(":2")),
+        Some(true)
+    );
 }

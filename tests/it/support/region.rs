@@ -125,4 +125,3 @@ pub async fn estate(base: &str, with_parameter: bool) -> Estate {
         config,
     }
 }
-

@@ -376,13 +376,7 @@ async fn start(app: &Arc<App>, run: &RunRow, step: &StepRow) -> Result<(), Store
     if !officer {
         let span = tracing::info_span!("action", action_id = %request.label());
         let app = app.clone();
-        tokio::spawn(
-            async move {
-                crate::actions::run(app, request.id).await;
-                WAKE.notify_one();
-            }
-            .instrument(span),
-        );
+        tokio::spawn(crate::actions::run(app, request.id).instrument(span));
     }
     Ok(())
 }

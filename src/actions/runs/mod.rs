@@ -1,4 +1,5 @@
-//! Plan runs (`/dr run <scenario>`): a scenario's `[plan]` executed as one approved,
+//! Plan runs (`/dr run <scenario>`), the family of `plan_run` and `run_control`: a
+//! scenario's `[plan]` executed as one approved,
 //! followed, resumable run. A plan composes the actions drbot already has: every command
 //! step is planned through `actions::plan` and executed as a request of its own (`A-<n>`)
 //! through the gate, so each step has the guarantees of a single command (re-checked
