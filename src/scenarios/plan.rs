@@ -72,6 +72,9 @@ pub(super) struct PlanFile {
     /// A scenario's default mode when the command names none.
     #[serde(default)]
     pub default_mode: Option<Mode>,
+    /// `service <name>`: the recovery counts until that ECS service is stable.
+    #[serde(default)]
+    pub recovered_when: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -116,6 +119,9 @@ pub struct PlanStep {
 pub struct Plan {
     pub steps: Vec<PlanStep>,
     pub default_mode: Mode,
+    /// The ECS service (by its name in drbot.toml) whose stability ends the recovery, when
+    /// the scenario names one: the measured recovery runs until it holds.
+    pub recovered_when: Option<String>,
 }
 
 impl Plan {
@@ -264,9 +270,22 @@ pub(super) fn read(raw: PlanFile, commands: &CommandSet) -> Result<Plan, String>
             uses: s.uses,
         });
     }
+    let recovered_when = match raw.recovered_when.as_deref().map(str::split_whitespace) {
+        None => None,
+        Some(mut words) => match (words.next(), words.next(), words.next()) {
+            (Some("service"), Some(name), None) => Some(name.to_string()),
+            _ => {
+                return Err(format!(
+                    "[plan] recovered_when '{}': write `service <name>` (an ECS service from drbot.toml that must be stable for the recovery to count as done)",
+                    raw.recovered_when.unwrap_or_default()
+                ))
+            }
+        },
+    };
     let plan = Plan {
         steps,
         default_mode: raw.default_mode.unwrap_or(Mode::Graceful),
+        recovered_when,
     };
     for mode in Mode::ALL {
         if plan.for_mode(mode).is_empty() {
@@ -356,6 +375,10 @@ mod tests {
                 "runs no step in ungraceful mode",
             ),
             ("steps = []", "at least one step"),
+            (
+                "recovered_when = \"db up\"\n[[steps]]\nid = \"a\"\ntext = \"x\"",
+                "recovered_when 'db up'",
+            ),
         ];
         for (toml_text, why) in cases {
             let refused = read_toml(toml_text).expect_err(toml_text);
@@ -373,6 +396,7 @@ mod tests {
         let both = &Mode::ALL[..];
         let plan = Plan {
             default_mode: Mode::Graceful,
+            recovered_when: None,
             steps: vec![
                 step("snapshot", None, &[Mode::Graceful]),
                 step("restore", Some("up"), both),

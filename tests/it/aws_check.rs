@@ -179,6 +179,8 @@ async fn drbot_running_in_the_primary_region_is_warned_about() {
     let out = check_aws(&elsewhere).await;
     let err = String::from_utf8_lossy(&out.stderr);
     // (The shipped plans' steps name resources this configuration lacks: said per step.)
-    let placement = err.lines().filter(|l| l.contains("warning:") && !l.contains("[plan]"));
+    let placement = err
+        .lines()
+        .filter(|l| l.contains("warning:") && !l.contains("[plan]"));
     assert_eq!(placement.count(), 0, "{err}");
 }

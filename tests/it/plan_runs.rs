@@ -213,6 +213,15 @@ async fn a_region_failure_runs_as_one_approved_plan_in_graceful_mode() {
     assert!(reply.contains("marked step `verify` done"), "{reply}");
     let finished = wait_for_event(&app, "run.finished").await;
     assert_eq!(finished["detail"]["rto_met"], true, "{finished}");
+    // Measured until the scenario's check held: the backup region's service is stable.
+    assert_eq!(
+        finished["detail"]["recovered_when"]["service"], "api-dr",
+        "{finished}"
+    );
+    assert_eq!(
+        finished["detail"]["recovered_when"]["held"], true,
+        "{finished}"
+    );
     assert_eq!(finished["incident"], incident.as_str());
 
     // Each change once: a fresh snapshot, copied, restored from that copy.
@@ -602,4 +611,53 @@ async fn a_drill_run_asked_outside_an_incident_opens_one_and_is_asked_in_its_cha
             .map(|t| t.ends_with(":2")),
         Some(true)
     );
+}
+
+#[tokio::test]
+async fn a_step_whose_region_stops_answering_fails_within_its_timeout_and_pauses_the_run() {
+    let estate = estate(base(), true).await;
+    let proxy = CountingProxy::start().await;
+    let config = format!(
+        "{}\n[regions.timeouts.backup]\ncall_timeout = \"2s\"\nconnect_timeout = \"1s\"\n",
+        estate.config
+    );
+    let app = spawn_app_custom(&config, &[], &[("AWS_ENDPOINT_URL", &proxy.url())]).await;
+    let (_, channel) = open_incident(&app, "region-failure us-east-1 is gone").await;
+    app.slash("snapshot copy main --to-region backup")
+        .in_channel(&channel)
+        .reply()
+        .await;
+    wait_for_event(&app, "request.executed").await;
+    let ts = ask_in(
+        &app,
+        "run region-failure --mode ungraceful",
+        REQUESTER,
+        &channel,
+    )
+    .await;
+    // Approved, and then the backup region stops answering.
+    proxy.darken(BACKUP);
+    react_in(&app, &channel, &ts, "white_check_mark", OFFICER).await;
+    let failed = wait_step(&app, "run.step_failed", "restore").await;
+    assert!(
+        failed["text"]
+            .as_str()
+            .unwrap()
+            .contains("could not re-read AWS"),
+        "{failed}"
+    );
+    let paused = wait_for_event(&app, "run.paused").await;
+    assert!(
+        paused["text"].as_str().unwrap().contains("failed"),
+        "{paused}"
+    );
+    assert_eq!(
+        proxy.forwarded("RestoreDBInstanceFromDBSnapshot"),
+        0,
+        "nothing was changed"
+    );
+    assert!(step_events(&app, "run.step_started", "cutover")
+        .await
+        .is_empty());
+    let _ = estate.db;
 }

@@ -230,7 +230,20 @@ async fn apply(
             Some(step) => reread(app, run, step).await,
             None => Ok(()),
         },
-        Effect::Finish => finish(app, run, steps).await,
+        Effect::Finish => {
+            let service = app
+                .scenarios
+                .get(&run.scenario)
+                .and_then(|s| s.plan.as_ref())
+                .and_then(|p| p.recovered_when.clone());
+            match service {
+                None => finish(app, run, steps, None).await,
+                Some(service) => {
+                    check_then_finish(app, run, steps, service);
+                    Ok(())
+                }
+            }
+        }
     }
 }
 
@@ -568,10 +581,105 @@ async fn reread(app: &Arc<App>, run: &RunRow, step: &StepRow) -> Result<(), Stor
     tx.commit().await
 }
 
-/// Ends a run whose steps are all done or skipped, with the measured recovery time.
-async fn finish(app: &Arc<App>, run: &RunRow, steps: &[StepRow]) -> Result<(), StoreError> {
+/// Runs this process is checking the scenario's `recovered_when` for (a read, so two
+/// replicas checking at once is harmless; this keeps one process from starting it twice).
+static CHECKING: std::sync::Mutex<std::collections::BTreeSet<i64>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+
+/// What the scenario's recovery check found: the service, when it held (if it did), and
+/// what to say about it.
+struct Held {
+    service: String,
+    at: Option<chrono::DateTime<chrono::Utc>>,
+    note: String,
+}
+
+/// Follows the scenario's `recovered_when` service until it is stable (at most `[ecs]
+/// rollout_timeout`), then ends the run with the recovery measured until then.
+fn check_then_finish(app: &Arc<App>, run: &RunRow, steps: &[StepRow], service: String) {
+    if !CHECKING
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(run.id)
+    {
+        return;
+    }
+    let (app, run, steps) = (app.clone(), run.clone(), steps.to_vec());
+    tokio::spawn(async move {
+        let held = service_stable(&app, &service).await;
+        if let Err(e) = finish(&app, &run, &steps, Some(held)).await {
+            tracing::error!(error = %e, run = %run.label(), "could not end a plan run; trying again");
+        }
+        CHECKING
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&run.id);
+        WAKE.notify_one();
+    });
+}
+
+async fn service_stable(app: &App, name: &str) -> Held {
+    use crate::actions::ecs_rollback::{follow_service, Follow, Rollout, Verdict};
+    let held = |at, note: String| Held {
+        service: name.to_string(),
+        at,
+        note,
+    };
+    let Some(svc) = app.settings.service(name).cloned() else {
+        return held(
+            None,
+            format!(
+                "service `{name}` is not configured, so the recovery is measured to the last step"
+            ),
+        );
+    };
+    let ecs = app.ecs_for(&svc);
+    let stable = |s: &crate::aws::ecs::ServiceState| {
+        let now = format!("running {}/{} tasks", s.running, s.desired);
+        if s.desired > 0 && s.running == s.desired && s.deployments.len() <= 1 {
+            Verdict::Stable
+        } else {
+            Verdict::InProgress(now)
+        }
+    };
+    let doing = format!("checking that `{name}` is stable");
+    let timing = Follow::of(&app.settings.ecs);
+    match follow_service(
+        &ecs,
+        &svc.cluster,
+        &svc.service,
+        stable,
+        &doing,
+        timing,
+        |_| {},
+    )
+    .await
+    {
+        Ok(Rollout::Stable) => held(Some(crate::clock::now()), format!("`{name}` is stable")),
+        Ok(Rollout::Failed(why)) => held(None, format!("`{name}` is not stable: {why}")),
+        Ok(Rollout::TimedOut { last }) => held(
+            None,
+            format!(
+                "`{name}` was not stable within {} ({last})",
+                app.settings.ecs.rollout_timeout
+            ),
+        ),
+        Err(e) => held(None, format!("`{name}` could not be read: {e}")),
+    }
+}
+
+/// Ends a run whose steps are all done or skipped, with the measured recovery time: to the
+/// last step, or to when the scenario's `recovered_when` held.
+async fn finish(
+    app: &Arc<App>,
+    run: &RunRow,
+    steps: &[StepRow],
+    held: Option<Held>,
+) -> Result<(), StoreError> {
     let first = steps.iter().filter_map(|s| s.started_at.as_deref()).min();
-    let last = steps.iter().filter_map(|s| s.finished_at.as_deref()).max();
+    let last_step = steps.iter().filter_map(|s| s.finished_at.as_deref()).max();
+    let held_at = held.as_ref().and_then(|h| h.at).map(crate::clock::rfc3339);
+    let last = held_at.as_deref().or(last_step);
     let recovery = match (
         first.and_then(crate::clock::parse_rfc3339),
         last.and_then(crate::clock::parse_rfc3339),
@@ -609,7 +717,15 @@ async fn finish(app: &Arc<App>, run: &RunRow, steps: &[StepRow]) -> Result<(), S
             .map(progress::took)
             .unwrap_or_else(|| "not measured".into())
     );
-    let detail = json!({"recovery_seconds": recovery, "rto_seconds": rto, "rto_met": met, "skipped": skipped, "mode": run.mode});
+    let check = held
+        .as_ref()
+        .map(|h| json!({"service": h.service, "held": h.at.is_some(), "note": h.note}));
+    let detail = json!({"recovery_seconds": recovery, "rto_seconds": rto, "rto_met": met, "skipped": skipped, "mode": run.mode, "recovered_when": check});
+    let line = match &held {
+        Some(h) if h.at.is_some() => format!("{line} (until {})", h.note),
+        Some(h) => format!("{line} — to the last step: {}", h.note),
+        None => line,
+    };
     record(&mut tx, run, EventKind::RunFinished, "drbot", text, detail).await?;
     refresh(
         &mut tx,

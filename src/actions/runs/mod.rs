@@ -138,6 +138,14 @@ pub fn check(
     let mut problems = Vec::new();
     for scenario in scenarios.all() {
         let Some(plan) = &scenario.plan else { continue };
+        if let Some(service) = &plan.recovered_when {
+            if settings.service(service).is_none() {
+                problems.push(format!(
+                    "scenarios/{}.toml: [plan] recovered_when: service `{service}` is not in [[ecs.services]]; the recovery of `/dr run {}` is measured to its last step instead",
+                    scenario.id, scenario.id
+                ));
+            }
+        }
         for step in &plan.steps {
             let Some(run) = &step.run else { continue };
             let text = command_for(run, "20260101000000-0000");
