@@ -63,7 +63,8 @@ pub fn blocks(request: &Request, approval: &ApprovalSettings) -> Vec<SlackBlock>
     blocks.push(SlackBlock::Section(
         SlackSectionBlock::new().with_text(SlackBlockText::Plain(
             SlackBlockPlainText::new(format!(
-                "Typed by the requester: /dr {}",
+                "{}: /dr {}",
+                origin(request),
                 crate::slack::text::inert(&request.command)
             ))
             .with_emoji(false),
@@ -165,16 +166,27 @@ fn decision(request: &Request, approval: &ApprovalSettings) -> String {
     out
 }
 
+/// Where the command came from: typed in Slack (a slash command answers through its
+/// `response_url`), or issued by drbot itself — a plan run's step, a schedule.
+fn origin(request: &Request) -> &'static str {
+    if request.response_url.is_empty() {
+        "Issued by drbot (a plan run's step or a schedule), not typed"
+    } else {
+        "Typed by the requester"
+    }
+}
+
 /// The whole request message for `request` in its current state, as the message's
 /// notification text (the blocks above are what Slack shows): the same order, the plan
 /// first, what the requester typed last and inert.
 pub fn render(request: &Request, approval: &ApprovalSettings) -> String {
     format!(
-        "{} — requested by {}\n{}\n{}\nTyped by the requester: /dr {}",
+        "{} — requested by {}\n{}\n{}\n{}: /dr {}",
         header(request),
         crate::slack::text::mention(&request.requester),
         request.summary,
         decision(request, approval),
+        origin(request),
         crate::slack::text::inert(&request.command)
     )
 }

@@ -324,6 +324,16 @@ async fn start(app: &Arc<App>, run: &RunRow, step: &StepRow) -> Result<(), Store
         (planned, false)
     };
     let officer = step.approval == "officer" || step.own_approval || changed;
+    let mut planned = planned;
+    planned.summary = format!(
+        "_Step `{}` of plan run {} (`{}`, {} mode; the run was approved as A-{})._\n{}",
+        step.step,
+        run.label(),
+        run.scenario,
+        run.mode,
+        run.request_id,
+        planned.summary
+    );
     let approval = if officer {
         Approval::Officer
     } else {
