@@ -28,6 +28,8 @@ pub struct RestoreArgs {
     pub region: Option<String>,
     /// drbot's own log records copying `snapshot` into `region` (see `Snapshot::not_of`).
     pub copied_by_drbot: bool,
+    /// `--source-down`: the source's region is down; it is never called (with `--region`).
+    pub source_down: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,6 +47,9 @@ pub struct RestorePlan {
     /// The region of the restore when it is not the database's own (`--region`).
     #[serde(default)]
     pub region: Option<String>,
+    /// `--source-down`: planned and re-checked without calling the source's region.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub source_down: bool,
 }
 
 pub fn parse(cmd: &ParsedCommand, settings: &Settings) -> Result<RestoreArgs, Invalid> {
@@ -67,12 +72,34 @@ pub fn parse(cmd: &ParsedCommand, settings: &Settings) -> Result<RestoreArgs, In
             db.name
         ).into());
     }
+    let source_down = cmd.flag("source-down").is_some();
+    if source_down && region.is_none() {
+        return Err(format!(
+            "`--source-down` is for a restore in another region (`--region backup`): `{}`'s own region is where this restore goes",
+            db.name
+        )
+        .into());
+    }
+    if source_down
+        && db
+            .backup_placement
+            .as_ref()
+            .and_then(|p| p.class.as_ref())
+            .is_none()
+    {
+        return Err(format!(
+            "`--source-down` needs `backup_placement.class` for `{}` in drbot.toml: without the source drbot cannot read which instance class to restore into",
+            db.name
+        )
+        .into());
+    }
     Ok(RestoreArgs {
         db,
         snapshot,
         new_instance,
         region,
         copied_by_drbot: false,
+        source_down,
     })
 }
 
@@ -105,7 +132,11 @@ pub async fn plan(
         Some(region) => {
             // The source region may be the one that failed: its instance is read when it
             // answers, and the restore is placed by the backup placement either way.
-            let source = source_rds.instance(&db.instance).await.ok().flatten();
+            let source = if args.source_down {
+                None
+            } else {
+                source_rds.instance(&db.instance).await.ok().flatten()
+            };
             let backup = db.backup_placement.clone().unwrap_or_default();
             let class = backup
                 .class
@@ -177,6 +208,7 @@ pub async fn plan(
         snapshot_created: snapshot.created.map(crate::clock::rfc3339),
         placement,
         region: args.region.clone(),
+        source_down: args.source_down,
     };
     let taken = snapshot
         .created
@@ -257,6 +289,7 @@ pub async fn execute(run: &Run<'_>, approved: RestorePlan) {
         new_instance: Some(approved.new_instance.clone()),
         region: approved.region.clone(),
         copied_by_drbot,
+        source_down: approved.source_down,
     };
     if !run
         .recheck(

@@ -17,8 +17,6 @@
 //! `{run}` in a command is the run's stamp (UTC `yyyymmddhhmmss` of its planning and four
 //! hex digits), so names a run creates are its own and the later steps can name them.
 
-use std::collections::BTreeSet;
-
 use serde::Deserialize;
 
 use crate::router::CommandSet;
@@ -166,7 +164,6 @@ pub(super) fn read(raw: PlanFile, commands: &CommandSet) -> Result<Plan, String>
     if raw.steps.is_empty() {
         return Err("[plan] needs at least one step".to_string());
     }
-    let mut seen = BTreeSet::new();
     let mut steps = Vec::new();
     for s in raw.steps {
         let at = format!("[plan] step '{}'", s.id);
@@ -180,9 +177,6 @@ pub(super) fn read(raw: PlanFile, commands: &CommandSet) -> Result<Plan, String>
                 "{at}: `{}` is a word of `/dr run`; name the step otherwise",
                 s.id
             ));
-        }
-        if !seen.insert(s.id.clone()) {
-            return Err(format!("{at}: the id is used twice"));
         }
         for used in &s.uses {
             if used == &s.id || !steps.iter().any(|p: &PlanStep| &p.id == used) {
@@ -252,6 +246,15 @@ pub(super) fn read(raw: PlanFile, commands: &CommandSet) -> Result<Plan, String>
                 modes
             }
         };
+        // One id per mode: a step may have a graceful and an ungraceful version.
+        if steps
+            .iter()
+            .any(|p: &PlanStep| p.id == s.id && p.modes.iter().any(|m| modes.contains(m)))
+        {
+            return Err(format!(
+                "{at}: the id is used twice in one mode (give the versions of a step `modes` that do not overlap)"
+            ));
+        }
         if let Some(group) = &s.parallel {
             if !valid_id(group) {
                 return Err(format!(

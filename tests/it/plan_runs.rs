@@ -289,6 +289,16 @@ async fn ungraceful_mode_restores_the_newest_copy_and_a_failed_step_pauses_until
     let app = spawn_app_custom(&estate.config, &[], &[("AWS_ENDPOINT_URL", &proxy.url())]).await;
     let (_, channel) = open_incident(&app, "region-failure us-east-1 is gone").await;
 
+    // `--source-down` (what the ungraceful restore step uses) only with `--region`.
+    let reply = app
+        .slash("restore main --snapshot latest --source-down")
+        .in_channel(&channel)
+        .reply()
+        .await;
+    assert!(
+        reply.contains("is for a restore in another region"),
+        "{reply}"
+    );
     // No copy in the backup region yet: the dry run says so and changes nothing.
     let reply = app
         .slash("run region-failure --dry-run")
@@ -326,6 +336,7 @@ async fn ungraceful_mode_restores_the_newest_copy_and_a_failed_step_pauses_until
         .await;
     wait_for_event(&app, "request.executed").await;
     let copy = proxy.params("CopyDBSnapshot")[0]["TargetDBSnapshotIdentifier"].clone();
+    let primary_before = proxy.calls_in("us-east-1").len();
     let ts = ask_in(
         &app,
         "run region-failure --mode ungraceful",
@@ -400,7 +411,14 @@ async fn ungraceful_mode_restores_the_newest_copy_and_a_failed_step_pauses_until
         "{finished}"
     );
 
-    // Ungraceful: no snapshot was taken and only the prepared copy was restored, once.
+    // Ungraceful: the primary region's RDS was never called (Route 53 is signed there).
+    let primary: Vec<String> = proxy.calls_in("us-east-1")[primary_before..]
+        .iter()
+        .filter(|op| op.contains("DB"))
+        .cloned()
+        .collect();
+    assert!(primary.is_empty(), "called the primary region: {primary:?}");
+    // No snapshot was taken and only the prepared copy was restored, once.
     assert_eq!(proxy.forwarded("CreateDBSnapshot"), 0);
     assert_eq!(
         proxy.forwarded("CopyDBSnapshot"),

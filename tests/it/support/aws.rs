@@ -236,7 +236,12 @@ pub struct CountingProxy {
     forwarded: Arc<Mutex<Vec<String>>>,
     after: Arc<Mutex<Vec<(String, Hook)>>>,
     dark: Dark,
+    /// Every call's signed region and operation.
+    signed: Signed,
 }
+
+/// The region each call was signed for, with its operation.
+type Signed = Arc<Mutex<Vec<(String, String)>>>;
 
 /// Regions whose requests the proxy swallows (a region that is down): by the region in the
 /// request's SigV4 credential scope, so Route 53 (signed for us-east-1) goes dark with it.
@@ -268,7 +273,9 @@ impl CountingProxy {
         let forwarded = Arc::new(Mutex::new(Vec::new()));
         let after = Arc::new(Mutex::new(Vec::new()));
         let dark: Dark = Arc::default();
+        let signed: Signed = Arc::default();
         let state = ProxyState {
+            signed: signed.clone(),
             dark: dark.clone(),
             seen: seen.clone(),
             moto: moto_endpoint(),
@@ -294,7 +301,20 @@ impl CountingProxy {
             forwarded,
             after,
             dark,
+            signed,
         }
+    }
+
+    /// The operations of the calls signed for `region`, in order (Route 53 is signed for
+    /// us-east-1).
+    pub fn calls_in(&self, region: &str) -> Vec<String> {
+        self.signed
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(r, _)| r == region)
+            .map(|(_, op)| op.clone())
+            .collect()
     }
 
     /// From now on every request to `region` hangs, and its connection is dropped after two
@@ -418,6 +438,7 @@ struct ProxyState {
     forwarded: Arc<Mutex<Vec<String>>>,
     after: Arc<Mutex<Vec<(String, Hook)>>>,
     dark: Dark,
+    signed: Signed,
 }
 
 /// The region of a SigV4-signed request: `Credential=AKID/DATE/REGION/SERVICE/aws4_request`.
@@ -495,9 +516,14 @@ async fn forward(
         forwarded,
         after,
         dark,
+        signed,
     } = state;
     let operation = operation_of(&headers, &body);
     let region = signed_region(&headers);
+    signed
+        .lock()
+        .unwrap()
+        .push((region.clone().unwrap_or_default(), operation.clone()));
     if region.is_some_and(|r| dark.lock().unwrap().contains(&r)) {
         seen.lock()
             .unwrap()
