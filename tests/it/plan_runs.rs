@@ -679,3 +679,82 @@ async fn a_step_whose_region_stops_answering_fails_within_its_timeout_and_pauses
         .is_empty());
     let _ = estate.db;
 }
+
+#[tokio::test]
+async fn a_step_whose_resource_changed_since_the_approval_pauses_and_is_approved_again() {
+    let Ready {
+        estate,
+        proxy,
+        app,
+        channel,
+    } = ready_with_a_copy().await;
+    let ts = ask_in(
+        &app,
+        "run region-failure --mode ungraceful",
+        REQUESTER,
+        &channel,
+    )
+    .await;
+    let request = posted_message(&app, &ts).params["text"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(request.contains("desired tasks *0 → 4*"), "{request}");
+    // Someone scales the standby service by hand before the officer approves the run.
+    ecs_in(BACKUP)
+        .await
+        .update_service()
+        .cluster(&estate.dr.cluster)
+        .service(&estate.dr.service)
+        .desired_count(2)
+        .send()
+        .await
+        .unwrap();
+    react_in(&app, &channel, &ts, "white_check_mark", OFFICER).await;
+    let failed = wait_step(&app, "run.step_failed", "scale").await;
+    assert!(
+        failed["text"]
+            .as_str()
+            .unwrap()
+            .contains("changed since the plan"),
+        "{failed}"
+    );
+    wait_progress(&app, "*paused: step scale failed*").await;
+
+    // Retried, it is planned again; AWS differs from what was approved, so an officer
+    // approves the new plan (2 → 4) before anything changes.
+    app.slash("run retry-step scale")
+        .in_channel(&channel)
+        .reply()
+        .await;
+    let again = wait_step(&app, "run.step_started", "scale").await;
+    let mut started = step_events(&app, "run.step_started", "scale").await;
+    for _ in 0..100 {
+        if started.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        started = step_events(&app, "run.step_started", "scale").await;
+    }
+    let retried = started.last().unwrap();
+    assert_eq!(
+        retried["detail"]["approval"], "officer",
+        "{again} {retried}"
+    );
+    let action = retried["detail"]["action_id"].as_str().unwrap().to_string();
+    let ts = request_ts(&app, &action).await;
+    let text = posted_message(&app, &ts).params["text"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        text.contains("desired tasks *2 → 4*") && text.contains("plan run R-1"),
+        "{text}"
+    );
+    let updates = proxy.forwarded("UpdateService");
+    react_in(&app, &channel, &ts, "white_check_mark", OFFICER).await;
+    wait_step(&app, "run.step_done", "scale").await;
+    assert_eq!(proxy.forwarded("UpdateService"), updates + 1);
+    assert_eq!(estate.dr.desired_count_in(BACKUP).await, 4);
+    finish_run(&app, &channel).await;
+}
