@@ -62,6 +62,17 @@ pub trait Action: Sync {
         Box::pin(async move { text })
     }
 
+    /// What must already exist in AWS for it to run, whatever earlier steps of a plan make
+    /// (a plan's dry run asks a step that is planned only when reached): one line per
+    /// problem.
+    fn prerequisites<'a>(
+        &'a self,
+        _app: &'a Arc<App>,
+        _cmd: &'a ParsedCommand,
+    ) -> BoxFuture<'a, Vec<String>> {
+        Box::pin(async { Vec::new() })
+    }
+
     /// Whether it plans changes to AWS (a command whose flag raises its approval needs one).
     fn plans(&self) -> bool {
         false
@@ -91,6 +102,7 @@ macro_rules! changes_aws {
         iam: [$($iam:literal),* $(,)?],
         plan($app:ident, $args:ident, $asker:ident) { $($plan:tt)* }
         $(read($rapp:ident, $rcmd:ident, $rasker:ident) { $($read:tt)* })?
+        $(prerequisites($papp:ident, $pargs:ident) { $($pre:tt)* })?
     ) => {
         /// This action's entry in the registry (`crate::actions::registry`).
         pub struct Entry;
@@ -136,6 +148,21 @@ macro_rules! changes_aws {
                 $rasker: &'a $crate::gate::request::Asker,
             ) -> futures_util::future::BoxFuture<'a, String> {
                 Box::pin(async move { $($read)* })
+            }
+            )?
+
+            $(
+            fn prerequisites<'a>(
+                &'a self,
+                $papp: &'a std::sync::Arc<$crate::app::App>,
+                cmd: &'a $crate::router::ParsedCommand,
+            ) -> futures_util::future::BoxFuture<'a, Vec<String>> {
+                Box::pin(async move {
+                    match parse(cmd, &$papp.settings) {
+                        Ok($pargs) => { $($pre)* }
+                        Err(why) => vec![why.0],
+                    }
+                })
             }
             )?
 
@@ -267,6 +294,11 @@ pub async fn plan(
     asker: &Asker,
 ) -> Result<Planned, PlanFailure> {
     registry(cmd.def.action).plan(app, cmd, asker).await
+}
+
+/// What must already exist for `cmd` to run (see [`Action::prerequisites`]).
+pub async fn prerequisites(app: &Arc<App>, cmd: &ParsedCommand) -> Vec<String> {
+    registry(cmd.def.action).prerequisites(app, cmd).await
 }
 
 /// Runs a read-only action that calls AWS and returns the answer's text.

@@ -332,4 +332,21 @@ super::changes_aws! {
         let ssm = app.aws.ssm_in(region.as_deref());
         plan(&app.aws.rds_in(region.as_deref()), &ssm, &args, &app.settings).await?
     }
+    prerequisites(app, args) {
+        // The instance may be one an earlier step restores; the parameter must be there.
+        let region = args
+            .region
+            .clone()
+            .or_else(|| app.settings.region_of(args.db.region.as_deref()));
+        let ssm = app.aws.ssm_in(region.as_deref());
+        let in_region = region.map(|r| format!(" in {r}")).unwrap_or_default();
+        match ssm.parameter(&args.parameter).await {
+            Ok(Some(_)) => vec![],
+            Ok(None) => vec![format!(
+                "SSM parameter `{}` does not exist{in_region}; create it with the application's current database host first",
+                args.parameter
+            )],
+            Err(e) => vec![format!("SSM parameter `{}` could not be read{in_region}: {e}", args.parameter)],
+        }
+    }
 }

@@ -282,6 +282,20 @@ async fn a_region_failure_runs_as_one_approved_plan_in_graceful_mode() {
     let _ = estate.db;
 }
 
+/// The application's database host in the backup region, as before the failover.
+async fn put_host_parameter(name: &str) {
+    ssm_in(BACKUP)
+        .await
+        .put_parameter()
+        .name(name)
+        .value("aifai-db.us-east-1.internal")
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .overwrite(true)
+        .send()
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn ungraceful_mode_restores_the_newest_copy_and_a_failed_step_pauses_until_retried() {
     let estate = estate(base(), false).await;
@@ -309,9 +323,14 @@ async fn ungraceful_mode_restores_the_newest_copy_and_a_failed_step_pauses_until
     let answers = wait_for_responses(&app, 1).await;
     let report = answers.last().unwrap();
     assert!(
-        report.contains("would block the run now")
+        report.contains("2 step(s) would block the run now")
             && report.contains("step `restore`")
             && report.contains("no available snapshot")
+            && report.contains("step `cutover`")
+            && report.contains(&format!(
+                "SSM parameter `{}` does not exist in us-west-2",
+                estate.parameter
+            ))
             && report.contains("Nothing was changed"),
         "{report}"
     );
@@ -329,7 +348,9 @@ async fn ungraceful_mode_restores_the_newest_copy_and_a_failed_step_pauses_until
         "{answers:?}"
     );
 
-    // With a copy there (drbot's own), the run restores it without a new snapshot.
+    // With a copy there (drbot's own) and the parameter, the run restores the copy
+    // without a new snapshot.
+    put_host_parameter(&estate.parameter).await;
     app.slash("snapshot copy main --to-region backup")
         .in_channel(&channel)
         .reply()
@@ -350,9 +371,17 @@ async fn ungraceful_mode_restores_the_newest_copy_and_a_failed_step_pauses_until
         .to_string();
     assert!(request.contains(&format!("snapshot `{copy}`")), "{request}");
     assert!(!request.contains("`/dr snapshot main`"), "{request}");
+    // The parameter is deleted before the officer approves: the cutover, planned when
+    // reached, fails there, and the run pauses.
+    ssm_in(BACKUP)
+        .await
+        .delete_parameter()
+        .name(&estate.parameter)
+        .send()
+        .await
+        .unwrap();
     react_in(&app, &channel, &ts, "white_check_mark", OFFICER).await;
 
-    // The cutover parameter is missing in the backup region: the step fails, the run pauses.
     let failed = wait_step(&app, "run.step_failed", "cutover").await;
     assert!(
         failed["text"].as_str().unwrap().contains("cutover"),
@@ -378,15 +407,7 @@ async fn ungraceful_mode_restores_the_newest_copy_and_a_failed_step_pauses_until
         .await;
     assert!(reply.contains("only a security officer"), "{reply}");
 
-    ssm_in(BACKUP)
-        .await
-        .put_parameter()
-        .name(&estate.parameter)
-        .value("aifai-db.us-east-1.internal")
-        .r#type(aws_sdk_ssm::types::ParameterType::String)
-        .send()
-        .await
-        .unwrap();
+    put_host_parameter(&estate.parameter).await;
     let reply = app
         .slash("run retry-step cutover")
         .as_user(REQUESTER)

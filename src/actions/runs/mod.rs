@@ -102,6 +102,12 @@ pub async fn plan_all(
             preview: None,
         };
         if let Some(command) = p.command.clone() {
+            if p.when_reached {
+                // Planned when reached; what it needs that no earlier step makes is checked now.
+                for missing in prerequisites(app, &command).await {
+                    blockers.push(format!("step `{}` (`/dr {command}`): {missing}", p.id));
+                }
+            }
             match plan_step(app, &command, asker).await {
                 Ok(planned) if !p.when_reached => {
                     p.summary = Some(planned.summary);
@@ -162,6 +168,14 @@ pub fn check(
         }
     }
     problems
+}
+
+/// What a step's command needs that must already exist (see `Action::prerequisites`).
+async fn prerequisites(app: &Arc<App>, command: &str) -> Vec<String> {
+    match crate::router::parse(command, &app.commands, &app.settings) {
+        Ok(cmd) => crate::actions::prerequisites(app, &cmd).await,
+        Err(refusal) => vec![refusal.reason],
+    }
 }
 
 /// Plans one step's command, saying why not in one line.
