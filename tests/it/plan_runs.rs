@@ -128,8 +128,8 @@ async fn ready_with_a_copy() -> Ready {
     }
 }
 
-/// Asks for an ungraceful run and has an officer approve it.
-async fn run_ungraceful(app: &TestApp, channel: &str) {
+/// Asks for an ungraceful run: the request's ts and text.
+async fn ask_ungraceful(app: &TestApp, channel: &str) -> (String, String) {
     let ts = ask_in(
         app,
         "run region-failure --mode ungraceful",
@@ -137,9 +137,18 @@ async fn run_ungraceful(app: &TestApp, channel: &str) {
         channel,
     )
     .await;
-    react_in(app, channel, &ts, "white_check_mark", OFFICER).await;
+    let request = posted_message(app, &ts).params["text"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    (ts, request)
 }
 
+/// Asks for an ungraceful run and has an officer approve it.
+async fn run_ungraceful(app: &TestApp, channel: &str) {
+    let (ts, _) = ask_ungraceful(app, channel).await;
+    react_in(app, channel, &ts, "white_check_mark", OFFICER).await;
+}
 /// The last steps: an officer approves the DNS step, a person marks `verify` done.
 async fn finish_run(app: &TestApp, channel: &str) {
     approve_step(app, channel, "dns").await;
@@ -358,17 +367,7 @@ async fn ungraceful_mode_restores_the_newest_copy_and_a_failed_step_pauses_until
     wait_for_event(&app, "request.executed").await;
     let copy = proxy.params("CopyDBSnapshot")[0]["TargetDBSnapshotIdentifier"].clone();
     let primary_before = proxy.calls_in("us-east-1").len();
-    let ts = ask_in(
-        &app,
-        "run region-failure --mode ungraceful",
-        REQUESTER,
-        &channel,
-    )
-    .await;
-    let request = posted_message(&app, &ts).params["text"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (ts, request) = ask_ungraceful(&app, &channel).await;
     assert!(request.contains(&format!("snapshot `{copy}`")), "{request}");
     assert!(!request.contains("`/dr snapshot main`"), "{request}");
     // The parameter is deleted before the officer approves: the cutover, planned when
@@ -709,17 +708,7 @@ async fn a_step_whose_resource_changed_since_the_approval_pauses_and_is_approved
         app,
         channel,
     } = ready_with_a_copy().await;
-    let ts = ask_in(
-        &app,
-        "run region-failure --mode ungraceful",
-        REQUESTER,
-        &channel,
-    )
-    .await;
-    let request = posted_message(&app, &ts).params["text"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (ts, request) = ask_ungraceful(&app, &channel).await;
     assert!(request.contains("desired tasks *0 → 4*"), "{request}");
     // Someone scales the standby service by hand before the officer approves the run.
     ecs_in(BACKUP)
