@@ -338,6 +338,18 @@ impl Store {
         .await
     }
 
+    /// Runs the driver looks at: running or paused, and aborted ones whose steps still run
+    /// (their ends are recorded; nothing new starts).
+    pub async fn runs_to_drive(&self) -> Result<Vec<RunRow>, StoreError> {
+        let sql = format!(
+            "SELECT {RUN_COLUMNS} FROM runs WHERE state IN ('running', 'paused')
+                OR (state = 'aborted' AND EXISTS (SELECT 1 FROM run_steps s WHERE s.run_id = runs.id AND s.state = 'running' AND s.request_id IS NOT NULL))
+             ORDER BY id"
+        );
+        self.fetch("listing plan runs to drive", &sql, args![], read_run)
+            .await
+    }
+
     /// Every run created between `from` and `to` (RFC 3339), for reports and exports.
     pub async fn runs_between(&self, from: &str, to: &str) -> Result<Vec<RunRow>, StoreError> {
         let sql = format!(

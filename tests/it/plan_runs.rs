@@ -768,3 +768,47 @@ async fn a_step_whose_resource_changed_since_the_approval_pauses_and_is_approved
     assert_eq!(estate.dr.desired_count_in(BACKUP).await, 4);
     finish_run(&app, &channel).await;
 }
+
+#[tokio::test]
+async fn only_an_officer_aborts_a_run_and_an_aborted_run_starts_nothing_more() {
+    let svc = seed_service(3, 1).await;
+    let config = format!("{}\n{}", base(), svc.config());
+    let app = spawn_app_with(&config).await;
+    let (_, channel) = open_incident(&app, "code-corruption bad deploy").await;
+    let ts = ask_in(&app, "run code-corruption", REQUESTER, &channel).await;
+    react_in(&app, &channel, &ts, "white_check_mark", OFFICER).await;
+    wait_step(&app, "run.step_started", "verify").await;
+    let reply = app
+        .slash("run abort")
+        .as_user(REQUESTER)
+        .in_channel(&channel)
+        .reply()
+        .await;
+    assert!(reply.contains("only a security officer"), "{reply}");
+    let reply = app
+        .slash("run abort R-1")
+        .as_user(OFFICER_2)
+        .in_channel(&channel)
+        .reply()
+        .await;
+    assert!(reply.contains("Aborted by"), "{reply}");
+    let reply = app
+        .slash("run resume R-1")
+        .in_channel(&channel)
+        .reply()
+        .await;
+    assert!(
+        reply.contains("only a paused run can be resumed"),
+        "{reply}"
+    );
+    let reply = app
+        .slash("run pause R-9")
+        .in_channel(&channel)
+        .reply()
+        .await;
+    assert!(reply.contains("there is no run R-9"), "{reply}");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(app.events_of_kind("run.finished").await.is_empty());
+    assert_eq!(app.events_of_kind("run.aborted").await.len(), 1);
+    wait_progress(&app, "*aborted*").await;
+}

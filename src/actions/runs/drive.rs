@@ -178,7 +178,7 @@ pub async fn drive_all(app: &Arc<App>) -> Result<(), StoreError> {
     if !app.store.lease_current() {
         return Ok(());
     }
-    for run in app.store.unfinished_runs(None).await? {
+    for run in app.store.runs_to_drive().await? {
         let span = tracing::info_span!("run", run = %run.label());
         drive(app, run.id).instrument(span).await?;
     }
@@ -495,7 +495,8 @@ pub async fn fail(
         return Ok(());
     }
     let reason = format!("step {} failed", step.step);
-    tx.move_run(run.id, &["running"], "paused", Some(&reason), None)
+    let paused = tx
+        .move_run(run.id, &["running"], "paused", Some(&reason), None)
         .await?;
     let text = format!("{} step `{}` failed: {why}", run.label(), step.step);
     record(
@@ -507,16 +508,18 @@ pub async fn fail(
         json!({"step": step.step, "why": why}),
     )
     .await?;
-    let text = format!("{} paused: {reason}", run.label());
-    record(
-        &mut tx,
-        run,
-        EventKind::RunPaused,
-        "drbot",
-        text,
-        json!({"reason": reason}),
-    )
-    .await?;
+    if paused {
+        let text = format!("{} paused: {reason}", run.label());
+        record(
+            &mut tx,
+            run,
+            EventKind::RunPaused,
+            "drbot",
+            text,
+            json!({"reason": reason}),
+        )
+        .await?;
+    }
     let note = format!(
         ":x: Step `{}` failed: {}\nThe run is *paused*; nothing after it starts. `/dr run retry-step {} {}` runs it again (re-planned; an officer approves it again if its plan changed), `/dr run skip-step {} {}` (officer) goes on without it, `/dr run abort {}` (officer) ends the run.",
         step.step,
