@@ -68,8 +68,9 @@ pub async fn apply(
     }
     // `/dr run retry-step R-3`: a run id where the step goes names the run.
     let (mut step_name, mut run_name) = (cmd.arg_word("step"), cmd.arg_word("run"));
-    if run_name.is_none() && step_name.is_some_and(looks_like_run) {
-        (step_name, run_name) = (None, step_name);
+    // ... and `/dr run retry-step R-3 restore` names both, the run first.
+    if step_name.is_some_and(looks_like_run) && !run_name.is_some_and(looks_like_run) {
+        (step_name, run_name) = (run_name, step_name);
     }
     let run = match find_run(app, run_name, channel).await? {
         Ok(run) => run,
@@ -252,11 +253,27 @@ pub async fn apply(
     Ok(Controlled::Done(note))
 }
 
+/// `R-3` (the run), `A-12` (the request that approved it) or `3`.
 fn looks_like_run(word: &str) -> bool {
+    run_ref(word).is_some()
+}
+
+/// A run named by its id (`R-3`, `3`) or by its approval request (`A-12`).
+enum RunRef {
+    Run(i64),
+    Request(i64),
+}
+
+fn run_ref(word: &str) -> Option<RunRef> {
     let w = word.trim();
-    (w.starts_with("R-") || w.starts_with("r-"))
-        && w[2..].chars().all(|c| c.is_ascii_digit())
-        && w.len() > 2
+    let number = |s: &str| s.parse::<i64>().ok().filter(|n| *n > 0);
+    if let Some(n) = w.strip_prefix("R-").or_else(|| w.strip_prefix("r-")) {
+        return number(n).map(RunRef::Run);
+    }
+    if let Some(n) = w.strip_prefix("A-").or_else(|| w.strip_prefix("a-")) {
+        return number(n).map(RunRef::Request);
+    }
+    number(w).map(RunRef::Run)
 }
 
 /// A run paused only because of a failed step goes on once no step has failed.
@@ -284,21 +301,11 @@ async fn find_run(
     channel: &str,
 ) -> Result<Result<RunRow, String>, StoreError> {
     if let Some(named) = named {
-        let id = named
-            .trim()
-            .strip_prefix("R-")
-            .or_else(|| named.trim().strip_prefix("r-"))
-            .and_then(|n| n.parse::<i64>().ok());
-        let Some(id) = id else {
-            return Ok(Err(format!(
-                "`{named}` is not a run id; runs are named like R-3 (shown on the run's message)"
-            )));
-        };
-        return Ok(app
-            .store
-            .plan_run(id)
-            .await?
-            .ok_or_else(|| format!("there is no run R-{id}")));
+        return Ok(match run_ref(named) {
+            None => Err(format!("`{named}` is not a run id; runs are named like R-3 (shown on the run's message), or by the request that approved them (A-12)")),
+            Some(RunRef::Run(id)) => app.store.plan_run(id).await?.ok_or_else(|| format!("there is no run R-{id}")),
+            Some(RunRef::Request(id)) => app.store.run_of_request(id).await?.ok_or_else(|| format!("A-{id} started no plan run")),
+        });
     }
     let runs = app.store.unfinished_runs(Some(channel)).await?;
     Ok(match runs.as_slice() {

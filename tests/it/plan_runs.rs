@@ -801,6 +801,19 @@ async fn only_an_officer_aborts_a_run_and_an_aborted_run_starts_nothing_more() {
         reply.contains("only a paused run can be resumed"),
         "{reply}"
     );
+    // A run is named `R-n`, or by the request that approved it; the step and run in any order.
+    let reply = app
+        .slash("run pause A-1")
+        .in_channel(&channel)
+        .reply()
+        .await;
+    assert!(reply.contains("R-1 is aborted"), "{reply}");
+    let reply = app
+        .slash("run retry-step R-1 verify")
+        .in_channel(&channel)
+        .reply()
+        .await;
+    assert!(reply.contains("step `verify` of R-1 is running"), "{reply}");
     let reply = app
         .slash("run pause R-9")
         .in_channel(&channel)
