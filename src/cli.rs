@@ -272,8 +272,28 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                 scenarios.ids().join(", "),
                 with_plans.join(", ")
             );
-            for problem in crate::actions::runs::check(&settings, &set, &scenarios) {
-                eprintln!("warning: {}/{problem}", set.source.trim_end_matches('/'));
+            // The shipped plans name the example configuration's resources: a deployment that
+            // does not use them is warned. Plans of the operator's own (`--commands`) are
+            // meant to run here: what is wrong in them is an error.
+            let problems = crate::actions::runs::check(&settings, &set, &scenarios);
+            // Only scenarios of the operator's own directory are theirs.
+            let own = commands
+                .as_deref()
+                .filter(|dir| dir.join("scenarios").is_dir());
+            let source = match own {
+                Some(dir) => dir.display().to_string(),
+                None => "embedded commands".to_string(),
+            };
+            let level = if own.is_some() { "error" } else { "warning" };
+            for problem in &problems {
+                eprintln!("{level}: {source}/{problem}");
+            }
+            if own.is_some() && !problems.is_empty() {
+                return Err(Failure(format!(
+                    "{source}: {} plan step(s) cannot run with {}",
+                    problems.len(),
+                    config.display()
+                )));
             }
             for note in &set.notes {
                 println!("note: {note}");

@@ -825,3 +825,64 @@ async fn only_an_officer_aborts_a_run_and_an_aborted_run_starts_nothing_more() {
     assert_eq!(app.events_of_kind("run.aborted").await.len(), 1);
     wait_progress(&app, "*aborted*").await;
 }
+
+#[tokio::test]
+async fn check_config_names_the_file_and_step_of_an_operators_plan_that_cannot_run_here() {
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(repo_root().join("commands")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    std::fs::create_dir(dir.path().join("scenarios")).unwrap();
+    std::fs::write(
+        dir.path().join("scenarios/standby.toml"),
+        "id = \"standby\"\ntitle = \"Standby\"\nimpact = \"x\"\nrto = \"1h\"\nrpo = \"none\"\n\n[[steps]]\ntext = \"Scale the standby\"\n\n[plan]\n[[plan.steps]]\nid = \"up\"\nrun = \"scale nowhere --desired 2\"\n",
+    )
+    .unwrap();
+    let svc = seed_service(1, 1).await;
+    let app = spawn_app_with(&format!("{}\n{}", base(), svc.config())).await;
+    let commands = dir.path().to_str().unwrap();
+    let out = app
+        .cli(&[
+            "check-config",
+            "--config",
+            "drbot.toml",
+            "--commands",
+            commands,
+        ])
+        .await;
+    assert!(
+        !out.status.success(),
+        "an operator's plan that cannot run is an error"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("/scenarios/standby.toml: [plan] step 'up': `/dr scale nowhere --desired 2`")
+            && err.contains("unknown service `nowhere`"),
+        "{err}"
+    );
+    // An unknown command in a plan is refused when the commands load, naming the step.
+    std::fs::write(
+        dir.path().join("scenarios/standby.toml"),
+        "id = \"standby\"\ntitle = \"Standby\"\nimpact = \"x\"\nrto = \"1h\"\nrpo = \"none\"\n\n[[steps]]\ntext = \"Scale the standby\"\n\n[plan]\n[[plan.steps]]\nid = \"up\"\nrun = \"levitate api\"\n",
+    )
+    .unwrap();
+    let out = app
+        .cli(&[
+            "check-config",
+            "--config",
+            "drbot.toml",
+            "--commands",
+            commands,
+        ])
+        .await;
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("standby.toml")
+            && err.contains("step 'up': `/dr levitate api` is not a command"),
+        "{err}"
+    );
+}

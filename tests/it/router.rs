@@ -155,11 +155,13 @@ async fn accepted_commands_are_recorded_with_actor_and_channel() {
 #[tokio::test]
 async fn every_shipped_command_file_names_an_existing_action() {
     let app = spawn_app().await;
+    // The example configuration has every resource the shipped plans name.
+    let example = repo_root().join("drbot.example.toml");
     let out = app
         .cli(&[
             "check-config",
             "--config",
-            "drbot.toml",
+            example.to_str().unwrap(),
             "--commands",
             repo_root().join("commands").to_str().unwrap(),
         ])
