@@ -10,7 +10,7 @@ use serde_json::json;
 use super::runs::drive::{record, refresh, WAKE};
 use crate::app::App;
 use crate::router::ParsedCommand;
-use crate::store::{EventKind, NewEvent, RunRow, StepMove, StoreError, StoreTx};
+use crate::store::{EventKind, NewEvent, RunRow, StepMove, Store, StoreError, StoreTx};
 
 /// The control a command names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,9 +48,11 @@ pub enum Controlled {
 }
 
 /// Applies the control `cmd` names; `command` (the accepted `/dr run …`) is recorded in the
-/// same transaction when it goes through.
+/// same transaction when it goes through. `store` is the acknowledgement's (within its
+/// budget): a store that stalls refuses the control instead of holding Slack's answer.
 pub async fn apply(
     app: &App,
+    store: &Store,
     cmd: &ParsedCommand,
     user: &str,
     channel: &str,
@@ -72,13 +74,13 @@ pub async fn apply(
     if step_name.is_some_and(looks_like_run) && !run_name.is_some_and(looks_like_run) {
         (step_name, run_name) = (run_name, step_name);
     }
-    let run = match find_run(app, run_name, channel).await? {
+    let run = match find_run(store, run_name, channel).await? {
         Ok(run) => run,
         Err(why) => return refuse(why),
     };
     let step_name = step_name.map(str::to_lowercase);
     let label = run.label();
-    let mut tx = app.store.begin().await?;
+    let mut tx = store.begin().await?;
     let steps = tx.run_steps(run.id).await?;
     let step = match (&step_name, control) {
         (Some(name), _) => match steps.iter().find(|s| &s.step == name) {
@@ -296,18 +298,18 @@ async fn resume_if_clear(tx: &mut StoreTx<'_>, run: &RunRow) -> Result<(), Store
 
 /// The run `named` (`R-n`), or the channel's one unfinished run.
 async fn find_run(
-    app: &App,
+    store: &Store,
     named: Option<&str>,
     channel: &str,
 ) -> Result<Result<RunRow, String>, StoreError> {
     if let Some(named) = named {
         return Ok(match run_ref(named) {
             None => Err(format!("`{named}` is not a run id; runs are named like R-3 (shown on the run's message), or by the request that approved them (A-12)")),
-            Some(RunRef::Run(id)) => app.store.plan_run(id).await?.ok_or_else(|| format!("there is no run R-{id}")),
-            Some(RunRef::Request(id)) => app.store.run_of_request(id).await?.ok_or_else(|| format!("A-{id} started no plan run")),
+            Some(RunRef::Run(id)) => store.plan_run(id).await?.ok_or_else(|| format!("there is no run R-{id}")),
+            Some(RunRef::Request(id)) => store.run_of_request(id).await?.ok_or_else(|| format!("A-{id} started no plan run")),
         });
     }
-    let runs = app.store.unfinished_runs(Some(channel)).await?;
+    let runs = store.unfinished_runs(Some(channel)).await?;
     Ok(match runs.as_slice() {
         [one] => Ok(one.clone()),
         [] => Err("this channel has no unfinished plan run; name one, like `R-3`".to_string()),

@@ -341,8 +341,15 @@ pub async fn handle_command(app: &Arc<App>, request: CommandRequest) -> Reply {
         }
         Outcome::Control(cmd) => {
             use actions::run_control::Controlled;
-            match actions::run_control::apply(app, &cmd, &request.user, &request.channel, accepted)
-                .await
+            match actions::run_control::apply(
+                app,
+                &store,
+                &cmd,
+                &request.user,
+                &request.channel,
+                accepted,
+            )
+            .await
             {
                 Ok(Controlled::Done(text)) => Ok(text),
                 Ok(Controlled::Refused(reason)) => store
@@ -518,6 +525,26 @@ fn channel_refusal(
     ))
 }
 
+/// The job that opens an incident for `request` (`/dr incident open`, or `/dr run … --drill`
+/// outside an incident, which is then asked in its channel: `then`).
+fn open_incident_work(
+    request: &CommandRequest,
+    scenario: &str,
+    title: String,
+    drill: bool,
+    then: Option<String>,
+) -> Work {
+    Work::IncidentOpen {
+        scenario: scenario.to_string(),
+        title,
+        drill,
+        user: request.user.clone(),
+        channel: request.channel.clone(),
+        response_url: request.response_url.clone(),
+        then,
+    }
+}
+
 async fn run(
     app: &Arc<App>,
     action: ActionKind,
@@ -563,15 +590,7 @@ async fn run(
                 .map(str::to_string)
                 .unwrap_or_else(|| format!("{scenario} plan run"));
             Outcome::Queue {
-                work: Work::IncidentOpen {
-                    scenario: scenario.clone(),
-                    title,
-                    drill,
-                    user: request.user.clone(),
-                    channel: request.channel.clone(),
-                    response_url: request.response_url.clone(),
-                    then: Some(request.text.clone()),
-                },
+                work: open_incident_work(request, &scenario, title, drill, Some(request.text.clone())),
                 reply: format!("Opening a `{scenario}` {}incident; the plan's approval request will appear in its channel.", if drill { "drill " } else { "" }),
             }
         }
@@ -649,15 +668,7 @@ async fn run(
             let title = cmd.text("title").unwrap_or_default();
             let drill = cmd.flag("drill").is_some();
             Outcome::Queue {
-                work: Work::IncidentOpen {
-                    scenario: scenario.clone(),
-                    title,
-                    drill,
-                    user: request.user.clone(),
-                    channel: request.channel.clone(),
-                    response_url: request.response_url.clone(),
-                    then: None,
-                },
+                work: open_incident_work(request, &scenario, title, drill, None),
                 reply: format!("Opening a `{scenario}` incident: creating its channel and notifying the security officers…"),
             }
         }

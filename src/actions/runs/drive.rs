@@ -16,6 +16,7 @@ use crate::app::App;
 use crate::gate::request::Asker;
 use crate::gate::Planned;
 use crate::router::Approval;
+use crate::slack::text::escape;
 use crate::store::{
     Anchor, EventKind, NewEvent, NewRun, NewRunStep, Outgoing, RequestState, RunRow, StepMove,
     StepRow, StoreError, StoreTx,
@@ -29,8 +30,8 @@ pub fn message_key(run: i64) -> String {
     format!("run:{run}")
 }
 
-fn actor(app: &App, run: &RunRow) -> Asker {
-    let _ = app;
+/// Who asks for a run's steps: its requester, in its channel and incident.
+fn actor(run: &RunRow) -> Asker {
     Asker {
         user: run.requester.clone(),
         channel: run.channel.clone(),
@@ -286,7 +287,7 @@ async fn start(app: &Arc<App>, run: &RunRow, step: &StepRow) -> Result<(), Store
         refresh(&mut tx, app, run.id, Some(&note)).await?;
         return tx.commit().await;
     };
-    let asker = actor(app, run);
+    let asker = actor(run);
     // Planned now: a step that reads an earlier step's result, a retried step, or one whose
     // plan was not made with the run. Otherwise it runs with the approved plan, which its
     // action re-checks against AWS right before changing anything.
@@ -423,11 +424,11 @@ fn approved_planned(
 /// The AWS request ids of the changes request `request` made, from the log.
 async fn aws_request_ids(app: &App, run: &RunRow, request: i64) -> Vec<String> {
     let label = format!("A-{request}");
-    let events = app
-        .store
-        .events(run.incident.as_deref())
-        .await
-        .unwrap_or_default();
+    // A run always has an incident (`/dr run` asks in one); never read the whole log.
+    let Some(incident) = run.incident.as_deref() else {
+        return Vec::new();
+    };
+    let events = app.store.events(Some(incident)).await.unwrap_or_default();
     events
         .iter()
         .filter(|e| e.kind == EventKind::AwsCall)
@@ -545,7 +546,7 @@ async fn reread(app: &Arc<App>, run: &RunRow, step: &StepRow) -> Result<(), Stor
         .request_id
         .map(|r| format!("A-{r}"))
         .unwrap_or_default();
-    let fresh = super::plan_step(app, &command, &actor(app, run)).await;
+    let fresh = super::plan_step(app, &command, &actor(run)).await;
     let unchanged = matches!(&fresh, Ok(p) if step.plan_hash.as_deref() == Some(crate::gate::plan_hash(&p.plan).as_str()));
     if !unchanged {
         let now = match fresh {
@@ -751,8 +752,4 @@ async fn finish(
     )
     .await?;
     tx.commit().await
-}
-
-fn escape(s: &str) -> String {
-    crate::slack::text::escape(s)
 }
