@@ -46,6 +46,46 @@ pub struct Settings {
     pub dns: DnsSettings,
     #[serde(default)]
     pub access: AccessSettings,
+    #[serde(default)]
+    pub readiness: ReadinessSettings,
+}
+
+/// `[readiness]` (SPEC §15): how often each scenario's readiness is checked.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReadinessSettings {
+    pub every: HumanDuration,
+}
+
+impl Default for ReadinessSettings {
+    fn default() -> Self {
+        Self {
+            every: HumanDuration::from_secs(30 * 60),
+        }
+    }
+}
+
+/// `[rds.copies]` (SPEC §15): the newest snapshot of each listed database copied to the
+/// backup region every `every`, approved by this configuration; drbot's own copies older
+/// than `keep` are deleted (the newest always stays).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CopySettings {
+    /// `[[rds.databases]]` names copied on schedule.
+    pub databases: Vec<String>,
+    pub every: HumanDuration,
+    /// Default: the plan's daily retention (7 days).
+    pub keep: HumanDuration,
+}
+
+impl Default for CopySettings {
+    fn default() -> Self {
+        Self {
+            databases: Vec::new(),
+            every: HumanDuration::from_secs(3600),
+            keep: HumanDuration::from_secs(7 * 86_400),
+        }
+    }
 }
 
 /// `[access]`: who may run `/dr` commands, in every channel (incident channels included).
@@ -495,6 +535,8 @@ pub struct RdsSettings {
     /// The plan's retention policy; when given, drbot also checks it daily. `/dr backups`
     /// uses the plan's own (7 daily, 4 weekly, 12 monthly) when it is not given.
     pub retention: Option<RetentionSettings>,
+    /// Scheduled copies to the backup region.
+    pub copies: CopySettings,
 }
 
 impl Default for RdsSettings {
@@ -504,6 +546,7 @@ impl Default for RdsSettings {
             wait_timeout: HumanDuration::from_secs(2 * 3600),
             poll_interval: HumanDuration::from_secs(15),
             retention: None,
+            copies: CopySettings::default(),
         }
     }
 }
@@ -1041,6 +1084,47 @@ impl Settings {
                     ));
                 }
             }
+        }
+        let copies = &self.rds.copies;
+        for name in &copies.databases {
+            if self.database(name).is_none() {
+                return Err(invalid(
+                    "rds.copies.databases",
+                    format!("'{name}' is not a [[rds.databases]] name"),
+                ));
+            }
+        }
+        if !copies.databases.is_empty() {
+            if self.regions.backup.is_none() {
+                return Err(invalid(
+                    "rds.copies",
+                    "copies go to the backup region: set [regions] backup (and primary)".to_string(),
+                ));
+            }
+            if self.ops_channel().is_none() {
+                return Err(invalid(
+                    "rds.copies",
+                    "scheduled copies need a channel for their requests and results: set `slack.command_channels`".to_string(),
+                ));
+            }
+            if copies.every.as_secs() < 600 {
+                return Err(invalid(
+                    "rds.copies.every",
+                    format!("{} is too often: at least 10m (each copy moves a whole snapshot)", copies.every),
+                ));
+            }
+            if copies.keep.as_secs() < copies.every.as_secs() {
+                return Err(invalid(
+                    "rds.copies.keep",
+                    format!("{} is shorter than `every` ({}): the last copy would be deleted before the next one", copies.keep, copies.every),
+                ));
+            }
+        }
+        if self.readiness.every.as_secs() < 60 {
+            return Err(invalid(
+                "readiness.every",
+                format!("{} is too often: at least 1m (each check reads every region the plans use)", self.readiness.every),
+            ));
         }
         if !(2..=600).contains(&self.store.lease.as_secs()) {
             return Err(invalid(

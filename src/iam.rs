@@ -44,6 +44,11 @@ pub const OPERATIONS: &[(&str, &str, &str)] = &[
     ("rds", "copy_db_snapshot", "rds:CopyDBSnapshot"),
     ("rds", "delete_db_snapshot", "rds:DeleteDBSnapshot"),
     (
+        "rds",
+        "describe_db_subnet_groups",
+        "rds:DescribeDBSubnetGroups",
+    ),
+    (
         "route53",
         "list_resource_record_sets",
         "route53:ListResourceRecordSets",
@@ -286,6 +291,24 @@ pub fn policy(settings: &Settings, scope: &Scope) -> Value {
             "DeleteOwnRetentionSnapshots",
             json!(["rds:DeleteDBSnapshot"]),
             json!(retention_copies.clone()),
+        ));
+        // `[rds.copies]`: the schedule deletes only its own copies past `keep` (named and
+        // tagged so).
+        if !settings.rds.copies.databases.is_empty() {
+            statements.push(when(
+                allow(
+                    "DeleteOwnScheduledCopies",
+                    json!(["rds:DeleteDBSnapshot"]),
+                    json!(drbot_snapshots.clone()),
+                ),
+                json!({"StringEquals": {"aws:ResourceTag/drbot:scheduled-copy": "true"}}),
+            ));
+        }
+        // Readiness reads the backup placement's subnet groups.
+        statements.push(allow(
+            "ReadSubnetGroups",
+            json!(["rds:DescribeDBSubnetGroups"]),
+            json!(each("subgrp", "*")),
         ));
         // Tags given at creation (drbot's snapshots, the source's tags on a restore).
         let mut tagged = drbot_snapshots.clone();

@@ -10,7 +10,8 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts,
     Registry, TextEncoder,
 };
 
@@ -33,6 +34,10 @@ fn counter_vec(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
 
 fn gauge(name: &str, help: &str) -> IntGauge {
     register(IntGauge::new(name, help).expect("a valid metric"))
+}
+
+fn gauge_vec(name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    register(IntGaugeVec::new(Opts::new(name, help), labels).expect("a valid metric"))
 }
 
 /// Buckets from 250 µs to 60 s: acknowledgements sit at the low end, AWS calls and the
@@ -101,6 +106,7 @@ pub static AWS_CALL_SECONDS: LazyLock<HistogramVec> = LazyLock::new(|| {
 
 metric!(PENDING_APPROVALS: IntGauge = gauge("drbot_pending_approvals", "Approval requests waiting for an officer (read from the store at each scrape)"));
 metric!(OPEN_INCIDENTS: IntGauge = gauge("drbot_open_incidents", "Incidents not yet resolved (read from the store at each scrape)"));
+metric!(SCENARIO_READY: IntGaugeVec = gauge_vec("drbot_scenario_ready", "1 when the scenario's recovery could run now (its last readiness check passed), 0 when not ready or unknown (read from the store at each scrape)", &["scenario"]));
 metric!(QUEUED_SLACK: IntGauge = gauge("drbot_slack_queued_messages", "Slack messages waiting in the outbox (read from the store at each scrape)"));
 
 /// Records one AWS call that changes something.
@@ -129,6 +135,7 @@ pub fn init() {
     LazyLock::force(&PENDING_APPROVALS);
     LazyLock::force(&OPEN_INCIDENTS);
     LazyLock::force(&QUEUED_SLACK);
+    LazyLock::force(&SCENARIO_READY);
 }
 
 /// The exposition text, with the gauges read from `store` first.
@@ -140,6 +147,17 @@ pub async fn render(store: &crate::store::Store) -> String {
             QUEUED_SLACK.set(queued);
         }
         Err(e) => tracing::warn!(error = %e, "could not read the gauges from the store"),
+    }
+    // Label values: the scenarios drbot recorded (a closed set: the plan's).
+    match store.readiness().await {
+        Ok(rows) => {
+            for row in rows {
+                SCENARIO_READY
+                    .with_label_values(&[row.scenario.as_str()])
+                    .set(i64::from(row.state == "ready"));
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "could not read readiness from the store"),
     }
     let mut out = Vec::new();
     if let Err(e) = TextEncoder::new().encode(&REGISTRY.gather(), &mut out) {

@@ -255,6 +255,7 @@ registry! {
     DnsFailover => dns_failover,
     WafRateLimit => waf_rate_limit,
     PlanRun => plan_run,
+    Readiness => ready,
 }
 
 /// Refuses command files whose flag raises the approval of an action that plans no change

@@ -13,9 +13,14 @@
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use std::sync::Arc;
+
 use super::PlanFailure;
+use crate::app::App;
 use crate::aws::rds::{RdsRecovery, Snapshot};
-use crate::config::{RdsDatabase, Settings};
+use crate::aws::AwsError;
+use crate::config::{RdsDatabase, Settings, SCHEDULER};
+use crate::store::{EventKind, NewEvent, Outgoing, StoreError};
 use crate::actions::database::{self, Watched};
 use crate::gate::execute::{Run, Sent};
 use crate::router::{Invalid, ParsedCommand};
@@ -142,6 +147,10 @@ pub async fn plan(
         ("drbot:source-snapshot".to_string(), snapshot.id.clone()),
         ("drbot:source-region".to_string(), from_region.clone()),
     ];
+    if requester == SCHEDULER {
+        // Only these may be deleted by drbot's schedule, past `[rds.copies] keep`.
+        tags.push((SCHEDULED_TAG.0.to_string(), SCHEDULED_TAG.1.to_string()));
+    }
     if let Some(incident) = incident {
         tags.push(("drbot:incident".to_string(), incident.to_string()));
     }
@@ -244,10 +253,100 @@ pub async fn execute(run: &Run<'_>, approved: CopyPlan) {
     database::finish_waited(run, waited, available, "CopyDBSnapshot was sent").await;
 }
 
+/// The tag of the copies drbot's schedule makes (`[rds.copies]`), the only ones it deletes.
+pub const SCHEDULED_TAG: (&str, &str) = ("drbot:scheduled-copy", "true");
+
+/// Whether `snapshot` is a copy of `instance` made by drbot's schedule: named
+/// `drbot-<instance>-…` and tagged so.
+pub fn is_scheduled_copy(snapshot: &Snapshot, instance: &str) -> bool {
+    snapshot.id.starts_with(&format!("drbot-{instance}-"))
+        && snapshot.tag(SCHEDULED_TAG.0) == Some(SCHEDULED_TAG.1)
+}
+
+/// drbot's scheduled copies of `instance` that are past `keep` at `now`, oldest first; the
+/// newest available copy always stays, however old.
+pub fn past_keep(
+    snapshots: &[Snapshot],
+    instance: &str,
+    keep: chrono::Duration,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Vec<Snapshot> {
+    let mut ours: Vec<&Snapshot> = snapshots
+        .iter()
+        .filter(|s| is_scheduled_copy(s, instance) && s.created.is_some())
+        .collect();
+    ours.sort_by_key(|s| s.created);
+    let newest = ours.iter().rev().find(|s| s.status == "available").map(|s| s.id.clone());
+    ours.into_iter()
+        .filter(|s| Some(&s.id) != newest.as_ref())
+        .filter(|s| s.status == "available")
+        .filter(|s| s.created.is_some_and(|c| now - c > keep))
+        .cloned()
+        .collect()
+}
+
+/// Deletes drbot's scheduled copies of `db` in the backup region that are past
+/// `[rds.copies] keep`, each checked again (name and tag) right before `DeleteDBSnapshot`;
+/// recorded, and said in the ops channel.
+pub async fn prune_scheduled(app: &Arc<App>, db: &RdsDatabase) -> Result<(), StoreError> {
+    let Some(region) = app.settings.regions.backup.clone() else {
+        return Ok(());
+    };
+    let Some(channel) = app.settings.ops_channel().map(str::to_string) else {
+        return Ok(());
+    };
+    let to = app.aws.rds_in(Some(&region));
+    let keep = chrono::Duration::seconds(app.settings.rds.copies.keep.as_secs() as i64);
+    let held = match to.snapshots_of(&db.instance).await {
+        Ok(held) => held,
+        Err(e) => {
+            tracing::warn!(error = %e, database = %db.name, "could not list the backup region's copies; pruning waits for the next copy");
+            return Ok(());
+        }
+    };
+    for old in past_keep(&held, &db.instance, keep, crate::clock::now()) {
+        let (kind, text, detail) = match delete_copy(&to, &old.id, &db.instance).await {
+            Ok(done) => done,
+            Err(e) => {
+                tracing::warn!(error = %e, snapshot = %old.id, "could not delete an old scheduled copy; tried again after the next copy");
+                continue;
+            }
+        };
+        let mut tx = app.store.begin().await?;
+        tx.append(NewEvent::new(kind, SCHEDULER, &channel, text.clone()).detail(detail))
+            .await?;
+        tx.send_slack(Outgoing::post(&channel, format!(":wastebasket: Scheduled copies of `{}`: {text}.", db.name)))
+            .await?;
+        tx.commit().await?;
+    }
+    Ok(())
+}
+
+async fn delete_copy(
+    to: &impl RdsRecovery,
+    id: &str,
+    instance: &str,
+) -> Result<(EventKind, String, serde_json::Value), AwsError> {
+    let Some(found) = to.snapshot(id).await? else {
+        return Ok((EventKind::CopyDeleted, format!("copy `{id}` was already gone"), json!({"snapshot": id})));
+    };
+    if !is_scheduled_copy(&found, instance) {
+        let text = format!(
+            "copy `{id}` was NOT deleted: it is not named `drbot-{instance}-…` and tagged `{}={}` any more",
+            SCHEDULED_TAG.0, SCHEDULED_TAG.1
+        );
+        return Ok((EventKind::CopyDeleteRefused, text, json!({"snapshot": id, "tags": found.tags})));
+    }
+    let request_id = to.delete_snapshot(id).await?;
+    let text = format!("copy `{id}` deleted: past `[rds.copies] keep` (AWS request id `{request_id}`)");
+    let detail = json!({"snapshot": id, "operation": "DeleteDBSnapshot", "aws_request_id": request_id});
+    Ok((EventKind::CopyDeleted, text, detail))
+}
+
 // This action's entry in the registry: its `parse` and `execute`, the IAM actions it needs,
 // and how it plans.
 super::changes_aws! {
-    iam: ["rds:DescribeDBSnapshots", "rds:CopyDBSnapshot", "rds:AddTagsToResource"],
+    iam: ["rds:DescribeDBSnapshots", "rds:CopyDBSnapshot", "rds:AddTagsToResource", "rds:DeleteDBSnapshot"],
     plan(app, args, asker) {
         let from = app.rds_for(&args.db);
         let to = app.aws.rds_in(Some(&args.to_region));

@@ -555,6 +555,36 @@ fn tagged(tags: &[(String, String)]) -> Option<Vec<Tag>> {
     )
 }
 
+/// A DB subnet group as readiness checks it: it exists, in a VPC, with subnets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubnetGroup {
+    pub name: String,
+    pub vpc: Option<String>,
+    pub subnets: usize,
+}
+
+/// DB subnet group `name` in the client's region, `None` when it does not exist.
+/// IAM: `rds:DescribeDBSubnetGroups`.
+pub async fn subnet_group(
+    rds: &aws_sdk_rds::Client,
+    name: &str,
+) -> Result<Option<SubnetGroup>, AwsError> {
+    let answer = rds.describe_db_subnet_groups().db_subnet_group_name(name).send().await;
+    let resource = format!("subnet group {name}");
+    let missing = |e: &aws_sdk_rds::operation::describe_db_subnet_groups::DescribeDBSubnetGroupsError| {
+        e.is_db_subnet_group_not_found_fault()
+    };
+    let Some(out) = super::unless_missing("DescribeDBSubnetGroups", &resource, answer, missing)?
+    else {
+        return Ok(None);
+    };
+    Ok(out.db_subnet_groups().first().map(|g| SubnetGroup {
+        name: g.db_subnet_group_name().unwrap_or(name).to_string(),
+        vpc: g.vpc_id().map(str::to_string),
+        subnets: g.subnets().len(),
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::Snapshot;

@@ -59,6 +59,7 @@ action_kinds! {
     RdsRestoreTest = "rds_restore_test", Changes;
     RdsBackups = "rds_backups", Reads;
     Report = "report", Reads;
+    Readiness = "readiness", Reads;
     EcsScale = "ecs_scale", Changes;
     RdsSnapshotCopy = "rds_snapshot_copy", Changes;
     RdsCutover = "rds_cutover", Changes;

@@ -71,6 +71,10 @@ event_kinds! {
     RunResumed = "run.resumed",
     RunAborted = "run.aborted",
     RunFinished = "run.finished",
+    CopyDeleted = "copy.deleted",
+    CopyDeleteRefused = "copy.delete_refused",
+    ReadinessChecked = "readiness.checked",
+    ReadinessChanged = "readiness.changed",
 }
 
 impl std::fmt::Display for EventKind {

@@ -213,7 +213,25 @@ CREATE INDEX incidents_by_status ON incidents (status, started_at);
     (15, "{checkpoints_append_only}"),
     (16, FENCES),
     (17, RUNS),
+    (18, READINESS),
 ];
+
+/// Each scenario's readiness as last checked, and who opened the App Home
+/// (`store::readiness`).
+const READINESS: &str = r#"
+CREATE TABLE readiness (
+    scenario   TEXT PRIMARY KEY,
+    state      TEXT NOT NULL,
+    checks     TEXT NOT NULL,
+    checked_at TEXT NOT NULL,
+    changed_at TEXT NOT NULL
+);
+CREATE TABLE home_views (
+    user_id       TEXT PRIMARY KEY,
+    published_seq BIGINT NOT NULL,
+    published_at  TEXT NOT NULL
+);
+"#;
 
 /// Plan runs (`/dr run <scenario>`) and their steps (`store::runs`).
 const RUNS: &str = r#"

@@ -19,6 +19,7 @@ mod lease;
 mod migrations;
 mod names;
 mod outbox;
+mod readiness;
 mod replay_keys;
 mod replicas;
 mod requests;
@@ -46,6 +47,7 @@ pub use kinds::EventKind;
 pub use outbox::{
     epoch_ms, AfterPost, Anchor, AnchorState, Claimed, Outgoing, Undelivered, DELIVERY_DEADLINE,
 };
+pub use readiness::{ReadinessRow, HOME_EVERY};
 pub use replicas::{DueWork, Liveness};
 pub use requests::{NewRequest, Request, RequestState, Whose};
 pub use runs::{NewRun, NewRunStep, RunRow, StepMove, StepRow};

@@ -240,8 +240,10 @@ pub async fn run_expiry(app: Arc<App>, mut stop: watch::Receiver<bool>) {
 /// Starts what the configuration schedules, each once across replicas and restarts (the
 /// `schedule` table): the restore test of each `[drills.restore_test]` database every
 /// `every` (queued as the command `drill restore-test <db>` from drbot, approved by the
-/// configuration), and the daily backup check of each database when `[rds.retention]` is
-/// set. The first run is at once.
+/// configuration), the copy of each `[rds.copies]` database's newest snapshot to the
+/// backup region (`snapshot copy <db> --to-region backup`, likewise) with the deletion of
+/// drbot's scheduled copies past `keep`, and the daily backup check of each database when
+/// `[rds.retention]` is set. The first run is at once.
 async fn schedule_due(app: &Arc<App>) -> Result<(), StoreError> {
     let now = crate::clock::now();
     if let (Some(test), Some(channel)) = (
@@ -249,38 +251,28 @@ async fn schedule_due(app: &Arc<App>) -> Result<(), StoreError> {
         app.settings.ops_channel(),
     ) {
         for name in &test.databases {
+            let text = format!("drill restore-test {name} --pick {}", test.pick.as_str());
             let task = format!("restore_test:{name}");
-            // Checked by a read first: the loop runs every half second, a write (and its
-            // fsync) only when the task is due.
-            if !app
-                .store
-                .schedule_due(&task, test.every.as_duration(), now)
-                .await?
-            {
-                continue;
-            }
-            let mut tx = app.store.begin().await?;
-            if tx
-                .claim_schedule(
-                    &format!("restore_test:{name}"),
-                    test.every.as_duration(),
-                    now,
-                )
-                .await?
-            {
-                Work::Plan {
-                    text: format!("drill restore-test {name} --pick {}", test.pick.as_str()),
-                    user: SCHEDULER.to_string(),
-                    channel: channel.to_string(),
-                    response_url: String::new(),
-                    incident: None,
-                    scheduled: true,
-                }
-                .enqueue(&mut tx)
-                .await?;
-                tx.commit().await?;
+            if queue_scheduled(app, &task, test.every.as_duration(), &text, channel).await? {
                 tracing::info!(database = %name, "scheduled restore test queued");
-                app.jobs.notify_one();
+            }
+        }
+    }
+    if let Some(channel) = app.settings.ops_channel() {
+        let copies = &app.settings.rds.copies;
+        for name in &copies.databases {
+            let text = format!("snapshot copy {name} --to-region backup --snapshot latest");
+            let task = format!("copy:{name}");
+            if queue_scheduled(app, &task, copies.every.as_duration(), &text, channel).await? {
+                tracing::info!(database = %name, "scheduled copy to the backup region queued");
+                if let Some(db) = app.settings.database(name).cloned() {
+                    let app = app.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = actions::rds_snapshot_copy::prune_scheduled(&app, &db).await {
+                            tracing::error!(error = %e, "could not delete old scheduled copies");
+                        }
+                    });
+                }
             }
         }
     }
@@ -305,6 +297,40 @@ async fn schedule_due(app: &Arc<App>) -> Result<(), StoreError> {
         }
     }
     Ok(())
+}
+
+/// Queues `text` as drbot's own command in `channel` when scheduled task `task` is due,
+/// once across replicas and restarts; `true` when this call queued it.
+async fn queue_scheduled(
+    app: &Arc<App>,
+    task: &str,
+    every: Duration,
+    text: &str,
+    channel: &str,
+) -> Result<bool, StoreError> {
+    let now = crate::clock::now();
+    // Checked by a read first: the loop runs every half second, a write (and its fsync)
+    // only when the task is due.
+    if !app.store.schedule_due(task, every, now).await? {
+        return Ok(false);
+    }
+    let mut tx = app.store.begin().await?;
+    if !tx.claim_schedule(task, every, now).await? {
+        return Ok(false);
+    }
+    Work::Plan {
+        text: text.to_string(),
+        user: SCHEDULER.to_string(),
+        channel: channel.to_string(),
+        response_url: String::new(),
+        incident: None,
+        scheduled: true,
+    }
+    .enqueue(&mut tx)
+    .await?;
+    tx.commit().await?;
+    app.jobs.notify_one();
+    Ok(true)
 }
 
 /// Records and posts a checkpoint of the chain's head every `audit.checkpoint_every` (when
@@ -753,7 +779,9 @@ async fn plan(
     let command = text.trim();
     // Only drbot's own schedule queues `scheduled` jobs; what it runs is approved by the
     // configuration. Everything typed in Slack goes through the command's approval.
-    let scheduled = scheduled && asker.user == SCHEDULER && action == ActionKind::RdsRestoreTest;
+    let scheduled = scheduled
+        && asker.user == SCHEDULER
+        && matches!(action, ActionKind::RdsRestoreTest | ActionKind::RdsSnapshotCopy);
     let approval = if scheduled {
         Approval::None
     } else {

@@ -27,6 +27,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "evidence",
             "audit",
             "iam",
+            "readiness",
         ],
     ),
     (
