@@ -217,8 +217,8 @@ pub async fn evaluate_all(app: &Arc<App>) -> Vec<Readiness> {
     join_all(scenarios.iter().map(|s| evaluate(app, s))).await
 }
 
-/// Records `readiness`; a change of state (and a first record that is not `ready`) is
-/// posted once to the ops channel and kept as an event.
+/// Records `readiness`; a change of state is posted once to the ops channel and kept as an
+/// event (the first record only as an event).
 pub async fn record(app: &Arc<App>, readiness: &Readiness) -> Result<(), StoreError> {
     let checks = serde_json::to_string(&readiness.checks).unwrap_or_else(|_| "[]".into());
     let state = readiness.state;
@@ -266,8 +266,8 @@ pub async fn record(app: &Arc<App>, readiness: &Readiness) -> Result<(), StoreEr
             })),
     )
     .await?;
-    // The first record of a ready scenario is news to nobody.
-    if !channel.is_empty() && (before.is_some() || state != State::Ready) {
+    // The first record is no change: `/dr ready` and the App Home show it.
+    if !channel.is_empty() && before.is_some() {
         let scenario = app.scenarios.get(&readiness.scenario);
         let head = format!(
             "{} *Readiness: `{}` is now {}*{}.",

@@ -87,6 +87,11 @@ pub async fn handle_event(
         tracing::info!(event_type, "duplicate delivery ignored");
         return Ok(());
     }
+    if event_type == "app_home_opened" && raw.get("tab").and_then(|t| t.as_str()) != Some("messages") {
+        if let Err(e) = super::home::opened(app, &user).await {
+            tracing::warn!(error = %e, "could not queue the App Home view");
+        }
+    }
     if let SlackEventCallbackBody::AppMention(mention) = callback.event {
         if mention.user.to_string() != app.bot_user_id() {
             let thread = mention
@@ -209,7 +214,8 @@ pub(super) async fn handle_reaction_like(
 /// An event type as a metric label: the ones drbot subscribes to, else `other`.
 fn known_event(event_type: &str) -> &str {
     match event_type {
-        "reaction_added" | "reaction_removed" | "app_mention" | "url_verification" => event_type,
+        "reaction_added" | "reaction_removed" | "app_mention" | "url_verification"
+        | "app_home_opened" => event_type,
         _ => "other",
     }
 }

@@ -21,6 +21,9 @@ pub async fn handle_interaction(
     if let Some(button) = request_button(app, &raw) {
         return handle_reaction_like(app, &button, "button").await;
     }
+    if let Some(button) = super::home::button(app, &raw).await {
+        return handle_reaction_like(app, &button?, "button").await;
+    }
     let kind = raw
         .get("type")
         .and_then(|t| t.as_str())

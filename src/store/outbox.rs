@@ -93,6 +93,11 @@ pub enum Outgoing {
         content: String,
         comment: String,
     },
+    /// `user`'s App Home (views.publish): the whole view, replacing what was there.
+    PublishHome {
+        user: String,
+        view: serde_json::Value,
+    },
 }
 
 impl Outgoing {
@@ -119,7 +124,7 @@ impl Outgoing {
             | Outgoing::Invite { channel, .. }
             | Outgoing::Upload { channel, .. }
             | Outgoing::Direct { user: channel, .. } => Some(channel),
-            Outgoing::Respond { .. } => None,
+            Outgoing::Respond { .. } | Outgoing::PublishHome { .. } => None,
         }
     }
 
@@ -133,6 +138,7 @@ impl Outgoing {
                 let digest = sha2::Sha256::digest(url.as_bytes());
                 format!("respond:{}", hex::encode(&digest[..8]))
             }
+            Outgoing::PublishHome { user, .. } => format!("home:{user}"),
             _ => self.channel().unwrap_or_default().to_string(),
         }
     }
@@ -149,6 +155,7 @@ impl Outgoing {
             Outgoing::Respond { .. } => "response_url",
             Outgoing::Direct { .. } => "chat.postMessage (DM)",
             Outgoing::Upload { .. } => "files.completeUploadExternal",
+            Outgoing::PublishHome { .. } => "views.publish",
         }
     }
 }

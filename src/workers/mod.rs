@@ -13,6 +13,7 @@ pub mod access;
 pub mod jobs;
 pub mod names;
 pub mod outbox;
+pub mod readiness;
 pub mod runs;
 
 use jobs::Work;

@@ -1,0 +1,61 @@
+//! Readiness on schedule (SPEC §15): every scenario checked at start-up and every
+//! `[readiness] every` (claimed in the store, so once across replicas), beside the other
+//! loops — a dark region holds only this check, never expiry or the outbox; and the App
+//! Home views published again when what they show has changed.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::app::App;
+use crate::server::home;
+
+/// The schedule's task name.
+const TASK: &str = "readiness";
+
+pub async fn run(app: Arc<App>, mut stop: watch::Receiver<bool>) {
+    let running = Arc::new(AtomicBool::new(false));
+    let mut moved = crate::clock::moved();
+    let mut first = true;
+    loop {
+        let due = first || claim(&app).await;
+        first = false;
+        if due && !running.swap(true, Ordering::SeqCst) {
+            let (app, running) = (app.clone(), running.clone());
+            tokio::spawn(async move {
+                crate::readiness::check_and_record(&app).await;
+                running.store(false, Ordering::SeqCst);
+            });
+        }
+        if let Err(e) = home::refresh_due(&app).await {
+            tracing::error!(error = %e, "could not refresh App Home views");
+        }
+        tokio::select! {
+            _ = home::WAKE.notified() => {}
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = moved.changed() => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// Whether this replica runs the scheduled check now.
+async fn claim(app: &Arc<App>) -> bool {
+    let every = app.settings.readiness.every.as_duration();
+    let now = crate::clock::now();
+    let claimed = async {
+        if !app.store.schedule_due(TASK, every, now).await? {
+            return Ok(false);
+        }
+        let mut tx = app.store.begin().await?;
+        let due = tx.claim_schedule(TASK, every, now).await?;
+        tx.commit().await?;
+        Ok::<_, crate::store::StoreError>(due)
+    };
+    claimed.await.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "could not read the readiness schedule");
+        false
+    })
+}
