@@ -64,6 +64,7 @@ impl Console {
             .route("/api/command", post(command))
             .route("/api/react", post(react))
             .route("/api/click", post(click))
+            .route("/api/home", post(home_opened))
             .route("/api/aws", get(aws))
             .route("/slack-api/{method}", axum::routing::any(web_api))
             .route("/respond/{channel}/{user}", post(respond))
@@ -154,6 +155,7 @@ async fn state(State(c): State<Console>, Query(v): Query<Viewer>) -> Json<Value>
     Json(json!({
         "channels": c.workspace.channels(),
         "messages": c.workspace.messages(&viewer),
+        "home": c.workspace.home(&viewer),
         "people": PEOPLE.iter().map(|(id, name, role)| json!({"id": id, "name": name, "role": role})).collect::<Vec<_>>(),
         "scenarios": c.scenarios.iter().map(|(id, title)| json!({"id": id, "title": title})).collect::<Vec<_>>(),
         "bot": BOT_USER,
@@ -255,6 +257,39 @@ async fn react(State(c): State<Console>, Json(r): Json<ReactIn>) -> Json<Value> 
             "reaction": r.name,
             "item_user": BOT_USER,
             "item": {"type": "message", "channel": r.channel, "ts": r.ts},
+            "event_ts": format!("{}.{n:06}", chrono::Utc::now().timestamp()),
+        }
+    });
+    let sent = c
+        .send("/slack/events", "application/json", envelope.to_string())
+        .await;
+    Json(json!({"ok": sent.is_ok(), "error": sent.err().map(|e| e.to_string())}))
+}
+
+#[derive(Deserialize)]
+struct HomeIn {
+    #[serde(rename = "as")]
+    user: String,
+}
+
+/// A persona opened drbot's Home tab: the `app_home_opened` event Slack sends.
+async fn home_opened(State(c): State<Console>, Json(h): Json<HomeIn>) -> Json<Value> {
+    if person(&h.user).is_none() {
+        return Json(json!({"ok": false}));
+    }
+    let n = c.n();
+    let envelope = json!({
+        "token": "sandbox-verification-token",
+        "team_id": TEAM,
+        "api_app_id": APP,
+        "type": "event_callback",
+        "event_id": format!("Ev{n:010}"),
+        "event_time": chrono::Utc::now().timestamp(),
+        "event": {
+            "type": "app_home_opened",
+            "user": h.user,
+            "channel": format!("D0HOME{n:04}"),
+            "tab": "home",
             "event_ts": format!("{}.{n:06}", chrono::Utc::now().timestamp()),
         }
     });

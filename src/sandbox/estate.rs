@@ -394,6 +394,11 @@ daily = 7
 weekly = 4
 monthly = 12
 
+# The newest snapshot copied to the backup region every hour (the first copy at start).
+[rds.copies]
+databases = ["main"]
+every = "1h"
+
 [[waf.ip_sets]]
 name = "blocklist"
 scope = "REGIONAL"

@@ -61,6 +61,8 @@ struct State {
     messages: Vec<Message>,
     /// Uploaded file contents by id (name, bytes).
     files: BTreeMap<String, (String, Vec<u8>)>,
+    /// Each user's App Home view, as drbot last published it.
+    homes: BTreeMap<String, Value>,
     next: u64,
 }
 
@@ -101,6 +103,11 @@ impl Workspace {
             .filter(|m| m.only_for.as_deref().is_none_or(|u| u == viewer))
             .cloned()
             .collect()
+    }
+
+    /// `user`'s App Home, as drbot last published it.
+    pub fn home(&self, user: &str) -> Option<Value> {
+        self.state.lock().unwrap().homes.get(user).cloned()
     }
 
     pub fn file(&self, id: &str) -> Option<(String, Vec<u8>)> {
@@ -383,6 +390,24 @@ impl Workspace {
                     });
                 }
                 json!({"ok": true, "files": files})
+            }
+            "views.publish" => {
+                let view = match params.get("view") {
+                    Some(Value::String(s)) => serde_json::from_str(s).unwrap_or(Value::Null),
+                    Some(v) => v.clone(),
+                    None => Value::Null,
+                };
+                let user = text("user_id");
+                if view.get("type").and_then(Value::as_str) != Some("home") || user.is_empty() {
+                    return json!({"ok": false, "error": "invalid_arguments"});
+                }
+                state.next += 1;
+                let mut stored = view.clone();
+                stored["id"] = json!(format!("V{:09}", state.next));
+                stored["team_id"] = json!(TEAM);
+                stored["hash"] = json!(format!("{}.home", state.next));
+                state.homes.insert(user, view);
+                json!({"ok": true, "view": stored})
             }
             _ => json!({"ok": false, "error": "unknown_method"}),
         }

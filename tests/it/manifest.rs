@@ -29,6 +29,7 @@ const SESSION_FUNCTIONS: &[(&str, &str)] = &[
         "files_complete_upload_external",
         "files.completeUploadExternal",
     ),
+    ("views_publish", "views.publish"),
 ];
 
 fn rust_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {

@@ -40,6 +40,8 @@ pub const METHOD_SCOPES: &[(&str, Option<&str>)] = &[
     ("usergroups.users.list", Some("usergroups:read")),
     ("files.getUploadURLExternal", Some("files:write")),
     ("files.completeUploadExternal", Some("files:write")),
+    // The App Home needs no scope, only `app_home.home_tab_enabled` in the manifest.
+    ("views.publish", None),
 ];
 
 /// A recorded Web API call.
@@ -415,6 +417,22 @@ fn answer_call(
     let answer = match method.as_str() {
         "bots.info" => {
             json!({"ok": true, "bot": {"id": "B0DRBOT", "deleted": false, "name": "drbot", "updated": 1764220000, "app_id": "A0DRBOT", "user_id": BOT_USER}})
+        }
+        "views.publish" => {
+            // Slack answers the view as stored, with its id and hash.
+            let mut view = match params.get("view") {
+                Some(Value::String(s)) => serde_json::from_str(s).unwrap_or(Value::Null),
+                Some(v) => v.clone(),
+                None => Value::Null,
+            };
+            if view.get("type").and_then(|t| t.as_str()) != Some("home") {
+                json!({"ok": false, "error": "invalid_arguments"})
+            } else {
+                view["id"] = json!(format!("V{}", state.calls.len()));
+                view["team_id"] = json!("T0DRBOT");
+                view["hash"] = json!(format!("{}.hash", state.calls.len()));
+                json!({"ok": true, "view": view})
+            }
         }
         "auth.test" => {
             json!({"ok": true, "url": "https://drbot-test.slack.com/", "team": "drbot test", "user": "drbot", "team_id": "T0DRBOT", "user_id": BOT_USER, "bot_id": "B0DRBOT"})
