@@ -295,6 +295,13 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                     config.display()
                 )));
             }
+            let copies = crate::readiness::check_copies(&settings, &set, &scenarios);
+            for problem in &copies {
+                eprintln!("error: {}: {problem}", config.display());
+            }
+            if !copies.is_empty() {
+                return Err(Failure(format!("{}: {}", config.display(), copies.join("; "))));
+            }
             for note in &set.notes {
                 println!("note: {note}");
             }

@@ -89,12 +89,17 @@ pub async fn reply(app: &Arc<App>, cmd: &ParsedCommand, user: &str, channel: &st
         Ok(args) => args,
         Err(why) => return format!(":no_entry: {}.", crate::slack::text::escape(&why.0)),
     };
-    match inventory(&app.rds_for(&args.db), &args.db, &app.settings).await {
+    let rds = app.rds_for(&args.db);
+    let (inventory, copy) = tokio::join!(
+        inventory(&rds, &args.db, &app.settings),
+        backup_copy(app, &args.db)
+    );
+    match inventory {
         Ok(inv) => {
             if let Err(e) = record_check(app, &inv, user, channel, false).await {
                 tracing::error!(error = %e, "could not record a backup check");
             }
-            inv.describe()
+            format!("{}{}", inv.describe(), copy.map(|c| format!("\n{c}")).unwrap_or_default())
         }
         Err(why @ NoInventory::NoInstance { .. }) => {
             format!(":no_entry: {}.", crate::slack::text::escape(&why.to_string()))
@@ -104,6 +109,50 @@ pub async fn reply(app: &Arc<App>, cmd: &ParsedCommand, user: &str, channel: &st
             crate::slack::text::escape(&e.to_string())
         ),
     }
+}
+
+/// The newest copy of `db` in the backup region against the RPO of the scenario that
+/// restores from it (else the plan's database RPO); `None` without a backup region.
+async fn backup_copy(app: &Arc<App>, db: &RdsDatabase) -> Option<String> {
+    let region = app.settings.regions.backup.clone()?;
+    if app.settings.region_of(db.region.as_deref()).as_deref() == Some(region.as_str()) {
+        return None;
+    }
+    let (whose, rpo) = crate::readiness::copy_rpo(&db.name, &app.scenarios, &app.commands, &app.settings)
+        .map(|(s, secs)| (format!("`{s}`"), secs))
+        .unwrap_or_else(|| ("the plan".to_string(), database::DATABASE_RPO.as_secs()));
+    let rpo = chrono::Duration::seconds(rpo as i64);
+    let rds = app.aws.rds_in(Some(&region));
+    let wait = app.aws.timeout_in(Some(&region)).call;
+    let held = match crate::clock::timeout(wait, rds.snapshots_of(&db.instance)).await {
+        Err(_) => return Some(format!(":grey_question: *Backup region ({region})*: did not answer within {}s.", wait.as_secs())),
+        Ok(Err(e)) => return Some(format!(":warning: *Backup region ({region})*: {}", crate::slack::text::escape(&e.to_string()))),
+        Ok(Ok(held)) => held,
+    };
+    let newest = held
+        .iter()
+        .filter(|s| s.status == "available")
+        .filter_map(|s| Some((s.created?, s)))
+        .max_by_key(|(c, _)| *c);
+    Some(match newest {
+        None => format!(
+            ":x: *Backup region ({region})*: no copy of `{}`. With the primary region gone nothing could be restored; `/dr snapshot copy {} --to-region backup`, and `[rds.copies]` to keep one.",
+            db.instance, db.name
+        ),
+        Some((taken, s)) => {
+            let age = crate::clock::now() - taken;
+            let within = age <= rpo;
+            format!(
+                "{} *Backup region ({region})*: newest copy `{}` holds data from {} UTC, {} old — {} the RPO of {whose} ({}).",
+                if within { ":white_check_mark:" } else { ":x:" },
+                s.id,
+                taken.format("%Y-%m-%d %H:%M"),
+                crate::duration::human(age),
+                if within { "within" } else { "*older than*" },
+                crate::duration::human(rpo)
+            )
+        }
+    })
 }
 
 async fn record_check(

@@ -326,6 +326,50 @@ fn failing_lines(readiness: &Readiness, scenario: &Scenario) -> String {
     out
 }
 
+/// The tightest RPO among the scenarios whose recovery restores `database` from a copy in
+/// another region: `(scenario, seconds)`. What bounds `[rds.copies] every`.
+pub fn copy_rpo(
+    database: &str,
+    scenarios: &crate::scenarios::ScenarioSet,
+    commands: &crate::router::CommandSet,
+    settings: &crate::config::Settings,
+) -> Option<(String, u64)> {
+    scenarios
+        .all()
+        .filter(|s| {
+            needs::needs(s, commands, settings)
+                .iter()
+                .any(|n| matches!(n, needs::Need::BackupCopy { database: d, .. } if d == database))
+        })
+        .filter_map(|s| Some((s.id.clone(), s.rpo.seconds()?)))
+        .min_by_key(|(_, secs)| *secs)
+}
+
+/// `[rds.copies]` against the plan: a copy less often than the RPO of a scenario that
+/// restores from it cannot meet that RPO (`check-config` refuses it).
+pub fn check_copies(
+    settings: &crate::config::Settings,
+    commands: &crate::router::CommandSet,
+    scenarios: &crate::scenarios::ScenarioSet,
+) -> Vec<String> {
+    let every = settings.rds.copies.every;
+    settings
+        .rds
+        .copies
+        .databases
+        .iter()
+        .filter_map(|db| {
+            let (scenario, rpo) = copy_rpo(db, scenarios, commands, settings)?;
+            (every.as_secs() > rpo).then(|| {
+                format!(
+                    "[rds.copies] every = \"{every}\" is longer than the RPO of `{scenario}` ({}), which restores `{db}` from the copy: set `every` to at most the RPO",
+                    crate::duration::HumanDuration::from_secs(rpo)
+                )
+            })
+        })
+        .collect()
+}
+
 /// `/dr ready [scenario]`'s answer.
 pub fn describe(all: &[Readiness], scenarios: &crate::scenarios::ScenarioSet) -> String {
     let mut out = String::new();
