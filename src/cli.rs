@@ -300,7 +300,11 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                 eprintln!("error: {}: {problem}", config.display());
             }
             if !copies.is_empty() {
-                return Err(Failure(format!("{}: {}", config.display(), copies.join("; "))));
+                return Err(Failure(format!(
+                    "{}: {}",
+                    config.display(),
+                    copies.join("; ")
+                )));
             }
             for note in &set.notes {
                 println!("note: {note}");

@@ -1098,7 +1098,8 @@ impl Settings {
             if self.regions.backup.is_none() {
                 return Err(invalid(
                     "rds.copies",
-                    "copies go to the backup region: set [regions] backup (and primary)".to_string(),
+                    "copies go to the backup region: set [regions] backup (and primary)"
+                        .to_string(),
                 ));
             }
             if self.ops_channel().is_none() {
@@ -1110,7 +1111,10 @@ impl Settings {
             if copies.every.as_secs() < 600 {
                 return Err(invalid(
                     "rds.copies.every",
-                    format!("{} is too often: at least 10m (each copy moves a whole snapshot)", copies.every),
+                    format!(
+                        "{} is too often: at least 10m (each copy moves a whole snapshot)",
+                        copies.every
+                    ),
                 ));
             }
             if copies.keep.as_secs() < copies.every.as_secs() {
@@ -1123,7 +1127,10 @@ impl Settings {
         if self.readiness.every.as_secs() < 60 {
             return Err(invalid(
                 "readiness.every",
-                format!("{} is too often: at least 1m (each check reads every region the plans use)", self.readiness.every),
+                format!(
+                    "{} is too often: at least 1m (each check reads every region the plans use)",
+                    self.readiness.every
+                ),
             ));
         }
         if !(2..=600).contains(&self.store.lease.as_secs()) {

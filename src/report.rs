@@ -121,6 +121,140 @@ pub struct Report {
     pub backup_checks: Vec<BackupCheck>,
     /// Plan runs (`/dr run`) started in the period, oldest first.
     pub plan_runs: Vec<PlanRun>,
+    /// How much of the period each scenario was ready (from `readiness.changed`).
+    pub readiness: Vec<ReadyShare>,
+}
+
+/// The share of the observed period a scenario was ready, not ready or unknown.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ReadyShare {
+    pub scenario: String,
+    pub ready_secs: i64,
+    pub not_ready_secs: i64,
+    pub unknown_secs: i64,
+    /// Ready seconds over observed seconds (the period from drbot's first check of it).
+    pub share: Option<f64>,
+    /// Changes of state inside the period.
+    pub changes: usize,
+}
+
+/// Each scenario's time in each state over `period` (up to `now`), from its
+/// `readiness.changed` events: the state holds from one change to the next.
+fn readiness_shares(events: &[StoredEvent], period: Period, now: DateTime<Utc>) -> Vec<ReadyShare> {
+    let end = period.to.min(now);
+    let mut by: BTreeMap<String, Vec<(DateTime<Utc>, String)>> = BTreeMap::new();
+    for e in events.iter().filter(|e| e.kind == "readiness.changed") {
+        let d: serde_json::Value = serde_json::from_str(&e.detail).unwrap_or_default();
+        let (Some(s), Some(to)) = (d["scenario"].as_str(), d["to"].as_str()) else {
+            continue;
+        };
+        let Ok(at) = DateTime::parse_from_rfc3339(&e.at) else {
+            continue;
+        };
+        by.entry(s.to_string())
+            .or_default()
+            .push((at.with_timezone(&Utc), to.to_string()));
+    }
+    let mut out = Vec::new();
+    for (scenario, mut changes) in by {
+        changes.sort_by_key(|(at, _)| *at);
+        let mut share = ReadyShare {
+            scenario,
+            ready_secs: 0,
+            not_ready_secs: 0,
+            unknown_secs: 0,
+            share: None,
+            changes: changes
+                .iter()
+                .filter(|(at, _)| *at >= period.from && *at < end)
+                .count(),
+        };
+        for (i, (at, state)) in changes.iter().enumerate() {
+            let from = (*at).max(period.from);
+            let until = changes.get(i + 1).map_or(end, |(next, _)| (*next).min(end));
+            if until <= from {
+                continue;
+            }
+            let secs = (until - from).num_seconds();
+            match state.as_str() {
+                "ready" => share.ready_secs += secs,
+                "not ready" => share.not_ready_secs += secs,
+                _ => share.unknown_secs += secs,
+            }
+        }
+        let observed = share.ready_secs + share.not_ready_secs + share.unknown_secs;
+        share.share = (observed > 0).then(|| share.ready_secs as f64 / observed as f64);
+        out.push(share);
+    }
+    out
+}
+
+/// "region-failure 93% · ddos 100%" of the observed time, or that nothing was checked.
+pub fn readiness_text(r: &Report) -> String {
+    let parts: Vec<String> = r
+        .readiness
+        .iter()
+        .filter_map(|s| Some(format!("{} {:.0}%", s.scenario, s.share? * 100.0)))
+        .collect();
+    if parts.is_empty() {
+        "no readiness check recorded in this period".to_string()
+    } else {
+        format!("ready {} of the checked time", parts.join(" · "))
+    }
+}
+
+/// Each scenario's time ready (green), not ready (red) and unknown (grey), as stacked bars.
+fn readiness_chart(r: &Report) -> String {
+    let rows: Vec<&ReadyShare> = r.readiness.iter().filter(|s| s.share.is_some()).collect();
+    if rows.is_empty() {
+        return "<p>No readiness checks to chart.</p>".to_string();
+    }
+    let (left, width, row_h) = (220.0, 600.0, 26.0);
+    let height = 30.0 + rows.len() as f64 * row_h;
+    let mut svg = format!(
+        "<svg class=\"chart readiness\" viewBox=\"0 0 900 {height}\" width=\"100%\" role=\"img\" aria-label=\"Share of the period each scenario was ready\"><title>Share of the period each scenario was ready</title>"
+    );
+    for (i, s) in rows.iter().enumerate() {
+        let y = 10.0 + i as f64 * row_h;
+        let total = (s.ready_secs + s.not_ready_secs + s.unknown_secs).max(1) as f64;
+        let _ = write!(
+            svg,
+            "<text x=\"0\" y=\"{:.1}\" font-size=\"12\">{}</text>",
+            y + 12.0,
+            esc(&s.scenario)
+        );
+        let mut x = left;
+        for (secs, fill, label, class) in [
+            (s.ready_secs, "#2a7a2a", "ready", "ready"),
+            (s.not_ready_secs, "#a00", "not ready", "not-ready"),
+            (s.unknown_secs, "#999", "unknown", "unknown"),
+        ] {
+            if secs == 0 {
+                continue;
+            }
+            let w = secs as f64 / total * width;
+            let _ = write!(
+                svg,
+                "<rect class=\"{class}\" x=\"{x:.1}\" y=\"{y:.1}\" width=\"{w:.1}\" height=\"16\" fill=\"{fill}\"><title>{}: {label} {}</title></rect>",
+                esc(&s.scenario),
+                human(secs)
+            );
+            x += w;
+        }
+        let _ = write!(
+            svg,
+            "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"12\">{:.0}% ready</text>",
+            left + width + 8.0,
+            y + 12.0,
+            s.share.unwrap_or(0.0) * 100.0
+        );
+    }
+    let _ = write!(
+        svg,
+        "<text x=\"{left}\" y=\"{:.1}\" font-size=\"11\" fill=\"#333\">green: ready · red: not ready · grey: unknown (a region did not answer) · from drbot's first check in the period</text></svg>",
+        height - 4.0
+    );
+    svg
 }
 
 /// One plan run, from its `run.*` events.
@@ -418,6 +552,7 @@ pub fn build(
         restore_rto_secs: rto_of("db-corruption").map(|s| s as i64),
         backup_checks: backup_checks(events, period),
         plan_runs: plan_runs(events, period),
+        readiness: readiness_shares(events, period, crate::clock::now()),
     }
 }
 
@@ -604,6 +739,7 @@ fn markdown(r: &Report) -> String {
     let _ = writeln!(out, "- **Restore tests:** {}", restore_tests_text(r));
     let _ = writeln!(out, "- **Backup compliance:** {}", backups_text(r));
     let _ = writeln!(out, "- **Plan runs:** {}", plan_runs_text(r));
+    let _ = writeln!(out, "- **Readiness:** {}", readiness_text(r));
     for (title, list) in [("Incidents", &r.incidents), ("Drills", &r.drills)] {
         let _ = writeln!(out, "\n## {title}\n");
         if list.is_empty() {
@@ -630,6 +766,8 @@ fn markdown(r: &Report) -> String {
         &PLAN_RUN_HEADERS,
         r.plan_runs.iter().map(plan_run_row),
     );
+    let _ = writeln!(out, "\n## Readiness\n\n**{}**\n", readiness_text(r));
+    md_table(&mut out, &READY_HEADERS, r.readiness.iter().map(ready_row));
     out
 }
 
@@ -693,6 +831,28 @@ fn restore_chart(r: &Report) -> String {
         r.restore_rto_secs.map(|rto| format!(" · database RTO {}", human(rto))).unwrap_or_default()
     );
     svg
+}
+
+const READY_HEADERS: [&str; 6] = [
+    "Scenario",
+    "Ready",
+    "Not ready",
+    "Unknown",
+    "Share ready",
+    "Changes",
+];
+
+fn ready_row(s: &ReadyShare) -> [String; 6] {
+    [
+        s.scenario.clone(),
+        human(s.ready_secs),
+        human(s.not_ready_secs),
+        human(s.unknown_secs),
+        s.share
+            .map(|x| format!("{:.0}%", x * 100.0))
+            .unwrap_or_else(|| "—".into()),
+        s.changes.to_string(),
+    ]
 }
 
 fn html_table<const N: usize>(headers: [&str; N], rows: Vec<[String; N]>, class: &str) -> String {
@@ -777,13 +937,14 @@ fn html(r: &Report) -> String {
     let mut body = String::new();
     let _ = write!(
         body,
-        "<dl><dt>RTO achievement</dt><dd>{}</dd><dt>Approvals</dt><dd>{}</dd><dt>Drills (tests of the plan)</dt><dd>{}</dd><dt>Restore tests</dt><dd>{}</dd><dt>Backup compliance</dt><dd>{}</dd><dt>Plan runs</dt><dd>{}</dd></dl>",
+        "<dl><dt>RTO achievement</dt><dd>{}</dd><dt>Approvals</dt><dd>{}</dd><dt>Drills (tests of the plan)</dt><dd>{}</dd><dt>Restore tests</dt><dd>{}</dd><dt>Backup compliance</dt><dd>{}</dd><dt>Plan runs</dt><dd>{}</dd><dt>Readiness</dt><dd>{}</dd></dl>",
         esc(&rto_rate(r)),
         esc(&approvals_text(&r.approvals)),
         r.drills.len(),
         esc(&restore_tests_text(r)),
         esc(&backups_text(r)),
-        esc(&plan_runs_text(r))
+        esc(&plan_runs_text(r)),
+        esc(&readiness_text(r))
     );
     for (title, list) in [("Incidents", &r.incidents), ("Drills", &r.drills)] {
         if list.is_empty() {
@@ -839,6 +1000,20 @@ fn html(r: &Report) -> String {
         let rows = r.plan_runs.iter().map(plan_run_row).collect();
         body.push_str(&html_table(PLAN_RUN_HEADERS, rows, "plan-run"));
     }
+    let _ = write!(
+        body,
+        "<h2>Readiness</h2><p><strong>{}</strong></p>",
+        esc(&readiness_text(r))
+    );
+    if !r.readiness.is_empty() {
+        let rows = r.readiness.iter().map(ready_row).collect();
+        body.push_str(&html_table(READY_HEADERS, rows, "readiness"));
+        figure(
+            &mut body,
+            "Share of the period each scenario was ready",
+            &readiness_chart(r),
+        );
+    }
     format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>DR review: {p}</title>\n<style>body{{font-family:system-ui,sans-serif;margin:2em;color:#111}}table{{border-collapse:collapse;width:100%}}th,td{{border:1px solid #999;padding:4px 6px;text-align:left;font-size:14px}}th{{background:#eee}}dl{{display:grid;grid-template-columns:max-content auto;gap:2px 12px}}dt{{font-weight:bold}}dd{{margin:0}}figure{{margin:1em 0}}figcaption{{font-size:12px;color:#444}}@media print{{figure,tr{{page-break-inside:avoid}}}}</style></head>\n<body><h1>DR review: {p}</h1>\n{body}\n</body></html>\n",
         p = esc(&period_text(r)),
@@ -878,5 +1053,50 @@ mod tests {
         let quarter = Period::parse(None, None, now).unwrap();
         assert_eq!(quarter.from.to_rfc3339(), "2026-10-01T00:00:00+00:00");
         assert_eq!(quarter.to.to_rfc3339(), "2026-11-29T00:00:00+00:00");
+    }
+
+    fn changed(at: &str, scenario: &str, to: &str) -> StoredEvent {
+        StoredEvent {
+            seq: 0,
+            at: at.to_string(),
+            actor: "drbot".into(),
+            channel: String::new(),
+            incident: None,
+            kind: "readiness.changed".into(),
+            text: String::new(),
+            detail: serde_json::json!({"scenario": scenario, "to": to}).to_string(),
+            prev_hash: String::new(),
+            hash: String::new(),
+        }
+    }
+
+    /// A state holds from one change to the next; the share counts only the time drbot
+    /// had checked, inside the period, up to now.
+    #[test]
+    fn the_share_of_time_ready_runs_from_change_to_change() {
+        let t = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        let period = Period {
+            from: t("2026-10-01T00:00:00Z"),
+            to: t("2026-10-02T00:00:00Z"),
+        };
+        let events = [
+            // Before the period: its state at the start of the period.
+            changed("2026-09-30T12:00:00Z", "region-failure", "not ready"),
+            changed("2026-10-01T06:00:00Z", "region-failure", "ready"),
+            changed("2026-10-01T18:00:00Z", "region-failure", "unknown"),
+            changed("2026-10-01T12:00:00Z", "ddos", "ready"),
+        ];
+        let shares = readiness_shares(&events, period, t("2026-10-01T20:00:00Z"));
+        let ddos = &shares[0];
+        assert_eq!(
+            (ddos.scenario.as_str(), ddos.ready_secs, ddos.share),
+            ("ddos", 8 * 3600, Some(1.0))
+        );
+        let rf = &shares[1];
+        assert_eq!(rf.not_ready_secs, 6 * 3600);
+        assert_eq!(rf.ready_secs, 12 * 3600);
+        assert_eq!(rf.unknown_secs, 2 * 3600);
+        assert_eq!(rf.share, Some(0.6));
+        assert_eq!(rf.changes, 2);
     }
 }

@@ -209,7 +209,10 @@ impl Application {
                 stop_rx.clone(),
             )),
             tokio::spawn(crate::workers::runs::run(self.app.clone(), stop_rx.clone())),
-            tokio::spawn(crate::workers::readiness::run(self.app.clone(), stop_rx.clone())),
+            tokio::spawn(crate::workers::readiness::run(
+                self.app.clone(),
+                stop_rx.clone(),
+            )),
             tokio::spawn(crate::workers::names::run(self.app.clone(), stop_rx)),
         ];
         // The outbox stops last: what shutdown itself says still goes out.

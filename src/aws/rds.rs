@@ -569,11 +569,16 @@ pub async fn subnet_group(
     rds: &aws_sdk_rds::Client,
     name: &str,
 ) -> Result<Option<SubnetGroup>, AwsError> {
-    let answer = rds.describe_db_subnet_groups().db_subnet_group_name(name).send().await;
+    let answer = rds
+        .describe_db_subnet_groups()
+        .db_subnet_group_name(name)
+        .send()
+        .await;
     let resource = format!("subnet group {name}");
-    let missing = |e: &aws_sdk_rds::operation::describe_db_subnet_groups::DescribeDBSubnetGroupsError| {
-        e.is_db_subnet_group_not_found_fault()
-    };
+    let missing =
+        |e: &aws_sdk_rds::operation::describe_db_subnet_groups::DescribeDBSubnetGroupsError| {
+            e.is_db_subnet_group_not_found_fault()
+        };
     let Some(out) = super::unless_missing("DescribeDBSubnetGroups", &resource, answer, missing)?
     else {
         return Ok(None);

@@ -26,7 +26,10 @@ fn aws_failure(name: &str, e: &AwsError, impact: &str) -> Check {
         e.to_string(),
         impact,
         &if denied {
-            format!("grant drbot `{}` (see `drbot iam-policy`)", iam_action(e.operation))
+            format!(
+                "grant drbot `{}` (see `drbot iam-policy`)",
+                iam_action(e.operation)
+            )
         } else {
             "check the AWS error above, then `/dr ready` again".to_string()
         },
@@ -36,7 +39,9 @@ fn aws_failure(name: &str, e: &AwsError, impact: &str) -> Check {
 /// Whether AWS refused the call for lack of permission.
 pub fn denied(e: &AwsError) -> bool {
     let m = e.message.to_ascii_lowercase();
-    m.contains("accessdenied") || m.contains("not authorized") || m.contains("unauthorizedoperation")
+    m.contains("accessdenied")
+        || m.contains("not authorized")
+        || m.contains("unauthorizedoperation")
 }
 
 fn iam_action(operation: &str) -> String {
@@ -89,12 +94,21 @@ async fn copy_age(app: &Arc<App>, scenario: &Scenario, database: &str, region: &
     let Some(db) = app.settings.database(database) else {
         return Check::fail(&name, "not configured".into(), "", "");
     };
-    let rpo = scenario.rpo.seconds().map(|s| chrono::Duration::seconds(s as i64));
+    let rpo = scenario
+        .rpo
+        .seconds()
+        .map(|s| chrono::Duration::seconds(s as i64));
     let rds = app.aws.rds_in(Some(region));
     let read = rds.snapshots_of(&db.instance);
     let held = match within(app, Some(region), &name, read).await {
         Ok(Ok(held)) => held,
-        Ok(Err(e)) => return aws_failure(&name, &e, "the restore in the backup region cannot be planned"),
+        Ok(Err(e)) => {
+            return aws_failure(
+                &name,
+                &e,
+                "the restore in the backup region cannot be planned",
+            )
+        }
         Err(unknown) => return unknown,
     };
     let fix = format!(
@@ -189,7 +203,8 @@ async fn service(app: &Arc<App>, service: &str) -> Check {
         return Check::fail(&name, "not configured".into(), "", "");
     };
     let region = app.settings.region_of(svc.region.as_deref());
-    let impact = "the application cannot be brought up where the plan needs it: the RTO cannot be met";
+    let impact =
+        "the application cannot be brought up where the plan needs it: the RTO cannot be met";
     let ecs = app.ecs_for(svc);
     let read = async {
         let state = ecs.service_state(&svc.cluster, &svc.service).await?;
@@ -210,7 +225,10 @@ async fn service(app: &Arc<App>, service: &str) -> Check {
         Ok(Err(e)) => aws_failure(&name, &e, impact),
         Ok(Ok((state, None))) => Check::fail(
             &name,
-            format!("its task definition `{}` does not exist", state.task_definition),
+            format!(
+                "its task definition `{}` does not exist",
+                state.task_definition
+            ),
             impact,
             &fix,
         ),
@@ -284,13 +302,20 @@ async fn cutover_parameter(app: &Arc<App>, database: &str, region: Option<&str>)
             &format!("set `cutover_parameter` of `{database}` in drbot.toml"),
         );
     };
-    let region = region
-        .map(str::to_string)
-        .or_else(|| app.settings.region_of(app.settings.database(database).and_then(|d| d.region.as_deref())));
-    let shown = region.clone().unwrap_or_else(|| "the default region".into());
+    let region = region.map(str::to_string).or_else(|| {
+        app.settings.region_of(
+            app.settings
+                .database(database)
+                .and_then(|d| d.region.as_deref()),
+        )
+    });
+    let shown = region
+        .clone()
+        .unwrap_or_else(|| "the default region".into());
     let ssm = app.aws.ssm_in(region.as_deref());
     let read = ssm.parameter(&parameter);
-    let impact = "the application cannot be pointed at the restored database: the RTO cannot be met";
+    let impact =
+        "the application cannot be pointed at the restored database: the RTO cannot be met";
     match within(app, region.as_deref(), &name, read).await {
         Err(unknown) => unknown,
         Ok(Err(e)) => aws_failure(&name, &e, impact),
@@ -315,7 +340,10 @@ async fn restore_test(app: &Arc<App>, database: &str) -> Check {
     let fix = format!("`/dr drill restore-test {database}`");
     let last = match app
         .store
-        .latest_events(crate::store::EventKind::DrillRestoreTest.as_str().as_ref(), 200)
+        .latest_events(
+            crate::store::EventKind::DrillRestoreTest.as_str().as_ref(),
+            200,
+        )
         .await
     {
         Ok(events) => events.into_iter().find(|e| {
@@ -362,7 +390,10 @@ async fn compliance(app: &Arc<App>, database: &str) -> Check {
     let fix = format!("`/dr backups {database} --enforce`");
     let last = match app
         .store
-        .latest_events(crate::store::EventKind::BackupsChecked.as_str().as_ref(), 200)
+        .latest_events(
+            crate::store::EventKind::BackupsChecked.as_str().as_ref(),
+            200,
+        )
         .await
     {
         Ok(events) => events.into_iter().find_map(|e| {
@@ -373,9 +404,10 @@ async fn compliance(app: &Arc<App>, database: &str) -> Check {
     };
     match last {
         None => Check::unknown(&name, "no backup check has run yet (daily)".into()),
-        Some((_, d)) if d["compliant"] == true => {
-            Check::pass(&name, "the last backup check found the retention policy held".into())
-        }
+        Some((_, d)) if d["compliant"] == true => Check::pass(
+            &name,
+            "the last backup check found the retention policy held".into(),
+        ),
         Some((at, _)) => Check::fail(
             &name,
             format!("the backup check of {at} found slots of the retention policy missing"),
@@ -391,8 +423,14 @@ fn restore_name(app: &Arc<App>, database: &str, new: &str) -> Check {
         return Check::fail(&name, "not configured".into(), "", "");
     };
     let shown = new.replace("{run}", "…");
-    if crate::iam::restore_name_allowed(&db.instance, &crate::scenarios::plan::command_for(new, "20260101000000-0000")) {
-        Check::pass(&name, format!("`drbot iam-policy` allows RestoreDBInstance* as `{shown}`"))
+    if crate::iam::restore_name_allowed(
+        &db.instance,
+        &crate::scenarios::plan::command_for(new, "20260101000000-0000"),
+    ) {
+        Check::pass(
+            &name,
+            format!("`drbot iam-policy` allows RestoreDBInstance* as `{shown}`"),
+        )
     } else {
         Check::fail(
             &name,

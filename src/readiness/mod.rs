@@ -189,7 +189,10 @@ async fn dry_run(app: &Arc<App>, scenario: &Scenario) -> Option<Check> {
         Ok(Err(e)) => Check::fail(&name, e.to_string(), "the plan cannot run", ""),
         Ok(Ok(planning)) if planning.blockers.is_empty() => Check::pass(
             &name,
-            format!("all {} steps plan against AWS now", planning.plan.steps.len()),
+            format!(
+                "all {} steps plan against AWS now",
+                planning.plan.steps.len()
+            ),
         ),
         Ok(Ok(planning)) => {
             let no_answer = planning
@@ -252,18 +255,21 @@ pub async fn record(app: &Arc<App>, readiness: &Readiness) -> Result<(), StoreEr
         } else {
             format!(
                 ": {}",
-                failing.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ")
+                failing
+                    .iter()
+                    .map(|c| c.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )
         }
     );
     tx.append(
-        NewEvent::new(EventKind::ReadinessChanged, SCHEDULER, &channel, text)
-            .detail(json!({
-                "scenario": readiness.scenario,
-                "from": before,
-                "to": state.as_str(),
-                "checks": readiness.checks,
-            })),
+        NewEvent::new(EventKind::ReadinessChanged, SCHEDULER, &channel, text).detail(json!({
+            "scenario": readiness.scenario,
+            "from": before,
+            "to": state.as_str(),
+            "checks": readiness.checks,
+        })),
     )
     .await?;
     // The first record is no change: `/dr ready` and the App Home show it.
@@ -308,7 +314,11 @@ fn failing_lines(readiness: &Readiness, scenario: &Scenario) -> String {
         } else {
             ":grey_question:"
         };
-        out.push_str(&format!("\n{mark} *{}*: {}", escape(&c.name), escape(&c.detail)));
+        out.push_str(&format!(
+            "\n{mark} *{}*: {}",
+            escape(&c.name),
+            escape(&c.detail)
+        ));
         if !c.impact.is_empty() {
             out.push_str(&format!("\n      _{}_", escape(&c.impact)));
         }

@@ -18,7 +18,10 @@ pub enum Need {
     /// The record exists and points at its primary or backup target.
     Dns { record: String },
     /// The cutover parameter exists where the plan writes it.
-    CutoverParameter { database: String, region: Option<String> },
+    CutoverParameter {
+        database: String,
+        region: Option<String>,
+    },
     /// A restore test passed within its schedule.
     RestoreTest { database: String },
     /// The last backup check found the retention policy held.
@@ -42,7 +45,9 @@ pub fn needs(scenario: &Scenario, commands: &CommandSet, settings: &Settings) ->
         }
         None => {
             for step in &scenario.steps {
-                let Some(command) = &step.command else { continue };
+                let Some(command) = &step.command else {
+                    continue;
+                };
                 of_checklist(command, settings, &mut out);
             }
         }

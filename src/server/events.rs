@@ -87,7 +87,9 @@ pub async fn handle_event(
         tracing::info!(event_type, "duplicate delivery ignored");
         return Ok(());
     }
-    if event_type == "app_home_opened" && raw.get("tab").and_then(|t| t.as_str()) != Some("messages") {
+    if event_type == "app_home_opened"
+        && raw.get("tab").and_then(|t| t.as_str()) != Some("messages")
+    {
         if let Err(e) = super::home::opened(app, &user).await {
             tracing::warn!(error = %e, "could not queue the App Home view");
         }

@@ -48,13 +48,18 @@ pub async fn model(app: &App) -> Result<Home, StoreError> {
             .map(|s| s.rto_text())
             .unwrap_or_default();
         for c in &checks {
-            if c.name.starts_with("backup copy of") && !home.copies.iter().any(|h| h.name == c.name) {
+            if c.name.starts_with("backup copy of") && !home.copies.iter().any(|h| h.name == c.name)
+            {
                 home.copies.push(c.clone());
             }
         }
-        let failing = checks.into_iter().filter(|c| c.status != Status::Pass).collect();
+        let failing = checks
+            .into_iter()
+            .filter(|c| c.status != Status::Pass)
+            .collect();
         home.checked_at = home.checked_at.max(Some(row.checked_at.clone()));
-        home.readiness.push((row.scenario, State::parse(&row.state), failing, rto));
+        home.readiness
+            .push((row.scenario, State::parse(&row.state), failing, rto));
     }
     for incident in app.store.open_incidents().await? {
         let scenario = app.scenarios.get(&incident.scenario);
@@ -78,7 +83,8 @@ pub async fn model(app: &App) -> Result<Home, StoreError> {
         let d: Value = serde_json::from_str(&e.detail).unwrap_or_default();
         let db = d["database"].as_str().unwrap_or_default().to_string();
         if !home.compliance.iter().any(|(name, _, _)| *name == db) {
-            home.compliance.push((db, d["compliant"] == true, e.at.clone()));
+            home.compliance
+                .push((db, d["compliant"] == true, e.at.clone()));
         }
     }
     Ok(home)
@@ -107,22 +113,37 @@ pub fn view(home: &Home, officer: bool, now: chrono::DateTime<chrono::Utc>) -> V
     let mut blocks = vec![header("Disaster recovery at a glance")];
     blocks.push(header("Readiness"));
     if home.readiness.is_empty() {
-        blocks.push(section("_Not checked yet: `/dr ready` checks every scenario now._".into()));
+        blocks.push(section(
+            "_Not checked yet: `/dr ready` checks every scenario now._".into(),
+        ));
     }
     for (scenario, state, failing, rto) in &home.readiness {
-        let mut text = format!("{} *{}* — {} (RTO {})", state.icon(), escape(scenario), state.as_str(), escape(rto));
+        let mut text = format!(
+            "{} *{}* — {} (RTO {})",
+            state.icon(),
+            escape(scenario),
+            state.as_str(),
+            escape(rto)
+        );
         for c in failing {
             text.push_str(&format!(
                 "\n• {}: {}{}",
                 escape(&c.name),
                 escape(&c.detail),
-                if c.fix.is_empty() { String::new() } else { format!(" — fix: {}", c.fix) }
+                if c.fix.is_empty() {
+                    String::new()
+                } else {
+                    format!(" — fix: {}", c.fix)
+                }
             ));
         }
         blocks.push(section(text));
     }
     if let Some(at) = &home.checked_at {
-        blocks.push(context(format!("Checked {}; `/dr ready` checks again now.", since(at, now))));
+        blocks.push(context(format!(
+            "Checked {}; `/dr ready` checks again now.",
+            since(at, now)
+        )));
     }
     blocks.push(json!({"type": "divider"}));
     blocks.push(header("Open incidents"));
@@ -184,7 +205,11 @@ pub fn view(home: &Home, officer: bool, now: chrono::DateTime<chrono::Utc>) -> V
     for (db, compliant, at) in &home.compliance {
         lines.push(format!(
             "{} Backup compliance of `{}`: {} (checked {})",
-            if *compliant { ":white_check_mark:" } else { ":x:" },
+            if *compliant {
+                ":white_check_mark:"
+            } else {
+                ":x:"
+            },
             escape(db),
             if *compliant { "held" } else { "slots missing" },
             since(at, now)
@@ -193,7 +218,11 @@ pub fn view(home: &Home, officer: bool, now: chrono::DateTime<chrono::Utc>) -> V
     for c in &home.copies {
         lines.push(format!(
             "{} {}: {}",
-            if c.status == Status::Pass { ":white_check_mark:" } else { ":x:" },
+            if c.status == Status::Pass {
+                ":white_check_mark:"
+            } else {
+                ":x:"
+            },
             escape(&c.name),
             escape(&c.detail)
         ));
@@ -256,7 +285,10 @@ pub async fn button(
     };
     let id: i64 = action.get("value")?.as_str()?.parse().ok()?;
     let user = raw.pointer("/user/id")?.as_str()?.to_string();
-    let action_ts = action.get("action_ts").and_then(Value::as_str).unwrap_or("");
+    let action_ts = action
+        .get("action_ts")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     let request = async {
         let mut tx = app.store.begin().await?;
         let request = tx.request(id).await?;

@@ -251,15 +251,22 @@ impl SlackApi {
 impl SlackApi {
     /// Publishes `user`'s App Home tab: `view` is the whole view (`{"type": "home",
     /// "blocks": …}`). Publishing it again replaces it, so a repeat is harmless.
-    pub async fn publish_home(&self, user: &str, view: &serde_json::Value) -> Result<(), SlackError> {
-        let view: SlackView = serde_json::from_value(view.clone()).map_err(|e| SlackError::Api {
-            method: "views.publish",
-            code: format!("the view drbot built does not read back: {e}"),
-        })?;
+    pub async fn publish_home(
+        &self,
+        user: &str,
+        view: &serde_json::Value,
+    ) -> Result<(), SlackError> {
+        let view: SlackView =
+            serde_json::from_value(view.clone()).map_err(|e| SlackError::Api {
+                method: "views.publish",
+                code: format!("the view drbot built does not read back: {e}"),
+            })?;
         let session = self.client.open_session(&self.token);
         let request = SlackApiViewsPublishRequest::new(user.into(), view);
-        self.api("views.publish", Repeat::Safe, || session.views_publish(&request))
-            .await?;
+        self.api("views.publish", Repeat::Safe, || {
+            session.views_publish(&request)
+        })
+        .await?;
         Ok(())
     }
 }

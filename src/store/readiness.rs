@@ -64,7 +64,8 @@ impl StoreTx<'_> {
 
     /// `user` opened the App Home: their view is published at the next refresh.
     pub async fn home_opened(&mut self, user: &str) -> Result<(), StoreError> {
-        let sql = "INSERT INTO home_views (user_id, published_seq, published_at) VALUES ($1, -1, $2)
+        let sql =
+            "INSERT INTO home_views (user_id, published_seq, published_at) VALUES ($1, -1, $2)
                    ON CONFLICT (user_id) DO UPDATE SET published_seq = -1";
         let epoch = crate::clock::rfc3339(DateTime::<Utc>::UNIX_EPOCH);
         self.write("recording an App Home visit", sql, args![user, epoch])
@@ -82,7 +83,10 @@ impl StoreTx<'_> {
     ) -> Result<bool, StoreError> {
         let sql = "UPDATE home_views SET published_seq = $3, published_at = $4 WHERE user_id = $1 AND published_seq = $2";
         let args = args![user, from, seq, crate::clock::rfc3339(now)];
-        Ok(self.execute("claiming an App Home refresh", sql, args).await? > 0)
+        Ok(self
+            .execute("claiming an App Home refresh", sql, args)
+            .await?
+            > 0)
     }
 }
 
@@ -124,7 +128,12 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<super::StoredEvent>, StoreError> {
         let sql = "SELECT seq, at, actor, channel, incident, kind, text, detail, prev_hash, hash FROM events WHERE kind = $1 ORDER BY seq DESC LIMIT $2";
-        self.fetch("reading recent events", sql, args![kind, limit], super::events::row_to_event)
-            .await
+        self.fetch(
+            "reading recent events",
+            sql,
+            args![kind, limit],
+            super::events::row_to_event,
+        )
+        .await
     }
 }

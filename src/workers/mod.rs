@@ -269,7 +269,8 @@ async fn schedule_due(app: &Arc<App>) -> Result<(), StoreError> {
                 if let Some(db) = app.settings.database(name).cloned() {
                     let app = app.clone();
                     tokio::spawn(async move {
-                        if let Err(e) = actions::rds_snapshot_copy::prune_scheduled(&app, &db).await {
+                        if let Err(e) = actions::rds_snapshot_copy::prune_scheduled(&app, &db).await
+                        {
                             tracing::error!(error = %e, "could not delete old scheduled copies");
                         }
                     });
@@ -782,7 +783,10 @@ async fn plan(
     // configuration. Everything typed in Slack goes through the command's approval.
     let scheduled = scheduled
         && asker.user == SCHEDULER
-        && matches!(action, ActionKind::RdsRestoreTest | ActionKind::RdsSnapshotCopy);
+        && matches!(
+            action,
+            ActionKind::RdsRestoreTest | ActionKind::RdsSnapshotCopy
+        );
     let approval = if scheduled {
         Approval::None
     } else {

@@ -265,9 +265,7 @@ async fn attempt(
             .upload(channel, filename, title, content, comment)
             .await
             .map(|_| None),
-        Outgoing::PublishHome { user, view } => {
-            slack.publish_home(user, view).await.map(|_| None)
-        }
+        Outgoing::PublishHome { user, view } => slack.publish_home(user, view).await.map(|_| None),
     };
     match sent {
         Ok(ts) => Attempt::Sent(ts),
