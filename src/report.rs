@@ -141,7 +141,12 @@ pub struct ReadyShare {
 /// Each scenario's time in each state over `period` (up to `now`), from its
 /// `readiness.changed` events: the state holds from one change to the next.
 fn readiness_shares(events: &[StoredEvent], period: Period, now: DateTime<Utc>) -> Vec<ReadyShare> {
-    let end = period.to.min(now);
+    // Up to now, or to the log's newest event when the log is ahead of this clock.
+    let newest = events
+        .last()
+        .and_then(|e| DateTime::parse_from_rfc3339(&e.at).ok())
+        .map(|t| t.with_timezone(&Utc));
+    let end = period.to.min(newest.map_or(now, |n| n.max(now)));
     let mut by: BTreeMap<String, Vec<(DateTime<Utc>, String)>> = BTreeMap::new();
     for e in events.iter().filter(|e| e.kind == "readiness.changed") {
         let d: serde_json::Value = serde_json::from_str(&e.detail).unwrap_or_default();

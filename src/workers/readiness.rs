@@ -20,7 +20,8 @@ pub async fn run(app: Arc<App>, mut stop: watch::Receiver<bool>) {
     let mut moved = crate::clock::moved();
     let mut first = true;
     loop {
-        let due = first || claim(&app).await;
+        // At start-up it runs whatever the schedule says (and the claim records the run).
+        let due = claim(&app).await || first;
         first = false;
         if due && !running.swap(true, Ordering::SeqCst) {
             let (app, running) = (app.clone(), running.clone());

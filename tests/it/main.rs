@@ -24,6 +24,7 @@ mod plan_commands;
 mod plan_runs;
 mod postgres_tls;
 mod rds;
+mod readiness;
 mod replicas;
 mod report;
 mod request_message;

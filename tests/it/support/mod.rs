@@ -630,6 +630,13 @@ impl TestApp {
         }
     }
 
+    /// Starts the binary again on the same store with `config` (what an operator does
+    /// after changing `drbot.toml`).
+    pub async fn restart_with(&mut self, config: &str) {
+        self.config = config.to_string();
+        self.restart().await;
+    }
+
     /// Starts the binary again on the same store and configuration.
     pub async fn restart(&mut self) {
         self.kill().await;

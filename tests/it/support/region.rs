@@ -27,6 +27,32 @@ pub async fn seed_zone(record: &str, target: &str) -> String {
 }
 
 pub async fn set_cname(zone: &str, record: &str, target: &str) {
+    change_cname(
+        zone,
+        record,
+        target,
+        aws_sdk_route53::types::ChangeAction::Upsert,
+    )
+    .await
+}
+
+/// Deletes the CNAME `record` (pointing at `target`).
+pub async fn delete_cname(zone: &str, record: &str, target: &str) {
+    change_cname(
+        zone,
+        record,
+        target,
+        aws_sdk_route53::types::ChangeAction::Delete,
+    )
+    .await
+}
+
+async fn change_cname(
+    zone: &str,
+    record: &str,
+    target: &str,
+    action: aws_sdk_route53::types::ChangeAction,
+) {
     use aws_sdk_route53::types::*;
     route53()
         .await
@@ -36,7 +62,7 @@ pub async fn set_cname(zone: &str, record: &str, target: &str) {
             ChangeBatch::builder()
                 .changes(
                     Change::builder()
-                        .action(ChangeAction::Upsert)
+                        .action(action)
                         .resource_record_set(
                             ResourceRecordSet::builder()
                                 .name(record)
