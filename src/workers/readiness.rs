@@ -1,5 +1,6 @@
-//! Readiness on schedule (SPEC §15): every scenario checked at start-up and every
-//! `[readiness] every` (claimed in the store, so once across replicas), beside the other
+//! Readiness on schedule (SPEC §15): every scenario checked at start-up (once it has
+//! settled, [`FIRST_CHECK_AFTER`]) and every `[readiness] every` (claimed in the store, so
+//! once across replicas), beside the other
 //! loops — a dark region holds only this check, never expiry or the outbox; and the App
 //! Home views published again when what they show has changed.
 
@@ -15,14 +16,25 @@ use crate::server::home;
 /// The schedule's task name.
 const TASK: &str = "readiness";
 
+/// How long after start-up the first check waits (on drbot's clock): a restart's recovery
+/// and Slack's reconnection come first, and replicas restarted together by a deploy do not
+/// all read every region at the same moment.
+pub const FIRST_CHECK_AFTER: Duration = Duration::from_secs(15);
+
 pub async fn run(app: Arc<App>, mut stop: watch::Receiver<bool>) {
     let running = Arc::new(AtomicBool::new(false));
     let mut moved = crate::clock::moved();
+    let started = crate::clock::now();
     let mut first = true;
     loop {
-        // At start-up it runs whatever the schedule says (and the claim records the run).
-        let due = claim(&app).await || first;
-        first = false;
+        let settled = crate::clock::now() - started
+            >= chrono::Duration::from_std(FIRST_CHECK_AFTER).unwrap_or_default();
+        // Once settled, the start-up check runs whatever the schedule says (and the claim
+        // records the run); then the schedule decides.
+        let due = settled && (claim(&app).await || first);
+        if settled {
+            first = false;
+        }
         if due && !running.swap(true, Ordering::SeqCst) {
             let (app, running) = (app.clone(), running.clone());
             tokio::spawn(async move {

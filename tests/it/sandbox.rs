@@ -134,8 +134,19 @@ async fn a_newcomer_approves_a_rollback_in_the_sandbox_console() {
         .await;
     browser.wait_for_text("A-1 · approval needed", 2).await;
 
-    // Security officer 1 approves; drbot rolls back and the AWS panel shows it.
+    // Security officer 1 looks at drbot's Home tab first: the request waits there, with
+    // its buttons, beside each scenario's readiness.
     be(&browser, "U0SECOFF1").await;
+    browser.click("[data-c='HOME']").await;
+    browser.wait_for_text("Pending approvals", 15).await;
+    browser.wait_for_text("Approve A-1", 15).await;
+    browser.wait_for_text("/dr rollback api", 2).await;
+    browser.wait_for_text("Readiness", 2).await;
+    browser.screenshot(&shots.join("sandbox-home.png")).await;
+    browser.click("[data-c='C0123OPS']").await;
+    browser.wait_for_text("A-1 · approval needed", 5).await;
+
+    // Security officer 1 approves; drbot rolls back and the AWS panel shows it.
     browser.click(&approve).await;
     browser.wait_for_text("A-1 · executed", 30).await;
     browser.wait_for_text("aifai-backend:2", 15).await;
