@@ -285,6 +285,34 @@ pub fn past_keep(
         .collect()
 }
 
+/// Whether the schedule has a copy to make: the newest available snapshot of `db` in its
+/// region has no copy in the backup region yet (one of drbot's, tagged with it as source).
+/// Copying the same snapshot every hour would only pile up copies of the same data.
+pub async fn newest_not_copied(app: &Arc<App>, db: &RdsDatabase) -> Result<Option<String>, AwsError> {
+    let Some(to_region) = app.settings.regions.backup.clone() else {
+        return Ok(None);
+    };
+    let from = app.rds_for(db);
+    let newest = from
+        .snapshots_of(&db.instance)
+        .await?
+        .into_iter()
+        .filter(|s| s.status == "available")
+        .max_by_key(|s| s.created);
+    let Some(newest) = newest else {
+        // Planning says why there is nothing to copy.
+        return Ok(Some(String::new()));
+    };
+    let copied = app
+        .aws
+        .rds_in(Some(&to_region))
+        .snapshots_of(&db.instance)
+        .await?
+        .iter()
+        .any(|s| s.status != "failed" && s.tag("drbot:source-snapshot") == Some(newest.id.as_str()));
+    Ok((!copied).then_some(newest.id))
+}
+
 /// Deletes drbot's scheduled copies of `db` in the backup region that are past
 /// `[rds.copies] keep`, each checked again (name and tag) right before `DeleteDBSnapshot`;
 /// recorded, and said in the ops channel.
@@ -359,5 +387,56 @@ super::changes_aws! {
             None,
         )
         .await?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snap(id: &str, hours_ago: i64, tags: &[(&str, &str)], status: &str) -> Snapshot {
+        Snapshot {
+            id: id.into(),
+            arn: format!("arn:aws:rds:us-west-2:1:snapshot:{id}"),
+            instance: "db".into(),
+            source_region: Some("us-east-1".into()),
+            status: status.into(),
+            created: Some(chrono::Utc::now() - chrono::Duration::hours(hours_ago)),
+            kind: "manual".into(),
+            engine: "postgres".into(),
+            engine_version: "16".into(),
+            allocated_storage_gib: 20,
+            encrypted: false,
+            tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        }
+    }
+
+    /// Only drbot's scheduled copies (named and tagged so) older than `keep`, and never the
+    /// newest available one, however old.
+    #[test]
+    fn only_drbots_own_copies_past_keep_and_never_the_newest_are_deleted() {
+        let ours = [SCHEDULED_TAG];
+        let held = [
+            snap("drbot-db-1", 300, &ours, "available"),
+            snap("drbot-db-2", 200, &ours, "available"),
+            snap("drbot-db-3", 100, &ours, "available"),
+            // Named like drbot's, not tagged: someone else's.
+            snap("drbot-db-4", 250, &[], "available"),
+            // Tagged, named for another instance.
+            snap("drbot-other-5", 250, &ours, "available"),
+            // drbot's retention copy: not the schedule's.
+            snap("drbot-weekly-db-2026w01", 400, &[("drbot:retention", "weekly")], "available"),
+            // Still copying: left alone.
+            snap("drbot-db-6", 150, &ours, "creating"),
+        ];
+        let keep = chrono::Duration::hours(24);
+        let gone: Vec<String> = past_keep(&held, "db", keep, chrono::Utc::now())
+            .into_iter()
+            .map(|s| s.id)
+            .collect();
+        assert_eq!(gone, ["drbot-db-1", "drbot-db-2"]);
+        // One copy only, very old: it stays.
+        let alone = [snap("drbot-db-1", 900, &ours, "available")];
+        assert!(past_keep(&alone, "db", keep, chrono::Utc::now()).is_empty());
     }
 }

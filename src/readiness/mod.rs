@@ -400,3 +400,30 @@ pub fn describe(all: &[Readiness], scenarios: &crate::scenarios::ScenarioSet) ->
     }
     out.trim_end().to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(status: Status) -> Check {
+        Check::new("c", status, String::new(), "", "")
+    }
+
+    /// Any failure makes the scenario not ready; otherwise anything unknown makes it
+    /// unknown; only all passed is ready.
+    #[test]
+    fn the_verdict_is_the_worst_check() {
+        use Status::*;
+        let table: &[(&[Status], State)] = &[
+            (&[], State::Ready),
+            (&[Pass, Pass], State::Ready),
+            (&[Pass, Unknown], State::Unknown),
+            (&[Unknown, Fail], State::NotReady),
+            (&[Fail, Pass], State::NotReady),
+        ];
+        for (statuses, want) in table {
+            let checks: Vec<Check> = statuses.iter().map(|s| check(*s)).collect();
+            assert_eq!(state_of(&checks), *want, "{statuses:?}");
+        }
+    }
+}

@@ -261,20 +261,22 @@ async fn schedule_due(app: &Arc<App>) -> Result<(), StoreError> {
     }
     if let Some(channel) = app.settings.ops_channel() {
         let copies = &app.settings.rds.copies;
-        for name in &copies.databases {
-            let text = format!("snapshot copy {name} --to-region backup --snapshot latest");
-            let task = format!("copy:{name}");
-            if queue_scheduled(app, &task, copies.every.as_duration(), &text, channel).await? {
-                tracing::info!(database = %name, "scheduled copy to the backup region queued");
-                if let Some(db) = app.settings.database(name).cloned() {
-                    let app = app.clone();
-                    tokio::spawn(async move {
-                        if let Err(e) = actions::rds_snapshot_copy::prune_scheduled(&app, &db).await
-                        {
-                            tracing::error!(error = %e, "could not delete old scheduled copies");
-                        }
-                    });
-                }
+        for db in copies
+            .databases
+            .iter()
+            .filter_map(|name| app.settings.database(name))
+        {
+            let task = format!("copy:{}", db.name);
+            let every = copies.every.as_duration();
+            if !app.store.schedule_due(&task, every, now).await? {
+                continue;
+            }
+            let mut tx = app.store.begin().await?;
+            let due = tx.claim_schedule(&task, every, now).await?;
+            tx.commit().await?;
+            if due {
+                let (app, db, channel) = (app.clone(), db.clone(), channel.to_string());
+                tokio::spawn(async move { copy_scheduled(&app, &db, &channel).await });
             }
         }
     }
@@ -299,6 +301,67 @@ async fn schedule_due(app: &Arc<App>) -> Result<(), StoreError> {
         }
     }
     Ok(())
+}
+
+/// The schedule's copy of `db` to the backup region (when its newest snapshot has none
+/// there yet), then the deletion of drbot's scheduled copies past `keep`.
+async fn copy_scheduled(app: &Arc<App>, db: &crate::config::RdsDatabase, channel: &str) {
+    match actions::rds_snapshot_copy::newest_not_copied(app, db).await {
+        Ok(Some(source)) => {
+            let text = format!(
+                "snapshot copy {} --to-region backup --snapshot {}",
+                db.name,
+                if source.is_empty() { "latest" } else { &source }
+            );
+            let work = Work::Plan {
+                text,
+                user: SCHEDULER.to_string(),
+                channel: channel.to_string(),
+                response_url: String::new(),
+                incident: None,
+                scheduled: true,
+            };
+            let queued = async {
+                let mut tx = app.store.begin().await?;
+                work.enqueue(&mut tx).await?;
+                tx.commit().await
+            };
+            match queued.await {
+                Ok(()) => {
+                    tracing::info!(database = %db.name, "scheduled copy to the backup region queued");
+                    app.jobs.notify_one();
+                }
+                Err(e) => tracing::error!(error = %e, "could not queue the scheduled copy"),
+            }
+        }
+        Ok(None) => {
+            tracing::info!(database = %db.name, "the newest snapshot already has a copy in the backup region")
+        }
+        // Said once per schedule, where the copies' results are said.
+        Err(e) => {
+            let text = format!(
+                ":warning: Scheduled copy of `{}` to the backup region: could not read the snapshots ({}). Tried again at the next schedule.",
+                db.name,
+                crate::slack::text::escape(&e.to_string())
+            );
+            let said = async {
+                let mut tx = app.store.begin().await?;
+                tx.append(
+                    NewEvent::new(EventKind::AwsError, SCHEDULER, channel, text.clone())
+                        .detail(json!({"operation": e.operation, "resource": e.resource, "scheduled_copy": db.name})),
+                )
+                .await?;
+                tx.send_slack(Outgoing::post(channel, text)).await?;
+                tx.commit().await
+            };
+            if let Err(e) = said.await {
+                tracing::error!(error = %e, "could not report a failed scheduled copy");
+            }
+        }
+    }
+    if let Err(e) = actions::rds_snapshot_copy::prune_scheduled(app, db).await {
+        tracing::error!(error = %e, "could not delete old scheduled copies");
+    }
 }
 
 /// Queues `text` as drbot's own command in `channel` when scheduled task `task` is due,

@@ -84,6 +84,26 @@ async fn wait_change(app: &TestApp, scenario: &str, to: &str) -> Value {
     );
 }
 
+/// drbot's scheduled copies of `instance` in the backup region.
+async fn scheduled_copies(instance: &str) -> Vec<String> {
+    rds_in(BACKUP)
+        .await
+        .describe_db_snapshots()
+        .db_instance_identifier(instance)
+        .send()
+        .await
+        .unwrap()
+        .db_snapshots()
+        .iter()
+        .filter(|s| {
+            s.tag_list()
+                .iter()
+                .any(|t| t.key() == Some("drbot:scheduled-copy") && t.value() == Some("true"))
+        })
+        .filter_map(|s| s.db_snapshot_identifier().map(str::to_string))
+        .collect()
+}
+
 /// The estate of a region failure with drbot's copy of the snapshot in the backup region.
 async fn with_a_copy() -> (Estate, TestApp) {
     let estate = estate(base(), true).await;
@@ -148,22 +168,7 @@ async fn a_missing_backup_region_copy_makes_region_failure_not_ready_until_the_s
             .contains("is available in us-west-2"),
         "{copied}"
     );
-    let copies: Vec<String> = rds_in(BACKUP)
-        .await
-        .describe_db_snapshots()
-        .db_instance_identifier(&estate.db.instance)
-        .send()
-        .await
-        .unwrap()
-        .db_snapshots()
-        .iter()
-        .filter(|s| {
-            s.tag_list()
-                .iter()
-                .any(|t| t.key() == Some("drbot:scheduled-copy") && t.value() == Some("true"))
-        })
-        .filter_map(|s| s.db_snapshot_identifier().map(str::to_string))
-        .collect();
+    let copies = scheduled_copies(&estate.db.instance).await;
     assert_eq!(copies.len(), 1, "{copies:?}");
 
     // Half an hour later (drbot's clock), the scheduled check finds it ready: posted once.
@@ -223,6 +228,14 @@ async fn a_missing_backup_region_copy_makes_region_failure_not_ready_until_the_s
             && html.contains("<svg class=\"chart readiness\""),
         "{html}"
     );
+
+    // An hour after the first copy the schedule comes again; the newest snapshot already
+    // has its copy there, so nothing is copied twice (and the copy is kept).
+    app.advance_clock(Duration::from_secs(30 * 60));
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(scheduled_copies(&estate.db.instance).await, copies);
+    let executed = app.events_of_kind("request.executed").await;
+    assert_eq!(executed.len(), 1, "{executed:#?}");
 }
 
 #[tokio::test]
@@ -509,4 +522,82 @@ async fn home_click(app: &TestApp, id: &str, action_id: &str, user: &str) -> u16
     .await
     .status()
     .as_u16()
+}
+
+/// The schedule copies only a snapshot not yet copied, and deletes only its own copies past
+/// `keep` — never the newest, never one not tagged as its own.
+#[tokio::test]
+async fn scheduled_copies_past_keep_are_deleted_only_when_they_are_drbots_own() {
+    let estate = estate(base(), true).await;
+    let instance = estate.db.instance.clone();
+    let config = format!(
+        "{}\n[rds.copies]\ndatabases = [\"main\"]\nevery = \"1h\"\nkeep = \"1h\"\n",
+        estate.config
+    );
+    let app = spawn_app_with(&config).await;
+    wait_for_event(&app, "request.executed").await;
+    let first = scheduled_copies(&instance).await;
+    assert_eq!(first.len(), 1, "{first:?}");
+
+    // Someone else's snapshot in the backup region, named as drbot names its copies.
+    let nightly = rds()
+        .await
+        .describe_db_snapshots()
+        .db_snapshot_identifier(format!("{instance}-nightly"))
+        .send()
+        .await
+        .unwrap()
+        .db_snapshots()[0]
+        .db_snapshot_arn()
+        .unwrap()
+        .to_string();
+    let foreign = format!("drbot-{instance}-19990101000000");
+    rds_in(BACKUP)
+        .await
+        .copy_db_snapshot()
+        .source_db_snapshot_identifier(&nightly)
+        .target_db_snapshot_identifier(&foreign)
+        .send()
+        .await
+        .unwrap();
+
+    // A new snapshot in the primary region: the next schedule copies it.
+    estate.db.snapshot(&format!("{instance}-second")).await;
+    app.advance_clock(Duration::from_secs(61 * 60));
+    for _ in 0..300 {
+        if app.events_of_kind("request.executed").await.len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let both = scheduled_copies(&instance).await;
+    assert_eq!(both.len(), 2, "{both:?}");
+
+    // The schedule after that: the first copy is past `keep` and not the newest.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    app.advance_clock(Duration::from_secs(61 * 60));
+    let deleted = wait_for_event(&app, "copy.deleted").await;
+    assert!(
+        deleted["text"].as_str().unwrap().contains(&first[0]),
+        "{deleted}"
+    );
+    let left = scheduled_copies(&instance).await;
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_ne!(left[0], first[0]);
+    // The foreign one (untagged) is still there; nothing else was deleted.
+    let held: Vec<String> = rds_in(BACKUP)
+        .await
+        .describe_db_snapshots()
+        .db_snapshot_identifier(&foreign)
+        .send()
+        .await
+        .unwrap()
+        .db_snapshots()
+        .iter()
+        .filter_map(|s| s.db_snapshot_identifier().map(str::to_string))
+        .collect();
+    assert_eq!(held, vec![foreign]);
+    assert_eq!(app.events_of_kind("copy.deleted").await.len(), 1);
+    // Three schedules, two snapshots: two copies made, none twice.
+    assert_eq!(app.events_of_kind("request.executed").await.len(), 2);
 }
