@@ -114,6 +114,9 @@ impl Application {
                 tracing::warn!("{warning}");
             }
         }
+        for problem in crate::readiness::check_copies(&settings, &commands, &scenarios) {
+            tracing::warn!("{problem} (check-config refuses it)");
+        }
         if settings.access.is_open() {
             tracing::warn!("[access] responders is empty: anyone in a command channel or an incident channel may run every command; name the responders (user and user group ids)");
         }

@@ -244,3 +244,40 @@ fn drbot_config_names_the_file_when_config_is_not_given() {
         "{stdout}"
     );
 }
+
+/// Scheduled copies less often than the RPO of the scenario that restores from them could
+/// never meet it: check-config says so, naming the scenario; within it, the file is fine.
+#[tokio::test]
+async fn scheduled_copies_less_often_than_the_rpo_are_refused() {
+    let example = std::fs::read_to_string(repo_root().join("drbot.example.toml")).unwrap();
+    assert!(example.contains("every = \"1h\"\nkeep = \"7d\""));
+    let out = check(&example).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let slow = example.replace(
+        "every = \"1h\"\nkeep = \"7d\"",
+        "every = \"2h\"\nkeep = \"7d\"",
+    );
+    let out = check(&slow).await;
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains(
+            "[rds.copies] every = \"2h\" is longer than the RPO of `region-failure` (1h)"
+        ),
+        "{said}"
+    );
+    // Too often, or a database that is not configured: refused with the key.
+    let unknown = example.replace(
+        "databases = [\"main\"]\nevery",
+        "databases = [\"nope\"]\nevery",
+    );
+    let said = String::from_utf8_lossy(&check(&unknown).await.stderr).to_string();
+    assert!(
+        said.contains("rds.copies.databases: 'nope' is not a [[rds.databases]] name"),
+        "{said}"
+    );
+}
