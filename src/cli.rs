@@ -295,7 +295,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                     config.display()
                 )));
             }
-            let copies = crate::readiness::check_copies(&settings, &set, &scenarios);
+            let copies = crate::actions::readiness::check_copies(&settings, &set, &scenarios);
             for problem in &copies {
                 eprintln!("error: {}: {problem}", config.display());
             }

@@ -12,8 +12,9 @@
 //!    `actions/` (`blocklist` for WAF, `database` for RDS, `incident`), and [`timeline`],
 //!    [`report`], [`retention`], [`evidence`], [`audit`] (verification against
 //!    checkpoints, Slack's included), [`iam`]. Plan runs (`/dr run`) are the family
-//!    `actions::runs` beside the actions they compose; [`readiness`] (whether each scenario
-//!    could run now: its plan dry-run and what it relies on checked) uses them.
+//!    `actions::runs` beside the actions they compose; readiness (whether each scenario could
+//!    run now: its plan dry-run and what it relies on checked) is the family
+//!    `actions::readiness`, beside the actions whose planners it reuses.
 //! 3. The approval gate: [`gate`] (requests, reactions, exactly-once execution of a run).
 //! 4. [`app`]: what a running drbot holds (settings, store, clients).
 //! 5. [`scenarios`]: the plan's scenarios.
@@ -36,7 +37,6 @@ pub mod healthcheck;
 pub mod iam;
 pub mod memory;
 pub mod metrics;
-pub mod readiness;
 pub mod report;
 pub mod retention;
 pub mod router;

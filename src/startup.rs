@@ -114,7 +114,7 @@ impl Application {
                 tracing::warn!("{warning}");
             }
         }
-        for problem in crate::readiness::check_copies(&settings, &commands, &scenarios) {
+        for problem in crate::actions::readiness::check_copies(&settings, &commands, &scenarios) {
             tracing::warn!("{problem} (check-config refuses it)");
         }
         if settings.access.is_open() {
@@ -216,6 +216,7 @@ impl Application {
                 self.app.clone(),
                 stop_rx.clone(),
             )),
+            tokio::spawn(crate::server::home::run(self.app.clone(), stop_rx.clone())),
             tokio::spawn(crate::workers::names::run(self.app.clone(), stop_rx)),
         ];
         // The outbox stops last: what shutdown itself says still goes out.

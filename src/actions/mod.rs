@@ -28,6 +28,7 @@ pub mod incident_list;
 pub mod incident_open;
 pub mod incident_resolve;
 pub mod incident_update;
+pub mod readiness;
 pub mod run_control;
 pub mod runs;
 pub mod timeline;

@@ -118,7 +118,7 @@ async fn backup_copy(app: &Arc<App>, db: &RdsDatabase) -> Option<String> {
     if app.settings.region_of(db.region.as_deref()).as_deref() == Some(region.as_str()) {
         return None;
     }
-    let (whose, rpo) = crate::readiness::copy_rpo(&db.name, &app.scenarios, &app.commands, &app.settings)
+    let (whose, rpo) = crate::actions::readiness::copy_rpo(&db.name, &app.scenarios, &app.commands, &app.settings)
         .map(|(s, secs)| (format!("`{s}`"), secs))
         .unwrap_or_else(|| ("the plan".to_string(), database::DATABASE_RPO.as_secs()));
     let rpo = chrono::Duration::seconds(rpo as i64);

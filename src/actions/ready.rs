@@ -1,5 +1,5 @@
 //! `/dr ready [scenario]` (SPEC §15): each scenario's readiness now — its plan dry-run and
-//! what it relies on checked (see `crate::readiness`) — recorded as the schedule records
+//! what it relies on checked (see `crate::actions::readiness`) — recorded as the schedule records
 //! it, so a change of state is posted once whoever noticed it first.
 //!
 //! AWS calls: the reads of the plan's steps, DescribeDBSnapshots and DescribeDBSubnetGroups
@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use crate::app::App;
-use crate::readiness;
+use crate::actions::readiness;
 use crate::router::ParsedCommand;
 use crate::slack::text::escape;
 

@@ -243,27 +243,14 @@ async fn react(State(c): State<Console>, Json(r): Json<ReactIn>) -> Json<Value> 
     {
         return Json(json!({"ok": false}));
     }
-    let n = c.n();
-    let envelope = json!({
-        "token": "sandbox-verification-token",
-        "team_id": TEAM,
-        "api_app_id": APP,
-        "type": "event_callback",
-        "event_id": format!("Ev{n:010}"),
-        "event_time": chrono::Utc::now().timestamp(),
-        "event": {
-            "type": if r.add { "reaction_added" } else { "reaction_removed" },
-            "user": r.user,
-            "reaction": r.name,
-            "item_user": BOT_USER,
-            "item": {"type": "message", "channel": r.channel, "ts": r.ts},
-            "event_ts": format!("{}.{n:06}", chrono::Utc::now().timestamp()),
-        }
+    let event = json!({
+        "type": if r.add { "reaction_added" } else { "reaction_removed" },
+        "user": r.user,
+        "reaction": r.name,
+        "item_user": BOT_USER,
+        "item": {"type": "message", "channel": r.channel, "ts": r.ts},
     });
-    let sent = c
-        .send("/slack/events", "application/json", envelope.to_string())
-        .await;
-    Json(json!({"ok": sent.is_ok(), "error": sent.err().map(|e| e.to_string())}))
+    deliver_event(&c, event).await
 }
 
 #[derive(Deserialize)]
@@ -277,7 +264,15 @@ async fn home_opened(State(c): State<Console>, Json(h): Json<HomeIn>) -> Json<Va
     if person(&h.user).is_none() {
         return Json(json!({"ok": false}));
     }
+    let event =
+        json!({"type": "app_home_opened", "user": h.user, "channel": "D0HOME0001", "tab": "home"});
+    deliver_event(&c, event).await
+}
+
+/// Delivers `event` to drbot as Slack's Events API does (its envelope, a fresh event id).
+async fn deliver_event(c: &Console, mut event: Value) -> Json<Value> {
     let n = c.n();
+    event["event_ts"] = json!(format!("{}.{n:06}", chrono::Utc::now().timestamp()));
     let envelope = json!({
         "token": "sandbox-verification-token",
         "team_id": TEAM,
@@ -285,13 +280,7 @@ async fn home_opened(State(c): State<Console>, Json(h): Json<HomeIn>) -> Json<Va
         "type": "event_callback",
         "event_id": format!("Ev{n:010}"),
         "event_time": chrono::Utc::now().timestamp(),
-        "event": {
-            "type": "app_home_opened",
-            "user": h.user,
-            "channel": format!("D0HOME{n:04}"),
-            "tab": "home",
-            "event_ts": format!("{}.{n:06}", chrono::Utc::now().timestamp()),
-        }
+        "event": event,
     });
     let sent = c
         .send("/slack/events", "application/json", envelope.to_string())

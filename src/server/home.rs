@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
+use crate::actions::readiness::{Check, State, Status};
 use crate::app::App;
-use crate::readiness::{Check, State, Status};
 use crate::slack::text::escape;
 use crate::store::{Incident, Outgoing, Request, RequestState, StoreError, HOME_EVERY};
 
@@ -240,7 +240,22 @@ pub async fn opened(app: &App, user: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Wakes [`refresh_due`]'s loop.
+/// Publishes again the views that are out of date ([`refresh_due`]) every second, or at
+/// once when someone opens the tab, until `stop` turns true.
+pub async fn run(app: Arc<App>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        if let Err(e) = refresh_due(&app).await {
+            tracing::error!(error = %e, "could not refresh App Home views");
+        }
+        tokio::select! {
+            _ = WAKE.notified() => {}
+            _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// Wakes [`run`]'s loop.
 pub static WAKE: tokio::sync::Notify = tokio::sync::Notify::const_new();
 
 /// Publishes again the views of users whose view is older than the log, each claimed so

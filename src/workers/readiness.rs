@@ -1,8 +1,7 @@
 //! Readiness on schedule (SPEC §15): every scenario checked at start-up (once it has
 //! settled, [`FIRST_CHECK_AFTER`]) and every `[readiness] every` (claimed in the store, so
 //! once across replicas), beside the other
-//! loops — a dark region holds only this check, never expiry or the outbox; and the App
-//! Home views published again when what they show has changed.
+//! loops — a dark region holds only this check, never expiry or the outbox.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -11,7 +10,6 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::app::App;
-use crate::server::home;
 
 /// The schedule's task name.
 const TASK: &str = "readiness";
@@ -38,15 +36,11 @@ pub async fn run(app: Arc<App>, mut stop: watch::Receiver<bool>) {
         if due && !running.swap(true, Ordering::SeqCst) {
             let (app, running) = (app.clone(), running.clone());
             tokio::spawn(async move {
-                crate::readiness::check_and_record(&app).await;
+                crate::actions::readiness::check_and_record(&app).await;
                 running.store(false, Ordering::SeqCst);
             });
         }
-        if let Err(e) = home::refresh_due(&app).await {
-            tracing::error!(error = %e, "could not refresh App Home views");
-        }
         tokio::select! {
-            _ = home::WAKE.notified() => {}
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
             _ = moved.changed() => {}
             _ = stop.changed() => return,

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::support::aws::{rds, seed_database, SeededDatabase};
+use crate::support::aws::{rds, seed_database, snapshots_in, SeededDatabase};
 use crate::support::flow::*;
 use crate::support::*;
 
@@ -52,14 +52,8 @@ async fn seed_snapshot(
 }
 
 async fn snapshot_ids(instance: &str) -> Vec<String> {
-    rds()
+    snapshots_in("us-east-1", instance)
         .await
-        .describe_db_snapshots()
-        .db_instance_identifier(instance)
-        .send()
-        .await
-        .unwrap()
-        .db_snapshots()
         .iter()
         .filter_map(|s| s.db_snapshot_identifier().map(str::to_string))
         .collect()

@@ -27,7 +27,6 @@ const LAYERS: &[(&str, &[&str])] = &[
             "evidence",
             "audit",
             "iam",
-            "readiness",
         ],
     ),
     (

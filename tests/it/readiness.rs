@@ -86,14 +86,8 @@ async fn wait_change(app: &TestApp, scenario: &str, to: &str) -> Value {
 
 /// drbot's scheduled copies of `instance` in the backup region.
 async fn scheduled_copies(instance: &str) -> Vec<String> {
-    rds_in(BACKUP)
+    snapshots_in(BACKUP, instance)
         .await
-        .describe_db_snapshots()
-        .db_instance_identifier(instance)
-        .send()
-        .await
-        .unwrap()
-        .db_snapshots()
         .iter()
         .filter(|s| {
             s.tag_list()
@@ -496,32 +490,15 @@ async fn the_app_home_shows_readiness_and_pending_approvals_with_buttons_through
     assert_eq!(estate.dr.desired_count_in(BACKUP).await, 2);
 }
 
-/// A click on an App Home button, as Slack posts it (the container is the view).
+/// A click on an App Home button, as Slack posts it: the container is the view, the value
+/// the request's id.
 async fn home_click(app: &TestApp, id: &str, action_id: &str, user: &str) -> u16 {
-    let payload = json!({
-        "type": "block_actions",
-        "team": {"id": "T0DRBOT", "domain": "drbot-test"},
-        "user": {"id": user, "team_id": "T0DRBOT", "username": "someone"},
-        "api_app_id": "A0DRBOT",
-        "token": "deprecated-verification-token",
-        "trigger_id": format!("trigger-{user}-{action_id}-{id}"),
-        "container": {"type": "view", "view_id": "V0HOME"},
-        "view": {"id": "V0HOME", "team_id": "T0DRBOT", "type": "home", "blocks": [], "private_metadata": "", "callback_id": "", "state": {"values": {}}, "hash": "1764300000.abc", "app_id": "A0DRBOT", "bot_id": "B0DRBOT", "external_id": ""},
-        "actions": [{"type": "button", "action_id": action_id, "block_id": "b", "value": id,
-                     "text": {"type": "plain_text", "text": "Approve"},
-                     "action_ts": format!("{}.{}", now_unix(), signing_ts())}]
-    });
-    let body = url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("payload", &payload.to_string())
-        .finish();
-    app.post_signed(
-        "/slack/interactions",
-        "application/x-www-form-urlencoded",
-        &body,
-    )
-    .await
-    .status()
-    .as_u16()
+    let mut payload = button_click("", action_id, user);
+    payload["container"] = json!({"type": "view", "view_id": "V0HOME"});
+    payload["view"] = json!({"id": "V0HOME", "team_id": "T0DRBOT", "type": "home", "blocks": [], "private_metadata": "", "callback_id": "", "state": {"values": {}}, "hash": "1764300000.abc", "app_id": "A0DRBOT", "bot_id": "B0DRBOT", "external_id": ""});
+    payload["actions"][0]["value"] = json!(id);
+    payload["actions"][0]["action_ts"] = json!(format!("{}.{}", now_unix(), signing_ts()));
+    interact(app, &payload).await.status().as_u16()
 }
 
 /// The schedule copies only a snapshot not yet copied, and deletes only its own copies past

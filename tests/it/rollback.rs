@@ -542,16 +542,7 @@ async fn a_request_that_could_not_be_posted_is_posted_at_restart_and_early_react
 
 /// A click on one of the request message's buttons, as Slack posts it.
 async fn click(app: &TestApp, ts: &str, action_id: &str, user: &str) -> reqwest::Response {
-    let payload = button_click(ts, action_id, user);
-    let body = url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("payload", &payload.to_string())
-        .finish();
-    app.post_signed(
-        "/slack/interactions",
-        "application/x-www-form-urlencoded",
-        &body,
-    )
-    .await
+    interact(app, &button_click(ts, action_id, user)).await
 }
 
 #[tokio::test]

@@ -53,6 +53,19 @@ pub async fn rds_in(region: &str) -> aws_sdk_rds::Client {
     aws_sdk_rds::Client::new(&config_in(region).await)
 }
 
+/// The snapshots of `instance` in `region`, as RDS describes them.
+pub async fn snapshots_in(region: &str, instance: &str) -> Vec<aws_sdk_rds::types::DbSnapshot> {
+    rds_in(region)
+        .await
+        .describe_db_snapshots()
+        .db_instance_identifier(instance)
+        .send()
+        .await
+        .unwrap()
+        .db_snapshots()
+        .to_vec()
+}
+
 pub async fn route53() -> aws_sdk_route53::Client {
     aws_sdk_route53::Client::new(&sdk_config().await)
 }

@@ -242,6 +242,19 @@ pub fn button_click(ts: &str, action_id: &str, user: &str) -> Value {
     })
 }
 
+/// Posts a Block Kit interaction `payload` as Slack does (form-encoded, signed).
+pub async fn interact(app: &TestApp, payload: &Value) -> reqwest::Response {
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("payload", &payload.to_string())
+        .finish();
+    app.post_signed(
+        "/slack/interactions",
+        "application/x-www-form-urlencoded",
+        &body,
+    )
+    .await
+}
+
 /// Asks for `command` as the requester and answers (the request's ts, its message text).
 pub async fn ask_text(app: &TestApp, command: &str) -> (String, String) {
     let ts = ask(app, command, REQUESTER).await;
