@@ -310,6 +310,18 @@ pub fn policy(settings: &Settings, scope: &Scope) -> Value {
             json!(["rds:DescribeDBSubnetGroups"]),
             json!(each("subgrp", "*")),
         ));
+        // ... and whether its security groups exist: EC2 allows no narrower resource.
+        if settings.rds.databases.iter().any(|d| {
+            d.backup_placement
+                .as_ref()
+                .is_some_and(|p| !p.security_groups.is_empty())
+        }) {
+            statements.push(allow(
+                "ReadSecurityGroups",
+                json!(["ec2:DescribeSecurityGroups"]),
+                json!("*"),
+            ));
+        }
         // Tags given at creation (drbot's snapshots, the source's tags on a restore).
         let mut tagged = drbot_snapshots.clone();
         tagged.extend(restored.iter().cloned());

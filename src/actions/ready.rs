@@ -38,7 +38,8 @@ async fn reply(app: &Arc<App>, cmd: &ParsedCommand) -> String {
 // This action's entry in the registry.
 super::reads_aws! {
     iam: [
-        "rds:DescribeDBSnapshots", "rds:DescribeDBSubnetGroups", "ecs:DescribeServices",
+        "rds:DescribeDBSnapshots", "rds:DescribeDBSubnetGroups", "ec2:DescribeSecurityGroups",
+        "ecs:DescribeServices",
         "ecs:DescribeTaskDefinition", "route53:ListResourceRecordSets", "ssm:GetParameter"
     ],
     read(app, cmd, _asker) {

@@ -2,6 +2,7 @@
 //! from the SDK's default chain (`AWS_ENDPOINT_URL` points every client at an emulator).
 
 pub mod dns;
+pub mod ec2;
 pub mod ecs;
 pub mod params;
 pub mod rds;

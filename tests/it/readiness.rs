@@ -578,3 +578,28 @@ async fn scheduled_copies_past_keep_are_deleted_only_when_they_are_drbots_own() 
     // Three schedules, two snapshots: two copies made, none twice.
     assert_eq!(app.events_of_kind("request.executed").await.len(), 2);
 }
+
+/// The backup placement's security groups are read from EC2 (signed with the SDK's SigV4):
+/// one that does not exist there is named.
+#[tokio::test]
+async fn a_backup_security_group_that_does_not_exist_is_named() {
+    let estate = estate(base(), true).await;
+    let group = estate
+        .config
+        .split("security_groups = [\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_string();
+    let app = spawn_app_with(&estate.config.replace(
+        &format!("security_groups = [\"{group}\"]"),
+        &format!("security_groups = [\"{group}\", \"sg-0doesnotexist\"]"),
+    ))
+    .await;
+    let answer = ready(&app, "region-failure").await;
+    assert!(
+        answer.contains("*backup placement of `main` in us-west-2*: security group(s) `sg-0doesnotexist` do not exist in us-west-2"),
+        "{answer}"
+    );
+    assert!(!answer.contains(&format!("`{group}` do")), "{answer}");
+}

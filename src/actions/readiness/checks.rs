@@ -156,12 +156,11 @@ async fn copy_age(app: &Arc<App>, scenario: &Scenario, database: &str, region: &
 async fn placement(app: &Arc<App>, database: &str, region: &str) -> Check {
     let name = format!("backup placement of `{database}` in {region}");
     let impact = "the restore in the backup region fails at once: the RTO cannot be met";
-    let Some(group) = app
+    let placement = app
         .settings
         .database(database)
-        .and_then(|d| d.backup_placement.as_ref())
-        .and_then(|p| p.subnet_group.clone())
-    else {
+        .and_then(|d| d.backup_placement.clone());
+    let Some(group) = placement.as_ref().and_then(|p| p.subnet_group.clone()) else {
         return Check::fail(
             &name,
             "no `backup_placement.subnet_group` is configured".into(),
@@ -169,29 +168,64 @@ async fn placement(app: &Arc<App>, database: &str, region: &str) -> Check {
             &format!("set `backup_placement = {{ subnet_group = \"…\", security_groups = [\"sg-…\"] }}` for `{database}` in drbot.toml"),
         );
     };
+    let security_groups = placement.map(|p| p.security_groups).unwrap_or_default();
     let rds = app.aws.rds_in(Some(region));
-    let read = crate::aws::rds::subnet_group(&rds, &group);
-    match within(app, Some(region), &name, read).await {
-        Err(unknown) => unknown,
-        Ok(Err(e)) => aws_failure(&name, &e, impact),
-        Ok(Ok(None)) => Check::fail(
-            &name,
-            format!("DB subnet group `{group}` does not exist in {region}"),
-            impact,
-            &format!("create DB subnet group `{group}` in {region}, or fix `backup_placement.subnet_group` of `{database}` in drbot.toml"),
-        ),
-        Ok(Ok(Some(g))) if g.subnets == 0 => Check::fail(
-            &name,
-            format!("DB subnet group `{group}` in {region} has no subnets"),
-            impact,
-            &format!("add the private subnets of {region} to `{group}`"),
-        ),
-        Ok(Ok(Some(g))) => Check::pass(
+    let reads = async {
+        let group = crate::aws::rds::subnet_group(&rds, &group).await;
+        let missing = if security_groups.is_empty() {
+            Ok(Vec::new())
+        } else {
+            crate::aws::ec2::missing_security_groups(&app.aws, region, &security_groups).await
+        };
+        (group, missing)
+    };
+    let (group_found, missing) = match within(app, Some(region), &name, reads).await {
+        Err(unknown) => return unknown,
+        Ok(found) => found,
+    };
+    let failure = |e: &AwsError| aws_failure(&name, e, impact);
+    let g = match group_found {
+        Err(e) => return failure(&e),
+        Ok(None) => {
+            return Check::fail(
+                &name,
+                format!("DB subnet group `{group}` does not exist in {region}"),
+                impact,
+                &format!("create DB subnet group `{group}` in {region}, or fix `backup_placement.subnet_group` of `{database}` in drbot.toml"),
+            )
+        }
+        Ok(Some(g)) if g.subnets == 0 => {
+            return Check::fail(
+                &name,
+                format!("DB subnet group `{group}` in {region} has no subnets"),
+                impact,
+                &format!("add the private subnets of {region} to `{group}`"),
+            )
+        }
+        Ok(Some(g)) => g,
+    };
+    match missing {
+        Err(e) => failure(&e),
+        Ok(missing) if !missing.is_empty() => Check::fail(
             &name,
             format!(
-                "DB subnet group `{group}` ({} subnets{})",
+                "security group(s) {} do not exist in {region}",
+                missing.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", ")
+            ),
+            impact,
+            &format!("create them in {region}'s VPC, or fix `backup_placement.security_groups` of `{database}` in drbot.toml"),
+        ),
+        Ok(_) => Check::pass(
+            &name,
+            format!(
+                "DB subnet group `{group}` ({} subnets{}){}",
                 g.subnets,
-                g.vpc.map(|v| format!(", {v}")).unwrap_or_default()
+                g.vpc.map(|v| format!(", {v}")).unwrap_or_default(),
+                if security_groups.is_empty() {
+                    String::new()
+                } else {
+                    format!(", security groups {}", security_groups.join(", "))
+                }
             ),
         ),
     }
