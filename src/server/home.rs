@@ -5,7 +5,8 @@
 //!
 //! [`model`] reads it from the store; [`view`] renders it, pure. A user's view is published
 //! (`views.publish`, through the outbox) when they open the tab and again whenever the log
-//! has grown since, at most once per user per `store::HOME_EVERY` ([`refresh_due`]).
+//! has grown since, at most once per user per `store::HOME_EVERY` (10 s), for a day after
+//! they last opened it (`store::HOME_KEPT`) ([`refresh_due`]).
 
 use std::sync::Arc;
 
@@ -14,7 +15,7 @@ use serde_json::{json, Value};
 use crate::actions::readiness::{Check, State, Status};
 use crate::app::App;
 use crate::slack::text::escape;
-use crate::store::{Incident, Outgoing, Request, RequestState, StoreError, HOME_EVERY};
+use crate::store::{Incident, Outgoing, Request, RequestState, StoreError, HOME_EVERY, HOME_KEPT};
 
 /// The Approve and Reject buttons of a request listed in the App Home (their value is the
 /// request's id).
@@ -90,7 +91,18 @@ pub async fn model(app: &App) -> Result<Home, StoreError> {
     Ok(home)
 }
 
+/// Slack's bounds: a section's text holds 3,000 characters, a Home view 100 blocks.
+const SECTION_CHARS: usize = 2_900;
+const MOST_PENDING: usize = 15;
+const MOST_INCIDENTS: usize = 10;
+
 fn section(text: String) -> Value {
+    let text = if text.chars().count() > SECTION_CHARS {
+        let cut: String = text.chars().take(SECTION_CHARS).collect();
+        format!("{cut}… _(cut; `/dr ready` shows it whole)_")
+    } else {
+        text
+    };
     json!({"type": "section", "text": {"type": "mrkdwn", "text": text}})
 }
 
@@ -150,7 +162,13 @@ pub fn view(home: &Home, officer: bool, now: chrono::DateTime<chrono::Utc>) -> V
     if home.incidents.is_empty() {
         blocks.push(section("None.".into()));
     }
-    for (incident, rto, rto_secs) in &home.incidents {
+    if home.incidents.len() > MOST_INCIDENTS {
+        blocks.push(context(format!(
+            "The {MOST_INCIDENTS} oldest of {} shown; `/dr incident list` lists them all.",
+            home.incidents.len()
+        )));
+    }
+    for (incident, rto, rto_secs) in home.incidents.iter().take(MOST_INCIDENTS) {
         let age = now - incident.started_at;
         let over = rto_secs.is_some_and(|r| age.num_seconds() > r as i64);
         blocks.push(section(format!(
@@ -170,7 +188,13 @@ pub fn view(home: &Home, officer: bool, now: chrono::DateTime<chrono::Utc>) -> V
     if home.pending.is_empty() {
         blocks.push(section("None.".into()));
     }
-    for request in &home.pending {
+    if home.pending.len() > MOST_PENDING {
+        blocks.push(context(format!(
+            "The {MOST_PENDING} oldest of {} shown; `/dr approvals` lists them all.",
+            home.pending.len()
+        )));
+    }
+    for request in home.pending.iter().take(MOST_PENDING) {
         blocks.push(section(format!(
             ":lock: *{}* requested by <@{}> in <#{}>, waiting {}, expires in {}",
             request.label(),
@@ -266,7 +290,8 @@ pub async fn refresh_due(app: &Arc<App>) -> Result<(), StoreError> {
     };
     let now = crate::clock::now();
     let every = chrono::Duration::from_std(HOME_EVERY).unwrap_or_default();
-    let due = app.store.homes_due(head, now - every).await?;
+    let kept = chrono::Duration::from_std(HOME_KEPT).unwrap_or_default();
+    let due = app.store.homes_due(head, now - every, now - kept).await?;
     if due.is_empty() {
         return Ok(());
     }
@@ -327,4 +352,73 @@ pub async fn button(
         ts,
         item_user: Some(app.bot_user_id().to_string()),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pending(id: i64) -> Request {
+        let now = chrono::Utc::now();
+        Request {
+            id,
+            command: "rollback api *bold* <!channel>".into(),
+            command_name: "rollback".into(),
+            action: "ecs_rollback".into(),
+            requester: "U0ONCALL1".into(),
+            channel: "C0123OPS".into(),
+            incident: None,
+            response_url: String::new(),
+            plan: "{}".into(),
+            plan_hash: "h".into(),
+            summary: String::new(),
+            state: RequestState::Pending,
+            created_at: now,
+            expires_at: now + chrono::Duration::minutes(15),
+            message_ts: Some("1.2".into()),
+            decided_by: None,
+            outcome: None,
+            owner: None,
+            fence: None,
+        }
+    }
+
+    /// Whatever the store holds, the view stays inside Slack's bounds (100 blocks, 3,000
+    /// characters a section), what was typed stays plain text, and only officers get buttons.
+    #[test]
+    fn the_view_stays_inside_slacks_bounds_and_buttons_are_for_officers() {
+        let long = Check::fail("dry run of the plan", "x".repeat(5_000), "", "");
+        let home = Home {
+            readiness: vec![(
+                "region-failure".into(),
+                State::NotReady,
+                vec![long],
+                "24h".into(),
+            )],
+            pending: (1..=60).map(pending).collect(),
+            ..Home::default()
+        };
+        let now = chrono::Utc::now();
+        let officer = view(&home, true, now);
+        let blocks = officer["blocks"].as_array().unwrap();
+        assert!(blocks.len() <= 100, "{} blocks", blocks.len());
+        for b in blocks {
+            if let Some(text) = b.pointer("/text/text").and_then(Value::as_str) {
+                assert!(text.chars().count() <= 3_000, "{} characters", text.len());
+            }
+        }
+        let shown = officer.to_string();
+        assert!(shown.contains("The 15 oldest of 60 shown"));
+        let typed = blocks
+            .iter()
+            .filter(|b| b["type"] == "context")
+            .flat_map(|b| b["elements"].as_array().cloned().unwrap_or_default())
+            .filter(|e| e["text"] == "/dr rollback api *bold* <!channel>")
+            .collect::<Vec<_>>();
+        assert_eq!(typed.len(), 15, "{shown}");
+        assert!(typed.iter().all(|e| e["type"] == "plain_text"));
+        assert_eq!(shown.matches(HOME_APPROVE).count(), 15);
+        let engineer = view(&home, false, now).to_string();
+        assert!(!engineer.contains(HOME_APPROVE) && !engineer.contains(HOME_REJECT));
+    }
 }

@@ -229,7 +229,8 @@ CREATE TABLE readiness (
 CREATE TABLE home_views (
     user_id       TEXT PRIMARY KEY,
     published_seq BIGINT NOT NULL,
-    published_at  TEXT NOT NULL
+    published_at  TEXT NOT NULL,
+    opened_at     TEXT NOT NULL
 );
 "#;
 

@@ -47,7 +47,7 @@ pub use kinds::EventKind;
 pub use outbox::{
     epoch_ms, AfterPost, Anchor, AnchorState, Claimed, Outgoing, Undelivered, DELIVERY_DEADLINE,
 };
-pub use readiness::{ReadinessRow, HOME_EVERY};
+pub use readiness::{ReadinessRow, HOME_EVERY, HOME_KEPT};
 pub use replicas::{DueWork, Liveness};
 pub use requests::{NewRequest, Request, RequestState, Whose};
 pub use runs::{NewRun, NewRunStep, RunRow, StepMove, StepRow};

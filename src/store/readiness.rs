@@ -22,7 +22,12 @@ pub struct ReadinessRow {
 }
 
 /// The shortest time between two publications of one user's App Home.
-pub const HOME_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+pub const HOME_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A user's App Home is kept up to date this long after they last opened it (Slack allows
+/// about 100 `views.publish` a minute: a whole workspace that once looked is not republished
+/// at every event).
+pub const HOME_KEPT: std::time::Duration = std::time::Duration::from_secs(86_400);
 
 impl StoreTx<'_> {
     /// Records `scenario`'s readiness; answers the state it changed from (`Some(None)`: the
@@ -64,11 +69,11 @@ impl StoreTx<'_> {
 
     /// `user` opened the App Home: their view is published at the next refresh.
     pub async fn home_opened(&mut self, user: &str) -> Result<(), StoreError> {
-        let sql =
-            "INSERT INTO home_views (user_id, published_seq, published_at) VALUES ($1, -1, $2)
-                   ON CONFLICT (user_id) DO UPDATE SET published_seq = -1";
+        let sql = "INSERT INTO home_views (user_id, published_seq, published_at, opened_at) VALUES ($1, -1, $2, $3)
+                   ON CONFLICT (user_id) DO UPDATE SET published_seq = -1, opened_at = $3";
         let epoch = crate::clock::rfc3339(DateTime::<Utc>::UNIX_EPOCH);
-        self.write("recording an App Home visit", sql, args![user, epoch])
+        let now = crate::clock::now_rfc3339();
+        self.write("recording an App Home visit", sql, args![user, epoch, now])
             .await
     }
 
@@ -106,15 +111,20 @@ impl Store {
         .await
     }
 
-    /// App Home views older than the log's `head` and last published before `before`:
-    /// `(user, published_seq)`.
+    /// App Home views older than the log's `head`, last published before `before` and
+    /// opened since `opened_since`: `(user, published_seq)`.
     pub async fn homes_due(
         &self,
         head: i64,
         before: DateTime<Utc>,
+        opened_since: DateTime<Utc>,
     ) -> Result<Vec<(String, i64)>, StoreError> {
-        let sql = "SELECT user_id, published_seq FROM home_views WHERE published_seq < $1 AND published_at <= $2 ORDER BY user_id";
-        let args = args![head, crate::clock::rfc3339(before)];
+        let sql = "SELECT user_id, published_seq FROM home_views WHERE published_seq < $1 AND published_at <= $2 AND opened_at >= $3 ORDER BY user_id";
+        let args = args![
+            head,
+            crate::clock::rfc3339(before),
+            crate::clock::rfc3339(opened_since)
+        ];
         self.fetch("reading App Home views", sql, args, |r| {
             Ok((r.get(0), r.get(1)))
         })

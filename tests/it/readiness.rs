@@ -417,8 +417,9 @@ async fn the_app_home_shows_readiness_and_pending_approvals_with_buttons_through
         .chars()
         .take_while(char::is_ascii_digit)
         .collect::<String>();
+    // (Published again at most every 10 s per user.)
     let mut home = String::new();
-    for _ in 0..200 {
+    for _ in 0..400 {
         home = app
             .slack
             .calls("views.publish")
