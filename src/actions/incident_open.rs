@@ -61,8 +61,23 @@ pub async fn run(
     };
     let now = crate::clock::now();
     let prefix = &app.settings.slack.incident_channel_prefix;
-    let mut created = None;
+    // A run of this job after a lost commit: the channel it made before, never another.
+    let mut created = match app.store.noted_channel(job.id).await? {
+        Some((name, Some(id))) => Some((name, id)),
+        Some((name, None)) => match app.slack.own_channel_named(&name, app.bot_user_id()).await {
+            Ok(Some(id)) => Some((name, id)),
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!(error = %e, channel = %name, "could not look for the channel an earlier run of this job may have made");
+                None
+            }
+        },
+        None => None,
+    };
     for attempt in 1..=20 {
+        if created.is_some() {
+            break;
+        }
         let title = if open.drill {
             format!("drill {}", open.title)
         } else {
@@ -73,8 +88,15 @@ pub async fn run(
             continue;
         }
         let private = app.settings.incidents.private;
+        // Noted before Slack is asked, and the id as soon as Slack answers.
+        let mut tx = app.store.begin().await?;
+        tx.note_channel(job.id, &name, None).await?;
+        tx.commit().await?;
         match app.slack.create_channel(&name, private).await {
             Ok(id) => {
+                let mut tx = app.store.begin().await?;
+                tx.note_channel(job.id, &name, Some(&id)).await?;
+                tx.commit().await?;
                 created = Some((name, id));
                 break;
             }

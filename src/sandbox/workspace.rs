@@ -391,6 +391,15 @@ impl Workspace {
                 }
                 json!({"ok": true, "files": files})
             }
+            "conversations.list" => {
+                let channels: Vec<Value> = state
+                    .channels
+                    .iter()
+                    .filter(|c| c.kind == "channel")
+                    .map(|c| json!({"id": c.id, "name": c.name, "is_channel": true, "created": 0, "creator": BOT_USER}))
+                    .collect();
+                json!({"ok": true, "channels": channels, "response_metadata": {"next_cursor": ""}})
+            }
             "views.publish" => {
                 let view = match params.get("view") {
                     Some(Value::String(s)) => serde_json::from_str(s).unwrap_or(Value::Null),

@@ -447,6 +447,45 @@ impl SlackApi {
         .find(|n| !n.trim().is_empty()))
     }
 
+    /// The id of the live channel named `name` that `creator` (drbot) created, if any: how a
+    /// job run again after a lost commit finds the channel it made before (`conversations.list`,
+    /// public and private, at most 20 pages of 200).
+    pub async fn own_channel_named(
+        &self,
+        name: &str,
+        creator: &str,
+    ) -> Result<Option<String>, SlackError> {
+        let session = self.client.open_session(&self.token);
+        let mut cursor: Option<SlackCursorId> = None;
+        for _ in 0..20 {
+            let request = SlackApiConversationsListRequest::new()
+                .with_types(vec![
+                    SlackConversationType::Public,
+                    SlackConversationType::Private,
+                ])
+                .with_exclude_archived(true)
+                .with_limit(200)
+                .opt_cursor(cursor.take());
+            let page = self
+                .api("conversations.list", Repeat::Safe, || {
+                    session.conversations_list(&request)
+                })
+                .await?;
+            let found = page.channels.iter().find(|c| {
+                c.name.as_deref() == Some(name)
+                    && c.creator.as_ref().map(|u| u.to_string()).as_deref() == Some(creator)
+            });
+            if let Some(c) = found {
+                return Ok(Some(c.id.to_string()));
+            }
+            match page.response_metadata.and_then(|m| m.next_cursor) {
+                Some(next) if !next.to_string().is_empty() => cursor = Some(next),
+                _ => return Ok(None),
+            }
+        }
+        Ok(None)
+    }
+
     /// A channel's name (without `#`).
     pub async fn channel_name(&self, channel: &str) -> Result<Option<String>, SlackError> {
         let session = self.client.open_session(&self.token);

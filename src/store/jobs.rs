@@ -106,3 +106,33 @@ impl Store {
             .await
     }
 }
+
+impl StoreTx<'_> {
+    /// Notes the channel job `job` is creating (`channel` once Slack made it): a run of the
+    /// job after a lost commit uses it instead of creating another.
+    pub async fn note_channel(
+        &mut self,
+        job: i64,
+        name: &str,
+        channel: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let sql = "INSERT INTO job_channels (job_id, name, channel_id) VALUES ($1, $2, $3)
+                   ON CONFLICT (job_id) DO UPDATE SET name = $2, channel_id = $3";
+        let args = args![job, name, channel];
+        self.write("noting a job's channel", sql, args).await
+    }
+}
+
+impl Store {
+    /// The channel job `job` noted: its name, and its id once Slack made it.
+    pub async fn noted_channel(
+        &self,
+        job: i64,
+    ) -> Result<Option<(String, Option<String>)>, StoreError> {
+        let sql = "SELECT name, channel_id FROM job_channels WHERE job_id = $1";
+        let noted = self.fetch("reading a job's channel", sql, args![job], |r| {
+            Ok((r.get::<String, _>(0), r.get::<Option<String>, _>(1)))
+        });
+        Ok(noted.await?.pop())
+    }
+}

@@ -217,7 +217,9 @@ CREATE INDEX incidents_by_status ON incidents (status, started_at);
 ];
 
 /// Each scenario's readiness as last checked, and who opened the App Home
-/// (`store::readiness`).
+/// (`store::readiness`); the channel an incident-opening job is creating
+/// (`store::jobs`), so a job run again after a lost commit finds it instead of making
+/// another.
 const READINESS: &str = r#"
 CREATE TABLE readiness (
     scenario   TEXT PRIMARY KEY,
@@ -231,6 +233,11 @@ CREATE TABLE home_views (
     published_seq BIGINT NOT NULL,
     published_at  TEXT NOT NULL,
     opened_at     TEXT NOT NULL
+);
+CREATE TABLE job_channels (
+    job_id     BIGINT PRIMARY KEY,
+    name       TEXT NOT NULL,
+    channel_id TEXT
 );
 "#;
 

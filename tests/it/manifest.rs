@@ -16,6 +16,7 @@ const SESSION_FUNCTIONS: &[(&str, &str)] = &[
     ("conversations_invite", "conversations.invite"),
     ("conversations_set_topic", "conversations.setTopic"),
     ("conversations_info", "conversations.info"),
+    ("conversations_list", "conversations.list"),
     ("conversations_open", "conversations.open"),
     ("pins_add", "pins.add"),
     ("conversations_history", "conversations.history"),

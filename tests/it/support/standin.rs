@@ -31,6 +31,7 @@ pub const METHOD_SCOPES: &[(&str, Option<&str>)] = &[
     ("conversations.invite", Some("channels:manage")),
     ("conversations.setTopic", Some("channels:manage")),
     ("conversations.info", Some("channels:read")),
+    ("conversations.list", Some("channels:read")),
     ("conversations.open", Some("im:write")),
     ("pins.add", Some("pins:write")),
     ("conversations.history", Some("channels:history")),
@@ -417,6 +418,15 @@ fn answer_call(
     let answer = match method.as_str() {
         "bots.info" => {
             json!({"ok": true, "bot": {"id": "B0DRBOT", "deleted": false, "name": "drbot", "updated": 1764220000, "app_id": "A0DRBOT", "user_id": BOT_USER}})
+        }
+        "conversations.list" => {
+            // The channels created so far, as Slack lists them (drbot is their creator).
+            let channels: Vec<Value> = state
+                .created
+                .iter()
+                .map(|(id, name)| json!({"id": id, "name": name, "is_channel": true, "created": 1764220000, "creator": BOT_USER}))
+                .collect();
+            json!({"ok": true, "channels": channels, "response_metadata": {"next_cursor": ""}})
         }
         "views.publish" => {
             // Slack answers the view as stored, with its id and hash.
