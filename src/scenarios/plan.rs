@@ -302,6 +302,10 @@ pub(super) fn read(raw: PlanFile, commands: &CommandSet) -> Result<Plan, String>
     Ok(plan)
 }
 
+/// The stamp a plan's commands are read with when no run is planned (`check-config`,
+/// readiness): a real stamp's shape, so the commands parse as they will.
+pub const CHECK_STAMP: &str = "20260101000000-0000";
+
 /// A step's command with the run's stamp filled in.
 pub fn command_for(run: &str, stamp: &str) -> String {
     run.replace(RUN_PLACEHOLDER, stamp)

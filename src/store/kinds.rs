@@ -73,7 +73,6 @@ event_kinds! {
     RunFinished = "run.finished",
     CopyDeleted = "copy.deleted",
     CopyDeleteRefused = "copy.delete_refused",
-    ReadinessChecked = "readiness.checked",
     ReadinessChanged = "readiness.changed",
 }
 

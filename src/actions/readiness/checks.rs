@@ -20,24 +20,25 @@ fn aws_failure(name: &str, e: &AwsError, impact: &str) -> Check {
     if e.message == crate::aws::NO_ANSWER {
         return Check::unknown(name, format!("{} did not answer: {e}", e.operation));
     }
-    let denied = denied(e);
+    if denied(e) {
+        let fix = format!(
+            "grant drbot `{}` (see `drbot iam-policy`)",
+            iam_action(e.operation)
+        );
+        let mut check = Check::fail(name, e.to_string(), impact, &fix);
+        check.denied = true;
+        return check;
+    }
     Check::fail(
         name,
         e.to_string(),
         impact,
-        &if denied {
-            format!(
-                "grant drbot `{}` (see `drbot iam-policy`)",
-                iam_action(e.operation)
-            )
-        } else {
-            "check the AWS error above, then `/dr ready` again".to_string()
-        },
+        "check the AWS error above, then `/dr ready` again",
     )
 }
 
 /// Whether AWS refused the call for lack of permission.
-pub fn denied(e: &AwsError) -> bool {
+fn denied(e: &AwsError) -> bool {
     let m = e.message.to_ascii_lowercase();
     m.contains("accessdenied")
         || m.contains("not authorized")
@@ -149,7 +150,7 @@ async fn copy_age(app: &Arc<App>, scenario: &Scenario, database: &str, region: &
             ),
             &fix,
         ),
-        _ => Check::pass(&name, detail).with_age(age.num_seconds()),
+        _ => Check::pass(&name, detail),
     }
 }
 
@@ -451,16 +452,15 @@ async fn compliance(app: &Arc<App>, database: &str) -> Check {
     }
 }
 
+/// `new` is the plan's name with [`CHECK_STAMP`](crate::scenarios::plan::CHECK_STAMP)
+/// for `{run}`; it is shown as the plan writes it.
 fn restore_name(app: &Arc<App>, database: &str, new: &str) -> Check {
-    let name = format!("permission to restore `{database}` as `{new}`");
+    let shown = new.replace(crate::scenarios::plan::CHECK_STAMP, "{run}");
+    let name = format!("permission to restore `{database}` as `{shown}`");
     let Some(db) = app.settings.database(database) else {
         return Check::fail(&name, "not configured".into(), "", "");
     };
-    let shown = new.replace("{run}", "…");
-    if crate::iam::restore_name_allowed(
-        &db.instance,
-        &crate::scenarios::plan::command_for(new, "20260101000000-0000"),
-    ) {
+    if crate::iam::restore_name_allowed(&db.instance, new) {
         Check::pass(
             &name,
             format!("`drbot iam-policy` allows RestoreDBInstance* as `{shown}`"),

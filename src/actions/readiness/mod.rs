@@ -42,9 +42,9 @@ pub struct Check {
     /// The command or setting that fixes it.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub fix: String,
-    /// For a backup copy: its age in seconds.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub age_secs: Option<i64>,
+    /// AWS refused a read for lack of permission (the `permissions` check lists them).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub denied: bool,
 }
 
 impl Check {
@@ -73,13 +73,8 @@ impl Check {
             detail,
             impact: impact.to_string(),
             fix: fix.to_string(),
-            age_secs: None,
+            denied: false,
         }
-    }
-
-    fn with_age(mut self, secs: i64) -> Check {
-        self.age_secs = Some(secs);
-        self
     }
 }
 
@@ -142,10 +137,7 @@ pub async fn evaluate(app: &Arc<App>, scenario: &Scenario) -> Readiness {
     let each = join_all(needs.iter().map(|n| checks::check(app, scenario, n)));
     let (mut checks, dry) = tokio::join!(each, dry_run(app, scenario));
     checks.extend(dry);
-    let denied: Vec<&Check> = checks
-        .iter()
-        .filter(|c| c.status == Status::Fail && c.fix.starts_with("grant drbot"))
-        .collect();
+    let denied: Vec<&Check> = checks.iter().filter(|c| c.denied).collect();
     checks.push(if denied.is_empty() {
         Check::pass(
             "permissions",

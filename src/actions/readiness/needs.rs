@@ -37,7 +37,7 @@ pub fn needs(scenario: &Scenario, commands: &CommandSet, settings: &Settings) ->
         Some(plan) => {
             for (_, step) in plan.for_mode(plan.default_mode) {
                 let Some(run) = &step.run else { continue };
-                let text = command_for(run, "20260101000000-0000");
+                let text = command_for(run, crate::scenarios::plan::CHECK_STAMP);
                 if let Ok(cmd) = crate::router::parse(&text, commands, settings) {
                     of_command(&cmd, settings, &mut out);
                 }

@@ -154,7 +154,7 @@ pub fn check(
         }
         for step in &plan.steps {
             let Some(run) = &step.run else { continue };
-            let text = command_for(run, "20260101000000-0000");
+            let text = command_for(run, crate::scenarios::plan::CHECK_STAMP);
             let why = match crate::router::parse(&text, commands, settings) {
                 Err(refusal) => Some(refusal.reason),
                 Ok(cmd) => crate::actions::validate(&cmd, settings).err().map(|w| w.0),
