@@ -13,6 +13,9 @@ use serde::Deserialize;
 
 use crate::duration::HumanDuration;
 
+pub mod data_checks;
+pub use data_checks::{DataCheck, VerifyTls};
+
 /// The requester of what drbot's schedule runs (restore tests): approved by the
 /// configuration (`[drills.restore_test]`), not by an officer.
 pub const SCHEDULER: &str = "drbot";
@@ -537,6 +540,9 @@ pub struct RdsSettings {
     pub retention: Option<RetentionSettings>,
     /// Scheduled copies to the backup region.
     pub copies: CopySettings,
+    /// How long drbot waits for a restored instance's database to answer — to connect,
+    /// and for each check (the statement timeout) — before the verification fails.
+    pub verify_timeout: HumanDuration,
 }
 
 impl Default for RdsSettings {
@@ -547,6 +553,7 @@ impl Default for RdsSettings {
             poll_interval: HumanDuration::from_secs(15),
             retention: None,
             copies: CopySettings::default(),
+            verify_timeout: HumanDuration::from_secs(30),
         }
     }
 }
@@ -579,6 +586,35 @@ pub struct RdsDatabase {
     /// region (`/dr snapshot copy`).
     #[serde(default)]
     pub copy_kms_key: Option<String>,
+    /// The database inside a restored instance that the checks read (`verify_database`).
+    #[serde(default)]
+    pub verify_database: Option<String>,
+    /// The user drbot signs in as (IAM authentication; a secret may name its own).
+    #[serde(default)]
+    pub verify_user: Option<String>,
+    /// `iam` or `secret:<name or ARN>` (parsed by [`data_checks::Credentials`]).
+    #[serde(default)]
+    pub verify_credentials: Option<String>,
+    #[serde(default)]
+    pub verify_tls: VerifyTls,
+    /// The CA bundle a restored instance's certificate must chain to (verify-full);
+    /// default: the RDS bundle of the image, `/etc/ssl/certs/rds-global-bundle.pem`.
+    #[serde(default)]
+    pub verify_ca: Option<std::path::PathBuf>,
+    /// The newest write the restored data holds (`select max(created_at) from orders`):
+    /// the real RPO is the restore point minus it.
+    #[serde(default)]
+    pub newest_write_sql: Option<String>,
+    /// What the restored data must hold.
+    #[serde(default)]
+    pub checks: Vec<DataCheck>,
+}
+
+impl RdsDatabase {
+    /// Does a restore of it get its data checked (checks or a newest write configured)?
+    pub fn verifies_data(&self) -> bool {
+        !self.checks.is_empty() || self.newest_write_sql.is_some()
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -975,6 +1011,8 @@ impl Settings {
             }
         }
         for db in &self.rds.databases {
+            db.validate_verification()
+                .map_err(|(key, message)| invalid(key, message))?;
             for svc in &db.cutover_services {
                 if self.service(svc).is_none() {
                     return Err(invalid(

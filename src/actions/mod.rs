@@ -32,6 +32,7 @@ pub mod readiness;
 pub mod run_control;
 pub mod runs;
 pub mod timeline;
+pub mod verify;
 
 /// What an action does, each step with a default for the actions that have no such step.
 pub trait Action: Sync {

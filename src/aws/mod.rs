@@ -7,6 +7,8 @@ pub mod ecs;
 pub mod params;
 pub mod rds;
 pub mod reachability;
+pub mod secrets;
+pub mod signed;
 pub mod waf;
 pub mod web_acl;
 

@@ -347,6 +347,25 @@ pub fn copy_rpo(
         .min_by_key(|(_, secs)| *secs)
 }
 
+/// The tightest RPO among the scenarios whose recovery touches `database` (restores it,
+/// copies or tests it): `(scenario, seconds)`. What a restore's real RPO is measured against.
+pub fn database_rpo(
+    database: &str,
+    scenarios: &crate::scenarios::ScenarioSet,
+    commands: &crate::router::CommandSet,
+    settings: &crate::config::Settings,
+) -> Option<(String, u64)> {
+    scenarios
+        .all()
+        .filter(|s| {
+            needs::needs(s, commands, settings)
+                .iter()
+                .any(|n| n.database() == Some(database))
+        })
+        .filter_map(|s| Some((s.id.clone(), s.rpo.seconds()?)))
+        .min_by_key(|(_, secs)| *secs)
+}
+
 /// `[rds.copies]` against the plan: a copy less often than the RPO of a scenario that
 /// restores from it cannot meet that RPO (`check-config` refuses it).
 pub fn check_copies(
