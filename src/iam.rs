@@ -322,6 +322,54 @@ pub fn policy(settings: &Settings, scope: &Scope) -> Value {
                 json!("*"),
             ));
         }
+        // Verified restores sign in to the restored instance: an IAM token for
+        // `verify_user` (any instance: a restore's resource id is not known in advance), or
+        // the login in a secret.
+        let mut db_users = Vec::new();
+        let mut secrets = Vec::new();
+        for db in settings.rds.databases.iter().filter(|d| d.verifies_data()) {
+            match db
+                .verify_credentials
+                .as_deref()
+                .map(crate::config::data_checks::Credentials::parse)
+            {
+                Some(Ok(crate::config::data_checks::Credentials::Iam)) => {
+                    let user = db.verify_user.clone().unwrap_or_default();
+                    for r in &rds_regions {
+                        let arn = format!("arn:{p}:rds-db:{r}:{account}:dbuser:*/{user}");
+                        if !db_users.contains(&arn) {
+                            db_users.push(arn);
+                        }
+                    }
+                }
+                Some(Ok(crate::config::data_checks::Credentials::Secret(id))) => {
+                    if id.starts_with("arn:") {
+                        secrets.push(id);
+                    } else {
+                        // A name: Secrets Manager appends six random characters to its ARN.
+                        secrets.extend(rds_regions.iter().map(|r| {
+                            format!("arn:{p}:secretsmanager:{r}:{account}:secret:{id}-??????")
+                        }));
+                    }
+                }
+                _ => {}
+            }
+        }
+        if !db_users.is_empty() {
+            statements.push(allow(
+                "SignInToRestoredDatabases",
+                json!(["rds-db:connect"]),
+                json!(db_users),
+            ));
+        }
+        if !secrets.is_empty() {
+            secrets.dedup();
+            statements.push(allow(
+                "ReadRestoreCheckLogins",
+                json!(["secretsmanager:GetSecretValue"]),
+                json!(secrets),
+            ));
+        }
         // Tags given at creation (drbot's snapshots, the source's tags on a restore).
         let mut tagged = drbot_snapshots.clone();
         tagged.extend(restored.iter().cloned());

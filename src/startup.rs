@@ -117,6 +117,13 @@ impl Application {
         for problem in crate::actions::readiness::check_copies(&settings, &commands, &scenarios) {
             tracing::warn!("{problem} (check-config refuses it)");
         }
+        for warning in settings.rds.databases.iter().filter_map(|d| d.verification_warning()) {
+            tracing::warn!("{warning}");
+        }
+        if let Some(rules) = std::env::var_os("DRBOT_TEST_RESOLVE") {
+            // Tests only: restored instances' endpoints are dialled elsewhere.
+            tracing::warn!(rules = ?rules, "restored databases are reached through DRBOT_TEST_RESOLVE; never set it in production");
+        }
         if settings.access.is_open() {
             tracing::warn!("[access] responders is empty: anyone in a command channel or an incident channel may run every command; name the responders (user and user group ids)");
         }

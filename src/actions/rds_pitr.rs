@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::rds_restore::finish_restore;
+use super::rds_restore::{finish_restore, Verify};
 use super::PlanFailure;
 use crate::aws::rds::{Placement, RdsRecovery};
 use crate::config::{RdsDatabase, Settings};
@@ -25,6 +25,8 @@ pub struct PitrArgs {
     pub db: RdsDatabase,
     pub time: TimeSpec,
     pub new_instance: Option<String>,
+    /// `--verify`: check the restored data.
+    pub verify: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,6 +39,9 @@ pub struct PitrPlan {
     pub class: String,
     /// Where the new instance goes (shown to the officers, bound by the plan's hash).
     pub placement: Placement,
+    /// `--verify`: connect to the new instance and check its data.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub verify: bool,
 }
 
 pub fn parse(cmd: &ParsedCommand, settings: &Settings) -> Result<PitrArgs, Invalid> {
@@ -51,10 +56,12 @@ pub fn parse(cmd: &ParsedCommand, settings: &Settings) -> Result<PitrArgs, Inval
         }
     }
     let new_instance = database::parse_new_instance(cmd, &db)?;
+    let verify = crate::actions::verify::parse_flag(cmd, &db)?;
     Ok(PitrArgs {
         db,
         time,
         new_instance,
+        verify,
     })
 }
 
@@ -110,7 +117,7 @@ pub async fn plan(
     };
     let chosen = args.new_instance.as_deref();
     let new_instance = database::new_instance_name(rds, chosen, &db.instance, now).await?;
-    let plan = PitrPlan {
+    let mut plan = PitrPlan {
         database: db.name.clone(),
         instance: db.instance.clone(),
         restore_time: match args.time {
@@ -123,7 +130,13 @@ pub async fn plan(
             db.restore_subnet_group.as_ref(),
             db.restore_security_groups.as_ref(),
         ),
+        verify: args.verify,
     };
+    if plan.verify {
+        let (key, value) = crate::actions::verify::VERIFY_TAG;
+        plan.placement.tags.retain(|(k, _)| k != key);
+        plan.placement.tags.push((key.to_string(), value.to_string()));
+    }
     let loss = now - point;
     let rpo = chrono::Duration::from_std(DATABASE_RPO).unwrap_or_default();
     let verdict = if loss <= rpo {
@@ -152,6 +165,11 @@ pub async fn plan(
         plan.instance,
         plan.placement.describe(),
     );
+    let summary = if plan.verify {
+        summary + &crate::actions::verify::plan_line(db, &plan.new_instance)
+    } else {
+        summary
+    };
     Ok((plan, summary))
 }
 
@@ -164,6 +182,7 @@ pub async fn execute(run: &Run<'_>, approved: PitrPlan) {
         db,
         time: approved.restore_time.map_or(TimeSpec::Latest, TimeSpec::At),
         new_instance: Some(approved.new_instance.clone()),
+        verify: approved.verify,
     };
     if !run
         .recheck(
@@ -209,7 +228,12 @@ pub async fn execute(run: &Run<'_>, approved: PitrPlan) {
     run.thread(&format!("Point-in-time restore started into `{}` (AWS request id `{request_id}`). Waiting until it is available…", approved.new_instance))
         .await;
     let extra = point.map(|p| format!("Restore point {} UTC", p.format("%Y-%m-%d %H:%M:%S")));
-    finish_restore(run, rds, &approved.new_instance, extra).await;
+    let then = approved.verify.then(|| Verify {
+        database: approved.database.clone(),
+        region: None,
+        restore_point: point,
+    });
+    finish_restore(run, rds, &approved.new_instance, extra, then).await;
 }
 
 // This action's entry in the registry: its `parse` and `execute`, the IAM actions it needs,

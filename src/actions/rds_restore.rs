@@ -15,6 +15,7 @@ use super::PlanFailure;
 use crate::aws::rds::{Placement, RdsRecovery};
 use crate::config::{RdsDatabase, Settings};
 use crate::actions::database::{self, Waited, Watched};
+use crate::actions::verify;
 use crate::gate::execute::{Run, Sent};
 use crate::router::{Invalid, ParsedCommand};
 
@@ -30,6 +31,8 @@ pub struct RestoreArgs {
     pub copied_by_drbot: bool,
     /// `--source-down`: the source's region is down; it is never called (with `--region`).
     pub source_down: bool,
+    /// `--verify`: check the restored data.
+    pub verify: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -50,6 +53,9 @@ pub struct RestorePlan {
     /// `--source-down`: planned and re-checked without calling the source's region.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub source_down: bool,
+    /// `--verify`: connect to the new instance and check its data.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub verify: bool,
 }
 
 pub fn parse(cmd: &ParsedCommand, settings: &Settings) -> Result<RestoreArgs, Invalid> {
@@ -93,6 +99,7 @@ pub fn parse(cmd: &ParsedCommand, settings: &Settings) -> Result<RestoreArgs, In
         )
         .into());
     }
+    let verify = crate::actions::verify::parse_flag(cmd, &db)?;
     Ok(RestoreArgs {
         db,
         snapshot,
@@ -100,6 +107,7 @@ pub fn parse(cmd: &ParsedCommand, settings: &Settings) -> Result<RestoreArgs, In
         region,
         copied_by_drbot: false,
         source_down,
+        verify,
     })
 }
 
@@ -198,7 +206,7 @@ pub async fn plan(
     let chosen = args.new_instance.as_deref();
     let new_instance =
         database::new_instance_name(rds, chosen, &db.instance, crate::clock::now()).await?;
-    let plan = RestorePlan {
+    let mut plan = RestorePlan {
         database: db.name.clone(),
         instance: db.instance.clone(),
         snapshot: snapshot.id.clone(),
@@ -209,7 +217,15 @@ pub async fn plan(
         placement,
         region: args.region.clone(),
         source_down: args.source_down,
+        verify: args.verify,
     };
+    if plan.verify {
+        plan.placement.tags.retain(|(k, _)| k != verify::VERIFY_TAG.0);
+        plan.placement.tags.push((
+            verify::VERIFY_TAG.0.to_string(),
+            verify::VERIFY_TAG.1.to_string(),
+        ));
+    }
     let taken = snapshot
         .created
         .map(|t| format!(" (taken {} UTC)", t.format("%Y-%m-%d %H:%M")))
@@ -227,6 +243,11 @@ pub async fn plan(
         plan.database,
         plan.new_instance,
     );
+    let summary = if plan.verify {
+        summary + &verify::plan_line(db, &plan.new_instance)
+    } else {
+        summary
+    };
     Ok((plan, summary))
 }
 
@@ -290,6 +311,7 @@ pub async fn execute(run: &Run<'_>, approved: RestorePlan) {
         region: approved.region.clone(),
         copied_by_drbot,
         source_down: approved.source_down,
+        verify: approved.verify,
     };
     if !run
         .recheck(
@@ -322,7 +344,23 @@ pub async fn execute(run: &Run<'_>, approved: RestorePlan) {
         approved.new_instance
     ))
     .await;
-    finish_restore(run, rds, &approved.new_instance, None).await;
+    let then = approved.verify.then(|| Verify {
+        database: approved.database.clone(),
+        region: approved.region.clone(),
+        restore_point: approved
+            .snapshot_created
+            .as_deref()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&chrono::Utc)),
+    });
+    finish_restore(run, rds, &approved.new_instance, None, then).await;
+}
+
+/// `--verify`: what to check once the new instance is available.
+pub struct Verify {
+    pub database: String,
+    pub region: Option<String>,
+    pub restore_point: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Follows a new instance to `available` and reports its endpoint.
@@ -331,6 +369,7 @@ pub async fn finish_restore(
     rds: &impl RdsRecovery,
     new_instance: &str,
     extra: Option<String>,
+    then: Option<Verify>,
 ) {
     let waited = database::follow(run, rds, Watched::Instance(new_instance)).await;
     let endpoint = match waited {
@@ -348,6 +387,17 @@ pub async fn finish_restore(
     );
     if let Some(extra) = extra {
         available.push_str(&format!(". {extra}"));
+    }
+    if let (Some(then), Ok(Waited::Available)) = (then, &waited) {
+        let checked = verify::after_restore(
+            run,
+            &then.database,
+            new_instance,
+            then.region.as_deref(),
+            then.restore_point,
+        )
+        .await;
+        available.push_str(&format!(".\n{checked}"));
     }
     database::finish_waited(run, waited, available, "the restore was started").await;
 }

@@ -24,6 +24,7 @@ use crate::aws::rds::{Placement, RdsRecovery, Snapshot};
 use crate::aws::AwsError;
 use crate::config::{RdsDatabase, Settings, SnapshotPick};
 use crate::actions::database::{self, Waited, Watched};
+use crate::actions::verify::{self, Verification};
 use crate::gate::execute::Run;
 use crate::router::{Invalid, ParsedCommand};
 use crate::store::{
@@ -189,7 +190,16 @@ async fn plan_with(
         SnapshotPick::Latest => "the newest".to_string(),
         SnapshotPick::Random => format!("picked at random among {}", candidates.len()),
     };
-    let summary = format!(
+    let data = if db.verifies_data() {
+        format!(
+            "\n• Then connect to the drill instance (never to `{}`) and check the data: {}.",
+            db.instance,
+            data_checks_listed(db)
+        )
+    } else {
+        String::new()
+    };
+    let mut summary = format!(
         "*Restore test* of `{}`: restore snapshot `{}`{taken} ({how} in the last {}) into the drill instance `{}` (class `{}`), placed like `{}`: {}.\n• Then check it: available, engine `{} {}`, at least {} GiB, encryption {}; and measure the restore time.\n• The drill instance is deleted {} after its checks. `{}` itself is not touched.",
         plan.database,
         plan.snapshot,
@@ -205,7 +215,24 @@ async fn plan_with(
         plan.keep_for,
         plan.instance,
     );
+    if !data.is_empty() {
+        let at = summary.find("\n• The drill instance is deleted").unwrap_or(summary.len());
+        summary.insert_str(at, &data);
+    }
     Ok((plan, summary))
+}
+
+/// The data checks of `db`, named with what they expect, and the newest write.
+pub fn data_checks_listed(db: &RdsDatabase) -> String {
+    let mut parts: Vec<String> = db
+        .checks
+        .iter()
+        .map(|c| format!("`{}` {}", crate::slack::text::escape(&c.name), crate::slack::text::escape(&c.expect)))
+        .collect();
+    if db.newest_write_sql.is_some() {
+        parts.push("the newest write against the restore point (the real RPO)".into());
+    }
+    parts.join(", ")
 }
 
 /// One check of the restored instance.
@@ -349,7 +376,7 @@ pub async fn execute(run: &Run<'_>, approved: RestoreTestPlan) {
                 &approved,
                 started,
                 None,
-                Err(e.outcome(&format!("whether instance `{}` exists (it would be deleted after `keep_for` all the same)", approved.new_instance))),
+                (Err(e.outcome(&format!("whether instance `{}` exists (it would be deleted after `keep_for` all the same)", approved.new_instance))), None),
                 keep_for,
             )
             .await;
@@ -358,9 +385,26 @@ pub async fn execute(run: &Run<'_>, approved: RestoreTestPlan) {
     }
     let waited = database::follow(run, rds, Watched::Instance(&approved.new_instance)).await;
     let available_at = crate::clock::now();
+    let mut verified = None;
     let outcome = match waited {
         Ok(Waited::Available) => match rds.instance(&approved.new_instance).await {
-            Ok(Some(got)) => Ok(checks(&approved.expected, &got)),
+            Ok(Some(got)) => {
+                let checked = checks(&approved.expected, &got);
+                if args.db.verifies_data() && checked.iter().all(|c| c.ok) {
+                    let subject = verify::Subject {
+                        instance: &approved.new_instance,
+                        region: None,
+                        tag: DRILL_TAG,
+                        restore_point: approved
+                            .snapshot_taken
+                            .as_deref()
+                            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                            .map(|t| t.with_timezone(&Utc)),
+                    };
+                    verified = Some(verify::verify(app, &args.db, subject).await);
+                }
+                Ok(checked)
+            }
             Ok(None) => Err(format!(
                 "`{}` vanished after it became available",
                 approved.new_instance
@@ -379,7 +423,7 @@ pub async fn execute(run: &Run<'_>, approved: RestoreTestPlan) {
         &approved,
         started,
         Some(available_at),
-        outcome,
+        (outcome, verified),
         keep_for,
     )
     .await;
@@ -392,7 +436,7 @@ async fn record_result(
     approved: &RestoreTestPlan,
     started: DateTime<Utc>,
     available_at: Option<DateTime<Utc>>,
-    outcome: Result<Vec<Check>, String>,
+    (outcome, verified): (Result<Vec<Check>, String>, Option<Verification>),
     keep_for: chrono::Duration,
 ) {
     let app = run.app;
@@ -401,6 +445,7 @@ async fn record_result(
         Ok(checks) => (checks.iter().all(|c| c.ok), checks.clone(), None),
         Err(why) => (false, Vec::new(), Some(why.clone())),
     };
+    let passed = passed && verified.as_ref().is_none_or(|v| v.passed);
     let delete_at = crate::clock::now() + keep_for;
     let verdict = if passed {
         ":white_check_mark: *passed*"
@@ -429,6 +474,10 @@ async fn record_result(
     }
     if let Some(why) = &why {
         text.push_str(&format!("\n• {}", crate::slack::text::escape(why)));
+    }
+    if let Some(v) = &verified {
+        text.push('\n');
+        text.push_str(&v.describe());
     }
     text.push_str(&format!(
         "\nThe drill instance is deleted at {} UTC ({} after the test).",
@@ -466,6 +515,10 @@ async fn record_result(
                 "restore_seconds": took.map(|t| t.num_seconds()),
                 "passed": passed,
                 "checks": checks,
+                "data": verified,
+                "rpo_seconds": verified.as_ref().and_then(|v| v.rpo_seconds),
+                "rpo_target_seconds": verified.as_ref().and_then(|v| v.rpo_target_seconds),
+                "rpo_met": verified.as_ref().and_then(|v| v.rpo_met),
                 "error": why,
                 "scheduled": run.request.requester == crate::config::SCHEDULER,
             }))

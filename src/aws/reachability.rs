@@ -1,6 +1,7 @@
 //! `drbot check-config --aws`: does every configured ECS service, RDS instance and WAF IP
-//! set exist and answer? Read-only calls: `ecs:DescribeServices`,
-//! `rds:DescribeDBInstances`, `wafv2:GetIPSet`.
+//! set exist and answer — and, for a database with data checks, does its engine let drbot
+//! read it and does its login secret exist? Read-only calls: `ecs:DescribeServices`,
+//! `rds:DescribeDBInstances`, `wafv2:GetIPSet`, `secretsmanager:GetSecretValue`.
 
 use crate::aws::{describe_error, AwsClients};
 use crate::config::{Settings, WafIpSetRef, WafScope};
@@ -41,19 +42,50 @@ pub async fn check(aws: &AwsClients, settings: &Settings) -> Vec<String> {
         }
     }
     for db in &settings.rds.databases {
-        if let Err(e) = aws
+        match aws
             .rds
             .describe_db_instances()
             .db_instance_identifier(&db.instance)
             .send()
             .await
         {
-            problems.push(format!(
+            Err(e) => problems.push(format!(
                 "rds.databases '{}': instance {}: {}",
                 db.name,
                 db.instance,
                 describe_error(&e)
-            ));
+            )),
+            Ok(out) if db.verifies_data() => {
+                let engine = out
+                    .db_instances()
+                    .first()
+                    .and_then(|i| i.engine())
+                    .unwrap_or("unknown");
+                if !matches!(engine, "postgres" | "mysql" | "mariadb") {
+                    problems.push(format!(
+                        "rds.databases '{}': instance {} runs engine `{engine}`: drbot checks the data of postgres, mysql and mariadb instances; remove its checks",
+                        db.name, db.instance
+                    ));
+                }
+            }
+            Ok(_) => {}
+        }
+        if let Some(Ok(crate::config::data_checks::Credentials::Secret(id))) = db
+            .verify_credentials
+            .as_deref()
+            .map(crate::config::data_checks::Credentials::parse)
+        {
+            let region = super::rds::arn_place(&id)
+                .map(|(r, _)| r.to_string())
+                .or_else(|| settings.region_of(db.region.as_deref()))
+                .or_else(|| aws.default_region())
+                .unwrap_or_default();
+            if let Err(e) = super::secrets::login(aws, &region, &id).await {
+                problems.push(format!(
+                    "rds.databases '{}': verify_credentials secret {id}: {}",
+                    db.name, e.message
+                ));
+            }
         }
     }
     for set in &settings.waf.ip_sets {

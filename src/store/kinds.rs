@@ -47,6 +47,7 @@ event_kinds! {
     WafLifted = "waf.lifted",
     BackupsChecked = "backups.checked",
     DrillRestoreTest = "drill.restore_test",
+    RestoreVerified = "restore.verified",
     DrillDeleted = "drill.deleted",
     DrillDeleteRefused = "drill.delete_refused",
     IncidentOpened = "incident.opened",

@@ -6,6 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use futures_util::future::BoxFuture;
 use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlRow, MySqlSslMode};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgRow, PgSslMode};
 use sqlx::{ConnectOptions, Connection, Row, TypeInfo, ValueRef};
@@ -112,7 +113,9 @@ pub async fn connect(t: &Target<'_>) -> Result<Conn, String> {
     let ca =
         t.ca.map(Path::to_path_buf)
             .or_else(|| Some(Path::new(RDS_CA_BUNDLE).to_path_buf()).filter(|p| p.is_file()));
-    let connecting = async {
+    // Boxed: sqlx's executors are generic over lifetimes the compiler cannot prove `Send`
+    // for inside a larger future.
+    let connecting: BoxFuture<'_, Result<Conn, String>> = Box::pin(async {
         match t.engine {
             Engine::Postgres => {
                 let mut o = PgConnectOptions::new_without_pgpass()
@@ -159,25 +162,21 @@ pub async fn connect(t: &Target<'_>) -> Result<Conn, String> {
                     o = o.ssl_ca(ca);
                 }
                 let mut c = o.connect().await.map_err(said)?;
-                sqlx::raw_sql("SET SESSION TRANSACTION READ ONLY")
-                    .execute(&mut c)
+                my_exec(&mut c, "SET SESSION TRANSACTION READ ONLY")
                     .await
                     .map_err(said)?;
                 // MariaDB's statement timeout (seconds), else MySQL's (milliseconds, SELECT).
                 let secs = t.timeout.as_secs().max(1);
-                if sqlx::raw_sql(&format!("SET SESSION max_statement_time = {secs}"))
-                    .execute(&mut c)
+                if my_exec(&mut c, &format!("SET SESSION max_statement_time = {secs}"))
                     .await
                     .is_err()
                 {
-                    let _ = sqlx::raw_sql(&format!("SET SESSION max_execution_time = {ms}"))
-                        .execute(&mut c)
-                        .await;
+                    let _ = my_exec(&mut c, &format!("SET SESSION max_execution_time = {ms}")).await;
                 }
                 Ok(Conn::My(c))
             }
         }
-    };
+    });
     match crate::clock::timeout(t.timeout, connecting).await {
         Ok(conn) => conn,
         Err(_) => Err(format!(
@@ -196,34 +195,22 @@ impl Conn {
         sql: &str,
         timeout: Duration,
     ) -> Result<Option<Value>, String> {
-        let asked = async {
+        let asked: BoxFuture<'_, Result<Option<Value>, String>> = Box::pin(async move {
             match self {
                 Conn::Pg(c) => {
-                    sqlx::raw_sql("BEGIN READ ONLY")
-                        .execute(&mut *c)
-                        .await
-                        .map_err(said)?;
-                    let row = sqlx::query(sql)
-                        .persistent(false)
-                        .fetch_optional(&mut *c)
-                        .await;
-                    let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *c).await;
+                    pg_exec(c, "BEGIN READ ONLY").await.map_err(said)?;
+                    let row = pg_row(c, sql).await;
+                    let _ = pg_exec(c, "ROLLBACK").await;
                     row.map_err(said)?.map(|r| pg_value(&r)).transpose()
                 }
                 Conn::My(c) => {
-                    sqlx::raw_sql("START TRANSACTION READ ONLY")
-                        .execute(&mut *c)
-                        .await
-                        .map_err(said)?;
-                    let row = sqlx::query(sql)
-                        .persistent(false)
-                        .fetch_optional(&mut *c)
-                        .await;
-                    let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *c).await;
+                    my_exec(c, "START TRANSACTION READ ONLY").await.map_err(said)?;
+                    let row = my_row(c, sql).await;
+                    let _ = my_exec(c, "ROLLBACK").await;
                     row.map_err(said)?.map(|r| my_value(&r)).transpose()
                 }
             }
-        };
+        });
         // The server's statement timeout answers first; this one covers a server that
         // stopped answering altogether.
         match crate::clock::timeout(timeout + Duration::from_secs(5), asked).await {
@@ -241,6 +228,27 @@ impl Conn {
             Conn::My(c) => c.close().await,
         };
     }
+}
+
+// Concrete helpers: sqlx's executors are generic over lifetimes the compiler cannot prove
+// `Send` for inside a larger future.
+fn pg_exec<'a>(c: &'a mut PgConnection, sql: &'a str) -> BoxFuture<'a, Result<(), sqlx::Error>> {
+    Box::pin(async move { sqlx::Executor::execute(c, sql).await.map(|_| ()) })
+}
+
+fn my_exec<'a>(c: &'a mut MySqlConnection, sql: &'a str) -> BoxFuture<'a, Result<(), sqlx::Error>> {
+    Box::pin(async move { sqlx::Executor::execute(c, sql).await.map(|_| ()) })
+}
+
+fn pg_row<'a>(c: &'a mut PgConnection, sql: &'a str) -> BoxFuture<'a, Result<Option<PgRow>, sqlx::Error>> {
+    Box::pin(async move { sqlx::query(sql).persistent(false).fetch_optional(c).await })
+}
+
+fn my_row<'a>(
+    c: &'a mut MySqlConnection,
+    sql: &'a str,
+) -> BoxFuture<'a, Result<Option<MySqlRow>, sqlx::Error>> {
+    Box::pin(async move { sqlx::query(sql).persistent(false).fetch_optional(c).await })
 }
 
 /// Tries each type in turn on the first column (sqlx refuses a type that does not match).

@@ -309,6 +309,79 @@ async fn run_checks(
     Ok(())
 }
 
+/// The tag a restore asked with `--verify` gets: checked before connecting to it.
+pub const VERIFY_TAG: (&str, &str) = ("drbot:verify", "data");
+
+/// `--verify` on a restore: only for a database whose data drbot knows how to check.
+pub fn parse_flag(
+    cmd: &crate::router::ParsedCommand,
+    db: &RdsDatabase,
+) -> Result<bool, crate::router::Invalid> {
+    if cmd.flag("verify").is_none() {
+        return Ok(false);
+    }
+    if !db.verifies_data() {
+        return Err(format!(
+            "`--verify`: database `{}` has no `[[rds.databases.checks]]` and no `newest_write_sql` in drbot.toml, so there is nothing to check; add them (README, \"Restore tests that prove the data\") or restore without `--verify`",
+            db.name
+        )
+        .into());
+    }
+    Ok(true)
+}
+
+/// What the approval request says a `--verify` restore does after it.
+pub fn plan_line(db: &RdsDatabase, new_instance: &str) -> String {
+    format!(
+        "\n• Then drbot connects to `{new_instance}` (never to `{}`) and checks the data: {}.",
+        db.instance,
+        crate::actions::rds_restore_test::data_checks_listed(db)
+    )
+}
+
+/// After a `--verify` restore is available: verifies it, records `restore.verified` and
+/// answers the text for the request's thread.
+pub async fn after_restore(
+    run: &crate::gate::execute::Run<'_>,
+    database: &str,
+    new_instance: &str,
+    region: Option<&str>,
+    restore_point: Option<DateTime<Utc>>,
+) -> String {
+    let Some(db) = run.app.settings.database(database).cloned() else {
+        return format!("Data checks not run: `{database}` is no longer configured");
+    };
+    let subject = Subject {
+        instance: new_instance,
+        region,
+        tag: VERIFY_TAG,
+        restore_point,
+    };
+    let v = verify(run.app, &db, subject).await;
+    run.record(
+        crate::store::EventKind::RestoreVerified,
+        format!(
+            "{}: data checks on {new_instance} {}{}",
+            run.request.label(),
+            if v.passed { "passed" } else { "FAILED" },
+            v.rpo_seconds
+                .map(|s| format!(", real RPO {}", secs(s)))
+                .unwrap_or_default()
+        ),
+        serde_json::json!({
+            "action_id": run.request.label(),
+            "database": database,
+            "instance": new_instance,
+            "data": v,
+            "rpo_seconds": v.rpo_seconds,
+            "rpo_met": v.rpo_met,
+            "passed": v.passed,
+        }),
+    )
+    .await;
+    v.describe()
+}
+
 fn secs(s: i64) -> String {
     crate::duration::human(chrono::Duration::seconds(s))
 }
