@@ -394,6 +394,14 @@ pub struct RestoreTest {
     pub passed: bool,
     pub restore_secs: Option<i64>,
     pub error: Option<String>,
+    /// Data checks run on the restored database: (passed, run).
+    pub data_checks: Option<(usize, usize)>,
+    /// The data checks that failed, with their value.
+    pub failed_checks: Vec<String>,
+    /// Restore point − newest write in the restored data.
+    pub rpo_secs: Option<i64>,
+    pub rpo_target_secs: Option<i64>,
+    pub rpo_met: Option<bool>,
 }
 
 /// A database's latest backup compliance check in the period (`backups.checked`).
@@ -433,7 +441,34 @@ fn restore_tests(events: &[StoredEvent], period: Period) -> Vec<RestoreTest> {
                 scheduled: d["scheduled"].as_bool().unwrap_or(false),
                 passed: d["passed"].as_bool().unwrap_or(false),
                 restore_secs: d["restore_seconds"].as_i64(),
-                error: d["error"].as_str().map(str::to_string),
+                error: d["error"]
+                    .as_str()
+                    .or(d["data"]["error"].as_str())
+                    .map(str::to_string),
+                data_checks: d["data"]["checks"].as_array().map(|checks| {
+                    let passed = checks.iter().filter(|c| c["passed"] == true).count();
+                    (passed, checks.len())
+                }),
+                failed_checks: d["data"]["checks"]
+                    .as_array()
+                    .map(|checks| {
+                        checks
+                            .iter()
+                            .filter(|c| c["passed"] != true)
+                            .map(|c| {
+                                format!(
+                                    "{} = {} (expected {})",
+                                    c["name"].as_str().unwrap_or("?"),
+                                    c["value"].as_str().unwrap_or("no value"),
+                                    c["expect"].as_str().unwrap_or("?")
+                                )
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                rpo_secs: d["rpo_seconds"].as_i64(),
+                rpo_target_secs: d["rpo_target_seconds"].as_i64(),
+                rpo_met: d["rpo_met"].as_bool(),
             })
         })
         .collect()
@@ -585,6 +620,17 @@ pub fn restore_tests_text(r: &Report) -> String {
             text.push_str(&format!(" (database RTO {})", human(rto)));
         }
     }
+    let mut rpos: Vec<&RestoreTest> = tests.iter().filter(|t| t.rpo_secs.is_some()).collect();
+    if !rpos.is_empty() {
+        rpos.sort_by_key(|t| t.rpo_secs);
+        let worst = rpos.last().and_then(|t| t.rpo_secs).unwrap_or(0);
+        let missed = rpos.iter().filter(|t| t.rpo_met == Some(false)).count();
+        text.push_str(&format!(
+            "; real RPO worst {}, missed in {missed} of {}",
+            human(worst),
+            rpos.len()
+        ));
+    }
     text
 }
 
@@ -600,7 +646,7 @@ pub fn backups_text(r: &Report) -> String {
     )
 }
 
-fn restore_row(t: &RestoreTest) -> [String; 6] {
+fn restore_row(t: &RestoreTest) -> [String; 8] {
     [
         t.at.format("%Y-%m-%d %H:%M").to_string(),
         t.database.clone(),
@@ -608,6 +654,24 @@ fn restore_row(t: &RestoreTest) -> [String; 6] {
         t.restore_secs
             .map(human)
             .unwrap_or_else(|| "not restored".to_string()),
+        match t.data_checks {
+            None => "—".to_string(),
+            Some((passed, run)) if t.failed_checks.is_empty() => format!("{passed} of {run} passed"),
+            Some((passed, run)) => format!(
+                "{passed} of {run} passed; failed: {}",
+                t.failed_checks.join("; ")
+            ),
+        },
+        match (t.rpo_secs, t.rpo_target_secs, t.rpo_met) {
+            (Some(rpo), Some(target), Some(met)) => format!(
+                "{} ({} target {})",
+                human(rpo),
+                if met { "within" } else { "MISSED:" },
+                human(target)
+            ),
+            (Some(rpo), _, _) => human(rpo),
+            _ => "—".to_string(),
+        },
         if t.passed {
             "passed".to_string()
         } else {
@@ -627,11 +691,13 @@ fn restore_row(t: &RestoreTest) -> [String; 6] {
     ]
 }
 
-const RESTORE_HEADERS: [&str; 6] = [
+const RESTORE_HEADERS: [&str; 8] = [
     "tested (UTC)",
     "database",
     "snapshot (pick)",
     "restore time",
+    "data checks",
+    "real RPO",
     "result",
     "by",
 ];
@@ -838,6 +904,61 @@ fn restore_chart(r: &Report) -> String {
     svg
 }
 
+/// The real RPO of each restore test that measured one (restore point − newest write),
+/// against its target, as bars (red when missed), oldest first.
+fn rpo_chart(r: &Report) -> String {
+    let measured: Vec<&RestoreTest> = r
+        .restore_tests
+        .iter()
+        .filter(|t| t.rpo_secs.is_some())
+        .collect();
+    if measured.is_empty() {
+        return "<p>No restore test measured a real RPO (set <code>newest_write_sql</code>).</p>".to_string();
+    }
+    let scale = measured
+        .iter()
+        .map(|t| t.rpo_secs.unwrap_or(0).max(t.rpo_target_secs.unwrap_or(0)))
+        .max()
+        .unwrap_or(1)
+        .max(1) as f64;
+    let (bottom, height, step) = (150.0, 120.0, (760.0 / measured.len() as f64).min(60.0));
+    let mut svg = String::from("<svg class=\"chart real-rpo\" viewBox=\"0 0 900 190\" width=\"100%\" role=\"img\" aria-label=\"Real RPO per restore test against its target\"><title>Real RPO per restore test against its target</title>");
+    for (i, t) in measured.iter().enumerate() {
+        let secs = t.rpo_secs.unwrap_or(0);
+        let h = (secs as f64 / scale * height).max(2.0);
+        let x = 80.0 + i as f64 * step;
+        let w = (step * 0.7).max(4.0);
+        let fill = if t.rpo_met == Some(false) { "#a00" } else { "#333" };
+        let _ = write!(
+            svg,
+            "<rect class=\"rpo\" x=\"{x:.1}\" y=\"{:.1}\" width=\"{w:.1}\" height=\"{h:.1}\" fill=\"{fill}\"><title>{} {}: real RPO {}</title></rect><text x=\"{x:.1}\" y=\"{:.1}\" font-size=\"10\">{}</text>",
+            bottom - h,
+            esc(&t.database),
+            t.at.format("%Y-%m-%d"),
+            human(secs),
+            bottom + 14.0,
+            t.at.format("%m-%d")
+        );
+        if let Some(target) = t.rpo_target_secs {
+            let y = bottom - target as f64 / scale * height;
+            let _ = write!(
+                svg,
+                "<line class=\"target\" x1=\"{:.1}\" x2=\"{:.1}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#c00\" stroke-width=\"2\" stroke-dasharray=\"4 2\"><title>RPO target {}</title></line>",
+                x - 2.0,
+                x + w + 2.0,
+                human(target)
+            );
+        }
+    }
+    let _ = write!(
+        svg,
+        "<text x=\"0\" y=\"{:.1}\" font-size=\"11\">{}</text><text x=\"80\" y=\"185\" font-size=\"11\" fill=\"#333\">bars: restore point − newest write in the restored data · dashed: the scenario's RPO · red: missed</text></svg>",
+        bottom - height + 10.0,
+        human(scale as i64)
+    );
+    svg
+}
+
 const READY_HEADERS: [&str; 6] = [
     "Scenario",
     "Ready",
@@ -985,6 +1106,11 @@ fn html(r: &Report) -> String {
             &mut body,
             "Restore-test duration over time",
             &restore_chart(r),
+        );
+        figure(
+            &mut body,
+            "Real RPO per restore test (restore point − newest write) against its target",
+            &rpo_chart(r),
         );
     }
     let _ = write!(
