@@ -309,7 +309,12 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             for note in &set.notes {
                 println!("note: {note}");
             }
-            for warning in settings.rds.databases.iter().filter_map(|d| d.verification_warning()) {
+            for warning in settings
+                .rds
+                .databases
+                .iter()
+                .filter_map(|d| d.verification_warning())
+            {
                 eprintln!("warning: {}: {warning}", config.display());
             }
             // SSM Parameter Store's standard tier holds 4 KB (the deploy kit keeps the file there).

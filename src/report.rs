@@ -656,7 +656,9 @@ fn restore_row(t: &RestoreTest) -> [String; 8] {
             .unwrap_or_else(|| "not restored".to_string()),
         match t.data_checks {
             None => "—".to_string(),
-            Some((passed, run)) if t.failed_checks.is_empty() => format!("{passed} of {run} passed"),
+            Some((passed, run)) if t.failed_checks.is_empty() => {
+                format!("{passed} of {run} passed")
+            }
             Some((passed, run)) => format!(
                 "{passed} of {run} passed; failed: {}",
                 t.failed_checks.join("; ")
@@ -913,7 +915,8 @@ fn rpo_chart(r: &Report) -> String {
         .filter(|t| t.rpo_secs.is_some())
         .collect();
     if measured.is_empty() {
-        return "<p>No restore test measured a real RPO (set <code>newest_write_sql</code>).</p>".to_string();
+        return "<p>No restore test measured a real RPO (set <code>newest_write_sql</code>).</p>"
+            .to_string();
     }
     let scale = measured
         .iter()
@@ -928,7 +931,11 @@ fn rpo_chart(r: &Report) -> String {
         let h = (secs as f64 / scale * height).max(2.0);
         let x = 80.0 + i as f64 * step;
         let w = (step * 0.7).max(4.0);
-        let fill = if t.rpo_met == Some(false) { "#a00" } else { "#333" };
+        let fill = if t.rpo_met == Some(false) {
+            "#a00"
+        } else {
+            "#333"
+        };
         let _ = write!(
             svg,
             "<rect class=\"rpo\" x=\"{x:.1}\" y=\"{:.1}\" width=\"{w:.1}\" height=\"{h:.1}\" fill=\"{fill}\"><title>{} {}: real RPO {}</title></rect><text x=\"{x:.1}\" y=\"{:.1}\" font-size=\"10\">{}</text>",

@@ -117,7 +117,12 @@ impl Application {
         for problem in crate::actions::readiness::check_copies(&settings, &commands, &scenarios) {
             tracing::warn!("{problem} (check-config refuses it)");
         }
-        for warning in settings.rds.databases.iter().filter_map(|d| d.verification_warning()) {
+        for warning in settings
+            .rds
+            .databases
+            .iter()
+            .filter_map(|d| d.verification_warning())
+        {
             tracing::warn!("{warning}");
         }
         if let Some(rules) = std::env::var_os("DRBOT_TEST_RESOLVE") {

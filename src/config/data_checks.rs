@@ -44,9 +44,11 @@ impl Credentials {
                 Some(id) if !id.is_empty() && !id.contains(char::is_whitespace) => {
                     Ok(Self::Secret(id.to_string()))
                 }
-                _ => Err(format!(
-                    "'{text}' is neither `iam` (an IAM database authentication token) nor `secret:<name or ARN>` (a Secrets Manager secret with `username` and `password`)"
-                )),
+                // Not quoted: it may be a password someone put there.
+                _ => Err(
+                    "its value (not shown: it may be a password) is neither `iam` (an IAM database authentication token) nor `secret:<name or ARN>` (a Secrets Manager secret with `username` and `password`); never a password in this file"
+                        .to_string(),
+                ),
             },
         }
     }
@@ -356,7 +358,8 @@ mod tests {
             Credentials::Secret("rds!db-1234".into())
         );
         for bad in ["password:hunter2", "secret:", "hunter2", "secret:a b"] {
-            assert!(Credentials::parse(bad).is_err(), "{bad}");
+            let e = Credentials::parse(bad).unwrap_err();
+            assert!(!e.contains("hunter2"), "{e}");
         }
     }
 }

@@ -37,4 +37,5 @@ mod stack;
 mod status;
 mod store;
 mod tls;
+mod verified_restores;
 mod waf;

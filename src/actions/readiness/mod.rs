@@ -355,10 +355,16 @@ pub fn database_rpo(
     commands: &crate::router::CommandSet,
     settings: &crate::config::Settings,
 ) -> Option<(String, u64)> {
+    // Every database step needs a restore test of its database when one is scheduled:
+    // scheduling one for `database` here makes every scenario that touches it say so.
+    let mut touched = settings.clone();
+    let mut test = touched.drills.restore_test.clone().unwrap_or_default();
+    test.databases = vec![database.to_string()];
+    touched.drills.restore_test = Some(test);
     scenarios
         .all()
         .filter(|s| {
-            needs::needs(s, commands, settings)
+            needs::needs(s, commands, &touched)
                 .iter()
                 .any(|n| n.database() == Some(database))
         })

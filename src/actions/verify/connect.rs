@@ -171,7 +171,8 @@ pub async fn connect(t: &Target<'_>) -> Result<Conn, String> {
                     .await
                     .is_err()
                 {
-                    let _ = my_exec(&mut c, &format!("SET SESSION max_execution_time = {ms}")).await;
+                    let _ =
+                        my_exec(&mut c, &format!("SET SESSION max_execution_time = {ms}")).await;
                 }
                 Ok(Conn::My(c))
             }
@@ -204,7 +205,9 @@ impl Conn {
                     row.map_err(said)?.map(|r| pg_value(&r)).transpose()
                 }
                 Conn::My(c) => {
-                    my_exec(c, "START TRANSACTION READ ONLY").await.map_err(said)?;
+                    my_exec(c, "START TRANSACTION READ ONLY")
+                        .await
+                        .map_err(said)?;
                     let row = my_row(c, sql).await;
                     let _ = my_exec(c, "ROLLBACK").await;
                     row.map_err(said)?.map(|r| my_value(&r)).transpose()
@@ -240,7 +243,10 @@ fn my_exec<'a>(c: &'a mut MySqlConnection, sql: &'a str) -> BoxFuture<'a, Result
     Box::pin(async move { sqlx::Executor::execute(c, sql).await.map(|_| ()) })
 }
 
-fn pg_row<'a>(c: &'a mut PgConnection, sql: &'a str) -> BoxFuture<'a, Result<Option<PgRow>, sqlx::Error>> {
+fn pg_row<'a>(
+    c: &'a mut PgConnection,
+    sql: &'a str,
+) -> BoxFuture<'a, Result<Option<PgRow>, sqlx::Error>> {
     Box::pin(async move { sqlx::query(sql).persistent(false).fetch_optional(c).await })
 }
 

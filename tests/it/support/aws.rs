@@ -867,12 +867,17 @@ pub async fn seed_database_in(region: &str, retention: i32) -> SeededDatabase {
 /// A small PostgreSQL instance `id` in moto's `region` (with `retention` days of automated
 /// backups when given).
 pub async fn create_instance(region: &str, id: &str, retention: Option<i32>) {
+    create_instance_of(region, id, retention, "postgres").await
+}
+
+/// [`create_instance`] running `engine` (`mariadb`, `mysql`, …).
+pub async fn create_instance_of(region: &str, id: &str, retention: Option<i32>, engine: &str) {
     rds_in(region)
         .await
         .create_db_instance()
         .db_instance_identifier(id)
         .db_instance_class("db.t3.micro")
-        .engine("postgres")
+        .engine(engine)
         .master_username("drbot")
         .master_user_password("not-a-real-password-1")
         .allocated_storage(20)
@@ -971,4 +976,24 @@ pub async fn seed_network_in(region: &'static str) -> (String, String) {
 /// How drbot writes times (RFC 3339, milliseconds, `Z`).
 pub fn rfc3339_millis(t: chrono::DateTime<chrono::Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// A Secrets Manager secret `name` in moto's us-east-1 holding `value` (JSON text); its ARN.
+pub async fn create_secret(name: &str, value: &serde_json::Value) -> String {
+    let answer = reqwest::Client::new()
+        .post(moto_endpoint())
+        .header("content-type", "application/x-amz-json-1.1")
+        .header("x-amz-target", "secretsmanager.CreateSecret")
+        .header(
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/secretsmanager/aws4_request, SignedHeaders=host, Signature=0",
+        )
+        .json(&serde_json::json!({"Name": name, "SecretString": value.to_string()}))
+        .send()
+        .await
+        .unwrap();
+    let status = answer.status();
+    let body: serde_json::Value = answer.json().await.unwrap();
+    assert!(status.is_success(), "CreateSecret: {body}");
+    body["ARN"].as_str().unwrap().to_string()
 }
