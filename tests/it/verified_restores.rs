@@ -537,10 +537,9 @@ async fn a_restore_asked_with_verify_checks_the_new_instance_and_never_the_sourc
     .await;
     // Only restored instances reach the data; the source's endpoint goes nowhere.
     let resolve = format!(
-        "{}-restored-*={},{}.*=127.0.0.1:9",
+        "{0}-restored-*={1},{0}-pitr.*={1},{0}.*=127.0.0.1:9",
         main.instance,
         host_port(&servers.pg_admin),
-        main.instance
     );
     let app = spawn_app_custom(
         &config(&pg_database(&main, &pg_db, "drbot_verify_iam"), ""),
