@@ -48,23 +48,18 @@ pub async fn missing_security_groups(
     ids: &[String],
 ) -> Result<Vec<String>, AwsError> {
     let resource = format!("security groups {}", ids.join(", "));
-    let url = signed::endpoint("EC2", "ec2", region);
-    let (status, text) = signed::send(
-        aws,
-        Call {
-            operation: OPERATION,
-            resource: &resource,
-            service: "ec2",
-            region,
-            url: &url,
-            headers: &[(
-                "content-type",
-                "application/x-www-form-urlencoded; charset=utf-8",
-            )],
-            body: query(ids),
-        },
-    )
-    .await?;
+    let call = Call {
+        operation: OPERATION,
+        resource: &resource,
+        service: "ec2",
+        env: "EC2",
+        region,
+    };
+    let form = [(
+        "content-type",
+        "application/x-www-form-urlencoded; charset=utf-8",
+    )];
+    let (status, text) = call.send(aws, &form, query(ids)).await?;
     if !status.is_success() {
         let code = values(&text, "Code").first().copied().unwrap_or("error");
         let message = values(&text, "Message").first().copied().unwrap_or("");

@@ -53,23 +53,19 @@ struct Fault {
 pub async fn login(aws: &AwsClients, region: &str, secret: &str) -> Result<Login, AwsError> {
     let resource = format!("secret {secret}");
     let fail = |message: String| signed::failed(OPERATION, &resource, message);
-    let url = signed::endpoint("SECRETS_MANAGER", "secretsmanager", region);
-    let (status, text) = signed::send(
-        aws,
-        Call {
-            operation: OPERATION,
-            resource: &resource,
-            service: "secretsmanager",
-            region,
-            url: &url,
-            headers: &[
-                ("content-type", "application/x-amz-json-1.1"),
-                ("x-amz-target", "secretsmanager.GetSecretValue"),
-            ],
-            body: serde_json::json!({ "SecretId": secret }).to_string(),
-        },
-    )
-    .await?;
+    let call = Call {
+        operation: OPERATION,
+        resource: &resource,
+        service: "secretsmanager",
+        env: "SECRETS_MANAGER",
+        region,
+    };
+    let json = [
+        ("content-type", "application/x-amz-json-1.1"),
+        ("x-amz-target", "secretsmanager.GetSecretValue"),
+    ];
+    let body = serde_json::json!({ "SecretId": secret }).to_string();
+    let (status, text) = call.send(aws, &json, body).await?;
     if !status.is_success() {
         let fault: Fault = serde_json::from_str(&text).unwrap_or(Fault {
             kind: None,

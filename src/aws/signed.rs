@@ -42,16 +42,28 @@ pub fn failed(operation: &'static str, resource: &str, message: String) -> AwsEr
     }
 }
 
-/// One POST to sign and send.
+/// One POST to sign and send: `operation` on `resource`, to `service` (its signing name,
+/// and the host `<service>.<region>.amazonaws.com` unless `AWS_ENDPOINT_URL_<ENV>` or
+/// `AWS_ENDPOINT_URL` say otherwise).
 pub struct Call<'a> {
     pub operation: &'static str,
     pub resource: &'a str,
-    /// The signing name (`ec2`, `secretsmanager`).
     pub service: &'static str,
+    /// The service's name in `AWS_ENDPOINT_URL_<ENV>`.
+    pub env: &'static str,
     pub region: &'a str,
-    pub url: &'a str,
-    pub headers: &'a [(&'static str, &'a str)],
-    pub body: String,
+}
+
+impl Call<'_> {
+    /// Signs and sends `body` with `headers`: the status and the answer's text.
+    pub async fn send(
+        &self,
+        aws: &AwsClients,
+        headers: &[(&'static str, &str)],
+        body: String,
+    ) -> Result<(axum::http::StatusCode, String), AwsError> {
+        send(aws, self, headers, body).await
+    }
 }
 
 async fn credentials(
@@ -74,11 +86,14 @@ async fn credentials(
 
 /// Signs and sends `call`; answers the status and the body, or an error that says why
 /// (no answer within the call timeout, unreachable, unsigned).
-pub async fn send(
+async fn send(
     aws: &AwsClients,
-    call: Call<'_>,
+    call: &Call<'_>,
+    headers: &[(&'static str, &str)],
+    body: String,
 ) -> Result<(axum::http::StatusCode, String), AwsError> {
     let fail = |message: String| failed(call.operation, call.resource, message);
+    let url = endpoint(call.env, call.service, call.region);
     let identity = credentials(aws, (call.operation, call.resource))
         .await?
         .into();
@@ -93,23 +108,23 @@ pub async fn send(
         .into();
     let signable = SignableRequest::new(
         "POST",
-        call.url,
-        call.headers.iter().copied(),
-        SignableBody::Bytes(call.body.as_bytes()),
+        &url,
+        headers.iter().copied(),
+        SignableBody::Bytes(body.as_bytes()),
     )
     .map_err(|e| fail(format!("could not sign the request: {e}")))?;
     let (instructions, _) = sign(signable, &params)
         .map_err(|e| fail(format!("could not sign the request: {e}")))?
         .into_parts();
-    let mut request = axum::http::Request::post(call.url);
-    for (name, value) in call.headers {
+    let mut request = axum::http::Request::post(&url);
+    for (name, value) in headers {
         request = request.header(*name, *value);
     }
     for (name, value) in instructions.headers() {
         request = request.header(name, value);
     }
     let request = request
-        .body(Full::new(Bytes::from(call.body.clone())))
+        .body(Full::new(Bytes::from(body)))
         .map_err(|e| fail(e.to_string()))?;
     let https = hyper_rustls::HttpsConnectorBuilder::new()
         .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())

@@ -141,22 +141,12 @@ fn pg_database(db: &SeededDatabase, database: &str, user: &str) -> String {
     )
 }
 
+/// drbot.toml: the ops channel, two officers, RDS followed every second, `databases`.
 fn config(databases: &str, extra: &str) -> String {
+    let people = r#"approval = { officers = ["U0SECOFF1", "U0SECOFF2"] }"#;
+    let rds = "[rds]\npoll_interval = \"1s\"\nwait_timeout = \"1m\"\nverify_timeout = \"3s\"";
     format!(
-        r#"
-[slack]
-command_channels = ["C0123OPS"]
-
-[approval]
-officers = ["U0SECOFF1", "U0SECOFF2"]
-
-[rds]
-poll_interval = "1s"
-wait_timeout = "1m"
-verify_timeout = "3s"
-
-{databases}
-{extra}"#
+        "slack = {{ command_channels = [\"C0123OPS\"] }}\n{people}\n{rds}\n{databases}\n{extra}"
     )
 }
 
@@ -254,7 +244,7 @@ async fn a_scheduled_restore_test_proves_the_data_on_postgres_and_mariadb_and_th
         let d = &result["detail"];
         assert_eq!(d["passed"], true, "{result}");
         assert_eq!(d["data"]["reached"], true, "{result}");
-        assert_eq!(check(result, "orders")["passed"], true, "{result}");
+        assert_eq!(check(&result, "orders")["passed"], true, "{result}");
         assert_eq!(check(result, "revenue")["passed"], true, "{result}");
         // The real RPO: the snapshot's time minus the newest write, 10 or 15 minutes.
         let rpo = d["rpo_seconds"]
@@ -332,32 +322,38 @@ async fn a_scheduled_restore_test_proves_the_data_on_postgres_and_mariadb_and_th
     );
 }
 
-#[tokio::test]
-async fn an_emptied_table_fails_its_check_and_the_restore_test() {
-    let Some(servers) = servers() else { return };
+/// An officer-approved restore test of `main`, whose restored data is `rows` orders on
+/// PostgreSQL, the newest `newest_age` old; it fails. The app and the result.
+async fn restore_test_on_postgres(
+    servers: &Servers,
+    rows: i64,
+    newest_age: Duration,
+) -> (TestApp, Value) {
     let main = seed_database(7).await;
     main.snapshot(&format!("{}-nightly", main.instance)).await;
-    let pg_db = pg_data(
-        &servers.pg_admin,
-        0,
-        Duration::from_secs(60),
-        "drbot_verify_iam",
-    )
-    .await;
+    let pg_db = pg_data(&servers.pg_admin, rows, newest_age, "drbot_verify_iam").await;
+    let resolve = drills_of(&main.instance, &host_port(&servers.pg_admin));
+    let databases = pg_database(&main, &pg_db, "drbot_verify_iam");
     let app = spawn_app_custom(
-        &config(&pg_database(&main, &pg_db, "drbot_verify_iam"), ON_COMMAND),
+        &config(&databases, ON_COMMAND),
         &[],
-        &[(
-            "DRBOT_TEST_RESOLVE",
-            &drills_of(&main.instance, &host_port(&servers.pg_admin)),
-        )],
+        &[("DRBOT_TEST_RESOLVE", &resolve)],
     )
     .await;
     let done = ask_and_approve(&app, "drill restore-test main").await;
     assert_eq!(done["kind"], "request.failed", "{done}");
-    let result = &wait_for_kind(&app, "drill.restore_test", 1, 10).await[0];
+    let result = wait_for_kind(&app, "drill.restore_test", 1, 10)
+        .await
+        .remove(0);
+    (app, result)
+}
+
+#[tokio::test]
+async fn an_emptied_table_fails_its_check_and_the_restore_test() {
+    let Some(servers) = servers() else { return };
+    let (app, result) = restore_test_on_postgres(&servers, 0, Duration::from_secs(60)).await;
     assert_eq!(result["detail"]["passed"], false, "{result}");
-    let orders = check(result, "orders");
+    let orders = check(&result, "orders");
     assert_eq!(orders["passed"], false, "{result}");
     assert_eq!(orders["value"], "0", "{result}");
     // The empty table has no newest write: that is a failure too, with its reason.
@@ -378,28 +374,9 @@ async fn an_emptied_table_fails_its_check_and_the_restore_test() {
 #[tokio::test]
 async fn a_newest_write_older_than_the_rpo_misses_it() {
     let Some(servers) = servers() else { return };
-    let main = seed_database(7).await;
-    main.snapshot(&format!("{}-nightly", main.instance)).await;
     // The newest order is three hours older than the snapshot: the RPO is one hour.
-    let pg_db = pg_data(
-        &servers.pg_admin,
-        1200,
-        Duration::from_secs(3 * 3600),
-        "drbot_verify_iam",
-    )
-    .await;
-    let app = spawn_app_custom(
-        &config(&pg_database(&main, &pg_db, "drbot_verify_iam"), ON_COMMAND),
-        &[],
-        &[(
-            "DRBOT_TEST_RESOLVE",
-            &drills_of(&main.instance, &host_port(&servers.pg_admin)),
-        )],
-    )
-    .await;
-    let done = ask_and_approve(&app, "drill restore-test main").await;
-    assert_eq!(done["kind"], "request.failed", "{done}");
-    let result = &wait_for_kind(&app, "drill.restore_test", 1, 10).await[0];
+    let (app, result) =
+        restore_test_on_postgres(&servers, 1200, Duration::from_secs(3 * 3600)).await;
     let d = &result["detail"];
     assert_eq!(d["passed"], false, "{result}");
     assert_eq!(d["rpo_met"], false, "{result}");
@@ -408,7 +385,7 @@ async fn a_newest_write_older_than_the_rpo_misses_it() {
         "{result}"
     );
     assert_eq!(
-        check(result, "orders")["passed"],
+        check(&result, "orders")["passed"],
         true,
         "the rows are all there: {result}"
     );
@@ -512,7 +489,7 @@ async fn verify_full_tls_and_a_secret_reach_a_tls_only_server_and_a_wrong_ca_is_
         assert_eq!(result["detail"]["passed"], passes, "{ca}: {result}");
         if passes {
             assert_eq!(done["kind"], "request.executed", "{done}");
-            assert_eq!(check(result, "orders")["value"], "1000");
+            assert_eq!(check(&result, "orders")["value"], "1000");
             assert_eq!(result["detail"]["data"]["tls"], "verify-full");
         } else {
             let error = result["detail"]["data"]["error"].as_str().unwrap_or("");

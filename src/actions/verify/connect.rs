@@ -118,7 +118,13 @@ pub async fn connect(t: &Target<'_>) -> Result<Conn, String> {
     let connecting: BoxFuture<'_, Result<Conn, String>> = Box::pin(async {
         match t.engine {
             Engine::Postgres => {
+                let mode = match t.tls {
+                    VerifyTls::VerifyFull => PgSslMode::VerifyFull,
+                    VerifyTls::Require => PgSslMode::Require,
+                    VerifyTls::Disable => PgSslMode::Disable,
+                };
                 let mut o = PgConnectOptions::new_without_pgpass()
+                    .ssl_mode(mode)
                     .host(&host)
                     .port(port)
                     .username(t.user)
@@ -128,17 +134,13 @@ pub async fn connect(t: &Target<'_>) -> Result<Conn, String> {
                         ("default_transaction_read_only", "on".to_string()),
                         ("statement_timeout", format!("{ms}")),
                     ])
-                    .ssl_mode(match t.tls {
-                        VerifyTls::VerifyFull => PgSslMode::VerifyFull,
-                        VerifyTls::Require => PgSslMode::Require,
-                        VerifyTls::Disable => PgSslMode::Disable,
-                    })
                     .disable_statement_logging();
+                o = match (t.tls, &ca) {
+                    (VerifyTls::VerifyFull, Some(ca)) => o.ssl_root_cert(ca),
+                    _ => o,
+                };
                 if let Some(db) = t.database {
                     o = o.database(db);
-                }
-                if let (VerifyTls::VerifyFull, Some(ca)) = (t.tls, &ca) {
-                    o = o.ssl_root_cert(ca);
                 }
                 o.connect().await.map(Conn::Pg).map_err(said)
             }
@@ -268,15 +270,25 @@ fn unreadable(ty: &str) -> String {
     format!("its first column is of type {ty}, which drbot does not read: cast it to a number, a text or a timestamp")
 }
 
-fn pg_value(row: &PgRow) -> Result<Value, String> {
+/// The SQL type of the first column of `row`, `None` when it is NULL.
+fn type_of_first<R: Row>(row: &R) -> Result<Option<String>, String>
+where
+    usize: sqlx::ColumnIndex<R>,
+{
     if row.columns().is_empty() {
         return Err("it answers no column".into());
     }
     let raw = row.try_get_raw(0).map_err(said)?;
     if raw.is_null() {
-        return Ok(Value::Null);
+        return Ok(None);
     }
-    let ty = raw.type_info().name().to_string();
+    Ok(Some(raw.type_info().name().to_string()))
+}
+
+fn pg_value(row: &PgRow) -> Result<Value, String> {
+    let Some(ty) = type_of_first(row)? else {
+        return Ok(Value::Null);
+    };
     first_of!(row,
         i64 => |v: i64| Value::Number(v as f64),
         i32 => |v: i32| Value::Number(f64::from(v)),
@@ -290,6 +302,7 @@ fn pg_value(row: &PgRow) -> Result<Value, String> {
         String => Value::Text,
     );
     if ty == "NUMERIC" {
+        let raw = row.try_get_raw(0).map_err(said)?;
         if let Some(n) = raw.as_bytes().ok().and_then(value::pg_numeric) {
             return Ok(Value::Number(n));
         }
@@ -298,14 +311,9 @@ fn pg_value(row: &PgRow) -> Result<Value, String> {
 }
 
 fn my_value(row: &MySqlRow) -> Result<Value, String> {
-    if row.columns().is_empty() {
-        return Err("it answers no column".into());
-    }
-    let raw = row.try_get_raw(0).map_err(said)?;
-    if raw.is_null() {
+    let Some(ty) = type_of_first(row)? else {
         return Ok(Value::Null);
-    }
-    let ty = raw.type_info().name().to_string();
+    };
     first_of!(row,
         i64 => |v: i64| Value::Number(v as f64),
         u64 => |v: u64| Value::Number(v as f64),
