@@ -260,11 +260,56 @@ impl ScenarioSet {
     pub fn ids(&self) -> Vec<String> {
         self.by_id.keys().cloned().collect()
     }
+
+    /// The tightest RPO among the scenarios whose recovery works on database `database`:
+    /// a plan step running a database command on it (`snapshot main`, `restore main …`), or
+    /// a checklist step naming a database command (which any database may need): `(scenario,
+    /// seconds)`. What a restore's real RPO is held to.
+    pub fn database_rpo(&self, database: &str) -> Option<(String, u64)> {
+        const ON_DATABASES: &[&str] =
+            &["snapshot", "restore", "pitr", "cutover", "backups", "drill"];
+        let works_on = |s: &Scenario| match &s.plan {
+            Some(plan) => plan
+                .steps
+                .iter()
+                .filter_map(|step| step.run.as_deref())
+                .any(|run| {
+                    let words: Vec<&str> = run.split_whitespace().collect();
+                    words.first().is_some_and(|w| ON_DATABASES.contains(w))
+                        && words.contains(&database)
+                }),
+            None => s
+                .steps
+                .iter()
+                .filter_map(|step| step.command.as_deref())
+                .any(|c| {
+                    c.split_whitespace()
+                        .next()
+                        .is_some_and(|w| ON_DATABASES.contains(&w))
+                }),
+        };
+        self.all()
+            .filter(|s| works_on(s))
+            .filter_map(|s| Some((s.id.clone(), s.rpo.seconds()?)))
+            .min_by_key(|(_, secs)| *secs)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_databases_rpo_is_the_tightest_of_the_scenarios_that_work_on_it() {
+        let commands = CommandSet::embedded().unwrap();
+        let set = ScenarioSet::embedded(&commands).unwrap();
+        // region-failure's plan snapshots and restores `main`; db-corruption's checklist
+        // restores (any database): both 1 h. ddos and code-corruption never touch one.
+        let (scenario, secs) = set.database_rpo("main").unwrap();
+        assert_eq!(secs, 3600);
+        assert!(["region-failure", "db-corruption"].contains(&scenario.as_str()));
+        assert_eq!(set.database_rpo("orders").map(|(_, s)| s), Some(3600), "by the checklist");
+    }
 
     #[test]
     fn targets_read_as_the_plan_writes_them_and_anything_else_is_refused() {

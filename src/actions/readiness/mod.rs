@@ -347,31 +347,6 @@ pub fn copy_rpo(
         .min_by_key(|(_, secs)| *secs)
 }
 
-/// The tightest RPO among the scenarios whose recovery touches `database` (restores it,
-/// copies or tests it): `(scenario, seconds)`. What a restore's real RPO is measured against.
-pub fn database_rpo(
-    database: &str,
-    scenarios: &crate::scenarios::ScenarioSet,
-    commands: &crate::router::CommandSet,
-    settings: &crate::config::Settings,
-) -> Option<(String, u64)> {
-    // Every database step needs a restore test of its database when one is scheduled:
-    // scheduling one for `database` here makes every scenario that touches it say so.
-    let mut touched = settings.clone();
-    let mut test = touched.drills.restore_test.clone().unwrap_or_default();
-    test.databases = vec![database.to_string()];
-    touched.drills.restore_test = Some(test);
-    scenarios
-        .all()
-        .filter(|s| {
-            needs::needs(s, commands, &touched)
-                .iter()
-                .any(|n| n.database() == Some(database))
-        })
-        .filter_map(|s| Some((s.id.clone(), s.rpo.seconds()?)))
-        .min_by_key(|(_, secs)| *secs)
-}
-
 /// `[rds.copies]` against the plan: a copy less often than the RPO of a scenario that
 /// restores from it cannot meet that RPO (`check-config` refuses it).
 pub fn check_copies(

@@ -30,21 +30,6 @@ pub enum Need {
     RestoreName { database: String, name: String },
 }
 
-impl Need {
-    /// The configured database it is about, if any.
-    pub fn database(&self) -> Option<&str> {
-        match self {
-            Need::BackupCopy { database, .. }
-            | Need::Placement { database, .. }
-            | Need::CutoverParameter { database, .. }
-            | Need::RestoreTest { database }
-            | Need::Compliance { database }
-            | Need::RestoreName { database, .. } => Some(database),
-            Need::Service { .. } | Need::Dns { .. } => None,
-        }
-    }
-}
-
 /// What `scenario` relies on, each once, in a stable order.
 pub fn needs(scenario: &Scenario, commands: &CommandSet, settings: &Settings) -> Vec<Need> {
     let mut out = Vec::new();

@@ -94,12 +94,7 @@ async fn verify_in(app: &Arc<App>, db: &RdsDatabase, subject: Subject<'_>) -> Ve
         restore_point: subject.restore_point,
         ..Default::default()
     };
-    if let Some((scenario, secs)) = crate::actions::readiness::database_rpo(
-        &db.name,
-        &app.scenarios,
-        &app.commands,
-        &app.settings,
-    ) {
+    if let Some((scenario, secs)) = app.scenarios.database_rpo(&db.name) {
         v.rpo_scenario = Some(scenario);
         v.rpo_target_seconds = Some(secs);
     }
