@@ -308,7 +308,11 @@ mod tests {
         let (scenario, secs) = set.database_rpo("main").unwrap();
         assert_eq!(secs, 3600);
         assert!(["region-failure", "db-corruption"].contains(&scenario.as_str()));
-        assert_eq!(set.database_rpo("orders").map(|(_, s)| s), Some(3600), "by the checklist");
+        assert_eq!(
+            set.database_rpo("orders").map(|(_, s)| s),
+            Some(3600),
+            "by the checklist"
+        );
     }
 
     #[test]

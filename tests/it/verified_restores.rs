@@ -686,3 +686,102 @@ async fn check_config_refuses_a_check_that_writes_and_names_the_database_and_the
         );
     }
 }
+
+/// A PostgreSQL server as far as the password: it asks for it in clear text (as RDS does for
+/// an IAM user over TLS), keeps what it got, and refuses the login.
+async fn password_catcher() -> (u16, tokio::sync::mpsc::UnboundedReceiver<String>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                // The startup message: its length, then the rest.
+                let len = s.read_i32().await.ok()? as usize;
+                let mut startup = vec![0; len - 4];
+                s.read_exact(&mut startup).await.ok()?;
+                // AuthenticationCleartextPassword.
+                s.write_all(&[b'R', 0, 0, 0, 8, 0, 0, 0, 3]).await.ok()?;
+                let tag = s.read_u8().await.ok()?;
+                let len = s.read_i32().await.ok()? as usize;
+                let mut password = vec![0; len - 4];
+                s.read_exact(&mut password).await.ok()?;
+                if tag == b'p' {
+                    let text = String::from_utf8_lossy(&password)
+                        .trim_end_matches('\0')
+                        .to_string();
+                    let _ = tx.send(text);
+                }
+                let fields = b"SFATAL\0C28P01\0Mpassword authentication failed\0\0";
+                let mut error = vec![b'E'];
+                error.extend_from_slice(&((fields.len() + 4) as i32).to_be_bytes());
+                error.extend_from_slice(fields);
+                s.write_all(&error).await.ok()
+            });
+        }
+    });
+    (port, rx)
+}
+
+#[tokio::test]
+async fn the_iam_login_is_a_presigned_rds_db_connect_token_for_the_restored_endpoint() {
+    let main = seed_database(7).await;
+    main.snapshot(&format!("{}-nightly", main.instance)).await;
+    let (port, mut passwords) = password_catcher().await;
+    let app = spawn_app_custom(
+        &config(&pg_database(&main, "orders", "drbot_verify"), ON_COMMAND),
+        &[],
+        &[(
+            "DRBOT_TEST_RESOLVE",
+            &drills_of(&main.instance, &format!("127.0.0.1:{port}")),
+        )],
+    )
+    .await;
+    let done = ask_and_approve(&app, "drill restore-test main").await;
+    assert_eq!(done["kind"], "request.failed", "{done}");
+    let result = wait_for_kind(&app, "drill.restore_test", 1, 10)
+        .await
+        .remove(0);
+    let endpoint = result["detail"]["data"]["endpoint"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let host = endpoint.split(':').next().unwrap();
+    assert!(host.starts_with("drbot-drill-"), "{result}");
+    let token = passwords.try_recv().expect("drbot sent a password");
+    // HOST:PORT/?Action=connect&DBUser=USER&X-Amz-…, signed for rds-db in the region.
+    let expected = format!("{endpoint}/?Action=connect&DBUser=drbot_verify&X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=");
+    assert!(token.starts_with(&expected), "{token}");
+    assert!(
+        token.contains("%2Fus-east-1%2Frds-db%2Faws4_request&X-Amz-Date="),
+        "{token}"
+    );
+    assert!(
+        token.contains("&X-Amz-Expires=900&X-Amz-SignedHeaders=host&X-Amz-Signature="),
+        "{token}"
+    );
+    let parsed = url::Url::parse(&format!("https://{token}")).unwrap();
+    let param = |name: &str| {
+        parsed
+            .query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.to_string())
+    };
+    assert_eq!(param("Action").as_deref(), Some("connect"));
+    let signature = param("X-Amz-Signature").unwrap();
+    let signature = signature.as_str();
+    assert!(
+        signature.len() == 64 && signature.chars().all(|c| c.is_ascii_hexdigit()),
+        "{token}"
+    );
+    // The refusal is the test's reason; the token itself is nowhere.
+    let error = result["detail"]["data"]["error"].as_str().unwrap_or("");
+    assert!(error.contains("password authentication failed"), "{result}");
+    assert!(!Value::from(app.events().await)
+        .to_string()
+        .contains(signature));
+    assert!(!app.logs().join("\n").contains(signature));
+    assert!(!thread_texts(&app).contains(signature));
+}
