@@ -13,7 +13,9 @@ use serde::Deserialize;
 
 use crate::duration::HumanDuration;
 
+pub mod alarms;
 pub mod data_checks;
+pub use alarms::{AlarmRoute, AlarmSettings, OpenMode};
 pub use data_checks::{DataCheck, VerifyTls};
 
 /// The requester of what drbot's schedule runs (restore tests): approved by the
@@ -51,6 +53,8 @@ pub struct Settings {
     pub access: AccessSettings,
     #[serde(default)]
     pub readiness: ReadinessSettings,
+    #[serde(default)]
+    pub alarms: AlarmSettings,
 }
 
 /// `[readiness]` (SPEC §15): how often each scenario's readiness is checked.
@@ -1010,6 +1014,9 @@ impl Settings {
                 ));
             }
         }
+        self.alarms
+            .validate()
+            .map_err(|(key, message)| invalid(key, message))?;
         for db in &self.rds.databases {
             db.validate_verification()
                 .map_err(|(key, message)| invalid(key, message))?;

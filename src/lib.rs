@@ -14,7 +14,9 @@
 //!    checkpoints, Slack's included), [`iam`]. Plan runs (`/dr run`) are the family
 //!    `actions::runs` beside the actions they compose; readiness (whether each scenario could
 //!    run now: its plan dry-run and what it relies on checked) is the family
-//!    `actions::readiness`, beside the actions whose planners it reuses.
+//!    `actions::readiness`, beside the actions whose planners it reuses. [`alarms`]: SNS's
+//!    envelope and the alarm in it, and the pure routing of an alarm (its intake is in
+//!    `workers::alarms`, by SQS, and `server`, by HTTPS).
 //! 3. The approval gate: [`gate`] (requests, reactions, exactly-once execution of a run).
 //! 4. [`app`]: what a running drbot holds (settings, store, clients).
 //! 5. [`scenarios`]: the plan's scenarios.
@@ -24,6 +26,7 @@
 //! 8. [`config`], then [`clock`], [`duration`], [`memory`], [`telemetry`].
 
 pub mod actions;
+pub mod alarms;
 pub mod app;
 pub mod audit;
 pub mod aws;

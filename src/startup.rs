@@ -229,6 +229,10 @@ impl Application {
                 stop_rx.clone(),
             )),
             tokio::spawn(crate::server::home::run(self.app.clone(), stop_rx.clone())),
+            tokio::spawn(crate::workers::alarms::run(
+                self.app.clone(),
+                stop_rx.clone(),
+            )),
             tokio::spawn(crate::workers::names::run(self.app.clone(), stop_rx)),
         ];
         // The outbox stops last: what shutdown itself says still goes out.

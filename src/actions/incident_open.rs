@@ -24,6 +24,40 @@ pub struct OpenIncident {
     pub response_url: String,
     /// A drill: DRILL in the channel name, messages, timeline and exports; no users' notice.
     pub drill: bool,
+    /// The alarm that declared it (opened by the alarm's route, or from its proposal).
+    pub alarm: Option<AlarmRef>,
+}
+
+/// The alarm an incident was declared from: its time to declare is the incident's opening
+/// minus the alarm's state change.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AlarmRef {
+    pub message_id: String,
+    pub name: String,
+    /// The alarm's `StateChangeTime` (RFC 3339).
+    pub changed_at: String,
+}
+
+impl OpenIncident {
+    /// Who opened it, as Slack shows it: a user, or the alarm's route.
+    fn opener(&self) -> String {
+        match (&self.alarm, self.user.starts_with(['U', 'W'])) {
+            (Some(alarm), false) => format!("alarm `{}`", crate::slack::text::escape(&alarm.name)),
+            _ => format!("<@{}>", self.user),
+        }
+    }
+
+    /// Where a refusal goes: the slash command's response URL, else the channel.
+    fn tell(&self, text: String) -> Outgoing {
+        if self.response_url.is_empty() {
+            Outgoing::post(&self.channel, text)
+        } else {
+            Outgoing::Respond {
+                url: self.response_url.clone(),
+                text,
+            }
+        }
+    }
 }
 
 /// The job to queue with the new incident (`/dr run <scenario> --drill` asked outside an
@@ -44,6 +78,16 @@ pub fn check_scenario(app: &App, scenario: &str) -> Result<(), Invalid> {
         "there is no scenario `{scenario}`; the scenarios are: {}",
         known.join(", ")
     )))
+}
+
+/// Seconds from the alarm's state change to the incident's opening.
+fn declared_secs(alarm: &AlarmRef, opened: chrono::DateTime<chrono::Utc>) -> Option<i64> {
+    let at = chrono::DateTime::parse_from_rfc3339(&alarm.changed_at).ok()?;
+    Some(
+        (opened - at.with_timezone(&chrono::Utc))
+            .num_seconds()
+            .max(0),
+    )
 }
 
 /// Runs after the acknowledgement (a durable job).
@@ -114,10 +158,7 @@ pub async fn run(
                 )
                 .await?;
                 tx.finish_job(job).await?;
-                tx.send_slack(Outgoing::Respond {
-                    url: open.response_url.clone(),
-                    text: format!(":warning: Could not create the incident channel: {e}. Nothing was opened; try again."),
-                })
+                tx.send_slack(open.tell(format!(":warning: Could not create the incident channel: {e}. Nothing was opened; try again.")))
                 .await?;
                 tx.commit().await?;
                 return Ok(());
@@ -127,11 +168,9 @@ pub async fn run(
     let Some((id, channel)) = created else {
         let mut tx = app.store.begin().await?;
         tx.finish_job(job).await?;
-        tx.send_slack(Outgoing::Respond {
-            url: open.response_url.clone(),
-            text: ":warning: Every candidate channel name was taken; try a more specific title."
-                .into(),
-        })
+        tx.send_slack(open.tell(
+            ":warning: Every candidate channel name was taken; try a more specific title.".into(),
+        ))
         .await?;
         return tx.commit().await;
     };
@@ -170,15 +209,27 @@ pub async fn run(
             "rpo_secs": scenario.rpo.seconds(),
             "origin_channel": open.channel,
             "started_at": crate::clock::rfc3339(record.started_at),
+            "alarm": open.alarm.as_ref().map(|a| json!({
+                "name": a.name,
+                "message_id": a.message_id,
+                "changed_at": a.changed_at,
+                "declared_secs": declared_secs(a, record.started_at),
+            })),
         }))
         .incident(Some(id.clone())),
     )
     .await?;
+    if let Some(alarm) = &open.alarm {
+        tx.link_alarm(&alarm.name, &id).await?;
+    }
     tx.finish_job(job).await?;
 
     // Everything Slack is told about the new incident is queued with it.
     let officers = &app.settings.approval.officers;
-    let mut invitees = vec![open.user.clone()];
+    let mut invitees: Vec<String> = Some(open.user.clone())
+        .filter(|u| u.starts_with(['U', 'W']))
+        .into_iter()
+        .collect();
     invitees.extend(officers.iter().filter(|o| **o != open.user).cloned());
     tx.send_slack(Outgoing::Invite {
         channel: channel.clone(),
@@ -210,8 +261,8 @@ pub async fn run(
         ""
     };
     let alert = format!(
-        "{drill}:rotating_light: *Security officer notice* — incident *{id}* opened by <@{}>: {} ({}, RTO {}). Join <#{channel}>.",
-        open.user,
+        "{drill}:rotating_light: *Security officer notice* — incident *{id}* opened by {}: {} ({}, RTO {}). Join <#{channel}>.",
+        open.opener(),
         crate::slack::text::inert(&open.title),
         scenario.title,
         scenario.rto_text()
@@ -238,8 +289,8 @@ pub async fn run(
     )
     .await?;
     let announce = format!(
-        "{drill}:rotating_light: Incident *{id}* opened by <@{}>: {} — scenario *{}*, RTO {}, RPO {}. Follow it in <#{channel}>.",
-        open.user,
+        "{drill}:rotating_light: Incident *{id}* opened by {}: {} — scenario *{}*, RTO {}, RPO {}. Follow it in <#{channel}>.",
+        open.opener(),
         crate::slack::text::inert(&open.title),
         scenario.title,
         scenario.rto_text(),

@@ -542,6 +542,7 @@ fn open_incident_work(
         channel: request.channel.clone(),
         response_url: request.response_url.clone(),
         then,
+        alarm: None,
     }
 }
 

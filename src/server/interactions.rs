@@ -24,6 +24,12 @@ pub async fn handle_interaction(
     if let Some(button) = super::home::button(app, &raw).await {
         return handle_reaction_like(app, &button?, "button").await;
     }
+    if let Some(decided) = crate::workers::alarms::clicked(app, &raw).await {
+        return decided.map_err(|e| {
+            tracing::error!(error = %e, "could not record a decision on an alarm's proposal");
+            DeliverAgain::from(e)
+        });
+    }
     let kind = raw
         .get("type")
         .and_then(|t| t.as_str())

@@ -75,6 +75,13 @@ event_kinds! {
     CopyDeleted = "copy.deleted",
     CopyDeleteRefused = "copy.delete_refused",
     ReadinessChanged = "readiness.changed",
+    AlarmReceived = "alarm.received",
+    AlarmProposed = "alarm.proposed",
+    AlarmRepeated = "alarm.repeated",
+    AlarmOk = "alarm.ok",
+    AlarmOpened = "alarm.opened",
+    AlarmDismissed = "alarm.dismissed",
+    AlarmRefused = "alarm.refused",
 }
 
 impl std::fmt::Display for EventKind {

@@ -214,7 +214,32 @@ CREATE INDEX incidents_by_status ON incidents (status, started_at);
     (16, FENCES),
     (17, RUNS),
     (18, READINESS),
+    (19, ALARMS),
 ];
+
+/// CloudWatch alarms as received (`store::alarms`), one row per SNS message (its
+/// `MessageId`: a message delivered twice is recorded once), with the proposal it made;
+/// and which incident each alarm opened or joined, for its repeats and its `OK`.
+const ALARMS: &str = r#"
+CREATE TABLE alarms (
+    message_id TEXT PRIMARY KEY,
+    alarm_name TEXT NOT NULL,
+    state      TEXT NOT NULL,
+    changed_at TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    scenario   TEXT,
+    channel    TEXT,
+    proposal   TEXT,
+    decided_by TEXT
+);
+CREATE INDEX alarms_by_name ON alarms (alarm_name, proposal);
+CREATE TABLE alarm_incidents (
+    alarm_name TEXT NOT NULL,
+    incident   TEXT NOT NULL,
+    linked_at  TEXT NOT NULL,
+    PRIMARY KEY (alarm_name, incident)
+);
+"#;
 
 /// Each scenario's readiness as last checked, and who opened the App Home
 /// (`store::readiness`); the channel an incident-opening job is creating

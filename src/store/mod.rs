@@ -8,6 +8,7 @@
 //! Reads go to a pool. Writes never run in the caller's future: a [`StoreTx`] is a handle
 //! whose operations run on the writer task ([`writer`]), which commits them in groups.
 
+mod alarms;
 mod blocks;
 mod checkpoints;
 mod drills;
@@ -34,6 +35,7 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyConnection, AnyPool, Connection, Executor};
 use tokio::sync::{mpsc, oneshot};
 
+pub use alarms::{AlarmRow, NewAlarm};
 pub use blocks::{Block, NewBlock};
 pub use checkpoints::Checkpoint;
 pub use drills::DrillInstance;

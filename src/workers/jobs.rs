@@ -36,6 +36,9 @@ pub enum Work {
         /// A command to plan in the incident's channel once it is open.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         then: Option<String>,
+        /// The alarm that declared it (SPEC §16).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        alarm: Option<crate::actions::incident_open::AlarmRef>,
     },
 }
 

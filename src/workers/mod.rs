@@ -10,6 +10,7 @@ use tokio::sync::watch;
 use tracing::Instrument;
 
 pub mod access;
+pub mod alarms;
 pub mod jobs;
 pub mod names;
 pub mod outbox;
@@ -708,6 +709,7 @@ async fn run_job(app: &Arc<App>, job: Job) {
             channel,
             response_url,
             then,
+            alarm,
         } => {
             // The command that asked for the incident, planned in its channel once it is
             // open: queued in the transaction that opens it.
@@ -731,6 +733,7 @@ async fn run_job(app: &Arc<App>, job: Job) {
                 channel,
                 response_url: response_url.clone(),
                 drill,
+                alarm,
             };
             actions::incident_open::run(app, &open, job.claim(), then_plan)
                 .instrument(span)

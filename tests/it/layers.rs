@@ -21,6 +21,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         "actions",
         &[
             "actions",
+            "alarms",
             "timeline",
             "report",
             "retention",

@@ -4,6 +4,7 @@
 mod support;
 
 mod access;
+mod alarms;
 mod audit;
 mod audit_key;
 mod aws_check;

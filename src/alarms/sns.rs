@@ -1,0 +1,206 @@
+//! SNS's JSON envelope (SPEC §16) and the CloudWatch alarm inside it: what drbot reads of a
+//! message, whichever intake brought it. Pure; fuzzed with the other parsers of untrusted
+//! input.
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+
+/// SNS's envelope, as delivered to SQS (not raw) and to an HTTPS endpoint.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Envelope {
+    #[serde(rename = "Type")]
+    pub kind: String,
+    pub message_id: String,
+    pub topic_arn: String,
+    pub message: String,
+    #[serde(default)]
+    pub timestamp: Option<String>,
+    #[serde(default)]
+    pub subject: Option<String>,
+    #[serde(default)]
+    pub signature_version: Option<String>,
+    #[serde(default)]
+    pub signature: Option<String>,
+    #[serde(default, rename = "SigningCertURL")]
+    pub signing_cert_url: Option<String>,
+    #[serde(default, rename = "SubscribeURL")]
+    pub subscribe_url: Option<String>,
+    #[serde(default)]
+    pub token: Option<String>,
+}
+
+/// A CloudWatch alarm's state change, as drbot records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alarm {
+    pub message_id: String,
+    pub topic: String,
+    pub name: String,
+    /// `ALARM`, `OK` or `INSUFFICIENT_DATA`.
+    pub state: String,
+    pub reason: String,
+    pub changed_at: DateTime<Utc>,
+    /// `<Namespace>/<MetricName>`, when the alarm watches one metric.
+    pub metric: Option<String>,
+    pub region: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct AlarmJson {
+    alarm_name: String,
+    new_state_value: String,
+    #[serde(default)]
+    new_state_reason: String,
+    #[serde(default)]
+    state_change_time: Option<String>,
+    #[serde(default)]
+    region: Option<String>,
+    #[serde(default)]
+    trigger: Option<Trigger>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Trigger {
+    #[serde(default)]
+    metric_name: Option<String>,
+    #[serde(default)]
+    namespace: Option<String>,
+}
+
+/// The longest alarm name and reason drbot keeps (CloudWatch allows 255 and 1023).
+const NAME_MAX: usize = 255;
+const REASON_MAX: usize = 1023;
+
+impl Envelope {
+    pub fn parse(body: &str) -> Result<Self, String> {
+        let envelope: Envelope = serde_json::from_str(body)
+            .map_err(|e| format!("not an SNS message (Type, MessageId, TopicArn, Message): {e}"))?;
+        if envelope.message_id.is_empty() || envelope.message_id.len() > 100 {
+            return Err("the MessageId is empty or too long".into());
+        }
+        Ok(envelope)
+    }
+
+    /// The CloudWatch alarm a `Notification` carries; `received` stands in for a missing
+    /// or unreadable state-change time.
+    pub fn alarm(&self, received: DateTime<Utc>) -> Result<Alarm, String> {
+        if self.kind != "Notification" {
+            return Err(format!("a `{}` message, not a Notification", self.kind));
+        }
+        let json: AlarmJson = serde_json::from_str(&self.message).map_err(|e| {
+            format!("the message is not a CloudWatch alarm (AlarmName, NewStateValue): {e}")
+        })?;
+        if json.alarm_name.is_empty() || json.alarm_name.chars().count() > NAME_MAX {
+            return Err("the AlarmName is empty or longer than 255 characters".into());
+        }
+        if !matches!(
+            json.new_state_value.as_str(),
+            "ALARM" | "OK" | "INSUFFICIENT_DATA"
+        ) {
+            return Err(format!(
+                "NewStateValue `{}` is not ALARM, OK or INSUFFICIENT_DATA",
+                json.new_state_value.chars().take(40).collect::<String>()
+            ));
+        }
+        let changed_at = json
+            .state_change_time
+            .as_deref()
+            .and_then(parse_time)
+            .unwrap_or(received);
+        let metric = json
+            .trigger
+            .and_then(|t| match (t.namespace, t.metric_name) {
+                (Some(ns), Some(m)) => Some(format!("{ns}/{m}")),
+                _ => None,
+            });
+        Ok(Alarm {
+            message_id: self.message_id.clone(),
+            topic: self.topic_arn.clone(),
+            name: json.alarm_name,
+            state: json.new_state_value,
+            reason: json.new_state_reason.chars().take(REASON_MAX).collect(),
+            changed_at,
+            metric,
+            region: json.region,
+        })
+    }
+}
+
+/// CloudWatch's `2026-12-04T19:00:00.000+0000`, or RFC 3339.
+fn parse_time(text: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f%z")
+        .or_else(|_| DateTime::parse_from_rfc3339(text))
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub fn envelope(message: &str) -> String {
+        serde_json::json!({
+            "Type": "Notification",
+            "MessageId": "5f1c-0001",
+            "TopicArn": "arn:aws:sns:eu-west-1:123456789012:aifai-security-alerts",
+            "Subject": "ALARM: \"aifai-api-5xx\" in EU (Ireland)",
+            "Message": message,
+            "Timestamp": "2026-12-04T19:00:01.000Z",
+            "SignatureVersion": "1",
+            "Signature": "c2ln",
+            "SigningCertURL": "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-abc.pem",
+        })
+        .to_string()
+    }
+
+    #[test]
+    fn a_cloudwatch_alarm_is_read_from_sns_envelope() {
+        let message = r#"{"AlarmName":"aifai-api-5xx","NewStateValue":"ALARM","NewStateReason":"Threshold Crossed: 1 datapoint [12.0] was greater than 5.0","StateChangeTime":"2026-12-04T19:00:00.000+0000","Region":"EU (Ireland)","Trigger":{"MetricName":"HTTPCode_Target_5XX_Count","Namespace":"AWS/ApplicationELB"}}"#;
+        let now = Utc::now();
+        let alarm = Envelope::parse(&envelope(message))
+            .unwrap()
+            .alarm(now)
+            .unwrap();
+        assert_eq!(alarm.name, "aifai-api-5xx");
+        assert_eq!(alarm.state, "ALARM");
+        assert_eq!(alarm.changed_at.to_rfc3339(), "2026-12-04T19:00:00+00:00");
+        assert_eq!(
+            alarm.metric.as_deref(),
+            Some("AWS/ApplicationELB/HTTPCode_Target_5XX_Count")
+        );
+        assert_eq!(alarm.message_id, "5f1c-0001");
+    }
+
+    #[test]
+    fn anything_else_is_refused_with_its_reason() {
+        let now = Utc::now();
+        for (body, says) in [
+            ("not json", "not an SNS message"),
+            (r#"{"Type":"Notification"}"#, "not an SNS message"),
+        ] {
+            assert!(Envelope::parse(body).unwrap_err().contains(says), "{body}");
+        }
+        for (message, says) in [
+            ("hello", "not a CloudWatch alarm"),
+            (r#"{"AlarmName":"","NewStateValue":"ALARM"}"#, "empty"),
+            (
+                r#"{"AlarmName":"x","NewStateValue":"ON FIRE"}"#,
+                "is not ALARM",
+            ),
+        ] {
+            let e = Envelope::parse(&envelope(message))
+                .unwrap()
+                .alarm(now)
+                .unwrap_err();
+            assert!(e.contains(says), "{message}: {e}");
+        }
+        // A missing state-change time is the time it was received.
+        let alarm = Envelope::parse(&envelope(r#"{"AlarmName":"x","NewStateValue":"OK"}"#))
+            .unwrap()
+            .alarm(now)
+            .unwrap();
+        assert_eq!(alarm.changed_at, now);
+    }
+}
