@@ -295,7 +295,8 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                     config.display()
                 )));
             }
-            let copies = crate::actions::readiness::check_copies(&settings, &set, &scenarios);
+            let mut copies = crate::actions::readiness::check_copies(&settings, &set, &scenarios);
+            copies.extend(crate::alarms::check_routes(&settings, &scenarios));
             for problem in &copies {
                 eprintln!("error: {}: {problem}", config.display());
             }

@@ -381,6 +381,22 @@ pub fn policy(settings: &Settings, scope: &Scope) -> Value {
         ));
     }
 
+    // The alarm intake reads and deletes messages of its queue, nothing else.
+    if let Some(queue) = &settings.alarms.queue {
+        let segments: Vec<String> = url::Url::parse(queue)
+            .ok()
+            .and_then(|u| u.path_segments().map(|s| s.map(str::to_string).collect()))
+            .unwrap_or_default();
+        if let [queue_account, name] = segments.as_slice() {
+            let queue_region = crate::aws::sqs::region_of(queue).unwrap_or_else(|| region.clone());
+            statements.push(allow(
+                "TakeAlarmsFromTheQueue",
+                json!(["sqs:ReceiveMessage", "sqs:DeleteMessage"]),
+                json!(format!("arn:{p}:sqs:{queue_region}:{queue_account}:{name}")),
+            ));
+        }
+    }
+
     // Scale and cutover redeploys are UpdateService on the configured services (above);
     // services in another region get their own ARNs here.
     let other_region_services: Vec<String> = settings

@@ -123,6 +123,44 @@ pub struct Report {
     pub plan_runs: Vec<PlanRun>,
     /// How much of the period each scenario was ready (from `readiness.changed`).
     pub readiness: Vec<ReadyShare>,
+    /// Incidents declared from an alarm: the time from the alarm to the incident's opening.
+    pub declare: Declare,
+}
+
+/// Time to declare (alarm's state change → incident opened), over the incidents and
+/// drills declared from an alarm.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Declare {
+    pub count: usize,
+    pub median_secs: Option<i64>,
+    pub worst_secs: Option<i64>,
+}
+
+fn declare(incidents: &[Summary], drills: &[Summary]) -> Declare {
+    let mut secs: Vec<i64> = incidents
+        .iter()
+        .chain(drills)
+        .filter_map(|s| s.declared_secs)
+        .collect();
+    secs.sort();
+    Declare {
+        count: secs.len(),
+        median_secs: secs.get(secs.len() / 2).copied(),
+        worst_secs: secs.last().copied(),
+    }
+}
+
+/// "2 incident(s) declared from alarms: time to declare median 1m 10s, worst 3m 00s".
+pub fn declare_text(r: &Report) -> String {
+    match (r.declare.median_secs, r.declare.worst_secs) {
+        (Some(m), Some(w)) => format!(
+            "{} incident(s) declared from alarms: time to declare median {}, worst {}",
+            r.declare.count,
+            human(m),
+            human(w)
+        ),
+        _ => "no incident declared from an alarm".to_string(),
+    }
 }
 
 /// The share of the observed period a scenario was ready, not ready or unknown.
@@ -586,13 +624,14 @@ pub fn build(
             p90_secs: pick(0.9),
             max_secs: waits.last().copied(),
         },
-        incidents,
-        drills,
         restore_tests: restore_tests(events, period),
         restore_rto_secs: rto_of("db-corruption").map(|s| s as i64),
         backup_checks: backup_checks(events, period),
         plan_runs: plan_runs(events, period),
         readiness: readiness_shares(events, period, crate::clock::now()),
+        declare: declare(&incidents, &drills),
+        incidents,
+        drills,
     }
 }
 
@@ -785,11 +824,27 @@ fn row(s: &Summary) -> [String; 6] {
         (Some(loss), None) => human(loss),
         (None, _) => "no restore".to_string(),
     };
+    let recovery = match (s.alarm_recovery_secs, &s.alarm) {
+        (Some(ok), Some(alarm)) => format!(
+            "{} (alarm {alarm} back to OK after {})",
+            human(s.recovery_secs),
+            human(ok)
+        ),
+        _ => human(s.recovery_secs),
+    };
+    let opened = match (s.declared_secs, &s.alarm) {
+        (Some(d), Some(alarm)) => format!(
+            "{} (from alarm {alarm}, declared in {})",
+            s.opened_at.format("%Y-%m-%d %H:%M"),
+            human(d)
+        ),
+        _ => s.opened_at.format("%Y-%m-%d %H:%M").to_string(),
+    };
     [
         s.incident.clone(),
         s.scenario.clone(),
-        s.opened_at.format("%Y-%m-%d %H:%M").to_string(),
-        human(s.recovery_secs),
+        opened,
+        recovery,
         rto_verdict(s),
         rpo,
     ]
@@ -813,6 +868,7 @@ fn markdown(r: &Report) -> String {
     let _ = writeln!(out, "- **Backup compliance:** {}", backups_text(r));
     let _ = writeln!(out, "- **Plan runs:** {}", plan_runs_text(r));
     let _ = writeln!(out, "- **Readiness:** {}", readiness_text(r));
+    let _ = writeln!(out, "- **Time to declare:** {}", declare_text(r));
     for (title, list) in [("Incidents", &r.incidents), ("Drills", &r.drills)] {
         let _ = writeln!(out, "\n## {title}\n");
         if list.is_empty() {
@@ -1070,14 +1126,15 @@ fn html(r: &Report) -> String {
     let mut body = String::new();
     let _ = write!(
         body,
-        "<dl><dt>RTO achievement</dt><dd>{}</dd><dt>Approvals</dt><dd>{}</dd><dt>Drills (tests of the plan)</dt><dd>{}</dd><dt>Restore tests</dt><dd>{}</dd><dt>Backup compliance</dt><dd>{}</dd><dt>Plan runs</dt><dd>{}</dd><dt>Readiness</dt><dd>{}</dd></dl>",
+        "<dl><dt>RTO achievement</dt><dd>{}</dd><dt>Approvals</dt><dd>{}</dd><dt>Drills (tests of the plan)</dt><dd>{}</dd><dt>Restore tests</dt><dd>{}</dd><dt>Backup compliance</dt><dd>{}</dd><dt>Plan runs</dt><dd>{}</dd><dt>Readiness</dt><dd>{}</dd><dt>Time to declare</dt><dd>{}</dd></dl>",
         esc(&rto_rate(r)),
         esc(&approvals_text(&r.approvals)),
         r.drills.len(),
         esc(&restore_tests_text(r)),
         esc(&backups_text(r)),
         esc(&plan_runs_text(r)),
-        esc(&readiness_text(r))
+        esc(&readiness_text(r)),
+        esc(&declare_text(r))
     );
     for (title, list) in [("Incidents", &r.incidents), ("Drills", &r.drills)] {
         if list.is_empty() {

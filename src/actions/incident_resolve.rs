@@ -102,10 +102,27 @@ pub fn report(
             }
         }
     };
-    let base = format!(
+    let mut base = format!(
         ":white_check_mark: *Incident {} resolved.*\n{rto}\n{rpo}",
         incident.id
     );
+    // Measured by the alarms (SPEC §16): the incident's opening to its alarm back to OK.
+    let alarms = crate::timeline::summary::summarise(events, None);
+    if let Some(s) = &alarms {
+        if let (Some(alarm), Some(declared)) = (&s.alarm, s.declared_secs) {
+            base.push_str(&format!(
+                "\nDeclared from alarm `{}` {} after it fired.",
+                crate::slack::text::escape(alarm),
+                human(chrono::Duration::seconds(declared))
+            ));
+        }
+        if let Some(ok) = s.alarm_recovery_secs {
+            base.push_str(&format!(
+                "\nMeasured recovery (until the alarm was back to OK): *{}*.",
+                human(chrono::Duration::seconds(ok))
+            ));
+        }
+    }
     let (text, record) = match summary {
         Some(summary) => (
             format!("{base}\nSummary: {}", crate::slack::text::inert(summary)),
@@ -124,6 +141,8 @@ pub fn report(
             "data_loss_secs": point.as_ref().map(|(p, _)| (incident.started_at - *p).num_seconds().max(0)),
             "rpo_secs": scenario.rpo.seconds(),
             "summary": summary,
+            "alarm_recovery_secs": alarms.as_ref().and_then(|s| s.alarm_recovery_secs),
+            "declared_secs": alarms.as_ref().and_then(|s| s.declared_secs),
         }),
     }
 }

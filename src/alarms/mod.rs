@@ -5,3 +5,24 @@
 
 pub mod route;
 pub mod sns;
+
+/// `[[alarms.routes]]` against the plan: a route to a scenario the plan does not have
+/// (`check-config` refuses it; `serve` warns and records such an alarm as refused).
+pub fn check_routes(
+    settings: &crate::config::Settings,
+    scenarios: &crate::scenarios::ScenarioSet,
+) -> Vec<String> {
+    settings
+        .alarms
+        .routes
+        .iter()
+        .filter(|r| scenarios.get(&r.scenario).is_none())
+        .map(|r| {
+            format!(
+                "alarms.routes: scenario '{}' is not one of the plan's ({})",
+                r.scenario,
+                scenarios.ids().join(", ")
+            )
+        })
+        .collect()
+}

@@ -36,6 +36,11 @@ pub struct Summary {
     pub actions: Vec<Action>,
     /// Everyone who acted in the incident (Slack ids), in order of first appearance.
     pub people: Vec<String>,
+    /// The alarm it was declared from, and the time from its state change to the opening.
+    pub alarm: Option<String>,
+    pub declared_secs: Option<i64>,
+    /// Opening → the alarm back to OK, when its route ends the measured recovery there.
+    pub alarm_recovery_secs: Option<i64>,
 }
 
 /// One change asked for during the incident.
@@ -190,6 +195,14 @@ pub fn summarise(events: &[StoredEvent], rto_fallback: Option<u64>) -> Option<Su
         data_loss_secs: resolved_detail["data_loss_secs"].as_i64(),
         actions,
         people,
+        alarm: opened_detail["alarm"]["name"].as_str().map(str::to_string),
+        declared_secs: opened_detail["alarm"]["declared_secs"].as_i64(),
+        alarm_recovery_secs: events
+            .iter()
+            .filter(|e| e.kind == EventKind::AlarmOk)
+            .map(detail)
+            .find(|d| d["ends_recovery"] == true)
+            .and_then(|d| d["recovery_secs"].as_i64()),
     })
 }
 

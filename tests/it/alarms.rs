@@ -259,6 +259,31 @@ async fn an_alarm_is_proposed_a_click_opens_the_incident_and_its_ok_closes_the_l
     });
     assert!(said, "the incident channel is told");
 
+    // Resolved: the recovery the alarm measured, and the time to declare in the review.
+    let channel = opened["channel"].as_str().unwrap().to_string();
+    app.slash("incident resolve back up")
+        .in_channel(&channel)
+        .reply()
+        .await;
+    let resolved = wait_for_event(&app, "incident.resolved").await;
+    let record = resolved["text"].as_str().unwrap();
+    assert!(
+        record.contains("Measured recovery (until the alarm was back to OK)"),
+        "{record}"
+    );
+    assert!(
+        record.contains(&format!("Declared from alarm `{alarm}`")),
+        "{record}"
+    );
+    let json = app.cli(&["report", "--format", "json"]).await;
+    let report: Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(report["declare"]["count"], 1, "{report}");
+    let md = String::from_utf8(app.cli(&["report", "--format", "md"]).await.stdout).unwrap();
+    assert!(
+        md.contains("**Time to declare:** 1 incident(s) declared from alarms"),
+        "{md}"
+    );
+
     // The same message again, straight into the queue: nothing more.
     let again = envelope(
         &topic,
