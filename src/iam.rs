@@ -59,6 +59,7 @@ pub const OPERATIONS: &[(&str, &str, &str)] = &[
         "route53:ChangeResourceRecordSets",
     ),
     ("route53", "get_change", "route53:GetChange"),
+    ("sqs", "delete_message", "sqs:DeleteMessage"),
     ("ssm", "get_parameter", "ssm:GetParameter"),
     ("ssm", "put_parameter", "ssm:PutParameter"),
     ("wafv2", "get_web_acl", "wafv2:GetWebACL"),

@@ -40,6 +40,22 @@ instance = "aifai-db"
 cutover_parameter = "/aifai/prod/DATABASE_HOST"
 cutover_services = ["api"]
 backup_placement = { subnet_group = "aifai-db-dr", class = "db.t3.medium" }
+verify_user = "drbot_verify"
+verify_credentials = "iam"
+[[rds.databases.checks]]
+name = "orders"
+sql = "select count(*) from orders"
+expect = ">= 1"
+
+[[rds.databases]]
+name = "shop"
+instance = "aifai-shop"
+verify_credentials = "secret:aifai-shop-verify"
+newest_write_sql = "select max(created_at) from orders"
+
+[alarms]
+queue = "https://sqs.eu-west-1.amazonaws.com/123456789012/drbot-alarms"
+topics = ["arn:aws:sns:eu-west-1:123456789012:aifai-security-alerts"]
 
 [[dns.records]]
 name = "app"
@@ -194,10 +210,44 @@ async fn the_policy_allows_each_call_on_the_configured_resources_and_nothing_els
     let mut needed: Vec<String> = drbot::iam::OPERATIONS
         .iter()
         .map(|(_, _, a)| a.to_string())
-        .chain(["rds:AddTagsToResource".to_string()])
+        .chain(
+            [
+                "rds:AddTagsToResource",
+                // Not SDK calls: the alarm queue's long poll, the verified restores' login.
+                "sqs:ReceiveMessage",
+                "rds-db:connect",
+                "secretsmanager:GetSecretValue",
+            ]
+            .map(String::from),
+        )
         .collect();
     needed.sort();
     assert_eq!(actions, needed);
+
+    // The alarm queue, the verifying user, the login secret: those only.
+    let queue = "arn:aws:sqs:eu-west-1:123456789012:drbot-alarms";
+    assert!(
+        allows(&policy, "sqs:ReceiveMessage", queue) && allows(&policy, "sqs:DeleteMessage", queue)
+    );
+    assert!(!allows(
+        &policy,
+        "sqs:DeleteMessage",
+        "arn:aws:sqs:eu-west-1:123456789012:payments"
+    ));
+    let user = "arn:aws:rds-db:eu-west-1:123456789012:dbuser:db-ABCDEFGHIJKL/drbot_verify";
+    assert!(allows(&policy, "rds-db:connect", user));
+    assert!(!allows(
+        &policy,
+        "rds-db:connect",
+        "arn:aws:rds-db:eu-west-1:123456789012:dbuser:db-ABCDEFGHIJKL/postgres"
+    ));
+    let secret = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:aifai-shop-verify-AbCdEf";
+    assert!(allows(&policy, "secretsmanager:GetSecretValue", secret));
+    assert!(!allows(
+        &policy,
+        "secretsmanager:GetSecretValue",
+        "arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod-db-master-AbCdEf"
+    ));
 
     let service = arn("ecs", REGION, "service/aifai-prod/aifai-backend-service");
     let edge_service = arn("ecs", REGION, "service/aifai-edge/aifai-web");
