@@ -398,6 +398,15 @@ pub fn policy(settings: &Settings, scope: &Scope) -> Value {
         }
     }
 
+    // Alarms over HTTPS: drbot confirms its subscription to the configured topics only.
+    if settings.alarms.https && !settings.alarms.topics.is_empty() {
+        statements.push(allow(
+            "ConfirmAlarmSubscriptions",
+            json!(["sns:ConfirmSubscription"]),
+            json!(settings.alarms.topics.clone()),
+        ));
+    }
+
     // Scale and cutover redeploys are UpdateService on the configured services (above);
     // services in another region get their own ARNs here.
     let other_region_services: Vec<String> = settings

@@ -125,6 +125,14 @@ impl Application {
         {
             tracing::warn!("{warning}");
         }
+        for var in [
+            crate::workers::alarms::TEST_CERTS_VAR,
+            crate::aws::sns::TEST_CA_VAR,
+        ] {
+            if let Some(value) = std::env::var_os(var) {
+                tracing::warn!(variable = var, value = ?value, "SNS signing certificates are also taken from a test stand-in; never set it in production");
+            }
+        }
         if let Some(rules) = std::env::var_os("DRBOT_TEST_RESOLVE") {
             // Tests only: restored instances' endpoints are dialled elsewhere.
             tracing::warn!(rules = ?rules, "restored databases are reached through DRBOT_TEST_RESOLVE; never set it in production");

@@ -128,6 +128,136 @@ impl Envelope {
     }
 }
 
+/// The text SNS signs for a message: `key\nvalue\n` for each field of its type, in this
+/// order (SNS's documentation; `Subject` only when present).
+pub fn string_to_sign(e: &Envelope) -> Result<String, String> {
+    let mut out = String::new();
+    let mut add = |key: &str, value: Option<&str>| -> Result<(), String> {
+        let value = value.ok_or_else(|| format!("the message has no `{key}`"))?;
+        out.push_str(key);
+        out.push('\n');
+        out.push_str(value);
+        out.push('\n');
+        Ok(())
+    };
+    match e.kind.as_str() {
+        "Notification" => {
+            add("Message", Some(&e.message))?;
+            add("MessageId", Some(&e.message_id))?;
+            if e.subject.is_some() {
+                add("Subject", e.subject.as_deref())?;
+            }
+            add("Timestamp", e.timestamp.as_deref())?;
+            add("TopicArn", Some(&e.topic_arn))?;
+            add("Type", Some(&e.kind))?;
+        }
+        "SubscriptionConfirmation" | "UnsubscribeConfirmation" => {
+            add("Message", Some(&e.message))?;
+            add("MessageId", Some(&e.message_id))?;
+            add("SubscribeURL", e.subscribe_url.as_deref())?;
+            add("Timestamp", e.timestamp.as_deref())?;
+            add("Token", e.token.as_deref())?;
+            add("TopicArn", Some(&e.topic_arn))?;
+            add("Type", Some(&e.kind))?;
+        }
+        other => return Err(format!("an SNS message of type `{other}`")),
+    }
+    Ok(out)
+}
+
+/// Is `url` where SNS keeps its signing certificates — `https://sns.<region>.amazonaws.com`
+/// (or `.amazonaws.com.cn`), a `.pem` — or under `test_base` (tests only)?
+pub fn certificate_url_allowed(url: &str, test_base: Option<&str>) -> Result<url::Url, String> {
+    let parsed = url::Url::parse(url).map_err(|_| "SigningCertURL is not a URL".to_string())?;
+    if let Some(base) = test_base.filter(|b| !b.is_empty()) {
+        if url.starts_with(base) && parsed.scheme() == "https" {
+            return Ok(parsed);
+        }
+    }
+    let host = parsed.host_str().unwrap_or("");
+    let region_ok = |r: &str| {
+        !r.is_empty()
+            && r.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    };
+    let sns_host = host
+        .strip_prefix("sns.")
+        .and_then(|rest| {
+            rest.strip_suffix(".amazonaws.com")
+                .or_else(|| rest.strip_suffix(".amazonaws.com.cn"))
+        })
+        .is_some_and(region_ok);
+    if parsed.scheme() != "https"
+        || !sns_host
+        || parsed.port().is_some()
+        || !parsed.username().is_empty()
+        || !parsed.path().ends_with(".pem")
+    {
+        return Err(format!(
+            "SigningCertURL `{}` is not an SNS certificate (https://sns.<region>.amazonaws.com/….pem)",
+            url.chars().take(200).collect::<String>()
+        ));
+    }
+    Ok(parsed)
+}
+
+/// SHA1withRSA, for `SignatureVersion` 1 (webpki offers only SHA-2).
+#[derive(Debug)]
+struct RsaSha1;
+
+impl rustls::pki_types::SignatureVerificationAlgorithm for RsaSha1 {
+    fn verify_signature(
+        &self,
+        public_key: &[u8],
+        message: &[u8],
+        signature: &[u8],
+    ) -> Result<(), rustls::pki_types::InvalidSignature> {
+        ring::signature::UnparsedPublicKey::new(
+            &ring::signature::RSA_PKCS1_2048_8192_SHA1_FOR_LEGACY_USE_ONLY,
+            public_key,
+        )
+        .verify(message, signature)
+        .map_err(|_| rustls::pki_types::InvalidSignature)
+    }
+
+    fn public_key_alg_id(&self) -> rustls::pki_types::AlgorithmIdentifier {
+        rustls::pki_types::alg_id::RSA_ENCRYPTION
+    }
+
+    fn signature_alg_id(&self) -> rustls::pki_types::AlgorithmIdentifier {
+        rustls::pki_types::alg_id::RSA_PKCS1_SHA256
+    }
+}
+
+/// Checks the message's signature with the signing certificate (PEM).
+pub fn verify(e: &Envelope, certificate_pem: &[u8]) -> Result<(), String> {
+    use base64::Engine;
+    use rustls::pki_types::pem::PemObject;
+    let signed = string_to_sign(e)?;
+    let signature = e.signature.as_deref().ok_or("the message is not signed")?;
+    let signature = base64::engine::general_purpose::STANDARD
+        .decode(signature.trim())
+        .map_err(|_| "the signature is not base64".to_string())?;
+    let der = rustls::pki_types::CertificateDer::from_pem_slice(certificate_pem)
+        .map_err(|_| "the signing certificate is not a PEM certificate".to_string())?;
+    let cert = webpki::EndEntityCert::try_from(&der)
+        .map_err(|e| format!("the signing certificate cannot be read: {e}"))?;
+    let checked = match e.signature_version.as_deref() {
+        Some("1") => cert.verify_signature(&RsaSha1, signed.as_bytes(), &signature),
+        Some("2") => cert.verify_signature(
+            webpki::ring::RSA_PKCS1_2048_8192_SHA256,
+            signed.as_bytes(),
+            &signature,
+        ),
+        other => {
+            return Err(format!(
+                "SignatureVersion {other:?}: drbot checks versions 1 and 2"
+            ))
+        }
+    };
+    checked.map_err(|_| "the signature does not match the message".to_string())
+}
+
 /// CloudWatch's `2026-12-04T19:00:00.000+0000`, or RFC 3339.
 fn parse_time(text: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f%z")

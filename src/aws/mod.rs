@@ -9,6 +9,7 @@ pub mod rds;
 pub mod reachability;
 pub mod secrets;
 pub mod signed;
+pub mod sns;
 pub mod sqs;
 pub mod waf;
 pub mod web_acl;

@@ -36,6 +36,9 @@ pub fn router(app: Arc<App>, signing_secret: Option<&str>, with_metrics: bool) -
     if let Some(signing_secret) = signing_secret {
         router = router.merge(slack_routes(&app, signing_secret));
     }
+    if app.settings.alarms.https {
+        router = router.route("/aws/sns", axum::routing::post(sns_delivery));
+    }
     if with_metrics {
         router = router.route(
             "/metrics",
@@ -48,6 +51,18 @@ pub fn router(app: Arc<App>, signing_secret: Option<&str>, with_metrics: bool) -
         .layer(middleware::from_fn(limit_body))
         .layer(middleware::from_fn(count_requests))
         .with_state(app)
+}
+
+/// SNS's HTTPS deliveries of alarms (`[alarms] https`): verified and taken in by
+/// `workers::alarms::delivered`; 4xx for anything it refuses.
+async fn sns_delivery(
+    State(app): State<Arc<App>>,
+    body: String,
+) -> (axum::http::StatusCode, String) {
+    let (status, said) = crate::workers::alarms::delivered(&app, &body).await;
+    let status = axum::http::StatusCode::from_u16(status)
+        .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
+    (status, format!("{said}\n"))
 }
 
 fn slack_routes(app: &Arc<App>, signing_secret: &str) -> Router<Arc<App>> {

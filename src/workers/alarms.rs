@@ -85,6 +85,101 @@ pub async fn run(app: Arc<App>, mut stop: watch::Receiver<bool>) {
     }
 }
 
+/// Tests only: signing certificates may also come from under this HTTPS base URL (a local
+/// stand-in), as `DRBOT_TEST_CLOCK` moves time; warned about at start-up.
+pub const TEST_CERTS_VAR: &str = "DRBOT_TEST_SNS_CERTS";
+
+/// How far a delivery's `Timestamp` may lie in the past (SNS's retries end well before) or
+/// the future (clock skew): outside it the message is a replay and refused.
+const FRESH: chrono::Duration = chrono::Duration::hours(1);
+const SKEW: chrono::Duration = chrono::Duration::minutes(5);
+
+/// One delivery to `POST /aws/sns` (`[alarms] https`): the status to answer and why. Taken
+/// in only when its topic is configured, its timestamp fresh, its certificate SNS's (fetched
+/// over HTTPS, kept) and its signature (version 1 or 2) that certificate's; a subscription
+/// is confirmed with `AuthenticateOnUnsubscribe`. Anything else: 4xx, nothing changed.
+pub async fn delivered(app: &Arc<App>, body: &str) -> (u16, String) {
+    let envelope = match Envelope::parse(body) {
+        Ok(e) => e,
+        Err(why) => return (400, why),
+    };
+    if !app
+        .settings
+        .alarms
+        .topics
+        .iter()
+        .any(|t| *t == envelope.topic_arn)
+    {
+        return (
+            403,
+            "the topic is not one of drbot's `[alarms] topics`".into(),
+        );
+    }
+    let now = crate::clock::now();
+    let sent = envelope
+        .timestamp
+        .as_deref()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&chrono::Utc));
+    match sent {
+        None => return (400, "the message has no readable Timestamp".into()),
+        Some(t) if now - t > FRESH || t - now > SKEW => {
+            return (
+                400,
+                "the message's Timestamp is not recent: a replay is refused".into(),
+            )
+        }
+        Some(_) => {}
+    }
+    let test_base = std::env::var(TEST_CERTS_VAR).ok();
+    let url = match envelope
+        .signing_cert_url
+        .as_deref()
+        .ok_or_else(|| "the message is not signed (no SigningCertURL)".to_string())
+        .and_then(|u| crate::alarms::sns::certificate_url_allowed(u, test_base.as_deref()))
+    {
+        Ok(url) => url,
+        Err(why) => return (403, why),
+    };
+    let timeout = app.aws.timeout_in(None).call;
+    let pem = match crate::aws::sns::signing_certificate(&url, timeout).await {
+        Ok(pem) => pem,
+        // SNS delivers again after a 5xx.
+        Err(why) => return (502, format!("the signing certificate: {why}")),
+    };
+    if let Err(why) = crate::alarms::sns::verify(&envelope, &pem) {
+        tracing::warn!(reason = %why, "an SNS delivery's signature was refused");
+        return (403, why);
+    }
+    match envelope.kind.as_str() {
+        "SubscriptionConfirmation" => {
+            let token = envelope.token.clone().unwrap_or_default();
+            match crate::aws::sns::confirm_subscription(&app.aws, &envelope.topic_arn, &token).await
+            {
+                Ok(arn) => {
+                    let event = NewEvent::new(EventKind::AlarmReceived, ALARM_ACTOR, "", format!("subscribed to {} (AuthenticateOnUnsubscribe)", envelope.topic_arn))
+                        .detail(json!({"topic": envelope.topic_arn, "subscription": arn, "message_id": envelope.message_id}));
+                    match app.store.append(event).await {
+                        Ok(_) => (200, "subscription confirmed".into()),
+                        Err(e) => (503, format!("could not record it: {e}")),
+                    }
+                }
+                Err(e) => (502, format!("could not confirm the subscription: {e}")),
+            }
+        }
+        "Notification" => match take_in(app, body).await {
+            Ok(Taken::Recorded(_)) => (200, "recorded".into()),
+            Ok(Taken::Duplicate) => (409, "this message was received before".into()),
+            Ok(Taken::Refused(why)) => (400, why),
+            Err(e) => (503, format!("could not record it: {e}")),
+        },
+        other => (
+            400,
+            format!("an SNS message of type `{other}` is not taken in"),
+        ),
+    }
+}
+
 /// Records one SNS message and does what its alarm calls for, in one transaction.
 pub async fn take_in(app: &Arc<App>, body: &str) -> Result<Taken, StoreError> {
     let now = crate::clock::now();

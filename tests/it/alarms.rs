@@ -378,3 +378,227 @@ async fn alarms_waiting_in_the_queue_while_drbot_is_down_are_each_recorded_once(
         "{left}"
     );
 }
+
+/// SNS's side of HTTPS deliveries (`tests/it/support/sns_standin.py`): its signing
+/// certificate over HTTPS, and a signer.
+struct SnsStandIn {
+    child: std::process::Child,
+    https: u16,
+    http: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for SnsStandIn {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl SnsStandIn {
+    fn start() -> Self {
+        use std::io::BufRead;
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = std::process::Command::new(repo_root().join(".venv/bin/python"))
+            .arg(repo_root().join("tests/it/support/sns_standin.py"))
+            .arg(dir.path())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("the project's .venv (scripts/test makes it)");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let ports: Vec<u16> = line
+            .split_whitespace()
+            .map(|p| p.parse().unwrap())
+            .collect();
+        SnsStandIn {
+            child,
+            https: ports[0],
+            http: ports[1],
+            dir,
+        }
+    }
+
+    /// `message` signed with SignatureVersion `version` (by `key`: "sns" or "forger").
+    async fn sign(&self, message: &Value, version: &str, key: &str) -> Value {
+        reqwest::Client::new()
+            .post(format!(
+                "http://127.0.0.1:{}/sign?version={version}&key={key}",
+                self.http
+            ))
+            .json(message)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+}
+
+async fn post_sns(app: &TestApp, body: &str) -> (u16, String) {
+    let answer = app
+        .http
+        .post(format!("http://{}/aws/sns", app.addr))
+        .header("content-type", "text/plain; charset=UTF-8")
+        .header("x-amz-sns-message-type", "Notification")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    (answer.status().as_u16(), answer.text().await.unwrap())
+}
+
+fn notification(topic: &str, id: &str, alarm: &str, at: chrono::DateTime<chrono::Utc>) -> Value {
+    json!({
+        "Type": "Notification",
+        "MessageId": id,
+        "TopicArn": topic,
+        "Subject": "ALARM: \"aifai-api-5xx\" in US East (N. Virginia)",
+        "Message": alarm_json(alarm, "ALARM", "Threshold Crossed"),
+        "Timestamp": at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "UnsubscribeURL": "https://sns.us-east-1.amazonaws.com/?Action=Unsubscribe"
+    })
+}
+
+#[tokio::test]
+async fn https_deliveries_are_taken_only_when_sns_signed_them_for_a_configured_topic() {
+    let sns = SnsStandIn::start();
+    let topic_xml = call(
+        "sns",
+        &[
+            ("Action", "CreateTopic"),
+            ("Name", &unique("alerts").replace('_', "-")),
+        ],
+    )
+    .await;
+    let topic = between(&topic_xml, "TopicArn").to_string();
+    let config = format!(
+        "{CONFIG}\n[alarms]\nhttps = true\ntopics = [\"{topic}\"]\n\n[[alarms.routes]]\nalarm = \"aifai-api-*\"\nscenario = \"code-corruption\"\n"
+    );
+    let base = format!("https://localhost:{}/", sns.https);
+    let ca = sns.dir.path().join("ca.pem");
+    let app = spawn_app_custom(
+        &config,
+        &[],
+        &[
+            ("DRBOT_TEST_SNS_CERTS", &base),
+            ("DRBOT_TEST_SNS_CA", ca.to_str().unwrap()),
+        ],
+    )
+    .await;
+    let now = chrono::Utc::now();
+    let alarm = format!("aifai-api-5xx-{}", std::process::id());
+
+    // Signed by SNS, versions 1 (SHA1withRSA) and 2 (SHA256withRSA): taken in.
+    let v1 = sns
+        .sign(&notification(&topic, "https-v1", &alarm, now), "1", "sns")
+        .await;
+    assert_eq!(post_sns(&app, &v1.to_string()).await.0, 200);
+    wait_for_event(&app, "alarm.proposed").await;
+    let v2 = sns
+        .sign(&notification(&topic, "https-v2", &alarm, now), "2", "sns")
+        .await;
+    assert_eq!(post_sns(&app, &v2.to_string()).await.0, 200);
+    let before = app.events().await.len();
+
+    // Everything else is refused with 4xx and changes nothing.
+    let mut refused = Vec::new();
+    // The same message again: a replay.
+    refused.push(("replayed", post_sns(&app, &v1.to_string()).await));
+    // Its alarm changed after SNS signed it.
+    let mut tampered = v2.clone();
+    tampered["Message"] = json!(alarm_json(&alarm, "OK", "all fine, nothing to see"));
+    refused.push(("tampered", post_sns(&app, &tampered.to_string()).await));
+    // Signed by someone else's key, pointing at SNS's certificate.
+    let forged = sns
+        .sign(
+            &notification(&topic, "forged-1", &alarm, now),
+            "2",
+            "forger",
+        )
+        .await;
+    refused.push(("forged", post_sns(&app, &forged.to_string()).await));
+    // Validly signed, but for a topic drbot does not take alarms from.
+    let foreign = sns
+        .sign(
+            &notification(
+                "arn:aws:sns:us-east-1:123456789012:someone-else",
+                "foreign-1",
+                &alarm,
+                now,
+            ),
+            "2",
+            "sns",
+        )
+        .await;
+    refused.push(("foreign topic", post_sns(&app, &foreign.to_string()).await));
+    // A certificate from a host that is not SNS, or over plain HTTP.
+    for (i, url) in [
+        "https://evil.example.com/SimpleNotificationService-test.pem",
+        "http://sns.us-east-1.amazonaws.com/cert.pem",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let mut message = notification(&topic, &format!("elsewhere-{i}"), &alarm, now);
+        message["SigningCertURL"] = json!(url);
+        let signed = sns.sign(&message, "2", "sns").await;
+        refused.push((
+            "certificate host",
+            post_sns(&app, &signed.to_string()).await,
+        ));
+    }
+    // No signature at all.
+    let mut unsigned = notification(&topic, "unsigned-1", &alarm, now);
+    unsigned["SigningCertURL"] = json!(format!("{base}SimpleNotificationService-test.pem"));
+    unsigned["SignatureVersion"] = json!("2");
+    refused.push(("unsigned", post_sns(&app, &unsigned.to_string()).await));
+    // Signed by SNS two hours ago: a replay of an old message.
+    let old = sns
+        .sign(
+            &notification(&topic, "old-1", &alarm, now - chrono::Duration::hours(2)),
+            "2",
+            "sns",
+        )
+        .await;
+    refused.push(("old", post_sns(&app, &old.to_string()).await));
+    refused.push(("not json", post_sns(&app, "hello").await));
+    for (what, (status, said)) in &refused {
+        let expected = match *what {
+            "replayed" => 409,
+            "old" | "not json" => 400,
+            _ => 403,
+        };
+        assert_eq!(*status, expected, "{what}: {said}");
+    }
+    let after = app.events().await;
+    assert_eq!(after.len(), before, "{:#?}", &after[before..]);
+
+    // A subscription: confirmed with AuthenticateOnUnsubscribe.
+    let confirmation = json!({
+        "Type": "SubscriptionConfirmation",
+        "MessageId": "confirm-1",
+        "Token": "2336412f37fb687f5d51e6e2425dacbba8ef5ccd1b2f4d4bcd6c7e1e0a1bba0ad6",
+        "TopicArn": topic,
+        "Message": "You have chosen to subscribe to the topic. To confirm the subscription, visit the SubscribeURL included in this message.",
+        "SubscribeURL": "https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription",
+        "Timestamp": now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+    });
+    let signed = sns.sign(&confirmation, "2", "sns").await;
+    let (status, said) = post_sns(&app, &signed.to_string()).await;
+    assert_eq!(status, 200, "{said}");
+    let subscribed = app
+        .events_of_kind("alarm.received")
+        .await
+        .into_iter()
+        .find(|e| {
+            e["text"]
+                .as_str()
+                .unwrap_or("")
+                .contains("AuthenticateOnUnsubscribe")
+        });
+    assert!(subscribed.is_some(), "{:#?}", app.events().await);
+}
