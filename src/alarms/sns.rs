@@ -83,6 +83,11 @@ impl Envelope {
         Ok(envelope)
     }
 
+    /// [`Envelope::alarm`], received now.
+    pub fn alarm_now(&self) -> Result<Alarm, String> {
+        self.alarm(crate::clock::now())
+    }
+
     /// The CloudWatch alarm a `Notification` carries; `received` stands in for a missing
     /// or unreadable state-change time.
     pub fn alarm(&self, received: DateTime<Utc>) -> Result<Alarm, String> {
@@ -169,7 +174,14 @@ pub fn string_to_sign(e: &Envelope) -> Result<String, String> {
 /// (or `.amazonaws.com.cn`), a `.pem` — or under `test_base` (tests only)?
 pub fn certificate_url_allowed(url: &str, test_base: Option<&str>) -> Result<url::Url, String> {
     let parsed = url::Url::parse(url).map_err(|_| "SigningCertURL is not a URL".to_string())?;
-    if let Some(base) = test_base.filter(|b| !b.is_empty()) {
+    // Tests only, and only ever a stand-in on this machine.
+    let loopback = |base: &str| {
+        url::Url::parse(base).is_ok_and(|b| {
+            b.scheme() == "https"
+                && matches!(b.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"))
+        })
+    };
+    if let Some(base) = test_base.filter(|b| loopback(b)) {
         if url.starts_with(base) && parsed.scheme() == "https" {
             return Ok(parsed);
         }
@@ -301,6 +313,49 @@ mod tests {
             Some("AWS/ApplicationELB/HTTPCode_Target_5XX_Count")
         );
         assert_eq!(alarm.message_id, "5f1c-0001");
+    }
+
+    #[test]
+    fn certificates_come_only_from_sns_over_https() {
+        for ok in [
+            "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-9c6465fa7f48f5cacd23014631ec1136.pem",
+            "https://sns.cn-north-1.amazonaws.com.cn/SimpleNotificationService-1.pem",
+        ] {
+            assert!(certificate_url_allowed(ok, None).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://sns.eu-west-1.amazonaws.com/x.pem",
+            "https://sns.eu-west-1.amazonaws.com.evil.com/x.pem",
+            "https://evil.com/sns.eu-west-1.amazonaws.com/x.pem",
+            "https://sns.eu-west-1.amazonaws.com:8443/x.pem",
+            "https://user@sns.eu-west-1.amazonaws.com/x.pem",
+            "https://sns.eu-west-1.amazonaws.com/x.txt",
+            "https://sns..amazonaws.com/x.pem",
+            "https://s3.amazonaws.com/x.pem",
+            "not a url",
+        ] {
+            assert!(certificate_url_allowed(bad, None).is_err(), "{bad}");
+        }
+        // The tests' override names a stand-in on this machine, nothing else.
+        let local = "https://localhost:4443/cert.pem";
+        assert!(certificate_url_allowed(local, Some("https://localhost:4443/")).is_ok());
+        assert!(certificate_url_allowed(local, None).is_err());
+        let remote = "https://evil.com/cert.pem";
+        assert!(certificate_url_allowed(remote, Some("https://evil.com/")).is_err());
+    }
+
+    #[test]
+    fn the_string_to_sign_is_snss() {
+        let e = Envelope::parse(&envelope(r#"{"AlarmName":"x","NewStateValue":"OK"}"#)).unwrap();
+        let text = string_to_sign(&e).unwrap();
+        assert!(text.starts_with("Message\n{\"AlarmName\""), "{text}");
+        assert!(text.ends_with("TopicArn\narn:aws:sns:eu-west-1:123456789012:aifai-security-alerts\nType\nNotification\n"), "{text}");
+        assert!(
+            text.contains("\nSubject\nALARM: \"aifai-api-5xx\" in EU (Ireland)\nTimestamp\n"),
+            "{text}"
+        );
+        // A signature that is not base64, or no certificate: refused, never a panic.
+        assert!(verify(&e, b"not a certificate").is_err());
     }
 
     #[test]
