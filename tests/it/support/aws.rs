@@ -997,3 +997,88 @@ pub async fn create_secret(name: &str, value: &serde_json::Value) -> String {
     assert!(status.is_success(), "CreateSecret: {body}");
     body["ARN"].as_str().unwrap().to_string()
 }
+
+/// moto's query API, unsigned (moto takes the region from the credential scope).
+pub async fn call(service: &str, params: &[(&str, &str)]) -> String {
+    let mut form = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in params {
+        form.append_pair(k, v);
+    }
+    let answer = reqwest::Client::new()
+        .post(moto_endpoint())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header(
+            "authorization",
+            format!("AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=0"),
+        )
+        .body(form.finish())
+        .send()
+        .await
+        .unwrap();
+    let status = answer.status();
+    let text = answer.text().await.unwrap();
+    assert!(status.is_success(), "{service} {params:?}: {text}");
+    text
+}
+
+pub fn between<'a>(xml: &'a str, tag: &str) -> &'a str {
+    let start = xml
+        .find(&format!("<{tag}>"))
+        .unwrap_or_else(|| panic!("no {tag} in {xml}"))
+        + tag.len()
+        + 2;
+    let end = xml[start..].find(&format!("</{tag}>")).unwrap() + start;
+    &xml[start..end]
+}
+
+/// A topic and a queue subscribed to it: (topic ARN, queue URL).
+pub async fn topic_and_queue() -> (String, String) {
+    let name = unique("alerts").replace('_', "-");
+    let topic = call("sns", &[("Action", "CreateTopic"), ("Name", &name)]).await;
+    let topic = between(&topic, "TopicArn").to_string();
+    let queue = call("sqs", &[("Action", "CreateQueue"), ("QueueName", &name)]).await;
+    let queue = between(&queue, "QueueUrl").to_string();
+    let queue_arn = format!("arn:aws:sqs:us-east-1:123456789012:{name}");
+    call(
+        "sns",
+        &[
+            ("Action", "Subscribe"),
+            ("TopicArn", &topic),
+            ("Protocol", "sqs"),
+            ("Endpoint", &queue_arn),
+        ],
+    )
+    .await;
+    (topic, queue)
+}
+
+/// CloudWatch's alarm JSON, as it publishes it to SNS.
+pub fn alarm_json(name: &str, state: &str, reason: &str) -> String {
+    serde_json::json!({
+        "AlarmName": name,
+        "AlarmDescription": "5xx from the API",
+        "AWSAccountId": "123456789012",
+        "NewStateValue": state,
+        "NewStateReason": reason,
+        "StateChangeTime": chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3f+0000").to_string(),
+        "Region": "US East (N. Virginia)",
+        "OldStateValue": if state == "OK" { "ALARM" } else { "OK" },
+        "Trigger": {"MetricName": "HTTPCode_Target_5XX_Count", "Namespace": "AWS/ApplicationELB"}
+    })
+    .to_string()
+}
+
+/// Publishes `message` to `topic` (SNS delivers it to the topic's subscriptions).
+pub async fn publish(topic: &str, message: &str) {
+    call(
+        "sns",
+        &[
+            ("Action", "Publish"),
+            ("TopicArn", topic),
+            ("Message", message),
+            ("Subject", "ALARM"),
+        ],
+    )
+    .await;
+}
+
