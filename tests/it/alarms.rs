@@ -280,6 +280,30 @@ async fn alarms_waiting_in_the_queue_while_drbot_is_down_are_each_recorded_once(
         3,
         "{proposed:?}"
     );
+    // A responder dismisses one: recorded, its message says so, nothing is opened.
+    let first = &proposed[0];
+    let message_id = first["detail"]["message_id"].as_str().unwrap();
+    let post = app
+        .slack
+        .calls("chat.postMessage")
+        .into_iter()
+        .find(|c| c.params["blocks"].to_string().contains(message_id))
+        .expect("its proposal");
+    let ts = post.answer["ts"].as_str().unwrap().to_string();
+    interact(&app, &click(message_id, "alarm_dismiss", OFFICER, &ts)).await;
+    let dismissed = wait_for_event(&app, "alarm.dismissed").await;
+    assert_eq!(dismissed["actor"], OFFICER);
+    let updated = app.slack.wait_for("chat.update", 1).await;
+    assert!(
+        updated[0].params["text"]
+            .as_str()
+            .unwrap()
+            .contains("dismissed by"),
+        "{:?}",
+        updated[0].params
+    );
+    assert!(app.events_of_kind("incident.opened").await.is_empty());
+
     // The queue is empty: each message was deleted once recorded.
     let left = call(
         "sqs",

@@ -1081,4 +1081,3 @@ pub async fn publish(topic: &str, message: &str) {
     )
     .await;
 }
-
