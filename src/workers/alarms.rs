@@ -103,13 +103,7 @@ pub async fn delivered(app: &Arc<App>, body: &str) -> (u16, String) {
         Ok(e) => e,
         Err(why) => return (400, why),
     };
-    if !app
-        .settings
-        .alarms
-        .topics
-        .iter()
-        .any(|t| *t == envelope.topic_arn)
-    {
+    if !accepted(app, &envelope) {
         return (
             403,
             "the topic is not one of drbot's `[alarms] topics`".into(),
@@ -180,6 +174,11 @@ pub async fn delivered(app: &Arc<App>, body: &str) -> (u16, String) {
     }
 }
 
+/// Is the message's topic one of `[alarms] topics`?
+fn accepted(app: &App, envelope: &Envelope) -> bool {
+    app.settings.alarms.topics.contains(&envelope.topic_arn)
+}
+
 /// Records one SNS message and does what its alarm calls for, in one transaction.
 pub async fn take_in(app: &Arc<App>, body: &str) -> Result<Taken, StoreError> {
     let now = crate::clock::now();
@@ -187,13 +186,7 @@ pub async fn take_in(app: &Arc<App>, body: &str) -> Result<Taken, StoreError> {
         Ok(e) => e,
         Err(why) => return refuse(app, None, why).await,
     };
-    if !app
-        .settings
-        .alarms
-        .topics
-        .iter()
-        .any(|t| *t == envelope.topic_arn)
-    {
+    if !accepted(app, &envelope) {
         let why = format!(
             "topic {} is not one of `[alarms] topics`",
             inert(&envelope.topic_arn)
@@ -391,16 +384,9 @@ pub async fn take_in(app: &Arc<App>, body: &str) -> Result<Taken, StoreError> {
             .await?;
         }
         Effect::RepeatOfProposal => {
-            tx.append(
-                NewEvent::new(
-                    EventKind::AlarmRepeated,
-                    ALARM_ACTOR,
-                    &channel,
-                    format!("alarm {} ALARM again, its proposal waiting", alarm.name),
-                )
-                .detail(detail),
-            )
-            .await?;
+            let text = format!("alarm {} ALARM again, its proposal waiting", alarm.name);
+            let event = NewEvent::new(EventKind::AlarmRepeated, ALARM_ACTOR, &channel, text);
+            tx.append(event.detail(detail)).await?;
         }
         Effect::Unrouted | Effect::Recorded => {
             tx.append(
@@ -596,16 +582,9 @@ async fn decide_click(
             region: None,
         };
         let at = row.channel.clone().unwrap_or_else(|| channel.to_string());
-        tx.append(
-            NewEvent::new(
-                EventKind::AlarmOpened,
-                user,
-                &at,
-                format!("alarm {}: incident opened by {user}", row.alarm_name),
-            )
-            .detail(detail),
-        )
-        .await?;
+        let text = format!("alarm {}: incident opened by {user}", row.alarm_name);
+        let event = NewEvent::new(EventKind::AlarmOpened, user, &at, text);
+        tx.append(event.detail(detail)).await?;
         open_incident(&mut tx, &alarm, &scenario, &at, user, response_url).await?;
         format!(
             ":rotating_light: Alarm `{name}`: <@{user}> is opening the incident (`{scenario}`)."

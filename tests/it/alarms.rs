@@ -61,18 +61,14 @@ async fn wait_for_n(app: &TestApp, kind: &str, n: usize) -> Vec<Value> {
 }
 
 fn click(message_id: &str, action: &str, user: &str, ts: &str) -> Value {
+    let button = json!({"type": "button", "action_id": action, "block_id": "b1", "value": message_id, "action_ts": "1764220000.1"});
+    let container = json!({"type": "message", "message_ts": ts, "channel_id": OPS_CHANNEL, "is_ephemeral": false});
     json!({
-        "type": "block_actions",
-        "team": {"id": "T0DRBOT"},
-        "user": {"id": user, "team_id": "T0DRBOT"},
-        "api_app_id": "A0DRBOT",
-        "token": "x",
-        "trigger_id": "1.2.3",
+        "type": "block_actions", "actions": [button], "container": container,
+        "message": {"ts": ts, "text": "alarm"}, "channel": {"id": OPS_CHANNEL, "name": "ops"},
+        "user": {"id": user, "team_id": "T0DRBOT"}, "team": {"id": "T0DRBOT"},
+        "api_app_id": "A0DRBOT", "token": "x", "trigger_id": "1.2.3",
         "response_url": "https://hooks.slack.test/actions/T0DRBOT/1/abc",
-        "container": {"type": "message", "message_ts": ts, "channel_id": OPS_CHANNEL, "is_ephemeral": false},
-        "channel": {"id": OPS_CHANNEL, "name": "ops"},
-        "message": {"ts": ts, "text": "alarm"},
-        "actions": [{"type": "button", "action_id": action, "block_id": "b1", "value": message_id, "action_ts": "1764220000.1"}]
     })
 }
 

@@ -42,10 +42,7 @@ cutover_services = ["api"]
 backup_placement = { subnet_group = "aifai-db-dr", class = "db.t3.medium" }
 verify_user = "drbot_verify"
 verify_credentials = "iam"
-[[rds.databases.checks]]
-name = "orders"
-sql = "select count(*) from orders"
-expect = ">= 1"
+checks = [{ name = "orders", sql = "select count(*) from orders", expect = ">= 1" }]
 
 [[rds.databases]]
 name = "shop"

@@ -330,10 +330,28 @@ async fn restore_test_on_postgres(
     newest_age: Duration,
 ) -> (TestApp, Value) {
     let main = seed_database(7).await;
-    main.snapshot(&format!("{}-nightly", main.instance)).await;
     let pg_db = pg_data(&servers.pg_admin, rows, newest_age, "drbot_verify_iam").await;
-    let resolve = drills_of(&main.instance, &host_port(&servers.pg_admin));
-    let databases = pg_database(&main, &pg_db, "drbot_verify_iam");
+    failing_restore_test(
+        &main,
+        &pg_db,
+        "drbot_verify_iam",
+        &host_port(&servers.pg_admin),
+    )
+    .await
+}
+
+/// An officer-approved restore test of `main` (its data `database`, signing in as `user`
+/// with an IAM token), the drill instance's endpoint sent to `to`; it fails. The app and
+/// the result.
+async fn failing_restore_test(
+    main: &SeededDatabase,
+    database: &str,
+    user: &str,
+    to: &str,
+) -> (TestApp, Value) {
+    main.snapshot(&format!("{}-nightly", main.instance)).await;
+    let resolve = drills_of(&main.instance, to);
+    let databases = pg_database(main, database, user);
     let app = spawn_app_custom(
         &config(&databases, ON_COMMAND),
         &[],
@@ -401,7 +419,6 @@ async fn a_newest_write_older_than_the_rpo_misses_it() {
 async fn a_database_that_does_not_answer_fails_the_test_after_the_timeout() {
     let Some(_servers) = servers() else { return };
     let main = seed_database(7).await;
-    main.snapshot(&format!("{}-nightly", main.instance)).await;
     // A port that accepts connections and never says a word.
     let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = silent.local_addr().unwrap().port();
@@ -411,21 +428,8 @@ async fn a_database_that_does_not_answer_fails_the_test_after_the_timeout() {
             open.push(s);
         }
     });
-    let app = spawn_app_custom(
-        &config(
-            &pg_database(&main, "nothing", "drbot_verify_iam"),
-            ON_COMMAND,
-        ),
-        &[],
-        &[(
-            "DRBOT_TEST_RESOLVE",
-            &drills_of(&main.instance, &format!("127.0.0.1:{port}")),
-        )],
-    )
-    .await;
-    let done = ask_and_approve(&app, "drill restore-test main").await;
-    assert_eq!(done["kind"], "request.failed", "{done}");
-    let result = &wait_for_kind(&app, "drill.restore_test", 1, 10).await[0];
+    let to = format!("127.0.0.1:{port}");
+    let (app, result) = failing_restore_test(&main, "nothing", "drbot_verify_iam", &to).await;
     let d = &result["detail"];
     assert_eq!(d["passed"], false, "{result}");
     assert_eq!(d["data"]["reached"], false, "{result}");
@@ -728,22 +732,9 @@ async fn password_catcher() -> (u16, tokio::sync::mpsc::UnboundedReceiver<String
 #[tokio::test]
 async fn the_iam_login_is_a_presigned_rds_db_connect_token_for_the_restored_endpoint() {
     let main = seed_database(7).await;
-    main.snapshot(&format!("{}-nightly", main.instance)).await;
     let (port, mut passwords) = password_catcher().await;
-    let app = spawn_app_custom(
-        &config(&pg_database(&main, "orders", "drbot_verify"), ON_COMMAND),
-        &[],
-        &[(
-            "DRBOT_TEST_RESOLVE",
-            &drills_of(&main.instance, &format!("127.0.0.1:{port}")),
-        )],
-    )
-    .await;
-    let done = ask_and_approve(&app, "drill restore-test main").await;
-    assert_eq!(done["kind"], "request.failed", "{done}");
-    let result = wait_for_kind(&app, "drill.restore_test", 1, 10)
-        .await
-        .remove(0);
+    let to = format!("127.0.0.1:{port}");
+    let (app, result) = failing_restore_test(&main, "orders", "drbot_verify", &to).await;
     let endpoint = result["detail"]["data"]["endpoint"]
         .as_str()
         .unwrap()

@@ -71,12 +71,10 @@ def pem(cert):
     return cert.public_bytes(serialization.Encoding.PEM)
 
 
-with open(os.path.join(out, "ca.pem"), "wb") as f:
-    f.write(pem(ca_cert))
-with open(os.path.join(out, "tls.pem"), "wb") as f:
-    f.write(pem(tls_cert))
-with open(os.path.join(out, "tls.key"), "wb") as f:
-    f.write(tls_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+key_pem = tls_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+for file, data in {"ca.pem": pem(ca_cert), "tls.pem": pem(tls_cert), "tls.key": key_pem}.items():
+    with open(os.path.join(out, file), "wb") as f:
+        f.write(data)
 
 NOTIFICATION = ["Message", "MessageId", "Subject", "Timestamp", "TopicArn", "Type"]
 CONFIRMATION = ["Message", "MessageId", "SubscribeURL", "Timestamp", "Token", "TopicArn", "Type"]
