@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use tokio::sync::watch;
+use tracing::Instrument;
 
 use crate::actions::incident_open::AlarmRef;
 use crate::alarms::route::{decide, route, Effect, Known};
@@ -67,8 +68,7 @@ pub async fn run(app: Arc<App>, mut stop: watch::Receiver<bool>) {
         };
         for message in messages {
             let span = tracing::info_span!("alarm", sqs_message = %message.id);
-            let _entered = span.enter();
-            match take_in(&app, &message.body).await {
+            match take_in(&app, &message.body).instrument(span).await {
                 Ok(taken) => {
                     tracing::info!(?taken, "alarm message taken in");
                     if let Err(e) = crate::aws::sqs::delete(&client, &queue, &message.receipt).await
@@ -199,6 +199,15 @@ pub async fn take_in(app: &Arc<App>, body: &str) -> Result<Taken, StoreError> {
     };
     let settings = &app.settings;
     let chosen = route(&settings.alarms.routes, &alarm);
+    if let Some(r) = chosen.filter(|r| app.scenarios.get(&r.scenario).is_none()) {
+        // check-config refuses such a route; a running drbot records the alarm as refused
+        // and leaves no proposal behind.
+        let why = format!(
+            "alarm {}: its route names scenario `{}`, which the plan does not have",
+            alarm.name, r.scenario
+        );
+        return refuse(app, Some(&alarm.message_id), why).await;
+    }
     let channel = chosen
         .and_then(|r| r.channel.clone())
         .or_else(|| settings.slack.command_channels.first().cloned())
@@ -213,6 +222,7 @@ pub async fn take_in(app: &Arc<App>, body: &str) -> Result<Taken, StoreError> {
             .next(),
         proposed: tx.pending_alarm_proposal(&alarm.name).await?.is_some(),
     };
+    let pending = tx.pending_alarm_proposal(&alarm.name).await?;
     let effect = decide(&alarm.state, chosen, &known);
     let changed_at = crate::clock::rfc3339(alarm.changed_at);
     let recorded = tx
@@ -251,7 +261,9 @@ pub async fn take_in(app: &Arc<App>, body: &str) -> Result<Taken, StoreError> {
     match &effect {
         Effect::Propose => {
             let Some(scenario) = scenario else {
-                return unknown_scenario(app, tx, &alarm, detail).await;
+                drop(tx);
+                let why = format!("alarm {}: its scenario is gone", alarm.name);
+                return refuse(app, Some(&alarm.message_id), why).await;
             };
             let mut text = format!(
                 ":rotating_light: *Alarm `{name}` is ALARM* since {when}: {}\nScenario *{}* (`{}`), RTO {}, RPO {}.",
@@ -292,7 +304,9 @@ pub async fn take_in(app: &Arc<App>, body: &str) -> Result<Taken, StoreError> {
         }
         Effect::Open => {
             let Some(scenario) = scenario else {
-                return unknown_scenario(app, tx, &alarm, detail).await;
+                drop(tx);
+                let why = format!("alarm {}: its scenario is gone", alarm.name);
+                return refuse(app, Some(&alarm.message_id), why).await;
             };
             tx.append(
                 NewEvent::new(
@@ -364,6 +378,11 @@ pub async fn take_in(app: &Arc<App>, body: &str) -> Result<Taken, StoreError> {
             tx.send_slack(Outgoing::post(inc_channel, text)).await?;
         }
         Effect::ClearedBeforeIncident => {
+            // The proposal closes: the next ALARM proposes again, where people look.
+            if let Some(p) = &pending {
+                tx.decide_alarm_proposal(&p.message_id, "cleared", ALARM_ACTOR)
+                    .await?;
+            }
             tx.append(
                 NewEvent::new(
                     EventKind::AlarmOk,
@@ -379,7 +398,7 @@ pub async fn take_in(app: &Arc<App>, body: &str) -> Result<Taken, StoreError> {
             .await?;
             tx.send_slack(Outgoing::post(
                 &channel,
-                format!(":white_check_mark: Alarm `{name}` is back to OK ({when}). Its proposal above still stands: dismiss it if nothing is wrong."),
+                format!(":white_check_mark: Alarm `{name}` is back to OK ({when}) before anyone opened an incident: its proposal is closed (`/dr incident open` still can). If it fires again, drbot proposes again."),
             ))
             .await?;
         }
@@ -404,29 +423,6 @@ pub async fn take_in(app: &Arc<App>, body: &str) -> Result<Taken, StoreError> {
     tx.commit().await?;
     app.jobs.notify_one();
     Ok(Taken::Recorded(effect))
-}
-
-/// A route naming a scenario drbot does not have: recorded, said in the channel.
-async fn unknown_scenario(
-    _app: &Arc<App>,
-    mut tx: StoreTx<'_>,
-    alarm: &Alarm,
-    detail: Value,
-) -> Result<Taken, StoreError> {
-    let channel = detail["scenario"].as_str().unwrap_or("").to_string();
-    let why = format!("the route names scenario `{channel}`, which the plan does not have");
-    tx.append(
-        NewEvent::new(
-            EventKind::AlarmRefused,
-            ALARM_ACTOR,
-            "",
-            format!("alarm {}: {why}", alarm.name),
-        )
-        .detail(detail),
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(Taken::Refused(why))
 }
 
 async fn refuse(
@@ -554,6 +550,7 @@ async fn decide_click(
     let mut tx = app.store.begin().await?;
     let Some(row) = tx.decide_alarm_proposal(message_id, decision, user).await? else {
         let said = match tx.alarm_decided_by(message_id).await? {
+            Some((what, _)) if what == "cleared" => "This alarm went back to OK before anyone acted, so its proposal is closed; `/dr incident open` still opens an incident.".to_string(),
             Some((what, who)) => format!("This alarm's proposal was already {what} by <@{who}>."),
             None => "This alarm proposal is no longer waiting for a decision.".to_string(),
         };

@@ -539,3 +539,29 @@ async fn https_deliveries_are_taken_only_when_sns_signed_them_for_a_configured_t
         });
     assert!(subscribed.is_some(), "{:#?}", app.events().await);
 }
+
+#[tokio::test]
+async fn an_alarm_back_to_ok_before_anyone_acted_closes_its_proposal_and_the_next_firing_proposes_again(
+) {
+    let (topic, queue) = topic_and_queue().await;
+    let app = spawn_app_with(&config(&topic, &queue, "propose")).await;
+    let alarm = format!("aifai-api-flap-{}", std::process::id());
+    publish(&topic, &alarm_json(&alarm, "ALARM", "spike")).await;
+    let first = wait_for_event(&app, "alarm.proposed").await;
+    publish(&topic, &alarm_json(&alarm, "OK", "gone")).await;
+    wait_for_event(&app, "alarm.ok").await;
+    // Hours later it fires again: people are asked again, not left with a stale message.
+    publish(&topic, &alarm_json(&alarm, "ALARM", "again")).await;
+    let proposals = wait_for_n(&app, "alarm.proposed", 2).await;
+    assert_eq!(proposals.len(), 2);
+    // The first proposal's button now says why it no longer opens anything.
+    let message_id = first["detail"]["message_id"].as_str().unwrap();
+    interact(
+        &app,
+        &click(message_id, "alarm_open", REQUESTER, "1764220000.000100"),
+    )
+    .await;
+    let told = wait_for_ephemeral(&app, REQUESTER).await;
+    assert!(told.contains("back to OK before anyone acted"), "{told}");
+    assert!(app.events_of_kind("incident.opened").await.is_empty());
+}
