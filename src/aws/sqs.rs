@@ -46,7 +46,7 @@ pub async fn receive(client: &aws_sdk_sqs::Client, queue: &str) -> Result<Vec<Me
         .wait_time_seconds(WAIT_SECONDS)
         .send()
         .await
-        .map_err(|e| AwsError::from_sdk_sqs("ReceiveMessage", queue, &e))?;
+        .map_err(|e| AwsError::from_sdk("ReceiveMessage", queue, &e))?;
     Ok(answer
         .messages()
         .iter()
@@ -73,27 +73,7 @@ pub async fn delete(
         .send()
         .await
         .map(|_| ())
-        .map_err(|e| AwsError::from_sdk_sqs("DeleteMessage", queue, &e))
-}
-
-impl AwsError {
-    fn from_sdk_sqs<E>(
-        operation: &'static str,
-        resource: &str,
-        err: &aws_sdk_sqs::error::SdkError<E, aws_sdk_sqs::config::http::HttpResponse>,
-    ) -> Self
-    where
-        E: aws_sdk_sqs::error::ProvideErrorMetadata + std::error::Error,
-    {
-        AwsError {
-            operation,
-            resource: resource.to_string(),
-            message: super::describe_error(err),
-            request_id: None,
-            throttled: false,
-            unknown: false,
-        }
-    }
+        .map_err(|e| AwsError::from_sdk("DeleteMessage", queue, &e))
 }
 
 #[cfg(test)]

@@ -161,7 +161,7 @@ pub async fn delivered(app: &Arc<App>, body: &str) -> (u16, String) {
                 Err(e) => (502, format!("could not confirm the subscription: {e}")),
             }
         }
-        "Notification" => match take_in(app, body).await {
+        "Notification" => match take_in_envelope(app, &envelope).await {
             Ok(Taken::Recorded(_)) => (200, "recorded".into()),
             Ok(Taken::Duplicate) => (409, "this message was received before".into()),
             Ok(Taken::Refused(why)) => (400, why),
@@ -179,14 +179,18 @@ fn accepted(app: &App, envelope: &Envelope) -> bool {
     app.settings.alarms.topics.contains(&envelope.topic_arn)
 }
 
-/// Records one SNS message and does what its alarm calls for, in one transaction.
+/// Records one SNS message (as the queue holds it) and does what its alarm calls for.
 pub async fn take_in(app: &Arc<App>, body: &str) -> Result<Taken, StoreError> {
+    match Envelope::parse(body) {
+        Ok(envelope) => take_in_envelope(app, &envelope).await,
+        Err(why) => refuse(app, None, why).await,
+    }
+}
+
+/// Records one SNS message, read, and does what its alarm calls for, in one transaction.
+async fn take_in_envelope(app: &Arc<App>, envelope: &Envelope) -> Result<Taken, StoreError> {
     let now = crate::clock::now();
-    let envelope = match Envelope::parse(body) {
-        Ok(e) => e,
-        Err(why) => return refuse(app, None, why).await,
-    };
-    if !accepted(app, &envelope) {
+    if !accepted(app, envelope) {
         let why = format!(
             "topic {} is not one of `[alarms] topics`",
             inert(&envelope.topic_arn)
@@ -199,30 +203,34 @@ pub async fn take_in(app: &Arc<App>, body: &str) -> Result<Taken, StoreError> {
     };
     let settings = &app.settings;
     let chosen = route(&settings.alarms.routes, &alarm);
-    if let Some(r) = chosen.filter(|r| app.scenarios.get(&r.scenario).is_none()) {
-        // check-config refuses such a route; a running drbot records the alarm as refused
-        // and leaves no proposal behind.
-        let why = format!(
-            "alarm {}: its route names scenario `{}`, which the plan does not have",
-            alarm.name, r.scenario
-        );
-        return refuse(app, Some(&alarm.message_id), why).await;
-    }
+    // check-config refuses a route to a scenario the plan lacks; a running drbot records
+    // such an alarm as refused and leaves no proposal behind.
+    let scenario = match chosen.map(|r| (r, app.scenarios.get(&r.scenario).cloned())) {
+        Some((r, None)) => {
+            let why = format!(
+                "alarm {}: its route names scenario `{}`, which the plan does not have",
+                alarm.name, r.scenario
+            );
+            return refuse(app, Some(&alarm.message_id), why).await;
+        }
+        Some((_, found)) => found,
+        None => None,
+    };
     let channel = chosen
         .and_then(|r| r.channel.clone())
         .or_else(|| settings.slack.command_channels.first().cloned())
         .or_else(|| settings.ops_channel().map(str::to_string))
         .unwrap_or_default();
     let mut tx = app.store.begin().await?;
+    let pending = tx.pending_alarm_proposal(&alarm.name).await?;
     let known = Known {
         incident: tx
             .open_incidents_of_alarm(&alarm.name)
             .await?
             .into_iter()
             .next(),
-        proposed: tx.pending_alarm_proposal(&alarm.name).await?.is_some(),
+        proposed: pending.is_some(),
     };
-    let pending = tx.pending_alarm_proposal(&alarm.name).await?;
     let effect = decide(&alarm.state, chosen, &known);
     let changed_at = crate::clock::rfc3339(alarm.changed_at);
     let recorded = tx
@@ -255,16 +263,12 @@ pub async fn take_in(app: &Arc<App>, body: &str) -> Result<Taken, StoreError> {
         "scenario": chosen.map(|r| r.scenario.clone()),
         "effect": format!("{effect:?}"),
     });
-    let scenario = chosen.and_then(|r| app.scenarios.get(&r.scenario).cloned());
     let when = alarm.changed_at.format("%Y-%m-%d %H:%M:%S UTC");
     let name = escape(&alarm.name);
-    match &effect {
-        Effect::Propose => {
-            let Some(scenario) = scenario else {
-                drop(tx);
-                let why = format!("alarm {}: its scenario is gone", alarm.name);
-                return refuse(app, Some(&alarm.message_id), why).await;
-            };
+    // A route, and so its scenario, is what makes a proposal or an opening.
+    match (&effect, scenario) {
+        (Effect::Propose | Effect::Open, None) => {}
+        (Effect::Propose, Some(scenario)) => {
             let mut text = format!(
                 ":rotating_light: *Alarm `{name}` is ALARM* since {when}: {}\nScenario *{}* (`{}`), RTO {}, RPO {}.",
                 escape(&alarm.reason),
@@ -302,12 +306,7 @@ pub async fn take_in(app: &Arc<App>, body: &str) -> Result<Taken, StoreError> {
             })
             .await?;
         }
-        Effect::Open => {
-            let Some(scenario) = scenario else {
-                drop(tx);
-                let why = format!("alarm {}: its scenario is gone", alarm.name);
-                return refuse(app, Some(&alarm.message_id), why).await;
-            };
+        (Effect::Open, Some(scenario)) => {
             tx.append(
                 NewEvent::new(
                     EventKind::AlarmOpened,
@@ -323,10 +322,13 @@ pub async fn take_in(app: &Arc<App>, body: &str) -> Result<Taken, StoreError> {
             .await?;
             open_incident(&mut tx, &alarm, &scenario.id, &channel, ALARM_ACTOR, "").await?;
         }
-        Effect::Repeat {
-            incident,
-            channel: inc_channel,
-        } => {
+        (
+            Effect::Repeat {
+                incident,
+                channel: inc_channel,
+            },
+            _,
+        ) => {
             tx.append(
                 NewEvent::new(
                     EventKind::AlarmRepeated,
@@ -347,11 +349,14 @@ pub async fn take_in(app: &Arc<App>, body: &str) -> Result<Taken, StoreError> {
             ))
             .await?;
         }
-        Effect::Recovered {
-            incident,
-            channel: inc_channel,
-            ends_recovery,
-        } => {
+        (
+            Effect::Recovered {
+                incident,
+                channel: inc_channel,
+                ends_recovery,
+            },
+            _,
+        ) => {
             let opened = tx.incident(incident).await?.map(|i| i.started_at);
             let mut text = format!(":white_check_mark: Alarm `{name}` back to OK at {when}.");
             let mut detail = detail;
@@ -377,7 +382,7 @@ pub async fn take_in(app: &Arc<App>, body: &str) -> Result<Taken, StoreError> {
             .await?;
             tx.send_slack(Outgoing::post(inc_channel, text)).await?;
         }
-        Effect::ClearedBeforeIncident => {
+        (Effect::ClearedBeforeIncident, _) => {
             // The proposal closes: the next ALARM proposes again, where people look.
             if let Some(p) = &pending {
                 tx.decide_alarm_proposal(&p.message_id, "cleared", ALARM_ACTOR)
@@ -402,12 +407,12 @@ pub async fn take_in(app: &Arc<App>, body: &str) -> Result<Taken, StoreError> {
             ))
             .await?;
         }
-        Effect::RepeatOfProposal => {
+        (Effect::RepeatOfProposal, _) => {
             let text = format!("alarm {} ALARM again, its proposal waiting", alarm.name);
             let event = NewEvent::new(EventKind::AlarmRepeated, ALARM_ACTOR, &channel, text);
             tx.append(event.detail(detail)).await?;
         }
-        Effect::Unrouted | Effect::Recorded => {
+        (Effect::Unrouted | Effect::Recorded, _) => {
             tx.append(
                 NewEvent::new(
                     EventKind::AlarmReceived,

@@ -84,7 +84,8 @@ async fn an_alarm_is_proposed_a_click_opens_the_incident_and_its_ok_closes_the_l
         &alarm_json(
             &alarm,
             "ALARM",
-            "Threshold Crossed: 1 datapoint [12.0] was greater than the threshold (5.0).",
+            // Text anyone who can edit the alarm writes: it stays text in Slack.
+            "Threshold Crossed: 1 datapoint [12.0] was greater than the threshold (5.0). <!channel> <https://evil.example/approve|Approve here>",
         ),
     )
     .await;
@@ -106,6 +107,11 @@ async fn an_alarm_is_proposed_a_click_opens_the_incident_and_its_ok_closes_the_l
         text.contains("Threshold Crossed") && text.contains("RTO"),
         "{text}"
     );
+    assert!(
+        text.contains("&lt;!channel&gt;") && !text.contains("<!channel>"),
+        "{text}"
+    );
+    assert!(!text.contains("<https://evil.example"), "{text}");
     let blocks = post.params["blocks"].to_string();
     assert!(
         blocks.contains("alarm_open") && blocks.contains("alarm_dismiss"),

@@ -12,6 +12,7 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgRow, PgSslMode};
 use sqlx::{ConnectOptions, Connection, Row, TypeInfo, ValueRef};
 
 use super::value::{self, Value};
+use crate::config::alarms::glob_matches;
 use crate::config::VerifyTls;
 
 /// Where RDS images keep AWS's CA bundle (deploy/Dockerfile): the default `verify_ca`.
@@ -76,34 +77,13 @@ pub fn resolve(rules: &str, host: &str) -> Option<(String, u16)> {
         let (glob, to) = rule.trim().split_once('=')?;
         let (to_host, to_port) = to.trim().rsplit_once(':')?;
         let port = to_port.parse().ok()?;
-        glob_matches(glob.trim(), host).then(|| (to_host.to_string(), port))
+        // Host names are case-insensitive.
+        glob_matches(
+            &glob.trim().to_ascii_lowercase(),
+            &host.to_ascii_lowercase(),
+        )
+        .then(|| (to_host.to_string(), port))
     })
-}
-
-fn glob_matches(glob: &str, text: &str) -> bool {
-    let parts: Vec<&str> = glob.split('*').collect();
-    if parts.len() == 1 {
-        return glob.eq_ignore_ascii_case(text);
-    }
-    let text = text.to_ascii_lowercase();
-    let mut rest = text.as_str();
-    for (i, part) in parts.iter().enumerate() {
-        let part = part.to_ascii_lowercase();
-        if i == 0 {
-            match rest.strip_prefix(part.as_str()) {
-                Some(r) => rest = r,
-                None => return false,
-            }
-        } else if i == parts.len() - 1 {
-            return rest.ends_with(part.as_str());
-        } else {
-            match rest.find(part.as_str()) {
-                Some(at) => rest = &rest[at + part.len()..],
-                None => return false,
-            }
-        }
-    }
-    true
 }
 
 /// Connects, within `timeout`.
@@ -352,7 +332,10 @@ mod tests {
         assert_eq!(resolve(rules, "aifai-db.abc.rds.amazonaws.com"), None);
         assert_eq!(resolve("", "x"), None);
         assert_eq!(resolve("x=nope", "x"), None);
-        assert!(glob_matches("a*b*c", "aXXbYYc") && !glob_matches("a*b*c", "aXXcYYb"));
+        assert_eq!(
+            resolve("DRBOT-DRILL-*=h:1", "drbot-drill-x"),
+            Some(("h".into(), 1))
+        );
         assert_eq!(Engine::of("mariadb"), Ok(Engine::MySql));
         assert!(Engine::of("sqlserver-ex")
             .unwrap_err()
