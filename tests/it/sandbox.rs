@@ -137,13 +137,17 @@ async fn a_newcomer_approves_a_rollback_in_the_sandbox_console() {
     // Security officer 1 looks at drbot's Home tab first: the request waits there, with
     // its buttons, beside each scenario's readiness.
     be(&browser, "U0SECOFF1").await;
-    browser.click("[data-c='HOME']").await;
+    browser
+        .click_until("[data-c='HOME']", "drbot · Home", 15)
+        .await;
     browser.wait_for_text("Pending approvals", 15).await;
     browser.wait_for_text("Approve A-1", 15).await;
     browser.wait_for_text("/dr rollback api", 2).await;
     browser.wait_for_text("Readiness", 2).await;
     browser.screenshot(&shots.join("sandbox-home.png")).await;
-    browser.click("[data-c='C0123OPS']").await;
+    browser
+        .click_until("[data-c='C0123OPS']", "#ops · you are", 15)
+        .await;
     browser.wait_for_text("A-1 · approval needed", 5).await;
 
     // Security officer 1 approves; drbot rolls back and the AWS panel shows it.

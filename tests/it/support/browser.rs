@@ -141,6 +141,24 @@ impl Browser {
             .to_string()
     }
 
+    /// Clicks `css` until the page shows `needle`, up to `secs`: a page that redraws the
+    /// element between finding and clicking it (the console's channel list) loses a click.
+    pub async fn click_until(&self, css: &str, needle: &str, secs: u64) {
+        for _ in 0..secs * 2 {
+            self.click(css).await;
+            for _ in 0..5 {
+                if self.text().await.contains(needle) {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        panic!(
+            "clicking {css} never showed {needle:?}; the page shows:\n{}",
+            self.text().await
+        );
+    }
+
     /// Waits up to `secs` until the page's text contains `needle`.
     pub async fn wait_for_text(&self, needle: &str, secs: u64) {
         for _ in 0..secs * 10 {
