@@ -23,6 +23,8 @@ pub struct App {
     pub ready: std::sync::atomic::AtomicBool,
     /// The members of `[access] groups`, as Slack last listed them.
     pub members: Members,
+    /// Where approved publications to users go (status page, email).
+    pub notify: crate::notify::Notifiers,
 }
 
 /// The members of each user group `[access]` names, read from Slack every `refresh` (a

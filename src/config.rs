@@ -14,8 +14,10 @@ use serde::Deserialize;
 use crate::duration::HumanDuration;
 
 pub mod alarms;
+pub mod notify;
 pub mod data_checks;
 pub use alarms::{AlarmRoute, AlarmSettings, OpenMode};
+pub use notify::{EmailSettings, EmailTls, StatusPageSettings};
 pub use data_checks::{DataCheck, VerifyTls};
 
 /// The requester of what drbot's schedule runs (restore tests): approved by the
@@ -55,6 +57,11 @@ pub struct Settings {
     pub readiness: ReadinessSettings,
     #[serde(default)]
     pub alarms: AlarmSettings,
+    /// Where `/dr notify users` publishes (SPEC §17).
+    #[serde(default)]
+    pub status_page: Option<StatusPageSettings>,
+    #[serde(default)]
+    pub email: Option<EmailSettings>,
 }
 
 /// `[readiness]` (SPEC §15): how often each scenario's readiness is checked.
@@ -1017,6 +1024,15 @@ impl Settings {
         self.alarms
             .validate()
             .map_err(|(key, message)| invalid(key, message))?;
+        if let Some(page) = &self.status_page {
+            page.validate()
+                .map_err(|(key, message)| invalid(key, message))?;
+        }
+        if let Some(email) = &self.email {
+            email
+                .validate()
+                .map_err(|(key, message)| invalid(key, message))?;
+        }
         for db in &self.rds.databases {
             db.validate_verification()
                 .map_err(|(key, message)| invalid(key, message))?;

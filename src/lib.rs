@@ -21,7 +21,8 @@
 //! 4. [`app`]: what a running drbot holds (settings, store, clients).
 //! 5. [`scenarios`]: the plan's scenarios.
 //! 6. Peers: [`router`] (`commands/*.toml`, the parser and `ActionKind`), [`aws`] (the only
-//!    module that talks to the AWS SDK), [`slack`] (the Web API client, mrkdwn text).
+//!    module that talks to the AWS SDK), [`slack`] (the Web API client, mrkdwn text),
+//!    [`notify`] (the status page's REST API and SMTP: what tells users).
 //! 7. [`metrics`], then [`store`] (SQLite or PostgreSQL, the writer, the hash-chained log).
 //! 8. [`config`], then [`clock`], [`duration`], [`memory`], [`telemetry`].
 
@@ -40,6 +41,7 @@ pub mod healthcheck;
 pub mod iam;
 pub mod memory;
 pub mod metrics;
+pub mod notify;
 pub mod report;
 pub mod retention;
 pub mod router;

@@ -36,6 +36,8 @@ pub enum StartupError {
         named: String,
         ours: String,
     },
+    #[error("{0}")]
+    Notify(String),
 }
 
 pub struct Application {
@@ -140,7 +142,10 @@ impl Application {
         if settings.access.is_open() {
             tracing::warn!("[access] responders is empty: anyone in a command channel or an incident channel may run every command; name the responders (user and user group ids)");
         }
+        let notify = crate::notify::Notifiers::new(&settings, |name| std::env::var(name).ok())
+            .map_err(|e| StartupError::Notify(e.to_string()))?;
         let app = Arc::new(App {
+            notify,
             settings: Arc::new(settings),
             commands: Arc::new(commands),
             scenarios: Arc::new(scenarios),

@@ -147,7 +147,8 @@ pub fn report(
     }
 }
 
-/// Resolves in one transaction with the command's own event; None when already resolved.
+/// Resolves in one transaction with the command's own event and the job `then` queues;
+/// None when already resolved.
 pub async fn resolve(
     store: &Store,
     incident: &Incident,
@@ -156,6 +157,7 @@ pub async fn resolve(
     user: &str,
     summary: Option<&str>,
     command: NewEvent,
+    then: Option<(&str, serde_json::Value)>,
 ) -> Result<Option<Report>, StoreError> {
     let events = store.events(Some(&incident.id)).await?;
     let report = report(incident, scenario, &events, crate::clock::now(), summary);
@@ -186,6 +188,10 @@ pub async fn resolve(
         report.text.clone(),
     ))
     .await?;
+    // The job that follows the resolution (the users' "resolved" notice to draft).
+    if let Some((kind, payload)) = then {
+        tx.enqueue(kind, &payload).await?;
+    }
     tx.commit().await?;
     Ok(Some(report))
 }

@@ -258,6 +258,7 @@ registry! {
     WafRateLimit => waf_rate_limit,
     PlanRun => plan_run,
     Readiness => ready,
+    NotifyUsers => notify_users,
 }
 
 /// Refuses command files whose flag raises the approval of an action that plans no change
@@ -426,8 +427,11 @@ mod tests {
         let mut declared = BTreeSet::new();
         for kind in ActionKind::ALL {
             let iam = registry(*kind).iam();
-            // A plan run composes the other actions: their IAM actions are its own.
-            if kind.effect() == crate::router::Effect::Changes && *kind != ActionKind::PlanRun {
+            // A plan run composes the other actions: their IAM actions are its own. A
+            // notice to users changes the status page and mailboxes, not AWS.
+            if kind.effect() == crate::router::Effect::Changes
+                && !matches!(kind, ActionKind::PlanRun | ActionKind::NotifyUsers)
+            {
                 assert!(
                     !iam.is_empty(),
                     "{} changes AWS but names no IAM action",

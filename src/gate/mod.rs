@@ -8,9 +8,11 @@
 //! - [`execute`]: re-check, execute, follow, report.
 //! - [`verdict`]: the approval policy, a pure function of request, reaction, settings, time.
 //! - [`message`]: how a request reads in Slack, in each state.
+//! - [`publish`]: a notice to users, whose approval queues its publications.
 
 pub mod execute;
 pub mod message;
+pub mod publish;
 pub mod reactions;
 pub mod request;
 pub mod verdict;

@@ -60,10 +60,22 @@ type Decided<'a> = (StoreTx<'a>, Vec<FollowUp>);
 pub async fn handle(app: &Arc<App>, r: &Reaction) -> Result<Handled, StoreError> {
     match decide(app, r).await? {
         Some(Some((mut tx, follow))) => {
-            let execute =
+            let mut execute =
                 super::execute::queue_follow_up(&mut tx, &app.settings.approval, follow).await?;
+            // A notice's execution is queueing its publications: in this transaction.
+            let mut run = Vec::new();
+            for step in execute.drain(..) {
+                if let FollowUp::Execute { request_id } = step {
+                    match tx.request(request_id).await? {
+                        Some(r) if super::publish::is_notice(&r) => {
+                            super::publish::execute_in(&mut tx, app, request_id).await?
+                        }
+                        _ => run.push(step),
+                    }
+                }
+            }
             tx.commit().await?;
-            Ok(Handled::Done(execute))
+            Ok(Handled::Done(run))
         }
         Some(None) => Ok(Handled::Later),
         None => Ok(Handled::Duplicate),

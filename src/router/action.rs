@@ -74,6 +74,7 @@ action_kinds! {
     Cancel = "cancel", Local;
     PlanRun = "plan_run", Changes;
     RunControl = "run_control", Local;
+    NotifyUsers = "notify_users", Changes;
 }
 
 impl ActionKind {

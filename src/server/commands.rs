@@ -316,6 +316,21 @@ pub async fn handle_command(app: &Arc<App>, request: CommandRequest) -> Reply {
                     replayed: false,
                 };
             };
+            // Users who were told of the outage are told it is over: drafted for an
+            // officer's approval, queued with the resolution.
+            let draft = (app.notify.any() && incident.users_told_at.is_some()).then(|| {
+                crate::workers::jobs::Work::Plan {
+                    text: "notify users --template resolved".into(),
+                    user: crate::config::SCHEDULER.into(),
+                    channel: incident.channel_id.clone(),
+                    response_url: String::new(),
+                    incident: Some(incident.id.clone()),
+                    scheduled: false,
+                }
+            });
+            let then = draft
+                .as_ref()
+                .and_then(|w| Some((w.kind(), serde_json::to_value(w).ok()?)));
             match actions::incident_resolve::resolve(
                 &store,
                 &incident,
@@ -324,13 +339,22 @@ pub async fn handle_command(app: &Arc<App>, request: CommandRequest) -> Reply {
                 &request.user,
                 summary.as_deref(),
                 accepted,
+                then,
             )
             .await
             {
-                Ok(Some(_)) => Ok(format!(
-                    "Incident {} resolved.",
-                    incident_id.unwrap_or_default()
-                )),
+                Ok(Some(_)) => {
+                    app.jobs.notify_one();
+                    Ok(format!(
+                        "Incident {} resolved.{}",
+                        incident_id.unwrap_or_default(),
+                        if draft.is_some() {
+                            " The users' \"resolved\" notice is drafted for an officer's approval."
+                        } else {
+                            ""
+                        }
+                    ))
+                }
                 Ok(None) => app
                     .store
                     .append(refused_event("the incident is already resolved"))

@@ -22,6 +22,11 @@ pub struct Incident {
     pub last_update_at: DateTime<Utc>,
     pub last_reminder_at: Option<DateTime<Utc>>,
     pub notice_at: Option<DateTime<Utc>>,
+    /// When a publication to users (status page or email) was last made.
+    pub users_told_at: Option<DateTime<Utc>>,
+    /// The status page's incident for this one, and its public link.
+    pub page_incident: Option<String>,
+    pub page_url: Option<String>,
 }
 
 impl std::ops::Deref for Incident {
@@ -52,7 +57,7 @@ pub struct NewIncident {
     pub drill: bool,
 }
 
-const COLUMNS: &str = "id, scenario, title, opened_by, origin_channel, channel_id, started_at, status, resolved_at, summary, checklist_ts, steps_done, last_update_at, last_reminder_at, notice_at, drill";
+const COLUMNS: &str = "id, scenario, title, opened_by, origin_channel, channel_id, started_at, status, resolved_at, summary, checklist_ts, steps_done, last_update_at, last_reminder_at, notice_at, drill, users_told_at, page_incident, page_url";
 
 fn time(row: &sqlx::any::AnyRow, i: usize) -> Option<DateTime<Utc>> {
     row.get::<Option<String>, _>(i)
@@ -82,6 +87,9 @@ fn read(row: &sqlx::any::AnyRow) -> Result<Incident, StoreError> {
         last_update_at: time(row, 12).unwrap_or_else(crate::clock::now),
         last_reminder_at: time(row, 13),
         notice_at: time(row, 14),
+        users_told_at: time(row, 16),
+        page_incident: row.get(17),
+        page_url: row.get(18),
     })
 }
 
@@ -151,6 +159,27 @@ impl StoreTx<'_> {
         let sql = "UPDATE incidents SET notice_at = $2 WHERE id = $1 AND status = 'open' AND notice_at IS NULL";
         let args = args![id, crate::clock::now_rfc3339()];
         Ok(self.execute("claiming the user notice", sql, args).await? == 1)
+    }
+
+    /// Users were told now; `page` is the status page's incident (id, link) when it was
+    /// the status page.
+    pub async fn users_told(
+        &mut self,
+        id: &str,
+        page: Option<(&str, Option<&str>)>,
+    ) -> Result<(), StoreError> {
+        let now = crate::clock::now_rfc3339();
+        match page {
+            Some((page_incident, url)) => {
+                let sql = "UPDATE incidents SET users_told_at = $2, page_incident = $3, page_url = COALESCE($4, page_url) WHERE id = $1";
+                let args = args![id, now, page_incident, url];
+                self.write("recording the status page's incident", sql, args).await
+            }
+            None => {
+                let sql = "UPDATE incidents SET users_told_at = $2 WHERE id = $1";
+                self.write("recording that users were told", sql, args![id, now]).await
+            }
+        }
     }
 
     /// Open → resolved; false if it was not open.

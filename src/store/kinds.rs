@@ -82,6 +82,10 @@ event_kinds! {
     AlarmOpened = "alarm.opened",
     AlarmDismissed = "alarm.dismissed",
     AlarmRefused = "alarm.refused",
+    NotifyQueued = "notify.queued",
+    NotifyPublished = "notify.published",
+    NotifyFailed = "notify.failed",
+    NotifyDrill = "notify.drill",
 }
 
 impl std::fmt::Display for EventKind {

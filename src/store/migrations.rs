@@ -215,7 +215,16 @@ CREATE INDEX incidents_by_status ON incidents (status, started_at);
     (17, RUNS),
     (18, READINESS),
     (19, ALARMS),
+    (20, USERS_TOLD),
 ];
+
+/// What users were told of an incident (SPEC §17): when last, and the status page's
+/// incident drbot publishes to (its id and public link).
+const USERS_TOLD: &str = r#"
+ALTER TABLE incidents ADD COLUMN users_told_at TEXT;
+ALTER TABLE incidents ADD COLUMN page_incident TEXT;
+ALTER TABLE incidents ADD COLUMN page_url TEXT;
+"#;
 
 /// CloudWatch alarms as received (`store::alarms`), one row per SNS message (its
 /// `MessageId`: a message delivered twice is recorded once), with the proposal it made;

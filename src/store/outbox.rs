@@ -98,6 +98,34 @@ pub enum Outgoing {
         user: String,
         view: serde_json::Value,
     },
+    /// An approved publication on the status page (SPEC §17): the page's incident for
+    /// `incident` created the first time, updated after. Not Slack, but delivered by the
+    /// same worker with the same guarantees; `channel` is the incident's.
+    StatusPage {
+        channel: String,
+        incident: String,
+        #[serde(default)]
+        request: i64,
+        name: String,
+        status: String,
+        impact: String,
+        body: String,
+        components: Vec<String>,
+        component_status: String,
+    },
+    /// An approved email to one recipient list, its recipients in Bcc, its Message-ID
+    /// chosen before it is first sent.
+    Email {
+        channel: String,
+        incident: String,
+        #[serde(default)]
+        request: i64,
+        list: String,
+        bcc: Vec<String>,
+        subject: String,
+        body: String,
+        message_id: String,
+    },
 }
 
 impl Outgoing {
@@ -123,6 +151,8 @@ impl Outgoing {
             | Outgoing::Pin { channel, .. }
             | Outgoing::Invite { channel, .. }
             | Outgoing::Upload { channel, .. }
+            | Outgoing::StatusPage { channel, .. }
+            | Outgoing::Email { channel, .. }
             | Outgoing::Direct { user: channel, .. } => Some(channel),
             Outgoing::Respond { .. } | Outgoing::PublishHome { .. } => None,
         }
@@ -139,6 +169,8 @@ impl Outgoing {
                 format!("respond:{}", hex::encode(&digest[..8]))
             }
             Outgoing::PublishHome { user, .. } => format!("home:{user}"),
+            Outgoing::StatusPage { incident, .. } => format!("statuspage:{incident}"),
+            Outgoing::Email { incident, list, .. } => format!("email:{incident}:{list}"),
             _ => self.channel().unwrap_or_default().to_string(),
         }
     }
@@ -156,7 +188,14 @@ impl Outgoing {
             Outgoing::Direct { .. } => "chat.postMessage (DM)",
             Outgoing::Upload { .. } => "files.completeUploadExternal",
             Outgoing::PublishHome { .. } => "views.publish",
+            Outgoing::StatusPage { .. } => "statuspage",
+            Outgoing::Email { .. } => "smtp",
         }
+    }
+
+    /// A publication to users (status page, email), not a Slack write.
+    pub fn is_notice(&self) -> bool {
+        matches!(self, Outgoing::StatusPage { .. } | Outgoing::Email { .. })
     }
 }
 
@@ -201,6 +240,10 @@ pub struct Undelivered {
 /// How long a queued message may wait to be sent before it is recorded as failed.
 pub const DELIVERY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(600);
 
+/// How long an approved publication to users may wait (a status page or a mail server down
+/// for a while): then it is recorded as failed and the incident channel told.
+pub const NOTICE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// Now, in epoch milliseconds (the outbox's schedule).
 pub fn epoch_ms() -> i64 {
     crate::clock::now().timestamp_millis()
@@ -219,7 +262,11 @@ impl StoreTx<'_> {
         message: Outgoing,
         key: Option<String>,
     ) -> Result<(), StoreError> {
-        let deadline = DELIVERY_DEADLINE;
+        let deadline = if message.is_notice() {
+            NOTICE_DEADLINE
+        } else {
+            DELIVERY_DEADLINE
+        };
         let lane = message.lane();
         let body = serde_json::to_string(&message).map_err(|e| StoreError::Corrupt {
             seq: 0,

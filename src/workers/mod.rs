@@ -14,6 +14,7 @@ pub mod alarms;
 pub mod jobs;
 pub mod names;
 pub mod outbox;
+pub mod publish;
 pub mod readiness;
 pub mod runs;
 
@@ -611,8 +612,17 @@ async fn remind_incidents(app: &Arc<App>) -> Result<(), StoreError> {
         if now - quiet_since >= interval {
             let silent =
                 crate::duration::human(now - incident.last_update_at.max(incident.started_at));
+            let told = match incident.users_told_at {
+                Some(t) => format!(
+                    " Users were last told {} ago ({} UTC).",
+                    crate::duration::human(now - t),
+                    t.format("%H:%M")
+                ),
+                None if app.notify.any() => " Users have not been told yet: `/dr notify users`.".to_string(),
+                None => String::new(),
+            };
             let text = format!(
-                ":bell: Incident *{}*: no status update for {silent}. The plan asks for one every {}: `/dr incident update <what is happening>`.",
+                ":bell: Incident *{}*: no status update for {silent}. The plan asks for one every {}: `/dr incident update <what is happening>`.{told}",
                 incident.id, settings.reminder_interval
             );
             let mut tx = app.store.begin().await?;
@@ -633,47 +643,82 @@ async fn remind_incidents(app: &Arc<App>) -> Result<(), StoreError> {
             }
         }
         let notice_after = chrono::Duration::seconds(settings.user_notice_after.as_secs() as i64);
-        // A drill tells no users anything.
-        if !incident.drill
+        let drafts = app.notify.any();
+        // A drill tells no users anything: with somewhere to publish, its notice is drafted
+        // (marked DRILL, never published) so the communication is rehearsed too.
+        if (drafts || !incident.drill)
             && incident.notice_at.is_none()
             && now - incident.started_at >= notice_after
         {
-            let done: Vec<String> = scenario
-                .steps
-                .iter()
-                .zip(incident.steps_done.iter())
-                .filter(|(_, d)| **d)
-                .map(|(s, _)| s.text.clone())
-                .collect();
-            let notice =
-                crate::actions::incident::outage_notice(&incident, &scenario, settings, &done);
             let mut tx = app.store.begin().await?;
             if tx.claim_notice(&incident.id).await? {
+                let prepared = if drafts {
+                    "drafted for an officer's approval"
+                } else {
+                    "prepared"
+                };
+                let notice = (!drafts).then(|| {
+                    let done: Vec<String> = scenario
+                        .steps
+                        .iter()
+                        .zip(incident.steps_done.iter())
+                        .filter(|(_, d)| **d)
+                        .map(|(s, _)| s.text.clone())
+                        .collect();
+                    crate::actions::incident::outage_notice(&incident, &scenario, settings, &done)
+                });
                 tx.append(
                     NewEvent::new(
                         EventKind::IncidentNotice,
                         "drbot",
                         &incident.channel_id,
                         format!(
-                            "outage over {}: users' service-interruption notice prepared",
+                            "outage over {}: users' service-interruption notice {prepared}",
                             settings.user_notice_after
                         ),
                     )
-                    .detail(json!({"notice": notice}))
+                    .detail(json!({"notice": notice, "drafted": drafts}))
                     .incident(Some(incident.id.clone())),
                 )
                 .await?;
-                let text = format!(
-                    ":loudspeaker: Incident *{}* has lasted {}. The plan says users must be told; here is the notice, ready to send:\n```\n{notice}\n```",
-                    incident.id, settings.user_notice_after
-                );
-                tx.send_slack(Outgoing::post(&incident.channel_id, text))
-                    .await?;
+                if drafts {
+                    draft_notice(&mut tx, &incident, "outage").await?;
+                } else {
+                    let text = format!(
+                        ":loudspeaker: Incident *{}* has lasted {}. The plan says users must be told; here is the notice, ready to send:\n```\n{}\n```",
+                        incident.id,
+                        settings.user_notice_after,
+                        notice.unwrap_or_default()
+                    );
+                    tx.send_slack(Outgoing::post(&incident.channel_id, text))
+                        .await?;
+                }
                 tx.commit().await?;
+                app.jobs.notify_one();
             }
         }
     }
     Ok(())
+}
+
+/// Queues in `tx` the draft of the users' notice `template` for `incident`, requested by
+/// drbot: it is put to the officers like any `/dr notify users`, never published by itself.
+pub async fn draft_notice(
+    tx: &mut crate::store::StoreTx<'_>,
+    incident: &crate::store::Incident,
+    template: &str,
+) -> Result<(), StoreError> {
+    Work::Plan {
+        text: format!("notify users --template {template}"),
+        user: SCHEDULER.to_string(),
+        channel: incident.channel_id.clone(),
+        response_url: String::new(),
+        incident: Some(incident.id.clone()),
+        scheduled: false,
+    }
+    .enqueue(tx)
+    .await
+    .map(|_| ())
 }
 
 async fn run_job(app: &Arc<App>, job: Job) {

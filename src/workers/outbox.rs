@@ -41,6 +41,8 @@ const LONGEST_BACKOFF: Duration = Duration::from_secs(30);
 /// What became of one attempt.
 enum Attempt {
     Sent(Option<String>),
+    /// A publication to users made (status page, email).
+    Published(super::publish::Published),
     /// Try again after this long; `uncertain` when Slack may have done it.
     Later {
         wait: Duration,
@@ -108,6 +110,12 @@ async fn deliver(app: Arc<App>, slack: SlackApi, pace: Arc<DashMap<String, Bucke
                 tx.outbox_sent(row.id, row.fence, ts, after).await?;
                 crate::metrics::SLACK_SENT.with_label_values(&[method]).inc();
             }
+            Attempt::Published(published) => {
+                tx.outbox_sent(row.id, row.fence, Some(published.id.clone()), None)
+                    .await?;
+                super::publish::record(&mut tx, &row, &published).await?;
+                crate::metrics::SLACK_SENT.with_label_values(&[method]).inc();
+            }
             Attempt::Later {
                 wait,
                 uncertain,
@@ -147,10 +155,15 @@ async fn fail(
     error: String,
 ) -> Result<(), StoreError> {
     let method = row.message.method();
-    tracing::error!(error = %error, "a Slack message could not be sent");
     crate::metrics::SLACK_UNDELIVERED
         .with_label_values(&[method])
         .inc();
+    if row.message.is_notice() {
+        tracing::error!(error = %error, "a publication to users could not be made");
+        super::publish::failed(tx, row, &error).await?;
+        return tx.outbox_failed((row.id, row.fence), error).await;
+    }
+    tracing::error!(error = %error, "a Slack message could not be sent");
     let channel = row.message.channel().unwrap_or_default().to_string();
     tx.append(
         NewEvent::new(
@@ -185,6 +198,20 @@ async fn attempt(
     pace: &DashMap<String, Bucket>,
     row: &Claimed,
 ) -> Attempt {
+    if row.message.is_notice() {
+        return match super::publish::attempt(app, row).await {
+            Ok(published) => Attempt::Published(published),
+            Err((e, true)) => {
+                let (wait, uncertain) = super::publish::wait(&e, backoff(row.attempts));
+                Attempt::Later {
+                    wait,
+                    uncertain,
+                    error: e.to_string(),
+                }
+            }
+            Err((e, false)) => Attempt::Failed(e.to_string()),
+        };
+    }
     let resolved = match resolve(app, row).await {
         Ok(r) => r,
         Err(early) => return early,
@@ -266,6 +293,9 @@ async fn attempt(
             .await
             .map(|_| None),
         Outgoing::PublishHome { user, view } => slack.publish_home(user, view).await.map(|_| None),
+        Outgoing::StatusPage { .. } | Outgoing::Email { .. } => {
+            return Attempt::Failed("a publication is not a Slack message".into())
+        }
     };
     match sent {
         Ok(ts) => Attempt::Sent(ts),

@@ -13,7 +13,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("configuration", &["config"]),
     ("store", &["store"]),
     ("metrics", &["metrics"]),
-    ("peers", &["router", "aws", "slack"]),
+    ("peers", &["router", "aws", "slack", "notify"]),
     ("scenarios", &["scenarios"]),
     ("app", &["app"]),
     ("gate", &["gate"]),

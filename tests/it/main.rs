@@ -21,6 +21,7 @@ mod incidents;
 mod injection;
 mod layers;
 mod manifest;
+mod notify;
 mod plan_commands;
 mod plan_runs;
 mod postgres_tls;

@@ -13,6 +13,7 @@ pub mod region;
 pub mod socket_mode;
 pub mod stall;
 pub mod standin;
+pub mod statuspage;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

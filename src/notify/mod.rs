@@ -1,0 +1,166 @@
+//! The peers that tell users (SPEC §17): a status page ([`StatusPage`], Atlassian
+//! Statuspage's REST API in [`statuspage`]) and email ([`email`], SMTP with TLS). Only the
+//! outbox worker calls them, for publications an officer approved; each call is tried once
+//! and its failure says whether to try again and whether the peer may already have it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+
+use crate::config::{Secret, Settings};
+
+pub mod email;
+pub mod statuspage;
+
+/// What the page should show for one drbot incident.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageUpdate {
+    /// drbot's incident id, kept in the page incident's metadata to find it again.
+    pub incident: String,
+    pub name: String,
+    /// `investigating`, `identified`, `monitoring` or `resolved`.
+    pub status: String,
+    /// `none`, `minor`, `major` or `critical`.
+    pub impact: String,
+    pub body: String,
+    pub components: Vec<String>,
+    /// `operational`, `degraded_performance`, `partial_outage` or `major_outage`.
+    pub component_status: String,
+}
+
+/// The page's incident, as the page answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageIncident {
+    pub id: String,
+    /// Its public link, when the page gave one.
+    pub url: Option<String>,
+    /// The bodies of its updates, newest first.
+    pub updates: Vec<String>,
+}
+
+/// Why a publication did not happen (this time).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum NotifyError {
+    /// HTTP 429: try again after `retry_after` (or a second).
+    #[error("{peer} asked drbot to slow down (HTTP 429)")]
+    RateLimited {
+        peer: &'static str,
+        retry_after: Option<Duration>,
+    },
+    /// A 5xx, an SMTP 4xx, a timeout or a broken connection: try again later;
+    /// `maybe_done` when the peer may have it already (the answer was lost).
+    #[error("{peer} did not take it: {message}")]
+    Unavailable {
+        peer: &'static str,
+        message: String,
+        maybe_done: bool,
+    },
+    /// A refusal that will not change by itself (a 4xx, an SMTP 5xx): tried a few times,
+    /// then recorded as failed.
+    #[error("{peer} refused it: {message}")]
+    Refused {
+        peer: &'static str,
+        message: String,
+    },
+}
+
+/// A status page drbot publishes to. One provider today (Statuspage); another is a file
+/// implementing these four calls.
+pub trait StatusPage: Send + Sync {
+    /// The page's incident opened for drbot's `incident`, if the page has one.
+    fn find<'a>(
+        &'a self,
+        incident: &'a str,
+    ) -> BoxFuture<'a, Result<Option<PageIncident>, NotifyError>>;
+    /// The page's incident `id` as it is now.
+    fn get<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<PageIncident, NotifyError>>;
+    fn create<'a>(
+        &'a self,
+        update: &'a PageUpdate,
+    ) -> BoxFuture<'a, Result<PageIncident, NotifyError>>;
+    fn update<'a>(
+        &'a self,
+        id: &'a str,
+        update: &'a PageUpdate,
+    ) -> BoxFuture<'a, Result<PageIncident, NotifyError>>;
+}
+
+/// Publishes `update` on `page`: an update of the page's incident drbot already knows
+/// (`known`), else of the one the page holds for this incident, else a new one. A publication
+/// whose answer was lost (`uncertain`) is looked for first and not made again.
+pub async fn publish(
+    page: &dyn StatusPage,
+    known: Option<&str>,
+    update: &PageUpdate,
+    uncertain: bool,
+) -> Result<PageIncident, NotifyError> {
+    let existing = match known {
+        Some(id) => Some(page.get(id).await?),
+        None => page.find(&update.incident).await?,
+    };
+    match existing {
+        Some(found) if uncertain && found.updates.first() == Some(&update.body) => Ok(found),
+        Some(found) => page.update(&found.id, update).await,
+        None => page.create(update).await,
+    }
+}
+
+/// What drbot can publish to, built at start-up from the configuration and the
+/// environment's secrets.
+#[derive(Clone, Default)]
+pub struct Notifiers {
+    pub status_page: Option<Arc<dyn StatusPage>>,
+    pub email: Option<Arc<email::Mailer>>,
+}
+
+/// A secret a configured peer needs is not in the environment.
+#[derive(Debug, thiserror::Error)]
+#[error("{name} is not set: {hint}")]
+pub struct MissingSecret {
+    pub name: &'static str,
+    pub hint: &'static str,
+}
+
+impl Notifiers {
+    /// The configured peers, with their secrets from `get` (the process environment).
+    pub fn new(
+        settings: &Settings,
+        get: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, MissingSecret> {
+        let secret = |name: &'static str, hint: &'static str| {
+            get(name)
+                .filter(|v| !v.trim().is_empty())
+                .map(Secret::new)
+                .ok_or(MissingSecret { name, hint })
+        };
+        let status_page = match &settings.status_page {
+            Some(page) => {
+                let key = secret(
+                    "DRBOT_STATUSPAGE_API_KEY",
+                    "[status_page] is configured: give drbot the page's API key (Statuspage → your avatar → API info)",
+                )?;
+                Some(Arc::new(statuspage::Statuspage::new(page, key)) as Arc<dyn StatusPage>)
+            }
+            None => None,
+        };
+        let email = match &settings.email {
+            Some(email) => {
+                let password = match &email.username {
+                    Some(_) => Some(secret(
+                        "DRBOT_SMTP_PASSWORD",
+                        "[email] username is set: give drbot the SMTP password (for Amazon SES, the SMTP credentials made from an IAM user)",
+                    )?),
+                    None => None,
+                };
+                Some(Arc::new(email::Mailer::new(email, password)))
+            }
+            None => None,
+        };
+        Ok(Self { status_page, email })
+    }
+
+    pub fn any(&self) -> bool {
+        self.status_page.is_some() || self.email.is_some()
+    }
+}
