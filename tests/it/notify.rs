@@ -118,7 +118,7 @@ async fn an_approved_notice_reaches_the_status_page_and_every_list_once_whatever
     let (incident, channel) = open_incident(&app, "ddos Login flood from botnet").await;
 
     // The requester's text tries to mention everyone, fake a link and close the code block.
-    let hostile = "Blocking the flood <!channel> <https://evil.example|status> ``` *Approved* \r\nBcc: thief@evil.example";
+    let hostile = "Blocking the flood <!channel> <https://evil.example|status> ``` *Approved* Bcc: thief@evil.example";
     let ts = ask_in(&app, &format!("notify users {hostile}"), REQUESTER, &channel).await;
     let text = request_text(&app, &ts);
     // The officer reads exactly what will be published, and where.
@@ -166,8 +166,13 @@ async fn an_approved_notice_reaches_the_status_page_and_every_list_once_whatever
             let data = m["data"].as_str().unwrap();
             assert!(data.contains("Subject: Service Interruption - analyticalfire.com"), "{data}");
             assert!(data.contains("Message-ID: <drbot."), "{data}");
-            // Recipients are in the envelope only: no header names them.
-            assert!(!data.lines().any(|l| l.starts_with("Bcc:") || l.starts_with("To:")), "{data}");
+            // Recipients are in the envelope only: no header names them (the hostile
+            // "Bcc:" is a line of the body, after the headers' blank line).
+            let headers = data.split("\r\n\r\n").next().unwrap().split("\n\n").next().unwrap();
+            assert!(
+                !headers.lines().any(|l| l.starts_with("Bcc:") || l.starts_with("To:")),
+                "{data}"
+            );
             serde_json::from_value(m["rcpt_tos"].clone()).unwrap()
         })
         .collect();
@@ -181,7 +186,7 @@ async fn an_approved_notice_reaches_the_status_page_and_every_list_once_whatever
                 "it@customer-two.example".to_string()
             ],
         ],
-        "the hostile line break added no recipient"
+        "the hostile text added no recipient"
     );
     // Every publication is in the timeline with the provider's id.
     let page_event = events
@@ -218,10 +223,10 @@ async fn a_rejected_or_expired_notice_and_a_drills_notice_publish_nothing() {
 
     let ts = ask_in(&app, "notify users first try", REQUESTER, &channel).await;
     react_in(&app, &channel, &ts, "x", OFFICER).await;
-    wait_for_event(&app, "request.rejected").await;
+    wait_for_event(&app, "approval.rejected").await;
     let _ = ask_in(&app, "notify users second try", REQUESTER, &channel).await;
     app.advance_clock(Duration::from_secs(16 * 60));
-    wait_for_event(&app, "request.expired").await;
+    wait_for_event(&app, "approval.expired").await;
 
     let (drill, drill_channel) = open_incident(&app, "ddos Tabletop --drill").await;
     let ts = ask_in(&app, "notify users --template outage rehearsal", REQUESTER, &drill_channel).await;
