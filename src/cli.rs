@@ -297,6 +297,9 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             }
             let mut copies = crate::actions::readiness::check_copies(&settings, &set, &scenarios);
             copies.extend(crate::alarms::check_routes(&settings, &scenarios));
+            copies.extend(crate::actions::notify_users::check_components(
+                &settings, &scenarios,
+            ));
             for problem in &copies {
                 eprintln!("error: {}: {problem}", config.display());
             }

@@ -14,11 +14,11 @@ use serde::Deserialize;
 use crate::duration::HumanDuration;
 
 pub mod alarms;
-pub mod notify;
 pub mod data_checks;
+pub mod notify;
 pub use alarms::{AlarmRoute, AlarmSettings, OpenMode};
-pub use notify::{EmailSettings, EmailTls, StatusPageSettings};
 pub use data_checks::{DataCheck, VerifyTls};
+pub use notify::{EmailSettings, EmailTls, StatusPageSettings};
 
 /// The requester of what drbot's schedule runs (restore tests): approved by the
 /// configuration (`[drills.restore_test]`), not by an officer.

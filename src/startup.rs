@@ -61,6 +61,18 @@ impl Application {
         scenarios: ScenarioSet,
         env: Environment,
     ) -> Result<Self, StartupError> {
+        Self::build_with(settings, commands, scenarios, env, None).await
+    }
+
+    /// [`Self::build`], publishing to users through `notify` instead of the configured
+    /// peers (the sandbox keeps its own status page and mail outbox).
+    pub async fn build_with(
+        settings: Settings,
+        commands: CommandSet,
+        scenarios: ScenarioSet,
+        env: Environment,
+        notify: Option<crate::notify::Notifiers>,
+    ) -> Result<Self, StartupError> {
         let socket_mode = env.socket_mode;
         let store = Store::open_exclusively(&env.database_url)
             .await?
@@ -142,8 +154,11 @@ impl Application {
         if settings.access.is_open() {
             tracing::warn!("[access] responders is empty: anyone in a command channel or an incident channel may run every command; name the responders (user and user group ids)");
         }
-        let notify = crate::notify::Notifiers::new(&settings, |name| std::env::var(name).ok())
-            .map_err(|e| StartupError::Notify(e.to_string()))?;
+        let notify = match notify {
+            Some(given) => given,
+            None => crate::notify::Notifiers::new(&settings, |name| std::env::var(name).ok())
+                .map_err(|e| StartupError::Notify(e.to_string()))?,
+        };
         let app = Arc::new(App {
             notify,
             settings: Arc::new(settings),

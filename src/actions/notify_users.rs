@@ -11,14 +11,11 @@
 
 use std::sync::Arc;
 
-use futures_util::future::BoxFuture;
-
 use super::PlanFailure;
 use crate::app::App;
 use crate::config::Settings;
 use crate::gate::publish::NoticePlan;
 use crate::gate::request::Asker;
-use crate::gate::Planned;
 use crate::router::{Invalid, ParsedCommand};
 use crate::scenarios::Scenario;
 use crate::store::{Incident, Outgoing};
@@ -184,6 +181,24 @@ fn message_id(incident: &str, template: Template, list: &str, domain: &str) -> S
     )
 }
 
+/// `[status_page] components` against the plan: a key that is not one of its scenarios
+/// (`check-config` refuses it).
+pub fn check_components(settings: &Settings, scenarios: &crate::scenarios::ScenarioSet) -> Vec<String> {
+    let Some(page) = &settings.status_page else {
+        return Vec::new();
+    };
+    page.components
+        .keys()
+        .filter(|id| scenarios.get(id).is_none())
+        .map(|id| {
+            format!(
+                "status_page.components: '{id}' is not one of the plan's scenarios ({})",
+                scenarios.ids().join(", ")
+            )
+        })
+        .collect()
+}
+
 /// Plans the notice for the incident of `asker`'s channel.
 pub async fn plan(
     app: &Arc<App>,
@@ -330,43 +345,21 @@ pub async fn plan(
     Ok((plan, summary))
 }
 
-/// This action's entry in the registry (`crate::actions::registry`).
-pub struct Entry;
-
-impl super::Action for Entry {
-    fn plans(&self) -> bool {
-        true
+/// Queues the approved notice's publications. Approvals do it in their own transaction
+/// (`gate::reactions`); a run reaching here (none does today) does the same.
+async fn execute(run: &crate::gate::execute::Run<'_>, _approved: NoticePlan) {
+    let done = async {
+        let mut tx = run.app.store.begin().await?;
+        crate::gate::publish::execute_in(&mut tx, run.app, run.request.id).await?;
+        tx.commit().await
+    };
+    if let Err(e) = done.await {
+        tracing::error!(error = %e, "could not queue a notice's publications");
     }
+}
 
-    fn validate(&self, cmd: &ParsedCommand, settings: &Settings) -> Result<(), Invalid> {
-        parse(cmd, settings).map(|_| ())
-    }
-
-    fn plan<'a>(
-        &'a self,
-        app: &'a Arc<App>,
-        cmd: &'a ParsedCommand,
-        asker: &'a Asker,
-    ) -> BoxFuture<'a, Result<Planned, PlanFailure>> {
-        Box::pin(async move {
-            let args = parse(cmd, &app.settings)?;
-            let (plan, summary) = plan(app, args, asker).await?;
-            super::planned(cmd, &plan, summary)
-        })
-    }
-
-    fn execute<'a>(&'a self, run: &'a crate::gate::execute::Run<'a>) -> BoxFuture<'a, ()> {
-        // Approvals queue a notice's publications in their own transaction
-        // (`gate::reactions`); a run reaching here (none does today) does the same.
-        Box::pin(async move {
-            let done = async {
-                let mut tx = run.app.store.begin().await?;
-                crate::gate::publish::execute_in(&mut tx, run.app, run.request.id).await?;
-                tx.commit().await
-            };
-            if let Err(e) = done.await {
-                tracing::error!(error = %e, "could not queue a notice's publications");
-            }
-        })
-    }
+// A notice changes the status page and mailboxes, not AWS: no IAM action.
+super::changes_aws! {
+    iam: [],
+    plan(app, args, asker) { plan(app, args, asker).await? }
 }

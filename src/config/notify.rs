@@ -135,7 +135,11 @@ impl StatusPageSettings {
             ));
         }
         for (scenario, ids) in &self.components {
-            if ids.is_empty() || ids.iter().any(|id| id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric())) {
+            if ids.is_empty()
+                || ids
+                    .iter()
+                    .any(|id| id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric()))
+            {
                 return Err((
                     "status_page.components",
                     format!("'{scenario}': give the page's component ids, like [\"8kbf7d35c070\"]"),

@@ -42,17 +42,8 @@ impl Mailer {
         }
     }
 
-    /// The domain of the sender, for Message-IDs.
-    pub fn domain(&self) -> String {
-        crate::config::notify::address_of(&self.settings.from)
-            .split('@')
-            .nth(1)
-            .unwrap_or("drbot.invalid")
-            .to_string()
-    }
-
     /// Sends `email`; answers the server's reply to the message's data.
-    pub async fn send(&self, email: &Email) -> Result<String, NotifyError> {
+    async fn deliver(&self, email: &Email) -> Result<String, NotifyError> {
         let refused = |message: String| NotifyError::Refused {
             peer: PEER,
             message,
@@ -72,11 +63,10 @@ impl Mailer {
     }
 
     fn message(&self, email: &Email) -> Result<Message, String> {
-        let from: Mailbox = self
-            .settings
-            .from
-            .parse()
-            .map_err(|e| format!("the sender '{}' is not a mailbox: {e}", self.settings.from))?;
+        let from: Mailbox =
+            self.settings.from.parse().map_err(|e| {
+                format!("the sender '{}' is not a mailbox: {e}", self.settings.from)
+            })?;
         let mut builder = Message::builder()
             .from(from)
             .subject(email.subject.replace(['\r', '\n'], " "))
@@ -130,6 +120,23 @@ impl Mailer {
             ));
         }
         Ok(builder.build())
+    }
+}
+
+impl super::Mail for Mailer {
+    fn send<'a>(
+        &'a self,
+        email: &'a Email,
+    ) -> futures_util::future::BoxFuture<'a, Result<String, NotifyError>> {
+        Box::pin(self.deliver(email))
+    }
+
+    fn domain(&self) -> String {
+        crate::config::notify::address_of(&self.settings.from)
+            .split('@')
+            .nth(1)
+            .unwrap_or("drbot.invalid")
+            .to_string()
     }
 }
 

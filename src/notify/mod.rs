@@ -59,10 +59,7 @@ pub enum NotifyError {
     /// A refusal that will not change by itself (a 4xx, an SMTP 5xx): tried a few times,
     /// then recorded as failed.
     #[error("{peer} refused it: {message}")]
-    Refused {
-        peer: &'static str,
-        message: String,
-    },
+    Refused { peer: &'static str, message: String },
 }
 
 /// A status page drbot publishes to. One provider today (Statuspage); another is a file
@@ -106,12 +103,20 @@ pub async fn publish(
     }
 }
 
+/// A way to send email (SMTP in production; the sandbox keeps its own outbox).
+pub trait Mail: Send + Sync {
+    /// Sends `email`; answers what the server said.
+    fn send<'a>(&'a self, email: &'a email::Email) -> BoxFuture<'a, Result<String, NotifyError>>;
+    /// The sender's domain, for Message-IDs.
+    fn domain(&self) -> String;
+}
+
 /// What drbot can publish to, built at start-up from the configuration and the
 /// environment's secrets.
 #[derive(Clone, Default)]
 pub struct Notifiers {
     pub status_page: Option<Arc<dyn StatusPage>>,
-    pub email: Option<Arc<email::Mailer>>,
+    pub email: Option<Arc<dyn Mail>>,
 }
 
 /// A secret a configured peer needs is not in the environment.
@@ -153,7 +158,7 @@ impl Notifiers {
                     )?),
                     None => None,
                 };
-                Some(Arc::new(email::Mailer::new(email, password)))
+                Some(Arc::new(email::Mailer::new(email, password)) as Arc<dyn Mail>)
             }
             None => None,
         };

@@ -40,10 +40,9 @@ impl Statuspage {
             .https_or_http()
             .enable_http1()
             .build();
-        let client = hyper_util::client::legacy::Client::builder(
-            hyper_util::rt::TokioExecutor::new(),
-        )
-        .build(https);
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build(https);
         Self {
             api: settings.api_url.trim_end_matches('/').to_string(),
             page: settings.page_id.clone(),
@@ -52,7 +51,12 @@ impl Statuspage {
         }
     }
 
-    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Result<Value, NotifyError> {
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, NotifyError> {
         let writes = body.is_some();
         let unavailable = |message: String, maybe_done: bool| NotifyError::Unavailable {
             peer: PEER,
@@ -94,7 +98,12 @@ impl Statuspage {
         };
         let (status, retry_after, body) = crate::clock::timeout(CALL_TIMEOUT, exchange)
             .await
-            .map_err(|_| unavailable(format!("no answer within {}s", CALL_TIMEOUT.as_secs()), writes))??;
+            .map_err(|_| {
+                unavailable(
+                    format!("no answer within {}s", CALL_TIMEOUT.as_secs()),
+                    writes,
+                )
+            })??;
         let said = || {
             let text = String::from_utf8_lossy(&body);
             let text: String = text.chars().take(200).collect();
@@ -116,7 +125,8 @@ impl Statuspage {
                 message: said(),
             });
         }
-        serde_json::from_slice(&body).map_err(|e| unavailable(format!("its answer is not JSON ({e})"), writes))
+        serde_json::from_slice(&body)
+            .map_err(|e| unavailable(format!("its answer is not JSON ({e})"), writes))
     }
 }
 
@@ -175,7 +185,9 @@ impl StatusPage for Statuspage {
         drbot_incident: &'a str,
     ) -> BoxFuture<'a, Result<Option<PageIncident>, NotifyError>> {
         Box::pin(async move {
-            let listed = self.call(Method::GET, "/incidents?per_page=100", None).await?;
+            let listed = self
+                .call(Method::GET, "/incidents?per_page=100", None)
+                .await?;
             Ok(listed
                 .as_array()
                 .into_iter()

@@ -35,6 +35,8 @@ pub struct Console {
     pub store: Arc<std::sync::OnceLock<Store>>,
     pub scenarios: Vec<(String, String)>,
     pub estate: super::estate::Estate,
+    /// The sandbox's status page and mail outbox.
+    pub notices: super::notices::Notices,
     next: Arc<AtomicU64>,
 }
 
@@ -44,6 +46,7 @@ impl Console {
         signing_secret: String,
         scenarios: Vec<(String, String)>,
         estate: super::estate::Estate,
+        notices: super::notices::Notices,
     ) -> Self {
         Console {
             workspace: Workspace::new(),
@@ -53,6 +56,7 @@ impl Console {
             store: Arc::default(),
             scenarios,
             estate,
+            notices,
             next: Arc::new(AtomicU64::new(1)),
         }
     }
@@ -66,6 +70,7 @@ impl Console {
             .route("/api/click", post(click))
             .route("/api/home", post(home_opened))
             .route("/api/aws", get(aws))
+            .route("/api/notices", get(notices))
             .route("/slack-api/{method}", axum::routing::any(web_api))
             .route("/respond/{channel}/{user}", post(respond))
             .route("/upload/{id}", post(upload))
@@ -503,4 +508,9 @@ async fn report(State(c): State<Console>) -> Response {
 /// The AWS panel: what the emulator holds now.
 async fn aws(State(c): State<Console>) -> Json<Value> {
     Json(super::panel::read(&c.estate).await)
+}
+
+/// The users' panel: the sandbox's status page and the emails sent.
+async fn notices(State(c): State<Console>) -> Json<Value> {
+    Json(c.notices.view())
 }

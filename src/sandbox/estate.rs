@@ -363,6 +363,22 @@ ttl = "15m"
 primary = "{PRIMARY}"
 backup = "{BACKUP}"
 
+# `/dr notify users` publishes to the sandbox's own status page and mail outbox (the
+# console's right-hand panel), never to these addresses: nothing leaves the machine.
+[status_page]
+provider = "statuspage"
+page_id = "sandboxpage"
+api_url = "http://127.0.0.1/sandbox-status-page"
+components = {{ region-failure = ["web", "api"], ddos = ["web"], db-corruption = ["api"], code-corruption = ["api"], security-breach = ["web", "api"] }}
+
+[email]
+smtp_url = "smtp://127.0.0.1:25"
+tls = "none"
+from = "DR Team <dr@analyticalfire.com>"
+[email.lists]
+customers = ["ops@customer-one.example", "it@customer-two.example", "cto@customer-three.example"]
+partners = ["noc@partner.example"]
+
 [ecs]
 poll_interval = "1s"
 rollout_timeout = "30s"

@@ -7,6 +7,7 @@
 
 mod console;
 mod estate;
+mod notices;
 mod panel;
 mod workspace;
 
@@ -142,7 +143,14 @@ pub async fn run(port: u16, dir: PathBuf) -> Result<(), SandboxError> {
 
     let base = format!("http://{addr}");
     let secret = format!("sandbox-{:x}", crate::clock::varying());
-    let console = console::Console::new(base.clone(), secret.clone(), scenario_list, estate);
+    let notices = notices::Notices::default();
+    let console = console::Console::new(
+        base.clone(),
+        secret.clone(),
+        scenario_list,
+        estate,
+        notices.clone(),
+    );
     let shared = console.clone();
     let server = tokio::spawn(async move { axum::serve(listener, console.router()).await });
 
@@ -158,7 +166,14 @@ pub async fn run(port: u16, dir: PathBuf) -> Result<(), SandboxError> {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         database_url: database_url.clone(),
     };
-    let app = Application::build(settings, commands, scenarios, env).await?;
+    let app = Application::build_with(
+        settings,
+        commands,
+        scenarios,
+        env,
+        Some(notices.notifiers()),
+    )
+    .await?;
     let drbot = format!("http://{}", app.local_addr());
     let _ = shared.drbot.set(drbot.clone());
     let store = crate::store::Store::open(&database_url).await?;

@@ -173,11 +173,13 @@ impl StoreTx<'_> {
             Some((page_incident, url)) => {
                 let sql = "UPDATE incidents SET users_told_at = $2, page_incident = $3, page_url = COALESCE($4, page_url) WHERE id = $1";
                 let args = args![id, now, page_incident, url];
-                self.write("recording the status page's incident", sql, args).await
+                self.write("recording the status page's incident", sql, args)
+                    .await
             }
             None => {
                 let sql = "UPDATE incidents SET users_told_at = $2 WHERE id = $1";
-                self.write("recording that users were told", sql, args![id, now]).await
+                self.write("recording that users were told", sql, args![id, now])
+                    .await
             }
         }
     }

@@ -618,7 +618,9 @@ async fn remind_incidents(app: &Arc<App>) -> Result<(), StoreError> {
                     crate::duration::human(now - t),
                     t.format("%H:%M")
                 ),
-                None if app.notify.any() => " Users have not been told yet: `/dr notify users`.".to_string(),
+                None if app.notify.any() => {
+                    " Users have not been told yet: `/dr notify users`.".to_string()
+                }
                 None => String::new(),
             };
             let text = format!(

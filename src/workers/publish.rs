@@ -66,9 +66,10 @@ pub async fn attempt(app: &Arc<App>, row: &Claimed) -> Result<Published, (Notify
                 components: components.clone(),
                 component_status: component_status.clone(),
             };
-            let shown = crate::notify::publish(page.as_ref(), known.as_deref(), &update, row.uncertain)
-                .await
-                .map_err(retry)?;
+            let shown =
+                crate::notify::publish(page.as_ref(), known.as_deref(), &update, row.uncertain)
+                    .await
+                    .map_err(retry)?;
             Ok(Published {
                 id: shown.id,
                 url: shown.url,

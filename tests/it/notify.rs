@@ -119,7 +119,13 @@ async fn an_approved_notice_reaches_the_status_page_and_every_list_once_whatever
 
     // The requester's text tries to mention everyone, fake a link and close the code block.
     let hostile = "Blocking the flood <!channel> <https://evil.example|status> ``` *Approved* Bcc: thief@evil.example";
-    let ts = ask_in(&app, &format!("notify users {hostile}"), REQUESTER, &channel).await;
+    let ts = ask_in(
+        &app,
+        &format!("notify users {hostile}"),
+        REQUESTER,
+        &channel,
+    )
+    .await;
     let text = request_text(&app, &ts);
     // The officer reads exactly what will be published, and where.
     for shown in [
@@ -136,13 +142,26 @@ async fn an_approved_notice_reaches_the_status_page_and_every_list_once_whatever
     ] {
         assert!(text.contains(shown), "missing {shown:?} in {text}");
     }
-    assert!(!text.contains("<!channel>") && !text.contains("<https://evil"), "{text}");
-    assert_eq!(text.matches("```").count(), 2, "the body's code block cannot be closed early: {text}");
+    assert!(
+        !text.contains("<!channel>") && !text.contains("<https://evil"),
+        "{text}"
+    );
+    assert_eq!(
+        text.matches("```").count(),
+        2,
+        "the body's code block cannot be closed early: {text}"
+    );
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(page.calls().is_empty() && smtp.mail().is_empty(), "nothing before approval");
+    assert!(
+        page.calls().is_empty() && smtp.mail().is_empty(),
+        "nothing before approval"
+    );
 
     // The page answers 429 then 500; the mail server refuses the first message with 451.
-    page.fail_next(&[PageFailure::RateLimited { retry_after: 1 }, PageFailure::ServerError]);
+    page.fail_next(&[
+        PageFailure::RateLimited { retry_after: 1 },
+        PageFailure::ServerError,
+    ]);
     smtp.refuse_next(1, 451);
     react_in(&app, &channel, &ts, "white_check_mark", OFFICER).await;
     let events = published(&app, 3).await;
@@ -154,7 +173,10 @@ async fn an_approved_notice_reaches_the_status_page_and_every_list_once_whatever
     assert_eq!(shown["impact"], "major");
     assert_eq!(shown["components"]["cmpweb01"], "major_outage");
     let body = shown["incident_updates"][0]["body"].as_str().unwrap();
-    assert!(body.contains(hostile), "the text stays text on the page: {body}");
+    assert!(
+        body.contains(hostile),
+        "the text stays text on the page: {body}"
+    );
 
     let mail = smtp.mail();
     assert_eq!(mail.len(), 2, "one message per list: {mail:#?}");
@@ -164,13 +186,24 @@ async fn an_approved_notice_reaches_the_status_page_and_every_list_once_whatever
             assert_eq!(m["tls"], true);
             assert_eq!(m["authenticated"], true);
             let data = m["data"].as_str().unwrap();
-            assert!(data.contains("Subject: Service Interruption - analyticalfire.com"), "{data}");
+            assert!(
+                data.contains("Subject: Service Interruption - analyticalfire.com"),
+                "{data}"
+            );
             assert!(data.contains("Message-ID: <drbot."), "{data}");
             // Recipients are in the envelope only: no header names them (the hostile
             // "Bcc:" is a line of the body, after the headers' blank line).
-            let headers = data.split("\r\n\r\n").next().unwrap().split("\n\n").next().unwrap();
+            let headers = data
+                .split("\r\n\r\n")
+                .next()
+                .unwrap()
+                .split("\n\n")
+                .next()
+                .unwrap();
             assert!(
-                !headers.lines().any(|l| l.starts_with("Bcc:") || l.starts_with("To:")),
+                !headers
+                    .lines()
+                    .any(|l| l.starts_with("Bcc:") || l.starts_with("To:")),
                 "{data}"
             );
             serde_json::from_value(m["rcpt_tos"].clone()).unwrap()
@@ -196,18 +229,38 @@ async fn an_approved_notice_reaches_the_status_page_and_every_list_once_whatever
     assert_eq!(page_event["detail"]["page_incident"], shown["id"]);
     assert_eq!(page_event["incident"], incident.as_str());
     assert_eq!(
-        events.iter().filter(|e| e["detail"]["provider"] == "smtp").count(),
+        events
+            .iter()
+            .filter(|e| e["detail"]["provider"] == "smtp")
+            .count(),
         2
     );
 
     // The next notice updates the same page incident; nothing is published twice.
-    let ts = ask_in(&app, "notify users Traffic is back to normal levels", REQUESTER, &channel).await;
+    let ts = ask_in(
+        &app,
+        "notify users Traffic is back to normal levels",
+        REQUESTER,
+        &channel,
+    )
+    .await;
     assert!(request_text(&app, &ts).contains("template `update`"));
     react_in(&app, &channel, &ts, "white_check_mark", OFFICER).await;
     published(&app, 6).await;
-    assert_eq!(page.count("POST"), 3, "two refused, one made: {:#?}", page.calls());
+    assert_eq!(
+        page.count("POST"),
+        3,
+        "two refused, one made: {:#?}",
+        page.calls()
+    );
     assert_eq!(page.count("PATCH"), 1);
-    assert_eq!(page.incidents()[0]["incident_updates"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        page.incidents()[0]["incident_updates"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
     assert_eq!(smtp.mail().len(), 4);
     // No secret in drbot's logs.
     let logs = app.logs().join("\n");
@@ -229,13 +282,25 @@ async fn a_rejected_or_expired_notice_and_a_drills_notice_publish_nothing() {
     wait_for_event(&app, "approval.expired").await;
 
     let (drill, drill_channel) = open_incident(&app, "ddos Tabletop --drill").await;
-    let ts = ask_in(&app, "notify users --template outage rehearsal", REQUESTER, &drill_channel).await;
+    let ts = ask_in(
+        &app,
+        "notify users --template outage rehearsal",
+        REQUESTER,
+        &drill_channel,
+    )
+    .await;
     let text = request_text(&app, &ts);
-    assert!(text.contains("DRILL") && text.contains("publishes nothing"), "{text}");
+    assert!(
+        text.contains("DRILL") && text.contains("publishes nothing"),
+        "{text}"
+    );
     react_in(&app, &drill_channel, &ts, "white_check_mark", OFFICER).await;
     let shown = wait_for_event(&app, "notify.drill").await;
     assert_eq!(shown["incident"], drill.as_str());
-    assert!(shown["text"].as_str().unwrap().contains("would have gone to the status page"));
+    assert!(shown["text"]
+        .as_str()
+        .unwrap()
+        .contains("would have gone to the status page"));
 
     app.run_time(5).await;
     assert!(page.calls().is_empty(), "{:#?}", page.calls());
@@ -264,7 +329,12 @@ async fn drbot_killed_while_the_page_takes_the_notice_publishes_it_once_after_re
     app.restart().await;
 
     let events = app.with_time_running(published(&app, 1)).await;
-    assert_eq!(page.incidents().len(), 1, "looked up, not made again: {:#?}", page.calls());
+    assert_eq!(
+        page.incidents().len(),
+        1,
+        "looked up, not made again: {:#?}",
+        page.calls()
+    );
     assert_eq!(page.count("POST"), 1);
     assert_eq!(events[0]["detail"]["looked_up"], true);
 }
@@ -279,7 +349,10 @@ async fn four_hours_in_the_users_notice_is_drafted_for_an_officer_not_published(
         .run_time_until(|| {
             app.slack.calls("chat.postMessage").iter().any(|c| {
                 c.params["channel"] == channel.as_str()
-                    && c.params["text"].as_str().unwrap_or("").contains("Tell users")
+                    && c.params["text"]
+                        .as_str()
+                        .unwrap_or("")
+                        .contains("Tell users")
             })
         })
         .await;
@@ -288,8 +361,14 @@ async fn four_hours_in_the_users_notice_is_drafted_for_an_officer_not_published(
     assert_eq!(notice["incident"], incident.as_str());
     // The reminder says users have not been told.
     assert!(app.slack.calls("chat.postMessage").iter().any(|c| {
-        c.params["text"].as_str().unwrap_or("").contains("Users have not been told yet")
+        c.params["text"]
+            .as_str()
+            .unwrap_or("")
+            .contains("Users have not been told yet")
     }));
     app.run_time(3).await;
-    assert!(page.calls().is_empty(), "a draft publishes nothing by itself");
+    assert!(
+        page.calls().is_empty(),
+        "a draft publishes nothing by itself"
+    );
 }

@@ -224,6 +224,46 @@ async fn a_newcomer_approves_a_rollback_in_the_sandbox_console() {
         .await;
     let page = browser.text().await;
     assert!(page.contains("RTO 24h 00m: met"), "{page}");
+
+    // Telling users: a real incident's notice, drafted, approved by the officer, shown on
+    // the sandbox's status page and in its mail outbox.
+    browser
+        .click_until("[data-c='C0123OPS']", "#ops · you are", 15)
+        .await;
+    browser
+        .type_into("#text", "/dr incident open ddos Login flood\u{E007}")
+        .await;
+    browser.wait_for_text("login-flood", 20).await;
+    browser
+        .run(
+            "[...document.querySelectorAll('#channels a')].find(a => a.innerText.includes('login-flood')).click();",
+            json!([]),
+        )
+        .await;
+    browser.wait_for_text("#inc-", 5).await;
+    browser
+        .type_into(
+            "#text",
+            "/dr notify users Blocking the flood at the edge\u{E007}",
+        )
+        .await;
+    browser.wait_for_text("Tell users", 30).await;
+    let notice_ts = browser.run(&approve_last("Tell users"), json!([])).await;
+    be(&browser, "U0SECOFF1").await;
+    browser
+        .click(&format!(
+            ".msg[data-ts='{}'] .reaction[data-name='white_check_mark']",
+            notice_ts.as_str().unwrap()
+        ))
+        .await;
+    browser
+        .wait_for_text("Bcc: ops@customer-one.example", 30)
+        .await;
+    browser.wait_for_text("impact major", 5).await;
+    browser
+        .wait_for_text("Published on the status page", 15)
+        .await;
+    browser.screenshot(&shots.join("sandbox-notify.png")).await;
     browser.quit().await;
     let _ = sandbox.kill().await;
 }

@@ -20,7 +20,9 @@ pub const KEY: &str = "sp-test-key-0000";
 /// How the next writes are answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PageFailure {
-    RateLimited { retry_after: u64 },
+    RateLimited {
+        retry_after: u64,
+    },
     ServerError,
     /// Takes the write, then never answers.
     AnswerLost,
@@ -47,7 +49,10 @@ impl StatuspageStandIn {
         let addr = listener.local_addr().unwrap();
         let router = Router::new()
             .route("/v1/pages/{page}/incidents", get(list).post(write_new))
-            .route("/v1/pages/{page}/incidents/{id}", get(one).patch(write_update))
+            .route(
+                "/v1/pages/{page}/incidents/{id}",
+                get(one).patch(write_update),
+            )
             .with_state(page.clone());
         tokio::spawn(async move {
             axum::serve(listener, router).await.unwrap();
@@ -84,10 +89,14 @@ impl StatuspageStandIn {
 type Shared = State<Arc<Mutex<Page>>>;
 
 fn authorized(headers: &HeaderMap, page: &str) -> Result<(), Response> {
-    let ok = headers.get("authorization").and_then(|v| v.to_str().ok())
-        == Some(&format!("OAuth {KEY}"));
+    let ok =
+        headers.get("authorization").and_then(|v| v.to_str().ok()) == Some(&format!("OAuth {KEY}"));
     if !ok {
-        return Err((StatusCode::UNAUTHORIZED, r#"{"error":"Could not authenticate"}"#).into_response());
+        return Err((
+            StatusCode::UNAUTHORIZED,
+            r#"{"error":"Could not authenticate"}"#,
+        )
+            .into_response());
     }
     if page != PAGE {
         return Err((StatusCode::NOT_FOUND, r#"{"error":"page not found"}"#).into_response());
@@ -97,7 +106,10 @@ fn authorized(headers: &HeaderMap, page: &str) -> Result<(), Response> {
 
 fn record(page: &Arc<Mutex<Page>>, method: Method, path: String, body: &[u8]) {
     let body = serde_json::from_slice(body).unwrap_or(Value::Null);
-    page.lock().unwrap().calls.push((method.to_string(), path, body));
+    page.lock()
+        .unwrap()
+        .calls
+        .push((method.to_string(), path, body));
 }
 
 async fn list(State(page): Shared, Path(id): Path<String>, headers: HeaderMap) -> Response {
@@ -115,7 +127,12 @@ async fn one(
     Path((id, incident)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    record(&page, Method::GET, format!("/pages/{id}/incidents/{incident}"), b"");
+    record(
+        &page,
+        Method::GET,
+        format!("/pages/{id}/incidents/{incident}"),
+        b"",
+    );
     if let Err(no) = authorized(&headers, &id) {
         return no;
     }
@@ -165,24 +182,42 @@ fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
+/// A write as the page takes it: recorded, authorized, its scripted failure (a 429 or 500
+/// answered at once; a lost answer after the write), its JSON `incident` fields.
+async fn admit(
+    page: &Arc<Mutex<Page>>,
+    method: Method,
+    id: &str,
+    path: String,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(Option<PageFailure>, Value), Response> {
+    record(page, method, path, body);
+    authorized(headers, id)?;
+    let failure = next_failure(page);
+    if matches!(
+        failure,
+        Some(PageFailure::RateLimited { .. } | PageFailure::ServerError)
+    ) {
+        return Err(answer(failure, Value::Null).await);
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(asked) => Ok((failure, asked["incident"].clone())),
+        Err(_) => Err((StatusCode::BAD_REQUEST, "not JSON").into_response()),
+    }
+}
+
 async fn write_new(
     State(page): Shared,
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    record(&page, Method::POST, format!("/pages/{id}/incidents"), &body);
-    if let Err(no) = authorized(&headers, &id) {
-        return no;
-    }
-    let failure = next_failure(&page);
-    if matches!(failure, Some(PageFailure::RateLimited { .. } | PageFailure::ServerError)) {
-        return answer(failure, Value::Null).await;
-    }
-    let Ok(asked) = serde_json::from_slice::<Value>(&body) else {
-        return (StatusCode::BAD_REQUEST, "not JSON").into_response();
+    let path = format!("/pages/{id}/incidents");
+    let (failure, fields) = match admit(&page, Method::POST, &id, path, &headers, &body).await {
+        Ok(admitted) => admitted,
+        Err(no) => return no,
     };
-    let fields = &asked["incident"];
     let made = {
         let mut p = page.lock().unwrap();
         let n = p.incidents.len() + 1;
@@ -209,28 +244,29 @@ async fn write_update(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    record(&page, Method::PATCH, format!("/pages/{id}/incidents/{incident}"), &body);
-    if let Err(no) = authorized(&headers, &id) {
-        return no;
-    }
-    let failure = next_failure(&page);
-    if matches!(failure, Some(PageFailure::RateLimited { .. } | PageFailure::ServerError)) {
-        return answer(failure, Value::Null).await;
-    }
-    let Ok(asked) = serde_json::from_slice::<Value>(&body) else {
-        return (StatusCode::BAD_REQUEST, "not JSON").into_response();
+    let path = format!("/pages/{id}/incidents/{incident}");
+    let (failure, fields) = match admit(&page, Method::PATCH, &id, path, &headers, &body).await {
+        Ok(admitted) => admitted,
+        Err(no) => return no,
     };
-    let fields = &asked["incident"];
     let updated = {
         let mut p = page.lock().unwrap();
-        let Some(found) = p.incidents.iter_mut().find(|i| i["id"] == incident.as_str()) else {
+        let Some(found) = p
+            .incidents
+            .iter_mut()
+            .find(|i| i["id"] == incident.as_str())
+        else {
             return (StatusCode::NOT_FOUND, r#"{"error":"not found"}"#).into_response();
         };
         found["status"] = fields["status"].clone();
         found["components"] = fields["components"].clone();
         // Newest first, as Statuspage lists them.
-        let update = json!({"body": fields["body"], "status": fields["status"], "created_at": now()});
-        found["incident_updates"].as_array_mut().unwrap().insert(0, update);
+        let update =
+            json!({"body": fields["body"], "status": fields["status"], "created_at": now()});
+        found["incident_updates"]
+            .as_array_mut()
+            .unwrap()
+            .insert(0, update);
         found.clone()
     };
     answer(failure, updated).await
