@@ -20,6 +20,8 @@ struct SmtpStandIn {
     child: std::process::Child,
     port: u16,
     dir: tempfile::TempDir,
+    /// smtps (TLS from the first byte) rather than STARTTLS.
+    implicit: bool,
 }
 
 impl Drop for SmtpStandIn {
@@ -31,12 +33,17 @@ impl Drop for SmtpStandIn {
 
 impl SmtpStandIn {
     fn start() -> Self {
+        Self::start_with(false)
+    }
+
+    fn start_with(implicit: bool) -> Self {
         use std::io::BufRead;
         let dir = tempfile::tempdir().unwrap();
         let mut child = std::process::Command::new(repo_root().join(".venv/bin/python"))
             .arg(repo_root().join("tests/it/support/smtp_standin.py"))
             .arg(dir.path())
             .args([SMTP_USER, SMTP_PASSWORD])
+            .args(implicit.then_some("implicit"))
             .stdout(std::process::Stdio::piped())
             .spawn()
             .expect("the project's .venv with aiosmtpd (scripts/test makes it)");
@@ -45,7 +52,12 @@ impl SmtpStandIn {
             .read_line(&mut line)
             .unwrap();
         let port = line.trim().parse().expect("the stand-in prints its port");
-        SmtpStandIn { child, port, dir }
+        SmtpStandIn {
+            child,
+            port,
+            dir,
+            implicit,
+        }
     }
 
     /// The next `n` messages are answered `code`.
@@ -70,7 +82,8 @@ fn config(page: &StatuspageStandIn, smtp: Option<&SmtpStandIn>) -> String {
     );
     if let Some(smtp) = smtp {
         config.push_str(&format!(
-            "\n[email]\nsmtp_url = \"smtp://127.0.0.1:{}\"\nfrom = \"DR Team <dr@analyticalfire.com>\"\nusername = \"{SMTP_USER}\"\nca = \"{}\"\n[email.lists]\ncustomers = [\"ops@customer-one.example\", \"it@customer-two.example\"]\npartners = [\"noc@partner.example\"]\n",
+            "\n[email]\nsmtp_url = \"{}://127.0.0.1:{}\"\nfrom = \"DR Team <dr@analyticalfire.com>\"\nusername = \"{SMTP_USER}\"\nca = \"{}\"\n[email.lists]\ncustomers = [\"ops@customer-one.example\", \"it@customer-two.example\"]\npartners = [\"noc@partner.example\"]\n",
+            if smtp.implicit { "smtps" } else { "smtp" },
             smtp.port,
             smtp.dir.path().join("ca.pem").display()
         ));
@@ -371,4 +384,32 @@ async fn four_hours_in_the_users_notice_is_drafted_for_an_officer_not_published(
         page.calls().is_empty(),
         "a draft publishes nothing by itself"
     );
+}
+
+#[tokio::test]
+async fn email_over_implicit_tls_reaches_each_list_once() {
+    let page = StatuspageStandIn::start().await;
+    let smtp = SmtpStandIn::start_with(true);
+    let app = spawn(&page, Some(&smtp)).await;
+    let (_, channel) = open_incident(&app, "region-failure Primary region dark").await;
+    let ts = ask_in(
+        &app,
+        "notify users Moving to the backup region",
+        REQUESTER,
+        &channel,
+    )
+    .await;
+    // The requester cannot approve their own notice; the officer can.
+    react_in(&app, &channel, &ts, "white_check_mark", REQUESTER).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(smtp.mail().is_empty() && page.calls().is_empty());
+    react_in(&app, &channel, &ts, "white_check_mark", OFFICER).await;
+    published(&app, 3).await;
+    let mail = smtp.mail();
+    assert_eq!(mail.len(), 2, "{mail:#?}");
+    assert!(mail
+        .iter()
+        .all(|m| m["tls"] == true && m["authenticated"] == true));
+    // A complete outage is critical on the page.
+    assert_eq!(page.incidents()[0]["impact"], "critical");
 }

@@ -2,10 +2,11 @@
 localhost from a CA made here, written to <dir>/ca.pem), AUTH PLAIN/LOGIN required after
 TLS with the user and password given, every message taken recorded as one JSON line in
 <dir>/mail.jsonl (envelope sender, recipients, the raw message, whether it came over TLS).
+With a fourth argument `implicit`, TLS starts with the connection (smtps) instead.
 
 A file <dir>/fail holding "N CODE" makes the next N messages answer CODE to DATA (451 or
 554, say). Prints the port, then serves until killed:
-  smtp_standin.py DIR USER PASSWORD
+  smtp_standin.py DIR USER PASSWORD [implicit]
 """
 import asyncio
 import datetime
@@ -24,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 out, user, password = sys.argv[1], sys.argv[2], sys.argv[3]
+implicit = sys.argv[4:] == ["implicit"]
 now = datetime.datetime.now(datetime.timezone.utc)
 
 
@@ -93,7 +95,7 @@ class Recorder:
                 "mail_from": envelope.mail_from,
                 "rcpt_tos": envelope.rcpt_tos,
                 "data": envelope.content.decode("utf-8", "replace"),
-                "tls": session.ssl is not None,
+                "tls": session.ssl is not None or server.transport.get_extra_info("ssl_object") is not None,
                 "authenticated": bool(session.authenticated),
             }) + "\n")
         return "250 2.0.0 OK queued"
@@ -112,15 +114,19 @@ probe = socket.socket()
 probe.bind(("127.0.0.1", 0))
 port = probe.getsockname()[1]
 probe.close()
+# aiosmtpd counts only STARTTLS as TLS for `auth_require_tls`; smtps is TLS from the start.
+tls = (
+    {"ssl_context": context, "auth_require_tls": False}
+    if implicit
+    else {"tls_context": context, "require_starttls": True, "auth_require_tls": True}
+)
 controller = Controller(
     Recorder(),
     hostname="127.0.0.1",
     port=port,
-    tls_context=context,
-    require_starttls=True,
     authenticator=authenticate,
     auth_required=True,
-    auth_require_tls=True,
+    **tls,
 )
 controller.start()
 print(port, flush=True)
