@@ -74,6 +74,19 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "html")]
         format: Format,
     },
+    /// The change log (SPEC §18): every request of the period in any channel — command,
+    /// exact change, requester, approvers or "configuration", waits, outcome with AWS
+    /// request ids — and the refused, rejected, expired and cancelled ones.
+    Changes {
+        /// First day, `YYYY-MM-DD` (default: the start of this quarter).
+        #[arg(long)]
+        from: Option<String>,
+        /// Last day, `YYYY-MM-DD` (default: today).
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long, value_enum, default_value = "md")]
+        format: Format,
+    },
     /// The whole product in a browser, without Slack or AWS: drbot against the AWS emulator
     /// at AWS_ENDPOINT_URL (seeded with the plan's estate) and a Slack-like console. Start it
     /// with `scripts/sandbox`, which installs and starts the emulator.
@@ -400,6 +413,15 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             print!("{}", crate::report::render(format, &report));
             Ok(())
         }
+        Command::Changes { from, to, format } => {
+            let period =
+                crate::report::Period::parse(from.as_deref(), to.as_deref(), crate::clock::now())?;
+            let store = open_existing_store().await?;
+            let events = store.events(None).await?;
+            let log = crate::report::changes::build(&events, period);
+            print!("{}", crate::report::changes::render(format, &log, period));
+            Ok(())
+        }
         Command::IamPolicy {
             config,
             account,
@@ -523,6 +545,11 @@ async fn evidence_export(
         files.push(File::new(
             format!("report.{}", format.extension()),
             crate::report::render(format, &report),
+        ));
+        // The change log alone too (it is also in the report).
+        files.push(File::new(
+            format!("changes.{}", format.extension()),
+            crate::report::changes::render(format, &report.changes, period),
         ));
     }
     let in_period: Vec<String> = report

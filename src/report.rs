@@ -18,6 +18,9 @@ use crate::timeline::rto_verdict;
 use crate::timeline::summary::{human, summarise, Summary};
 use crate::timeline::Format;
 
+pub mod changes;
+pub mod glance;
+
 /// The period a report covers, `[from, to)`.
 #[derive(Debug, Clone, Copy)]
 pub struct Period {
@@ -125,6 +128,10 @@ pub struct Report {
     pub readiness: Vec<ReadyShare>,
     /// Incidents declared from an alarm: the time from the alarm to the incident's opening.
     pub declare: Declare,
+    /// Every request of the period, in any channel (SPEC §18).
+    pub changes: changes::ChangeLog,
+    /// Follow-ups added, done, and open at the end of the period.
+    pub followups: glance::Followups,
 }
 
 /// Time to declare (alarm's state change → incident opened), over the incidents and
@@ -597,13 +604,9 @@ pub fn build(
     drills.sort_by_key(|s| s.opened_at);
     let rto_measured = incidents.iter().filter(|s| s.rto_met.is_some()).count();
     let rto_met = incidents.iter().filter(|s| s.rto_met == Some(true)).count();
-    let mut waits: Vec<i64> = incidents
-        .iter()
-        .chain(&drills)
-        .flat_map(|s| s.actions.iter())
-        .filter(|a| !a.approvers.is_empty())
-        .filter_map(|a| a.wait_secs)
-        .collect();
+    // Approval waits over every request an officer approved, in any channel.
+    let changes = changes::build(events, period);
+    let mut waits: Vec<i64> = changes.approved().filter_map(|a| a.wait_secs).collect();
     waits.sort();
     let pick = |q: f64| -> Option<i64> {
         if waits.is_empty() {
@@ -630,6 +633,8 @@ pub fn build(
         plan_runs: plan_runs(events, period),
         readiness: readiness_shares(events, period, crate::clock::now()),
         declare: declare(&incidents, &drills),
+        changes,
+        followups: glance::followups(events, period, crate::clock::now()),
         incidents,
         drills,
     }
@@ -869,6 +874,12 @@ fn markdown(r: &Report) -> String {
     let _ = writeln!(out, "- **Plan runs:** {}", plan_runs_text(r));
     let _ = writeln!(out, "- **Readiness:** {}", readiness_text(r));
     let _ = writeln!(out, "- **Time to declare:** {}", declare_text(r));
+    let _ = writeln!(out, "- **Changes:** {}", changes::text(&r.changes));
+    let _ = writeln!(
+        out,
+        "- **Follow-ups:** {}",
+        glance::followups_text(&r.followups)
+    );
     for (title, list) in [("Incidents", &r.incidents), ("Drills", &r.drills)] {
         let _ = writeln!(out, "\n## {title}\n");
         if list.is_empty() {
@@ -897,6 +908,17 @@ fn markdown(r: &Report) -> String {
     );
     let _ = writeln!(out, "\n## Readiness\n\n**{}**\n", readiness_text(r));
     md_table(&mut out, &READY_HEADERS, r.readiness.iter().map(ready_row));
+    changes::markdown(&mut out, &r.changes);
+    let _ = writeln!(
+        out,
+        "\n## Follow-ups\n\n**{}**\n",
+        glance::followups_text(&r.followups)
+    );
+    md_table(
+        &mut out,
+        &glance::FOLLOWUP_HEADERS,
+        r.followups.open.iter().map(glance::followup_row),
+    );
     out
 }
 
@@ -1123,10 +1145,12 @@ fn chart(list: &[Summary]) -> String {
 }
 
 fn html(r: &Report) -> String {
-    let mut body = String::new();
+    let mut body = glance::html(r);
     let _ = write!(
         body,
-        "<dl><dt>RTO achievement</dt><dd>{}</dd><dt>Approvals</dt><dd>{}</dd><dt>Drills (tests of the plan)</dt><dd>{}</dd><dt>Restore tests</dt><dd>{}</dd><dt>Backup compliance</dt><dd>{}</dd><dt>Plan runs</dt><dd>{}</dd><dt>Readiness</dt><dd>{}</dd><dt>Time to declare</dt><dd>{}</dd></dl>",
+        "<dl><dt>Changes</dt><dd>{}</dd><dt>Follow-ups</dt><dd>{}</dd><dt>RTO achievement</dt><dd>{}</dd><dt>Approvals</dt><dd>{}</dd><dt>Drills (tests of the plan)</dt><dd>{}</dd><dt>Restore tests</dt><dd>{}</dd><dt>Backup compliance</dt><dd>{}</dd><dt>Plan runs</dt><dd>{}</dd><dt>Readiness</dt><dd>{}</dd><dt>Time to declare</dt><dd>{}</dd></dl>",
+        esc(&changes::text(&r.changes)),
+        esc(&glance::followups_text(&r.followups)),
         esc(&rto_rate(r)),
         esc(&approvals_text(&r.approvals)),
         r.drills.len(),
@@ -1209,9 +1233,24 @@ fn html(r: &Report) -> String {
             &readiness_chart(r),
         );
     }
+    changes::html(&mut body, &r.changes);
+    let _ = write!(
+        body,
+        "<h2 id=\"follow-ups\">Follow-ups</h2><p><strong>{}</strong></p>",
+        esc(&glance::followups_text(&r.followups))
+    );
+    if !r.followups.open.is_empty() {
+        let rows = r.followups.open.iter().map(glance::followup_row).collect();
+        body.push_str(&html_table(glance::FOLLOWUP_HEADERS, rows, "followup"));
+    }
+    page(&format!("DR review: {}", period_text(r)), &body)
+}
+
+/// A self-contained page that prints well: `title` over `body`.
+fn page(title: &str, body: &str) -> String {
     format!(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>DR review: {p}</title>\n<style>body{{font-family:system-ui,sans-serif;margin:2em;color:#111}}table{{border-collapse:collapse;width:100%}}th,td{{border:1px solid #999;padding:4px 6px;text-align:left;font-size:14px}}th{{background:#eee}}dl{{display:grid;grid-template-columns:max-content auto;gap:2px 12px}}dt{{font-weight:bold}}dd{{margin:0}}figure{{margin:1em 0}}figcaption{{font-size:12px;color:#444}}@media print{{figure,tr{{page-break-inside:avoid}}}}</style></head>\n<body><h1>DR review: {p}</h1>\n{body}\n</body></html>\n",
-        p = esc(&period_text(r)),
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{p}</title>\n<style>body{{font-family:system-ui,sans-serif;margin:2em;color:#111}}table{{border-collapse:collapse;width:100%}}th,td{{border:1px solid #999;padding:4px 6px;text-align:left;font-size:14px}}th{{background:#eee}}dl{{display:grid;grid-template-columns:max-content auto;gap:2px 12px}}dt{{font-weight:bold}}dd{{margin:0}}figure{{margin:1em 0}}figcaption{{font-size:12px;color:#444}}.glance{{display:grid;grid-template-columns:repeat(2,minmax(0,1fr));gap:12px;margin-bottom:1.5em}}.card{{border:1px solid #999;border-radius:4px;padding:8px 12px}}.card h3{{margin:0;font-size:15px}}.card .figure{{font-size:30px;font-weight:bold;margin:2px 0}}.card p{{margin:2px 0 6px}}@media print{{figure,tr,.card{{page-break-inside:avoid}}}}</style></head>\n<body><h1>{p}</h1>\n{body}\n</body></html>\n",
+        p = esc(title),
     )
 }
 

@@ -177,8 +177,22 @@ pub async fn resolve(
         .incident(Some(incident.id.clone())),
     )
     .await?;
-    tx.send_slack(Outgoing::post(&incident.channel_id, report.text.clone()))
-        .await?;
+    // The resolution offers the postmortem draft (`/dr incident postmortem`).
+    let blocks = serde_json::json!([
+        {"type": "section", "text": {"type": "mrkdwn", "text": report.text}},
+        {"type": "actions", "elements": [
+            {"type": "button", "action_id": crate::actions::incident_postmortem::BUTTON,
+             "value": incident.id, "text": {"type": "plain_text", "text": "Draft the postmortem"}}
+        ]}
+    ]);
+    tx.send_slack(Outgoing::Post {
+        channel: incident.channel_id.clone(),
+        text: report.text.clone(),
+        blocks: Some(blocks),
+        thread: None,
+        after: None,
+    })
+    .await?;
     if let Some(resolved) = tx.incident(&incident.id).await? {
         crate::actions::incident::queue_summary_update(&mut tx, scenario, settings, &resolved)
             .await?;

@@ -22,10 +22,12 @@ pub mod approvals;
 pub mod blocklist;
 pub mod cancel;
 pub mod database;
+pub mod followup;
 pub mod help;
 pub mod incident;
 pub mod incident_list;
 pub mod incident_open;
+pub mod incident_postmortem;
 pub mod incident_resolve;
 pub mod incident_update;
 pub mod readiness;
@@ -238,7 +240,7 @@ macro_rules! registry {
 registry! {
     local: [
         Help, IncidentOpen, IncidentUpdate, IncidentResolve, IncidentList, Timeline, Approvals,
-        Cancel, RunControl,
+        Cancel, RunControl, IncidentPostmortem, Followup,
     ],
     Status => status,
     WafBlocked => waf_blocked,

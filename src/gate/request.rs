@@ -93,6 +93,7 @@ pub async fn open_in(
         "action": planned.action.name(),
         "plan": planned.plan,
         "plan_hash": hash,
+        "summary": planned.summary,
     });
     let (kind, what) = if gated {
         detail["expires_at"] = json!(crate::clock::rfc3339(expires_at));

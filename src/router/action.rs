@@ -75,6 +75,8 @@ action_kinds! {
     PlanRun = "plan_run", Changes;
     RunControl = "run_control", Local;
     NotifyUsers = "notify_users", Changes;
+    IncidentPostmortem = "incident_postmortem", Local;
+    Followup = "followup", Local;
 }
 
 impl ActionKind {

@@ -127,6 +127,10 @@ enum Outcome {
     Timeline(String),
     /// Steer a plan run (`/dr run pause|resume|abort|retry-step|skip-step|done`).
     Control(Box<ParsedCommand>),
+    /// `/dr followup add|done|list`.
+    Followup(Box<ParsedCommand>),
+    /// Post the channel's incident's postmortem draft.
+    Postmortem,
     Refused {
         /// Plain text (it may quote what the user typed): escaped when shown.
         reason: String,
@@ -363,6 +367,30 @@ pub async fn handle_command(app: &Arc<App>, request: CommandRequest) -> Reply {
                 Err(e) => Err(e),
             }
         }
+        Outcome::Followup(cmd) => {
+            use actions::run_control::Controlled;
+            match actions::followup::apply(
+                &store,
+                &cmd,
+                &request.user,
+                &request.channel,
+                incident.as_ref(),
+                accepted,
+            )
+            .await
+            {
+                Ok(Controlled::Done(text)) => Ok(text),
+                Ok(Controlled::Refused(reason)) => store
+                    .append(refused_event(&reason))
+                    .await
+                    .map(|_| format!(":no_entry: {}", crate::slack::text::escape(&reason))),
+                Err(e) => Err(e),
+            }
+        }
+        Outcome::Postmortem => {
+            let incident = incident.as_ref().expect("run checked the incident");
+            actions::incident_postmortem::post(app, incident, &request.user, accepted).await
+        }
         Outcome::Control(cmd) => {
             use actions::run_control::Controlled;
             match actions::run_control::apply(
@@ -524,7 +552,12 @@ fn channel_refusal(
     channel: &str,
     incident: Option<&Incident>,
 ) -> Option<(String, String)> {
-    let incident_channel = incident.is_some_and(|i| i.is_open());
+    // Its postmortem and follow-ups are written in a resolved incident's channel too.
+    let after = matches!(
+        def.action,
+        ActionKind::IncidentPostmortem | ActionKind::Followup
+    );
+    let incident_channel = incident.is_some_and(|i| i.is_open() || after);
     let allowed = if def.allowed_channels.is_empty() {
         &app.settings.slack.command_channels
     } else {
@@ -730,6 +763,11 @@ async fn run(
             }
         }
         ActionKind::RunControl => Outcome::Control(Box::new(cmd.clone())),
+        ActionKind::Followup => Outcome::Followup(Box::new(cmd.clone())),
+        ActionKind::IncidentPostmortem => match incident {
+            Some(_) => Outcome::Postmortem,
+            None => refuse("`/dr incident postmortem` works in an incident's channel (open or resolved); `/dr incident list` shows them".to_string()),
+        },
         other => refuse(format!("`{}` is not available yet", other.name())),
     }
 }

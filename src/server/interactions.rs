@@ -24,6 +24,12 @@ pub async fn handle_interaction(
     if let Some(button) = super::home::button(app, &raw).await {
         return handle_reaction_like(app, &button?, "button").await;
     }
+    if let Some(posted) = crate::actions::incident_postmortem::clicked(app, &raw).await {
+        return posted.map_err(|e| {
+            tracing::error!(error = %e, "could not post a postmortem draft");
+            DeliverAgain::from(e)
+        });
+    }
     if let Some(decided) = crate::workers::alarms::clicked(app, &raw).await {
         return decided.map_err(|e| {
             tracing::error!(error = %e, "could not record a decision on an alarm's proposal");

@@ -86,6 +86,10 @@ event_kinds! {
     NotifyPublished = "notify.published",
     NotifyFailed = "notify.failed",
     NotifyDrill = "notify.drill",
+    FollowupAdded = "followup.added",
+    FollowupDone = "followup.done",
+    FollowupOverdue = "followup.overdue",
+    IncidentPostmortem = "incident.postmortem",
 }
 
 impl std::fmt::Display for EventKind {

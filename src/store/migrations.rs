@@ -216,7 +216,26 @@ CREATE INDEX incidents_by_status ON incidents (status, started_at);
     (18, READINESS),
     (19, ALARMS),
     (20, USERS_TOLD),
+    (21, FOLLOWUPS),
 ];
+
+/// Follow-ups of incidents and drills (`store::followups`): what must be done after, by
+/// whom and by when; `reminded_on` is the last day the ops channel was told it is overdue.
+const FOLLOWUPS: &str = r#"
+CREATE TABLE followups (
+    id          {autoincrement},
+    incident    TEXT,
+    channel     TEXT NOT NULL,
+    text        TEXT NOT NULL,
+    owner       TEXT,
+    due         TEXT,
+    created_by  TEXT NOT NULL,
+    created_at  TEXT NOT NULL,
+    done_at     TEXT,
+    done_by     TEXT,
+    reminded_on TEXT
+);
+"#;
 
 /// What users were told of an incident (SPEC §17): when last, and the status page's
 /// incident drbot publishes to (its id and public link).

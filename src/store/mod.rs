@@ -13,6 +13,7 @@ mod blocks;
 mod checkpoints;
 mod drills;
 mod events;
+mod followups;
 mod incidents;
 mod jobs;
 mod kinds;
@@ -43,6 +44,7 @@ pub use events::{
     audit_key, canonical, chain_hash, key_id, keyed_hash, mark_chain_keyed, set_audit_key,
     sign_checkpoint, NewEvent, StoredEvent, VerifyReport, GENESIS_HASH, KEYED_FROM,
 };
+pub use followups::Followup;
 pub use incidents::{Incident, NewIncident};
 pub use jobs::{Job, JobClaim};
 pub use kinds::EventKind;

@@ -43,12 +43,18 @@ pub struct Summary {
     pub alarm_recovery_secs: Option<i64>,
 }
 
-/// One change asked for during the incident.
+/// One change asked for (during an incident, or anywhere: the change log).
 #[derive(Debug, Clone, Serialize)]
 pub struct Action {
     pub label: String,
     pub command: String,
+    /// The exact change, as the officers read it (the plan's first line).
+    pub change: String,
     pub requester: String,
+    pub channel: String,
+    pub incident: Option<String>,
+    /// Approved by drbot's configuration (a schedule), not by a person.
+    pub by_configuration: bool,
     pub requested_at: DateTime<Utc>,
     /// When it was approved (or rejected, expired, cancelled), if it was.
     pub decided_at: Option<DateTime<Utc>>,
@@ -56,7 +62,11 @@ pub struct Action {
     pub wait_secs: Option<i64>,
     /// executed, failed, void, rejected, expired, cancelled, interrupted, or pending.
     pub outcome: String,
+    /// What its end said (`A-3 executed: …`).
+    pub outcome_text: String,
     pub finished_at: Option<DateTime<Utc>>,
+    /// The AWS request id of every change it sent.
+    pub aws_request_ids: Vec<String>,
 }
 
 /// The scenario an incident's events say it was opened for (empty when they do not).
@@ -112,67 +122,13 @@ pub fn summarise(events: &[StoredEvent], rto_fallback: Option<u64>) -> Option<Su
         _ => (None, None),
     };
 
-    let mut actions: Vec<Action> = Vec::new();
     let mut people: Vec<String> = Vec::new();
     for e in events {
         if e.actor != "drbot" && !people.contains(&e.actor) {
             people.push(e.actor.clone());
         }
-        let d = detail(e);
-        let label = text(&d, "action_id");
-        let when = at(e);
-        match e.kind.as_str() {
-            "approval.requested" | "request.started" => {
-                if let Some(requested_at) = when {
-                    actions.push(Action {
-                        label,
-                        command: text(&d, "command"),
-                        requester: e.actor.clone(),
-                        requested_at,
-                        decided_at: (e.kind == EventKind::RequestStarted).then_some(requested_at),
-                        approvers: Vec::new(),
-                        wait_secs: None,
-                        outcome: "pending".into(),
-                        finished_at: None,
-                    });
-                }
-            }
-            _ if label.is_empty() => {}
-            kind => {
-                let Some(action) = actions.iter_mut().find(|a| a.label == label) else {
-                    continue;
-                };
-                match kind {
-                    "approval.approve" | "approval.approved" => {
-                        if !action.approvers.contains(&e.actor) && e.actor != "drbot" {
-                            action.approvers.push(e.actor.clone());
-                        }
-                        if kind == "approval.approved" {
-                            action.decided_at = when;
-                        }
-                    }
-                    "approval.rejected" | "request.cancelled" | "approval.expired" => {
-                        action.decided_at = when;
-                        action.outcome = kind.rsplit('.').next().unwrap_or(kind).to_string();
-                        action.finished_at = when;
-                    }
-                    "request.executed"
-                    | "request.failed"
-                    | "request.void"
-                    | "request.interrupted" => {
-                        action.outcome = kind.rsplit('.').next().unwrap_or(kind).to_string();
-                        action.finished_at = when;
-                    }
-                    _ => {}
-                }
-            }
-        }
     }
-    for a in &mut actions {
-        a.wait_secs = a
-            .decided_at
-            .map(|d| (d - a.requested_at).num_seconds().max(0));
-    }
+    let actions = actions(events);
 
     Some(Summary {
         incident: opened.incident.clone().unwrap_or_default(),
@@ -204,6 +160,98 @@ pub fn summarise(events: &[StoredEvent], rto_fallback: Option<u64>) -> Option<Su
             .find(|d| d["ends_recovery"] == true)
             .and_then(|d| d["recovery_secs"].as_i64()),
     })
+}
+
+/// Every change asked for in `events` (in order), folded from the gate's events: who
+/// asked, what, who approved and when, how it ended, the AWS request ids it sent.
+pub fn actions(events: &[StoredEvent]) -> Vec<Action> {
+    let mut actions: Vec<Action> = Vec::new();
+    for e in events {
+        let d = detail(e);
+        let label = text(&d, "action_id");
+        let when = at(e);
+        match e.kind.as_str() {
+            "approval.requested" | "request.started" => {
+                if let Some(requested_at) = when {
+                    let started = e.kind == EventKind::RequestStarted;
+                    // The plan as the officers read it (older events: its first line).
+                    let change = match d["summary"].as_str() {
+                        Some(summary) => summary
+                            .lines()
+                            .map(str::trim)
+                            .filter(|l| !l.is_empty())
+                            .collect::<Vec<_>>()
+                            .join(" · "),
+                        None => e
+                            .text
+                            .split_once(": ")
+                            .map(|(_, c)| c.to_string())
+                            .unwrap_or_default(),
+                    };
+                    actions.push(Action {
+                        label,
+                        command: text(&d, "command"),
+                        change,
+                        requester: e.actor.clone(),
+                        channel: e.channel.clone(),
+                        incident: e.incident.clone(),
+                        by_configuration: started,
+                        requested_at,
+                        decided_at: started.then_some(requested_at),
+                        approvers: Vec::new(),
+                        wait_secs: None,
+                        outcome: "pending".into(),
+                        outcome_text: String::new(),
+                        finished_at: None,
+                        aws_request_ids: Vec::new(),
+                    });
+                }
+            }
+            _ if label.is_empty() => {}
+            kind => {
+                let Some(action) = actions.iter_mut().rev().find(|a| a.label == label) else {
+                    continue;
+                };
+                match kind {
+                    "approval.approve" | "approval.approved" => {
+                        if !action.approvers.contains(&e.actor) && e.actor != "drbot" {
+                            action.approvers.push(e.actor.clone());
+                        }
+                        if kind == "approval.approved" {
+                            action.decided_at = when;
+                        }
+                    }
+                    "approval.rejected" | "request.cancelled" | "approval.expired" => {
+                        action.decided_at = when;
+                        action.outcome = kind.rsplit('.').next().unwrap_or(kind).to_string();
+                        action.outcome_text = e.text.clone();
+                        action.finished_at = when;
+                    }
+                    "request.executed"
+                    | "request.failed"
+                    | "request.void"
+                    | "request.interrupted" => {
+                        action.outcome = kind.rsplit('.').next().unwrap_or(kind).to_string();
+                        action.outcome_text = e.text.clone();
+                        action.finished_at = when;
+                    }
+                    "aws.call" => {
+                        let id = text(&d, "aws_request_id");
+                        if !id.is_empty() && !action.aws_request_ids.contains(&id) {
+                            action.aws_request_ids.push(id);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    for a in &mut actions {
+        a.wait_secs = a
+            .decided_at
+            .map(|d| (d - a.requested_at).num_seconds().max(0));
+    }
+    actions
 }
 
 /// `2h 05m`, `3m 20s`, `12s`.

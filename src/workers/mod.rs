@@ -220,6 +220,9 @@ pub async fn run_expiry(app: Arc<App>, mut stop: watch::Receiver<bool>) {
         if let Err(e) = lift_due_blocks(&app).await {
             tracing::error!(error = %e, "could not lift timed blocks");
         }
+        if let Err(e) = remind_followups(&app).await {
+            tracing::warn!(error = %e, "could not remind overdue follow-ups");
+        }
         if let Err(e) = remind_incidents(&app).await {
             tracing::error!(error = %e, "could not check incidents for reminders");
         }
@@ -592,6 +595,51 @@ async fn keep_newer_block(
     .await?;
     tx.send_slack(Outgoing::post(&block.channel, text)).await?;
     tx.commit().await
+}
+
+/// Overdue follow-ups: the ops channel (the first command channel, else the follow-up's own)
+/// is told once a day per follow-up while it stays open, claimed in the store first.
+async fn remind_followups(app: &Arc<App>) -> Result<(), StoreError> {
+    let today = crate::clock::now().format("%Y-%m-%d").to_string();
+    for f in app.store.overdue_followups(&today).await? {
+        let channel = app
+            .settings
+            .slack
+            .command_channels
+            .first()
+            .cloned()
+            .unwrap_or_else(|| f.channel.clone());
+        let mut tx = app.store.begin().await?;
+        if !tx.claim_followup_reminder(f.id, &today).await? {
+            continue;
+        }
+        tx.append(
+            NewEvent::new(
+                EventKind::FollowupOverdue,
+                "drbot",
+                &channel,
+                format!(
+                    "{} is overdue (due {})",
+                    f.label(),
+                    f.due.clone().unwrap_or_default()
+                ),
+            )
+            .detail(json!({"followup": f.label(), "due": f.due, "owner": f.owner}))
+            .incident(f.incident.clone()),
+        )
+        .await?;
+        tx.send_slack(Outgoing::post(
+            &channel,
+            format!(
+                ":alarm_clock: Follow-up overdue: {}. `/dr followup done {}` once it is done.",
+                crate::actions::followup::line(&f),
+                f.label()
+            ),
+        ))
+        .await?;
+        tx.commit().await?;
+    }
+    Ok(())
 }
 
 /// The plan's communication rules for open incidents: a reminder when no status update

@@ -30,6 +30,7 @@ mod readiness;
 mod replicas;
 mod report;
 mod request_message;
+mod review;
 mod rollback;
 mod router;
 mod sandbox;
