@@ -552,6 +552,10 @@ async fn evidence_export(
             crate::report::changes::render(format, &report.changes, period),
         ));
     }
+    for p in &report.postmortems {
+        let name = format!("postmortems/postmortem-{}.md", p.incident);
+        files.push(File::new(name, p.markdown.clone()));
+    }
     let in_period: Vec<String> = report
         .incidents
         .iter()

@@ -132,6 +132,8 @@ pub struct Report {
     pub changes: changes::ChangeLog,
     /// Follow-ups added, done, and open at the end of the period.
     pub followups: glance::Followups,
+    /// The latest postmortem draft of each incident and drill of the period.
+    pub postmortems: Vec<glance::Postmortem>,
 }
 
 /// Time to declare (alarm's state change → incident opened), over the incidents and
@@ -635,6 +637,14 @@ pub fn build(
         declare: declare(&incidents, &drills),
         changes,
         followups: glance::followups(events, period, crate::clock::now()),
+        postmortems: glance::postmortems(
+            events,
+            &incidents
+                .iter()
+                .chain(&drills)
+                .map(|s| s.incident.clone())
+                .collect::<Vec<_>>(),
+        ),
         incidents,
         drills,
     }
@@ -919,6 +929,16 @@ fn markdown(r: &Report) -> String {
         &glance::FOLLOWUP_HEADERS,
         r.followups.open.iter().map(glance::followup_row),
     );
+    for p in &r.postmortems {
+        let _ = writeln!(
+            out,
+            "\n## Postmortem of {} ({}, by {})\n\n~~~~markdown\n{}\n~~~~",
+            p.incident,
+            p.at.format("%Y-%m-%d %H:%M"),
+            p.by,
+            p.markdown.replace("~~~~", "~~~")
+        );
+    }
     out
 }
 
@@ -1243,13 +1263,27 @@ fn html(r: &Report) -> String {
         let rows = r.followups.open.iter().map(glance::followup_row).collect();
         body.push_str(&html_table(glance::FOLLOWUP_HEADERS, rows, "followup"));
     }
+    if !r.postmortems.is_empty() {
+        body.push_str("<h2 id=\"postmortems\">Postmortems</h2>");
+    }
+    for p in &r.postmortems {
+        let _ = write!(
+            body,
+            "<h3>{} <small>({} UTC, by {}, {})</small></h3><pre class=\"postmortem\">{}</pre>",
+            esc(&p.incident),
+            p.at.format("%Y-%m-%d %H:%M"),
+            esc(&p.by),
+            esc(&p.file),
+            esc(&p.markdown)
+        );
+    }
     page(&format!("DR review: {}", period_text(r)), &body)
 }
 
 /// A self-contained page that prints well: `title` over `body`.
 fn page(title: &str, body: &str) -> String {
     format!(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{p}</title>\n<style>body{{font-family:system-ui,sans-serif;margin:2em;color:#111}}table{{border-collapse:collapse;width:100%}}th,td{{border:1px solid #999;padding:4px 6px;text-align:left;font-size:14px}}th{{background:#eee}}dl{{display:grid;grid-template-columns:max-content auto;gap:2px 12px}}dt{{font-weight:bold}}dd{{margin:0}}figure{{margin:1em 0}}figcaption{{font-size:12px;color:#444}}.glance{{display:grid;grid-template-columns:repeat(2,minmax(0,1fr));gap:12px;margin-bottom:1.5em}}.card{{border:1px solid #999;border-radius:4px;padding:8px 12px}}.card h3{{margin:0;font-size:15px}}.card .figure{{font-size:30px;font-weight:bold;margin:2px 0}}.card p{{margin:2px 0 6px}}@media print{{figure,tr,.card{{page-break-inside:avoid}}}}</style></head>\n<body><h1>{p}</h1>\n{body}\n</body></html>\n",
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{p}</title>\n<style>body{{font-family:system-ui,sans-serif;margin:2em;color:#111}}table{{border-collapse:collapse;width:100%}}th,td{{border:1px solid #999;padding:4px 6px;text-align:left;font-size:14px;overflow-wrap:anywhere}}th{{background:#eee}}dl{{display:grid;grid-template-columns:max-content auto;gap:2px 12px}}dt{{font-weight:bold}}dd{{margin:0}}figure{{margin:1em 0}}figcaption{{font-size:12px;color:#444}}.glance{{display:grid;grid-template-columns:repeat(2,minmax(0,1fr));gap:12px;margin-bottom:1.5em}}.card{{border:1px solid #999;border-radius:4px;padding:8px 12px}}.card h3{{margin:0;font-size:15px}}.card .figure{{font-size:30px;font-weight:bold;margin:2px 0}}.card p{{margin:2px 0 6px}}pre.postmortem{{white-space:pre-wrap;background:#f6f6f6;border:1px solid #ccc;padding:8px;font-size:13px}}@media print{{figure,tr,.card{{page-break-inside:avoid}}}}</style></head>\n<body><h1>{p}</h1>\n{body}\n</body></html>\n",
         p = esc(title),
     )
 }

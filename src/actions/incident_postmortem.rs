@@ -204,7 +204,7 @@ pub async fn post(
             &incident.channel_id,
             format!("postmortem draft {filename} posted"),
         )
-        .detail(json!({"file": filename, "bytes": content.len(), "followups": followups.len()}))
+        .detail(json!({"file": filename, "followups": followups.len(), "markdown": content}))
         .incident(Some(incident.id.clone())),
     )
     .await?;

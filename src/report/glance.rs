@@ -252,7 +252,7 @@ pub fn html(r: &Report) -> String {
     let changes_chart = bars(
         "Changes per month",
         "approved",
-        "rejected/expired/cancelled",
+        "not done",
         &per_month(&months, changes),
     );
     let by: Vec<String> = log
@@ -261,7 +261,12 @@ pub fn html(r: &Report) -> String {
         .map(|(who, n)| format!("{who} ({n})"))
         .collect();
     let f = &r.followups;
-    let follow_chart = bars("Follow-ups per month", "added", "done", &f.by_month.clone());
+    let done_and_added: Vec<Bar> = f
+        .by_month
+        .iter()
+        .map(|(m, added, done)| (m.clone(), *done, *added))
+        .collect();
+    let follow_chart = bars("Follow-ups per month", "done", "added", &done_and_added);
     let overdue = f.open.iter().filter(|o| o.overdue).count();
     let card = |title: &str, figure: String, line: String, chart: String| {
         format!(
@@ -349,4 +354,39 @@ pub fn followup_row(o: &OpenFollowup) -> [String; 5] {
         o.due.clone().unwrap_or_default(),
         o.incident.clone().unwrap_or_default(),
     ]
+}
+
+/// The latest postmortem draft of an incident of the period (`incident.postmortem`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Postmortem {
+    pub incident: String,
+    pub at: DateTime<Utc>,
+    pub by: String,
+    pub file: String,
+    pub markdown: String,
+}
+
+/// The latest draft of each incident in `incidents`.
+pub fn postmortems(events: &[StoredEvent], incidents: &[String]) -> Vec<Postmortem> {
+    let mut latest: BTreeMap<String, Postmortem> = BTreeMap::new();
+    for e in events.iter().filter(|e| e.kind == "incident.postmortem") {
+        let (Some(incident), Some(t)) = (e.incident.clone(), at(e)) else {
+            continue;
+        };
+        if !incidents.contains(&incident) {
+            continue;
+        }
+        let d = detail(e);
+        latest.insert(
+            incident.clone(),
+            Postmortem {
+                incident,
+                at: t,
+                by: e.actor.clone(),
+                file: d["file"].as_str().unwrap_or_default().to_string(),
+                markdown: d["markdown"].as_str().unwrap_or_default().to_string(),
+            },
+        );
+    }
+    latest.into_values().collect()
 }

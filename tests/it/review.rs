@@ -78,6 +78,41 @@ async fn a_rollback_in_the_ops_channel_is_in_the_change_log_with_its_approver_an
         md.contains("/dr rollback api") && md.contains("1 rejected") && md.contains("1 expired"),
         "{md}"
     );
+
+    // An incident with a follow-up and its postmortem: the review shows them too
+    // (`scripts/render-check` renders this page in Chromium).
+    let (incident, channel) = open_incident(&app, "code-corruption Bad deploy of the API").await;
+    let reply = app
+        .slash("followup add Pin the image digest in the deploy job --owner <@U0SECOFF2>")
+        .in_channel(&channel)
+        .reply()
+        .await;
+    assert!(reply.contains("recorded"), "{reply}");
+    let reply = app
+        .slash("incident postmortem")
+        .in_channel(&channel)
+        .reply()
+        .await;
+    assert!(reply.contains("postmortem draft"), "{reply}");
+    wait_for_upload(&app, 1).await;
+    wait_for_event(&app, "incident.postmortem").await;
+    let out = app.cli(&["report", "--format", "html"]).await;
+    let html = String::from_utf8_lossy(&out.stdout).to_string();
+    for needle in [
+        "id=\"at-a-glance\"",
+        "id=\"change-log\"",
+        "class=\"change\"",
+        "class=\"followup\"",
+        "class=\"postmortem\"",
+        &format!("Postmortem: Bad deploy of the API ({incident})"),
+    ] {
+        assert!(html.contains(needle), "{needle} missing");
+    }
+    std::fs::write(
+        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("report-review.html"),
+        &html,
+    )
+    .unwrap();
 }
 
 /// The content of the last file uploaded to Slack.
