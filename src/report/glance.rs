@@ -137,8 +137,14 @@ fn bars(title: &str, good: &str, bad: &str, data: &[Bar]) -> String {
         .max(1) as f64;
     let slot = (w - pad) / data.len().max(1) as f64;
     let bar = (slot / 3.0).min(24.0);
+    // One pattern per chart: ids are unique in the page.
+    let hatch: String = title
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect::<String>()
+        .to_lowercase();
     let mut svg = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {w} {h}\" width=\"{w}\" height=\"{h}\" role=\"img\" aria-label=\"{}\"><defs><pattern id=\"hatch\" width=\"4\" height=\"4\" patternUnits=\"userSpaceOnUse\" patternTransform=\"rotate(45)\"><line x1=\"0\" y1=\"0\" x2=\"0\" y2=\"4\" stroke=\"#a33\" stroke-width=\"2\"/></pattern></defs>",
+        "<svg viewBox=\"0 0 {w} {h}\" width=\"{w}\" height=\"{h}\" role=\"img\" aria-label=\"{}\"><defs><pattern id=\"hatch-{hatch}\" width=\"4\" height=\"4\" patternUnits=\"userSpaceOnUse\" patternTransform=\"rotate(45)\"><line x1=\"0\" y1=\"0\" x2=\"0\" y2=\"4\" stroke=\"#a33\" stroke-width=\"2\"/></pattern></defs>",
         esc(title)
     );
     let base = h - pad;
@@ -148,7 +154,11 @@ fn bars(title: &str, good: &str, bad: &str, data: &[Bar]) -> String {
     );
     for (i, (m, g, b)) in data.iter().enumerate() {
         let x = pad + i as f64 * slot + slot / 2.0 - bar;
-        for (j, (n, fill)) in [(*g, "#2a6"), (*b, "url(#hatch)")].into_iter().enumerate() {
+        let hatched = format!("url(#hatch-{hatch})");
+        for (j, (n, fill)) in [(*g, "#2a6"), (*b, hatched.as_str())]
+            .into_iter()
+            .enumerate()
+        {
             let bh = (base - 14.0) * n as f64 / max;
             let bx = x + j as f64 * bar;
             let _ = write!(
@@ -170,7 +180,7 @@ fn bars(title: &str, good: &str, bad: &str, data: &[Bar]) -> String {
     }
     let _ = write!(
         svg,
-        "<rect x=\"{pad}\" y=\"2\" width=\"8\" height=\"8\" fill=\"#2a6\"/><text x=\"{}\" y=\"10\" font-size=\"9\">{}</text><rect x=\"{}\" y=\"2\" width=\"8\" height=\"8\" fill=\"url(#hatch)\" stroke=\"#333\" stroke-width=\"0.5\"/><text x=\"{}\" y=\"10\" font-size=\"9\">{}</text></svg>",
+        "<rect x=\"{pad}\" y=\"2\" width=\"8\" height=\"8\" fill=\"#2a6\"/><text x=\"{}\" y=\"10\" font-size=\"9\">{}</text><rect x=\"{}\" y=\"2\" width=\"8\" height=\"8\" fill=\"url(#hatch-{hatch})\" stroke=\"#333\" stroke-width=\"0.5\"/><text x=\"{}\" y=\"10\" font-size=\"9\">{}</text></svg>",
         pad + 11.0,
         esc(good),
         pad + 110.0,

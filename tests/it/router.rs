@@ -171,7 +171,7 @@ async fn every_shipped_command_file_names_an_existing_action() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("ok (33 commands, 5 scenarios: code-corruption, db-corruption, ddos, region-failure, security-breach; plans: code-corruption, ddos, region-failure)"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ok (37 commands, 5 scenarios: code-corruption, db-corruption, ddos, region-failure, security-breach; plans: code-corruption, ddos, region-failure)"));
 }
 
 #[tokio::test]
