@@ -84,35 +84,24 @@ pub fn summary(incident: &Incident, scenario: &Scenario, settings: &IncidentSett
     out
 }
 
-/// The plan's "Service Outage Notification" template, filled in with what is known.
+/// The plan's "Service Outage Notification" template, filled in with what is known, as
+/// it is posted in Slack for someone to send (`/dr notify users` publishes it instead).
 pub fn outage_notice(
     incident: &Incident,
     scenario: &Scenario,
     settings: &IncidentSettings,
-    steps_done: &[String],
 ) -> String {
-    let doing = if steps_done.is_empty() {
-        format!(
-            "Working through the {} recovery plan.",
-            scenario.title.to_lowercase()
-        )
-    } else {
-        format!("Completed so far: {}.", steps_done.join("; "))
-    };
-    let eta = match scenario.rto.seconds() {
-        Some(s) => format!(
-            "Our recovery target is {} from the start of the incident ({} UTC).",
-            crate::duration::human(chrono::Duration::seconds(s as i64)),
-            (incident.started_at + chrono::Duration::seconds(s as i64)).format("%Y-%m-%d %H:%M")
-        ),
-        None => "We will share an estimate as soon as we have one.".to_string(),
-    };
+    let draft = super::notify_users::draft(
+        super::notify_users::Template::Outage,
+        incident,
+        scenario,
+        settings,
+        None,
+    );
     format!(
-        "Subject: Service Interruption - {service}\n\nWe are currently experiencing a service interruption affecting {service}.\n\nWhat happened:\n{title} ({impact}).\n\nWhat we're doing:\n{doing}\n\nExpected resolution:\n{eta}\n\nWe apologize for the inconvenience and will update you as we have more information.\n\nFor updates: {status}",
-        service = settings.service_name,
-        title = crate::slack::text::escape(&incident.title),
-        impact = scenario.impact.to_lowercase(),
-        status = settings.status_page_url,
+        "Subject: {}\n\n{}",
+        draft.subject,
+        crate::slack::text::escape(&draft.body).replace("```", "ˋˋˋ")
     )
 }
 

@@ -37,23 +37,22 @@ pub fn draft(
         out.push_str("The timeline holds no opening of this incident.\n");
         return out;
     };
-    let _ = writeln!(out, "## Summary\n");
-    let _ = writeln!(
-        out,
-        "- Scenario: `{}` · opened {} UTC by {}{}",
-        md_escape(&s.scenario),
+    let declared = match (&s.alarm, s.declared_secs) {
+        (Some(a), Some(d)) => format!(
+            ", declared from alarm `{}` after {}",
+            md_escape(a),
+            human(d)
+        ),
+        (Some(a), None) => format!(", declared from alarm `{}`", md_escape(a)),
+        _ => String::new(),
+    };
+    out.push_str("## Summary\n\n- Scenario: `");
+    out.push_str(&md_escape(&s.scenario));
+    out.push_str(&format!(
+        "` · opened {} UTC by {}{declared}\n",
         s.opened_at.format("%Y-%m-%d %H:%M:%S"),
-        md_escape(&s.opened_by),
-        match (&s.alarm, s.declared_secs) {
-            (Some(a), Some(d)) => format!(
-                ", declared from alarm `{}` after {}",
-                md_escape(a),
-                human(d)
-            ),
-            (Some(a), None) => format!(", declared from alarm `{}`", md_escape(a)),
-            _ => String::new(),
-        }
-    );
+        md_escape(&s.opened_by)
+    ));
     match s.resolved_at {
         Some(t) => {
             let _ = writeln!(out, "- Resolved {} UTC", t.format("%Y-%m-%d %H:%M:%S"));

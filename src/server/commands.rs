@@ -368,8 +368,7 @@ pub async fn handle_command(app: &Arc<App>, request: CommandRequest) -> Reply {
             }
         }
         Outcome::Followup(cmd) => {
-            use actions::run_control::Controlled;
-            match actions::followup::apply(
+            let done = actions::followup::apply(
                 &store,
                 &cmd,
                 &request.user,
@@ -377,23 +376,15 @@ pub async fn handle_command(app: &Arc<App>, request: CommandRequest) -> Reply {
                 incident.as_ref(),
                 accepted,
             )
-            .await
-            {
-                Ok(Controlled::Done(text)) => Ok(text),
-                Ok(Controlled::Refused(reason)) => store
-                    .append(refused_event(&reason))
-                    .await
-                    .map(|_| format!(":no_entry: {}", crate::slack::text::escape(&reason))),
-                Err(e) => Err(e),
-            }
+            .await;
+            controlled(&store, done, &refused_event).await
         }
         Outcome::Postmortem => {
             let incident = incident.as_ref().expect("run checked the incident");
             actions::incident_postmortem::post(app, incident, &request.user, accepted).await
         }
         Outcome::Control(cmd) => {
-            use actions::run_control::Controlled;
-            match actions::run_control::apply(
+            let done = actions::run_control::apply(
                 app,
                 &store,
                 &cmd,
@@ -401,15 +392,8 @@ pub async fn handle_command(app: &Arc<App>, request: CommandRequest) -> Reply {
                 &request.channel,
                 accepted,
             )
-            .await
-            {
-                Ok(Controlled::Done(text)) => Ok(text),
-                Ok(Controlled::Refused(reason)) => store
-                    .append(refused_event(&reason))
-                    .await
-                    .map(|_| format!(":no_entry: {}", crate::slack::text::escape(&reason))),
-                Err(e) => Err(e),
-            }
+            .await;
+            controlled(&store, done, &refused_event).await
         }
         Outcome::Timeline(id) => {
             let recorded = store.append(accepted).await;
@@ -580,6 +564,23 @@ fn channel_refusal(
         format!("`/dr {}` cannot be used in {here}; use it in ", def.name),
         format!("{} or an incident channel", list.join(", ")),
     ))
+}
+
+/// The answer to a command applied from drbot's own state (`run …`, `followup …`): its text,
+/// or its refusal recorded and said.
+async fn controlled(
+    store: &crate::store::Store,
+    done: Result<actions::run_control::Controlled, crate::store::StoreError>,
+    refused_event: &(dyn Fn(&str) -> NewEvent + Sync),
+) -> Result<String, crate::store::StoreError> {
+    use actions::run_control::Controlled;
+    match done? {
+        Controlled::Done(text) => Ok(text),
+        Controlled::Refused(reason) => store
+            .append(refused_event(&reason))
+            .await
+            .map(|_| format!(":no_entry: {}", crate::slack::text::escape(&reason))),
+    }
 }
 
 /// The job that opens an incident for `request` (`/dr incident open`, or `/dr run … --drill`

@@ -708,14 +708,7 @@ async fn remind_incidents(app: &Arc<App>) -> Result<(), StoreError> {
                     "prepared"
                 };
                 let notice = (!drafts).then(|| {
-                    let done: Vec<String> = scenario
-                        .steps
-                        .iter()
-                        .zip(incident.steps_done.iter())
-                        .filter(|(_, d)| **d)
-                        .map(|(s, _)| s.text.clone())
-                        .collect();
-                    crate::actions::incident::outage_notice(&incident, &scenario, settings, &done)
+                    crate::actions::incident::outage_notice(&incident, &scenario, settings)
                 });
                 tx.append(
                     NewEvent::new(

@@ -10,6 +10,12 @@ use crate::support::aws::seed_service;
 use crate::support::flow::*;
 use crate::support::*;
 
+/// `/dr <text>` in `channel`; its reply must contain `expected`.
+async fn say_in(app: &TestApp, channel: &str, text: &str, expected: &str) {
+    let reply = app.slash(text).in_channel(channel).reply().await;
+    assert!(reply.contains(expected), "{text}: {reply}");
+}
+
 async fn cli_json(app: &TestApp, args: &[&str]) -> Value {
     let out = app.cli(args).await;
     assert!(
@@ -82,18 +88,14 @@ async fn a_rollback_in_the_ops_channel_is_in_the_change_log_with_its_approver_an
     // An incident with a follow-up and its postmortem: the review shows them too
     // (`scripts/render-check` renders this page in Chromium).
     let (incident, channel) = open_incident(&app, "code-corruption Bad deploy of the API").await;
-    let reply = app
-        .slash("followup add Pin the image digest in the deploy job --owner <@U0SECOFF2>")
-        .in_channel(&channel)
-        .reply()
-        .await;
-    assert!(reply.contains("recorded"), "{reply}");
-    let reply = app
-        .slash("incident postmortem")
-        .in_channel(&channel)
-        .reply()
-        .await;
-    assert!(reply.contains("postmortem draft"), "{reply}");
+    say_in(
+        &app,
+        &channel,
+        "followup add Pin the image digest in the deploy job --owner <@U0SECOFF2>",
+        "recorded",
+    )
+    .await;
+    say_in(&app, &channel, "incident postmortem", "postmortem draft").await;
     wait_for_upload(&app, 1).await;
     wait_for_event(&app, "incident.postmortem").await;
     let out = app.cli(&["report", "--format", "html"]).await;
@@ -138,24 +140,21 @@ async fn a_postmortem_draft_holds_the_incidents_facts_with_hostile_text_escaped(
         "ddos Flood <!channel> *boom* [click](https://evil.example)",
     )
     .await;
-    let reply = app
-        .slash("incident update Blocked <@U0EVIL> | # Not a heading")
-        .in_channel(&channel)
-        .reply()
-        .await;
-    assert!(reply.contains("recorded"), "{reply}");
-    let reply = app
-        .slash("followup add Rotate the <!here> keys --owner <@U0DANA1|dana> --due 2026-12-31")
-        .in_channel(&channel)
-        .reply()
-        .await;
-    assert!(reply.contains("F-1 recorded"), "{reply}");
-    let reply = app
-        .slash("incident resolve Flood over")
-        .in_channel(&channel)
-        .reply()
-        .await;
-    assert!(reply.contains("resolved"), "{reply}");
+    say_in(
+        &app,
+        &channel,
+        "incident update Blocked <@U0EVIL> | # Not a heading",
+        "recorded",
+    )
+    .await;
+    say_in(
+        &app,
+        &channel,
+        "followup add Rotate the <!here> keys --owner <@U0DANA1|dana> --due 2026-12-31",
+        "F-1 recorded",
+    )
+    .await;
+    say_in(&app, &channel, "incident resolve Flood over", "resolved").await;
     // The resolution offers the draft with a button…
     let offered = |app: &TestApp| {
         app.slack.calls("chat.postMessage").into_iter().find(|c| {
@@ -177,12 +176,7 @@ async fn a_postmortem_draft_holds_the_incidents_facts_with_hostile_text_escaped(
         .contains("Draft the postmortem"));
 
     // …and the command works in the resolved channel.
-    let reply = app
-        .slash("incident postmortem")
-        .in_channel(&channel)
-        .reply()
-        .await;
-    assert!(reply.contains("postmortem draft"), "{reply}");
+    say_in(&app, &channel, "incident postmortem", "postmortem draft").await;
     let draft = wait_for_upload(&app, 1).await;
     for fact in [
         format!("# Postmortem: "),
