@@ -44,7 +44,7 @@ pub async fn post(app: &Arc<App>, cmd: &ParsedCommand, user: &str, channel: &str
     });
     let title = format!("DR review: {}", report::period_text(&r));
     let summary = format!(
-        ":bar_chart: *{}* (asked by <@{user}>)\n• Incidents: {} · RTO achievement: {}\n• Drills: {}\n• Restore tests: {}\n• Backup compliance: {}\n• Approvals: {}\n• Time to declare: {}\nThe full report (tables and charts, works offline) is attached; `drbot report` prints the same as html, md or json.",
+        ":bar_chart: *{}* (asked by <@{user}>)\n• Incidents: {} · RTO achievement: {}\n• Drills: {}\n• Restore tests: {}\n• Backup compliance: {}\n• Approvals: {}\n• Changes: {}\n• Follow-ups: {}\n• Time to declare: {}\nThe full report (tables and charts, works offline) is attached; `drbot report` prints the same as html, md or json.",
         crate::slack::text::escape(&title),
         r.incidents.len(),
         crate::slack::text::escape(&report::rto_rate(&r)),
@@ -52,6 +52,8 @@ pub async fn post(app: &Arc<App>, cmd: &ParsedCommand, user: &str, channel: &str
         crate::slack::text::escape(&report::restore_tests_text(&r)),
         crate::slack::text::escape(&report::backups_text(&r)),
         crate::slack::text::escape(&report::approvals_text(&r.approvals)),
+        crate::slack::text::escape(&report::changes::text(&r.changes)),
+        crate::slack::text::escape(&report::glance::followups_text(&r.followups)),
         crate::slack::text::escape(&report::declare_text(&r)),
     );
     let filename = format!(

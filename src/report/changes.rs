@@ -126,7 +126,7 @@ pub fn text(log: &ChangeLog) -> String {
     out
 }
 
-const HEADERS: [&str; 10] = [
+const HEADERS: [&str; 11] = [
     "request",
     "asked (UTC)",
     "where",
@@ -135,11 +135,12 @@ const HEADERS: [&str; 10] = [
     "change",
     "approved by",
     "wait",
+    "ran for",
     "outcome",
     "AWS request ids",
 ];
 
-fn row(a: &Action) -> [String; 10] {
+fn row(a: &Action) -> [String; 11] {
     let approved = if a.by_configuration {
         "configuration".to_string()
     } else if a.approvers.is_empty() {
@@ -159,6 +160,17 @@ fn row(a: &Action) -> [String; 10] {
         a.change.clone(),
         approved,
         a.wait_secs.map(human).unwrap_or_else(|| "—".into()),
+        // From the decision to the end (executions; a rejection ends at its decision).
+        match (a.decided_at, a.finished_at) {
+            (Some(d), Some(f))
+                if a.outcome != "rejected"
+                    && a.outcome != "expired"
+                    && a.outcome != "cancelled" =>
+            {
+                human((f - d).num_seconds().max(0))
+            }
+            _ => "—".into(),
+        },
         if a.outcome_text.is_empty() {
             a.outcome.clone()
         } else {
