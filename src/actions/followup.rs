@@ -12,8 +12,17 @@ use crate::router::ParsedCommand;
 use crate::slack::text::inert;
 use crate::store::{EventKind, Followup, Incident, NewEvent, Outgoing, Store, StoreError};
 
-/// `<@U123>`, `<@U123|dana>` or `U123` → `U123`.
+/// `<@U123>`, `<@U123|dana>` or `U123` → `U123`; `@dana` (what Slack sends for a mention when
+/// the command does not ask it to escape them) → `@dana`, kept as the handle typed.
 fn owner(raw: &str) -> Option<String> {
+    if let Some(handle) = raw.strip_prefix('@') {
+        let ok = !handle.is_empty()
+            && handle.len() <= 80
+            && handle
+                .chars()
+                .all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-'));
+        return ok.then(|| raw.to_string());
+    }
     let id = raw
         .strip_prefix("<@")
         .and_then(|r| r.strip_suffix('>'))
@@ -25,6 +34,15 @@ fn owner(raw: &str) -> Option<String> {
             .chars()
             .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
     ok.then(|| id.to_string())
+}
+
+/// An owner as Slack shows it: a mention of a user id, or the handle as typed.
+pub fn mention(owner: &str) -> String {
+    if owner.starts_with('@') {
+        inert(owner)
+    } else {
+        format!("<@{owner}>")
+    }
 }
 
 /// `F-12` or `12`.
@@ -50,7 +68,7 @@ pub fn line(f: &Followup) -> String {
         inert(&f.text)
     );
     if let Some(o) = &f.owner {
-        out.push_str(&format!(" — <@{o}>"));
+        out.push_str(&format!(" — {}", mention(o)));
     }
     if let Some(d) = &f.due {
         out.push_str(&format!(", due {d}"));
@@ -217,7 +235,8 @@ mod tests {
         assert_eq!(owner("<@U0DANA1|dana>").as_deref(), Some("U0DANA1"));
         assert_eq!(owner("<@U0DANA1>").as_deref(), Some("U0DANA1"));
         assert_eq!(owner("U0DANA1").as_deref(), Some("U0DANA1"));
-        for bad in ["@dana", "<!channel>", "<@U0D|x", "u0dana1", ""] {
+        assert_eq!(owner("@dana.smith").as_deref(), Some("@dana.smith"));
+        for bad in ["@", "@<!channel>", "<!channel>", "<@U0D|x", "u0dana1", ""] {
             assert_eq!(owner(bad), None, "{bad}");
         }
         assert_eq!(followup_id("F-12"), Some(12));

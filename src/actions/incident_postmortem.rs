@@ -166,7 +166,7 @@ pub fn draft(
             md_escape(&f.text),
             f.owner
                 .as_deref()
-                .map(|o| format!(" — owner {o}"))
+                .map(|o| format!(" — owner {}", md_escape(o)))
                 .unwrap_or_default(),
             f.due
                 .as_deref()

@@ -92,12 +92,29 @@ pub async fn publish(
     update: &PageUpdate,
     uncertain: bool,
 ) -> Result<PageIncident, NotifyError> {
-    let existing = match known {
-        Some(id) => Some(page.get(id).await?),
-        None => page.find(&update.incident).await?,
+    let shows = |found: &PageIncident| found.updates.first() == Some(&update.body);
+    if let Some(id) = known {
+        if uncertain {
+            let found = page.get(id).await?;
+            if shows(&found) {
+                return Ok(found);
+            }
+        }
+        return page.update(id, update).await;
+    }
+    // The page may hold drbot's incident even though the store does not (a create whose
+    // answer was lost). When nothing of this publication can have been made, a page that
+    // cannot be searched does not stop it.
+    let existing = match page.find(&update.incident).await {
+        Ok(found) => found,
+        Err(e) if uncertain => return Err(e),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not look for drbot's incident on the status page; creating it");
+            None
+        }
     };
     match existing {
-        Some(found) if uncertain && found.updates.first() == Some(&update.body) => Ok(found),
+        Some(found) if uncertain && shows(&found) => Ok(found),
         Some(found) => page.update(&found.id, update).await,
         None => page.create(update).await,
     }
@@ -167,5 +184,118 @@ impl Notifiers {
 
     pub fn any(&self) -> bool {
         self.status_page.is_some() || self.email.is_some()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    /// A page that can fail its search, holding at most one incident.
+    #[derive(Default)]
+    struct Page {
+        search_fails: bool,
+        held: Mutex<Option<PageIncident>>,
+        writes: Mutex<Vec<&'static str>>,
+    }
+
+    fn refused() -> NotifyError {
+        NotifyError::Refused {
+            peer: "page",
+            message: "404".into(),
+        }
+    }
+
+    impl StatusPage for Page {
+        fn find<'a>(
+            &'a self,
+            _: &'a str,
+        ) -> BoxFuture<'a, Result<Option<PageIncident>, NotifyError>> {
+            let found = self.held.lock().unwrap().clone();
+            let fails = self.search_fails;
+            Box::pin(async move {
+                if fails {
+                    Err(refused())
+                } else {
+                    Ok(found)
+                }
+            })
+        }
+        fn get<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<PageIncident, NotifyError>> {
+            let found = self.held.lock().unwrap().clone();
+            Box::pin(async move { found.ok_or_else(refused) })
+        }
+        fn create<'a>(
+            &'a self,
+            u: &'a PageUpdate,
+        ) -> BoxFuture<'a, Result<PageIncident, NotifyError>> {
+            self.writes.lock().unwrap().push("create");
+            let made = PageIncident {
+                id: "p1".into(),
+                url: None,
+                updates: vec![u.body.clone()],
+            };
+            *self.held.lock().unwrap() = Some(made.clone());
+            Box::pin(async move { Ok(made) })
+        }
+        fn update<'a>(
+            &'a self,
+            id: &'a str,
+            u: &'a PageUpdate,
+        ) -> BoxFuture<'a, Result<PageIncident, NotifyError>> {
+            self.writes.lock().unwrap().push("update");
+            let made = PageIncident {
+                id: id.into(),
+                url: None,
+                updates: vec![u.body.clone()],
+            };
+            Box::pin(async move { Ok(made) })
+        }
+    }
+
+    fn update(body: &str) -> PageUpdate {
+        PageUpdate {
+            incident: "inc-1".into(),
+            name: "Service Interruption".into(),
+            status: "investigating".into(),
+            impact: "major".into(),
+            body: body.into(),
+            components: vec![],
+            component_status: "major_outage".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_lost_answer_is_looked_up_and_a_page_that_cannot_be_searched_stops_only_a_doubtful_write(
+    ) {
+        // Nothing made yet, the search fails: created (nothing of it can be on the page).
+        let page = Page {
+            search_fails: true,
+            ..Default::default()
+        };
+        publish(&page, None, &update("a"), false).await.unwrap();
+        assert_eq!(*page.writes.lock().unwrap(), ["create"]);
+        // The same, after a lost answer: not written blindly.
+        let page = Page {
+            search_fails: true,
+            ..Default::default()
+        };
+        assert!(publish(&page, None, &update("a"), true).await.is_err());
+        assert!(page.writes.lock().unwrap().is_empty());
+        // A lost create found on the page: not made again.
+        let page = Page::default();
+        publish(&page, None, &update("a"), false).await.unwrap();
+        publish(&page, None, &update("a"), true).await.unwrap();
+        assert_eq!(*page.writes.lock().unwrap(), ["create"]);
+        // A known incident: updated; after a lost answer showing it already, nothing.
+        publish(&page, Some("p1"), &update("a"), true)
+            .await
+            .unwrap();
+        publish(&page, Some("p1"), &update("b"), false)
+            .await
+            .unwrap();
+        assert_eq!(*page.writes.lock().unwrap(), ["create", "update"]);
     }
 }

@@ -241,6 +241,14 @@ async fn follow_ups_round_trip_and_an_overdue_one_reminds_the_ops_channel_once_a
         .reply()
         .await;
     assert!(refused.contains("not a person"), "{refused}");
+    // A mention Slack did not escape is kept as the handle typed.
+    let reply = app
+        .slash("followup add Check the backup vault --owner @dana.smith")
+        .reply()
+        .await;
+    assert!(reply.contains("F-2 recorded"), "{reply}");
+    let done = app.slash("followup done F-2").reply().await;
+    assert!(done.contains("F-2 is done"), "{done}");
     let listed = app.slash("followup list --open").reply().await;
     assert!(
         listed.contains("F-1") && listed.contains("Update the DNS runbook"),
@@ -292,6 +300,6 @@ async fn follow_ups_round_trip_and_an_overdue_one_reminds_the_ops_channel_once_a
         ],
     )
     .await;
-    assert_eq!(report["followups"]["added"], 1, "{:#}", report["followups"]);
-    assert_eq!(report["followups"]["done"], 1);
+    assert_eq!(report["followups"]["added"], 2, "{:#}", report["followups"]);
+    assert_eq!(report["followups"]["done"], 2);
 }
