@@ -227,30 +227,28 @@ mod tests {
             let found = self.held.lock().unwrap().clone();
             Box::pin(async move { found.ok_or_else(refused) })
         }
-        fn create<'a>(
-            &'a self,
-            u: &'a PageUpdate,
-        ) -> BoxFuture<'a, Result<PageIncident, NotifyError>> {
-            self.writes.lock().unwrap().push("create");
-            let made = PageIncident {
-                id: "p1".into(),
-                url: None,
-                updates: vec![u.body.clone()],
-            };
-            *self.held.lock().unwrap() = Some(made.clone());
-            Box::pin(async move { Ok(made) })
+        fn create<'a>(&'a self, u: &'a PageUpdate) -> Written<'a> {
+            self.wrote("create", "p1", &u.body)
         }
-        fn update<'a>(
-            &'a self,
-            id: &'a str,
-            u: &'a PageUpdate,
-        ) -> BoxFuture<'a, Result<PageIncident, NotifyError>> {
-            self.writes.lock().unwrap().push("update");
+        fn update<'a>(&'a self, id: &'a str, u: &'a PageUpdate) -> Written<'a> {
+            self.wrote("update", id, &u.body)
+        }
+    }
+
+    type Written<'a> = BoxFuture<'a, Result<PageIncident, NotifyError>>;
+
+    impl Page {
+        /// Records the write; a create is what the page holds from then on.
+        fn wrote(&self, what: &'static str, id: &str, body: &str) -> Written<'static> {
+            self.writes.lock().unwrap().push(what);
             let made = PageIncident {
                 id: id.into(),
                 url: None,
-                updates: vec![u.body.clone()],
+                updates: vec![body.into()],
             };
+            if what == "create" {
+                *self.held.lock().unwrap() = Some(made.clone());
+            }
             Box::pin(async move { Ok(made) })
         }
     }
