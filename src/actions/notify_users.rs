@@ -329,12 +329,25 @@ pub async fn plan(
         Some(t) => format!("Users were last told at {} UTC.", t.format("%Y-%m-%d %H:%M")),
         None => "Users have not been told anything yet.".to_string(),
     };
+    // Each line of the body in its own code span: nothing in it formats, mentions or links,
+    // and however Slack's sections split a long request, no line leaves its span.
+    let body: Vec<String> = draft
+        .body
+        .lines()
+        .map(|line| match line.trim() {
+            "" => ">".to_string(),
+            _ => format!(
+                "> `{}`",
+                crate::slack::text::escape(line).replace('`', "ˋ")
+            ),
+        })
+        .collect();
     let summary = format!(
-        "{drill}:loudspeaker: *Tell users* about incident *{}* — template `{}`. {told}\n{}\nWhat users will read:\n```\n{}\n```",
+        "{drill}:loudspeaker: *Tell users* about incident *{}* — template `{}`. {told}\n{}\nWhat users will read, line by line:\n{}",
         incident.id,
         template.as_str(),
         lines.join("\n"),
-        crate::slack::text::escape(&draft.body).replace("```", "ˋˋˋ")
+        body.join("\n")
     );
     let plan = NoticePlan {
         incident: incident.id.clone(),

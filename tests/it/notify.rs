@@ -159,10 +159,24 @@ async fn an_approved_notice_reaches_the_status_page_and_every_list_once_whatever
         !text.contains("<!channel>") && !text.contains("<https://evil"),
         "{text}"
     );
-    assert_eq!(
-        text.matches("```").count(),
-        2,
-        "the body's code block cannot be closed early: {text}"
+    // Every line users will read sits whole in its own code span: the requester's
+    // backticks cannot close it, nothing in it formats.
+    let body = text
+        .split("What users will read")
+        .nth(1)
+        .expect("the body is shown");
+    for line in body.lines().skip(1).take_while(|l| !l.starts_with("Plan `")) {
+        assert!(
+            line == ">"
+                || (line.starts_with("> `")
+                    && line.ends_with('`')
+                    && line.matches('`').count() == 2),
+            "a line of the body outside its code span: {line:?}"
+        );
+    }
+    assert!(
+        body.contains("ˋˋˋ ∗Approved∗") || body.contains("ˋˋˋ *Approved*"),
+        "{body}"
     );
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(
