@@ -165,7 +165,11 @@ async fn an_approved_notice_reaches_the_status_page_and_every_list_once_whatever
         .split("What users will read")
         .nth(1)
         .expect("the body is shown");
-    for line in body.lines().skip(1).take_while(|l| !l.starts_with("Plan `")) {
+    for line in body
+        .lines()
+        .skip(1)
+        .take_while(|l| !l.starts_with("Plan `"))
+    {
         assert!(
             line == ">"
                 || (line.starts_with("> `")
