@@ -16,6 +16,14 @@ async fn say_in(app: &TestApp, channel: &str, text: &str, expected: &str) {
     assert!(reply.contains(expected), "{text}: {reply}");
 }
 
+/// `--to` a few days ahead: drbot's moved clock may have passed midnight (the default period
+/// ends today).
+fn ahead() -> String {
+    (chrono::Utc::now() + chrono::Duration::days(3))
+        .format("%Y-%m-%d")
+        .to_string()
+}
+
 async fn cli_json(app: &TestApp, args: &[&str]) -> Value {
     let out = app.cli(args).await;
     assert!(
@@ -46,7 +54,7 @@ async fn a_rollback_in_the_ops_channel_is_in_the_change_log_with_its_approver_an
     let refused = app.slash("rollback nothing-such").reply().await;
     assert!(refused.contains("nothing-such"), "{refused}");
 
-    let log = cli_json(&app, &["changes", "--format", "json"]).await;
+    let log = cli_json(&app, &["changes", "--to", &ahead(), "--format", "json"]).await;
     let changes = log["changes"].as_array().unwrap();
     assert_eq!(changes.len(), 3, "{log:#}");
     let rollback = &changes[0];
@@ -71,15 +79,21 @@ async fn a_rollback_in_the_ops_channel_is_in_the_change_log_with_its_approver_an
     assert_eq!(log["approvers"][OFFICER], 1);
 
     // The report's first screen answers with the same log; the approval wait counts it.
-    let out = app.cli(&["report", "--format", "html"]).await;
+    let out = app
+        .cli(&["report", "--to", &ahead(), "--format", "html"])
+        .await;
     let html = String::from_utf8_lossy(&out.stdout);
     assert!(html.contains("id=\"at-a-glance\""), "{html}");
     assert!(html.contains("Changes approved"), "{html}");
     assert!(html.contains(&format!("by {OFFICER} (1)")), "{html}");
     assert!(!html.contains("no approved changes"), "{html}");
     assert!(html.contains("id=\"change-log\""));
-    let md =
-        String::from_utf8_lossy(&app.cli(&["changes", "--format", "md"]).await.stdout).to_string();
+    let md = String::from_utf8_lossy(
+        &app.cli(&["changes", "--to", &ahead(), "--format", "md"])
+            .await
+            .stdout,
+    )
+    .to_string();
     assert!(
         md.contains("/dr rollback api") && md.contains("1 rejected") && md.contains("1 expired"),
         "{md}"
@@ -98,7 +112,9 @@ async fn a_rollback_in_the_ops_channel_is_in_the_change_log_with_its_approver_an
     say_in(&app, &channel, "incident postmortem", "postmortem draft").await;
     wait_for_upload(&app, 1).await;
     wait_for_event(&app, "incident.postmortem").await;
-    let out = app.cli(&["report", "--format", "html"]).await;
+    let out = app
+        .cli(&["report", "--to", &ahead(), "--format", "html"])
+        .await;
     let html = String::from_utf8_lossy(&out.stdout).to_string();
     for needle in [
         "id=\"at-a-glance\"",
