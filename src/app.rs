@@ -25,6 +25,68 @@ pub struct App {
     pub members: Members,
     /// Where approved publications to users go (status page, email).
     pub notify: crate::notify::Notifiers,
+    /// Whether Slack's Web API answers (SPEC §19): said in the console and `/readyz`.
+    pub slack_health: SlackHealth,
+}
+
+/// How Slack's Web API has been answering drbot's outbox: since when it has failed without
+/// one success. Each replica keeps its own view (each sends part of the outbox).
+#[derive(Debug, Default)]
+pub struct SlackHealth {
+    state: std::sync::Mutex<Health>,
+}
+
+#[derive(Debug, Default)]
+struct Health {
+    /// The first failure after the last success.
+    failing_since: Option<chrono::DateTime<chrono::Utc>>,
+    /// Set once the failures lasted `down_after`: Slack is down since `failing_since`.
+    down: bool,
+}
+
+/// What an answer from Slack changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SlackTurn {
+    Same,
+    /// Failing for `down_after` now: down since then.
+    WentDown(chrono::DateTime<chrono::Utc>),
+    /// Answering again after being down since then.
+    CameBack(chrono::DateTime<chrono::Utc>),
+}
+
+impl SlackHealth {
+    /// Slack answered a call.
+    pub fn answered(&self) -> SlackTurn {
+        let mut h = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let turn = match (h.down, h.failing_since) {
+            (true, Some(since)) => SlackTurn::CameBack(since),
+            _ => SlackTurn::Same,
+        };
+        *h = Health::default();
+        turn
+    }
+
+    /// A call failed for want of Slack (5xx, no answer, no connection) at `now`.
+    pub fn failed(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+        down_after: std::time::Duration,
+    ) -> SlackTurn {
+        let mut h = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let since = *h.failing_since.get_or_insert(now);
+        let long = (now - since).to_std().unwrap_or_default() >= down_after;
+        if long && !h.down {
+            h.down = true;
+            return SlackTurn::WentDown(since);
+        }
+        SlackTurn::Same
+    }
+
+    /// Since when Slack is down, if it is.
+    pub fn down_since(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        let h = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        h.down.then_some(h.failing_since).flatten()
+    }
 }
 
 /// The members of each user group `[access]` names, read from Slack every `refresh` (a

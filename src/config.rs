@@ -14,9 +14,11 @@ use serde::Deserialize;
 use crate::duration::HumanDuration;
 
 pub mod alarms;
+pub mod console;
 pub mod data_checks;
 pub mod notify;
 pub use alarms::{AlarmRoute, AlarmSettings, OpenMode};
+pub use console::ConsoleSettings;
 pub use data_checks::{DataCheck, VerifyTls};
 pub use notify::{EmailSettings, EmailTls, StatusPageSettings};
 
@@ -62,6 +64,9 @@ pub struct Settings {
     pub status_page: Option<StatusPageSettings>,
     #[serde(default)]
     pub email: Option<EmailSettings>,
+    /// The web console behind the load balancer's sign-in (SPEC §19).
+    #[serde(default)]
+    pub console: ConsoleSettings,
 }
 
 /// `[readiness]` (SPEC §15): how often each scenario's readiness is checked.
@@ -1022,6 +1027,9 @@ impl Settings {
             }
         }
         self.alarms
+            .validate()
+            .map_err(|(key, message)| invalid(key, message))?;
+        self.console
             .validate()
             .map_err(|(key, message)| invalid(key, message))?;
         if let Some(page) = &self.status_page {

@@ -34,6 +34,7 @@ pub mod aws;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod console;
 pub mod duration;
 pub mod evidence;
 pub mod gate;

@@ -38,6 +38,36 @@ pub enum StartupError {
     },
     #[error("{0}")]
     Notify(String),
+    #[error("[console]: {0}")]
+    Console(String),
+}
+
+/// The console can verify its sign-in: the load balancer's region is known, and a test key
+/// host (`DRBOT_TEST_ALB_KEYS_URL`) is on this machine, warned about.
+fn check_console(settings: &Settings) -> Result<(), StartupError> {
+    let console = &settings.console;
+    if console
+        .region_or(std::env::var("AWS_REGION").ok().as_deref())
+        .is_none()
+    {
+        return Err(StartupError::Console(
+            "the load balancer's region is not known: set [console] region (or AWS_REGION)".into(),
+        ));
+    }
+    if let Some(url) = crate::server::console::test_keys_url() {
+        if !crate::server::console::loopback(&url) {
+            return Err(StartupError::Console(format!(
+                "DRBOT_TEST_ALB_KEYS_URL is {url}, not on this machine: it exists only for tests (a local stand-in of the load balancer's key endpoint); unset it so the console verifies sign-ins with AWS's keys"
+            )));
+        }
+        tracing::warn!(url = %url, "the console's sign-in keys come from DRBOT_TEST_ALB_KEYS_URL; never set it in production");
+    }
+    tracing::info!(
+        load_balancer = %console.load_balancer_arn,
+        people = console.people.len(),
+        "the web console is on at /console, behind the load balancer's sign-in"
+    );
+    Ok(())
 }
 
 pub struct Application {
@@ -154,6 +184,9 @@ impl Application {
         if settings.access.is_open() {
             tracing::warn!("[access] responders is empty: anyone in a command channel or an incident channel may run every command; name the responders (user and user group ids)");
         }
+        if settings.console.enabled {
+            check_console(&settings)?;
+        }
         let notify = match notify {
             Some(given) => given,
             None => crate::notify::Notifiers::new(&settings, |name| std::env::var(name).ok())
@@ -170,6 +203,7 @@ impl Application {
             jobs: tokio::sync::Notify::new(),
             ready: Default::default(),
             members: Default::default(),
+            slack_health: Default::default(),
         });
         crate::workers::recover(&app).await?;
         let transport = match (env.app_token, env.signing_secret) {

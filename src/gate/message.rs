@@ -171,6 +171,8 @@ fn decision(request: &Request, approval: &ApprovalSettings) -> String {
 fn origin(request: &Request) -> &'static str {
     if request.response_url.is_empty() {
         "Issued by drbot (a plan run's step or a schedule), not typed"
+    } else if request.response_url.starts_with(crate::store::CONSOLE_URL) {
+        "Typed by the requester in drbot's web console (signed in through the company's sign-in)"
     } else {
         "Typed by the requester"
     }

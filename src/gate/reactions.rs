@@ -23,6 +23,9 @@ pub struct Reaction {
     pub ts: String,
     /// Who wrote the message reacted to.
     pub item_user: Option<String>,
+    /// The request itself, when the decision names it rather than its Slack message (the
+    /// web console's buttons: while Slack is down the message may not be posted yet).
+    pub request: Option<i64>,
 }
 
 /// What became of one delivery.
@@ -58,8 +61,24 @@ type Decided<'a> = (StoreTx<'a>, Vec<FollowUp>);
 /// Decides on one delivery; the decision, its audit entries and its Slack messages (queued
 /// in the outbox) commit together. What remains is the executions to start.
 pub async fn handle(app: &Arc<App>, r: &Reaction) -> Result<Handled, StoreError> {
+    Ok(handle_told(app, r).await?.0)
+}
+
+/// [`handle`], and what the reactor is told (the texts of its `Tell` follow-ups), for a
+/// surface that answers the person directly (the web console).
+pub async fn handle_told(
+    app: &Arc<App>,
+    r: &Reaction,
+) -> Result<(Handled, Vec<String>), StoreError> {
     match decide(app, r).await? {
         Some(Some((mut tx, follow))) => {
+            let told = follow
+                .iter()
+                .filter_map(|f| match f {
+                    FollowUp::Tell { text, .. } => Some(text.clone()),
+                    _ => None,
+                })
+                .collect();
             let mut execute =
                 super::execute::queue_follow_up(&mut tx, &app.settings.approval, follow).await?;
             // A notice's execution is queueing its publications: in this transaction.
@@ -75,10 +94,10 @@ pub async fn handle(app: &Arc<App>, r: &Reaction) -> Result<Handled, StoreError>
                 }
             }
             tx.commit().await?;
-            Ok(Handled::Done(run))
+            Ok((Handled::Done(run), told))
         }
-        Some(None) => Ok(Handled::Later),
-        None => Ok(Handled::Duplicate),
+        Some(None) => Ok((Handled::Later, Vec::new())),
+        None => Ok((Handled::Duplicate, Vec::new())),
     }
 }
 
@@ -95,7 +114,10 @@ async fn decide<'a>(
     if !tx.first_delivery(&r.event_id).await? {
         return Ok(None);
     }
-    let request = tx.request_by_message(&r.channel, &r.ts).await?;
+    let request = match r.request {
+        Some(id) => tx.request(id).await?,
+        None => tx.request_by_message(&r.channel, &r.ts).await?,
+    };
     let mut follow = Vec::new();
     let detail = json!({"event_id": r.event_id, "reaction": r.name, "message_ts": r.ts});
 

@@ -209,6 +209,7 @@ mod tests {
             channel: "C0OPS".into(),
             ts: "1.000".into(),
             item_user: Some(BOT.into()),
+            request: None,
         }
     }
 

@@ -63,7 +63,15 @@ impl Console {
 
     pub fn router(self) -> Router {
         Router::new()
-            .route("/", get(|| async { Html(include_str!("console.html")) }))
+            .route("/", get(|| async { Html(crate::console::PAGE) }))
+            .route(
+                "/console.js",
+                get(|| async { asset("text/javascript", crate::console::SCRIPT) }),
+            )
+            .route(
+                "/console.css",
+                get(|| async { asset("text/css", crate::console::STYLE) }),
+            )
             .route("/api/state", get(state))
             .route("/api/command", post(command))
             .route("/api/react", post(react))
@@ -158,6 +166,7 @@ struct Viewer {
 async fn state(State(c): State<Console>, Query(v): Query<Viewer>) -> Json<Value> {
     let viewer = v.viewer.unwrap_or_else(|| PEOPLE[0].0.to_string());
     Json(json!({
+        "mode": "sandbox",
         "channels": c.workspace.channels(),
         "messages": c.workspace.messages(&viewer),
         "home": c.workspace.home(&viewer),
@@ -457,26 +466,7 @@ async fn export(State(c): State<Console>, Path(incident): Path<String>) -> Respo
     let Some(store) = c.store.get() else {
         return (StatusCode::SERVICE_UNAVAILABLE, "starting").into_response();
     };
-    let rendered = async {
-        let events = store.events(Some(&id)).await?;
-        let report = store.verify().await?;
-        let head = store.head().await?;
-        let names = crate::timeline::names::Names::new(store.names().await?);
-        let summary = crate::timeline::summary::summarise(&events, None);
-        Ok::<_, crate::store::StoreError>(crate::timeline::render(
-            crate::timeline::Format::Html,
-            &crate::timeline::Export {
-                title: format!("incident {id}"),
-                events: &events,
-                report: &report,
-                head,
-                names,
-                summary,
-            },
-        ))
-    }
-    .await;
-    match rendered {
+    match crate::console::records::timeline_html(store, &id).await {
         Ok(html) => Html(html).into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     }
@@ -487,22 +477,26 @@ async fn report(State(c): State<Console>) -> Response {
     let Some(store) = c.store.get() else {
         return (StatusCode::SERVICE_UNAVAILABLE, "starting").into_response();
     };
-    let Ok(period) = crate::report::Period::parse(None, None, crate::clock::now()) else {
-        return (StatusCode::INTERNAL_SERVER_ERROR, "no period").into_response();
-    };
-    match store.events(None).await {
-        Ok(events) => {
-            let commands = crate::router::CommandSet::embedded().ok();
-            let scenarios = commands
-                .as_ref()
-                .and_then(|c| crate::scenarios::ScenarioSet::embedded(c).ok());
-            let r = crate::report::build(&events, period, |id| {
-                scenarios.as_ref()?.get(id)?.rto.seconds()
-            });
-            Html(crate::report::render(crate::timeline::Format::Html, &r)).into_response()
-        }
+    let commands = crate::router::CommandSet::embedded().ok();
+    let scenarios = commands
+        .as_ref()
+        .and_then(|c| crate::scenarios::ScenarioSet::embedded(c).ok());
+    match crate::console::records::report_html(store, scenarios.as_ref()).await {
+        Ok(html) => Html(html).into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     }
+}
+
+/// One of the console's own files, never cached across versions.
+fn asset(kind: &'static str, body: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, kind),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 /// The AWS panel: what the emulator holds now.

@@ -1,9 +1,10 @@
-//! Who is asking, as the AWS Application Load Balancer's OIDC authentication says (issue
-//! 36, groundwork: not served yet). The ALB signs `x-amzn-oidc-data` — a JWT whose header
+//! Who is asking, as the AWS Application Load Balancer's OIDC authentication says (SPEC
+//! §19, the web console). The ALB signs `x-amzn-oidc-data` — a JWT whose header
 //! names its key (`kid`), the load balancer that signed it (`signer`) and its expiry — with
 //! ES256; its public key is at `https://public-keys.auth.elb.<region>.amazonaws.com/<kid>`.
-//! This module is pure: given the token, that key's PEM, the expected signer and the time,
-//! it answers the verified identity or why not.
+//! [`verify`] is pure: given the token, that key's PEM, the expected signer and the time, it
+//! answers the verified identity or why not; [`AlbKeys`] alone speaks to the key endpoint
+//! (fetched by `kid` once, kept).
 
 use base64::Engine;
 use serde_json::Value;
@@ -34,6 +35,128 @@ pub enum Refusal {
     NoEmail,
     #[error("the load balancer's public key is not a P-256 key")]
     Key,
+    #[error("the load balancer's public key could not be fetched ({0}); try again in a moment")]
+    KeyUnreachable(String),
+}
+
+impl Refusal {
+    /// 503 when drbot could not check (the key endpoint did not answer), else 401.
+    pub fn status(&self) -> u16 {
+        match self {
+            Refusal::KeyUnreachable(_) => 503,
+            _ => 401,
+        }
+    }
+}
+
+/// The header's checks that need no key — ES256, our load balancer — and its `kid`: a
+/// token of another signer never makes drbot fetch anything.
+pub fn precheck(token: &str, signer: &str) -> Result<String, Refusal> {
+    let head = token.split('.').next().ok_or(Refusal::Missing)?;
+    let header = json(&part(head)?)?;
+    if header["alg"] != "ES256" {
+        return Err(Refusal::Algorithm);
+    }
+    if header["signer"].as_str() != Some(signer) {
+        return Err(Refusal::Signer);
+    }
+    kid(token)
+}
+
+type Https = hyper_util::client::legacy::Client<
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+    http_body_util::Empty<axum::body::Bytes>,
+>;
+
+/// Keys kept at most (the ALB rotates a few; more would be someone trying kids).
+const KEYS_KEPT: usize = 32;
+/// One fetch of a key may take this long.
+const KEY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The load balancers' public keys of one region, by `kid`, fetched once and kept.
+pub struct AlbKeys {
+    base: String,
+    client: Https,
+    kept: std::sync::Mutex<std::collections::HashMap<String, String>>,
+}
+
+impl AlbKeys {
+    /// The regional endpoint, or (tests only) another base URL serving `<kid>` → PEM.
+    pub fn new(region: &str, test_base: Option<String>) -> Self {
+        let base = test_base.unwrap_or_else(|| key_url(region, "").trim_end_matches('/').into());
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
+            .expect("ring offers the safe default protocol versions")
+            .https_or_http()
+            .enable_http1()
+            .build();
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build(https);
+        AlbKeys {
+            base: base.trim_end_matches('/').to_string(),
+            client,
+            kept: Default::default(),
+        }
+    }
+
+    async fn pem(&self, kid: &str) -> Result<String, Refusal> {
+        if let Some(pem) = self.kept.lock().unwrap_or_else(|e| e.into_inner()).get(kid) {
+            return Ok(pem.clone());
+        }
+        let unreachable = |e: String| Refusal::KeyUnreachable(e);
+        let uri: axum::http::Uri = format!("{}/{kid}", self.base)
+            .parse()
+            .map_err(|_| Refusal::Malformed("no usable kid"))?;
+        let fetch = async {
+            let answer = self
+                .client
+                .get(uri)
+                .await
+                .map_err(|e| unreachable(e.to_string()))?;
+            let status = answer.status();
+            let body = http_body_util::BodyExt::collect(http_body_util::Limited::new(
+                answer.into_body(),
+                8 * 1024,
+            ))
+            .await
+            .map_err(|e| unreachable(e.to_string()))?
+            .to_bytes();
+            match status.as_u16() {
+                200 => Ok(String::from_utf8_lossy(&body).to_string()),
+                // The endpoint has no such key: the token was not signed by an ALB key.
+                400..=499 => Err(Refusal::Signature),
+                _ => Err(unreachable(format!("HTTP {status}"))),
+            }
+        };
+        let pem = tokio::time::timeout(KEY_TIMEOUT, fetch)
+            .await
+            .map_err(|_| unreachable(format!("no answer within {}s", KEY_TIMEOUT.as_secs())))??;
+        p256_point(&pem)?;
+        let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+        if kept.len() >= KEYS_KEPT {
+            kept.clear();
+        }
+        kept.insert(kid.to_string(), pem.clone());
+        Ok(pem)
+    }
+
+    /// The identity `token` (the `x-amzn-oidc-data` header) verifies as, signed by `signer`,
+    /// at `now` (seconds).
+    pub async fn identify(
+        &self,
+        token: Option<&str>,
+        signer: &str,
+        now: i64,
+    ) -> Result<Identity, Refusal> {
+        let token = token
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or(Refusal::Missing)?;
+        let kid = precheck(token, signer)?;
+        let pem = self.pem(&kid).await?;
+        verify(token, &pem, signer, now)
+    }
 }
 
 fn part(text: &str) -> Result<Vec<u8>, Refusal> {

@@ -148,6 +148,7 @@ pub(super) fn request_button(app: &App, raw: &serde_json::Value) -> Option<React
             .to_string(),
         ts: ts.to_string(),
         item_user: Some(app.bot_user_id().to_string()),
+        request: None,
     })
 }
 
@@ -174,6 +175,7 @@ async fn handle_reaction(
             .pointer("/item_user")
             .and_then(|v| v.as_str())
             .map(str::to_string),
+        request: None,
     };
     handle_reaction_like(app, &reaction, event_type).await
 }

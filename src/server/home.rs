@@ -351,6 +351,7 @@ pub async fn button(
         channel: request.channel.clone(),
         ts,
         item_user: Some(app.bot_user_id().to_string()),
+        request: None,
     }))
 }
 

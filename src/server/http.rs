@@ -45,6 +45,9 @@ pub fn router(app: Arc<App>, signing_secret: Option<&str>, with_metrics: bool) -
             get(|State(app): State<Arc<App>>| async move { metrics::render(&app.store).await }),
         );
     }
+    if let Some(console) = crate::server::console::routes(&app) {
+        router = router.merge(console);
+    }
     router
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
@@ -201,7 +204,21 @@ async fn ready(State(app): State<Arc<App>>) -> Response {
         )
             .into_response()
     } else if app.store.ping().await {
-        (StatusCode::OK, "ready\n").into_response()
+        // Slack being down is said, never failing readiness: drbot still works (the
+        // console, the outbox keeps what waits for Slack).
+        let slack = match app.slack_health.down_since() {
+            Some(since) => format!(
+                "slack: down since {} (its Web API does not answer; messages wait in the outbox{})\n",
+                crate::clock::rfc3339(since),
+                if app.settings.console.enabled {
+                    "; the web console at /console works"
+                } else {
+                    ""
+                }
+            ),
+            None => "slack: answering\n".to_string(),
+        };
+        (StatusCode::OK, format!("ready\n{slack}")).into_response()
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n").into_response()
     }

@@ -50,6 +50,27 @@ impl NewEvent {
         self.incident = incident;
         self
     }
+
+    /// The event marked with the surface it came through, when the task appending it runs
+    /// [`VIA`] (the web console: `{"surface": "console", "email": …}`). A `via` the event
+    /// names itself is kept.
+    fn stamped(mut self) -> Self {
+        let Ok(Some(via)) = VIA.try_with(|v| v.clone()) else {
+            return self;
+        };
+        if let serde_json::Value::Object(map) = &mut self.detail {
+            map.entry("via").or_insert(via);
+        } else if self.detail.is_null() {
+            self.detail = serde_json::json!({ "via": via });
+        }
+        self
+    }
+}
+
+tokio::task_local! {
+    /// The surface (and verified identity) of the work this task does for someone: every
+    /// event it appends records it (SPEC §19). Unset: Slack, or drbot itself.
+    pub static VIA: Option<serde_json::Value>;
 }
 
 /// An event as stored.
@@ -219,7 +240,7 @@ impl Store {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let ticket = self.ticket();
         self.send_work(super::writer::Work::Append(
-            event,
+            event.stamped(),
             reply,
             ticket.clone(),
             key.map(str::to_string),
@@ -275,6 +296,13 @@ impl Store {
             Some(id) => (format!("{sql} WHERE incident = $1 ORDER BY seq"), args![id]),
         };
         self.fetch("reading the event log", &sql, args, row_to_event)
+            .await
+    }
+
+    /// Events appended at or after `at` (RFC 3339 as drbot writes it), in chain order.
+    pub async fn events_since(&self, at: &str) -> Result<Vec<StoredEvent>, StoreError> {
+        let sql = "SELECT seq, at, actor, channel, incident, kind, text, detail, prev_hash, hash FROM events WHERE at >= $1 ORDER BY seq";
+        self.fetch("reading the event log", sql, args![at], row_to_event)
             .await
     }
 
@@ -436,6 +464,7 @@ impl StoreTx<'_> {
 
     /// Appends an event at the end of the chain, inside this transaction.
     pub async fn append(&mut self, event: NewEvent) -> Result<StoredEvent, StoreError> {
+        let event = event.stamped();
         self.run(move |c| Box::pin(append_on(c, event))).await
     }
 

@@ -42,14 +42,15 @@ pub use checkpoints::Checkpoint;
 pub use drills::DrillInstance;
 pub use events::{
     audit_key, canonical, chain_hash, key_id, keyed_hash, mark_chain_keyed, set_audit_key,
-    sign_checkpoint, NewEvent, StoredEvent, VerifyReport, GENESIS_HASH, KEYED_FROM,
+    sign_checkpoint, NewEvent, StoredEvent, VerifyReport, GENESIS_HASH, KEYED_FROM, VIA,
 };
 pub use followups::Followup;
 pub use incidents::{Incident, NewIncident};
 pub use jobs::{Job, JobClaim};
 pub use kinds::EventKind;
 pub use outbox::{
-    epoch_ms, AfterPost, Anchor, AnchorState, Claimed, Outgoing, Undelivered, DELIVERY_DEADLINE,
+    console_answer, console_url, console_via, epoch_ms, via_of, AfterPost, Anchor, AnchorState,
+    Claimed, OutboxRow, Outgoing, Undelivered, CONSOLE_URL, DELIVERY_DEADLINE,
 };
 pub use readiness::{ReadinessRow, HOME_EVERY, HOME_KEPT};
 pub use replicas::{DueWork, Liveness};

@@ -199,6 +199,33 @@ impl Outgoing {
     }
 }
 
+/// How a command typed in the web console is answered: its `response_url` is
+/// `console:<channel>:<user>:<email>`, and the console shows the answer from the outbox (the
+/// outbox worker sends nothing for it). Also how a request remembers it was typed there.
+pub const CONSOLE_URL: &str = "console:";
+
+/// The `response_url` of a command `user` (signed in as `email`) typed in the console.
+pub fn console_url(channel: &str, user: &str, email: &str) -> String {
+    format!("{CONSOLE_URL}{channel}:{user}:{email}")
+}
+
+/// `(channel, user, email)` of a console `response_url`; `None` for anything else.
+pub fn console_answer(url: &str) -> Option<(&str, &str, &str)> {
+    let mut parts = url.strip_prefix(CONSOLE_URL)?.splitn(3, ':');
+    Some((parts.next()?, parts.next()?, parts.next()?))
+}
+
+/// What events of work done for a console `response_url` record as their `via`.
+pub fn via_of(url: &str) -> Option<serde_json::Value> {
+    let (_, user, email) = console_answer(url)?;
+    Some(console_via(user, email))
+}
+
+/// The `via` of the web console: the surface and the verified identity.
+pub fn console_via(user: &str, email: &str) -> serde_json::Value {
+    serde_json::json!({"surface": "console", "email": email, "user": user})
+}
+
 /// A row claimed for sending.
 #[derive(Debug, Clone)]
 pub struct Claimed {
@@ -501,12 +528,84 @@ impl Store {
         Ok((row.get(0), row.get(1), row.get(2)))
     }
 
+    /// Slack answers again after an outage: every queued Slack message gets a whole
+    /// [`DELIVERY_DEADLINE`] from now (they waited for Slack, not for nothing).
+    pub async fn outbox_after_outage(&self) -> Result<u64, StoreError> {
+        let deadline = epoch_ms() + DELIVERY_DEADLINE.as_millis() as i64;
+        let sql = "UPDATE outbox SET deadline = $1 WHERE state IN ('pending', 'sending') AND deadline < $1 AND lane NOT LIKE 'statuspage:%' AND lane NOT LIKE 'email:%'";
+        self.execute(
+            "giving queued Slack messages time after an outage",
+            sql,
+            args![deadline],
+        )
+        .await
+    }
+
+    /// The newest `limit` rows of `lanes`, oldest first: what drbot said (or will say) there,
+    /// for the web console.
+    pub async fn outbox_lanes(
+        &self,
+        lanes: &[String],
+        limit: i64,
+    ) -> Result<Vec<OutboxRow>, StoreError> {
+        let mut rows = Vec::new();
+        for lane in lanes {
+            let sql = "SELECT id, COALESCE(key, ''), state, COALESCE(ts, ''), message, created_at FROM outbox WHERE lane = $1 ORDER BY id DESC LIMIT $2";
+            let read = |row: &AnyRow| {
+                Ok(OutboxRow {
+                    id: row.get(0),
+                    key: row.get(1),
+                    state: row.get(2),
+                    ts: row.get(3),
+                    message: serde_json::from_str(&row.get::<String, _>(4)).ok(),
+                    created_at: row.get(5),
+                })
+            };
+            rows.extend(
+                self.fetch(
+                    "reading queued Slack messages",
+                    sql,
+                    args![lane.clone(), limit],
+                    read,
+                )
+                .await?,
+            );
+        }
+        rows.sort_by_key(|r| r.id);
+        Ok(rows)
+    }
+
+    /// One row of the outbox by id (an uploaded file's content, for the web console).
+    pub async fn outbox_row(&self, id: i64) -> Result<Option<Outgoing>, StoreError> {
+        let sql = "SELECT message FROM outbox WHERE id = $1";
+        let read = |row: &AnyRow| Ok(row.get::<String, _>(0));
+        let body = self.fetch("reading a Slack message", sql, args![id], read);
+        Ok(body
+            .await?
+            .pop()
+            .and_then(|b| serde_json::from_str(&b).ok()))
+    }
+
     /// Forgets messages sent before `before` (RFC 3339); failed ones are kept as evidence.
     pub async fn forget_sent_before(&self, before: &str) -> Result<(), StoreError> {
         let sql = "DELETE FROM outbox WHERE state = 'sent' AND done_at < $1";
         self.write("forgetting sent Slack messages", sql, args![before])
             .await
     }
+}
+
+/// A row as the web console reads it.
+#[derive(Debug, Clone)]
+pub struct OutboxRow {
+    pub id: i64,
+    pub key: String,
+    /// `pending`, `sending`, `sent` or `failed`.
+    pub state: String,
+    /// Slack's ts once posted ("" before).
+    pub ts: String,
+    /// `None` when unreadable.
+    pub message: Option<Outgoing>,
+    pub created_at: String,
 }
 
 /// A claimed row as read, before its message is parsed.

@@ -17,6 +17,7 @@ pub mod outbox;
 pub mod publish;
 pub mod readiness;
 pub mod runs;
+pub mod slack_down;
 
 use jobs::Work;
 
@@ -779,14 +780,19 @@ async fn run_job(app: &Arc<App>, job: Job) {
             incident,
             scheduled,
         } => {
+            // A command typed in the web console: its events say so, and who.
+            let via = crate::store::via_of(&response_url);
             let asker = Asker {
                 user,
                 channel,
                 response_url,
                 incident,
             };
-            plan(app, job.claim(), &asker, &text, scheduled)
-                .instrument(span)
+            crate::store::VIA
+                .scope(
+                    via,
+                    plan(app, job.claim(), &asker, &text, scheduled).instrument(span),
+                )
                 .await
         }
         Work::IncidentOpen {

@@ -41,6 +41,8 @@ const LONGEST_BACKOFF: Duration = Duration::from_secs(30);
 /// What became of one attempt.
 enum Attempt {
     Sent(Option<String>),
+    /// An answer to someone in the web console: it shows it from the outbox, nothing to send.
+    Kept,
     /// A publication to users made (status page, email).
     Published(super::publish::Published),
     /// Try again after this long; `uncertain` when Slack may have done it.
@@ -48,6 +50,8 @@ enum Attempt {
         wait: Duration,
         uncertain: bool,
         error: String,
+        /// Slack did not answer (5xx, timeout, no connection): counts toward "Slack is down".
+        outage: bool,
     },
     Failed(String),
 }
@@ -99,6 +103,15 @@ pub async fn run(app: Arc<App>, mut stop: watch::Receiver<bool>) {
 async fn deliver(app: Arc<App>, slack: SlackApi, pace: Arc<DashMap<String, Bucket>>, row: Claimed) {
     let method = row.message.method();
     let attempt = attempt(&app, &slack, &pace, &row).await;
+    // What this attempt says of Slack itself: it answered, or it did not.
+    let heard = match &attempt {
+        _ if row.message.is_notice() => None,
+        Attempt::Kept => None,
+        Attempt::Sent(_) => Some(true),
+        Attempt::Later { outage: true, .. } => Some(false),
+        _ => None,
+    };
+    let down = super::slack_down::heard(&app, heard).await;
     let recorded = async {
         let mut tx = app.store.begin().await?;
         match attempt {
@@ -110,6 +123,7 @@ async fn deliver(app: Arc<App>, slack: SlackApi, pace: Arc<DashMap<String, Bucke
                 tx.outbox_sent(row.id, row.fence, ts, after).await?;
                 crate::metrics::SLACK_SENT.with_label_values(&[method]).inc();
             }
+            Attempt::Kept => tx.outbox_sent(row.id, row.fence, None, None).await?,
             Attempt::Published(published) => {
                 tx.outbox_sent(row.id, row.fence, Some(published.id.clone()), None)
                     .await?;
@@ -120,9 +134,11 @@ async fn deliver(app: Arc<App>, slack: SlackApi, pace: Arc<DashMap<String, Bucke
                 wait,
                 uncertain,
                 error,
+                outage,
             } => {
                 let at = crate::store::epoch_ms() + wait.as_millis() as i64;
-                if at > row.deadline {
+                // While Slack is down its messages wait for it, however long (SPEC §19).
+                if at > row.deadline && !(outage && down) {
                     fail(&mut tx, &row, format!("not sent before its deadline; last: {error}"))
                         .await?;
                 } else {
@@ -207,10 +223,16 @@ async fn attempt(
                     wait,
                     uncertain,
                     error: e.to_string(),
+                    outage: false,
                 }
             }
             Err((e, false)) => Attempt::Failed(e.to_string()),
         };
+    }
+    if let Outgoing::Respond { url, .. } = &row.message {
+        if crate::store::console_answer(url).is_some() {
+            return Attempt::Kept;
+        }
     }
     let resolved = match resolve(app, row).await {
         Ok(r) => r,
@@ -327,11 +349,13 @@ async fn resolve(app: &Arc<App>, row: &Claimed) -> Result<Resolved, Attempt> {
         wait: Duration::from_millis(250),
         uncertain: false,
         error: "the message it refers to is not posted yet".into(),
+        outage: false,
     };
     let store_error = |e: StoreError| Attempt::Later {
         wait: FIRST_BACKOFF,
         uncertain: false,
         error: e.to_string(),
+        outage: false,
     };
     match &row.message {
         Outgoing::Post {
@@ -400,12 +424,14 @@ fn later(row: &Claimed, e: SlackError) -> Attempt {
                     .min(LONGEST_BACKOFF),
                 uncertain: false,
                 error: e.to_string(),
+                outage: false,
             }
         }
         SlackError::Unavailable { maybe_done, .. } => Attempt::Later {
             wait: backoff(row.attempts),
             uncertain: maybe_done,
             error: e.to_string(),
+            outage: true,
         },
         other => Attempt::Failed(other.to_string()),
     }

@@ -22,6 +22,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         &[
             "actions",
             "alarms",
+            "console",
             "timeline",
             "report",
             "retention",
