@@ -38,6 +38,8 @@ pub struct SlackHealth {
 
 #[derive(Debug, Default)]
 struct Health {
+    /// The last success (or when drbot started).
+    answered_at: Option<chrono::DateTime<chrono::Utc>>,
     /// The first failure after the last success.
     failing_since: Option<chrono::DateTime<chrono::Utc>>,
     /// Set once the failures lasted `down_after`: Slack is down since `failing_since`.
@@ -50,19 +52,38 @@ pub enum SlackTurn {
     Same,
     /// Failing for `down_after` now: down since then.
     WentDown(chrono::DateTime<chrono::Utc>),
-    /// Answering again after being down since then.
-    CameBack(chrono::DateTime<chrono::Utc>),
+    /// Answering again after being down: it last answered at `answered`, failed from `since`.
+    CameBack {
+        answered: chrono::DateTime<chrono::Utc>,
+        since: chrono::DateTime<chrono::Utc>,
+    },
 }
 
 impl SlackHealth {
-    /// Slack answered a call.
-    pub fn answered(&self) -> SlackTurn {
+    /// Slack has not failed yet at `now` (start-up).
+    pub fn new(now: chrono::DateTime<chrono::Utc>) -> Self {
+        SlackHealth {
+            state: std::sync::Mutex::new(Health {
+                answered_at: Some(now),
+                ..Health::default()
+            }),
+        }
+    }
+
+    /// Slack answered a call at `now`.
+    pub fn answered(&self, now: chrono::DateTime<chrono::Utc>) -> SlackTurn {
         let mut h = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let turn = match (h.down, h.failing_since) {
-            (true, Some(since)) => SlackTurn::CameBack(since),
+            (true, Some(since)) => SlackTurn::CameBack {
+                answered: h.answered_at.unwrap_or(since),
+                since,
+            },
             _ => SlackTurn::Same,
         };
-        *h = Health::default();
+        *h = Health {
+            answered_at: Some(now),
+            ..Health::default()
+        };
         turn
     }
 

@@ -203,7 +203,7 @@ impl Application {
             jobs: tokio::sync::Notify::new(),
             ready: Default::default(),
             members: Default::default(),
-            slack_health: Default::default(),
+            slack_health: crate::app::SlackHealth::new(crate::clock::now()),
         });
         crate::workers::recover(&app).await?;
         let transport = match (env.app_token, env.signing_secret) {

@@ -62,6 +62,7 @@ function draw(){
   $("#links").innerHTML='<a href="'+BASE+'report.html" target="_blank">DR review (this quarter)</a>'+incidents.map(c=>'<a href="'+BASE+"exports/"+esc(c.name)+'.html" target="_blank">timeline '+esc(c.name)+"</a>").join("");
   $("#title").textContent=(chan(current).startsWith("drbot")?"":"#")+chan(current)+"  ·  you are "+name(persona);
   const here=state.messages.filter(m=>m.channel===current).concat(answers.filter(a=>a.channel===current));
+  if(serving())here.sort((a,b)=>String(a.at||"").localeCompare(String(b.at||"")));
   const top=here.filter(m=>!m.thread_ts||m.thread_ts===m.ts);
   const html=top.map(m=>one(m)+'<div class="thread">'+here.filter(r=>r.thread_ts===m.ts&&r.ts!==m.ts).map(one).join("")+"</div>").join("");
   if(html!==lastDraw){const box=$("#messages"),end=box.scrollTop+box.clientHeight>=box.scrollHeight-30;box.innerHTML=html;lastDraw=html;if(end)box.scrollTop=box.scrollHeight}

@@ -14,7 +14,7 @@ use crate::store::{Outgoing, StoredEvent};
 /// answers whether Slack is down now.
 pub async fn heard(app: &Arc<App>, heard: Option<bool>) -> bool {
     let turn = match heard {
-        Some(true) => app.slack_health.answered(),
+        Some(true) => app.slack_health.answered(crate::clock::now()),
         Some(false) => app.slack_health.failed(
             crate::clock::now(),
             app.settings.console.slack_down_after.as_duration(),
@@ -27,8 +27,8 @@ pub async fn heard(app: &Arc<App>, heard: Option<bool>) -> bool {
             since = %crate::clock::rfc3339(since),
             "Slack's Web API has not answered since then: Slack is down; messages wait in the outbox, the web console works"
         ),
-        SlackTurn::CameBack(since) => {
-            if let Err(e) = back(app, since).await {
+        SlackTurn::CameBack { answered, since } => {
+            if let Err(e) = back(app, answered, since).await {
                 tracing::error!(error = %e, "could not tell the channels what was done while Slack was down");
             }
         }
@@ -36,16 +36,20 @@ pub async fn heard(app: &Arc<App>, heard: Option<bool>) -> bool {
     app.slack_health.down_since().is_some()
 }
 
+/// Slack answers again: it last answered at `answered` and failed from `since`.
 async fn back(
     app: &Arc<App>,
+    answered: chrono::DateTime<chrono::Utc>,
     since: chrono::DateTime<chrono::Utc>,
 ) -> Result<(), crate::store::StoreError> {
     let now = crate::clock::now();
     tracing::warn!(since = %crate::clock::rfc3339(since), "Slack answers again");
     app.store.outbox_after_outage().await?;
+    // What was done in the console since Slack last answered (the outage's first commands
+    // were typed before its first failure was seen).
     let events = app
         .store
-        .events_since(&crate::clock::rfc3339(since))
+        .events_since(&crate::clock::rfc3339(answered))
         .await?;
     let fallback = app
         .settings
@@ -62,8 +66,8 @@ async fn back(
     tx.commit().await
 }
 
-/// One post per channel where something was done through the console between `since` and
-/// `now`, keyed by its newest event (replicas that saw the same outage queue it once).
+/// One post per channel where something was done through the console (`events`: since
+/// Slack last answered), the outage from `since` to `now`, keyed by its newest event (replicas that saw the same outage queue it once).
 pub fn summaries(
     events: &[StoredEvent],
     since: chrono::DateTime<chrono::Utc>,

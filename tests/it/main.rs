@@ -10,6 +10,7 @@ mod audit_key;
 mod aws_check;
 mod aws_faults;
 mod config;
+mod console;
 mod crash;
 mod dark_region;
 mod evidence;

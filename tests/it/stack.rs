@@ -69,23 +69,47 @@ fn the_tasks_reach_the_database_by_its_security_group_in_any_vpc() {
 }
 
 #[test]
-fn only_slacks_endpoints_are_public_behind_the_load_balancer() {
+fn only_slacks_endpoints_and_the_signed_in_console_are_public_behind_the_load_balancer() {
     let t = template();
     let listener = &t["Resources"]["HttpsListener"]["Properties"];
     let default = &listener["DefaultActions"][0];
     assert_eq!(default["Type"], "fixed-response", "{listener}");
     assert_eq!(default["FixedResponseConfig"]["StatusCode"], "404");
     let rules = resources_of_type(&t, "AWS::ElasticLoadBalancingV2::ListenerRule");
-    assert_eq!(rules.len(), 1, "{rules:?}");
-    let rule = &rules[0].1["Properties"];
+    assert_eq!(rules.len(), 2, "{rules:?}");
+    let rule = &t["Resources"]["SlackRequests"]["Properties"];
     assert_eq!(
         rule["Conditions"][0]["PathPatternConfig"]["Values"],
         serde_json::json!(["/slack/*"])
     );
     assert_eq!(rule["Actions"][0]["Type"], "forward");
+    // The console is forwarded only after the IdP's sign-in (SPEC §19).
+    let console = &t["Resources"]["ConsoleRequests"];
+    assert_eq!(console["Condition"], "UseConsole");
+    let console = &console["Properties"];
+    assert_eq!(
+        console["Conditions"][0]["PathPatternConfig"]["Values"],
+        serde_json::json!(["/console", "/console/*"])
+    );
+    let actions = console["Actions"].as_array().unwrap();
+    assert_eq!(actions[0]["Type"], "authenticate-oidc");
+    assert_eq!(actions[0]["Order"], 1);
+    assert_eq!(
+        actions[0]["AuthenticateOidcConfig"]["OnUnauthenticatedRequest"],
+        "authenticate"
+    );
+    let secret = actions[0]["AuthenticateOidcConfig"]["ClientSecret"].to_string();
+    assert!(
+        secret.contains("resolve:secretsmanager"),
+        "the client secret comes from Secrets Manager: {secret}"
+    );
+    assert_eq!(
+        (actions[1]["Type"].as_str(), actions[1]["Order"].as_i64()),
+        (Some("forward"), Some(2))
+    );
     // Nothing else forwards to the tasks (so /metrics, /readyz stay inside).
     let forwards = t.to_string().matches("\"forward\"").count();
-    assert_eq!(forwards, 1);
+    assert_eq!(forwards, 2);
 }
 
 #[test]

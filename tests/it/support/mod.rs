@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod alb;
 pub mod aws;
 pub mod browser;
 pub mod flow;

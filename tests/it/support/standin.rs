@@ -45,6 +45,14 @@ pub const METHOD_SCOPES: &[(&str, Option<&str>)] = &[
     ("views.publish", None),
 ];
 
+/// How `method` is set to fail: its own failure, else the one set for every method (`"*"`).
+fn failure_of<'a>(state: &'a Recorded, method: &str) -> Option<&'a Failure> {
+    state
+        .failures
+        .get(method)
+        .or_else(|| state.failures.get("*"))
+}
+
 /// A recorded Web API call.
 #[derive(Debug, Clone)]
 pub struct Call {
@@ -64,6 +72,8 @@ pub enum Failure {
         retry_after: u64,
     },
     ServerError,
+    /// 503, as during an outage.
+    Unavailable,
     NotOk(&'static str),
     /// Never answers (until the client gives up).
     Hang,
@@ -282,7 +292,7 @@ async fn web_api(
     // A method set to hang: recorded, then no answer (the lock is not held while waiting).
     let hang = {
         let mut state = shared.state.lock().unwrap();
-        let hang = matches!(state.failures.get(&method), Some(Failure::Hang));
+        let hang = matches!(failure_of(&state, &method), Some(Failure::Hang));
         if hang {
             state.calls.push(Call {
                 method: method.clone(),
@@ -380,7 +390,7 @@ fn answer_call(
         _ => {}
     }
     let mut lose_answer = false;
-    if let Some(failure) = state.failures.get(&method).cloned() {
+    if let Some(failure) = failure_of(&state, &method).cloned() {
         if let Some(left) = state.failures_left.get_mut(&method) {
             *left -= 1;
             if *left == 0 {
@@ -404,6 +414,9 @@ fn answer_call(
                         .into_response(),
                     Failure::ServerError => {
                         (StatusCode::INTERNAL_SERVER_ERROR, "upstream failure").into_response()
+                    }
+                    Failure::Unavailable => {
+                        (StatusCode::SERVICE_UNAVAILABLE, "Slack is down").into_response()
                     }
                     Failure::NotOk(error) => {
                         Json(json!({"ok": false, "error": error})).into_response()
