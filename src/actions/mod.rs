@@ -354,20 +354,27 @@ pub async fn run(app: Arc<App>, request_id: i64) {
             return;
         }
     };
-    let run = Run::new(&app, &request);
-    match request.action.parse::<ActionKind>() {
-        Ok(action) => registry(action).execute(&run).await,
-        Err(unknown) => {
-            run.finish(
-                RequestState::Failed,
-                &format!("this drbot cannot execute it: {unknown}"),
-            )
-            .await
-        }
-    }
-    if let (Some(RequestState::Executed), Some(incident)) = (run.ended(), &request.incident) {
-        crate::actions::incident::tick(&app, incident, &command_name(&app, &request)).await;
-    }
+    // A request typed in the web console: its execution's events say so too.
+    let via = crate::store::via_of(&request.response_url);
+    crate::store::VIA
+        .scope(via, async {
+            let run = Run::new(&app, &request);
+            match request.action.parse::<ActionKind>() {
+                Ok(action) => registry(action).execute(&run).await,
+                Err(unknown) => {
+                    run.finish(
+                        RequestState::Failed,
+                        &format!("this drbot cannot execute it: {unknown}"),
+                    )
+                    .await
+                }
+            }
+            if let (Some(RequestState::Executed), Some(incident)) = (run.ended(), &request.incident)
+            {
+                crate::actions::incident::tick(&app, incident, &command_name(&app, &request)).await;
+            }
+        })
+        .await;
     // A plan run waiting on this request goes on at once, not at its next half-second look.
     runs::drive::WAKE.notify_one();
 }

@@ -526,7 +526,7 @@ async fn click(
     };
     match handled {
         Handled::Done(follow) if !follow.is_empty() => {
-            tokio::spawn(VIA.scope(me.via(), crate::actions::follow_up(app.clone(), follow)));
+            tokio::spawn(crate::actions::follow_up(app.clone(), follow));
         }
         Handled::Duplicate => {
             return Json(

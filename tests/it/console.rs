@@ -120,6 +120,10 @@ async fn with_slack_down_a_rollback_is_asked_refused_to_an_outsider_and_approved
     browser.click("button[data-action='drbot_approve']").await;
     let executed = wait_for_event(&app, "request.executed").await;
     assert_eq!(executed["detail"]["action_id"], "A-1");
+    assert_eq!(
+        executed["detail"]["via"]["email"], DANA,
+        "an execution says the request was typed in the console, and by whom"
+    );
     assert_eq!(svc.task_definition().await, format!("{}:2", svc.family));
     let approved = wait_for_event(&app, "approval.approved").await;
     assert_eq!(approved["actor"], "U0SECOFF1");
@@ -410,4 +414,183 @@ async fn a_key_host_other_than_this_machine_is_refused_at_start_up() {
         panic!("drbot started with a key host elsewhere");
     };
     assert!(said.contains("DRBOT_TEST_ALB_KEYS_URL"), "{said}");
+}
+
+/// A signed-in person's console session over plain HTTP, as the page keeps it: the ALB's
+/// token on every request, the session cookie and its token on every change.
+struct Session<'a> {
+    app: &'a TestApp,
+    token: String,
+    cookie: String,
+    csrf: String,
+}
+
+impl<'a> Session<'a> {
+    async fn open(app: &'a TestApp, alb: &AlbStandIn, email: &str) -> Session<'a> {
+        let token = alb.token(email);
+        let answer = app
+            .http
+            .get(app.url("/console/api/state"))
+            .header("x-amzn-oidc-data", &token)
+            .send()
+            .await
+            .unwrap();
+        let cookie = answer.headers()["set-cookie"].to_str().unwrap().to_string();
+        assert!(
+            cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+            "{cookie}"
+        );
+        let cookie = cookie.split(';').next().unwrap().to_string();
+        let state: Value = answer.json().await.unwrap();
+        Session {
+            app,
+            token,
+            cookie,
+            csrf: state["csrf"].as_str().unwrap().to_string(),
+        }
+    }
+
+    async fn post(&self, path: &str, body: Value) -> Value {
+        let nonce = format!(
+            "{:032x}",
+            TRIGGER_NONCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        let mut body = body;
+        body["nonce"] = json!(nonce);
+        let answer = self
+            .app
+            .http
+            .post(self.app.url(path))
+            .header("x-amzn-oidc-data", &self.token)
+            .header("origin", format!("http://{}", self.app.addr))
+            .header("cookie", &self.cookie)
+            .header("x-drbot-csrf", &self.csrf)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200);
+        answer.json().await.unwrap()
+    }
+
+    async fn command(&self, channel: &str, text: &str) -> String {
+        let answer = self
+            .post(
+                "/console/api/command",
+                json!({"channel": channel, "text": text}),
+            )
+            .await;
+        answer["answer"]
+            .as_str()
+            .or(answer["error"].as_str())
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    async fn click(&self, action: &str, request: i64) -> String {
+        let answer = self
+            .post(
+                "/console/api/click",
+                json!({"action_id": action, "request": request}),
+            )
+            .await;
+        answer["answer"]
+            .as_str()
+            .or(answer["error"].as_str())
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// The messages of `channel` as the console shows them.
+    async fn channel(&self, channel: &str) -> Vec<Value> {
+        let state: Value = self
+            .app
+            .http
+            .get(
+                self.app
+                    .url(&format!("/console/api/state?channel={channel}")),
+            )
+            .header("x-amzn-oidc-data", &self.token)
+            .header("cookie", &self.cookie)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        state["messages"].as_array().unwrap().clone()
+    }
+}
+
+static TRIGGER_NONCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// Waits until the console shows request `label`'s message in `channel`.
+async fn wait_for_request(session: &Session<'_>, channel: &str, label: &str) -> Value {
+    for _ in 0..150 {
+        if let Some(m) = session.channel(channel).await.into_iter().find(|m| {
+            m["text"]
+                .as_str()
+                .unwrap_or("")
+                .contains(&format!("{label} · approval needed"))
+        }) {
+            return m;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "the console never showed {label}: {:#?}",
+        session.channel(channel).await
+    );
+}
+
+#[tokio::test]
+async fn the_consoles_gate_is_slacks_gate_four_eyes_expiry_and_reject() {
+    let svc = seed_service(3, 1).await;
+    let (app, alb) = start(&svc).await;
+    let ready = app.http.get(app.url("/readyz")).send().await.unwrap();
+    assert!(ready.text().await.unwrap().contains("slack: answering"));
+    let dana = Session::open(&app, &alb, DANA).await;
+    let sam = Session::open(&app, &alb, SAM).await;
+
+    // Outside a command channel: refused with the way to do it right.
+    let said = dana.command(OTHER_CHANNEL, "/dr rollback api").await;
+    assert!(said.contains("C0123OPS"), "{said}");
+    let said = dana.command(OPS_CHANNEL, "please roll back").await;
+    assert!(said.contains("/dr help"), "{said}");
+
+    let said = dana.command(OPS_CHANNEL, "/dr rollback api").await;
+    assert!(said.contains("rollback api"), "{said}");
+    let request = wait_for_request(&dana, OPS_CHANNEL, "A-1").await;
+    assert_eq!(request["request"], 1);
+    // The requester's own approval: four eyes.
+    let said = dana.click("drbot_approve", 1).await;
+    assert!(
+        said.contains("You asked for A-1, so you cannot approve it"),
+        "{said}"
+    );
+    // Past its expiry, an officer's approval does nothing.
+    app.advance_clock(Duration::from_secs(16 * 60));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let said = sam.click("drbot_approve", 1).await;
+    assert!(said.contains("A-1") && said.contains("expired"), "{said}");
+
+    // A new request, rejected by the officer.
+    dana.command(OPS_CHANNEL, "/dr rollback api").await;
+    wait_for_request(&dana, OPS_CHANNEL, "A-2").await;
+    let said = sam.click("drbot_reject", 2).await;
+    assert!(said.contains("A-2 is rejected"), "{said}");
+    let said = sam.click("drbot_approve", 2).await;
+    assert!(said.contains("already rejected"), "{said}");
+    let said = sam.click("drbot_postmortem", 2).await;
+    assert!(said.contains("acts only in Slack"), "{said}");
+
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let events = app.events().await;
+    assert_eq!(update_services(&events), 0, "nothing was changed");
+    let rejected = events
+        .iter()
+        .find(|e| e["kind"] == "approval.rejected")
+        .unwrap();
+    assert_eq!(rejected["detail"]["via"]["email"], SAM);
+    assert_eq!(svc.task_definition().await, format!("{}:3", svc.family));
 }
