@@ -11,7 +11,8 @@
 //!    needs — and the registry), with the helpers of each family beside them in
 //!    `actions/` (`blocklist` for WAF, `database` for RDS, `incident`), and [`timeline`],
 //!    [`report`], [`retention`], [`evidence`], [`audit`] (verification against
-//!    checkpoints, Slack's included), [`iam`]. Plan runs (`/dr run`) are the family
+//!    checkpoints, Slack's included), [`iam`], [`console`] (the one web console: page,
+//!    script, style, a channel's view from the outbox, the records it renders). Plan runs (`/dr run`) are the family
 //!    `actions::runs` beside the actions they compose; readiness (whether each scenario could
 //!    run now: its plan dry-run and what it relies on checked) is the family
 //!    `actions::readiness`, beside the actions whose planners it reuses. [`alarms`]: SNS's
@@ -24,7 +25,8 @@
 //!    module that talks to the AWS SDK), [`slack`] (the Web API client, mrkdwn text),
 //!    [`notify`] (the status page's REST API and SMTP: what tells users).
 //! 7. [`metrics`], then [`store`] (SQLite or PostgreSQL, the writer, the hash-chained log).
-//! 8. [`config`], then [`clock`], [`duration`], [`memory`], [`telemetry`].
+//! 8. [`config`], then [`clock`], [`duration`], [`memory`], [`telemetry`], [`web`] (the
+//!    HTTPS client of the REST peers).
 
 pub mod actions;
 pub mod alarms;
@@ -54,4 +56,5 @@ pub mod startup;
 pub mod store;
 pub mod telemetry;
 pub mod timeline;
+pub mod web;
 pub mod workers;

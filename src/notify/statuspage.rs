@@ -19,10 +19,7 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 /// The most of an answer drbot reads.
 const ANSWER_MAX: usize = 4 << 20;
 
-type Client = hyper_util::client::legacy::Client<
-    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
-    Full<Bytes>,
->;
+type Client = crate::web::Client<Full<Bytes>>;
 
 pub struct Statuspage {
     api: String,
@@ -34,15 +31,7 @@ pub struct Statuspage {
 impl Statuspage {
     pub fn new(settings: &StatusPageSettings, key: Secret) -> Self {
         // Plain http only reaches a stand-in on this machine (`[status_page]` checks it).
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
-            .expect("ring offers the safe default protocol versions")
-            .https_or_http()
-            .enable_http1()
-            .build();
-        let client =
-            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-                .build(https);
+        let client = crate::web::client();
         Self {
             api: settings.api_url.trim_end_matches('/').to_string(),
             page: settings.page_id.clone(),

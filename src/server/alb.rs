@@ -63,10 +63,7 @@ pub fn precheck(token: &str, signer: &str) -> Result<String, Refusal> {
     kid(token)
 }
 
-type Https = hyper_util::client::legacy::Client<
-    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
-    http_body_util::Empty<axum::body::Bytes>,
->;
+type Https = crate::web::Client<http_body_util::Empty<axum::body::Bytes>>;
 
 /// Keys kept at most (the ALB rotates a few; more would be someone trying kids).
 const KEYS_KEPT: usize = 32;
@@ -84,18 +81,9 @@ impl AlbKeys {
     /// The regional endpoint, or (tests only) another base URL serving `<kid>` → PEM.
     pub fn new(region: &str, test_base: Option<String>) -> Self {
         let base = test_base.unwrap_or_else(|| key_url(region, "").trim_end_matches('/').into());
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
-            .expect("ring offers the safe default protocol versions")
-            .https_or_http()
-            .enable_http1()
-            .build();
-        let client =
-            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-                .build(https);
         AlbKeys {
             base: base.trim_end_matches('/').to_string(),
-            client,
+            client: crate::web::client(),
             kept: Default::default(),
         }
     }
@@ -186,12 +174,24 @@ pub fn key_url(region: &str, kid: &str) -> String {
     format!("https://public-keys.auth.elb.{region}.amazonaws.com/{kid}")
 }
 
+/// The DER a P-256 `PUBLIC KEY` (SubjectPublicKeyInfo) starts with, before its point.
+pub const SPKI_PREFIX: [u8; 26] = [
+    0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a,
+    0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
+];
+
+/// The PEM of a P-256 public key given its uncompressed point (as the key endpoint serves).
+pub fn p256_pem(point: &[u8]) -> String {
+    let mut spki = SPKI_PREFIX.to_vec();
+    spki.extend_from_slice(point);
+    format!(
+        "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
+        base64::engine::general_purpose::STANDARD.encode(spki)
+    )
+}
+
 /// The uncompressed P-256 point of a PEM `PUBLIC KEY` (SubjectPublicKeyInfo).
 pub fn p256_point(pem: &str) -> Result<Vec<u8>, Refusal> {
-    const SPKI_PREFIX: [u8; 26] = [
-        0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08,
-        0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
-    ];
     let body: String = pem
         .lines()
         .filter(|l| !l.starts_with("-----"))
@@ -267,15 +267,7 @@ mod tests {
         let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
         let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
             .unwrap();
-        let mut spki = vec![
-            0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06,
-            0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
-        ];
-        spki.extend_from_slice(pair.public_key().as_ref());
-        let pem = format!(
-            "-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n",
-            base64::engine::general_purpose::STANDARD.encode(spki)
-        );
+        let pem = p256_pem(pair.public_key().as_ref());
         (pair, pem)
     }
 

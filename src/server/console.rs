@@ -111,15 +111,7 @@ pub fn test_keys_url() -> Option<String> {
 
 /// Whether `url` may serve the keys in tests: an http(s) URL on this machine.
 pub fn loopback(url: &str) -> bool {
-    let Ok(url) = url::Url::parse(url.trim()) else {
-        return false;
-    };
-    match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
-        None => false,
-    }
+    crate::sandbox::is_loopback(url)
 }
 
 fn asset(kind: &'static str, body: &'static str) -> Response {

@@ -23,28 +23,21 @@ const SAM: &str = "sam@example.com";
 const ALEX: &str = "alex@example.com";
 
 fn config(svc: &SeededService) -> String {
-    format!(
-        r#"
-[slack]
-command_channels = ["C0123OPS"]
-
-[approval]
-officers = ["U0SECOFF1", "U0SECOFF2"]
-
-[ecs]
-poll_interval = "1s"
-rollout_timeout = "10m"
-
-[console]
-enabled = true
-load_balancer_arn = "{}"
-slack_down_after = "2s"
-people = {{ "{DANA}" = "U0ONCALL1", "Sam@Example.com" = "U0SECOFF1", "{ALEX}" = "U0OUTSIDE" }}
-
-{}"#,
-        alb::SIGNER,
-        svc.config()
-    )
+    // Dotted keys: the console's own settings stand out from the rest.
+    let people = format!(
+        r#"{{ "{DANA}" = "U0ONCALL1", "Sam@Example.com" = "U0SECOFF1", "{ALEX}" = "U0OUTSIDE" }}"#
+    );
+    [
+        r#"slack.command_channels = ["C0123OPS"]"#.to_string(),
+        r#"approval.officers = ["U0SECOFF1", "U0SECOFF2"]"#.to_string(),
+        r#"ecs.poll_interval = "1s""#.to_string(),
+        "console.enabled = true".to_string(),
+        format!("console.load_balancer_arn = \"{}\"", alb::SIGNER),
+        r#"console.slack_down_after = "2s""#.to_string(),
+        format!("console.people = {people}"),
+        svc.config(),
+    ]
+    .join("\n")
 }
 
 async fn start(svc: &SeededService) -> (TestApp, AlbStandIn) {
@@ -473,13 +466,9 @@ impl<'a> Session<'a> {
         answer.json().await.unwrap()
     }
 
-    async fn command(&self, channel: &str, text: &str) -> String {
-        let answer = self
-            .post(
-                "/console/api/command",
-                json!({"channel": channel, "text": text}),
-            )
-            .await;
+    /// What the console answered a change: its answer, else its error.
+    async fn said(&self, path: &str, body: Value) -> String {
+        let answer = self.post(path, body).await;
         answer["answer"]
             .as_str()
             .or(answer["error"].as_str())
@@ -487,37 +476,25 @@ impl<'a> Session<'a> {
             .to_string()
     }
 
+    async fn command(&self, channel: &str, text: &str) -> String {
+        let body = json!({"channel": channel, "text": text});
+        self.said("/console/api/command", body).await
+    }
+
     async fn click(&self, action: &str, request: i64) -> String {
-        let answer = self
-            .post(
-                "/console/api/click",
-                json!({"action_id": action, "request": request}),
-            )
-            .await;
-        answer["answer"]
-            .as_str()
-            .or(answer["error"].as_str())
-            .unwrap_or_default()
-            .to_string()
+        let body = json!({"action_id": action, "request": request});
+        self.said("/console/api/click", body).await
     }
 
     /// The messages of `channel` as the console shows them.
     async fn channel(&self, channel: &str) -> Vec<Value> {
-        let state: Value = self
-            .app
-            .http
-            .get(
-                self.app
-                    .url(&format!("/console/api/state?channel={channel}")),
-            )
+        let path = format!("/console/api/state?channel={channel}");
+        let request = self.app.http.get(self.app.url(&path));
+        let answer = request
             .header("x-amzn-oidc-data", &self.token)
             .header("cookie", &self.cookie)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+            .send();
+        let state: Value = answer.await.unwrap().json().await.unwrap();
         state["messages"].as_array().unwrap().clone()
     }
 }

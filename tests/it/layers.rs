@@ -9,7 +9,10 @@ use std::path::Path;
 /// Every top-level module of `src/` and its layer: a module may use its own layer and the
 /// ones below, never one above.
 const LAYERS: &[(&str, &[&str])] = &[
-    ("foundations", &["clock", "duration", "memory", "telemetry"]),
+    (
+        "foundations",
+        &["clock", "duration", "memory", "telemetry", "web"],
+    ),
     ("configuration", &["config"]),
     ("store", &["store"]),
     ("metrics", &["metrics"]),
