@@ -55,7 +55,7 @@ fn check_console(settings: &Settings) -> Result<(), StartupError> {
         ));
     }
     if let Some(url) = crate::server::console::test_keys_url() {
-        if !crate::server::console::loopback(&url) {
+        if !crate::web::is_loopback(&url) {
             return Err(StartupError::Console(format!(
                 "DRBOT_TEST_ALB_KEYS_URL is {url}, not on this machine: it exists only for tests (a local stand-in of the load balancer's key endpoint); unset it so the console verifies sign-ins with AWS's keys"
             )));

@@ -64,7 +64,7 @@ fn local_emulator() -> Result<String, SandboxError> {
         .ok_or(SandboxError::NoEmulator)?;
     for (var, value) in std::env::vars() {
         if var == "AWS_ENDPOINT_URL" || var.starts_with("AWS_ENDPOINT_URL_") {
-            if !is_loopback(&value) {
+            if !crate::web::is_loopback(&value) {
                 return Err(SandboxError::NotLoopback { var, value });
             }
         }
@@ -91,19 +91,6 @@ fn local_emulator() -> Result<String, SandboxError> {
         std::env::set_var(var, value);
     }
     Ok(endpoint)
-}
-
-/// An http(s) URL whose host is this machine.
-pub fn is_loopback(url: &str) -> bool {
-    let Ok(url) = url::Url::parse(url.trim()) else {
-        return false;
-    };
-    match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
-        None => false,
-    }
 }
 
 /// Runs the sandbox until Ctrl-C; every failure is one line.

@@ -109,11 +109,6 @@ pub fn test_keys_url() -> Option<String> {
         .filter(|u| !u.trim().is_empty())
 }
 
-/// Whether `url` may serve the keys in tests: an http(s) URL on this machine.
-pub fn loopback(url: &str) -> bool {
-    crate::sandbox::is_loopback(url)
-}
-
 fn asset(kind: &'static str, body: &'static str) -> Response {
     ([(header::CONTENT_TYPE, kind)], body).into_response()
 }
