@@ -181,14 +181,14 @@ async fn signed_in(
             tracing::warn!(email = %me.email, reason = %why, "console: a change from another origin refused");
             return refuse(StatusCode::FORBIDDEN, why);
         }
-        let session = cookie(request.headers()).filter(|s| bound_to(s, &me.subject));
+        let ours = cookie(request.headers()).filter(|s| bound_to(s, &me.subject));
         let given = request
             .headers()
             .get(CSRF_HEADER)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
-        let good = session.is_some_and(|s| {
-            let expected = csrf_token(&s);
+        let good = ours.is_some_and(|value| {
+            let expected = csrf_token(&value);
             expected.len() == given.len()
                 && expected
                     .bytes()
