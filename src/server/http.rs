@@ -175,6 +175,7 @@ async fn count_requests(request: Request, next: Next) -> Response {
         "/healthz" => "/healthz",
         "/readyz" => "/readyz",
         "/metrics" => "/metrics",
+        p if p.starts_with("/console") => "/console",
         _ => "other",
     };
     let started = Instant::now();

@@ -75,6 +75,19 @@ async fn with_slack_down_a_rollback_is_asked_refused_to_an_outsider_and_approved
     app.slack.fail("*", Failure::Unavailable);
 
     let browser = Browser::start().await;
+    // Forged, expired and foreign sign-ins, and an unknown person: the console never opens.
+    for (forge, said) in [
+        ("key", "signature does not verify"),
+        ("expired", "sign-in has expired"),
+        ("signer", "signed by another load balancer"),
+    ] {
+        browser.open(&alb.forged_login_url(SAM, forge)).await;
+        browser.wait_for_text(said, 10).await;
+    }
+    browser.open(&alb.login_url("eve@example.com")).await;
+    browser
+        .wait_for_text("not one of drbot's console people", 10)
+        .await;
     sign_in(&browser, &alb, DANA).await;
     browser.type_into("#text", "/dr rollback api").await;
     browser.click("#composer button").await;

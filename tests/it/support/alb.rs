@@ -74,6 +74,8 @@ pub fn claims(email: &str, exp: i64) -> Value {
 #[derive(Clone)]
 struct Shared {
     key: Arc<Key>,
+    /// Signs what `/login?as=…&forge=key` asks for: a key the endpoint does not serve.
+    forger: Arc<Key>,
     target: Arc<Mutex<Option<SocketAddr>>>,
     http: reqwest::Client,
 }
@@ -90,6 +92,7 @@ impl AlbStandIn {
         let target = Arc::new(Mutex::new(None));
         let shared = Shared {
             key: key.clone(),
+            forger: Arc::new(Key::new()),
             target: target.clone(),
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
@@ -115,6 +118,12 @@ impl AlbStandIn {
     /// Where a browser signs in as `email` (and lands on the console).
     pub fn login_url(&self, email: &str) -> String {
         format!("http://{}/login?as={email}", self.addr)
+    }
+
+    /// Where a browser is signed in as `email` with a token that is wrong in one way
+    /// (`forge`: `key`, `expired` or `signer`), as an attacker in front of drbot would send.
+    pub fn forged_login_url(&self, email: &str, forge: &str) -> String {
+        format!("http://{}/login?as={email}&forge={forge}", self.addr)
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -145,6 +154,8 @@ async fn public_key(State(s): State<Shared>, Path(kid): Path<String>) -> Respons
 struct Login {
     #[serde(rename = "as")]
     email: String,
+    #[serde(default)]
+    forge: String,
 }
 
 /// The IdP's part, short: the browser is signed in as `email` (a cookie of the ALB's).
@@ -154,7 +165,11 @@ async fn login(Query(l): Query<Login>) -> Response {
         [
             (
                 "set-cookie",
-                format!("AWSELBAuthSessionCookie-0={}; Path=/; HttpOnly", l.email),
+                format!(
+                    "AWSELBAuthSessionCookie-0={}.{}; Path=/; HttpOnly",
+                    hex::encode(&l.email),
+                    if l.forge.is_empty() { "good" } else { &l.forge }
+                ),
             ),
             ("location", "/console/".to_string()),
         ],
@@ -181,7 +196,11 @@ async fn proxy(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let Some(email) = signed_in_as(&headers) else {
+    let Some((email, forge)) = signed_in_as(&headers)
+        .as_deref()
+        .and_then(|v| v.split_once('.'))
+        .and_then(|(e, f)| Some((String::from_utf8(hex::decode(e).ok()?).ok()?, f.to_string())))
+    else {
         return (
             StatusCode::UNAUTHORIZED,
             "sign in first at /login?as=<email>",
@@ -203,8 +222,17 @@ async fn proxy(
         }
         request = request.header(name, value);
     }
-    let exp = now() + 3600;
-    let token = s.key.sign(&header(exp), &claims(&email, exp));
+    let exp = match forge.as_str() {
+        "expired" => now() - 60,
+        _ => now() + 3600,
+    };
+    let mut head = header(exp);
+    if forge == "signer" {
+        head["signer"] =
+            json!("arn:aws:elasticloadbalancing:us-east-1:999999999999:loadbalancer/app/other/1");
+    }
+    let signer = if forge == "key" { &s.forger } else { &s.key };
+    let token = signer.sign(&head, &claims(&email, exp));
     request = request
         .header("x-amzn-oidc-data", token)
         .header("x-amzn-oidc-identity", format!("sub-{email}"))
