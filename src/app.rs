@@ -219,3 +219,38 @@ impl App {
             .unwrap_or("")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slack_is_down_after_failing_long_enough_and_back_at_its_first_answer() {
+        let t = |s: i64| chrono::DateTime::from_timestamp(1_800_000_000 + s, 0).unwrap();
+        let after = std::time::Duration::from_secs(60);
+        let health = SlackHealth::new(t(0));
+        assert_eq!(health.answered(t(5)), SlackTurn::Same);
+        assert_eq!(health.failed(t(10), after), SlackTurn::Same);
+        assert_eq!(
+            health.failed(t(69), after),
+            SlackTurn::Same,
+            "not yet a minute"
+        );
+        assert_eq!(health.down_since(), None);
+        assert_eq!(health.failed(t(70), after), SlackTurn::WentDown(t(10)));
+        assert_eq!(health.failed(t(100), after), SlackTurn::Same, "said once");
+        assert_eq!(health.down_since(), Some(t(10)));
+        assert_eq!(
+            health.answered(t(130)),
+            SlackTurn::CameBack {
+                answered: t(5),
+                since: t(10)
+            }
+        );
+        assert_eq!(health.down_since(), None);
+        assert_eq!(health.answered(t(131)), SlackTurn::Same);
+        // A short blip between answers is not an outage.
+        assert_eq!(health.failed(t(140), after), SlackTurn::Same);
+        assert_eq!(health.answered(t(141)), SlackTurn::Same);
+    }
+}

@@ -107,6 +107,7 @@ metric!(PENDING_APPROVALS: IntGauge = gauge("drbot_pending_approvals", "Approval
 metric!(OPEN_INCIDENTS: IntGauge = gauge("drbot_open_incidents", "Incidents not yet resolved (read from the store at each scrape)"));
 metric!(SCENARIO_READY: IntGaugeVec = gauge_vec("drbot_scenario_ready", "1 when the scenario's recovery could run now (its last readiness check passed), 0 when not ready or unknown (read from the store at each scrape)", &["scenario"]));
 metric!(QUEUED_SLACK: IntGauge = gauge("drbot_slack_queued_messages", "Slack messages waiting in the outbox (read from the store at each scrape)"));
+metric!(SLACK_DOWN: IntGauge = gauge("drbot_slack_down", "1 while Slack's Web API has failed longer than [console] slack_down_after without a success (this replica's view), else 0"));
 
 /// Records one AWS call that changes something.
 pub fn aws_call(operation: &str, ok: bool, took: Duration) {
@@ -134,6 +135,7 @@ pub fn init() {
     LazyLock::force(&PENDING_APPROVALS);
     LazyLock::force(&OPEN_INCIDENTS);
     LazyLock::force(&QUEUED_SLACK);
+    LazyLock::force(&SLACK_DOWN);
     LazyLock::force(&SCENARIO_READY);
 }
 

@@ -71,7 +71,7 @@ pub async fn handle_told(
     r: &Reaction,
 ) -> Result<(Handled, Vec<String>), StoreError> {
     match decide(app, r).await? {
-        Some(Some((mut tx, follow))) => {
+        Some(Some((mut tx, mut follow))) => {
             let told = follow
                 .iter()
                 .filter_map(|f| match f {
@@ -79,6 +79,10 @@ pub async fn handle_told(
                     _ => None,
                 })
                 .collect();
+            if r.request.is_some() {
+                // The console answers its person in the page: no ephemeral for Slack later.
+                follow.retain(|f| !matches!(f, FollowUp::Tell { .. }));
+            }
             let mut execute =
                 super::execute::queue_follow_up(&mut tx, &app.settings.approval, follow).await?;
             // A notice's execution is queueing its publications: in this transaction.

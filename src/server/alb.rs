@@ -33,6 +33,8 @@ pub enum Refusal {
     Expired,
     #[error("the sign-in names no email")]
     NoEmail,
+    #[error("the sign-in's email is not verified by the identity provider")]
+    Unverified,
     #[error("the load balancer's public key is not a P-256 key")]
     Key,
     #[error("the load balancer's public key could not be fetched ({0}); try again in a moment")]
@@ -237,6 +239,12 @@ pub fn verify(token: &str, pem: &str, signer: &str, now: i64) -> Result<Identity
     if now >= expires {
         return Err(Refusal::Expired);
     }
+    // An IdP that says the email is not verified (a self-asserted address) names nobody.
+    if matches!(&claims["email_verified"], Value::Bool(false))
+        || claims["email_verified"].as_str() == Some("false")
+    {
+        return Err(Refusal::Unverified);
+    }
     let email = claims["email"]
         .as_str()
         .filter(|e| e.contains('@'))
@@ -332,9 +340,17 @@ mod tests {
         );
         let nameless = serde_json::json!({"sub": "00u1", "exp": 2000});
         assert_eq!(
-            verify(&token(&pair, header, nameless), &pem, SIGNER, 1000),
+            verify(&token(&pair, header.clone(), nameless), &pem, SIGNER, 1000),
             Err(Refusal::NoEmail)
         );
+        for unverified in [serde_json::json!(false), serde_json::json!("false")] {
+            let claims = serde_json::json!({"sub": "00u9", "email": "sam@example.com", "email_verified": unverified});
+            assert_eq!(
+                verify(&token(&pair, header.clone(), claims), &pem, SIGNER, 1000),
+                Err(Refusal::Unverified),
+                "a self-asserted email is not an officer's"
+            );
+        }
         assert_eq!(
             verify("a.b", &pem, SIGNER, 1000),
             Err(Refusal::Malformed("not three parts"))

@@ -33,7 +33,9 @@ pub async fn heard(app: &Arc<App>, heard: Option<bool>) -> bool {
             }
         }
     }
-    app.slack_health.down_since().is_some()
+    let down = app.slack_health.down_since().is_some();
+    crate::metrics::SLACK_DOWN.set(i64::from(down));
+    down
 }
 
 /// Slack answers again: it last answered at `answered` and failed from `since`.
