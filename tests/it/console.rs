@@ -574,6 +574,41 @@ async fn the_consoles_gate_is_slacks_gate_four_eyes_expiry_and_reject() {
     let said = sam.click("drbot_postmortem", 2).await;
     assert!(said.contains("acts only in Slack"), "{said}");
 
+    // Home (readiness, pending approvals) and the records are there too, records without
+    // any script.
+    let state: Value = app
+        .http
+        .get(app.url("/console/api/state"))
+        .header("x-amzn-oidc-data", &sam.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(state["home"]["type"], "home", "{state}");
+    assert_eq!(state["you"]["officer"], true);
+    let report = app
+        .http
+        .get(app.url("/console/report.html"))
+        .header("x-amzn-oidc-data", &sam.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(report.status(), 200);
+    let csp = report.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        !csp.contains("script-src") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    assert!(
+        report.text().await.unwrap().contains("A-2"),
+        "the report lists the requests"
+    );
+
     tokio::time::sleep(Duration::from_secs(1)).await;
     let events = app.events().await;
     assert_eq!(update_services(&events), 0, "nothing was changed");
