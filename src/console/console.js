@@ -2,7 +2,8 @@
 // One console for `drbot sandbox` (mode "sandbox": personas, the emulator's panel) and for
 // `drbot serve` behind the load balancer's sign-in (mode "serve": you are who signed in).
 const EMOJI={white_check_mark:"✅",x:"❌","+1":"👍",rotating_light:"🚨",warning:"⚠️",no_entry:"⛔",hourglass_flowing_sand:"⏳",lock:"🔒",unlock:"🔓",bell:"🔔",loudspeaker:"📢",bar_chart:"📊",wastebasket:"🗑️",calendar:"📅",heavy_check_mark:"✔️",white_circle:"⚪",large_green_circle:"🟢",red_circle:"🔴",arrows_counterclockwise:"🔄",mag:"🔍",memo:"📝",fire:"🔥",shield:"🛡️",rocket:"🚀",clock3:"🕒",ballot_box_with_check:"☑️",black_square_button:"🔲",information_source:"ℹ️",tada:"🎉",grey_question:"❔"};
-const BASE=location.pathname.replace(/[^/]*$/,"");
+// The sandbox serves the console at "/", `serve` at "/console" and "/console/".
+const BASE=location.pathname.startsWith("/console")?"/console/":"/";
 let state={channels:[],messages:[],people:[],scenarios:[]},current="",persona="",lastDraw="",mode="";
 // Answers to what you typed here (serve): shown in the channel, only to you.
 const answers=[];

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use serde::Deserialize;
@@ -64,11 +64,8 @@ pub fn routes(app: &Arc<App>) -> Option<Router<Arc<App>>> {
         .unwrap_or_default();
     let keys = Arc::new(AlbKeys::new(&region, test_keys_url()));
     let router = Router::new()
-        .route(
-            "/console",
-            get(|| async { Redirect::permanent("/console/") }),
-        )
-        .route("/console/", get(|| async { Html(crate::console::PAGE) }))
+        .route("/console", get(page))
+        .route("/console/", get(page))
         .route(
             "/console/console.js",
             get(|| async { asset("text/javascript", crate::console::SCRIPT) }),
@@ -93,11 +90,11 @@ pub fn routes(app: &Arc<App>) -> Option<Router<Arc<App>>> {
                 (StatusCode::NOT_FOUND, "the console has no such page\n")
             }),
         )
-        .layer(middleware::from_fn_with_state(
+        .route_layer(middleware::from_fn_with_state(
             (app.clone(), keys),
             signed_in,
         ))
-        .layer(middleware::from_fn(protective_headers));
+        .route_layer(middleware::from_fn(protective_headers));
     Some(router)
 }
 
@@ -107,6 +104,17 @@ pub fn test_keys_url() -> Option<String> {
     std::env::var("DRBOT_TEST_ALB_KEYS_URL")
         .ok()
         .filter(|u| !u.trim().is_empty())
+}
+
+/// The console's page, its script and style named from `/console/` (it is served at
+/// `/console` and `/console/` alike).
+async fn page() -> Html<&'static str> {
+    static PAGE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        crate::console::PAGE
+            .replace("href=\"console.css\"", "href=\"/console/console.css\"")
+            .replace("src=\"console.js\"", "src=\"/console/console.js\"")
+    });
+    Html(PAGE.as_str())
 }
 
 fn asset(kind: &'static str, body: &'static str) -> Response {

@@ -139,8 +139,8 @@ async fn with_slack_down_a_rollback_is_asked_refused_to_an_outsider_and_approved
     // The same click delivered twice (a retry), and a second approval: nothing runs again.
     let again = r#"const [n] = arguments; const h = {"content-type": "application/json", "x-drbot-csrf": state.csrf};
         const body = JSON.stringify({action_id: "drbot_approve", request: 1, nonce: n});
-        const a = await (await fetch("api/click", {method: "POST", headers: h, body})).json();
-        const b = await (await fetch("api/click", {method: "POST", headers: h, body})).json();
+        const a = await (await fetch("/console/api/click", {method: "POST", headers: h, body})).json();
+        const b = await (await fetch("/console/api/click", {method: "POST", headers: h, body})).json();
         return [a, b];"#;
     let answers = browser
         .run(
@@ -336,6 +336,23 @@ async fn forged_expired_foreign_and_unknown_sign_ins_and_cross_site_changes_chan
         "{csp}"
     );
     assert_eq!(page.headers()["x-frame-options"], "DENY");
+    // At /console too (no redirect), its script and style named from /console/.
+    let bare = app
+        .http
+        .get(app.url("/console"))
+        .header("x-amzn-oidc-data", &token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bare.status(), 200);
+    assert!(bare
+        .text()
+        .await
+        .unwrap()
+        .contains("src=\"/console/console.js\""));
+    // Outside /console, the console's sign-in is not asked: what drbot does not serve is 404.
+    let elsewhere = app.http.post(app.url("/api/click")).send().await.unwrap();
+    assert_eq!(elsewhere.status(), 404);
     let cross_site = app
         .http
         .post(app.url("/console/api/command"))

@@ -171,7 +171,7 @@ async fn login(Query(l): Query<Login>) -> Response {
                     if l.forge.is_empty() { "good" } else { &l.forge }
                 ),
             ),
-            ("location", "/console/".to_string()),
+            ("location", "/console".to_string()),
         ],
     )
         .into_response()
