@@ -516,15 +516,17 @@ impl<'a> Session<'a> {
         self.said("/console/api/click", body).await
     }
 
+    /// `path` of the console, as this person's page asks for it.
+    async fn get(&self, path: &str) -> reqwest::Response {
+        let request = self.app.http.get(self.app.url(path));
+        let signed = request.header("x-amzn-oidc-data", &self.token);
+        signed.header("cookie", &self.cookie).send().await.unwrap()
+    }
+
     /// The messages of `channel` as the console shows them.
     async fn channel(&self, channel: &str) -> Vec<Value> {
         let path = format!("/console/api/state?channel={channel}");
-        let request = self.app.http.get(self.app.url(&path));
-        let answer = request
-            .header("x-amzn-oidc-data", &self.token)
-            .header("cookie", &self.cookie)
-            .send();
-        let state: Value = answer.await.unwrap().json().await.unwrap();
+        let state: Value = self.get(&path).await.json().await.unwrap();
         state["messages"].as_array().unwrap().clone()
     }
 }
@@ -593,25 +595,10 @@ async fn the_consoles_gate_is_slacks_gate_four_eyes_expiry_and_reject() {
 
     // Home (readiness, pending approvals) and the records are there too, records without
     // any script.
-    let state: Value = app
-        .http
-        .get(app.url("/console/api/state"))
-        .header("x-amzn-oidc-data", &sam.token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let state: Value = sam.get("/console/api/state").await.json().await.unwrap();
     assert_eq!(state["home"]["type"], "home", "{state}");
     assert_eq!(state["you"]["officer"], true);
-    let report = app
-        .http
-        .get(app.url("/console/report.html"))
-        .header("x-amzn-oidc-data", &sam.token)
-        .send()
-        .await
-        .unwrap();
+    let report = sam.get("/console/report.html").await;
     assert_eq!(report.status(), 200);
     let csp = report.headers()["content-security-policy"]
         .to_str()
