@@ -16,7 +16,7 @@ pub struct ConsoleSettings {
     pub enabled: bool,
     /// The ARN of the load balancer whose sign-in is trusted (the token's `signer`).
     pub load_balancer_arn: String,
-    /// The load balancer's region (its public keys are regional); default `AWS_REGION`.
+    /// The load balancer's region (its public keys are regional); default: its ARN's.
     pub region: Option<String>,
     /// A verified email (lower case compared) → that person's Slack user id.
     pub people: BTreeMap<String, String>,
@@ -45,12 +45,13 @@ impl ConsoleSettings {
             .map(|(_, user)| user.as_str())
     }
 
-    /// The region of the load balancer, given the process's `AWS_REGION`.
-    pub fn region_or(&self, aws_region: Option<&str>) -> Option<String> {
+    /// The region of the load balancer: `region`, else its ARN's (an enabled console's ARN
+    /// always names one: [`Self::validate`]).
+    pub fn region(&self) -> String {
         self.region
             .clone()
             .or_else(|| arn_region(&self.load_balancer_arn))
-            .or_else(|| aws_region.map(str::to_string))
+            .unwrap_or_default()
     }
 
     /// `(key, message)` of the first thing wrong, for a `ConfigError::Invalid`.
@@ -140,7 +141,7 @@ mod tests {
         assert!(c.validate().is_ok());
         assert_eq!(c.person(" dana@example.COM "), Some("U0ONCALL1"));
         assert_eq!(c.person("eve@example.com"), None);
-        assert_eq!(c.region_or(Some("us-east-1")).as_deref(), Some("eu-west-1"));
+        assert_eq!(c.region(), "eu-west-1");
         c.people.insert("lee@example.com".into(), "lee".into());
         assert!(c.validate().unwrap_err().1.contains("not a Slack user id"));
         c.people.remove("lee@example.com");

@@ -22,6 +22,7 @@ use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
+use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -59,10 +60,7 @@ pub fn routes(app: &Arc<App>) -> Option<Router<Arc<App>>> {
     if !settings.enabled {
         return None;
     }
-    let region = settings
-        .region_or(std::env::var("AWS_REGION").ok().as_deref())
-        .unwrap_or_default();
-    let keys = Arc::new(AlbKeys::new(&region, test_keys_url()));
+    let keys = Arc::new(AlbKeys::new(&settings.region(), test_keys_url()));
     let router = Router::new()
         .route("/console", get(page))
         .route("/console/", get(page))
@@ -195,15 +193,7 @@ async fn signed_in(
             .get(CSRF_HEADER)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
-        let good = ours.is_some_and(|value| {
-            let expected = csrf_token(&value);
-            expected.len() == given.len()
-                && expected
-                    .bytes()
-                    .zip(given.bytes())
-                    .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                    == 0
-        });
+        let good = ours.is_some_and(|value| carries_token(&value, given));
         if !good {
             tracing::warn!(email = %me.email, "console: a change without this session's token refused");
             return refuse(
@@ -267,11 +257,22 @@ fn new_session(subject: &str) -> String {
     format!("{}.{}", subject_tag(subject), hex::encode(random))
 }
 
-/// The token a change must carry for `session`: derived, so the header never is the cookie.
+/// The token a change must carry for `session`: an HMAC keyed by it, so the header never
+/// is the cookie.
+fn csrf_mac(cookie_value: &str) -> Hmac<Sha256> {
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(cookie_value.as_bytes()).expect("HMAC takes any key length");
+    mac.update(b"drbot-console-csrf");
+    mac
+}
+
 fn csrf_token(session: &str) -> String {
-    hex::encode(Sha256::digest(
-        format!("drbot-console-csrf\n{session}").as_bytes(),
-    ))
+    hex::encode(csrf_mac(session).finalize().into_bytes())
+}
+
+/// Whether `given` is `session`'s token (compared in constant time).
+fn carries_token(session: &str, given: &str) -> bool {
+    hex::decode(given).is_ok_and(|bytes| csrf_mac(session).verify_slice(&bytes).is_ok())
 }
 
 #[derive(Deserialize)]
@@ -610,6 +611,9 @@ mod tests {
             "another person's session is not one"
         );
         assert_ne!(csrf_token(&session), session);
+        assert!(carries_token(&session, &csrf_token(&session)));
+        assert!(!carries_token(&session, &csrf_token(&new_session("00u1"))));
+        assert!(!carries_token(&session, "not hex"));
         let mut h = HeaderMap::new();
         h.insert("host", "drbot.example.com".parse().unwrap());
         assert!(

@@ -52,6 +52,15 @@ pub struct UnreadableJob {
 }
 
 impl Work {
+    /// The `response_url` of the command that asked for it ("" for drbot's own schedule).
+    pub fn response_url(&self) -> &str {
+        match self {
+            Work::Plan { response_url, .. } | Work::IncidentOpen { response_url, .. } => {
+                response_url
+            }
+        }
+    }
+
     /// The name stored in the `kind` column.
     pub fn kind(&self) -> &'static str {
         match self {

@@ -771,69 +771,70 @@ async fn run_job(app: &Arc<App>, job: Job) {
         Err(unreadable) => return drop_unreadable(app, &job, &unreadable).await,
     };
     let span = tracing::info_span!("job", id = job.id, kind = work.kind());
-    let done = match work {
-        Work::Plan {
-            text,
-            user,
-            channel,
-            response_url,
-            incident,
-            scheduled,
-        } => {
-            // A command typed in the web console: its events say so, and who.
-            let via = crate::store::via_of(&response_url);
-            let asker = Asker {
-                user,
-                channel,
-                response_url,
-                incident,
-            };
-            crate::store::VIA
-                .scope(
-                    via,
-                    plan(app, job.claim(), &asker, &text, scheduled).instrument(span),
-                )
-                .await
-        }
-        Work::IncidentOpen {
-            scenario,
-            title,
-            drill,
-            user,
-            channel,
-            response_url,
-            then,
-            alarm,
-        } => {
-            // The command that asked for the incident, planned in its channel once it is
-            // open: queued in the transaction that opens it.
-            let plan = |incident: &str, channel: &str| {
-                let work = Work::Plan {
-                    text: then.clone().unwrap_or_default(),
-                    user: user.clone(),
-                    channel: channel.to_string(),
-                    response_url: response_url.clone(),
-                    incident: Some(incident.to_string()),
-                    scheduled: false,
-                };
-                (work.kind(), serde_json::to_value(&work).unwrap_or_default())
-            };
-            let then_plan: Option<actions::incident_open::Then<'_>> =
-                then.is_some().then_some(&plan as _);
-            let open = actions::incident_open::OpenIncident {
-                scenario,
-                title,
-                user: user.clone(),
-                channel,
-                response_url: response_url.clone(),
-                drill,
-                alarm,
-            };
-            actions::incident_open::run(app, &open, job.claim(), then_plan)
-                .instrument(span)
-                .await
-        }
-    };
+    // Work asked for in the web console: every event it appends says so, and who.
+    let via = crate::store::via_of(work.response_url());
+    let done = crate::store::VIA
+        .scope(via, async {
+            match work {
+                Work::Plan {
+                    text,
+                    user,
+                    channel,
+                    response_url,
+                    incident,
+                    scheduled,
+                } => {
+                    let asker = Asker {
+                        user,
+                        channel,
+                        response_url,
+                        incident,
+                    };
+                    plan(app, job.claim(), &asker, &text, scheduled)
+                        .instrument(span)
+                        .await
+                }
+                Work::IncidentOpen {
+                    scenario,
+                    title,
+                    drill,
+                    user,
+                    channel,
+                    response_url,
+                    then,
+                    alarm,
+                } => {
+                    // The command that asked for the incident, planned in its channel once it is
+                    // open: queued in the transaction that opens it.
+                    let plan = |incident: &str, channel: &str| {
+                        let work = Work::Plan {
+                            text: then.clone().unwrap_or_default(),
+                            user: user.clone(),
+                            channel: channel.to_string(),
+                            response_url: response_url.clone(),
+                            incident: Some(incident.to_string()),
+                            scheduled: false,
+                        };
+                        (work.kind(), serde_json::to_value(&work).unwrap_or_default())
+                    };
+                    let then_plan: Option<actions::incident_open::Then<'_>> =
+                        then.is_some().then_some(&plan as _);
+                    let open = actions::incident_open::OpenIncident {
+                        scenario,
+                        title,
+                        user: user.clone(),
+                        channel,
+                        response_url: response_url.clone(),
+                        drill,
+                        alarm,
+                    };
+                    actions::incident_open::run(app, &open, job.claim(), then_plan)
+                        .instrument(span)
+                        .await
+                }
+            }
+        })
+        .await;
     match done {
         Ok(()) => {}
         // Taken over while this replica's lease had lapsed: the replica that took it runs

@@ -621,5 +621,14 @@ async fn the_consoles_gate_is_slacks_gate_four_eyes_expiry_and_reject() {
         .find(|e| e["kind"] == "approval.rejected")
         .unwrap();
     assert_eq!(rejected["detail"]["via"]["email"], SAM);
+
+    // Work queued behind the acknowledgement says where it came from too: an incident.
+    dana.command(
+        OPS_CHANNEL,
+        "/dr incident open code-corruption Bad deploy of api",
+    )
+    .await;
+    let opened = wait_for_event(&app, "incident.opened").await;
+    assert_eq!(opened["detail"]["via"]["email"], DANA, "{opened}");
     assert_eq!(svc.task_definition().await, format!("{}:3", svc.family));
 }
